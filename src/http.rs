@@ -1,0 +1,138 @@
+//! HTTP: the web client's pages and assets, the Socket.IO client bundle, health, and the gate
+//! that checks the `Origin` of Socket.IO requests.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use rust_embed::RustEmbed;
+use socketioxide::layer::SocketIoLayer;
+use tower::Layer;
+
+use crate::config::Config;
+use crate::realtime::plain_ws::{self, PublicChat};
+
+/// The web client, built by `build.rs` into `web/dist`.
+#[derive(RustEmbed)]
+#[folder = "web/dist/"]
+struct WebClient;
+
+const SOCKET_IO_BUNDLE: &str = "/socket.io/socket.io.js";
+
+pub fn router(config: Arc<Config>, socket_io: SocketIoLayer) -> Router {
+    let pages = Router::new()
+        .route("/", get(index))
+        .route("/r/{*room}", get(index))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/ws", get(plain_ws::upgrade).with_state(PublicChat::new(config.clone())))
+        .fallback(asset);
+    // Layered once around the whole router: each application of the layer makes an Engine.IO
+    // server of its own, and a session must find the same one on every request.
+    Router::new()
+        .fallback_service(socket_io.layer(pages))
+        .layer(middleware::from_fn_with_state(config, socket_io_gate))
+}
+
+async fn index() -> Response {
+    match WebClient::get("index.html") {
+        Some(file) => ([(header::CACHE_CONTROL, "no-cache")], Html(file.data)).into_response(),
+        None => (StatusCode::INTERNAL_SERVER_ERROR, "the web client was not built into this binary").into_response(),
+    }
+}
+
+async fn asset(request: Request) -> Response {
+    let path = request.uri().path().trim_start_matches('/');
+    // index.html is served at `/` and `/r/…` only; other paths are assets or nothing.
+    match WebClient::get(path).filter(|_| !path.is_empty() && path != "index.html") {
+        Some(file) => {
+            let mime = file.metadata.mimetype();
+            // Vite names assets by their content, so they never change under the same name.
+            let cache = if path.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
+            ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, cache)], file.data).into_response()
+        }
+        None => not_found(),
+    }
+}
+
+fn not_found() -> Response {
+    let page = "<!doctype html><meta charset=utf-8><title>Not found · Noom</title>\
+        <h1>404: nothing here</h1><p>This page does not exist. <a href=\"/\">Go to Noom's lobby</a>.</p>";
+    (StatusCode::NOT_FOUND, Html(page)).into_response()
+}
+
+/// In front of Socket.IO: serves the client bundle (which socketioxide's path would swallow),
+/// refuses browser requests from origins that are not allowed, and answers CORS for those that are.
+async fn socket_io_gate(State(config): State<Arc<Config>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path == SOCKET_IO_BUNDLE {
+        return match WebClient::get("socket.io/socket.io.js") {
+            Some(file) => ([(header::CONTENT_TYPE, "application/javascript; charset=utf-8")], file.data).into_response(),
+            None => not_found(),
+        };
+    }
+    if !path.starts_with("/socket.io/") && path != "/socket.io" {
+        return next.run(request).await;
+    }
+    let Some(origin) = request.headers().get(header::ORIGIN).cloned() else {
+        return next.run(request).await;
+    };
+    let same_origin = is_same_origin(&origin, request.headers());
+    if !same_origin && !origin_allowed(&config, &origin) {
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    let preflight = request.method() == Method::OPTIONS;
+    let mut response = if preflight {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        let h = r.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+        if let Some(asked) = request.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+        }
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        r
+    } else {
+        next.run(request).await
+    };
+    if !same_origin {
+        let h = response.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    response
+}
+
+/// An `Origin` is the server's own when its host and port are the request's `Host`.
+fn is_same_origin(origin: &HeaderValue, headers: &HeaderMap) -> bool {
+    let (Ok(origin), Some(Ok(host))) = (origin.to_str(), headers.get(header::HOST).map(|h| h.to_str())) else {
+        return false;
+    };
+    origin.split_once("://").is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+}
+
+fn origin_allowed(config: &Config, origin: &HeaderValue) -> bool {
+    let Ok(origin) = origin.to_str() else { return false };
+    config.allowed_origins.iter().any(|allowed| allowed == "*" || allowed.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_origin_compares_authority_with_host() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("localhost:3000"));
+        assert!(is_same_origin(&HeaderValue::from_static("http://localhost:3000"), &headers));
+        assert!(is_same_origin(&HeaderValue::from_static("https://localhost:3000"), &headers));
+        assert!(!is_same_origin(&HeaderValue::from_static("http://localhost:3001"), &headers));
+        assert!(!is_same_origin(&HeaderValue::from_static("http://evil.example"), &headers));
+        assert!(!is_same_origin(&HeaderValue::from_static("null"), &headers));
+    }
+}

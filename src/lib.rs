@@ -1,0 +1,81 @@
+//! Noom: self-hosted video meetings and chat rooms, served by one binary.
+//!
+//! - [`config`]: options from flags and environment.
+//! - [`http`]: pages, assets and the Socket.IO gate.
+//! - [`realtime`]: Socket.IO events (the seed's and our own) and the plain `/ws` chat.
+//! - [`rooms`]: who is where and what was said, kept apart from the network.
+//! - [`validate`], [`ratelimit`]: what input is accepted, and how fast.
+
+pub mod config;
+pub mod http;
+pub mod ratelimit;
+pub mod realtime;
+pub mod rooms;
+pub mod validate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+
+use config::Config;
+use realtime::Hub;
+
+/// Serves until Ctrl-C or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let (socket_io, hub) = Hub::build(config.clone());
+    let app = http::router(config.clone(), socket_io);
+    let addr = SocketAddr::new(config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    // Without TCP_NODELAY small messages wait for delayed ACKs: tens of milliseconds each.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    println!("noom listening on http://{local}");
+    tracing::info!(%local, "listening");
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let stopping = stopping.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            stopping.notify_one();
+            // Open connections would hold the server up: close them.
+            hub.close().await;
+        }
+    });
+    tokio::select! {
+        result = server => result.context("server failed")?,
+        () = async { stopping.notified().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; stopping anyway");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// How long shutdown waits for connections to close.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

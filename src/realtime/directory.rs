@@ -1,0 +1,36 @@
+//! Pushes the room directory to the lobby, and the seed's `room_change` to seed clients, only
+//! when they changed, coalescing bursts: the first change goes out at once, then at most one
+//! push per interval, carrying everything that changed meanwhile.
+
+use std::sync::Arc;
+
+use super::{DIRECTORY_LIMIT, Hub, LOBBY, SEED_SOCKETS};
+use crate::rooms::Directory;
+
+pub(super) async fn publish(hub: Arc<Hub>) {
+    let interval = hub.config.directory_interval();
+    let mut last_version = None;
+    let mut last_directory = Directory::default();
+    let mut last_names: Vec<Arc<str>> = Vec::new();
+    loop {
+        hub.directory_changed.notified().await;
+        let (version, directory, names) = {
+            let rooms = hub.rooms.lock();
+            let version = rooms.directory_version();
+            if last_version == Some(version) {
+                continue;
+            }
+            (version, rooms.directory(DIRECTORY_LIMIT), rooms.public_names())
+        };
+        last_version = Some(version);
+        if directory != last_directory {
+            let _ = hub.io.to(LOBBY).emit("directory", &directory).await;
+            last_directory = directory;
+        }
+        if names != last_names {
+            let _ = hub.io.to(SEED_SOCKETS).emit("room_change", &names).await;
+            last_names = names;
+        }
+        tokio::time::sleep(interval).await;
+    }
+}

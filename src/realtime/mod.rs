@@ -1,0 +1,358 @@
+//! The live side of Noom: Socket.IO connections, their events, and what they cause.
+//!
+//! One [`Hub`] holds the room state and the Socket.IO handle. Each connected socket gets a
+//! [`Session`] (its flavour, rate limits and ordered event queue) and one handler per event.
+//! A handler checks rate and arguments at once, in arrival order, then queues the work, so one
+//! socket's events take effect in the order sent (see [`serial`]).
+
+mod directory;
+mod noom;
+pub mod plain_ws;
+mod seed;
+mod serial;
+
+use std::future::{Future, ready};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::SocketIo;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::ratelimit::TokenBucket;
+use crate::rooms::{ChatMessage, Entered, Left, Limits, Participant, Rooms};
+use crate::validate::{ApiError, ErrorCode};
+use serial::SerialQueue;
+
+/// Events one socket may have waiting before new ones are refused.
+const QUEUE_LIMIT: usize = 64;
+/// Every event of one socket, chat included: a burst, then a sustained rate.
+const EVENT_BURST: u32 = 100;
+const EVENT_RATE: f64 = 50.0;
+/// The directory lists at most this many rooms.
+pub const DIRECTORY_LIMIT: usize = 100;
+/// Largest Socket.IO packet accepted.
+const MAX_PAYLOAD: u64 = 64 * 1024;
+
+/// Socket.IO rooms (the adapter's, not ours) that group sockets for broadcasts.
+const SEED_SOCKETS: &str = "f:seed";
+const LOBBY: &str = "lobby";
+
+/// An acknowledgement with no argument: the seed's `done()`.
+const NO_ARGS: [u8; 0] = [];
+
+pub struct Hub {
+    rooms: Mutex<Rooms>,
+    config: Arc<Config>,
+    io: SocketIo,
+    directory_changed: Notify,
+    next_message: AtomicU64,
+    boot_ms: u64,
+}
+
+/// Which family of pushes a socket receives (see `docs/protocol.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavour {
+    Seed,
+    Noom,
+}
+
+struct Session {
+    noom: AtomicBool,
+    chat: Mutex<TokenBucket>,
+    events: Mutex<TokenBucket>,
+    queue: Arc<SerialQueue>,
+}
+
+impl Session {
+    fn flavour(&self) -> Flavour {
+        if self.noom.load(Ordering::Relaxed) { Flavour::Noom } else { Flavour::Seed }
+    }
+}
+
+/// All the arguments of an event, whatever their number.
+#[derive(Debug)]
+struct Args(Vec<serde_json::Value>);
+
+impl<'de> Deserialize<'de> for Args {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Args;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("event arguments")
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Args, S::Error> {
+                let mut args = Vec::new();
+                while let Some(arg) = seq.next_element()? {
+                    args.push(arg);
+                }
+                Ok(Args(args))
+            }
+        }
+        // socketioxide hands a tuple every argument (after the event name); anything else gets
+        // only the first.
+        d.deserialize_tuple(usize::MAX, Visitor)
+    }
+}
+
+impl Args {
+    fn str(&self, i: usize, what: &str) -> Result<&str, ApiError> {
+        match self.0.get(i) {
+            Some(serde_json::Value::String(s)) => Ok(s),
+            Some(_) => Err(ApiError::bad_request(format!("{what} must be a string"))),
+            None => Err(ApiError::bad_request(format!("{what} is missing"))),
+        }
+    }
+
+    /// The first argument as a request object; no argument reads as `{}`.
+    fn object<T: for<'de> Deserialize<'de>>(&self) -> Result<T, ApiError> {
+        let value = match self.0.first() {
+            None | Some(serde_json::Value::Null) => serde_json::Value::Object(Default::default()),
+            Some(v @ serde_json::Value::Object(_)) => v.clone(),
+            Some(_) => return Err(ApiError::bad_request("the argument must be an object")),
+        };
+        serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("bad request: {e}")))
+    }
+}
+
+/// What an event costs against the rate limits.
+#[derive(Clone, Copy)]
+enum Cost {
+    Event,
+    Chat,
+}
+
+fn room_key(flavour: Flavour, room: &str) -> String {
+    match flavour {
+        Flavour::Seed => format!("s:{room}"),
+        Flavour::Noom => format!("n:{room}"),
+    }
+}
+
+fn reply<T: Serialize + ?Sized>(ack: AckSender, value: &T) {
+    // The client may be gone already; nothing is owed to it then.
+    let _ = ack.send(value);
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Hub {
+    /// Builds the Socket.IO layer and the hub behind it, and starts the directory publisher.
+    pub fn build(config: Arc<Config>) -> (SocketIoLayer, Arc<Hub>) {
+        let (layer, io) = SocketIo::builder()
+            .ping_interval(Duration::from_secs(config.ping_interval))
+            .ping_timeout(Duration::from_secs(config.ping_timeout))
+            .max_payload(MAX_PAYLOAD)
+            .ws_max_message_size(MAX_PAYLOAD as usize)
+            .ws_max_frame_size(MAX_PAYLOAD as usize)
+            .build_layer();
+        let limits = Limits { history_size: config.history_size, ..Limits::default() };
+        let hub = Arc::new(Hub {
+            rooms: Mutex::new(Rooms::new(limits)),
+            config,
+            io: io.clone(),
+            directory_changed: Notify::new(),
+            next_message: AtomicU64::new(1),
+            boot_ms: now_ms(),
+        });
+        let on_connect = {
+            let hub = hub.clone();
+            move |s: SocketRef, TryData(auth): TryData<serde_json::Value>| {
+                hub.clone().accept(s, auth.ok());
+                ready(Ok::<(), std::convert::Infallible>(()))
+            }
+        };
+        // Setting up in the middleware registers every handler before the client is told it is
+        // connected, so no early event can miss its handler.
+        io.ns("/", (|| ready(())).with(on_connect));
+        tokio::spawn(directory::publish(hub.clone()));
+        (layer, hub)
+    }
+
+    /// Disconnects every socket, for shutdown.
+    pub async fn close(&self) {
+        self.io.close().await;
+    }
+
+    fn accept(self: Arc<Self>, s: SocketRef, auth: Option<serde_json::Value>) {
+        let wants_noom = auth
+            .as_ref()
+            .and_then(|a| a.get("protocol"))
+            .and_then(|p| p.as_str())
+            .is_some_and(|p| p == "noom/1");
+        let session = Arc::new(Session {
+            noom: AtomicBool::new(false),
+            chat: Mutex::new(TokenBucket::new(self.config.chat_burst, self.config.chat_rate)),
+            events: Mutex::new(TokenBucket::new(EVENT_BURST, EVENT_RATE)),
+            queue: Arc::new(SerialQueue::default()),
+        });
+        self.rooms.lock().connect(s.id);
+        if wants_noom {
+            self.become_noom(&s, &session);
+        } else {
+            s.join(SEED_SOCKETS);
+        }
+        seed::register(&self, &s, &session);
+        noom::register(&self, &s, &session);
+        let hub = self.clone();
+        let queue = session.queue.clone();
+        s.on_disconnect(move |s: SocketRef| {
+            // Behind every event already queued, whatever the limit.
+            let _ = queue.push(usize::MAX, async move { hub.disconnect(s).await });
+            ready(())
+        });
+    }
+
+    /// Registers `event`: rate and arguments are checked on arrival; `run` is queued.
+    fn on<F, Fut>(self: &Arc<Self>, s: &SocketRef, session: &Arc<Session>, event: &'static str, cost: Cost, noom: bool, run: F)
+    where
+        F: Fn(Arc<Hub>, Arc<Session>, SocketRef, Args, AckSender) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let hub = self.clone();
+        let session = session.clone();
+        s.on(event, move |s: SocketRef, TryData(args): TryData<Args>, ack: AckSender| {
+            let admitted = session.events.lock().try_take()
+                && (matches!(cost, Cost::Event) || session.chat.lock().try_take());
+            if !admitted {
+                reply(ack, &ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
+            } else if session.queue.is_full(QUEUE_LIMIT) {
+                reply(ack, &ApiError::new(ErrorCode::Overloaded, "too many events waiting; not processed"));
+            } else {
+                match args {
+                    Err(_) => reply(ack, &ApiError::bad_request("arguments could not be read")),
+                    Ok(args) => {
+                        let hub = hub.clone();
+                        let session = session.clone();
+                        let run = run.clone();
+                        let _ = session.clone().queue.push(QUEUE_LIMIT, async move {
+                            if noom && session.flavour() == Flavour::Seed {
+                                hub.become_noom(&s, &session);
+                            }
+                            run(hub, session, s, args, ack).await
+                        });
+                    }
+                }
+            }
+            ready(())
+        });
+    }
+
+    /// Switches a socket to Noom pushes; in the lobby, it gets the directory at once.
+    fn become_noom(&self, s: &SocketRef, session: &Session) {
+        session.noom.store(true, Ordering::Relaxed);
+        s.leave(SEED_SOCKETS);
+        let rooms = self.rooms.lock().rooms_of(s.id);
+        for room in &rooms {
+            s.leave(room_key(Flavour::Seed, room));
+            s.join(room_key(Flavour::Noom, room));
+        }
+        if rooms.is_empty() {
+            self.enter_lobby(s);
+        }
+    }
+
+    fn enter_lobby(&self, s: &SocketRef) {
+        s.join(LOBBY);
+        let directory = self.rooms.lock().directory(DIRECTORY_LIMIT);
+        let _ = s.emit("directory", &directory);
+    }
+
+    /// Runs `change` on the room state and wakes the directory publisher if it moved.
+    fn with_rooms<T>(&self, change: impl FnOnce(&mut Rooms) -> T) -> T {
+        let mut rooms = self.rooms.lock();
+        let before = rooms.directory_version();
+        let out = change(&mut rooms);
+        if rooms.directory_version() != before {
+            self.directory_changed.notify_one();
+        }
+        out
+    }
+
+    /// Puts the socket in a room and tells the others there.
+    async fn enter(&self, s: &SocketRef, session: &Session, room: &str, unlisted: bool) -> Result<Entered, ApiError> {
+        let entered = self.with_rooms(|r| r.enter(s.id, room, unlisted))?;
+        if entered.is_new {
+            let flavour = session.flavour();
+            s.join(room_key(flavour, room));
+            if flavour == Flavour::Noom {
+                s.leave(LOBBY);
+            }
+            let (name, count) = (&entered.room.name, entered.room.count);
+            let _ = s.to(room_key(Flavour::Seed, name)).emit("welcome", &(&entered.me.nickname, count)).await;
+            let joined = ParticipantEvent { room: name, participant: &entered.me, count: Some(count) };
+            let _ = s.to(room_key(Flavour::Noom, name)).emit("participant:joined", &joined).await;
+        }
+        Ok(entered)
+    }
+
+    /// Takes the socket out of one room, or all, and tells those left behind.
+    async fn leave(&self, s: &SocketRef, session: &Session, room: Option<&str>) -> Result<Vec<Left>, ApiError> {
+        let left = self.with_rooms(|r| match room {
+            Some(room) => r.leave(s.id, room).map(|l| vec![l]),
+            None => Ok(r.leave_all(s.id)),
+        })?;
+        let flavour = session.flavour();
+        for l in &left {
+            s.leave(room_key(flavour, &l.room));
+            self.announce_left(s, l).await;
+        }
+        if flavour == Flavour::Noom && !left.is_empty() && self.rooms.lock().rooms_of(s.id).is_empty() {
+            self.enter_lobby(s);
+        }
+        Ok(left)
+    }
+
+    async fn announce_left(&self, s: &SocketRef, left: &Left) {
+        let _ = s.to(room_key(Flavour::Seed, &left.room)).emit("bye", &(&left.me.nickname, left.count)).await;
+        let event = ParticipantEvent { room: &left.room, participant: &left.me, count: Some(left.count) };
+        let _ = s.to(room_key(Flavour::Noom, &left.room)).emit("participant:left", &event).await;
+    }
+
+    async fn rename(&self, s: &SocketRef, nickname: &str) -> Result<Participant, ApiError> {
+        let (me, rooms) = self.with_rooms(|r| r.rename(s.id, nickname).map(|me| (me, r.rooms_of(s.id))))?;
+        for room in &rooms {
+            let event = ParticipantEvent { room, participant: &me, count: None };
+            let _ = s.to(room_key(Flavour::Noom, room)).emit("participant:updated", &event).await;
+        }
+        Ok(me)
+    }
+
+    /// Records a message and delivers it to the others in its room.
+    async fn post(&self, s: &SocketRef, room: &str, text: String) -> Result<ChatMessage, ApiError> {
+        let id = format!("{:x}-{:x}", self.boot_ms, self.next_message.fetch_add(1, Ordering::Relaxed));
+        let message = self.with_rooms(|r| r.post(s.id, room, text, id, now_ms()))?;
+        let line = format!("{}: {}", message.sender.nickname, message.text);
+        let _ = s.to(room_key(Flavour::Seed, room)).emit("new_message", &line).await;
+        let _ = s.to(room_key(Flavour::Noom, room)).emit("chat:message", &message).await;
+        Ok(message)
+    }
+
+    async fn disconnect(&self, s: SocketRef) {
+        let left = self.with_rooms(|r| r.disconnect(s.id));
+        for l in &left {
+            self.announce_left(&s, l).await;
+        }
+    }
+
+    fn directory(&self) -> crate::rooms::Directory {
+        self.rooms.lock().directory(DIRECTORY_LIMIT)
+    }
+}
+
+#[derive(Serialize)]
+struct ParticipantEvent<'a> {
+    room: &'a str,
+    participant: &'a Participant,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<usize>,
+}

@@ -1,0 +1,133 @@
+//! Noom's own events: structured, acknowledged, for our web client.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use socketioxide::extract::{AckSender, SocketRef};
+
+use super::{Args, Cost, Hub, Session, reply};
+use crate::rooms::{ChatMessage, Participant, RoomInfo};
+use crate::validate::{self, ApiError};
+
+pub(super) fn register(hub: &Arc<Hub>, s: &SocketRef, session: &Arc<Session>) {
+    hub.on(s, session, "user:rename", Cost::Event, true, rename);
+    hub.on(s, session, "room:join", Cost::Event, true, join);
+    hub.on(s, session, "room:leave", Cost::Event, true, leave);
+    hub.on(s, session, "chat:send", Cost::Chat, true, send);
+    hub.on(s, session, "directory:get", Cost::Event, true, directory);
+}
+
+fn answer<T: Serialize>(ack: AckSender, result: Result<T, ApiError>) {
+    match result {
+        Ok(v) => reply(ack, &v),
+        Err(e) => reply(ack, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct RenameRequest {
+    nickname: String,
+}
+
+#[derive(Serialize)]
+struct Renamed {
+    nickname: Arc<str>,
+}
+
+async fn rename(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+    let result = async {
+        let req: RenameRequest = args.object()?;
+        let name = validate::nickname(&req.nickname)?;
+        let me = hub.rename(&s, &name).await?;
+        Ok(Renamed { nickname: me.nickname })
+    };
+    answer(ack, result.await);
+}
+
+#[derive(Deserialize)]
+struct JoinRequest {
+    room: String,
+    #[serde(default)]
+    unlisted: bool,
+    nickname: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Joined {
+    room: RoomInfo,
+    #[serde(rename = "self")]
+    me: Participant,
+    participants: Vec<Participant>,
+    history: Vec<ChatMessage>,
+}
+
+async fn join(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+    let result = async {
+        let req: JoinRequest = args.object()?;
+        let room = validate::room_name(&req.room)?;
+        let nickname = req.nickname.as_deref().map(validate::nickname).transpose()?;
+        if let Some(nickname) = nickname {
+            hub.rename(&s, &nickname).await?;
+        }
+        let others: Vec<_> = hub.rooms.lock().rooms_of(s.id).into_iter().filter(|r| **r != *room).collect();
+        for other in others {
+            hub.leave(&s, &session, Some(&other)).await?;
+        }
+        let entered = hub.enter(&s, &session, &room, req.unlisted).await?;
+        let rooms = hub.rooms.lock();
+        Ok(Joined {
+            // The count as of now, which may include people who came in meanwhile.
+            room: rooms.room_info(&room).unwrap_or(entered.room),
+            me: entered.me,
+            participants: rooms.participants(&room),
+            history: rooms.history(&room),
+        })
+    };
+    answer(ack, result.await);
+}
+
+#[derive(Deserialize)]
+struct LeaveRequest {
+    room: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LeftRooms {
+    left: Vec<Arc<str>>,
+}
+
+async fn leave(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+    let result = async {
+        let req: LeaveRequest = args.object()?;
+        let room = req.room.as_deref().map(validate::room_name).transpose()?;
+        let left = hub.leave(&s, &session, room.as_deref()).await?;
+        Ok(LeftRooms { left: left.into_iter().map(|l| l.room).collect() })
+    };
+    answer(ack, result.await);
+}
+
+#[derive(Deserialize)]
+struct SendRequest {
+    room: String,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Sent {
+    message: ChatMessage,
+}
+
+async fn send(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+    let result = async {
+        let req: SendRequest = args.object()?;
+        validate::message(&req.text)?;
+        let room = validate::room_name(&req.room)?;
+        let message = hub.post(&s, &room, req.text).await?;
+        Ok(Sent { message })
+    };
+    answer(ack, result.await);
+}
+
+async fn directory(hub: Arc<Hub>, _: Arc<Session>, _: SocketRef, _: Args, ack: AckSender) {
+    reply(ack, &hub.directory());
+}

@@ -1,0 +1,90 @@
+//! The seed's first stage: one anonymous public chat over a plain WebSocket at `/ws`.
+//!
+//! Frames are JSON `{type: "nickname" | "new_message", payload}`; every message goes to everyone
+//! connected, sender included, as the text `"<nickname>: <message>"`. Same limits as the rooms.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use serde::Deserialize;
+use tokio::sync::broadcast;
+
+use crate::config::Config;
+use crate::ratelimit::TokenBucket;
+use crate::rooms::DEFAULT_NICKNAME;
+use crate::validate;
+
+const MAX_FRAME: usize = 16 * 1024;
+/// Lines a slow reader may fall behind before it misses some.
+const BACKLOG: usize = 256;
+
+#[derive(Clone)]
+pub struct PublicChat {
+    lines: broadcast::Sender<Utf8Bytes>,
+    config: Arc<Config>,
+}
+
+impl PublicChat {
+    pub fn new(config: Arc<Config>) -> Self {
+        Self { lines: broadcast::channel(BACKLOG).0, config }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", content = "payload", rename_all = "snake_case")]
+enum Frame {
+    Nickname(String),
+    NewMessage(String),
+}
+
+pub async fn upgrade(State(chat): State<PublicChat>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME).on_upgrade(move |socket| serve(chat, socket))
+}
+
+async fn serve(chat: PublicChat, mut socket: WebSocket) {
+    let mut lines = chat.lines.subscribe();
+    let mut nickname = DEFAULT_NICKNAME.to_owned();
+    let mut rate = TokenBucket::new(chat.config.chat_burst, chat.config.chat_rate);
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Binary(_))) => Utf8Bytes::from_static(""),
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => return,
+                };
+                if let Err(error) = handle(&chat, &mut nickname, &mut rate, &text) {
+                    if socket.send(Message::Text(format!("error: {error}").into())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            line = lines.recv() => match line {
+                Ok(line) => if socket.send(Message::Text(line)).await.is_err() { return },
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+fn handle(chat: &PublicChat, nickname: &mut String, rate: &mut TokenBucket, text: &str) -> Result<(), String> {
+    let frame: Frame = serde_json::from_str(text).map_err(|_| {
+        r#"expected {"type": "nickname" | "new_message", "payload": "<text>"}"#.to_owned()
+    })?;
+    match frame {
+        Frame::Nickname(name) => *nickname = validate::nickname(&name).map_err(|e| e.message)?,
+        Frame::NewMessage(message) => {
+            validate::message(&message).map_err(|e| e.message)?;
+            if !rate.try_take() {
+                return Err("too many messages; slow down".into());
+            }
+            // Nobody listening is not an error.
+            let _ = chat.lines.send(format!("{nickname}: {message}").into());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,401 @@
+//! Who is connected, which rooms are open, who is in each, and what was said there.
+//!
+//! This is protocol state only, kept apart from sockets: every operation takes the caller's
+//! input, changes the state and returns what the caller must tell others, so the rules are
+//! tested without a network. The realtime layer holds it behind one lock and never across an
+//! await.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde::Serialize;
+use socketioxide::socket::Sid;
+
+use crate::validate::{ApiError, ErrorCode};
+
+pub const DEFAULT_NICKNAME: &str = "Anon";
+
+/// Someone in a room, as others see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Participant {
+    pub id: Sid,
+    pub nickname: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomInfo {
+    pub name: Arc<str>,
+    pub unlisted: bool,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatMessage {
+    pub id: String,
+    pub room: Arc<str>,
+    pub sender: Participant,
+    pub text: String,
+    pub ts: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DirectoryEntry {
+    pub name: Arc<str>,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Directory {
+    pub rooms: Vec<DirectoryEntry>,
+    pub total: usize,
+}
+
+#[derive(Debug)]
+struct Person {
+    nickname: Arc<str>,
+    /// Rooms in order of entry.
+    rooms: Vec<Arc<str>>,
+}
+
+#[derive(Debug)]
+struct Room {
+    name: Arc<str>,
+    unlisted: bool,
+    /// In order of arrival.
+    members: Vec<Sid>,
+    history: VecDeque<ChatMessage>,
+}
+
+/// The outcome of entering a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entered {
+    pub room: RoomInfo,
+    pub me: Participant,
+    /// False when the person was in the room already: nobody is to be told.
+    pub is_new: bool,
+}
+
+/// The outcome of leaving a room: what the others still in it are to be told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Left {
+    pub room: Arc<str>,
+    pub me: Participant,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub history_size: usize,
+    pub rooms_per_person: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { history_size: 50, rooms_per_person: 8 }
+    }
+}
+
+/// Every person and room on this server.
+#[derive(Debug)]
+pub struct Rooms {
+    people: HashMap<Sid, Person>,
+    rooms: HashMap<Arc<str>, Room>,
+    limits: Limits,
+    /// Bumped whenever the directory (public rooms and their counts) may have changed.
+    directory_version: u64,
+}
+
+impl Rooms {
+    pub fn new(limits: Limits) -> Self {
+        Self { people: HashMap::new(), rooms: HashMap::new(), limits, directory_version: 0 }
+    }
+
+    pub fn connect(&mut self, id: Sid) {
+        self.people
+            .entry(id)
+            .or_insert_with(|| Person { nickname: DEFAULT_NICKNAME.into(), rooms: Vec::new() });
+    }
+
+    fn person(&self, id: Sid) -> Result<&Person, ApiError> {
+        self.people.get(&id).ok_or_else(|| ApiError::bad_request("not connected"))
+    }
+
+    pub fn participant(&self, id: Sid) -> Option<Participant> {
+        self.people.get(&id).map(|p| Participant { id, nickname: p.nickname.clone() })
+    }
+
+    pub fn nickname(&self, id: Sid) -> Option<Arc<str>> {
+        self.people.get(&id).map(|p| p.nickname.clone())
+    }
+
+    /// The rooms `id` is in, in order of entry.
+    pub fn rooms_of(&self, id: Sid) -> Vec<Arc<str>> {
+        self.people.get(&id).map(|p| p.rooms.clone()).unwrap_or_default()
+    }
+
+    pub fn is_member(&self, id: Sid, room: &str) -> bool {
+        self.people.get(&id).is_some_and(|p| p.rooms.iter().any(|r| &**r == room))
+    }
+
+    /// Sets a (validated) nickname; returns the person as now named.
+    pub fn rename(&mut self, id: Sid, nickname: &str) -> Result<Participant, ApiError> {
+        let person = self.people.get_mut(&id).ok_or_else(|| ApiError::bad_request("not connected"))?;
+        if &*person.nickname != nickname {
+            person.nickname = nickname.into();
+        }
+        Ok(Participant { id, nickname: person.nickname.clone() })
+    }
+
+    /// Enters a (validated) room, creating it if needed; `unlisted` only matters to its creator.
+    pub fn enter(&mut self, id: Sid, name: &str, unlisted: bool) -> Result<Entered, ApiError> {
+        let person = self.person(id)?;
+        let me = Participant { id, nickname: person.nickname.clone() };
+        if let Some(room) = self.rooms.get(name) {
+            if person.rooms.iter().any(|r| &**r == name) {
+                return Ok(Entered { room: room.info(), me, is_new: false });
+            }
+        }
+        if person.rooms.len() >= self.limits.rooms_per_person {
+            return Err(ApiError::new(
+                ErrorCode::TooManyRooms,
+                format!("already in {} rooms", self.limits.rooms_per_person),
+            ));
+        }
+        let room = self.rooms.entry(name.into()).or_insert_with_key(|name| Room {
+            name: name.clone(),
+            unlisted,
+            members: Vec::new(),
+            history: VecDeque::new(),
+        });
+        room.members.push(id);
+        let info = room.info();
+        if !info.unlisted {
+            self.directory_version += 1;
+        }
+        let name = room.name.clone();
+        self.people.get_mut(&id).expect("checked above").rooms.push(name);
+        Ok(Entered { room: info, me, is_new: true })
+    }
+
+    /// Leaves one room; an emptied room is gone at once, its history with it.
+    pub fn leave(&mut self, id: Sid, name: &str) -> Result<Left, ApiError> {
+        let person = self.people.get_mut(&id).ok_or_else(|| ApiError::bad_request("not connected"))?;
+        let Some(pos) = person.rooms.iter().position(|r| &**r == name) else {
+            return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {name:?}")));
+        };
+        let room_name = person.rooms.remove(pos);
+        let me = Participant { id, nickname: person.nickname.clone() };
+        let room = self.rooms.get_mut(name).expect("a person's room is open");
+        room.members.retain(|m| *m != id);
+        let count = room.members.len();
+        if !room.unlisted {
+            self.directory_version += 1;
+        }
+        if count == 0 {
+            self.rooms.remove(name);
+        }
+        Ok(Left { room: room_name, me, count })
+    }
+
+    /// Leaves every room; returns what each room is to be told, in order of entry.
+    pub fn leave_all(&mut self, id: Sid) -> Vec<Left> {
+        self.rooms_of(id)
+            .iter()
+            .filter_map(|room| self.leave(id, room).ok())
+            .collect()
+    }
+
+    /// Forgets a person who disconnected.
+    pub fn disconnect(&mut self, id: Sid) -> Vec<Left> {
+        let left = self.leave_all(id);
+        self.people.remove(&id);
+        left
+    }
+
+    /// Records a (validated) chat message from a member of the room.
+    pub fn post(&mut self, id: Sid, room: &str, text: String, msg_id: String, ts: u64) -> Result<ChatMessage, ApiError> {
+        let sender = self.participant(id).ok_or_else(|| ApiError::bad_request("not connected"))?;
+        if !self.is_member(id, room) {
+            return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
+        }
+        let room = self.rooms.get_mut(room).expect("a person's room is open");
+        let message = ChatMessage { id: msg_id, room: room.name.clone(), sender, text, ts };
+        if self.limits.history_size > 0 {
+            if room.history.len() == self.limits.history_size {
+                room.history.pop_front();
+            }
+            room.history.push_back(message.clone());
+        }
+        Ok(message)
+    }
+
+    pub fn room_info(&self, room: &str) -> Option<RoomInfo> {
+        self.rooms.get(room).map(Room::info)
+    }
+
+    pub fn count(&self, room: &str) -> usize {
+        self.rooms.get(room).map_or(0, |r| r.members.len())
+    }
+
+    /// Everyone in the room, in order of arrival.
+    pub fn participants(&self, room: &str) -> Vec<Participant> {
+        let Some(room) = self.rooms.get(room) else { return Vec::new() };
+        room.members.iter().filter_map(|id| self.participant(*id)).collect()
+    }
+
+    /// The room's last messages, oldest first.
+    pub fn history(&self, room: &str) -> Vec<ChatMessage> {
+        self.rooms.get(room).map(|r| r.history.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn directory_version(&self) -> u64 {
+        self.directory_version
+    }
+
+    /// The `limit` largest public rooms (then by name), and how many public rooms are open.
+    pub fn directory(&self, limit: usize) -> Directory {
+        let mut rooms: Vec<DirectoryEntry> = self
+            .rooms
+            .values()
+            .filter(|r| !r.unlisted)
+            .map(|r| DirectoryEntry { name: r.name.clone(), count: r.members.len() })
+            .collect();
+        let total = rooms.len();
+        let by_size = |a: &DirectoryEntry, b: &DirectoryEntry| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name));
+        if rooms.len() > limit {
+            rooms.select_nth_unstable_by(limit, by_size);
+            rooms.truncate(limit);
+        }
+        rooms.sort_unstable_by(by_size);
+        Directory { rooms, total }
+    }
+
+    /// Every public room's name, sorted: what the seed's `room_change` carries.
+    pub fn public_names(&self) -> Vec<Arc<str>> {
+        let mut names: Vec<Arc<str>> = self.rooms.values().filter(|r| !r.unlisted).map(|r| r.name.clone()).collect();
+        names.sort_unstable();
+        names
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    pub fn people_count(&self) -> usize {
+        self.people.len()
+    }
+}
+
+impl Room {
+    fn info(&self) -> RoomInfo {
+        RoomInfo { name: self.name.clone(), unlisted: self.unlisted, count: self.members.len() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(n: usize) -> (Rooms, Vec<Sid>) {
+        let mut rooms = Rooms::new(Limits { history_size: 3, rooms_per_person: 2 });
+        let ids: Vec<Sid> = (0..n).map(|_| Sid::new()).collect();
+        ids.iter().for_each(|id| rooms.connect(*id));
+        (rooms, ids)
+    }
+
+    #[test]
+    fn entering_counts_people_and_keeps_arrival_order() {
+        let (mut rooms, ids) = setup(3);
+        rooms.rename(ids[1], "Bea").unwrap();
+        let first = rooms.enter(ids[0], "hall", false).unwrap();
+        assert!(first.is_new);
+        assert_eq!(first.room.count, 1);
+        assert_eq!(rooms.enter(ids[1], "hall", true).unwrap().room, RoomInfo { name: "hall".into(), unlisted: false, count: 2 });
+        let again = rooms.enter(ids[1], "hall", false).unwrap();
+        assert!(!again.is_new);
+        assert_eq!(again.room.count, 2);
+        let names: Vec<_> = rooms.participants("hall").iter().map(|p| p.nickname.to_string()).collect();
+        assert_eq!(names, ["Anon", "Bea"]);
+    }
+
+    #[test]
+    fn an_emptied_room_is_gone_with_its_history() {
+        let (mut rooms, ids) = setup(2);
+        rooms.enter(ids[0], "r", false).unwrap();
+        rooms.enter(ids[1], "r", false).unwrap();
+        rooms.post(ids[0], "r", "hi".into(), "1".into(), 0).unwrap();
+        assert_eq!(rooms.leave(ids[0], "r").unwrap().count, 1);
+        assert_eq!(rooms.disconnect(ids[1]).len(), 1);
+        assert_eq!(rooms.room_count(), 0);
+        assert_eq!(rooms.people_count(), 1);
+        rooms.enter(ids[0], "r", false).unwrap();
+        assert!(rooms.history("r").is_empty());
+    }
+
+    #[test]
+    fn history_keeps_the_last_messages_oldest_first() {
+        let (mut rooms, ids) = setup(1);
+        rooms.enter(ids[0], "r", false).unwrap();
+        for i in 0..5 {
+            rooms.post(ids[0], "r", format!("m{i}"), i.to_string(), i).unwrap();
+        }
+        let texts: Vec<_> = rooms.history("r").into_iter().map(|m| m.text).collect();
+        assert_eq!(texts, ["m2", "m3", "m4"]);
+    }
+
+    #[test]
+    fn only_members_post_and_leave() {
+        let (mut rooms, ids) = setup(2);
+        rooms.enter(ids[0], "r", false).unwrap();
+        assert_eq!(rooms.post(ids[1], "r", "x".into(), "1".into(), 0).unwrap_err().code, ErrorCode::NotInRoom);
+        assert_eq!(rooms.leave(ids[1], "r").unwrap_err().code, ErrorCode::NotInRoom);
+        assert_eq!(rooms.post(ids[1], "nowhere", "x".into(), "1".into(), 0).unwrap_err().code, ErrorCode::NotInRoom);
+    }
+
+    #[test]
+    fn rooms_per_person_are_bounded() {
+        let (mut rooms, ids) = setup(1);
+        rooms.enter(ids[0], "a", false).unwrap();
+        rooms.enter(ids[0], "b", false).unwrap();
+        assert_eq!(rooms.enter(ids[0], "c", false).unwrap_err().code, ErrorCode::TooManyRooms);
+        // Re-entering a room one is in is not a new room.
+        assert!(rooms.enter(ids[0], "a", false).is_ok());
+    }
+
+    #[test]
+    fn unlisted_rooms_stay_out_of_the_directory() {
+        let (mut rooms, ids) = setup(3);
+        rooms.enter(ids[0], "secret", true).unwrap();
+        // A later entrant cannot make it public.
+        rooms.enter(ids[1], "secret", false).unwrap();
+        rooms.enter(ids[2], "open", false).unwrap();
+        assert_eq!(rooms.public_names(), vec![Arc::<str>::from("open")]);
+        let dir = rooms.directory(10);
+        assert_eq!(dir.total, 1);
+        assert_eq!(dir.rooms, vec![DirectoryEntry { name: "open".into(), count: 1 }]);
+    }
+
+    #[test]
+    fn directory_lists_the_largest_rooms_first() {
+        let (mut rooms, ids) = setup(6);
+        for (i, id) in ids.iter().enumerate() {
+            let name = ["a", "b", "b", "c", "c", "c"][i];
+            rooms.enter(*id, name, false).unwrap();
+        }
+        let dir = rooms.directory(2);
+        assert_eq!(dir.total, 3);
+        let names: Vec<_> = dir.rooms.iter().map(|r| (r.name.to_string(), r.count)).collect();
+        assert_eq!(names, [("c".to_string(), 3), ("b".to_string(), 2)]);
+    }
+
+    #[test]
+    fn directory_version_moves_only_for_public_rooms() {
+        let (mut rooms, ids) = setup(2);
+        let v0 = rooms.directory_version();
+        rooms.enter(ids[0], "hidden", true).unwrap();
+        rooms.rename(ids[0], "Zed").unwrap();
+        assert_eq!(rooms.directory_version(), v0);
+        rooms.enter(ids[1], "open", false).unwrap();
+        assert!(rooms.directory_version() > v0);
+    }
+}

@@ -1,0 +1,134 @@
+//! Input limits and the errors that answer bad input.
+//!
+//! Every name and message from the network passes through here before it touches any state.
+
+use serde::Serialize;
+
+pub const NICKNAME_MAX: usize = 32;
+pub const ROOM_NAME_MAX: usize = 64;
+pub const MESSAGE_MAX: usize = 2_000;
+
+/// The `code` of an error answer, as listed in `docs/protocol.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    InvalidNickname,
+    InvalidRoom,
+    InvalidMessage,
+    NotInRoom,
+    RateLimited,
+    TooManyRooms,
+    Overloaded,
+}
+
+/// An error answer: `{ "error": { "code", "message" } }` on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Serialize for ApiError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            code: ErrorCode,
+            message: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Wrapper<'a> {
+            error: Body<'a>,
+        }
+        Wrapper { error: Body { code: self.code, message: &self.message } }.serialize(s)
+    }
+}
+
+/// A trimmed name of 1 to `max` characters without control characters.
+fn name(raw: &str, max: usize, what: &str, code: ErrorCode) -> Result<String, ApiError> {
+    let trimmed = raw.trim();
+    let len = trimmed.chars().count();
+    if len == 0 || len > max {
+        return Err(ApiError::new(code, format!("{what} must be 1 to {max} characters")));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(ApiError::new(code, format!("{what} must not contain control characters")));
+    }
+    Ok(trimmed.to_owned())
+}
+
+pub fn nickname(raw: &str) -> Result<String, ApiError> {
+    name(raw, NICKNAME_MAX, "nickname", ErrorCode::InvalidNickname)
+}
+
+pub fn room_name(raw: &str) -> Result<String, ApiError> {
+    name(raw, ROOM_NAME_MAX, "room name", ErrorCode::InvalidRoom)
+}
+
+/// A chat message is kept as sent once it passes: 1 to 2,000 characters, not only white
+/// space, no control characters but line feed and tab.
+pub fn message(raw: &str) -> Result<(), ApiError> {
+    let err = |m: &str| Err(ApiError::new(ErrorCode::InvalidMessage, m));
+    if raw.trim().is_empty() {
+        return err("message must not be empty");
+    }
+    if raw.chars().count() > MESSAGE_MAX {
+        return err("message must be at most 2000 characters");
+    }
+    if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return err("message must not contain control characters");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nicknames_are_trimmed_and_bounded() {
+        assert_eq!(nickname("  Ann  ").unwrap(), "Ann");
+        assert_eq!(nickname(&"가".repeat(32)).unwrap().chars().count(), 32);
+        for bad in ["", "   ", &"a".repeat(33), "a\u{0}b", "tab\there", "\u{7f}"] {
+            assert_eq!(nickname(bad).unwrap_err().code, ErrorCode::InvalidNickname, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn room_names_are_bounded() {
+        assert_eq!(room_name(&"r".repeat(64)).unwrap().len(), 64);
+        assert_eq!(room_name(&"r".repeat(65)).unwrap_err().code, ErrorCode::InvalidRoom);
+        assert_eq!(room_name("a\nb").unwrap_err().code, ErrorCode::InvalidRoom);
+    }
+
+    #[test]
+    fn messages_allow_newlines_but_not_other_controls() {
+        assert!(message("line one\nline two\tend").is_ok());
+        assert!(message(&"m".repeat(2000)).is_ok());
+        assert!(message(&"m".repeat(2001)).is_err());
+        assert!(message(" \n ").is_err());
+        assert!(message("bell\u{7}").is_err());
+    }
+
+    #[test]
+    fn errors_serialise_as_the_protocol_says() {
+        let json = serde_json::to_value(ApiError::new(ErrorCode::NotInRoom, "nope")).unwrap();
+        assert_eq!(json, serde_json::json!({"error": {"code": "not_in_room", "message": "nope"}}));
+    }
+}

@@ -1,0 +1,48 @@
+// Starts a real Noom server on a free port for a test, and stops it afterwards.
+//
+// The binary is NOOM_BIN if set, else target/debug/noom at the repository root
+// (the test command builds it first). The server prints
+// "noom listening on http://HOST:PORT" once it accepts connections.
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const noomBin = process.env.NOOM_BIN || path.join(root, "target/debug/noom");
+
+/**
+ * @param {{ args?: string[], env?: Record<string,string> }} [options]
+ * @returns {Promise<{ url: string, port: number, proc: import("node:child_process").ChildProcess, output: () => string, stop: () => Promise<void> }>}
+ */
+export async function startServer(options = {}) {
+  const proc = spawn(noomBin, ["--host", "127.0.0.1", "--port", "0", ...(options.args ?? [])], {
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn", ...(options.env ?? {}) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  proc.stderr.on("data", (d) => { log += d; });
+  const url = await new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`noom did not start in 20 s:\n${out}\n${log}`)), 20000);
+    proc.stdout.on("data", (d) => {
+      out += d;
+      log += d;
+      const m = out.match(/listening on (http:\/\/[^\s]+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    proc.on("exit", (code) => { clearTimeout(timer); reject(new Error(`noom exited with ${code}:\n${log}`)); });
+  });
+  const port = Number(new URL(url).port);
+  return {
+    url,
+    port,
+    proc,
+    output: () => log,
+    stop: () => new Promise((resolve) => {
+      if (proc.exitCode !== null) return resolve();
+      proc.once("exit", () => resolve());
+      proc.kill("SIGTERM");
+      setTimeout(() => proc.kill("SIGKILL"), 3000).unref();
+    }),
+  };
+}
