@@ -295,8 +295,9 @@ impl Hub {
         Ok(entered)
     }
 
-    /// Takes the socket out of one room, or all, and tells those left behind.
-    async fn leave(&self, s: &SocketRef, session: &Session, room: Option<&str>) -> Result<Vec<Left>, ApiError> {
+    /// Takes the socket out of one room, or all, and tells those left behind. A Noom socket left
+    /// in no room is back in the lobby, unless it is on its way to another room.
+    async fn leave(&self, s: &SocketRef, session: &Session, room: Option<&str>, to_lobby: bool) -> Result<Vec<Left>, ApiError> {
         let left = self.with_rooms(|r| match room {
             Some(room) => r.leave(s.id, room).map(|l| vec![l]),
             None => Ok(r.leave_all(s.id)),
@@ -306,7 +307,7 @@ impl Hub {
             s.leave(room_key(flavour, &l.room));
             self.announce_left(s, l).await;
         }
-        if flavour == Flavour::Noom && !left.is_empty() && self.rooms.lock().rooms_of(s.id).is_empty() {
+        if to_lobby && flavour == Flavour::Noom && !left.is_empty() && self.rooms.lock().rooms_of(s.id).is_empty() {
             self.enter_lobby(s);
         }
         Ok(left)

@@ -71,7 +71,7 @@ async fn join(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ac
         }
         let others: Vec<_> = hub.rooms.lock().rooms_of(s.id).into_iter().filter(|r| **r != *room).collect();
         for other in others {
-            hub.leave(&s, &session, Some(&other)).await?;
+            hub.leave(&s, &session, Some(&other), false).await?;
         }
         let entered = hub.enter(&s, &session, &room, req.unlisted).await?;
         let rooms = hub.rooms.lock();
@@ -100,7 +100,7 @@ async fn leave(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, a
     let result = async {
         let req: LeaveRequest = args.object()?;
         let room = req.room.as_deref().map(validate::room_name).transpose()?;
-        let left = hub.leave(&s, &session, room.as_deref()).await?;
+        let left = hub.leave(&s, &session, room.as_deref(), true).await?;
         Ok(LeftRooms { left: left.into_iter().map(|l| l.room).collect() })
     };
     answer(ack, result.await);
