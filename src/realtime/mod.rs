@@ -164,16 +164,26 @@ impl Hub {
             next_message: AtomicU64::new(1),
             boot_ms: now_ms(),
         });
-        let on_connect = {
+        let setup = {
             let hub = hub.clone();
             move |s: SocketRef, TryData(auth): TryData<serde_json::Value>| {
                 hub.clone().accept(s, auth.ok());
                 ready(Ok::<(), std::convert::Infallible>(()))
             }
         };
+        let connected = {
+            let hub = hub.clone();
+            move |s: SocketRef| {
+                // Nothing can be sent before the client is told it is connected.
+                if s.rooms().iter().any(|r| r == LOBBY) {
+                    hub.send_directory(&s);
+                }
+                ready(())
+            }
+        };
         // Setting up in the middleware registers every handler before the client is told it is
         // connected, so no early event can miss its handler.
-        io.ns("/", (|| ready(())).with(on_connect));
+        io.ns("/", connected.with(setup));
         tokio::spawn(directory::publish(hub.clone()));
         (layer, hub)
     }
@@ -263,8 +273,11 @@ impl Hub {
 
     fn enter_lobby(&self, s: &SocketRef) {
         s.join(LOBBY);
-        let directory = self.rooms.lock().directory(DIRECTORY_LIMIT);
-        let _ = s.emit("directory", &directory);
+        self.send_directory(s);
+    }
+
+    fn send_directory(&self, s: &SocketRef) {
+        let _ = s.emit("directory", &self.directory());
     }
 
     /// Runs `change` on the room state and wakes the directory publisher if it moved.

@@ -1,0 +1,270 @@
+// The client's controller: ties the connection to the lobby and room views, keeps the address
+// bar in step (/ and /r/<room>), and re-joins the room after a reconnection.
+import { clearError, showError, showMessage } from "./banner";
+import { copyText } from "./clipboard";
+import { Connection } from "./connection";
+import { lang, onLangChange } from "./lang";
+import { LobbyView, type EnterRequest } from "./lobby";
+import { chooseNickname, makeNameSeed, nameFromSeed, parseNameSeed, serializeNameSeed, type NameSeed } from "./names";
+import {
+  Events,
+  isDirectory,
+  isJoinAck,
+  isLeaveAck,
+  isParticipantEvent,
+  isParticipantUpdate,
+  isChatMessage,
+  isRenameAck,
+  isSendAck,
+  type JoinAck,
+  type ProtocolError,
+} from "./protocol";
+import { RoomView } from "./room";
+import { RoomState } from "./roomState";
+import { lobbyPath, parseRoute, roomPath, roomUrl, type Route } from "./route";
+import { setStatus } from "./status";
+import { load, save } from "./storage";
+import { checkMessage, checkNickname, checkRoomName } from "./validate";
+
+/** Errors worth a Retry button on a failed message; the others need the text changed. */
+const RETRYABLE = new Set(["rate_limited", "overloaded", "timeout", "disconnected", "not_in_room"]);
+
+export class App {
+  private readonly conn = new Connection();
+  private readonly lobby = new LobbyView();
+  private readonly roomView = new RoomView();
+  private readonly nameSeed: NameSeed;
+
+  /** The room this client is in, or null in the lobby. */
+  private room: RoomState | null = null;
+  private joining = false;
+  private rejoining = false;
+  private renaming = false;
+  /** Whether the room's log already says the connection was lost (said once per outage). */
+  private lossNoted = false;
+
+  constructor() {
+    this.nameSeed = parseNameSeed(load("nameSeed")) ?? makeNameSeed();
+    save("nameSeed", serializeNameSeed(this.nameSeed));
+  }
+
+  start(): void {
+    this.lobby.setDefaultNickname(nameFromSeed(this.nameSeed, lang()));
+    onLangChange((next) => this.lobby.setDefaultNickname(nameFromSeed(this.nameSeed, next)));
+    this.lobby.setNickname(load("nickname") ?? "");
+
+    this.lobby.onEnter((request) => void this.enter(request));
+    this.roomView.onSend((text) => void this.send(text));
+    this.roomView.onRename((nickname) => void this.rename(nickname));
+    this.roomView.onLeave(() => this.leave(true));
+    this.roomView.onCopy(() => void this.copyLink());
+
+    this.conn.onState((state) => {
+      setStatus(state);
+      if (state === "disconnected" && this.room && !this.lossNoted) {
+        this.roomView.system("sys.connectionLost");
+        this.lossNoted = true;
+      }
+    });
+    this.conn.onConnect(() => void this.connected());
+    this.listen();
+
+    window.addEventListener("popstate", () => this.followAddress(parseRoute(location.pathname)));
+    this.followAddress(parseRoute(location.pathname));
+  }
+
+  private listen(): void {
+    this.conn.on(Events.directory, isDirectory, (directory) => this.lobby.renderDirectory(directory));
+
+    this.conn.on(Events.joined, isParticipantEvent, (ev) => {
+      const room = this.room;
+      if (!room || ev.room !== room.name) return;
+      const added = room.joined(ev.participant, ev.count);
+      this.roomView.renderPeople();
+      if (added) this.roomView.system("sys.joined", { name: ev.participant.nickname });
+    });
+
+    this.conn.on(Events.left, isParticipantEvent, (ev) => {
+      const room = this.room;
+      if (!room || ev.room !== room.name) return;
+      const gone = room.left(ev.participant, ev.count);
+      this.roomView.renderPeople();
+      this.roomView.system("sys.left", { name: gone.nickname });
+    });
+
+    this.conn.on(Events.updated, isParticipantUpdate, (ev) => {
+      const room = this.room;
+      if (!room || ev.room !== room.name) return;
+      const old = room.renamed(ev.participant);
+      this.roomView.renderPeople();
+      if (old !== null) this.roomView.system("sys.renamed", { old, new: ev.participant.nickname });
+    });
+
+    this.conn.on(Events.message, isChatMessage, (message) => {
+      const room = this.room;
+      if (!room || message.room !== room.name) return;
+      this.roomView.showMessage(message);
+    });
+  }
+
+  /** Shows what an address asks for: the lobby, or the nickname step for a room link. */
+  private followAddress(route: Route): void {
+    if (this.room) {
+      if (route.kind === "room" && route.room === this.room.name) return;
+      this.leave(false);
+    }
+    this.lobby.setInvite(route.kind === "room" ? route.room : null);
+    this.lobby.show();
+  }
+
+  private async connected(): Promise<void> {
+    if (this.room) {
+      await this.rejoin();
+    } else {
+      // In the lobby on a new connection: the server should push the directory, but asking
+      // as well costs one small event and does not depend on it.
+      await this.refreshDirectory();
+    }
+  }
+
+  private async refreshDirectory(): Promise<void> {
+    const res = await this.conn.request(Events.directoryGet, {}, isDirectory, { needConnected: true });
+    if (res.ok && !this.room) this.lobby.renderDirectory(res.value);
+  }
+
+  private async enter(request: EnterRequest): Promise<void> {
+    if (this.joining || this.room) return;
+    const nickname = checkNickname(chooseNickname(request.nickname, this.lobby.defaultNickname));
+    if (!nickname.ok) return showError(localError(nickname.code));
+    const room = checkRoomName(request.room);
+    if (!room.ok) return showError(localError(room.code));
+
+    this.joining = true;
+    this.lobby.setBusy(true);
+    const res = await this.conn.request(
+      Events.join,
+      { room: room.value, unlisted: request.unlisted, nickname: nickname.value },
+      isJoinAck,
+    );
+    this.joining = false;
+    this.lobby.setBusy(false);
+    if (!res.ok) return showError(res.error);
+
+    clearError();
+    this.opened(res.value);
+    const path = roomPath(res.value.room.name);
+    if (location.pathname !== path) history.pushState({ room: res.value.room.name }, "", path);
+  }
+
+  /** Shows a room just joined. */
+  private opened(ack: JoinAck): void {
+    this.room = new RoomState(ack);
+    this.rememberNickname(ack.self.nickname);
+    this.lobby.hide();
+    this.lossNoted = false;
+    this.roomView.enter(this.room, ack.history);
+  }
+
+  /** Joins the same room again on a new connection, under the same name. */
+  private async rejoin(): Promise<void> {
+    const room = this.room;
+    if (!room || this.rejoining) return;
+    this.rejoining = true;
+    const res = await this.conn.request(Events.join, {
+      room: room.name,
+      unlisted: room.unlisted,
+      nickname: room.self.nickname,
+    }, isJoinAck);
+    this.rejoining = false;
+    if (this.room !== room) return; // left meanwhile
+    if (!res.ok) {
+      showError(res.error);
+      this.leave(true);
+      return;
+    }
+    room.refresh(res.value);
+    this.lossNoted = false;
+    this.roomView.rejoined(res.value.history);
+  }
+
+  /** Back to the lobby; `updateAddress` is false when the address already changed (Back). */
+  private leave(updateAddress: boolean): void {
+    const room = this.room;
+    if (!room) return;
+    this.room = null;
+    if (this.conn.connected) {
+      // The answer adds nothing the person needs (not_in_room only means it is already done);
+      // once it is in, the lobby's directory is brought up to date.
+      void this.conn.request(Events.leave, { room: room.name }, isLeaveAck).then(() => this.refreshDirectory());
+    }
+    this.roomView.hide();
+    this.lobby.setInvite(null);
+    this.lobby.show();
+    if (updateAddress && location.pathname !== lobbyPath()) history.pushState({}, "", lobbyPath());
+  }
+
+  private async send(text: string): Promise<void> {
+    const room = this.room;
+    if (!room || text.length === 0) return;
+    const pending = this.roomView.pending(text);
+    this.roomView.clearMessage();
+    const check = checkMessage(text);
+    if (!check.ok) {
+      const error = localError(check.code);
+      pending.failed(error, false);
+      return showError(error);
+    }
+    const res = await this.conn.request(Events.send, { room: room.name, text }, isSendAck, {
+      needConnected: true,
+    });
+    if (!res.ok) {
+      pending.failed(res.error, RETRYABLE.has(res.error.code));
+      return showError(res.error);
+    }
+    pending.sent(res.value.message);
+    clearError();
+  }
+
+  private async rename(raw: string): Promise<void> {
+    const room = this.room;
+    if (!room || this.renaming) return;
+    const check = checkNickname(raw);
+    if (!check.ok) return showError(localError(check.code));
+    if (check.value === room.self.nickname) return this.roomView.closeRename();
+
+    this.renaming = true;
+    this.roomView.setRenameBusy(true);
+    const res = await this.conn.request(Events.rename, { nickname: check.value }, isRenameAck, {
+      needConnected: true,
+    });
+    this.renaming = false;
+    this.roomView.setRenameBusy(false);
+    if (!res.ok) return showError(res.error);
+
+    clearError();
+    this.rememberNickname(res.value.nickname);
+    if (this.room !== room) return;
+    const old = room.renameSelf(res.value.nickname);
+    this.roomView.closeRename();
+    this.roomView.renderPeople();
+    if (old !== res.value.nickname) this.roomView.system("sys.selfRenamed", { name: res.value.nickname });
+  }
+
+  private async copyLink(): Promise<void> {
+    const room = this.room;
+    if (!room) return;
+    const url = roomUrl(location.origin, room.name);
+    if (await copyText(url)) this.roomView.flashCopied();
+    else showMessage("error.copyFailed", { url });
+  }
+
+  private rememberNickname(nickname: string): void {
+    save("nickname", nickname);
+    this.lobby.setNickname(nickname);
+  }
+}
+
+/** An error found before sending, in the same shape as the server's. */
+function localError(code: string): ProtocolError {
+  return { code, message: code };
+}

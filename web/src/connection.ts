@@ -1,0 +1,105 @@
+// The Socket.IO connection to the server, as a Noom-flavoured client: requests that resolve to
+// a Result (never throw), checked pushes, and the connection state for the indicator.
+import { io, type Socket } from "socket.io-client";
+import {
+  PROTOCOL,
+  parseAck,
+  type ProtocolError,
+  type Result,
+} from "./protocol";
+
+export type ConnState = "connecting" | "connected" | "disconnected" | "reconnecting";
+
+export const REQUEST_TIMEOUT_MS = 10_000;
+
+export type RequestOptions = {
+  /**
+   * Fail at once when the socket is not connected, instead of letting socket.io-client buffer
+   * the event until it reconnects. Used for everything that depends on being in a room, since a
+   * new connection starts outside every room.
+   */
+  needConnected?: boolean;
+  timeoutMs?: number;
+};
+
+export class Connection {
+  private readonly socket: Socket;
+  private stateListeners: Array<(state: ConnState) => void> = [];
+  private connectListeners: Array<(again: boolean) => void> = [];
+  private hasConnected = false;
+
+  constructor() {
+    this.socket = io({ auth: { protocol: PROTOCOL } });
+
+    this.socket.on("connect", () => {
+      const again = this.hasConnected;
+      this.hasConnected = true;
+      this.emitState("connected");
+      for (const listener of this.connectListeners) listener(again);
+    });
+    this.socket.on("disconnect", (reason) => {
+      this.emitState("disconnected");
+      // The server closed this socket on purpose (e.g. a packet over its limit): socket.io-client
+      // does not reconnect by itself then, but a fresh connection is what the person wants.
+      if (reason === "io server disconnect") this.socket.connect();
+    });
+    this.socket.on("connect_error", () => {
+      this.emitState(this.socket.active ? "reconnecting" : "disconnected");
+    });
+    this.socket.io.on("reconnect_attempt", () => this.emitState("reconnecting"));
+    this.socket.io.on("reconnect_failed", () => this.emitState("disconnected"));
+  }
+
+  get connected(): boolean {
+    return this.socket.connected;
+  }
+
+  /** The socket id of the current connection, if connected. */
+  get id(): string | undefined {
+    return this.socket.id;
+  }
+
+  onState(listener: (state: ConnState) => void): void {
+    this.stateListeners.push(listener);
+  }
+
+  /** Called on every successful connection; `again` is true for reconnections. */
+  onConnect(listener: (again: boolean) => void): void {
+    this.connectListeners.push(listener);
+  }
+
+  /** Listens to a push, passing on only payloads that pass the check. */
+  on<T>(event: string, check: (v: unknown) => v is T, handler: (payload: T) => void): void {
+    this.socket.on(event, (payload: unknown) => {
+      if (check(payload)) handler(payload);
+      else console.warn(`ignored a malformed "${event}" push`, payload);
+    });
+  }
+
+  /** Sends an event with an acknowledgement and reads the answer. */
+  request<T>(
+    event: string,
+    payload: object,
+    check: (v: unknown) => v is T,
+    options: RequestOptions = {},
+  ): Promise<Result<T>> {
+    if (options.needConnected && !this.socket.connected) {
+      return Promise.resolve(failure("disconnected", "not connected"));
+    }
+    const timeout = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
+    return new Promise((resolve) => {
+      this.socket.timeout(timeout).emit(event, payload, (err: Error | null, ack: unknown) => {
+        if (err) resolve(failure(this.socket.connected ? "timeout" : "disconnected", err.message));
+        else resolve(parseAck(ack, check));
+      });
+    });
+  }
+
+  private emitState(state: ConnState): void {
+    for (const listener of this.stateListeners) listener(state);
+  }
+}
+
+function failure(code: string, message: string): { ok: false; error: ProtocolError } {
+  return { ok: false, error: { code, message } };
+}

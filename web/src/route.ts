@@ -1,0 +1,39 @@
+// The two kinds of address the client lives at: "/" (the lobby) and "/r/<room>" (a room's link).
+
+export type Route = { kind: "lobby" } | { kind: "room"; room: string };
+
+const ROOM_PREFIX = "/r/";
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Reads a location's pathname. "/r/<room>" gives the URL-decoded room; anything else the lobby. */
+export function parseRoute(pathname: string): Route {
+  if (pathname.startsWith(ROOM_PREFIX)) {
+    const room = safeDecode(pathname.slice(ROOM_PREFIX.length));
+    if (room !== "") return { kind: "room", room };
+  }
+  return { kind: "lobby" };
+}
+
+export function roomPath(room: string): string {
+  return ROOM_PREFIX + encodeURIComponent(room);
+}
+
+/** The shareable link of a room, e.g. "https://noom.example/r/coffee%20break". */
+export function roomUrl(origin: string, room: string): string {
+  return origin + roomPath(room);
+}
+
+export function lobbyPath(): string {
+  return "/";
+}
+
+export function routePath(route: Route): string {
+  return route.kind === "room" ? roomPath(route.room) : lobbyPath();
+}

@@ -1,0 +1,65 @@
+// Client-side checks that mirror the server's limits, so that most bad input is caught before
+// it is sent (the server stays the judge: its answer is what counts).
+
+export const LIMITS = {
+  nickname: 32,
+  room: 64,
+  message: 2000,
+} as const;
+
+// Unicode White_Space, the set the server trims (JavaScript's trim differs slightly: it keeps
+// U+0085 and removes U+FEFF).
+const WS = "\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
+const LEADING_WS = new RegExp(`^[${WS}]+`, "u");
+const TRAILING_WS = new RegExp(`[${WS}]+$`, "u");
+const ONLY_WS = new RegExp(`^[${WS}]*$`, "u");
+
+// Control characters (Unicode category Cc).
+const CONTROL = /[\u0000-\u001F\u007F-\u009F]/u;
+const CONTROL_BUT_LF_TAB = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/u;
+
+export type Check = { ok: true; value: string } | { ok: false; code: "invalid_nickname" | "invalid_room" | "invalid_message" };
+
+/** Length in Unicode scalar values (what the server counts), not UTF-16 units. */
+export function charCount(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+export function trimName(text: string): string {
+  return text.replace(LEADING_WS, "").replace(TRAILING_WS, "");
+}
+
+export function isBlank(text: string): boolean {
+  return ONLY_WS.test(text);
+}
+
+function checkName(raw: string, max: number, code: "invalid_nickname" | "invalid_room"): Check {
+  const value = trimName(raw);
+  const n = charCount(value);
+  if (n < 1 || n > max || CONTROL.test(value)) return { ok: false, code };
+  return { ok: true, value };
+}
+
+/** A nickname: 1–32 characters after trimming, no control characters. Gives the trimmed name. */
+export function checkNickname(raw: string): Check {
+  return checkName(raw, LIMITS.nickname, "invalid_nickname");
+}
+
+/** A room name: 1–64 characters after trimming, no control characters. Gives the trimmed name. */
+export function checkRoomName(raw: string): Check {
+  return checkName(raw, LIMITS.room, "invalid_room");
+}
+
+/**
+ * A chat message: 1–2,000 characters, not only white space, no control characters but line
+ * feed and tab. Gives the text unchanged (the server keeps it as sent).
+ */
+export function checkMessage(text: string): Check {
+  const n = charCount(text);
+  if (n < 1 || n > LIMITS.message || isBlank(text) || CONTROL_BUT_LF_TAB.test(text)) {
+    return { ok: false, code: "invalid_message" };
+  }
+  return { ok: true, value: text };
+}
