@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 use crate::config::Config;
 use crate::ratelimit::TokenBucket;
 use crate::rooms::{ChatMessage, Entered, Left, Limits, Participant, Rooms};
-use crate::validate::{ApiError, ErrorCode};
+use crate::validate::{self, ApiError, ErrorCode};
 use serial::SerialQueue;
 
 /// Events one socket may have waiting before new ones are refused.
@@ -37,6 +37,10 @@ const EVENT_BURST: u32 = 100;
 const EVENT_RATE: f64 = 50.0;
 /// The directory lists at most this many rooms.
 pub const DIRECTORY_LIMIT: usize = 100;
+/// Packets waiting to be written to one client before more are dropped. A busy room sends bursts
+/// (30 people sending at once is 300 packets to each member); the queue allocates as it fills,
+/// so the bound costs an idle socket nothing.
+const SEND_BUFFER: usize = 8192;
 /// Largest Socket.IO packet accepted.
 const MAX_PAYLOAD: u64 = 64 * 1024;
 
@@ -122,13 +126,6 @@ impl Args {
     }
 }
 
-/// What an event costs against the rate limits.
-#[derive(Clone, Copy)]
-enum Cost {
-    Event,
-    Chat,
-}
-
 fn room_key(flavour: Flavour, room: &str) -> String {
     match flavour {
         Flavour::Seed => format!("s:{room}"),
@@ -152,6 +149,7 @@ impl Hub {
             .ping_interval(Duration::from_secs(config.ping_interval))
             .ping_timeout(Duration::from_secs(config.ping_timeout))
             .max_payload(MAX_PAYLOAD)
+            .max_buffer_size(SEND_BUFFER)
             .ws_max_message_size(MAX_PAYLOAD as usize)
             .ws_max_frame_size(MAX_PAYLOAD as usize)
             .build_layer();
@@ -223,7 +221,7 @@ impl Hub {
     }
 
     /// Registers `event`: rate and arguments are checked on arrival; `run` is queued.
-    fn on<F, Fut>(self: &Arc<Self>, s: &SocketRef, session: &Arc<Session>, event: &'static str, cost: Cost, noom: bool, run: F)
+    fn on<F, Fut>(self: &Arc<Self>, s: &SocketRef, session: &Arc<Session>, event: &'static str, noom: bool, run: F)
     where
         F: Fn(Arc<Hub>, Arc<Session>, SocketRef, Args, AckSender) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -231,9 +229,7 @@ impl Hub {
         let hub = self.clone();
         let session = session.clone();
         s.on(event, move |s: SocketRef, TryData(args): TryData<Args>, ack: AckSender| {
-            let admitted = session.events.lock().try_take()
-                && (matches!(cost, Cost::Event) || session.chat.lock().try_take());
-            if !admitted {
+            if !session.events.lock().try_take() {
                 reply(ack, &ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
             } else if session.queue.is_full(QUEUE_LIMIT) {
                 reply(ack, &ApiError::new(ErrorCode::Overloaded, "too many events waiting; not processed"));
@@ -341,10 +337,20 @@ impl Hub {
         Ok(me)
     }
 
-    /// Records a message and delivers it to the others in its room.
-    async fn post(&self, s: &SocketRef, room: &str, text: String) -> Result<ChatMessage, ApiError> {
+    /// Checks a chat message, records it and delivers it to the others in its room. Only a
+    /// message that would be delivered costs against the chat rate.
+    async fn post(&self, s: &SocketRef, session: &Session, room: &str, text: &str) -> Result<ChatMessage, ApiError> {
+        validate::message(text)?;
+        let room = validate::room_name(room)?;
+        let room = room.as_str();
+        if !self.rooms.lock().is_member(s.id, room) {
+            return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
+        }
+        if !session.chat.lock().try_take() {
+            return Err(ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
+        }
         let id = format!("{:x}-{:x}", self.boot_ms, self.next_message.fetch_add(1, Ordering::Relaxed));
-        let message = self.with_rooms(|r| r.post(s.id, room, text, id, now_ms()))?;
+        let message = self.with_rooms(|r| r.post(s.id, room, text.to_owned(), id, now_ms()))?;
         let line = format!("{}: {}", message.sender.nickname, message.text);
         let _ = s.to(room_key(Flavour::Seed, room)).emit("new_message", &line).await;
         let _ = s.to(room_key(Flavour::Noom, room)).emit("chat:message", &message).await;

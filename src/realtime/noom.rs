@@ -5,16 +5,16 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use socketioxide::extract::{AckSender, SocketRef};
 
-use super::{Args, Cost, Hub, Session, reply};
+use super::{Args, Hub, Session, reply};
 use crate::rooms::{ChatMessage, Participant, RoomInfo};
 use crate::validate::{self, ApiError};
 
 pub(super) fn register(hub: &Arc<Hub>, s: &SocketRef, session: &Arc<Session>) {
-    hub.on(s, session, "user:rename", Cost::Event, true, rename);
-    hub.on(s, session, "room:join", Cost::Event, true, join);
-    hub.on(s, session, "room:leave", Cost::Event, true, leave);
-    hub.on(s, session, "chat:send", Cost::Chat, true, send);
-    hub.on(s, session, "directory:get", Cost::Event, true, directory);
+    hub.on(s, session, "user:rename", true, rename);
+    hub.on(s, session, "room:join", true, join);
+    hub.on(s, session, "room:leave", true, leave);
+    hub.on(s, session, "chat:send", true, send);
+    hub.on(s, session, "directory:get", true, directory);
 }
 
 fn answer<T: Serialize>(ack: AckSender, result: Result<T, ApiError>) {
@@ -117,12 +117,10 @@ struct Sent {
     message: ChatMessage,
 }
 
-async fn send(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+async fn send(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
     let result = async {
         let req: SendRequest = args.object()?;
-        validate::message(&req.text)?;
-        let room = validate::room_name(&req.room)?;
-        let message = hub.post(&s, &room, req.text).await?;
+        let message = hub.post(&s, &session, &req.room, &req.text).await?;
         Ok(Sent { message })
     };
     answer(ack, result.await);

@@ -17,8 +17,8 @@ use crate::rooms::DEFAULT_NICKNAME;
 use crate::validate;
 
 const MAX_FRAME: usize = 16 * 1024;
-/// Lines a slow reader may fall behind before it misses some.
-const BACKLOG: usize = 256;
+/// Lines a reader may fall behind before it misses some (and is told so).
+const BACKLOG: usize = 8192;
 
 #[derive(Clone)]
 pub struct PublicChat {
@@ -40,11 +40,13 @@ enum Frame {
 }
 
 pub async fn upgrade(State(chat): State<PublicChat>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME).on_upgrade(move |socket| serve(chat, socket))
+    // Subscribed before the handshake answer goes out: a client that sees its connection open
+    // gets every line sent after that.
+    let lines = chat.lines.subscribe();
+    ws.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME).on_upgrade(move |socket| serve(chat, lines, socket))
 }
 
-async fn serve(chat: PublicChat, mut socket: WebSocket) {
-    let mut lines = chat.lines.subscribe();
+async fn serve(chat: PublicChat, mut lines: broadcast::Receiver<Utf8Bytes>, mut socket: WebSocket) {
     let mut nickname = DEFAULT_NICKNAME.to_owned();
     let mut rate = TokenBucket::new(chat.config.chat_burst, chat.config.chat_rate);
     loop {
@@ -64,7 +66,10 @@ async fn serve(chat: PublicChat, mut socket: WebSocket) {
             }
             line = lines.recv() => match line {
                 Ok(line) => if socket.send(Message::Text(line)).await.is_err() { return },
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    let notice = format!("error: you fell behind and missed {missed} messages");
+                    if socket.send(Message::Text(notice.into())).await.is_err() { return }
+                }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         }

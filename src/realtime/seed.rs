@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use socketioxide::extract::{AckSender, SocketRef};
 
-use super::{Args, Cost, Hub, NO_ARGS, Session, reply};
+use super::{Args, Hub, NO_ARGS, Session, reply};
 use crate::validate::{self, ApiError};
 
 pub(super) fn register(hub: &Arc<Hub>, s: &SocketRef, session: &Arc<Session>) {
-    hub.on(s, session, "nickname", Cost::Event, false, nickname);
-    hub.on(s, session, "enter_room", Cost::Event, false, enter_room);
-    hub.on(s, session, "new_message", Cost::Chat, false, new_message);
+    hub.on(s, session, "nickname", false, nickname);
+    hub.on(s, session, "enter_room", false, enter_room);
+    hub.on(s, session, "new_message", false, new_message);
 }
 
 /// `done()` on success, `done({ error })` otherwise; without a callback nothing is sent.
@@ -37,12 +37,11 @@ async fn enter_room(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Ar
     answer(ack, result.await);
 }
 
-async fn new_message(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+async fn new_message(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
     let result = async {
         let text = args.str(0, "message")?;
-        validate::message(text)?;
-        let room = validate::room_name(args.str(1, "room name")?)?;
-        hub.post(&s, &room, text.to_owned()).await.map(drop)
+        let room = args.str(1, "room name")?;
+        hub.post(&s, &session, room, text).await.map(drop)
     };
     answer(ack, result.await);
 }
