@@ -1,6 +1,6 @@
 // Chat and history: chat:send, chat:message, the room history, and seed and Noom clients talking
 // to each other in the same room.
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../support/server.mjs";
 import {
@@ -13,18 +13,11 @@ import {
   roomName,
   seedClient,
   waitFor,
+  useServer,
 } from "../support/clients.mjs";
 
-let server;
-before(async () => {
-  // A generous chat rate: these tests send many messages and are not about the rate limit.
-  server = await startServer({ args: ["--chat-burst", "200", "--chat-rate", "200"] });
-});
-after(async () => {
-  await disconnectAll();
-  await server?.stop();
-});
-afterEach(() => disconnectAll());
+// A generous chat rate: these tests send many messages and are not about the rate limit.
+const server = useServer({ args: ["--chat-burst", "200", "--chat-rate", "200"] });
 
 function assertChatMessage(message, { room, sender, text }) {
   assert.deepEqual(Object.keys(message).sort(), ["id", "room", "sender", "text", "ts"]);

@@ -1,8 +1,7 @@
 // The directory under load: bursts of joins and leaves are coalesced into few pushes (directory
 // for the Noom lobby, room_change for seed sockets), and the last push is exact.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../support/server.mjs";
 import {
   ack,
   ackArgs,
@@ -13,20 +12,13 @@ import {
   received,
   waitForDirectory,
   waitForRoomList,
+  useServer,
 } from "../support/clients.mjs";
 
 const CLIENTS = 200;
 const MAX_PUSHES = 30;
 
-let server;
-before(async () => {
-  server = await startServer({ args: ["--directory-interval-ms", "100"] });
-});
-after(async () => {
-  await disconnectAll();
-  await server?.stop();
-});
-afterEach(() => disconnectAll());
+const server = useServer({ args: ["--directory-interval-ms", "100"] });
 
 const pad = (i) => String(i).padStart(3, "0");
 const byCountThenName = (a, b) => b.count - a.count || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);

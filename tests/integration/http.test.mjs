@@ -1,23 +1,16 @@
 // HTTP routes: the web client, the Socket.IO client bundle, /healthz, 404s, and which origins may
 // open Socket.IO connections (with CORS headers for the allowed ones).
-import { after, afterEach, before, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { startServer } from "../support/server.mjs";
-import { ack, connect, disconnectAll, roomName } from "../support/clients.mjs";
+import { ack, connect, disconnectAll, roomName, useServer
+} from "../support/clients.mjs";
 
 const EVIL = "http://evil.example";
 const HANDSHAKE = "/socket.io/?EIO=4&transport=polling";
 
-let server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  await disconnectAll();
-  await server?.stop();
-});
-afterEach(() => disconnectAll());
+const server = useServer();
 
 const get = (path, headers = {}, base = server.url) => fetch(base + path, { headers, redirect: "manual" });
 

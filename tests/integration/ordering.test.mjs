@@ -1,8 +1,7 @@
 // Ordering: the events of one socket take effect in the order it sent them, without waiting for
 // acknowledgements in between, and what they cause reaches the others in that order.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../support/server.mjs";
 import {
   ack,
   ackArgs,
@@ -16,21 +15,14 @@ import {
   roomName,
   seedClient,
   waitFor,
+  useServer,
 } from "../support/clients.mjs";
 
 // Fewer than the 64 events one socket may have waiting, so none is refused as overloaded.
 const MANY = 50;
 
-let server;
-before(async () => {
-  // Room for MANY messages in one burst; the rate limit has its own tests.
-  server = await startServer({ args: ["--chat-burst", "500", "--chat-rate", "500"] });
-});
-after(async () => {
-  await disconnectAll();
-  await server?.stop();
-});
-afterEach(() => disconnectAll());
+// Room for MANY messages in one burst; the rate limit has its own tests.
+const server = useServer({ args: ["--chat-burst", "500", "--chat-rate", "500"] });
 
 test("nickname sent just before enter_room is the name welcome announces", async () => {
   for (let i = 0; i < 5; i++) {

@@ -1,8 +1,7 @@
 // Clients limited to HTTP long-polling (no WebSocket upgrade) get the same service, in the same
 // rooms as WebSocket clients.
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../support/server.mjs";
 import {
   ack,
   ackArgs,
@@ -15,19 +14,12 @@ import {
   seedClient,
   waitFor,
   waitForDisconnect,
+  useServer,
 } from "../support/clients.mjs";
 
 const polling = { transports: ["polling"] };
 
-let server;
-before(async () => {
-  server = await startServer({ args: ["--directory-interval-ms", "100"] });
-});
-after(async () => {
-  await disconnectAll();
-  await server?.stop();
-});
-afterEach(() => disconnectAll());
+const server = useServer({ args: ["--directory-interval-ms", "100"] });
 
 test("the seed flow over long-polling, with a WebSocket client in the same room", async () => {
   const room = roomName();

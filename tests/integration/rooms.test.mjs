@@ -1,8 +1,7 @@
 // Noom rooms and participants: room:join, room:leave, user:rename, the participant:* pushes,
 // unlisted rooms and the lobby's directory.
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../support/server.mjs";
 import {
   ack,
   connect,
@@ -19,17 +18,10 @@ import {
   syncedLobby,
   waitFor,
   waitForDirectory,
+  useServer,
 } from "../support/clients.mjs";
 
-let server;
-before(async () => {
-  server = await startServer({ args: ["--directory-interval-ms", "100"] });
-});
-after(async () => {
-  await disconnectAll();
-  await server?.stop();
-});
-afterEach(() => disconnectAll());
+const server = useServer({ args: ["--directory-interval-ms", "100"] });
 
 function assertDirectoryShape(dir) {
   assert.deepEqual(Object.keys(dir).sort(), ["rooms", "total"]);

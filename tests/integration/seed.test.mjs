@@ -1,7 +1,6 @@
 // The seed events, exactly as the original app's front end uses them.
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../support/server.mjs";
 import {
   ackArgs,
   connect,
@@ -15,17 +14,10 @@ import {
   syncedRoomList,
   waitFor,
   waitForRoomList,
+  useServer,
 } from "../support/clients.mjs";
 
-let server;
-before(async () => {
-  server = await startServer({ args: ["--directory-interval-ms", "100"] });
-});
-after(async () => {
-  await disconnectAll();
-  await server?.stop();
-});
-afterEach(() => disconnectAll());
+const server = useServer({ args: ["--directory-interval-ms", "100"] });
 
 describe("enter_room", () => {
   test("calls done with no argument", async () => {

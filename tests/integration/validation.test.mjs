@@ -1,8 +1,7 @@
 // Bad input and limits: every rejected event answers { error: { code, message } } through its
 // acknowledgement, and relays nothing to anyone; without an acknowledgement it is silently dropped.
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../support/server.mjs";
 import {
   ack,
   ackArgs,
@@ -19,18 +18,11 @@ import {
   seedClient,
   waitFor,
   waitForDisconnect,
+  useServer,
 } from "../support/clients.mjs";
 
-let server;
-before(async () => {
-  // The default limits: a chat burst of 10 then 5 a second, 8 rooms, 2000 characters...
-  server = await startServer();
-});
-after(async () => {
-  await disconnectAll();
-  await server?.stop();
-});
-afterEach(() => disconnectAll());
+// The default limits: a chat burst of 10 then 5 a second, 8 rooms, 2000 characters...
+const server = useServer();
 
 const BAD_TYPES = [5, null, {}, ["x"], true];
 

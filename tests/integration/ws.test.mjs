@@ -1,7 +1,6 @@
 // Stage 1: the plain WebSocket chat at /ws (JSON frames in, "nick: msg" text frames out).
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../support/server.mjs";
 import {
   connectWs,
   disconnect,
@@ -13,17 +12,10 @@ import {
   seedClient,
   sendJson,
   waitFor,
+  useServer,
 } from "../support/clients.mjs";
 
-let server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  await disconnectAll();
-  await server?.stop();
-});
-afterEach(() => disconnectAll());
+const server = useServer();
 
 const message = (payload) => ({ type: "new_message", payload });
 const nickname = (payload) => ({ type: "nickname", payload });
