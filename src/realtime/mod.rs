@@ -11,6 +11,7 @@ pub mod plain_ws;
 mod seed;
 mod serial;
 
+use std::collections::HashMap;
 use std::future::{Future, ready};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
 use tokio::sync::Notify;
 
@@ -56,8 +58,19 @@ pub struct Hub {
     config: Arc<Config>,
     io: SocketIo,
     directory_changed: Notify,
+    /// Resume tokens of connected sockets (see [`Handshake`]).
+    resumable: Mutex<HashMap<String, Sid>>,
     next_message: AtomicU64,
     boot_ms: u64,
+}
+
+/// The handshake's `auth` payload.
+#[derive(Default, Deserialize)]
+struct Handshake {
+    /// `"noom/1"` asks for Noom pushes.
+    protocol: Option<String>,
+    /// A random token a page keeps for its lifetime: a new connection with it replaces the old one.
+    resume: Option<String>,
 }
 
 /// Which family of pushes a socket receives (see `docs/protocol.md`).
@@ -159,6 +172,7 @@ impl Hub {
             config,
             io: io.clone(),
             directory_changed: Notify::new(),
+            resumable: Mutex::new(HashMap::new()),
             next_message: AtomicU64::new(1),
             boot_ms: now_ms(),
         });
@@ -192,11 +206,17 @@ impl Hub {
     }
 
     fn accept(self: Arc<Self>, s: SocketRef, auth: Option<serde_json::Value>) {
-        let wants_noom = auth
-            .as_ref()
-            .and_then(|a| a.get("protocol"))
-            .and_then(|p| p.as_str())
-            .is_some_and(|p| p == "noom/1");
+        let handshake: Handshake = auth.and_then(|a| serde_json::from_value(a).ok()).unwrap_or_default();
+        let wants_noom = handshake.protocol.as_deref() == Some("noom/1");
+        let resume = handshake.resume.filter(|t| (1..=64).contains(&t.len()));
+        if let Some(token) = &resume {
+            let previous = self.resumable.lock().insert(token.clone(), s.id);
+            // The same page connecting again: its old connection is dead (a network drop), and
+            // the server would otherwise notice only at the ping timeout.
+            if let Some(old) = previous.and_then(|id| self.io.get_socket(id)) {
+                let _ = old.disconnect();
+            }
+        }
         let session = Arc::new(Session {
             noom: AtomicBool::new(false),
             chat: Mutex::new(TokenBucket::new(self.config.chat_burst, self.config.chat_rate)),
@@ -214,7 +234,14 @@ impl Hub {
         let hub = self.clone();
         let queue = session.queue.clone();
         s.on_disconnect(move |s: SocketRef| {
+            if let Some(token) = &resume {
+                let mut resumable = hub.resumable.lock();
+                if resumable.get(token) == Some(&s.id) {
+                    resumable.remove(token);
+                }
+            }
             // Behind every event already queued, whatever the limit.
+            let hub = hub.clone();
             let _ = queue.push(usize::MAX, async move { hub.disconnect(s).await });
             ready(())
         });

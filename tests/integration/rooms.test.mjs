@@ -216,6 +216,26 @@ describe("room:leave", () => {
     await disconnect(bob);
     assert.deepEqual(await waitFor(alice, "participant:left"), [{ room, participant: bobAsParticipant, count: 1 }]);
   });
+
+  test("a connection with the resume token of a live one replaces it at once", async () => {
+    const room = roomName();
+    const { socket: alice } = await noomClient(server.url, "Alice", room);
+    const auth = { resume: `token-${room}` };
+    const { socket: oldBob } = await noomClient(server.url, "Bob", room, { auth });
+    const oldBobAsParticipant = participant(oldBob, "Bob");
+    // The page's network came back: it connects again with its token while the old socket
+    // still looks alive to the server.
+    const { socket: newBob } = await noomClient(server.url, "Bob", room, { auth });
+    assert.deepEqual(await waitFor(oldBob, "disconnect"), ["io server disconnect"]);
+    const [left] = await waitFor(alice, "participant:left", { where: (e) => e.participant.id === oldBobAsParticipant.id });
+    assert.deepEqual(left.participant, oldBobAsParticipant);
+    const { participants } = await ack(newBob, "room:join", { room });
+    assert.deepEqual(participants.map((p) => p.nickname), ["Alice", "Bob"]);
+    // A different token replaces nobody.
+    const { socket: carol } = await noomClient(server.url, "Carol", room, { auth: { resume: "other" } });
+    assert.equal(carol.connected && newBob.connected, true);
+    assert.equal((await ack(carol, "room:join", { room })).room.count, 3);
+  });
 });
 
 describe("user:rename", () => {
