@@ -4,8 +4,7 @@ import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
 import { io } from "socket.io-client";
 import WebSocket from "ws";
-import { after, afterEach, before } from "node:test";
-import { startServer } from "./server.mjs";
+import { useServer as serveForTests } from "./server.mjs";
 
 export const TIMEOUT = 5000;
 export const NOOM_AUTH = Object.freeze({ protocol: "noom/1" });
@@ -335,19 +334,5 @@ export async function syncedRoomList(url) {
   return { watcher, base, owner, mark: received(watcher, "room_change").length };
 }
 
-/**
- * Starts a server for the enclosing test file (or suite) and returns its handle, filled in once
- * it runs; clients are disconnected after each test, and the server stopped at the end.
- */
-export function useServer(options) {
-  const handle = {};
-  before(async () => {
-    Object.assign(handle, await startServer(options));
-  });
-  after(async () => {
-    await disconnectAll();
-    await handle.stop?.();
-  });
-  afterEach(() => disconnectAll());
-  return handle;
-}
+/** A server for the enclosing test file; clients are disconnected after each test. */
+export const useServer = (options) => serveForTests(options, { cleanup: disconnectAll });

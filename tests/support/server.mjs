@@ -4,6 +4,7 @@
 // (the test command builds it first). The server prints
 // "noom listening on http://HOST:PORT" once it accepts connections.
 import { spawn } from "node:child_process";
+import { after, afterEach, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
@@ -48,4 +49,21 @@ export async function startServer(options = {}) {
       setTimeout(() => proc.kill("SIGKILL"), 3000).unref();
     }),
   };
+}
+
+/**
+ * Starts a server for the enclosing test file (or suite) and returns its handle, filled in once
+ * it runs. `cleanup` runs after each test and before the server stops.
+ */
+export function useServer(options, { cleanup } = {}) {
+  const handle = {};
+  before(async () => {
+    Object.assign(handle, await startServer(options));
+  });
+  if (cleanup) afterEach(cleanup);
+  after(async () => {
+    await cleanup?.();
+    await handle.stop?.();
+  });
+  return handle;
 }

@@ -31,7 +31,13 @@ export class Connection {
   constructor() {
     // The same token on every reconnection of this page lets the server drop the connection a
     // network cut left behind at once, instead of showing us twice until its ping timeout.
-    this.socket = io({ auth: { protocol: PROTOCOL, resume: resumeToken() } });
+    // WebSocket first, long-polling only where it cannot connect: no polling-to-WebSocket upgrade,
+    // whose brief window can leave a page unaware that the server went away.
+    this.socket = io({
+      auth: { protocol: PROTOCOL, resume: resumeToken() },
+      transports: ["websocket", "polling"],
+      tryAllTransports: true,
+    });
 
     this.socket.on("connect", () => {
       const again = this.hasConnected;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { allKeys, fill, isLang, particleRo, pickLanguage, rawTable, translate } from "./i18n";
+import { KNOWN_ERROR_CODES } from "./protocol";
 
 describe("pickLanguage", () => {
   it("follows a Korean browser", () => {
@@ -47,16 +48,7 @@ describe("tables", () => {
     }
   });
   it("has a text for every error code", () => {
-    for (const code of [
-      "bad_request",
-      "invalid_nickname",
-      "invalid_room",
-      "invalid_message",
-      "not_in_room",
-      "rate_limited",
-      "too_many_rooms",
-      "overloaded",
-    ]) {
+    for (const code of KNOWN_ERROR_CODES) {
       expect(allKeys()).toContain(`error.${code}`);
     }
   });

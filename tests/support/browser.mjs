@@ -1,0 +1,292 @@
+// Shared helpers for the browser tests: launching Debian's Chromium through playwright-core,
+// opening one user per browser context, reading what a user sees, and polling assertions that
+// retry until they hold (Playwright's own `expect` is not part of playwright-core).
+import { after, before } from "node:test";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+/** How long a polling assertion or a Playwright action may take before the test fails. */
+export const TIMEOUT = 10_000;
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
+];
+
+/** Launches headless Chromium. */
+export function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+}
+
+/**
+ * One user: a fresh browser context (own storage, own cookies) with one page at `url`.
+ * `errors` collects the page's uncaught exceptions, so a test can assert there were none.
+ *
+ * @param {import("playwright-core").Browser} browser
+ * @param {string} url
+ * @param {import("playwright-core").BrowserContextOptions & { waitConnected?: boolean }} [options]
+ */
+export async function openUser(browser, url, { waitConnected = true, ...contextOptions } = {}) {
+  const context = await browser.newContext({ locale: "en-US", ...contextOptions });
+  context.setDefaultTimeout(TIMEOUT);
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error));
+  const onWebSocket = watchWebSocket(page);
+  await page.goto(url);
+  if (waitConnected) await expectConnState(page, "connected");
+  return { context, page, errors, onWebSocket, close: () => context.close() };
+}
+
+/**
+ * Resolves once the page's Socket.IO connection runs over WebSocket (a frame came in on it). The
+ * client connects over WebSocket first; tests that cut the connection wait for this, as a person
+ * would have been connected by then.
+ */
+function watchWebSocket(page) {
+  let resolve;
+  const done = new Promise((r) => { resolve = r; });
+  page.on("websocket", (ws) => {
+    if (!ws.url().includes("/socket.io/")) return;
+    ws.on("framereceived", () => resolve());
+  });
+  return () => Promise.race([
+    done,
+    new Promise((_, reject) => setTimeout(() => reject(new Error("the connection never ran over WebSocket")), TIMEOUT).unref()),
+  ]);
+}
+
+/**
+ * Retries `check` (which throws while its condition does not hold) until it passes, and fails
+ * with its last error after `timeout` ms.
+ */
+export async function eventually(check, { timeout = TIMEOUT, interval = 50, message } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() >= deadline) {
+        if (message) error.message = `${message}: ${error.message}`;
+        throw error;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+}
+
+/** The trimmed text of every element `locator` matches (no waiting). */
+export async function texts(locator) {
+  return (await locator.allTextContents()).map((s) => s.trim());
+}
+
+/** Waits until the first element `locator` matches has exactly this (trimmed) text. */
+export function expectText(locator, expected, message) {
+  return eventually(async () => {
+    const [first] = await texts(locator);
+    assert.equal(first, expected, message ?? `text of ${locator}`);
+  });
+}
+
+/** Waits until the elements `locator` matches have exactly these texts, in this order. */
+export function expectTexts(locator, expected, message) {
+  return eventually(async () => {
+    assert.deepEqual(await texts(locator), expected, message ?? `texts of ${locator}`);
+  });
+}
+
+/** Waits until `locator` matches exactly `n` elements. */
+export function expectCount(locator, n, message) {
+  return eventually(async () => {
+    assert.equal(await locator.count(), n, message ?? `number of ${locator}`);
+  });
+}
+
+/** Waits until `locator`'s first element is visible. */
+export function expectVisible(locator, message) {
+  return eventually(async () => {
+    assert.ok(await locator.first().isVisible(), message ?? `${locator} should be visible`);
+  });
+}
+
+/** Waits until `locator` matches nothing visible. */
+export function expectHidden(locator, message) {
+  return eventually(async () => {
+    assert.ok(!(await locator.first().isVisible()), message ?? `${locator} should be hidden`);
+  });
+}
+
+/** Waits until the page's (decoded) path is `path`. */
+export function expectPath(page, path) {
+  return eventually(() => {
+    assert.equal(decodeURIComponent(new URL(page.url()).pathname), path, "the address bar's path");
+  });
+}
+
+/** Waits until #conn-status says `state` ("connected", "disconnected" or "reconnecting"). */
+export function expectConnState(page, state) {
+  return eventually(async () => {
+    assert.equal(await page.locator("#conn-status").getAttribute("data-state", { timeout: TIMEOUT }), state, "#conn-status data-state");
+  });
+}
+
+/** The nicknames in the participants list, in the order shown. */
+export function people(page) {
+  return texts(page.locator("#participants li[data-id] .nick"));
+}
+
+/** Waits until the participants list shows exactly these nicknames (in any order). */
+export function expectPeople(page, nicknames, message) {
+  return eventually(async () => {
+    assert.deepEqual((await people(page)).sort(), [...nicknames].sort(), message ?? "the participants list");
+  });
+}
+
+/** The participants list as `{ id, nick }` pairs. */
+export function participants(page) {
+  return page.locator("#participants li[data-id]").evaluateAll((items) =>
+    items.map((li) => ({ id: li.getAttribute("data-id"), nick: li.querySelector(".nick")?.textContent?.trim() ?? "" })),
+  );
+}
+
+/** The user messages in the chat log: sender, text and state classes. */
+export function messages(page) {
+  return page.locator("#chat-log li.msg").evaluateAll((items) =>
+    items.map((li) => ({
+      sender: li.querySelector(".msg-sender")?.textContent?.trim() ?? "",
+      text: li.querySelector(".msg-text")?.textContent ?? "",
+      own: li.classList.contains("own"),
+      state: ["pending", "sent", "failed"].filter((c) => li.classList.contains(c)),
+    })),
+  );
+}
+
+/** The system lines in the chat log. */
+export function systemLines(page) {
+  return texts(page.locator("#chat-log li.system"));
+}
+
+/** Waits until the chat log shows a message from `sender` with exactly `text`, someone else's. */
+export function expectMessageFrom(page, sender, text) {
+  return eventually(async () => {
+    const found = (await messages(page)).filter((m) => !m.own && m.sender === sender && m.text === text);
+    assert.equal(found.length, 1, `one message "${text}" from ${sender} in ${JSON.stringify(await messages(page))}`);
+  });
+}
+
+/** Waits until the number of system lines mentioning `name` is `n`. */
+export function expectSystemLinesAbout(page, name, n) {
+  return eventually(async () => {
+    const lines = await systemLines(page);
+    assert.equal(lines.filter((l) => l.includes(name)).length, n, `system lines about ${name} in ${JSON.stringify(lines)}`);
+  });
+}
+
+/**
+ * Enters a room from the lobby form and waits until the room view shows it.
+ *
+ * @param {import("playwright-core").Page} page
+ * @param {{ nickname?: string, room?: string, unlisted?: boolean }} what
+ */
+export async function enterRoom(page, { nickname, room, unlisted = false }) {
+  await expectVisible(page.locator("#lobby"));
+  if (nickname !== undefined) await page.locator("#nickname").fill(nickname);
+  if (room !== undefined) await page.locator("#room-name").fill(room);
+  await page.locator("#unlisted").setChecked(unlisted);
+  await page.locator("#enter-room").click();
+  await expectInRoom(page, room ?? (await page.locator("#room-name").inputValue()));
+}
+
+/** Waits until the page shows the room view of `room` (and not the lobby). */
+export async function expectInRoom(page, room) {
+  try {
+    await expectVisible(page.locator("#room-view"));
+  } catch (error) {
+    const banner = (await page.locator("#error").isVisible()) ? await page.locator("#error").textContent() : null;
+    error.message = `the room view of "${room}" should be visible (#error says: ${JSON.stringify(banner)}): ${error.message}`;
+    throw error;
+  }
+  await expectHidden(page.locator("#lobby"), "the lobby should be hidden in a room");
+  await expectText(page.locator("#room-title"), room);
+}
+
+/** Waits until the page shows the lobby (and not a room). */
+export async function expectInLobby(page) {
+  await expectVisible(page.locator("#lobby"), "the lobby should be visible");
+  await expectHidden(page.locator("#room-view"), "the room view should be hidden in the lobby");
+}
+
+/** Types a message and sends it, with Enter (default) or the Send button. */
+export async function sendMessage(page, text, { via = "enter" } = {}) {
+  const box = page.locator("#message");
+  await box.fill(text);
+  if (via === "enter") await box.press("Enter");
+  else await page.locator("#send").click();
+}
+
+/**
+ * Starts recording, in the page, the classes each own message has when it is added to the chat
+ * log and every class it gets afterwards (a MutationObserver sees a state however short it lasts).
+ * `ownMessageHistory(page)` reads the record: one entry per own message, `{ text, states }`.
+ */
+export function recordOwnMessageStates(page) {
+  return page.evaluate(() => {
+    const log = document.querySelector("#chat-log");
+    const record = [];
+    const stateOf = (li) => ["pending", "sent", "failed"].filter((c) => li.classList.contains(c)).join(" ");
+    const note = (li) => {
+      const entry = record.find((e) => e.node === li);
+      const state = stateOf(li);
+      if (!entry) record.push({ node: li, states: [state] });
+      else if (entry.states[entry.states.length - 1] !== state) entry.states.push(state);
+    };
+    new MutationObserver((mutations) => {
+      for (const m of mutations) {
+        if (m.type === "childList") {
+          for (const n of m.addedNodes) if (n instanceof HTMLElement && n.matches("li.msg.own")) note(n);
+        } else if (m.target instanceof HTMLElement && m.target.matches("li.msg.own")) {
+          note(m.target);
+        }
+      }
+    }).observe(log, { childList: true, subtree: true, attributes: true, attributeFilter: ["class"] });
+    window.__ownMessageRecord = record;
+  });
+}
+
+export function ownMessageHistory(page) {
+  return page.evaluate(() =>
+    (window.__ownMessageRecord ?? []).map((e) => ({
+      text: e.node.querySelector(".msg-text")?.textContent ?? "",
+      states: e.states,
+    })),
+  );
+}
+
+/** Asserts a page threw no uncaught exception. */
+export function assertNoPageErrors(user, who = "page") {
+  assert.deepEqual(user.errors.map((e) => String(e)), [], `uncaught errors in ${who}`);
+}
+
+/**
+ * Launches Chromium for the enclosing test file and closes it at the end; the returned stand-in
+ * opens contexts (pass it to `openUser`).
+ */
+export function useBrowser() {
+  let browser;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  return { newContext: (...args) => browser.newContext(...args) };
+}
