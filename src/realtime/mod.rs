@@ -8,6 +8,7 @@
 mod directory;
 mod noom;
 pub mod plain_ws;
+mod room_lock;
 mod seed;
 mod serial;
 
@@ -30,6 +31,7 @@ use crate::config::Config;
 use crate::ratelimit::TokenBucket;
 use crate::rooms::{ChatMessage, Entered, Left, Limits, Participant, Rooms};
 use crate::validate::{self, ApiError, ErrorCode};
+use room_lock::RoomLocks;
 use serial::SerialQueue;
 
 /// Events one socket may have waiting before new ones are refused.
@@ -58,6 +60,7 @@ pub struct Hub {
     config: Arc<Config>,
     io: SocketIo,
     directory_changed: Notify,
+    room_locks: RoomLocks,
     /// Resume tokens of connected sockets (see [`Handshake`]).
     resumable: Mutex<HashMap<String, Sid>>,
     next_message: AtomicU64,
@@ -173,6 +176,7 @@ impl Hub {
             io: io.clone(),
             directory_changed: Notify::new(),
             resumable: Mutex::new(HashMap::new()),
+            room_locks: RoomLocks::default(),
             next_message: AtomicU64::new(1),
             boot_ms: now_ms(),
         });
@@ -225,7 +229,9 @@ impl Hub {
         });
         self.rooms.lock().connect(s.id);
         if wants_noom {
-            self.become_noom(&s, &session);
+            // In no room yet: the lobby. The directory follows once connected.
+            session.noom.store(true, Ordering::Relaxed);
+            s.join(LOBBY);
         } else {
             s.join(SEED_SOCKETS);
         }
@@ -269,7 +275,7 @@ impl Hub {
                         let run = run.clone();
                         let _ = session.clone().queue.push(QUEUE_LIMIT, async move {
                             if noom && session.flavour() == Flavour::Seed {
-                                hub.become_noom(&s, &session);
+                                hub.become_noom(&s, &session).await;
                             }
                             run(hub, session, s, args, ack).await
                         });
@@ -281,11 +287,12 @@ impl Hub {
     }
 
     /// Switches a socket to Noom pushes; in the lobby, it gets the directory at once.
-    fn become_noom(&self, s: &SocketRef, session: &Session) {
+    async fn become_noom(&self, s: &SocketRef, session: &Session) {
         session.noom.store(true, Ordering::Relaxed);
         s.leave(SEED_SOCKETS);
         let rooms = self.rooms.lock().rooms_of(s.id);
         for room in &rooms {
+            let _turn = self.room_locks.lock(room).await;
             s.leave(room_key(Flavour::Seed, room));
             s.join(room_key(Flavour::Noom, room));
         }
@@ -314,9 +321,15 @@ impl Hub {
         out
     }
 
-    /// Puts the socket in a room and tells the others there.
-    async fn enter(&self, s: &SocketRef, session: &Session, room: &str, unlisted: bool) -> Result<Entered, ApiError> {
-        let entered = self.with_rooms(|r| r.enter(s.id, room, unlisted))?;
+    /// Puts the socket in a room and tells the others there. With `snapshot`, also returns who is
+    /// in the room and its history as they are right after the entry, before anything later.
+    async fn enter(&self, s: &SocketRef, session: &Session, room: &str, unlisted: bool, snapshot: bool) -> Result<(Entered, Option<Snapshot>), ApiError> {
+        let _turn = self.room_locks.lock(room).await;
+        let (entered, snapshot) = self.with_rooms(|r| {
+            let entered = r.enter(s.id, room, unlisted)?;
+            let snapshot = snapshot.then(|| Snapshot { participants: r.participants(room), history: r.history(room) });
+            Ok::<_, ApiError>((entered, snapshot))
+        })?;
         if entered.is_new {
             let flavour = session.flavour();
             s.join(room_key(flavour, room));
@@ -328,20 +341,27 @@ impl Hub {
             let joined = ParticipantEvent { room: name, participant: &entered.me, count: Some(count) };
             let _ = s.to(room_key(Flavour::Noom, name)).emit("participant:joined", &joined).await;
         }
-        Ok(entered)
+        Ok((entered, snapshot))
     }
 
     /// Takes the socket out of one room, or all, and tells those left behind. A Noom socket left
     /// in no room is back in the lobby, unless it is on its way to another room.
-    async fn leave(&self, s: &SocketRef, session: &Session, room: Option<&str>, to_lobby: bool) -> Result<Vec<Left>, ApiError> {
-        let left = self.with_rooms(|r| match room {
-            Some(room) => r.leave(s.id, room).map(|l| vec![l]),
-            None => Ok(r.leave_all(s.id)),
-        })?;
+    async fn leave(&self, s: &SocketRef, session: &Session, room: Option<&str>, to_lobby: bool) -> Result<Vec<Arc<str>>, ApiError> {
+        let rooms = match room {
+            Some(room) if !self.rooms.lock().is_member(s.id, room) => {
+                return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
+            }
+            Some(room) => vec![Arc::from(room)],
+            None => self.rooms.lock().rooms_of(s.id),
+        };
         let flavour = session.flavour();
-        for l in &left {
-            s.leave(room_key(flavour, &l.room));
-            self.announce_left(s, l).await;
+        let mut left = Vec::with_capacity(rooms.len());
+        for room in rooms {
+            let _turn = self.room_locks.lock(&room).await;
+            let Ok(l) = self.with_rooms(|r| r.leave(s.id, &room)) else { continue };
+            s.leave(room_key(flavour, &room));
+            self.announce_left(s, &l).await;
+            left.push(l.room);
         }
         if to_lobby && flavour == Flavour::Noom && !left.is_empty() && self.rooms.lock().rooms_of(s.id).is_empty() {
             self.enter_lobby(s);
@@ -358,6 +378,7 @@ impl Hub {
     async fn rename(&self, s: &SocketRef, nickname: &str) -> Result<Participant, ApiError> {
         let (me, rooms) = self.with_rooms(|r| r.rename(s.id, nickname).map(|me| (me, r.rooms_of(s.id))))?;
         for room in &rooms {
+            let _turn = self.room_locks.lock(room).await;
             let event = ParticipantEvent { room, participant: &me, count: None };
             let _ = s.to(room_key(Flavour::Noom, room)).emit("participant:updated", &event).await;
         }
@@ -370,14 +391,17 @@ impl Hub {
         validate::message(text)?;
         let room = validate::room_name(room)?;
         let room = room.as_str();
-        if !self.rooms.lock().is_member(s.id, room) {
-            return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
-        }
-        if !session.chat.lock().try_take() {
-            return Err(ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
-        }
-        let id = format!("{:x}-{:x}", self.boot_ms, self.next_message.fetch_add(1, Ordering::Relaxed));
-        let message = self.with_rooms(|r| r.post(s.id, room, text.to_owned(), id, now_ms()))?;
+        let _turn = self.room_locks.lock(room).await;
+        let message = self.with_rooms(|r| {
+            if !r.is_member(s.id, room) {
+                return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
+            }
+            if !session.chat.lock().try_take() {
+                return Err(ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
+            }
+            let id = format!("{:x}-{:x}", self.boot_ms, self.next_message.fetch_add(1, Ordering::Relaxed));
+            r.post(s.id, room, text.to_owned(), id, now_ms())
+        })?;
         let line = format!("{}: {}", message.sender.nickname, message.text);
         let _ = s.to(room_key(Flavour::Seed, room)).emit("new_message", &line).await;
         let _ = s.to(room_key(Flavour::Noom, room)).emit("chat:message", &message).await;
@@ -385,15 +409,25 @@ impl Hub {
     }
 
     async fn disconnect(&self, s: SocketRef) {
-        let left = self.with_rooms(|r| r.disconnect(s.id));
-        for l in &left {
-            self.announce_left(&s, l).await;
+        let rooms = self.rooms.lock().rooms_of(s.id);
+        for room in rooms {
+            let _turn = self.room_locks.lock(&room).await;
+            if let Ok(left) = self.with_rooms(|r| r.leave(s.id, &room)) {
+                self.announce_left(&s, &left).await;
+            }
         }
+        self.with_rooms(|r| r.disconnect(s.id));
     }
 
     fn directory(&self) -> crate::rooms::Directory {
         self.rooms.lock().directory(DIRECTORY_LIMIT)
     }
+}
+
+/// A room as its newest member first sees it.
+pub(super) struct Snapshot {
+    pub participants: Vec<Participant>,
+    pub history: Vec<ChatMessage>,
 }
 
 #[derive(Serialize)]

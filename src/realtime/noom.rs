@@ -73,15 +73,9 @@ async fn join(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ac
         for other in others {
             hub.leave(&s, &session, Some(&other), false).await?;
         }
-        let entered = hub.enter(&s, &session, &room, req.unlisted).await?;
-        let rooms = hub.rooms.lock();
-        Ok(Joined {
-            // The count as of now, which may include people who came in meanwhile.
-            room: rooms.room_info(&room).unwrap_or(entered.room),
-            me: entered.me,
-            participants: rooms.participants(&room),
-            history: rooms.history(&room),
-        })
+        let (entered, snapshot) = hub.enter(&s, &session, &room, req.unlisted, true).await?;
+        let snapshot = snapshot.expect("asked for");
+        Ok(Joined { room: entered.room, me: entered.me, participants: snapshot.participants, history: snapshot.history })
     };
     answer(ack, result.await);
 }
@@ -101,7 +95,7 @@ async fn leave(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, a
         let req: LeaveRequest = args.object()?;
         let room = req.room.as_deref().map(validate::room_name).transpose()?;
         let left = hub.leave(&s, &session, room.as_deref(), true).await?;
-        Ok(LeftRooms { left: left.into_iter().map(|l| l.room).collect() })
+        Ok(LeftRooms { left })
     };
     answer(ack, result.await);
 }

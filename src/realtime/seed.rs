@@ -32,7 +32,7 @@ async fn nickname(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack:
 async fn enter_room(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
     let result = async {
         let room = validate::room_name(args.str(0, "room name")?)?;
-        hub.enter(&s, &session, &room, false).await.map(drop)
+        hub.enter(&s, &session, &room, false, false).await.map(drop)
     };
     answer(ack, result.await);
 }

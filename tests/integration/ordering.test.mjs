@@ -155,3 +155,44 @@ test("messages from two senders keep each sender's order", async () => {
   assert.deepEqual(lines.filter((t) => t.startsWith("Alice: ")), Array.from({ length: 30 }, (_, i) => `Alice: a${i}`));
   assert.deepEqual(lines.filter((t) => t.startsWith("Carol: ")), Array.from({ length: 30 }, (_, i) => `Carol: c${i}`));
 });
+
+test("people entering one room at the same moment each learn of every other exactly once", async () => {
+  const room = roomName();
+  const n = 20;
+  const sockets = await Promise.all(Array.from({ length: n }, (_, i) => connectNoom(server.url, { label: `noom ${i}` })));
+  const answers = await Promise.all(sockets.map((s, i) => ack(s, "room:join", { room, nickname: `P${i}` })));
+  const everyone = new Set(answers.map((a) => a.self.id));
+  for (const [i, socket] of sockets.entries()) {
+    // What the join answer listed, then who was announced: together everyone, nobody twice.
+    const seen = answers[i].participants.map((p) => p.id);
+    assert.equal(new Set(seen).size, seen.length);
+    while (seen.length < n) {
+      const [{ participant: p, count }] = await waitFor(socket, "participant:joined");
+      assert.ok(!seen.includes(p.id), `${p.nickname} announced to P${i}, who already had them`);
+      seen.push(p.id);
+      assert.equal(count, seen.length);
+    }
+    assert.deepEqual(new Set(seen), everyone);
+  }
+});
+
+test("seed clients entering one room at once get one welcome per later arrival, counts rising", async () => {
+  const room = roomName();
+  const n = 20;
+  const sockets = await Promise.all(Array.from({ length: n }, (_, i) => connect(server.url, { label: `seed ${i}` })));
+  await Promise.all(sockets.map((s, i) => { s.emit("nickname", `S${i}`); return ackArgs(s, "enter_room", room); }));
+  // The last to enter hears of nobody; the first, of everyone else. A sentinel message from a
+  // newcomer marks the end of what each can receive.
+  const sentinel = await seedClient(server.url, "Sentinel", room);
+  sentinel.emit("new_message", "end", room);
+  let total = 0;
+  for (const socket of sockets) {
+    await waitFor(socket, "new_message", { where: (line) => line === "Sentinel: end" });
+    const counts = received(socket, "welcome").map(([, count]) => count);
+    total += counts.length;
+    assert.deepEqual(counts, [...counts].sort((a, b) => a - b), "welcome counts rise");
+    assert.equal(new Set(counts).size, counts.length);
+  }
+  // Every pair once, plus the sentinel's arrival for each of the n.
+  assert.equal(total, (n * (n - 1)) / 2 + n);
+});
