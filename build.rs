@@ -8,7 +8,15 @@ use std::path::Path;
 use std::process::Command;
 
 fn main() {
-    for path in ["web/src", "web/index.html", "web/package.json", "web/package-lock.json", "web/vite.config.ts", "web/public", "web/scripts"] {
+    for path in [
+        "web/src",
+        "web/index.html",
+        "web/package.json",
+        "web/package-lock.json",
+        "web/vite.config.ts",
+        "web/public",
+        "web/scripts",
+    ] {
         println!("cargo:rerun-if-changed={path}");
     }
     println!("cargo:rerun-if-env-changed=NOOM_SKIP_WEB_BUILD");
@@ -17,8 +25,11 @@ fn main() {
     if std::env::var_os("NOOM_SKIP_WEB_BUILD").is_some_and(|v| v != "0") {
         if !dist.join("index.html").exists() {
             std::fs::create_dir_all(&dist).expect("create web/dist");
-            std::fs::write(dist.join("index.html"), "<!doctype html><title>Noom</title><p>The web client was not built (NOOM_SKIP_WEB_BUILD).</p>")
-                .expect("write placeholder");
+            std::fs::write(
+                dist.join("index.html"),
+                "<!doctype html><title>Noom</title><p>The web client was not built (NOOM_SKIP_WEB_BUILD).</p>",
+            )
+            .expect("write placeholder");
         }
         return;
     }

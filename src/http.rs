@@ -39,14 +39,15 @@ pub fn router(config: Arc<Config>, socket_io: SocketIoLayer) -> Router {
         .route("/ws", get(plain_ws::upgrade).with_state(PublicChat::new(config.clone())))
         .fallback(asset)
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")));
     // Layered once around the whole router: each application of the layer makes an Engine.IO
     // server of its own, and a session must find the same one on every request.
-    Router::new()
-        .fallback_service(socket_io.layer(pages))
-        .layer(middleware::from_fn_with_state(config, socket_io_gate))
+    Router::new().fallback_service(socket_io.layer(pages)).layer(middleware::from_fn_with_state(config, socket_io_gate))
 }
 
 async fn index() -> Response {
@@ -82,7 +83,9 @@ async fn socket_io_gate(State(config): State<Arc<Config>>, request: Request, nex
     let path = request.uri().path();
     if path == SOCKET_IO_BUNDLE {
         return match WebClient::get("socket.io/socket.io.js") {
-            Some(file) => ([(header::CONTENT_TYPE, "application/javascript; charset=utf-8")], file.data).into_response(),
+            Some(file) => {
+                ([(header::CONTENT_TYPE, "application/javascript; charset=utf-8")], file.data).into_response()
+            }
             None => not_found(),
         };
     }
@@ -129,7 +132,10 @@ fn is_same_origin(origin: &HeaderValue, headers: &HeaderMap) -> bool {
 
 fn origin_allowed(config: &Config, origin: &HeaderValue) -> bool {
     let Ok(origin) = origin.to_str() else { return false };
-    config.allowed_origins.iter().any(|allowed| allowed == "*" || allowed.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    config
+        .allowed_origins
+        .iter()
+        .any(|allowed| allowed == "*" || allowed.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
 #[cfg(test)]

@@ -28,9 +28,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (socket_io, hub) = Hub::build(config.clone());
     let app = http::router(config.clone(), socket_io);
     let addr = SocketAddr::new(config.host, config.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     // Without TCP_NODELAY small messages wait for delayed ACKs: tens of milliseconds each.
     let listener = listener.tap_io(|tcp| {

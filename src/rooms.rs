@@ -111,9 +111,7 @@ impl Rooms {
     }
 
     pub fn connect(&mut self, id: Sid) {
-        self.people
-            .entry(id)
-            .or_insert_with(|| Person { nickname: DEFAULT_NICKNAME.into(), rooms: Vec::new() });
+        self.people.entry(id).or_insert_with(|| Person { nickname: DEFAULT_NICKNAME.into(), rooms: Vec::new() });
     }
 
     fn person(&self, id: Sid) -> Result<&Person, ApiError> {
@@ -150,10 +148,10 @@ impl Rooms {
     pub fn enter(&mut self, id: Sid, name: &str, unlisted: bool) -> Result<Entered, ApiError> {
         let person = self.person(id)?;
         let me = Participant { id, nickname: person.nickname.clone() };
-        if let Some(room) = self.rooms.get(name) {
-            if person.rooms.iter().any(|r| &**r == name) {
-                return Ok(Entered { room: room.info(), me, is_new: false });
-            }
+        if let Some(room) = self.rooms.get(name)
+            && person.rooms.iter().any(|r| &**r == name)
+        {
+            return Ok(Entered { room: room.info(), me, is_new: false });
         }
         if person.rooms.len() >= self.limits.rooms_per_person {
             return Err(ApiError::new(
@@ -199,10 +197,7 @@ impl Rooms {
 
     /// Leaves every room; returns what each room is to be told, in order of entry.
     pub fn leave_all(&mut self, id: Sid) -> Vec<Left> {
-        self.rooms_of(id)
-            .iter()
-            .filter_map(|room| self.leave(id, room).ok())
-            .collect()
+        self.rooms_of(id).iter().filter_map(|room| self.leave(id, room).ok()).collect()
     }
 
     /// Forgets a person who disconnected.
@@ -213,7 +208,14 @@ impl Rooms {
     }
 
     /// Records a (validated) chat message from a member of the room.
-    pub fn post(&mut self, id: Sid, room: &str, text: String, msg_id: String, ts: u64) -> Result<ChatMessage, ApiError> {
+    pub fn post(
+        &mut self,
+        id: Sid,
+        room: &str,
+        text: String,
+        msg_id: String,
+        ts: u64,
+    ) -> Result<ChatMessage, ApiError> {
         let sender = self.participant(id).ok_or_else(|| ApiError::bad_request("not connected"))?;
         if !self.is_member(id, room) {
             return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
@@ -310,7 +312,10 @@ mod tests {
         let first = rooms.enter(ids[0], "hall", false).unwrap();
         assert!(first.is_new);
         assert_eq!(first.room.count, 1);
-        assert_eq!(rooms.enter(ids[1], "hall", true).unwrap().room, RoomInfo { name: "hall".into(), unlisted: false, count: 2 });
+        assert_eq!(
+            rooms.enter(ids[1], "hall", true).unwrap().room,
+            RoomInfo { name: "hall".into(), unlisted: false, count: 2 }
+        );
         let again = rooms.enter(ids[1], "hall", false).unwrap();
         assert!(!again.is_new);
         assert_eq!(again.room.count, 2);

@@ -20,11 +20,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Sid;
-use socketioxide::SocketIo;
 use tokio::sync::Notify;
 
 use crate::config::Config;
@@ -323,7 +323,14 @@ impl Hub {
 
     /// Puts the socket in a room and tells the others there. With `snapshot`, also returns who is
     /// in the room and its history as they are right after the entry, before anything later.
-    async fn enter(&self, s: &SocketRef, session: &Session, room: &str, unlisted: bool, snapshot: bool) -> Result<(Entered, Option<Snapshot>), ApiError> {
+    async fn enter(
+        &self,
+        s: &SocketRef,
+        session: &Session,
+        room: &str,
+        unlisted: bool,
+        snapshot: bool,
+    ) -> Result<(Entered, Option<Snapshot>), ApiError> {
         let _turn = self.room_locks.lock(room).await;
         let (entered, snapshot) = self.with_rooms(|r| {
             let entered = r.enter(s.id, room, unlisted)?;
@@ -346,7 +353,13 @@ impl Hub {
 
     /// Takes the socket out of one room, or all, and tells those left behind. A Noom socket left
     /// in no room is back in the lobby, unless it is on its way to another room.
-    async fn leave(&self, s: &SocketRef, session: &Session, room: Option<&str>, to_lobby: bool) -> Result<Vec<Arc<str>>, ApiError> {
+    async fn leave(
+        &self,
+        s: &SocketRef,
+        session: &Session,
+        room: Option<&str>,
+        to_lobby: bool,
+    ) -> Result<Vec<Arc<str>>, ApiError> {
         let rooms = match room {
             Some(room) if !self.rooms.lock().is_member(s.id, room) => {
                 return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));

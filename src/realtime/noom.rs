@@ -75,7 +75,12 @@ async fn join(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ac
         }
         let (entered, snapshot) = hub.enter(&s, &session, &room, req.unlisted, true).await?;
         let snapshot = snapshot.expect("asked for");
-        Ok(Joined { room: entered.room, me: entered.me, participants: snapshot.participants, history: snapshot.history })
+        Ok(Joined {
+            room: entered.room,
+            me: entered.me,
+            participants: snapshot.participants,
+            history: snapshot.history,
+        })
     };
     answer(ack, result.await);
 }

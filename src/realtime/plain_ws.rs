@@ -58,11 +58,10 @@ async fn serve(chat: PublicChat, mut lines: broadcast::Receiver<Utf8Bytes>, mut 
                     Some(Ok(_)) => continue,
                     Some(Err(_)) | None => return,
                 };
-                if let Err(error) = handle(&chat, &mut nickname, &mut rate, &text) {
-                    if socket.send(Message::Text(format!("error: {error}").into())).await.is_err() {
+                if let Err(error) = handle(&chat, &mut nickname, &mut rate, &text)
+                    && socket.send(Message::Text(format!("error: {error}").into())).await.is_err() {
                         return;
                     }
-                }
             }
             line = lines.recv() => match line {
                 Ok(line) => if socket.send(Message::Text(line)).await.is_err() { return },
@@ -77,9 +76,8 @@ async fn serve(chat: PublicChat, mut lines: broadcast::Receiver<Utf8Bytes>, mut 
 }
 
 fn handle(chat: &PublicChat, nickname: &mut String, rate: &mut TokenBucket, text: &str) -> Result<(), String> {
-    let frame: Frame = serde_json::from_str(text).map_err(|_| {
-        r#"expected {"type": "nickname" | "new_message", "payload": "<text>"}"#.to_owned()
-    })?;
+    let frame: Frame = serde_json::from_str(text)
+        .map_err(|_| r#"expected {"type": "nickname" | "new_message", "payload": "<text>"}"#.to_owned())?;
     match frame {
         Frame::Nickname(name) => *nickname = validate::nickname(&name).map_err(|e| e.message)?,
         Frame::NewMessage(message) => {

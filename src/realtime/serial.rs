@@ -31,7 +31,11 @@ pub struct QueueFull;
 
 impl SerialQueue {
     /// Queues `job` after every job pushed before it, unless `limit` jobs are waiting.
-    pub fn push(self: &Arc<Self>, limit: usize, job: impl Future<Output = ()> + Send + 'static) -> Result<(), QueueFull> {
+    pub fn push(
+        self: &Arc<Self>,
+        limit: usize,
+        job: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), QueueFull> {
         let mut state = self.state.lock();
         if state.jobs.len() >= limit {
             return Err(QueueFull);
@@ -95,7 +99,11 @@ mod tests {
     async fn a_full_queue_refuses() {
         let queue = Arc::new(SerialQueue::default());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        queue.push(2, async move { rx.await.ok(); }).unwrap();
+        queue
+            .push(2, async move {
+                rx.await.ok();
+            })
+            .unwrap();
         // The drain task may or may not have taken the first job yet; fill until refused.
         let mut taken = 0;
         while queue.push(2, async {}).is_ok() {
