@@ -54,7 +54,7 @@ export class App {
     this.lobby.setNickname(load("nickname") ?? "");
 
     this.lobby.onEnter((request) => void this.enter(request));
-    this.roomView.onSend((text) => void this.send(text));
+    this.roomView.onSend((text, retry) => void this.send(text, retry));
     this.roomView.onRename((nickname) => void this.rename(nickname));
     this.roomView.onLeave(() => this.leave(true));
     this.roomView.onCopy(() => void this.copyLink());
@@ -66,7 +66,7 @@ export class App {
         this.lossNoted = true;
       }
     });
-    this.conn.onConnect(() => void this.connected());
+    this.conn.onConnect(() => this.connected());
     this.listen();
 
     window.addEventListener("popstate", () => this.followAddress(parseRoute(location.pathname)));
@@ -89,7 +89,7 @@ export class App {
       if (!room || ev.room !== room.name) return;
       const gone = room.left(ev.participant, ev.count);
       this.roomView.renderPeople();
-      this.roomView.system("sys.left", { name: gone.nickname });
+      if (gone) this.roomView.system("sys.left", { name: gone.nickname });
     });
 
     this.conn.on(Events.updated, isParticipantUpdate, (ev) => {
@@ -117,19 +117,24 @@ export class App {
     this.lobby.show();
   }
 
-  private async connected(): Promise<void> {
+  private connected(): void {
     if (this.room) {
-      await this.rejoin();
+      this.rejoin();
     } else {
       // In the lobby on a new connection: the server should push the directory, but asking
       // as well costs one small event and does not depend on it.
-      await this.refreshDirectory();
+      this.refreshDirectory();
     }
   }
 
-  private async refreshDirectory(): Promise<void> {
-    const res = await this.conn.request(Events.directoryGet, {}, isDirectory, { needConnected: true });
-    if (res.ok && !this.room) this.lobby.renderDirectory(res.value);
+  private refreshDirectory(): void {
+    void this.conn.request(Events.directoryGet, {}, isDirectory, {
+      needConnected: true,
+      // Drawn as the answer arrives, so that a newer directory push right behind it wins.
+      onAnswer: (res) => {
+        if (res.ok && !this.room) this.lobby.renderDirectory(res.value);
+      },
+    });
   }
 
   private async enter(request: EnterRequest): Promise<void> {
@@ -145,13 +150,18 @@ export class App {
       Events.join,
       { room: room.value, unlisted: request.unlisted, nickname: nickname.value },
       isJoinAck,
+      // The room is set up as the answer arrives: the pushes right behind it build on it.
+      {
+        onAnswer: (answer) => {
+          if (answer.ok) this.opened(answer.value);
+        },
+      },
     );
     this.joining = false;
     this.lobby.setBusy(false);
     if (!res.ok) return showError(res.error);
 
     clearError();
-    this.opened(res.value);
     const path = roomPath(res.value.room.name);
     if (location.pathname !== path) history.pushState({ room: res.value.room.name }, "", path);
   }
@@ -166,25 +176,28 @@ export class App {
   }
 
   /** Joins the same room again on a new connection, under the same name. */
-  private async rejoin(): Promise<void> {
+  private rejoin(): void {
     const room = this.room;
     if (!room || this.rejoining) return;
     this.rejoining = true;
-    const res = await this.conn.request(Events.join, {
-      room: room.name,
-      unlisted: room.unlisted,
-      nickname: room.self.nickname,
-    }, isJoinAck);
-    this.rejoining = false;
-    if (this.room !== room) return; // left meanwhile
-    if (!res.ok) {
-      showError(res.error);
-      this.leave(true);
-      return;
-    }
-    room.refresh(res.value);
-    this.lossNoted = false;
-    this.roomView.rejoined(res.value.history);
+    const payload = { room: room.name, unlisted: room.unlisted, nickname: room.self.nickname };
+    void this.conn.request(Events.join, payload, isJoinAck, {
+      // Taken in as the answer arrives: the pushes right behind it build on its list and history.
+      onAnswer: (res) => {
+        this.rejoining = false;
+        if (this.room !== room) return; // left meanwhile
+        if (res.ok) {
+          room.refresh(res.value);
+          this.lossNoted = false;
+          this.roomView.rejoined(res.value.history);
+          return;
+        }
+        // Lost again on the way: the next connection joins again.
+        if (res.error.code === "disconnected") return;
+        showError(res.error);
+        this.leave(true);
+      },
+    });
   }
 
   /** Back to the lobby; `updateAddress` is false when the address already changed (Back). */
@@ -203,11 +216,13 @@ export class App {
     if (updateAddress && location.pathname !== lobbyPath()) history.pushState({}, "", lobbyPath());
   }
 
-  private async send(text: string): Promise<void> {
+  /** Sends a message from the message box, or again after it failed (`retry`). */
+  private async send(text: string, retry: boolean): Promise<void> {
     const room = this.room;
     if (!room || text.length === 0) return;
     const pending = this.roomView.pending(text);
-    this.roomView.clearMessage();
+    // A retry leaves alone whatever is being written meanwhile.
+    if (!retry) this.roomView.clearMessage();
     const check = checkMessage(text);
     if (!check.ok) {
       const error = localError(check.code);

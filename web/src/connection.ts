@@ -12,7 +12,7 @@ export type ConnState = "connecting" | "connected" | "disconnected" | "reconnect
 
 export const REQUEST_TIMEOUT_MS = 10_000;
 
-export type RequestOptions = {
+export type RequestOptions<T = unknown> = {
   /**
    * Fail at once when the socket is not connected, instead of letting socket.io-client buffer
    * the event until it reconnects. Used for everything that depends on being in a room, since a
@@ -20,6 +20,13 @@ export type RequestOptions = {
    */
   needConnected?: boolean;
   timeoutMs?: number;
+  /**
+   * Called once with the result as soon as it is known: for an acknowledgement, inside it, before
+   * any packet that came after it is handled. Long-polling hands over several packets at once and
+   * a promise's continuation runs only after all of them, so state that the pushes behind an
+   * answer build on (a join answer's room) is set up here, not after `await`.
+   */
+  onAnswer?: (result: Result<T>) => void;
 };
 
 export class Connection {
@@ -89,16 +96,24 @@ export class Connection {
     event: string,
     payload: object,
     check: (v: unknown) => v is T,
-    options: RequestOptions = {},
+    options: RequestOptions<T> = {},
   ): Promise<Result<T>> {
     if (options.needConnected && !this.socket.connected) {
-      return Promise.resolve(failure("disconnected", "not connected"));
+      const result = failure("disconnected", "not connected");
+      options.onAnswer?.(result);
+      return Promise.resolve(result);
     }
     const timeout = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     return new Promise((resolve) => {
       this.socket.timeout(timeout).emit(event, payload, (err: Error | null, ack: unknown) => {
-        if (err) resolve(failure(this.socket.connected ? "timeout" : "disconnected", err.message));
-        else resolve(parseAck(ack, check));
+        const result: Result<T> = err
+          ? failure(this.socket.connected ? "timeout" : "disconnected", err.message)
+          : parseAck(ack, check);
+        try {
+          options.onAnswer?.(result);
+        } finally {
+          resolve(result);
+        }
       });
     });
   }

@@ -42,7 +42,8 @@ export class RoomView {
   private state: RoomState | null = null;
   private copiedTimer: number | undefined;
 
-  private sendHandler: (text: string) => void = () => {};
+  /** `retry` is true for a failed message sent again, false for the message box's text. */
+  private sendHandler: (text: string, retry: boolean) => void = () => {};
   private renameHandler: (nickname: string) => void = () => {};
   private leaveHandler: () => void = () => {};
   private copyHandler: () => void = () => {};
@@ -50,14 +51,14 @@ export class RoomView {
   constructor() {
     this.composer.addEventListener("submit", (event) => {
       event.preventDefault();
-      this.sendHandler(this.message.value);
+      this.sendHandler(this.message.value, false);
     });
     this.message.addEventListener("keydown", (event) => {
       if (event.key !== "Enter" || event.shiftKey) return;
       // Enter that confirms an input-method composition (Korean, Japanese…) must not send.
       if (event.isComposing || event.keyCode === 229) return;
       event.preventDefault();
-      this.sendHandler(this.message.value);
+      this.sendHandler(this.message.value, false);
     });
     this.message.addEventListener("input", () => this.fitMessageBox());
 
@@ -80,7 +81,7 @@ export class RoomView {
     onLangChange(() => this.relabelAll());
   }
 
-  onSend(handler: (text: string) => void): void {
+  onSend(handler: (text: string, retry: boolean) => void): void {
     this.sendHandler = handler;
   }
   onRename(handler: (nickname: string) => void): void {
@@ -297,7 +298,7 @@ export class RoomView {
     action.addEventListener("click", () => {
       item.remove();
       if (retryable) {
-        this.sendHandler(text);
+        this.sendHandler(text, true);
       } else {
         this.message.value = text;
         this.fitMessageBox();

@@ -40,10 +40,23 @@ describe("RoomState", () => {
   it("removes departures and reports their listed name", () => {
     const s = new RoomState(ack());
     const gone = s.left({ id: "a", nickname: "Ann (stale)" }, 1);
-    expect(gone.nickname).toBe("Ann");
+    expect(gone?.nickname).toBe("Ann");
     expect(s.count).toBe(1);
     expect(s.participants.map((p) => p.id)).toEqual(["me"]);
-    expect(s.left({ id: "zz", nickname: "Ghost" }, 1).nickname).toBe("Ghost");
+  });
+
+  it("takes a departure it never listed as nothing to tell, but keeps the server's count", () => {
+    const s = new RoomState(ack());
+    expect(s.left({ id: "zz", nickname: "Ghost" }, 5)).toBeNull();
+    expect(s.count).toBe(5);
+    expect(s.participants.map((p) => p.id)).toEqual(["a", "me"]);
+  });
+
+  it("takes the count from the server, not from its list", () => {
+    const s = new RoomState(ack());
+    s.joined({ id: "a", nickname: "Ann" }, 7);
+    expect(s.count).toBe(7);
+    expect(s.participants).toHaveLength(2);
   });
 
   it("follows renames and returns the old name", () => {
@@ -67,6 +80,23 @@ describe("RoomState", () => {
     expect(s.remember(msg("1", "a"))).toBe(true);
     expect(s.remember(msg("1", "a"))).toBe(false);
     expect(s.remember(msg("1", "a", 2))).toBe(true);
+  });
+
+  it("replaces its list but still knows what it showed after a new connection", () => {
+    const s = new RoomState(ack());
+    s.joined({ id: "b", nickname: "Bo" }, 3);
+    expect(s.remember(msg("1", "a"))).toBe(true);
+    const again = ack();
+    again.self = { id: "me2", nickname: "Mina" };
+    again.participants = [
+      { id: "a", nickname: "Ann" },
+      { id: "me2", nickname: "Mina" },
+    ];
+    again.history = [msg("1", "a"), msg("2", "a")];
+    s.refresh(again);
+    expect(s.participants.map((p) => p.id)).toEqual(["a", "me2"]);
+    expect(s.count).toBe(2);
+    expect(again.history.map((m) => s.remember(m))).toEqual([false, true]);
   });
 
   it("keeps knowing its own messages after a new connection", () => {

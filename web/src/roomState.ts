@@ -60,13 +60,12 @@ export class RoomState {
     return true;
   }
 
-  /** Someone left. Returns whom the list had (or the event's participant if unknown). */
-  left(p: Participant, count: number): Participant {
+  /** Someone left. Returns whom the list had, or null if it did not list them (nothing to say). */
+  left(p: Participant, count: number): Participant | null {
     this.count = count;
     const i = this.people.findIndex((x) => x.id === p.id);
-    if (i < 0) return p;
-    const [gone] = this.people.splice(i, 1);
-    return gone ?? p;
+    if (i < 0) return null;
+    return this.people.splice(i, 1)[0] ?? null;
   }
 
   /** Someone renamed. Returns the name they had, or null if nothing changed. */

@@ -1,0 +1,77 @@
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { isJoinAck, type Result } from "./protocol";
+
+type Ack = (err: Error | null, answer?: unknown) => void;
+
+// A stand-in for the socket.io-client socket: it keeps each request's acknowledgement callback
+// so a test can answer it.
+const fake = vi.hoisted(() => ({
+  connected: true,
+  acks: [] as Array<(err: Error | null, answer?: unknown) => void>,
+}));
+
+vi.mock("socket.io-client", () => ({
+  io: () => ({
+    get connected() {
+      return fake.connected;
+    },
+    on: () => {},
+    io: { on: () => {} },
+    timeout: () => ({
+      emit: (_event: string, _payload: unknown, ack: Ack) => fake.acks.push(ack),
+    }),
+  }),
+}));
+
+const { Connection } = await import("./connection");
+
+const joinAck = {
+  room: { name: "r", unlisted: false, count: 1 },
+  self: { id: "me", nickname: "Mina" },
+  participants: [{ id: "me", nickname: "Mina" }],
+  history: [],
+};
+
+beforeEach(() => {
+  fake.connected = true;
+  fake.acks = [];
+});
+
+describe("Connection.request", () => {
+  it("hands the answer over inside the acknowledgement, before the packets behind it", async () => {
+    const conn = new Connection();
+    const order: string[] = [];
+    const done = conn.request("room:join", { room: "r" }, isJoinAck, {
+      onAnswer: (res) => order.push(`answer ${res.ok}`),
+    });
+    void done.then(() => order.push("promise"));
+    // Long-polling: the acknowledgement and a push behind it are handled in one go.
+    fake.acks[0]?.(null, joinAck);
+    order.push("push");
+    const res = await done;
+    expect(res.ok).toBe(true);
+    expect(order).toEqual(["answer true", "push", "promise"]);
+  });
+
+  it("hands over failures too: lost connection, server error, not connected", async () => {
+    const conn = new Connection();
+    const seen: Array<Result<unknown>> = [];
+    const onAnswer = (res: Result<unknown>) => seen.push(res);
+
+    const lost = conn.request("room:join", {}, isJoinAck, { onAnswer });
+    fake.connected = false;
+    fake.acks[0]?.(new Error("socket has been disconnected"));
+    expect(await lost).toEqual({ ok: false, error: { code: "disconnected", message: "socket has been disconnected" } });
+
+    fake.connected = true;
+    const refused = conn.request("room:join", {}, isJoinAck, { onAnswer });
+    fake.acks[1]?.(null, { error: { code: "invalid_room", message: "bad name" } });
+    expect((await refused).ok).toBe(false);
+
+    fake.connected = false;
+    const offline = await conn.request("chat:send", {}, isJoinAck, { onAnswer, needConnected: true });
+    expect(offline).toEqual({ ok: false, error: { code: "disconnected", message: "not connected" } });
+
+    expect(seen.map((r) => (r.ok ? "ok" : r.error.code))).toEqual(["disconnected", "invalid_room", "disconnected"]);
+  });
+});
