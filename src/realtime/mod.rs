@@ -154,6 +154,28 @@ fn reply<T: Serialize + ?Sized>(ack: AckSender, value: &T) {
     let _ = ack.send(value);
 }
 
+/// An acknowledgement answered once: with success from inside a room's turn (see
+/// [`Hub::enter`]), or else with the error the operation ended in.
+struct Answer(Option<AckSender>);
+
+impl Answer {
+    fn new(ack: AckSender) -> Self {
+        Self(Some(ack))
+    }
+
+    fn ok<T: Serialize + ?Sized>(&mut self, value: &T) {
+        if let Some(ack) = self.0.take() {
+            reply(ack, value);
+        }
+    }
+
+    fn finish(self, result: Result<(), ApiError>) {
+        if let (Err(e), Some(ack)) = (result, self.0) {
+            reply(ack, &e);
+        }
+    }
+}
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -321,21 +343,22 @@ impl Hub {
         out
     }
 
-    /// Puts the socket in a room and tells the others there. With `snapshot`, also returns who is
-    /// in the room and its history as they are right after the entry, before anything later.
+    /// Puts the socket in a room and tells the others there. `answer` is called with the entry
+    /// and the room state right after it, while the room is still locked: the newcomer's answer
+    /// goes out before anything that happens in the room later.
     async fn enter(
         &self,
         s: &SocketRef,
         session: &Session,
         room: &str,
         unlisted: bool,
-        snapshot: bool,
-    ) -> Result<(Entered, Option<Snapshot>), ApiError> {
+        answer: impl FnOnce(&Entered, &Rooms),
+    ) -> Result<(), ApiError> {
         let _turn = self.room_locks.lock(room).await;
-        let (entered, snapshot) = self.with_rooms(|r| {
+        let entered = self.with_rooms(|r| {
             let entered = r.enter(s.id, room, unlisted)?;
-            let snapshot = snapshot.then(|| Snapshot { participants: r.participants(room), history: r.history(room) });
-            Ok::<_, ApiError>((entered, snapshot))
+            answer(&entered, r);
+            Ok::<_, ApiError>(entered)
         })?;
         if entered.is_new {
             let flavour = session.flavour();
@@ -348,7 +371,7 @@ impl Hub {
             let joined = ParticipantEvent { room: name, participant: &entered.me, count: Some(count) };
             let _ = s.to(room_key(Flavour::Noom, name)).emit("participant:joined", &joined).await;
         }
-        Ok((entered, snapshot))
+        Ok(())
     }
 
     /// Takes the socket out of one room, or all, and tells those left behind. A Noom socket left
@@ -398,9 +421,17 @@ impl Hub {
         Ok(me)
     }
 
-    /// Checks a chat message, records it and delivers it to the others in its room. Only a
-    /// message that would be delivered costs against the chat rate.
-    async fn post(&self, s: &SocketRef, session: &Session, room: &str, text: &str) -> Result<ChatMessage, ApiError> {
+    /// Checks a chat message, records it and delivers it to the others in its room; `answer`
+    /// runs before the room is unlocked. Only a message that would be delivered costs against
+    /// the chat rate.
+    async fn post(
+        &self,
+        s: &SocketRef,
+        session: &Session,
+        room: &str,
+        text: &str,
+        answer: impl FnOnce(&ChatMessage),
+    ) -> Result<(), ApiError> {
         validate::message(text)?;
         let room = validate::room_name(room)?;
         let room = room.as_str();
@@ -418,7 +449,8 @@ impl Hub {
         let line = format!("{}: {}", message.sender.nickname, message.text);
         let _ = s.to(room_key(Flavour::Seed, room)).emit("new_message", &line).await;
         let _ = s.to(room_key(Flavour::Noom, room)).emit("chat:message", &message).await;
-        Ok(message)
+        answer(&message);
+        Ok(())
     }
 
     async fn disconnect(&self, s: SocketRef) {
@@ -435,12 +467,6 @@ impl Hub {
     fn directory(&self) -> crate::rooms::Directory {
         self.rooms.lock().directory(DIRECTORY_LIMIT)
     }
-}
-
-/// A room as its newest member first sees it.
-pub(super) struct Snapshot {
-    pub participants: Vec<Participant>,
-    pub history: Vec<ChatMessage>,
 }
 
 #[derive(Serialize)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use socketioxide::extract::{AckSender, SocketRef};
 
-use super::{Args, Hub, Session, reply};
+use super::{Answer, Args, Hub, Session, reply};
 use crate::rooms::{ChatMessage, Participant, RoomInfo};
 use crate::validate::{self, ApiError};
 
@@ -62,7 +62,7 @@ struct Joined {
 }
 
 async fn join(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
-    let result = async {
+    let prepared = async {
         let req: JoinRequest = args.object()?;
         let room = validate::room_name(&req.room)?;
         let nickname = req.nickname.as_deref().map(validate::nickname).transpose()?;
@@ -73,16 +73,23 @@ async fn join(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ac
         for other in others {
             hub.leave(&s, &session, Some(&other), false).await?;
         }
-        let (entered, snapshot) = hub.enter(&s, &session, &room, req.unlisted, true).await?;
-        let snapshot = snapshot.expect("asked for");
-        Ok(Joined {
-            room: entered.room,
-            me: entered.me,
-            participants: snapshot.participants,
-            history: snapshot.history,
-        })
+        Ok((room, req.unlisted))
     };
-    answer(ack, result.await);
+    let mut answer = Answer::new(ack);
+    let result = async {
+        let (room, unlisted) = prepared.await?;
+        hub.enter(&s, &session, &room, unlisted, |entered, rooms| {
+            answer.ok(&Joined {
+                room: entered.room.clone(),
+                me: entered.me.clone(),
+                participants: rooms.participants(&room),
+                history: rooms.history(&room),
+            })
+        })
+        .await
+    };
+    let result = result.await;
+    answer.finish(result);
 }
 
 #[derive(Deserialize)]
@@ -112,17 +119,18 @@ struct SendRequest {
 }
 
 #[derive(Serialize)]
-struct Sent {
-    message: ChatMessage,
+struct Sent<'a> {
+    message: &'a ChatMessage,
 }
 
 async fn send(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+    let mut answer = Answer::new(ack);
     let result = async {
         let req: SendRequest = args.object()?;
-        let message = hub.post(&s, &session, &req.room, &req.text).await?;
-        Ok(Sent { message })
+        hub.post(&s, &session, &req.room, &req.text, |message| answer.ok(&Sent { message })).await
     };
-    answer(ack, result.await);
+    let result = result.await;
+    answer.finish(result);
 }
 
 async fn directory(hub: Arc<Hub>, _: Arc<Session>, _: SocketRef, _: Args, ack: AckSender) {

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use socketioxide::extract::{AckSender, SocketRef};
 
-use super::{Args, Hub, NO_ARGS, Session, reply};
-use crate::validate::{self, ApiError};
+use super::{Answer, Args, Hub, NO_ARGS, Session};
+use crate::validate;
 
 pub(super) fn register(hub: &Arc<Hub>, s: &SocketRef, session: &Arc<Session>) {
     hub.on(s, session, "nickname", false, nickname);
@@ -13,35 +13,38 @@ pub(super) fn register(hub: &Arc<Hub>, s: &SocketRef, session: &Arc<Session>) {
     hub.on(s, session, "new_message", false, new_message);
 }
 
-/// `done()` on success, `done({ error })` otherwise; without a callback nothing is sent.
-fn answer(ack: AckSender, result: Result<(), ApiError>) {
-    match result {
-        Ok(()) => reply(ack, &NO_ARGS),
-        Err(e) => reply(ack, &e),
-    }
-}
+// Each answers `done()` on success and `done({ error })` otherwise; without a callback nothing
+// is sent.
 
 async fn nickname(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+    let mut answer = Answer::new(ack);
     let result = async {
         let name = validate::nickname(args.str(0, "nickname")?)?;
-        hub.rename(&s, &name).await.map(drop)
+        hub.rename(&s, &name).await?;
+        answer.ok(&NO_ARGS);
+        Ok(())
     };
-    answer(ack, result.await);
+    let result = result.await;
+    answer.finish(result);
 }
 
 async fn enter_room(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+    let mut answer = Answer::new(ack);
     let result = async {
         let room = validate::room_name(args.str(0, "room name")?)?;
-        hub.enter(&s, &session, &room, false, false).await.map(drop)
+        hub.enter(&s, &session, &room, false, |_, _| answer.ok(&NO_ARGS)).await
     };
-    answer(ack, result.await);
+    let result = result.await;
+    answer.finish(result);
 }
 
 async fn new_message(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+    let mut answer = Answer::new(ack);
     let result = async {
         let text = args.str(0, "message")?;
         let room = args.str(1, "room name")?;
-        hub.post(&s, &session, room, text).await.map(drop)
+        hub.post(&s, &session, room, text, |_| answer.ok(&NO_ARGS)).await
     };
-    answer(ack, result.await);
+    let result = result.await;
+    answer.finish(result);
 }

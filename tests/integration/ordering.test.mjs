@@ -196,3 +196,35 @@ test("seed clients entering one room at once get one welcome per later arrival, 
   // Every pair once, plus the sentinel's arrival for each of the n.
   assert.equal(total, (n * (n - 1)) / 2 + n);
 });
+
+test("a newcomer to a busy room gets its history, then every later message once, in order", async () => {
+  // Within what one socket may have waiting (64) and its event burst (100).
+  const total = 60;
+  const first = 0;
+  for (let round = 0; round < 10; round++) {
+    const room = roomName();
+    const { socket: talker } = await noomClient(server.url, "Talker", room);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => ack(talker, "chat:send", { room, text: `old${i}` })));
+    // The talker streams messages without waiting while the newcomer enters.
+    const sent = Promise.all(
+      Array.from({ length: total }, (_, i) => ack(talker, "chat:send", { room, text: `m${first + i}` })),
+    );
+    const newcomer = await connectNoom(server.url, { label: `newcomer ${round}` });
+    const answered = new Promise((resolve) => {
+      newcomer.emit("room:join", { room, nickname: `N${round}` }, (joined) => {
+        // What arrived before the answer, in arrival order.
+        resolve({ joined, before: newcomer.inbox.names().filter((n) => n === "chat:message").length });
+      });
+    });
+    const { joined, before } = await answered;
+    assert.ok((await sent).every((answer) => answer.message), "every message accepted");
+    assert.equal(before, 0, "no message arrives before the join answer");
+    const history = joined.history.map((m) => m.text).filter((t) => /^m\d+$/.test(t));
+    const last = history.length ? Number(history.at(-1).slice(1)) : first - 1;
+    const expected = Array.from({ length: first + total - 1 - last }, (_, i) => `m${last + 1 + i}`);
+    while (received(newcomer, "chat:message").length < expected.length) await waitFor(newcomer, "chat:message");
+    assert.deepEqual(received(newcomer, "chat:message").map(([m]) => m.text), expected);
+    newcomer.disconnect();
+    talker.disconnect();
+  }
+});
