@@ -122,10 +122,6 @@ impl Rooms {
         self.people.get(&id).map(|p| Participant { id, nickname: p.nickname.clone() })
     }
 
-    pub fn nickname(&self, id: Sid) -> Option<Arc<str>> {
-        self.people.get(&id).map(|p| p.nickname.clone())
-    }
-
     /// The rooms `id` is in, in order of entry.
     pub fn rooms_of(&self, id: Sid) -> Vec<Arc<str>> {
         self.people.get(&id).map(|p| p.rooms.clone()).unwrap_or_default()
@@ -229,14 +225,6 @@ impl Rooms {
             room.history.push_back(message.clone());
         }
         Ok(message)
-    }
-
-    pub fn room_info(&self, room: &str) -> Option<RoomInfo> {
-        self.rooms.get(room).map(Room::info)
-    }
-
-    pub fn count(&self, room: &str) -> usize {
-        self.rooms.get(room).map_or(0, |r| r.members.len())
     }
 
     /// Everyone in the room, in order of arrival.
