@@ -62,7 +62,8 @@ struct Joined {
 }
 
 async fn join(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
-    let prepared = async {
+    let mut answer = Answer::new(ack);
+    let result = async {
         let req: JoinRequest = args.object()?;
         let room = validate::room_name(&req.room)?;
         let nickname = req.nickname.as_deref().map(validate::nickname).transpose()?;
@@ -73,12 +74,7 @@ async fn join(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ac
         for other in others {
             hub.leave(&s, &session, Some(&other), false).await?;
         }
-        Ok((room, req.unlisted))
-    };
-    let mut answer = Answer::new(ack);
-    let result = async {
-        let (room, unlisted) = prepared.await?;
-        hub.enter(&s, &session, &room, unlisted, |entered, rooms| {
+        hub.enter(&s, &session, &room, req.unlisted, |entered, rooms| {
             answer.ok(&Joined {
                 room: entered.room.clone(),
                 me: entered.me.clone(),
