@@ -25,6 +25,17 @@ import {
 const server = useServer();
 const browser = useBrowser();
 
+/** The user's network goes away until their page notices, then comes back; they are in `room` again. */
+async function offlineAndBack(user, room) {
+  await user.context.setOffline(true);
+  await eventually(async () => {
+    assert.notEqual(await user.page.locator("#conn-status").getAttribute("data-state"), "connected", "the page notices");
+  });
+  await user.context.setOffline(false);
+  await expectConnState(user.page, "connected");
+  await expectInRoom(user.page, room);
+}
+
 test("after the server restarts, the page reconnects and is back in its room", { timeout: 90_000 }, async () => {
   const room = "night shift";
   const rosa = await openUser(browser, server.url);
@@ -92,13 +103,7 @@ test("after a network drop, the page is back in its room and shown once", { time
   await ben.onWebSocket();
 
   // Ben's network goes away, then comes back.
-  await ben.context.setOffline(true);
-  await eventually(async () => {
-    assert.notEqual(await ben.page.locator("#conn-status").getAttribute("data-state"), "connected", "Ben's page notices");
-  });
-  await ben.context.setOffline(false);
-  await expectConnState(ben.page, "connected");
-  await expectInRoom(ben.page, room);
+  await offlineAndBack(ben, room);
 
   // Both see exactly two people: Ben's old connection does not linger beside the new one.
   for (const { page } of [ada, ben]) {
@@ -130,13 +135,7 @@ test("after a silent network cut, the page's new connection replaces its old one
 
     // The cut: Cleo's connection goes silent, her page notices it is offline, then comes back.
     proxy.blackhole();
-    await cleo.context.setOffline(true);
-    await eventually(async () => {
-      assert.notEqual(await cleo.page.locator("#conn-status").getAttribute("data-state"), "connected", "Cleo's page notices");
-    });
-    await cleo.context.setOffline(false);
-    await expectConnState(cleo.page, "connected");
-    await expectInRoom(cleo.page, room);
+    await offlineAndBack(cleo, room);
 
     // Dan sees Cleo once, with a count of two, long before any ping timeout.
     for (const { page } of [dan, cleo]) {

@@ -70,6 +70,26 @@ class Inbox {
   }
 }
 
+/**
+ * Resolves with `client` on its `ready` event; on `failed` (or after TIMEOUT) forgets it, runs
+ * `close` and rejects.
+ */
+function settle(client, ready, failed, what, close = () => {}) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${client.inbox.label}: ${what} in ${TIMEOUT} ms`)), TIMEOUT);
+    client.once(ready, () => {
+      clearTimeout(timer);
+      resolve(client);
+    });
+    client.once(failed, (err) => {
+      clearTimeout(timer);
+      open.delete(client);
+      close();
+      reject(err);
+    });
+  });
+}
+
 let counter = 0;
 
 /**
@@ -91,19 +111,7 @@ export function connect(url, { auth, transports = ["websocket"], label, ...rest 
   socket.onAny((event, ...args) => socket.inbox.push(event, args));
   socket.on("disconnect", (reason) => socket.inbox.push("disconnect", [reason]));
   open.add(socket);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${socket.inbox.label}: not connected in ${TIMEOUT} ms`)), TIMEOUT);
-    socket.once("connect", () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once("connect_error", (err) => {
-      clearTimeout(timer);
-      open.delete(socket);
-      socket.close();
-      reject(err);
-    });
-  });
+  return settle(socket, "connect", "connect_error", "not connected", () => socket.close());
 }
 
 /** Connects a Noom-flavoured client (handshake `auth` says `noom/1`). */
@@ -226,18 +234,7 @@ function openWs(url, { path = "/ws", label, ...options } = {}) {
   ws.on("close", (code) => ws.inbox.push("close", [code]));
   ws.on("error", (err) => ws.inbox.push("error", [err]));
   open.add(ws);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${ws.inbox.label}: not open in ${TIMEOUT} ms`)), TIMEOUT);
-    ws.once("open", () => {
-      clearTimeout(timer);
-      resolve(ws);
-    });
-    ws.once("error", (err) => {
-      clearTimeout(timer);
-      open.delete(ws);
-      reject(err);
-    });
-  });
+  return settle(ws, "open", "error", "not open");
 }
 
 /** Sends one JSON frame on a /ws client. */
