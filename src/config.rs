@@ -47,6 +47,40 @@ pub struct Config {
     /// Seconds without a pong before a client is considered gone.
     #[arg(long, env = "NOOM_PING_TIMEOUT", default_value_t = 20)]
     pub ping_timeout: u64,
+
+    /// Most people in one room's call (browser-to-browser mesh: each sends to every other).
+    #[arg(long, env = "NOOM_CALL_SIZE", default_value_t = 6, value_parser = clap::value_parser!(u16).range(2..=50))]
+    pub call_size: u16,
+
+    /// STUN servers handed to browsers, comma-separated (`stun:host:port`); empty for none.
+    #[arg(long, env = "NOOM_STUN_URLS", value_delimiter = ',', default_value = "stun:stun.l.google.com:19302")]
+    pub stun_urls: Vec<String>,
+
+    /// TURN servers handed to browsers, comma-separated (`turn:host:3478?transport=udp`,
+    /// `turns:host:5349`); needs --turn-secret.
+    #[arg(long, env = "NOOM_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+
+    /// The secret shared with the TURN server (coturn's `static-auth-secret`), from which each
+    /// call's time-limited TURN credentials are made.
+    #[arg(long, env = "NOOM_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// Seconds the TURN credentials handed out stay valid.
+    #[arg(long, env = "NOOM_TURN_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..=604_800))]
+    pub turn_ttl: u64,
+
+    /// `relay` makes browsers send media only through TURN (hides their addresses from each
+    /// other; needs --turn-urls).
+    #[arg(long, env = "NOOM_ICE_TRANSPORT_POLICY", value_enum, default_value_t = IceTransportPolicy::All)]
+    pub ice_transport_policy: IceTransportPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IceTransportPolicy {
+    All,
+    Relay,
 }
 
 impl Config {
@@ -72,6 +106,37 @@ impl Config {
                 ));
             }
         }
+        self.validate_ice()
+    }
+
+    fn validate_ice(&self) -> Result<(), String> {
+        let check = |flag: &str, urls: &[String], schemes: &[&str]| {
+            for url in urls.iter().filter(|u| !u.is_empty()) {
+                if !schemes.iter().any(|s| url.strip_prefix(s).is_some_and(|rest| rest.starts_with(':'))) {
+                    return Err(format!("{flag}: {url:?} is not a {} URL", schemes.join(" or ")));
+                }
+            }
+            Ok(())
+        };
+        check("--stun-urls", &self.stun_urls, &["stun", "stuns"])?;
+        check("--turn-urls", &self.turn_urls, &["turn", "turns"])?;
+        let has_turn = self.turn_urls().next().is_some();
+        let has_secret = self.turn_secret.as_deref().is_some_and(|s| !s.is_empty());
+        if has_turn && !has_secret {
+            return Err("--turn-urls needs --turn-secret (the TURN server's static-auth-secret)".into());
+        }
+        if self.ice_transport_policy == IceTransportPolicy::Relay && !has_turn {
+            return Err("--ice-transport-policy relay needs --turn-urls".into());
+        }
         Ok(())
+    }
+
+    /// The STUN URLs given, without empty entries (`--stun-urls ''` means none).
+    pub fn stun_urls(&self) -> impl Iterator<Item = &str> {
+        self.stun_urls.iter().map(String::as_str).filter(|u| !u.is_empty())
+    }
+
+    pub fn turn_urls(&self) -> impl Iterator<Item = &str> {
+        self.turn_urls.iter().map(String::as_str).filter(|u| !u.is_empty())
     }
 }

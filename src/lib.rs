@@ -3,14 +3,18 @@
 //! - [`config`]: options from flags and environment.
 //! - [`http`]: pages, assets and the Socket.IO gate.
 //! - [`realtime`]: Socket.IO events (the seed's and our own) and the plain `/ws` chat.
-//! - [`rooms`]: who is where and what was said, kept apart from the network.
+//! - [`rooms`]: who is where, who is in each call, and what was said, kept apart from the network.
+//! - [`signal`]: the WebRTC signalling payloads relayed between peers.
+//! - [`ice`]: the STUN and TURN servers handed to browsers, with TURN credentials.
 //! - [`validate`], [`ratelimit`]: what input is accepted, and how fast.
 
 pub mod config;
 pub mod http;
+pub mod ice;
 pub mod ratelimit;
 pub mod realtime;
 pub mod rooms;
+pub mod signal;
 pub mod validate;
 
 use std::net::SocketAddr;

@@ -20,6 +20,20 @@ pub const DEFAULT_NICKNAME: &str = "Anon";
 pub struct Participant {
     pub id: Sid,
     pub nickname: Arc<str>,
+    /// What they send, while they are in the room's call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<Media>,
+}
+
+/// What someone in a call sends: part of their presence, so everyone sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Media {
+    #[serde(default)]
+    pub audio: bool,
+    #[serde(default)]
+    pub video: bool,
+    #[serde(default)]
+    pub screen: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,6 +77,8 @@ struct Room {
     unlisted: bool,
     /// In order of arrival.
     members: Vec<Sid>,
+    /// Who is in the room's call, in order of joining it.
+    call: Vec<(Sid, Media)>,
     history: VecDeque<ChatMessage>,
 }
 
@@ -83,15 +99,25 @@ pub struct Left {
     pub count: usize,
 }
 
+/// The outcome of a change to someone's place in a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallChange {
+    /// As the room now sees them.
+    pub me: Participant,
+    /// False when nothing changed: nobody is to be told.
+    pub changed: bool,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub history_size: usize,
     pub rooms_per_person: usize,
+    pub call_size: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { history_size: 50, rooms_per_person: 8 }
+        Self { history_size: 50, rooms_per_person: 8, call_size: 6 }
     }
 }
 
@@ -118,8 +144,16 @@ impl Rooms {
         self.people.get(&id).ok_or_else(|| ApiError::bad_request("not connected"))
     }
 
+    /// Someone as a chat message names them: no room, so no call.
     pub fn participant(&self, id: Sid) -> Option<Participant> {
-        self.people.get(&id).map(|p| Participant { id, nickname: p.nickname.clone() })
+        self.people.get(&id).map(|p| Participant { id, nickname: p.nickname.clone(), call: None })
+    }
+
+    /// Someone as the members of `room` see them, their call state included.
+    pub fn member(&self, id: Sid, room: &str) -> Option<Participant> {
+        let mut me = self.participant(id)?;
+        me.call = self.rooms.get(room).and_then(|r| r.media_of(id));
+        Some(me)
     }
 
     /// The rooms `id` is in, in order of entry.
@@ -137,13 +171,13 @@ impl Rooms {
         if &*person.nickname != nickname {
             person.nickname = nickname.into();
         }
-        Ok(Participant { id, nickname: person.nickname.clone() })
+        Ok(Participant { id, nickname: person.nickname.clone(), call: None })
     }
 
     /// Enters a (validated) room, creating it if needed; `unlisted` only matters to its creator.
     pub fn enter(&mut self, id: Sid, name: &str, unlisted: bool) -> Result<Entered, ApiError> {
         let person = self.person(id)?;
-        let me = Participant { id, nickname: person.nickname.clone() };
+        let me = Participant { id, nickname: person.nickname.clone(), call: None };
         if let Some(room) = self.rooms.get(name)
             && person.rooms.iter().any(|r| &**r == name)
         {
@@ -159,6 +193,7 @@ impl Rooms {
             name: name.clone(),
             unlisted,
             members: Vec::new(),
+            call: Vec::new(),
             history: VecDeque::new(),
         });
         room.members.push(id);
@@ -178,9 +213,10 @@ impl Rooms {
             return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {name:?}")));
         };
         let room_name = person.rooms.remove(pos);
-        let me = Participant { id, nickname: person.nickname.clone() };
+        let me = Participant { id, nickname: person.nickname.clone(), call: None };
         let room = self.rooms.get_mut(name).expect("a person's room is open");
         room.members.retain(|m| *m != id);
+        room.call.retain(|(m, _)| *m != id);
         let count = room.members.len();
         if !room.unlisted {
             self.directory_version += 1;
@@ -227,10 +263,74 @@ impl Rooms {
         Ok(message)
     }
 
-    /// Everyone in the room, in order of arrival.
+    /// Everyone in the room, in order of arrival, with their call state.
     pub fn participants(&self, room: &str) -> Vec<Participant> {
-        let Some(room) = self.rooms.get(room) else { return Vec::new() };
-        room.members.iter().filter_map(|id| self.participant(*id)).collect()
+        let Some(r) = self.rooms.get(room) else { return Vec::new() };
+        r.members.iter().filter_map(|id| self.member(*id, room)).collect()
+    }
+
+    fn room_of_member(&mut self, id: Sid, room: &str) -> Result<&mut Room, ApiError> {
+        if !self.is_member(id, room) {
+            return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
+        }
+        Ok(self.rooms.get_mut(room).expect("a person's room is open"))
+    }
+
+    /// Joins the call of a room one is in, or, for someone in it already, sets their media.
+    pub fn join_call(&mut self, id: Sid, room: &str, media: Media) -> Result<CallChange, ApiError> {
+        let limit = self.limits.call_size;
+        let r = self.room_of_member(id, room)?;
+        let changed = match r.call.iter().position(|(m, _)| *m == id) {
+            Some(i) => std::mem::replace(&mut r.call[i].1, media) != media,
+            None if r.call.len() >= limit => {
+                return Err(ApiError::new(
+                    ErrorCode::CallFull,
+                    format!("the call is full ({limit} people); you can still chat"),
+                ));
+            }
+            None => {
+                r.call.push((id, media));
+                true
+            }
+        };
+        Ok(CallChange { me: self.member(id, room).expect("a member"), changed })
+    }
+
+    /// Sets the media of someone in a room's call.
+    pub fn set_media(&mut self, id: Sid, room: &str, media: Media) -> Result<CallChange, ApiError> {
+        let r = self.room_of_member(id, room)?;
+        let Some((_, current)) = r.call.iter_mut().find(|(m, _)| *m == id) else {
+            return Err(not_in_call(room));
+        };
+        let changed = std::mem::replace(current, media) != media;
+        Ok(CallChange { me: self.member(id, room).expect("a member"), changed })
+    }
+
+    /// Leaves a room's call, staying in the room.
+    pub fn leave_call(&mut self, id: Sid, room: &str) -> Result<Participant, ApiError> {
+        let r = self.room_of_member(id, room)?;
+        let before = r.call.len();
+        r.call.retain(|(m, _)| *m != id);
+        if r.call.len() == before {
+            return Err(not_in_call(room));
+        }
+        Ok(self.member(id, room).expect("a member"))
+    }
+
+    /// Whether `from` may signal `to` (`None`: not a socket id) in `room`: both must be in its
+    /// call. Returns the peer.
+    pub fn check_signal(&self, from: Sid, to: Option<Sid>, room: &str) -> Result<Sid, ApiError> {
+        if !self.is_member(from, room) {
+            return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
+        }
+        let r = &self.rooms[room];
+        if r.media_of(from).is_none() {
+            return Err(not_in_call(room));
+        }
+        match to {
+            Some(to) if to != from && r.media_of(to).is_some() => Ok(to),
+            _ => Err(ApiError::new(ErrorCode::PeerUnavailable, format!("that peer is not in the call of {room:?}"))),
+        }
     }
 
     /// The room's last messages, oldest first.
@@ -276,9 +376,17 @@ impl Rooms {
     }
 }
 
+fn not_in_call(room: &str) -> ApiError {
+    ApiError::new(ErrorCode::NotInCall, format!("not in the call of {room:?}"))
+}
+
 impl Room {
     fn info(&self) -> RoomInfo {
         RoomInfo { name: self.name.clone(), unlisted: self.unlisted, count: self.members.len() }
+    }
+
+    fn media_of(&self, id: Sid) -> Option<Media> {
+        self.call.iter().find(|(m, _)| *m == id).map(|(_, media)| *media)
     }
 }
 
@@ -287,7 +395,7 @@ mod tests {
     use super::*;
 
     fn setup(n: usize) -> (Rooms, Vec<Sid>) {
-        let mut rooms = Rooms::new(Limits { history_size: 3, rooms_per_person: 2 });
+        let mut rooms = Rooms::new(Limits { history_size: 3, rooms_per_person: 2, call_size: 2 });
         let ids: Vec<Sid> = (0..n).map(|_| Sid::new()).collect();
         ids.iter().for_each(|id| rooms.connect(*id));
         (rooms, ids)
@@ -390,5 +498,53 @@ mod tests {
         assert_eq!(rooms.directory_version(), v0);
         rooms.enter(ids[1], "open", false).unwrap();
         assert!(rooms.directory_version() > v0);
+    }
+
+    #[test]
+    fn calls_are_bounded_and_their_media_is_presence() {
+        let (mut rooms, ids) = setup(4);
+        for id in &ids {
+            rooms.enter(*id, "r", false).unwrap();
+        }
+        let cam = Media { audio: true, video: true, screen: false };
+        assert_eq!(rooms.join_call(ids[3], "elsewhere", cam).unwrap_err().code, ErrorCode::NotInRoom);
+        assert!(rooms.join_call(ids[0], "r", cam).unwrap().changed);
+        assert!(!rooms.join_call(ids[0], "r", cam).unwrap().changed);
+        rooms.join_call(ids[1], "r", Media::default()).unwrap();
+        assert_eq!(rooms.join_call(ids[2], "r", cam).unwrap_err().code, ErrorCode::CallFull);
+        let muted = Media { audio: false, ..cam };
+        assert_eq!(rooms.set_media(ids[0], "r", muted).unwrap().me.call, Some(muted));
+        assert_eq!(rooms.set_media(ids[2], "r", muted).unwrap_err().code, ErrorCode::NotInCall);
+        // Someone arriving later sees who is in the call and how.
+        let calls: Vec<_> = rooms.participants("r").iter().map(|p| p.call).collect();
+        assert_eq!(calls, [Some(muted), Some(Media::default()), None, None]);
+        // A chat message's sender carries no call state.
+        assert_eq!(rooms.post(ids[0], "r", "hi".into(), "1".into(), 0).unwrap().sender.call, None);
+        // Leaving the room leaves its call, and frees a place.
+        rooms.leave(ids[1], "r").unwrap();
+        assert!(rooms.join_call(ids[2], "r", cam).is_ok());
+        assert_eq!(rooms.leave_call(ids[3], "r").unwrap_err().code, ErrorCode::NotInCall);
+        assert_eq!(rooms.leave_call(ids[2], "r").unwrap().call, None);
+    }
+
+    #[test]
+    fn signals_pass_only_between_two_people_in_one_call() {
+        let (mut rooms, ids) = setup(4);
+        for id in &ids[..3] {
+            rooms.enter(*id, "r", false).unwrap();
+        }
+        rooms.enter(ids[3], "other", false).unwrap();
+        rooms.join_call(ids[0], "r", Media::default()).unwrap();
+        rooms.join_call(ids[1], "r", Media::default()).unwrap();
+        rooms.join_call(ids[3], "other", Media::default()).unwrap();
+        assert_eq!(rooms.check_signal(ids[0], Some(ids[1]), "r").unwrap(), ids[1]);
+        assert_eq!(rooms.check_signal(ids[0], None, "r").unwrap_err().code, ErrorCode::PeerUnavailable);
+        let code =
+            |from: usize, to: usize, room: &str| rooms.check_signal(ids[from], Some(ids[to]), room).unwrap_err().code;
+        assert_eq!(code(0, 2, "r"), ErrorCode::PeerUnavailable); // in the room, not the call
+        assert_eq!(code(0, 3, "r"), ErrorCode::PeerUnavailable); // in another room's call
+        assert_eq!(code(0, 0, "r"), ErrorCode::PeerUnavailable);
+        assert_eq!(code(2, 0, "r"), ErrorCode::NotInCall);
+        assert_eq!(code(3, 0, "r"), ErrorCode::NotInRoom);
     }
 }

@@ -20,6 +20,10 @@ pub enum ErrorCode {
     RateLimited,
     TooManyRooms,
     Overloaded,
+    NotInCall,
+    PeerUnavailable,
+    CallFull,
+    InvalidSignal,
 }
 
 /// An error answer: `{ "error": { "code", "message" } }` on the wire.

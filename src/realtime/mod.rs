@@ -5,6 +5,7 @@
 //! A handler checks rate and arguments at once, in arrival order, then queues the work, so one
 //! socket's events take effect in the order sent (see [`serial`]).
 
+mod call;
 mod directory;
 mod noom;
 pub mod plain_ws;
@@ -36,17 +37,25 @@ use serial::SerialQueue;
 
 /// Events one socket may have waiting before new ones are refused.
 const QUEUE_LIMIT: usize = 64;
-/// Every event of one socket, chat included: a burst, then a sustained rate.
+/// Signals come in bursts (a newcomer's offers and candidates for everyone in a call) and cost
+/// little each, so more of them may wait.
+const SIGNAL_QUEUE_LIMIT: usize = 256;
+/// Every event of one socket but signals, chat included: a burst, then a sustained rate.
 const EVENT_BURST: u32 = 100;
 const EVENT_RATE: f64 = 50.0;
+/// Signalling events of one socket.
+const SIGNAL_BURST: u32 = 400;
+const SIGNAL_RATE: f64 = 100.0;
 /// The directory lists at most this many rooms.
 pub const DIRECTORY_LIMIT: usize = 100;
 /// Packets waiting to be written to one client before more are dropped. A busy room sends bursts
 /// (30 people sending at once is 300 packets to each member); the queue allocates as it fills,
 /// so the bound costs an idle socket nothing.
 const SEND_BUFFER: usize = 8192;
-/// Largest Socket.IO packet accepted.
-const MAX_PAYLOAD: u64 = 64 * 1024;
+/// Largest Socket.IO packet accepted: room for the largest session description accepted
+/// ([`crate::signal::SDP_MAX`]), so that one too large is answered with an error rather than a
+/// closed connection.
+const MAX_PAYLOAD: u64 = 128 * 1024;
 
 /// Socket.IO rooms (the adapter's, not ours) that group sockets for broadcasts.
 const SEED_SOCKETS: &str = "f:seed";
@@ -87,7 +96,28 @@ struct Session {
     noom: AtomicBool,
     chat: Mutex<TokenBucket>,
     events: Mutex<TokenBucket>,
+    signals: Mutex<TokenBucket>,
     queue: Arc<SerialQueue>,
+}
+
+/// What an event is, for its limits and the pushes its sender gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventKind {
+    Seed,
+    SeedSignal,
+    /// Makes its sender Noom-flavoured.
+    Noom,
+    NoomSignal,
+}
+
+impl EventKind {
+    fn is_noom(self) -> bool {
+        matches!(self, EventKind::Noom | EventKind::NoomSignal)
+    }
+
+    fn is_signal(self) -> bool {
+        matches!(self, EventKind::SeedSignal | EventKind::NoomSignal)
+    }
 }
 
 impl Session {
@@ -191,7 +221,8 @@ impl Hub {
             .ws_max_message_size(MAX_PAYLOAD as usize)
             .ws_max_frame_size(MAX_PAYLOAD as usize)
             .build_layer();
-        let limits = Limits { history_size: config.history_size, ..Limits::default() };
+        let limits =
+            Limits { history_size: config.history_size, call_size: config.call_size.into(), ..Limits::default() };
         let hub = Arc::new(Hub {
             rooms: Mutex::new(Rooms::new(limits)),
             config,
@@ -247,6 +278,7 @@ impl Hub {
             noom: AtomicBool::new(false),
             chat: Mutex::new(TokenBucket::new(self.config.chat_burst, self.config.chat_rate)),
             events: Mutex::new(TokenBucket::new(EVENT_BURST, EVENT_RATE)),
+            signals: Mutex::new(TokenBucket::new(SIGNAL_BURST, SIGNAL_RATE)),
             queue: Arc::new(SerialQueue::default()),
         });
         self.rooms.lock().connect(s.id);
@@ -259,6 +291,7 @@ impl Hub {
         }
         seed::register(&self, &s, &session);
         noom::register(&self, &s, &session);
+        call::register(&self, &s, &session);
         let hub = self.clone();
         let queue = session.queue.clone();
         s.on_disconnect(move |s: SocketRef| {
@@ -276,17 +309,19 @@ impl Hub {
     }
 
     /// Registers `event`: rate and arguments are checked on arrival; `run` is queued.
-    fn on<F, Fut>(self: &Arc<Self>, s: &SocketRef, session: &Arc<Session>, event: &'static str, noom: bool, run: F)
+    fn on<F, Fut>(self: &Arc<Self>, s: &SocketRef, session: &Arc<Session>, event: &'static str, kind: EventKind, run: F)
     where
         F: Fn(Arc<Hub>, Arc<Session>, SocketRef, Args, AckSender) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let hub = self.clone();
         let session = session.clone();
+        let (bucket, queue_limit): (fn(&Session) -> &Mutex<TokenBucket>, _) =
+            if kind.is_signal() { (|s| &s.signals, SIGNAL_QUEUE_LIMIT) } else { (|s| &s.events, QUEUE_LIMIT) };
         s.on(event, move |s: SocketRef, TryData(args): TryData<Args>, ack: AckSender| {
-            if !session.events.lock().try_take() {
+            if !bucket(&session).lock().try_take() {
                 reply(ack, &ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
-            } else if session.queue.is_full(QUEUE_LIMIT) {
+            } else if session.queue.is_full(queue_limit) {
                 reply(ack, &ApiError::new(ErrorCode::Overloaded, "too many events waiting; not processed"));
             } else {
                 match args {
@@ -295,8 +330,8 @@ impl Hub {
                         let hub = hub.clone();
                         let session = session.clone();
                         let run = run.clone();
-                        let _ = session.clone().queue.push(QUEUE_LIMIT, async move {
-                            if noom && session.flavour() == Flavour::Seed {
+                        let _ = session.clone().queue.push(queue_limit, async move {
+                            if kind.is_noom() && session.flavour() == Flavour::Seed {
                                 hub.become_noom(&s, &session).await;
                             }
                             run(hub, session, s, args, ack).await
@@ -415,10 +450,19 @@ impl Hub {
         let (me, rooms) = self.with_rooms(|r| r.rename(s.id, nickname).map(|me| (me, r.rooms_of(s.id))))?;
         for room in &rooms {
             let _turn = self.room_locks.lock(room).await;
-            let event = ParticipantEvent { room, participant: &me, count: None };
-            let _ = s.to(room_key(Flavour::Noom, room)).emit("participant:updated", &event).await;
+            // As this room sees them: their call state there goes with the new name.
+            let member = self.rooms.lock().member(s.id, room);
+            if let Some(member) = member {
+                self.announce_updated(s, room, &member).await;
+            }
         }
         Ok(me)
+    }
+
+    /// Tells the others in `room` how someone now is (name, call, media). Called in the room's turn.
+    async fn announce_updated(&self, s: &SocketRef, room: &str, participant: &Participant) {
+        let event = ParticipantEvent { room, participant, count: None };
+        let _ = s.to(room_key(Flavour::Noom, room)).emit("participant:updated", &event).await;
     }
 
     /// Checks a chat message, records it and delivers it to the others in its room; `answer`

@@ -5,16 +5,16 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use socketioxide::extract::{AckSender, SocketRef};
 
-use super::{Answer, Args, Hub, Session, reply};
+use super::{Answer, Args, EventKind, Hub, Session, reply};
 use crate::rooms::{ChatMessage, Participant, RoomInfo};
 use crate::validate::{self, ApiError};
 
 pub(super) fn register(hub: &Arc<Hub>, s: &SocketRef, session: &Arc<Session>) {
-    hub.on(s, session, "user:rename", true, rename);
-    hub.on(s, session, "room:join", true, join);
-    hub.on(s, session, "room:leave", true, leave);
-    hub.on(s, session, "chat:send", true, send);
-    hub.on(s, session, "directory:get", true, directory);
+    hub.on(s, session, "user:rename", EventKind::Noom, rename);
+    hub.on(s, session, "room:join", EventKind::Noom, join);
+    hub.on(s, session, "room:leave", EventKind::Noom, leave);
+    hub.on(s, session, "chat:send", EventKind::Noom, send);
+    hub.on(s, session, "directory:get", EventKind::Noom, directory);
 }
 
 fn answer<T: Serialize>(ack: AckSender, result: Result<T, ApiError>) {
@@ -53,12 +53,14 @@ struct JoinRequest {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Joined {
     room: RoomInfo,
     #[serde(rename = "self")]
     me: Participant,
     participants: Vec<Participant>,
     history: Vec<ChatMessage>,
+    call_limit: u16,
 }
 
 async fn join(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
@@ -80,6 +82,7 @@ async fn join(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ac
                 me: entered.me.clone(),
                 participants: rooms.participants(&room),
                 history: rooms.history(&room),
+                call_limit: hub.config.call_size,
             })
         })
         .await

@@ -1,0 +1,179 @@
+//! Calls: who is in each room's call and with what media, and the signalling between two of them.
+//!
+//! Media flows browser to browser (a mesh); the server only keeps presence, hands out ICE servers
+//! and relays each signal to the one peer it names, and only between two people in the same call.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use socketioxide::extract::{AckSender, SocketRef};
+use socketioxide::socket::Sid;
+
+use super::{Answer, Args, EventKind, Hub, Session, now_ms, reply};
+use crate::config::IceTransportPolicy;
+use crate::ice::{self, IceServer};
+use crate::rooms::{CallChange, Media, Participant};
+use crate::signal::{Candidate, SessionDescription, Signal};
+use crate::validate::{self, ApiError};
+
+pub(super) fn register(hub: &Arc<Hub>, s: &SocketRef, session: &Arc<Session>) {
+    hub.on(s, session, "call:join", EventKind::Noom, join);
+    hub.on(s, session, "call:media", EventKind::Noom, media);
+    hub.on(s, session, "call:leave", EventKind::Noom, leave);
+    hub.on(s, session, "rtc:signal", EventKind::NoomSignal, signal);
+}
+
+#[derive(Deserialize)]
+struct JoinRequest {
+    room: String,
+    #[serde(default)]
+    media: Media,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Joined {
+    participants: Vec<Participant>,
+    ice_servers: Vec<IceServer>,
+    ice_transport_policy: IceTransportPolicy,
+    limit: u16,
+}
+
+async fn join(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+    let mut answer = Answer::new(ack);
+    let result = async {
+        let req: JoinRequest = args.object()?;
+        let room = validate::room_name(&req.room)?;
+        let ice_servers = ice::servers_for(&hub.config, &s.id.to_string(), now_ms() / 1000);
+        hub.change_call(&s, &room, |rooms| {
+            let change = rooms.join_call(s.id, &room, req.media)?;
+            answer.ok(&Joined {
+                participants: rooms.participants(&room),
+                ice_servers,
+                ice_transport_policy: hub.config.ice_transport_policy,
+                limit: hub.config.call_size,
+            });
+            Ok(change)
+        })
+        .await
+    };
+    let result = result.await;
+    answer.finish(result);
+}
+
+#[derive(Deserialize)]
+struct MediaRequest {
+    room: String,
+    audio: bool,
+    video: bool,
+    screen: bool,
+}
+
+#[derive(Serialize)]
+struct MediaSet {
+    participant: Participant,
+}
+
+async fn media(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+    let mut answer = Answer::new(ack);
+    let result = async {
+        let req: MediaRequest = args.object()?;
+        let room = validate::room_name(&req.room)?;
+        let media = Media { audio: req.audio, video: req.video, screen: req.screen };
+        hub.change_call(&s, &room, |rooms| {
+            let change = rooms.set_media(s.id, &room, media)?;
+            answer.ok(&MediaSet { participant: change.me.clone() });
+            Ok(change)
+        })
+        .await
+    };
+    let result = result.await;
+    answer.finish(result);
+}
+
+#[derive(Deserialize)]
+struct LeaveRequest {
+    room: String,
+}
+
+async fn leave(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+    let mut answer = Answer::new(ack);
+    let result = async {
+        let req: LeaveRequest = args.object()?;
+        let room = validate::room_name(&req.room)?;
+        hub.change_call(&s, &room, |rooms| {
+            let me = rooms.leave_call(s.id, &room)?;
+            answer.ok(&Map::new());
+            Ok(CallChange { me, changed: true })
+        })
+        .await
+    };
+    let result = result.await;
+    answer.finish(result);
+}
+
+/// A signal as its peer receives it.
+#[derive(Serialize)]
+struct Relayed<'a> {
+    room: &'a str,
+    from: Sid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a SessionDescription>,
+    /// Outer `None`: not a candidate; inner `None`: the end of candidates (`null`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidate: Option<&'a Option<Candidate>>,
+}
+
+async fn signal(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+    let result = (|| {
+        let request = match args.0.first() {
+            Some(Value::Object(map)) => map,
+            _ => return Err(ApiError::bad_request("the argument must be an object")),
+        };
+        let field = |key: &str| match request.get(key) {
+            Some(Value::String(s)) => Ok(s.as_str()),
+            _ => Err(ApiError::bad_request(format!("{key} must be a string"))),
+        };
+        let room = validate::room_name(field("room")?)?;
+        let to = field("to")?;
+        let signal = Signal::from_request(request)?;
+        let peer = hub.rooms.lock().check_signal(s.id, to.parse().ok(), &room)?;
+        let (description, candidate) = match &signal {
+            Signal::Description(d) => (Some(d), None),
+            Signal::Candidate(c) => (None, Some(c)),
+        };
+        hub.send_to(peer, "rtc:signal", &Relayed { room: &room, from: s.id, description, candidate });
+        Ok(())
+    })();
+    match result {
+        Ok(()) => reply(ack, &Map::new()),
+        Err(e) => reply(ack, &e),
+    }
+}
+
+impl Hub {
+    /// Makes a change to someone's place in a room's call within the room's turn, and tells the
+    /// others in the room if anything changed.
+    async fn change_call(
+        &self,
+        s: &SocketRef,
+        room: &str,
+        change: impl FnOnce(&mut crate::rooms::Rooms) -> Result<CallChange, ApiError>,
+    ) -> Result<(), ApiError> {
+        let _turn = self.room_locks.lock(room).await;
+        let outcome = change(&mut self.rooms.lock())?;
+        if outcome.changed {
+            self.announce_updated(s, room, &outcome.me).await;
+        }
+        Ok(())
+    }
+
+    /// Sends one socket a push, wherever it is connected.
+    fn send_to<T: Serialize + ?Sized>(&self, to: Sid, event: &'static str, data: &T) {
+        if let Some(peer) = self.io.get_socket(to) {
+            // A peer that vanished meanwhile is told by its departure; the sender learns of it so.
+            let _ = peer.emit(event, data);
+        }
+    }
+}
