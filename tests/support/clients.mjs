@@ -172,6 +172,32 @@ export async function expectError(socket, code, event, ...args) {
   return answer;
 }
 
+/**
+ * How long a test waits before asserting that something did not happen. What must not arrive has
+ * no event to wait for; when a sentinel (a later event known to arrive after it) is not enough,
+ * this short wait gives a stray event the time to show up.
+ */
+export const QUIET_MS = 300;
+
+/** Resolves after `ms` milliseconds. */
+export function pause(ms = QUIET_MS) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Waits `QUIET_MS` (or `wait`), then asserts that none of `clients` has received any of `events`
+ * (consumed or not).
+ */
+export async function expectNothing(clients, events, { wait = QUIET_MS, what = "" } = {}) {
+  await pause(wait);
+  for (const client of [].concat(clients)) {
+    for (const event of [].concat(events)) {
+      const got = received(client, event);
+      assert.deepEqual(got, [], `${client.inbox.label} received ${event}${what ? ` (${what})` : ""}: ${JSON.stringify(got).slice(0, 300)}`);
+    }
+  }
+}
+
 /** Disconnects a client and waits until it is closed on our side. */
 export function disconnect(client) {
   open.delete(client);
