@@ -1,6 +1,7 @@
-// The client's controller: ties the connection to the lobby and room views, keeps the address
-// bar in step (/ and /r/<room>), and re-joins the room after a reconnection.
+// The client's controller: ties the connection to the lobby and room views and the room's call,
+// keeps the address bar in step (/ and /r/<room>), and re-joins the room after a reconnection.
 import { clearError, showError, showMessage } from "./banner";
+import { CallSession } from "./call";
 import { copyText } from "./clipboard";
 import { Connection } from "./connection";
 import { lang, onLangChange } from "./lang";
@@ -16,6 +17,7 @@ import {
   isChatMessage,
   isRenameAck,
   isSendAck,
+  isSignal,
   type JoinAck,
   type ProtocolError,
 } from "./protocol";
@@ -33,6 +35,7 @@ export class App {
   private readonly conn = new Connection();
   private readonly lobby = new LobbyView();
   private readonly roomView = new RoomView();
+  private readonly call: CallSession;
   private readonly nameSeed: NameSeed;
 
   /** The room this client is in, or null in the lobby. */
@@ -46,6 +49,10 @@ export class App {
   constructor() {
     this.nameSeed = parseNameSeed(load("nameSeed")) ?? makeNameSeed();
     save("nameSeed", serializeNameSeed(this.nameSeed));
+    this.call = new CallSession(this.conn, {
+      room: () => this.room,
+      peopleChanged: () => this.roomView.renderPeople(),
+    });
   }
 
   start(): void {
@@ -81,6 +88,7 @@ export class App {
       if (!room || ev.room !== room.name) return;
       const added = room.joined(ev.participant, ev.count);
       this.roomView.renderPeople();
+      this.call.peopleChanged();
       if (added) this.roomView.system("sys.joined", { name: ev.participant.nickname });
     });
 
@@ -89,16 +97,20 @@ export class App {
       if (!room || ev.room !== room.name) return;
       const gone = room.left(ev.participant, ev.count);
       this.roomView.renderPeople();
+      this.call.participantLeft(ev.participant.id);
       if (gone) this.roomView.system("sys.left", { name: gone.nickname });
     });
 
     this.conn.on(Events.updated, isParticipantUpdate, (ev) => {
       const room = this.room;
       if (!room || ev.room !== room.name) return;
-      const old = room.renamed(ev.participant);
+      const { oldName, call } = room.updated(ev.participant);
       this.roomView.renderPeople();
-      if (old !== null) this.roomView.system("sys.renamed", { old, new: ev.participant.nickname });
+      this.call.participantUpdated(ev.participant, call);
+      if (oldName !== null) this.roomView.system("sys.renamed", { old: oldName, new: ev.participant.nickname });
     });
+
+    this.conn.on(Events.signal, isSignal, (signal) => this.call.signal(signal));
 
     this.conn.on(Events.message, isChatMessage, (message) => {
       const room = this.room;
@@ -173,6 +185,7 @@ export class App {
     this.lobby.hide();
     this.lossNoted = false;
     this.roomView.enter(this.room, ack.history);
+    this.call.entered();
   }
 
   /** Joins the same room again on a new connection, under the same name. */
@@ -190,6 +203,7 @@ export class App {
           room.refresh(res.value);
           this.lossNoted = false;
           this.roomView.rejoined(res.value.history);
+          this.call.reconnected();
           return;
         }
         // Lost again on the way: the next connection joins again.
@@ -205,6 +219,7 @@ export class App {
     const room = this.room;
     if (!room) return;
     this.room = null;
+    this.call.roomLeft();
     if (this.conn.connected) {
       // The answer adds nothing the person needs (not_in_room only means it is already done);
       // once it is in, the lobby's directory is brought up to date.
@@ -262,6 +277,7 @@ export class App {
     const old = room.renameSelf(res.value.nickname);
     this.roomView.closeRename();
     this.roomView.renderPeople();
+    this.call.selfRenamed();
     if (old !== res.value.nickname) this.roomView.system("sys.selfRenamed", { name: res.value.nickname });
   }
 

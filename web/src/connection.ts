@@ -91,6 +91,16 @@ export class Connection {
     });
   }
 
+  /**
+   * Sends an event without waiting for an answer, and only while connected: socket.io-client
+   * would otherwise hold it and send it on the next connection, where it no longer means anything.
+   */
+  emit(event: string, payload: object): boolean {
+    if (!this.socket.connected) return false;
+    this.socket.emit(event, payload);
+    return true;
+  }
+
   /** Sends an event with an acknowledgement and reads the answer. */
   request<T>(
     event: string,

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
+  isCallJoinAck,
   isChatMessage,
+  isParticipant,
+  isSignal,
   isDirectory,
   isJoinAck,
   isKnownErrorCode,
@@ -59,5 +62,48 @@ describe("payload checks", () => {
   it("knows the documented error codes", () => {
     expect(isKnownErrorCode("too_many_rooms")).toBe(true);
     expect(isKnownErrorCode("nope")).toBe(false);
+  });
+});
+
+describe("call payloads", () => {
+  const media = { audio: true, video: false, screen: false };
+  it("reads a participant's call state", () => {
+    expect(isParticipant({ id: "s", nickname: "n", call: media })).toBe(true);
+    expect(isParticipant({ id: "s", nickname: "n", call: null })).toBe(true);
+    expect(isParticipant({ id: "s", nickname: "n", call: { audio: true } })).toBe(false);
+  });
+  it("accepts a join answer with or without callLimit", () => {
+    const base = {
+      room: { name: "r", unlisted: false, count: 1 },
+      self: { id: "s", nickname: "n" },
+      participants: [{ id: "s", nickname: "n" }],
+      history: [],
+    };
+    expect(isJoinAck({ ...base, callLimit: 6 })).toBe(true);
+    expect(isJoinAck(base)).toBe(true);
+    expect(isJoinAck({ ...base, callLimit: "6" })).toBe(false);
+  });
+  it("reads a call:join answer", () => {
+    const answer = {
+      participants: [{ id: "s", nickname: "n", call: media }],
+      iceServers: [{ urls: ["stun:stun.example.org:3478"] }, { urls: ["turn:t"], username: "u", credential: "c" }],
+      iceTransportPolicy: "all",
+      limit: 6,
+    };
+    expect(isCallJoinAck(answer)).toBe(true);
+    expect(isCallJoinAck({ ...answer, iceServers: [] })).toBe(true);
+    expect(isCallJoinAck({ ...answer, iceTransportPolicy: "none" })).toBe(false);
+    expect(isCallJoinAck({ ...answer, iceServers: [{ urls: "stun:x" }] })).toBe(false);
+  });
+  it("reads signals: one description or one candidate", () => {
+    const description = { type: "offer", sdp: "v=0" };
+    const candidate = { candidate: "candidate:1 1 udp 1 1.2.3.4 5 typ host", sdpMid: "0", sdpMLineIndex: 0 };
+    expect(isSignal({ room: "r", from: "a", description })).toBe(true);
+    expect(isSignal({ room: "r", from: "a", candidate })).toBe(true);
+    expect(isSignal({ room: "r", from: "a", candidate: null })).toBe(true);
+    expect(isSignal({ room: "r", from: "a" })).toBe(false);
+    expect(isSignal({ room: "r", from: "a", description, candidate })).toBe(false);
+    expect(isSignal({ room: "r", from: "a", description: { type: "nope", sdp: "" } })).toBe(false);
+    expect(isSignal({ room: "r", from: "a", candidate: { candidate: 5 } })).toBe(false);
   });
 });

@@ -14,9 +14,16 @@ export const Events = {
   left: "participant:left",
   updated: "participant:updated",
   message: "chat:message",
+  callJoin: "call:join",
+  callMedia: "call:media",
+  callLeave: "call:leave",
+  signal: "rtc:signal",
 } as const;
 
-export type Participant = { id: string; nickname: string };
+/** What someone in a call sends: microphone, camera, screen. */
+export type Media = { audio: boolean; video: boolean; screen: boolean };
+/** `call` is there while they are in the room's call (absent, or null, otherwise). */
+export type Participant = { id: string; nickname: string; call?: Media | null };
 export type RoomInfo = { name: string; unlisted: boolean; count: number };
 export type ChatMessage = {
   id: string;
@@ -33,6 +40,8 @@ export type JoinAck = {
   self: Participant;
   participants: Participant[];
   history: ChatMessage[];
+  /** How many people the room's call may hold (absent from servers without calls). */
+  callLimit?: number;
 };
 export type LeaveAck = { left: string[] };
 export type SendAck = { message: ChatMessage };
@@ -40,6 +49,31 @@ export type RenameAck = { nickname: string };
 
 export type ParticipantEvent = { room: string; participant: Participant; count: number };
 export type ParticipantUpdate = { room: string; participant: Participant };
+
+export type SessionDescription = { type: "offer" | "answer" | "pranswer" | "rollback"; sdp: string };
+export type Candidate = {
+  candidate: string;
+  sdpMid?: string | null;
+  sdpMLineIndex?: number | null;
+  usernameFragment?: string | null;
+};
+export type IceServer = { urls: string[]; username?: string; credential?: string };
+
+export type CallJoinAck = {
+  participants: Participant[];
+  iceServers: IceServer[];
+  iceTransportPolicy: "all" | "relay";
+  limit: number;
+};
+export type CallMediaAck = { participant: Participant };
+export type EmptyAck = Record<string, never>;
+/** A signal from one peer: exactly one of `description` and `candidate` (null: end of candidates). */
+export type Signal = {
+  room: string;
+  from: string;
+  description?: SessionDescription;
+  candidate?: Candidate | null;
+};
 
 /** Error codes the server documents, plus two the client produces itself. */
 export const KNOWN_ERROR_CODES = [
@@ -51,6 +85,10 @@ export const KNOWN_ERROR_CODES = [
   "rate_limited",
   "too_many_rooms",
   "overloaded",
+  "not_in_call",
+  "peer_unavailable",
+  "call_full",
+  "invalid_signal",
   "disconnected",
   "timeout",
 ] as const;
@@ -70,8 +108,17 @@ export function isKnownErrorCode(code: string): code is KnownErrorCode {
   return (KNOWN_ERROR_CODES as readonly string[]).includes(code);
 }
 
+export function isMedia(v: unknown): v is Media {
+  return isObj(v) && typeof v.audio === "boolean" && typeof v.video === "boolean" && typeof v.screen === "boolean";
+}
+
 export function isParticipant(v: unknown): v is Participant {
-  return isObj(v) && typeof v.id === "string" && typeof v.nickname === "string";
+  return (
+    isObj(v) &&
+    typeof v.id === "string" &&
+    typeof v.nickname === "string" &&
+    (v.call === undefined || v.call === null || isMedia(v.call))
+  );
 }
 
 export function isRoomInfo(v: unknown): v is RoomInfo {
@@ -108,7 +155,8 @@ export function isJoinAck(v: unknown): v is JoinAck {
     Array.isArray(v.participants) &&
     v.participants.every(isParticipant) &&
     Array.isArray(v.history) &&
-    v.history.every(isChatMessage)
+    v.history.every(isChatMessage) &&
+    (v.callLimit === undefined || typeof v.callLimit === "number")
   );
 }
 
@@ -130,6 +178,65 @@ export function isParticipantEvent(v: unknown): v is ParticipantEvent {
 
 export function isParticipantUpdate(v: unknown): v is ParticipantUpdate {
   return isObj(v) && typeof v.room === "string" && isParticipant(v.participant);
+}
+
+const DESCRIPTION_TYPES = ["offer", "answer", "pranswer", "rollback"];
+
+export function isSessionDescription(v: unknown): v is SessionDescription {
+  return isObj(v) && typeof v.type === "string" && DESCRIPTION_TYPES.includes(v.type) && typeof v.sdp === "string";
+}
+
+function isOptional(v: unknown, type: "string" | "number"): boolean {
+  return v === undefined || v === null || typeof v === type;
+}
+
+export function isCandidate(v: unknown): v is Candidate {
+  return (
+    isObj(v) &&
+    typeof v.candidate === "string" &&
+    isOptional(v.sdpMid, "string") &&
+    isOptional(v.sdpMLineIndex, "number") &&
+    isOptional(v.usernameFragment, "string")
+  );
+}
+
+export function isIceServer(v: unknown): v is IceServer {
+  return (
+    isObj(v) &&
+    Array.isArray(v.urls) &&
+    v.urls.every((u) => typeof u === "string") &&
+    (v.username === undefined || typeof v.username === "string") &&
+    (v.credential === undefined || typeof v.credential === "string")
+  );
+}
+
+export function isCallJoinAck(v: unknown): v is CallJoinAck {
+  return (
+    isObj(v) &&
+    Array.isArray(v.participants) &&
+    v.participants.every(isParticipant) &&
+    Array.isArray(v.iceServers) &&
+    v.iceServers.every(isIceServer) &&
+    (v.iceTransportPolicy === "all" || v.iceTransportPolicy === "relay") &&
+    typeof v.limit === "number"
+  );
+}
+
+export function isCallMediaAck(v: unknown): v is CallMediaAck {
+  return isObj(v) && isParticipant(v.participant);
+}
+
+export function isEmptyAck(v: unknown): v is EmptyAck {
+  return isObj(v);
+}
+
+export function isSignal(v: unknown): v is Signal {
+  if (!isObj(v) || typeof v.room !== "string" || typeof v.from !== "string") return false;
+  const hasDescription = v.description !== undefined && v.description !== null;
+  const hasCandidate = "candidate" in v && v.candidate !== undefined;
+  if (hasDescription === hasCandidate) return false;
+  if (hasDescription) return isSessionDescription(v.description);
+  return v.candidate === null || isCandidate(v.candidate);
 }
 
 /**

@@ -1,10 +1,11 @@
-// The room view (#room-view): header with name and live count, participant list, rename
-// control, chat log with pending/sent/failed states and system lines, and the message box.
+// The room view (#room-view): header with name and live count, participant list (with who is in
+// the call and their microphone and camera), rename control, chat log with pending/sent/failed
+// states and system lines, and the message box.
 import { byId, el, isNearBottom, scrollToBottom } from "./dom";
 import { errorText, formatDateTime, formatTime, initial } from "./format";
 import type { Key, Params } from "./i18n";
 import { lang, onLangChange, t } from "./lang";
-import type { ChatMessage, ProtocolError } from "./protocol";
+import type { ChatMessage, Media, ProtocolError } from "./protocol";
 import type { RoomState } from "./roomState";
 
 /** How many lines the chat log keeps; older ones are dropped from the page. */
@@ -41,6 +42,8 @@ export class RoomView {
   private relabelers = new WeakMap<Element, () => void>();
   private state: RoomState | null = null;
   private copiedTimer: number | undefined;
+  /** Whether the chat log was last seen scrolled to its end. */
+  private atBottom = true;
 
   /** `retry` is true for a failed message sent again, false for the message box's text. */
   private sendHandler: (text: string, retry: boolean) => void = () => {};
@@ -79,6 +82,15 @@ export class RoomView {
     this.copyButton.addEventListener("click", () => this.copyHandler());
 
     onLangChange(() => this.relabelAll());
+
+    // The log changes size when a call opens or closes beside it: whoever was reading the latest
+    // lines keeps seeing them.
+    this.log.addEventListener("scroll", () => (this.atBottom = isNearBottom(this.log)), { passive: true });
+    if (typeof ResizeObserver !== "undefined") {
+      new ResizeObserver(() => {
+        if (this.atBottom) scrollToBottom(this.log);
+      }).observe(this.log);
+    }
   }
 
   onSend(handler: (text: string, retry: boolean) => void): void {
@@ -143,7 +155,7 @@ export class RoomView {
       const self = state.isSelf(p.id);
       const item = el(
         "li",
-        { className: self ? "person self" : "person", attrs: { "data-id": p.id } },
+        { className: self ? "person self" : "person", attrs: { "data-id": p.id, "data-in-call": String(!!p.call) } },
         el("span", { className: "avatar", attrs: { "aria-hidden": "true", "data-initial": initial(p.nickname) } }),
         el("span", { className: "nick", text: p.nickname }),
       );
@@ -151,6 +163,12 @@ export class RoomView {
         const badge = el("span", { className: "you-badge", text: t("room.you") });
         item.append(badge);
         this.relabelers.set(badge, () => (badge.textContent = t("room.you")));
+      }
+      if (p.call) {
+        item.dataset.audio = p.call.audio ? "on" : "off";
+        item.dataset.video = p.call.video ? "on" : "off";
+        item.dataset.screen = p.call.screen ? "on" : "off";
+        item.append(callIcons(p.call));
       }
       return item;
     });
@@ -322,6 +340,7 @@ export class RoomView {
   }
 
   private relabelAll(): void {
+    this.renderPeople();
     for (const node of Array.from(this.log.children)) this.relabelers.get(node)?.();
     this.people.querySelectorAll(".you-badge").forEach((node) => this.relabelers.get(node)?.());
     if (!this.copyButton.classList.contains("done")) this.copyButton.textContent = t("room.copyLink");
@@ -335,4 +354,18 @@ export class RoomView {
     this.message.style.height = `${Math.min(this.message.scrollHeight, max)}px`;
     this.message.style.overflowY = this.message.scrollHeight > max ? "auto" : "hidden";
   }
+}
+
+/** The small icons after a name in the call: in the call, microphone, camera, screen. */
+function callIcons(call: Media): HTMLElement {
+  const icon = (className: string, label: string) =>
+    el("span", { className: `person-icon ${className}`, attrs: { role: "img", "aria-label": label, title: label } });
+  return el(
+    "span",
+    { className: "person-call" },
+    icon("pi-call", t("people.inCall")),
+    icon(call.audio ? "pi-mic" : "pi-mic-off", t(call.audio ? "people.micOn" : "people.micOff")),
+    icon(call.video ? "pi-cam" : "pi-cam-off", t(call.video ? "people.camOn" : "people.camOff")),
+    call.screen ? icon("pi-screen", t("people.screen")) : null,
+  );
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ChatMessage, JoinAck } from "./protocol";
-import { RoomState } from "./roomState";
+import { callChange, DEFAULT_CALL_LIMIT, RoomState, sameMedia } from "./roomState";
 
 function ack(): JoinAck {
   return {
@@ -61,10 +61,10 @@ describe("RoomState", () => {
 
   it("follows renames and returns the old name", () => {
     const s = new RoomState(ack());
-    expect(s.renamed({ id: "a", nickname: "Anna" })).toBe("Ann");
+    expect(s.updated({ id: "a", nickname: "Anna" }).oldName).toBe("Ann");
     expect(s.find("a")?.nickname).toBe("Anna");
-    expect(s.renamed({ id: "a", nickname: "Anna" })).toBeNull();
-    expect(s.renamed({ id: "new", nickname: "Newcomer" })).toBeNull();
+    expect(s.updated({ id: "a", nickname: "Anna" }).oldName).toBeNull();
+    expect(s.updated({ id: "new", nickname: "Newcomer" }).oldName).toBeNull();
     expect(s.find("new")?.nickname).toBe("Newcomer");
   });
 
@@ -113,5 +113,79 @@ describe("RoomState", () => {
     expect(s.isOwn(msg("3", "a"))).toBe(false);
     expect(s.count).toBe(1);
     expect(s.participants.map((p) => p.id)).toEqual(["me2"]);
+  });
+
+  it("knows the call limit, with the documented default", () => {
+    expect(new RoomState(ack()).callLimit).toBe(DEFAULT_CALL_LIMIT);
+    expect(new RoomState({ ...ack(), callLimit: 3 }).callLimit).toBe(3);
+  });
+
+  it("follows who is in the call and their media", () => {
+    const s = new RoomState(ack());
+    const on = { audio: true, video: true, screen: false };
+    expect(s.updated({ id: "a", nickname: "Ann", call: on })).toEqual({ oldName: null, call: "joined" });
+    expect(s.inCall().map((p) => p.id)).toEqual(["a"]);
+    expect(s.updated({ id: "a", nickname: "Ann", call: { ...on, audio: false } }).call).toBe("media");
+    expect(s.find("a")?.call?.audio).toBe(false);
+    expect(s.updated({ id: "a", nickname: "Ann", call: { ...on, audio: false } }).call).toBeNull();
+    const renamed = s.updated({ id: "a", nickname: "Anna", call: { ...on, audio: false } });
+    expect(renamed).toEqual({ oldName: "Ann", call: null });
+    expect(s.updated({ id: "a", nickname: "Anna" }).call).toBe("left");
+    expect(s.find("a")?.call).toBeUndefined();
+    expect(s.updated({ id: "a", nickname: "Anna", call: null }).call).toBeNull();
+  });
+
+  it("says when the call is full", () => {
+    const s = new RoomState({ ...ack(), callLimit: 2 });
+    const on = { audio: true, video: false, screen: false };
+    s.updated({ id: "a", nickname: "Ann", call: on });
+    expect(s.callFull()).toBe(false);
+    s.joined({ id: "b", nickname: "Bo", call: on }, 3);
+    expect(s.callFull()).toBe(true);
+    s.left({ id: "b", nickname: "Bo" }, 2);
+    expect(s.callFull()).toBe(false);
+  });
+
+  it("keeps its own call state in its entry too", () => {
+    const s = new RoomState(ack());
+    const media = { audio: false, video: true, screen: false };
+    s.setSelfCall(media);
+    expect(s.self.call).toEqual(media);
+    expect(s.find("me")?.call).toEqual(media);
+    s.setSelfCall(null);
+    expect(s.self.call).toBeUndefined();
+    expect(s.inCall()).toEqual([]);
+  });
+
+  it("takes the list from a call:join answer", () => {
+    const s = new RoomState(ack());
+    const media = { audio: true, video: true, screen: false };
+    s.replacePeople([
+      { id: "a", nickname: "Ann", call: media },
+      { id: "me", nickname: "Mina", call: media },
+      { id: "c", nickname: "Cy" },
+    ]);
+    expect(s.inCall().map((p) => p.id)).toEqual(["a", "me"]);
+    expect(s.self.call).toEqual(media);
+    media.audio = false; // the state keeps its own copy
+    expect(s.find("a")?.call?.audio).toBe(true);
+  });
+});
+
+describe("media state", () => {
+  const m = (audio: boolean, video: boolean, screen = false) => ({ audio, video, screen });
+  it("compares", () => {
+    expect(sameMedia(m(true, false), m(true, false))).toBe(true);
+    expect(sameMedia(m(true, false), m(true, true))).toBe(false);
+    expect(sameMedia(m(true, false), m(true, false, true))).toBe(false);
+    expect(sameMedia(null, undefined)).toBe(true);
+    expect(sameMedia(m(false, false), null)).toBe(false);
+  });
+  it("names the change", () => {
+    expect(callChange(undefined, m(false, false))).toBe("joined");
+    expect(callChange(m(true, true), null)).toBe("left");
+    expect(callChange(m(true, true), m(false, true))).toBe("media");
+    expect(callChange(m(true, true), m(true, true))).toBeNull();
+    expect(callChange(null, undefined)).toBeNull();
   });
 });

@@ -1,12 +1,37 @@
 // What the client knows about the room it is in: its name, how many are in it, who they are
-// (in order of arrival) and which messages it has already shown. Pure state, no DOM.
+// (in order of arrival, with their call state) and which messages it has already shown. Pure
+// state, no DOM.
 import { messageKey } from "./format";
-import type { ChatMessage, JoinAck, Participant } from "./protocol";
+import type { ChatMessage, JoinAck, Media, Participant } from "./protocol";
+
+/** The call size limit the protocol documents, for a server whose join answer does not say. */
+export const DEFAULT_CALL_LIMIT = 6;
+
+/** How an update changed someone's place in the call. */
+export type CallChange = "joined" | "left" | "media" | null;
+
+export function sameMedia(a: Media | null | undefined, b: Media | null | undefined): boolean {
+  if (!a || !b) return !a && !b;
+  return a.audio === b.audio && a.video === b.video && a.screen === b.screen;
+}
+
+export function callChange(before: Media | null | undefined, after: Media | null | undefined): CallChange {
+  if (!before && after) return "joined";
+  if (before && !after) return "left";
+  if (before && after && !sameMedia(before, after)) return "media";
+  return null;
+}
+
+/** A copy that keeps `call` only when it is there. */
+function copy(p: Participant): Participant {
+  return p.call ? { id: p.id, nickname: p.nickname, call: { ...p.call } } : { id: p.id, nickname: p.nickname };
+}
 
 export class RoomState {
   readonly name: string;
   unlisted: boolean;
   count: number;
+  callLimit: number;
   self: Participant;
   private people: Participant[];
   private seen = new Set<string>();
@@ -17,8 +42,9 @@ export class RoomState {
     this.name = ack.room.name;
     this.unlisted = ack.room.unlisted;
     this.count = ack.room.count;
-    this.self = { ...ack.self };
-    this.people = ack.participants.map((p) => ({ ...p }));
+    this.callLimit = ack.callLimit ?? DEFAULT_CALL_LIMIT;
+    this.self = copy(ack.self);
+    this.people = ack.participants.map(copy);
     this.ownIds.add(ack.self.id);
   }
 
@@ -26,9 +52,17 @@ export class RoomState {
   refresh(ack: JoinAck): void {
     this.unlisted = ack.room.unlisted;
     this.count = ack.room.count;
-    this.self = { ...ack.self };
-    this.people = ack.participants.map((p) => ({ ...p }));
+    this.callLimit = ack.callLimit ?? DEFAULT_CALL_LIMIT;
+    this.self = copy(ack.self);
+    this.people = ack.participants.map(copy);
     this.ownIds.add(ack.self.id);
+  }
+
+  /** Takes in the room's list as a call:join answer gives it (everyone, with their call state). */
+  replacePeople(people: readonly Participant[]): void {
+    this.people = people.map(copy);
+    const me = this.find(this.self.id);
+    if (me) this.self = copy(me);
   }
 
   get participants(): readonly Participant[] {
@@ -48,15 +82,26 @@ export class RoomState {
     return this.people.find((p) => p.id === id);
   }
 
+  /** Those in the call, in order of arrival in the room. */
+  inCall(): Participant[] {
+    return this.people.filter((p) => p.call);
+  }
+
+  /** Whether the call already holds as many people as it may. */
+  callFull(): boolean {
+    return this.inCall().length >= this.callLimit;
+  }
+
   /** Someone arrived. Returns false if they were already listed (their entry is updated). */
   joined(p: Participant, count: number): boolean {
     this.count = count;
     const known = this.find(p.id);
     if (known) {
       known.nickname = p.nickname;
+      setCall(known, p.call);
       return false;
     }
-    this.people.push({ ...p });
+    this.people.push(copy(p));
     return true;
   }
 
@@ -68,18 +113,31 @@ export class RoomState {
     return this.people.splice(i, 1)[0] ?? null;
   }
 
-  /** Someone renamed. Returns the name they had, or null if nothing changed. */
-  renamed(p: Participant): string | null {
+  /**
+   * Someone renamed, or joined or left the call, or changed their media. Returns the name they
+   * had if it changed (else null) and how their call state changed.
+   */
+  updated(p: Participant): { oldName: string | null; call: CallChange } {
     const known = this.find(p.id);
     if (!known) {
-      this.people.push({ ...p });
-      return null;
+      this.people.push(copy(p));
+      return { oldName: null, call: p.call ? "joined" : null };
     }
-    if (known.nickname === p.nickname) return null;
+    const change = callChange(known.call, p.call);
+    setCall(known, p.call);
+    if (this.isSelf(p.id)) setCall(this.self, p.call);
+    if (known.nickname === p.nickname) return { oldName: null, call: change };
     const old = known.nickname;
     known.nickname = p.nickname;
     if (this.isSelf(p.id)) this.self.nickname = p.nickname;
-    return old;
+    return { oldName: old, call: change };
+  }
+
+  /** This client's own call state, as it last told the server (null: not in the call). */
+  setSelfCall(call: Media | null): void {
+    setCall(this.self, call);
+    const me = this.find(this.self.id);
+    if (me) setCall(me, call);
   }
 
   /** This client renamed itself. Returns the old name. */
@@ -98,4 +156,9 @@ export class RoomState {
     this.seen.add(key);
     return true;
   }
+}
+
+function setCall(p: Participant, call: Media | null | undefined): void {
+  if (call) p.call = { ...call };
+  else delete p.call;
 }

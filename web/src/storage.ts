@@ -1,9 +1,10 @@
-// What the client remembers between visits (nickname, default-name seed, language), through
-// localStorage, failing quietly where storage is unavailable (private modes, blocked cookies).
+// What the client remembers between visits (nickname, default-name seed, language, chosen camera
+// and microphone), through localStorage, failing quietly where storage is unavailable (private
+// modes, blocked cookies).
 
 const PREFIX = "noom.";
 
-export type StoredKey = "nickname" | "nameSeed" | "lang";
+export type StoredKey = "nickname" | "nameSeed" | "lang" | "camera" | "mic";
 
 export function load(key: StoredKey): string | null {
   try {

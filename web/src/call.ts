@@ -1,0 +1,546 @@
+// The call in the current room, from this person's side: the preview, joining and leaving, one
+// Peer per other person in the call (a mesh), the local media and what the others are told of it
+// (call:media), tiles and speaking highlights, and joining again after a reconnection. The app
+// hands it the room's pushes and signals; the chat never depends on it.
+import { CallView, joinFailureNotice } from "./callView";
+import type { Connection } from "./connection";
+import { canShareScreen, LocalMedia } from "./media";
+import { isPolite, Peer, type OutgoingSignal } from "./peer";
+import {
+  Events,
+  isCallJoinAck,
+  isCallMediaAck,
+  isEmptyAck,
+  type CallJoinAck,
+  type Media,
+  type Participant,
+  type Result,
+  type Signal,
+} from "./protocol";
+import { sameMedia, type CallChange, type RoomState } from "./roomState";
+import { LevelMeter, POLL_MS, SpeakingDetector } from "./speaking";
+import { TilesView } from "./tiles";
+
+/**
+ * How long to wait for a newcomer's offer before offering ourselves. The newcomer offers, so
+ * this only matters when that offer was lost; negotiation copes if both end up offering.
+ */
+const OFFER_FALLBACK_MS = 5000;
+
+const NO_MEDIA: Media = { audio: false, video: false, screen: false };
+
+type Phase = "idle" | "preview" | "joining" | "in-call";
+
+export type CallHost = {
+  /** The room this client is in, if any. */
+  room(): RoomState | null;
+  /** The participants list needs drawing again (someone's call state changed). */
+  peopleChanged(): void;
+};
+
+export class CallSession {
+  private readonly view: CallView;
+  private readonly tiles = new TilesView();
+  private phase: Phase = "idle";
+  private media: LocalMedia | null = null;
+  private readonly peers = new Map<string, Peer>();
+  private readonly fallbacks = new Map<string, number>();
+  private readonly detectors = new Map<string, SpeakingDetector>();
+  private config: RTCConfiguration = {};
+  /** Signals that came while our own join was still unanswered. */
+  private early: Signal[] = [];
+  /** The media state the server was last told, so only changes are sent. */
+  private told: Media | null = null;
+  /** Bumped by every join and every end, so that a stale join answer is recognised. */
+  private attempt = 0;
+  /** The id our own tile is under (it changes with the connection). */
+  private selfTileId: string | null = null;
+  private selfStream: MediaStream | null = null;
+  private audio: AudioContext | null = null;
+  private meter: LevelMeter | null = null;
+  private pollTimer: number | undefined;
+  private cameraPending = false;
+  private autoplayWaiting = false;
+  private devicesWatched = false;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly host: CallHost,
+  ) {
+    this.view = new CallView({
+      open: () => void this.openPreview(),
+      start: () => this.start(),
+      cancel: () => this.cancelPreview(),
+      toggleMic: () => void this.toggleMic(),
+      toggleCamera: () => void this.toggleCamera(),
+      toggleScreen: () => void this.toggleScreen(),
+      leave: () => this.leave(),
+      pickCamera: (id) => void this.media?.useCamera(id),
+      pickMic: (id) => void this.media?.useMic(id),
+    });
+    this.tiles.onAutoplayBlocked(() => this.autoplayBlocked());
+    // Closing or leaving the page must not leave the camera light on.
+    window.addEventListener("pagehide", () => this.end());
+  }
+
+  get active(): boolean {
+    return this.phase === "joining" || this.phase === "in-call";
+  }
+
+  // ---- what the app tells it ----
+
+  /** A room was opened: offer to join its call. */
+  entered(): void {
+    this.view.clearNotice();
+    this.refreshOpen();
+  }
+
+  /** The room was left (room:leave leaves its call too, so no call:leave is needed). */
+  roomLeft(): void {
+    this.end();
+    this.view.clearNotice();
+    this.view.showOpen(false, 0, 0);
+  }
+
+  /** The room's list changed (an arrival, a departure): the join button's count may differ. */
+  peopleChanged(): void {
+    this.refreshOpen();
+  }
+
+  /** Someone renamed, joined or left the call, or changed their media. */
+  participantUpdated(p: Participant, change: CallChange): void {
+    this.refreshOpen();
+    const room = this.host.room();
+    if (!room || !this.active || room.isSelf(p.id)) return;
+    if (change === "left" || !p.call) {
+      this.dropPeer(p.id);
+      return;
+    }
+    // A newcomer offers to us; should that offer never come, we offer instead.
+    if (change === "joined" || !this.tiles.has(p.id)) this.scheduleFallback(p.id);
+    this.putRemoteTile(p);
+  }
+
+  /** Someone left the room (or their connection was replaced): their part of the call is gone. */
+  participantLeft(id: string): void {
+    this.refreshOpen();
+    this.dropPeer(id);
+  }
+
+  /** The room was joined again on a new connection: join its call again if we were in it. */
+  reconnected(): void {
+    this.refreshOpen();
+    if (!this.active) return;
+    // The others closed their connections to our old socket; everything is built anew.
+    for (const id of [...this.peers.keys(), ...this.fallbacks.keys()]) this.dropPeer(id);
+    for (const id of this.tiles.ids()) if (id !== this.selfTileId) this.tiles.remove(id);
+    this.sendJoin();
+  }
+
+  signal(sig: Signal): void {
+    const room = this.host.room();
+    if (!room || sig.room !== room.name) return;
+    if (this.phase === "joining") {
+      this.early.push(sig);
+      return;
+    }
+    if (this.phase !== "in-call") return;
+    let peer = this.peers.get(sig.from);
+    if (!peer) {
+      // Only an offer starts a connection; a stray answer or candidate has nothing to belong to.
+      if (sig.description?.type !== "offer") return;
+      const who = room.find(sig.from);
+      this.putRemoteTile(who ?? { id: sig.from, nickname: "?", call: NO_MEDIA });
+      peer = this.createPeer(sig.from, false);
+    }
+    peer.receive(sig.description ? { description: sig.description } : { candidate: sig.candidate });
+  }
+
+  // ---- preview ----
+
+  private async openPreview(): Promise<void> {
+    const room = this.host.room();
+    if (!room || this.phase !== "idle") return;
+    // A call that looks full is still worth a try: someone may be leaving, and the server decides.
+    this.view.clearNotice();
+    this.phase = "preview";
+    const media = new LocalMedia();
+    this.media = media;
+    media.onChange(() => this.mediaChanged());
+    this.view.openPreview(room.self.nickname);
+    this.mediaChanged();
+    this.watchDevices();
+    await media.start();
+    if (this.media === media) await this.refreshDevices();
+  }
+
+  private cancelPreview(): void {
+    if (this.phase !== "preview") return;
+    this.end();
+  }
+
+  /** "Join now": whatever the preview has (or is still getting) goes into the call. */
+  private start(): void {
+    const room = this.host.room();
+    if (this.phase !== "preview" || !room) return;
+    this.view.closePreview();
+    // Created inside the click, so that the browser lets it (and the others' sound) run.
+    this.ensureAudioContext();
+    this.sendJoin();
+  }
+
+  // ---- joining ----
+
+  private sendJoin(): void {
+    const room = this.host.room();
+    if (!room) return this.end();
+    this.phase = "joining";
+    const attempt = ++this.attempt;
+    const media = this.currentMedia();
+    this.told = media;
+    this.early = [];
+    this.view.showStage(true);
+    this.refreshControls();
+    this.putSelfTile();
+    this.refreshOpen();
+    void this.conn.request(Events.callJoin, { room: room.name, media }, isCallJoinAck, {
+      needConnected: true,
+      // Set up inside the answer, so that the pushes and signals right behind it find the peers.
+      onAnswer: (res) => this.joinAnswered(attempt, room, res),
+    });
+  }
+
+  private joinAnswered(attempt: number, room: RoomState, res: Result<CallJoinAck>): void {
+    if (attempt !== this.attempt || this.phase !== "joining" || this.host.room() !== room) return;
+    if (!res.ok) {
+      // Lost on the way: the next connection joins the room again, and the call with it.
+      if (res.error.code === "disconnected") return;
+      this.end();
+      this.view.setNotice(joinFailureNotice(res.error, room.callLimit));
+      this.host.peopleChanged();
+      return;
+    }
+    const ack = res.value;
+    this.phase = "in-call";
+    this.config = {
+      iceServers: ack.iceServers.map((s) => {
+        const server: RTCIceServer = { urls: s.urls };
+        if (s.username !== undefined) server.username = s.username;
+        if (s.credential !== undefined) server.credential = s.credential;
+        return server;
+      }),
+      iceTransportPolicy: ack.iceTransportPolicy,
+    };
+    room.callLimit = ack.limit;
+    room.replacePeople(ack.participants);
+    if (!room.self.call) room.setSelfCall(this.told);
+    this.putSelfTile();
+    // The newcomer offers: one connection to everyone already in the call.
+    const inCall = new Set<string>();
+    for (const p of room.inCall()) {
+      if (room.isSelf(p.id)) continue;
+      inCall.add(p.id);
+      this.putRemoteTile(p);
+      if (!this.peers.has(p.id)) this.createPeer(p.id, true);
+    }
+    for (const id of this.tiles.ids()) if (id !== this.selfTileId && !inCall.has(id)) this.dropPeer(id);
+    this.host.peopleChanged();
+    this.refreshOpen();
+    const early = this.early;
+    this.early = [];
+    for (const sig of early) this.signal(sig);
+    // A change made while the answer was on its way.
+    this.publish();
+    this.startPolling();
+  }
+
+  // ---- leaving ----
+
+  /** "Leave call": out of the call, still in the room and its chat. */
+  private leave(): void {
+    const room = this.host.room();
+    const wasIn = this.active;
+    this.end();
+    if (wasIn && room && this.conn.connected) {
+      void this.conn.request(Events.callLeave, { room: room.name }, isEmptyAck);
+    }
+    room?.setSelfCall(null);
+    this.host.peopleChanged();
+    this.refreshOpen();
+  }
+
+  /** Closes every connection and stops every local track; back to the join button. */
+  private end(): void {
+    this.attempt++;
+    this.phase = "idle";
+    for (const id of [...this.peers.keys(), ...this.fallbacks.keys()]) this.dropPeer(id);
+    this.tiles.clear();
+    this.selfTileId = null;
+    this.selfStream = null;
+    this.detectors.clear();
+    this.early = [];
+    this.told = null;
+    this.media?.stop();
+    this.media = null;
+    this.cameraPending = false;
+    this.meter?.close();
+    this.meter = null;
+    window.clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+    this.view.closePreview();
+    this.view.showStage(false);
+    this.refreshOpen();
+  }
+
+  // ---- peers ----
+
+  private createPeer(id: string, initiator: boolean): Peer {
+    const room = this.host.room();
+    window.clearTimeout(this.fallbacks.get(id));
+    this.fallbacks.delete(id);
+    const peer = new Peer({
+      id,
+      polite: isPolite(room?.self.id ?? "", id),
+      config: this.config,
+      initiator,
+      audio: this.media?.mic ?? null,
+      video: this.media?.outgoingVideo ?? null,
+      send: (signal) => this.sendSignal(id, signal),
+      onConnection: (label) => this.tiles.setConnection(id, label),
+      onStream: (stream) => this.tiles.setStream(id, stream),
+    });
+    this.peers.set(id, peer);
+    return peer;
+  }
+
+  private dropPeer(id: string): void {
+    window.clearTimeout(this.fallbacks.get(id));
+    this.fallbacks.delete(id);
+    this.peers.get(id)?.close();
+    this.peers.delete(id);
+    this.detectors.delete(id);
+    if (id !== this.selfTileId) this.tiles.remove(id);
+  }
+
+  /** If a newcomer's offer never comes, offer ourselves. */
+  private scheduleFallback(id: string): void {
+    if (this.peers.has(id) || this.fallbacks.has(id)) return;
+    const timer = window.setTimeout(() => {
+      this.fallbacks.delete(id);
+      const p = this.host.room()?.find(id);
+      if (this.phase === "in-call" && p?.call && !this.peers.has(id)) this.createPeer(id, true);
+    }, OFFER_FALLBACK_MS);
+    this.fallbacks.set(id, timer);
+  }
+
+  private sendSignal(to: string, signal: OutgoingSignal): void {
+    const room = this.host.room();
+    if (!room || !this.active || !this.conn.connected) return;
+    const payload = { room: room.name, to, ...signal };
+    if ("candidate" in signal) {
+      // Candidates trickle without an answer; a lost one only means one path fewer.
+      this.conn.emit(Events.signal, payload);
+      return;
+    }
+    void this.conn.request(Events.signal, payload, isEmptyAck, { needConnected: true }).then((res) => {
+      if (!res.ok && res.error.code !== "disconnected") console.warn(`call: a signal to ${to} failed`, res.error);
+    });
+  }
+
+  // ---- local media ----
+
+  private currentMedia(): Media {
+    return this.media?.media ?? NO_MEDIA;
+  }
+
+  /** Every change of the local media: preview, controls, own tile, the senders, the others. */
+  private mediaChanged(): void {
+    const media = this.media;
+    if (!media) return;
+    this.refreshControls();
+    if (this.phase === "preview") {
+      this.view.setPreviewVideo(media.camera);
+      if (media.ready) this.view.setPreviewNotice(media.notice);
+      return;
+    }
+    if (!this.active) return;
+    for (const peer of this.peers.values()) {
+      peer.setTrack("audio", media.mic);
+      peer.setTrack("video", media.outgoingVideo);
+    }
+    this.putSelfTile();
+    this.updateMeter();
+    this.publish();
+  }
+
+  private refreshControls(): void {
+    const media = this.media;
+    const shown = media?.shown ?? NO_MEDIA;
+    this.view.setControls(
+      { audio: shown.audio, video: shown.video, screen: media?.media.screen ?? false },
+      { canShare: canShareScreen() && this.active, cameraPending: this.cameraPending },
+    );
+  }
+
+  /** Tells the others (call:media) what changed since they were last told. */
+  private publish(): void {
+    const room = this.host.room();
+    if (this.phase !== "in-call" || !room) return;
+    const media = this.currentMedia();
+    if (this.told && sameMedia(media, this.told)) return;
+    this.told = media;
+    room.setSelfCall(media);
+    this.host.peopleChanged();
+    void this.conn.request(Events.callMedia, { room: room.name, ...media }, isCallMediaAck, { needConnected: true });
+  }
+
+  private async toggleMic(): Promise<void> {
+    const media = this.media;
+    if (!media) return;
+    await media.setMicOn(!media.shown.audio);
+    if (this.media === media && !media.mic) this.showMediaNotice(media);
+  }
+
+  private async toggleCamera(): Promise<void> {
+    const media = this.media;
+    if (!media) return;
+    const on = !media.shown.video;
+    if (on && media.ready) {
+      this.cameraPending = true;
+      this.mediaChanged();
+    }
+    await media.setCameraOn(on);
+    if (this.media !== media) return;
+    this.cameraPending = false;
+    this.mediaChanged();
+    this.showMediaNotice(media);
+    if (on) void this.refreshDevices();
+  }
+
+  private async toggleScreen(): Promise<void> {
+    const media = this.media;
+    if (!media || !this.active) return;
+    if (media.screen) return media.stopScreen();
+    const result = await media.startScreen();
+    if (result === "failed" && this.media === media) this.view.setNotice({ key: "call.screenFailed" });
+  }
+
+  /** In the call, a device that would not start is said in the call's notice. */
+  private showMediaNotice(media: LocalMedia): void {
+    if (this.phase === "preview") return;
+    if (media.notice) this.view.setNotice({ key: media.notice });
+  }
+
+  private watchDevices(): void {
+    if (this.devicesWatched || typeof navigator.mediaDevices?.addEventListener !== "function") return;
+    this.devicesWatched = true;
+    navigator.mediaDevices.addEventListener("devicechange", () => void this.refreshDevices());
+  }
+
+  private async refreshDevices(): Promise<void> {
+    const media = this.media;
+    if (!media) return;
+    const devices = await media.devices();
+    if (this.media !== media) return;
+    this.view.setDevices(devices, { camera: media.cameraDeviceId, mic: media.micDeviceId });
+  }
+
+  // ---- tiles and speaking ----
+
+  private putSelfTile(): void {
+    const room = this.host.room();
+    if (!room) return;
+    const id = room.self.id;
+    if (this.selfTileId && this.selfTileId !== id) this.tiles.rekey(this.selfTileId, id);
+    this.selfTileId = id;
+    this.tiles.put(id, { name: room.self.nickname, self: true, media: this.currentMedia(), connection: "connected" });
+    const video = this.media?.outgoingVideo ?? null;
+    const shown = this.selfStream?.getVideoTracks()[0] ?? null;
+    if (video !== shown) {
+      this.selfStream = video ? new MediaStream([video]) : null;
+      this.tiles.setStream(id, this.selfStream);
+    }
+  }
+
+  private putRemoteTile(p: Participant): void {
+    this.tiles.put(p.id, { name: p.nickname, self: false, media: p.call ?? NO_MEDIA });
+  }
+
+  /** Our own name changed: the own tile says so. */
+  selfRenamed(): void {
+    if (this.active) this.putSelfTile();
+  }
+
+  private ensureAudioContext(): void {
+    if (this.audio || typeof AudioContext === "undefined") return;
+    try {
+      this.audio = new AudioContext();
+    } catch {
+      this.audio = null;
+    }
+  }
+
+  private updateMeter(): void {
+    const mic = this.media?.mic ?? null;
+    if (this.meter?.track === mic) return;
+    this.meter?.close();
+    this.meter = null;
+    if (!mic || !this.audio) return;
+    try {
+      if (this.audio.state === "suspended") void this.audio.resume();
+      this.meter = new LevelMeter(this.audio, mic);
+    } catch {
+      this.meter = null;
+    }
+  }
+
+  private startPolling(): void {
+    if (this.pollTimer !== undefined) return;
+    this.updateMeter();
+    this.pollTimer = window.setInterval(() => this.pollLevels(), POLL_MS);
+  }
+
+  private pollLevels(): void {
+    const room = this.host.room();
+    if (!room || this.phase !== "in-call") return;
+    const now = performance.now();
+    const detect = (id: string, level: number) => {
+      let detector = this.detectors.get(id);
+      if (!detector) {
+        detector = new SpeakingDetector();
+        this.detectors.set(id, detector);
+      }
+      this.tiles.setSpeaking(id, detector.update(level, now));
+    };
+    if (this.selfTileId) {
+      detect(this.selfTileId, this.currentMedia().audio && this.meter ? this.meter.level() : 0);
+    }
+    for (const [id, peer] of this.peers) {
+      // A muted person's last packets may still carry a level: what they said they send wins.
+      detect(id, room.find(id)?.call?.audio ? peer.audioLevel() : 0);
+    }
+  }
+
+  private autoplayBlocked(): void {
+    if (this.autoplayWaiting) return;
+    this.autoplayWaiting = true;
+    this.view.setNotice({ key: "call.autoplay" });
+    document.addEventListener(
+      "click",
+      () => {
+        this.autoplayWaiting = false;
+        this.tiles.retryPlayback();
+        void this.audio?.resume();
+        this.view.clearNotice();
+      },
+      { once: true, capture: true },
+    );
+  }
+
+  private refreshOpen(): void {
+    const room = this.host.room();
+    if (!room) return this.view.showOpen(false, 0, 0);
+    const others = room.inCall().filter((p) => !room.isSelf(p.id)).length;
+    this.view.showOpen(!this.active, others, room.callLimit);
+  }
+}

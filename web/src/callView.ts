@@ -1,0 +1,250 @@
+// The call's controls around the grid: the room's "Join call" button, the preview before joining
+// (own camera, device pickers, start muted or with the camera off), the call's control bar and
+// settings, and the call's notices (#call-error). Only DOM; call.ts decides what happens.
+import { byId, el } from "./dom";
+import { errorText, initial } from "./format";
+import type { Key, Params } from "./i18n";
+import { lang, onLangChange, t } from "./lang";
+import type { Device, DeviceLists } from "./media";
+import type { Media, ProtocolError } from "./protocol";
+
+/** A notice for #call-error: a text of ours, or an error from the server. */
+export type CallNotice = { key: Key; params?: Params } | { error: ProtocolError; prefix?: Key };
+
+/** What to tell someone whose call:join failed; a full call says how many it holds. */
+export function joinFailureNotice(error: ProtocolError, limit: number): CallNotice {
+  if (error.code === "call_full") return { key: "call.fullMessage", params: { limit } };
+  return { error, prefix: "call.joinFailed" };
+}
+
+export function noticeText(notice: CallNotice): string {
+  if ("key" in notice) return t(notice.key, notice.params);
+  const reason = errorText(notice.error, lang());
+  return notice.prefix ? t(notice.prefix, { reason }) : reason;
+}
+
+/** The label of the room's join button: how many are in the call, and whether it is full. */
+export function openButtonLabel(inCall: number, limit: number): { key: Key; params?: Params; full: boolean } {
+  if (inCall >= limit) return { key: "call.full", params: { count: inCall, limit }, full: true };
+  if (inCall > 0) return { key: "call.joinCount", params: { count: inCall }, full: false };
+  return { key: "call.join", full: false };
+}
+
+export type CallViewHandlers = {
+  open(): void;
+  start(): void;
+  cancel(): void;
+  toggleMic(): void;
+  toggleCamera(): void;
+  toggleScreen(): void;
+  leave(): void;
+  pickCamera(deviceId: string): void;
+  pickMic(deviceId: string): void;
+};
+
+export class CallView {
+  private readonly openButton = byId("call-open", HTMLButtonElement);
+  private readonly openLabel = byId("call-open-label", HTMLElement);
+  private readonly errorBox = byId("call-error", HTMLElement);
+  private readonly errorText = byId("call-error-text", HTMLElement);
+  private readonly errorClose = byId("call-error-close", HTMLButtonElement);
+
+  private readonly stage = byId("call", HTMLElement);
+  private readonly mic = byId("call-mic", HTMLButtonElement);
+  private readonly camera = byId("call-camera", HTMLButtonElement);
+  private readonly screen = byId("call-screen", HTMLButtonElement);
+  private readonly settings = byId("call-settings", HTMLButtonElement);
+  private readonly settingsPanel = byId("call-settings-panel", HTMLElement);
+  private readonly leaveButton = byId("call-leave", HTMLButtonElement);
+  private readonly callCameraSelect = byId("call-camera-select", HTMLSelectElement);
+  private readonly callMicSelect = byId("call-mic-select", HTMLSelectElement);
+
+  private readonly preview = byId("call-preview", HTMLElement);
+  private readonly previewStage = byId("preview-stage", HTMLElement);
+  private readonly previewVideo = byId("preview-video", HTMLVideoElement);
+  private readonly previewAvatar = byId("preview-avatar", HTMLElement);
+  private readonly previewNotice = byId("preview-notice", HTMLElement);
+  private readonly previewMic = byId("preview-mic", HTMLButtonElement);
+  private readonly previewCamera = byId("preview-camera", HTMLButtonElement);
+  private readonly cameraSelect = byId("camera-select", HTMLSelectElement);
+  private readonly micSelect = byId("mic-select", HTMLSelectElement);
+  private readonly startButton = byId("call-start", HTMLButtonElement);
+  private readonly cancelButton = byId("call-cancel", HTMLButtonElement);
+
+  private notice: CallNotice | null = null;
+  private previewNoticeKey: Key | null = null;
+  private openState = { inCall: 0, limit: 0 };
+  private devices: DeviceLists = { cameras: [], mics: [] };
+  private chosen: { camera: string | null; mic: string | null } = { camera: null, mic: null };
+
+  constructor(handlers: CallViewHandlers) {
+    this.openButton.addEventListener("click", () => handlers.open());
+    this.errorClose.addEventListener("click", () => this.clearNotice());
+    this.startButton.addEventListener("click", () => handlers.start());
+    this.cancelButton.addEventListener("click", () => handlers.cancel());
+    this.preview.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      event.preventDefault();
+      handlers.cancel();
+    });
+    for (const button of [this.mic, this.previewMic]) button.addEventListener("click", () => handlers.toggleMic());
+    for (const button of [this.camera, this.previewCamera]) {
+      button.addEventListener("click", () => handlers.toggleCamera());
+    }
+    this.screen.addEventListener("click", () => handlers.toggleScreen());
+    this.leaveButton.addEventListener("click", () => handlers.leave());
+    for (const select of [this.cameraSelect, this.callCameraSelect]) {
+      select.addEventListener("change", () => select.value && handlers.pickCamera(select.value));
+    }
+    for (const select of [this.micSelect, this.callMicSelect]) {
+      select.addEventListener("change", () => select.value && handlers.pickMic(select.value));
+    }
+
+    this.settings.addEventListener("click", () => this.setSettingsOpen(this.settingsPanel.hidden));
+    document.addEventListener("click", (event) => {
+      if (this.settingsPanel.hidden || !(event.target instanceof Node)) return;
+      if (this.settingsPanel.contains(event.target) || this.settings.contains(event.target)) return;
+      this.setSettingsOpen(false);
+    });
+    this.settingsPanel.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      this.setSettingsOpen(false);
+      this.settings.focus();
+    });
+
+    onLangChange(() => this.relabel());
+    this.relabel();
+  }
+
+  /**
+   * The room's join button: shown outside the call, saying how many are in it or that it is full.
+   * A full call's button still opens the preview: the list may be a moment behind, and the server
+   * has the last word (a refusal says so in #call-error).
+   */
+  showOpen(visible: boolean, inCall: number, limit: number): void {
+    this.openButton.hidden = !visible;
+    this.openState = { inCall, limit };
+    this.renderOpen();
+  }
+
+  setNotice(notice: CallNotice | null): void {
+    this.notice = notice;
+    this.renderNotice();
+  }
+
+  clearNotice(): void {
+    this.setNotice(null);
+  }
+
+  get hasNotice(): boolean {
+    return this.notice !== null;
+  }
+
+  // ---- preview ----
+
+  openPreview(nickname: string): void {
+    this.previewAvatar.dataset.initial = initial(nickname);
+    this.setPreviewNotice(null);
+    this.startButton.disabled = false;
+    this.preview.hidden = false;
+    this.startButton.focus();
+  }
+
+  closePreview(): void {
+    const wasOpen = !this.preview.hidden;
+    this.preview.hidden = true;
+    this.previewVideo.srcObject = null;
+    if (wasOpen && !this.openButton.hidden) this.openButton.focus();
+  }
+
+  get previewOpen(): boolean {
+    return !this.preview.hidden;
+  }
+
+  setPreviewVideo(track: MediaStreamTrack | null): void {
+    const shown = this.previewVideo.srcObject;
+    const current = shown instanceof MediaStream ? (shown.getVideoTracks()[0] ?? null) : null;
+    if (current !== track) {
+      this.previewVideo.srcObject = track ? new MediaStream([track]) : null;
+      if (track) this.previewVideo.play().catch(() => {});
+    }
+    this.previewStage.dataset.video = track ? "on" : "off";
+  }
+
+  setPreviewNotice(key: Key | null): void {
+    this.previewNoticeKey = key;
+    this.previewNotice.hidden = key === null;
+    this.previewNotice.textContent = key ? t(key) : "";
+  }
+
+  // ---- in the call ----
+
+  showStage(visible: boolean): void {
+    this.stage.hidden = !visible;
+    if (!visible) this.setSettingsOpen(false);
+  }
+
+  /** The mic and camera buttons (preview and call) and the screen button, from what is sent. */
+  setControls(media: Media, options: { canShare: boolean; cameraPending: boolean }): void {
+    for (const button of [this.mic, this.previewMic]) button.setAttribute("aria-pressed", String(media.audio));
+    for (const button of [this.camera, this.previewCamera]) {
+      button.setAttribute("aria-pressed", String(media.video));
+      button.classList.toggle("busy", options.cameraPending);
+    }
+    this.screen.setAttribute("aria-pressed", String(media.screen));
+    this.screen.hidden = !options.canShare;
+  }
+
+  /** Fills the four device pickers (preview and call) and marks the devices in use. */
+  setDevices(devices: DeviceLists, chosen: { camera: string | null; mic: string | null }): void {
+    this.devices = devices;
+    this.chosen = chosen;
+    this.renderDevices();
+  }
+
+  // ---- drawing ----
+
+  private setSettingsOpen(open: boolean): void {
+    this.settingsPanel.hidden = !open;
+    this.settings.setAttribute("aria-expanded", String(open));
+    if (open) this.callCameraSelect.focus();
+  }
+
+  private renderOpen(): void {
+    const { inCall, limit } = this.openState;
+    const label = openButtonLabel(inCall, limit);
+    this.openLabel.textContent = t(label.key, label.params);
+    this.openButton.dataset.full = String(label.full);
+  }
+
+  private renderNotice(): void {
+    this.errorBox.hidden = this.notice === null;
+    this.errorText.textContent = this.notice ? noticeText(this.notice) : "";
+  }
+
+  private renderDevices(): void {
+    type Fill = (select: HTMLSelectElement, list: Device[], chosen: string | null, none: Key, each: Key) => void;
+    const fill: Fill = (select, list, chosen, none, each) => {
+      const options = list.map((d, i) =>
+        el("option", { text: d.label || t(each, { n: i + 1 }), attrs: { value: d.id } }),
+      );
+      if (options.length === 0) options.push(el("option", { text: t(none), attrs: { value: "" } }));
+      select.replaceChildren(...options);
+      select.disabled = list.length === 0;
+      if (chosen && list.some((d) => d.id === chosen)) select.value = chosen;
+    };
+    for (const select of [this.cameraSelect, this.callCameraSelect]) {
+      fill(select, this.devices.cameras, this.chosen.camera, "call.noCamera", "call.deviceCamera");
+    }
+    for (const select of [this.micSelect, this.callMicSelect]) {
+      fill(select, this.devices.mics, this.chosen.mic, "call.noMic", "call.deviceMic");
+    }
+  }
+
+  private relabel(): void {
+    this.renderOpen();
+    this.renderNotice();
+    this.renderDevices();
+    if (this.previewNoticeKey) this.previewNotice.textContent = t(this.previewNoticeKey);
+  }
+}

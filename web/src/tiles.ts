@@ -1,0 +1,221 @@
+// The call's video grid (#tiles): one tile per person in the call, laid out so that n tiles are
+// as large as the stage allows, each showing its video (or an initial when the camera is off),
+// its name, a muted mark, who is speaking and how its connection is doing.
+import { byId, el } from "./dom";
+import { initial } from "./format";
+import { onLangChange, t } from "./lang";
+import type { ConnectionLabel } from "./peer";
+import type { Media } from "./protocol";
+
+export type Layout = { cols: number; rows: number; width: number; height: number };
+
+export const TILE_GAP = 8;
+/** Tiles are never wider than a widescreen picture… */
+const WIDEST = 16 / 9;
+
+/**
+ * Columns, rows and tile size for `n` tiles on a `width` × `height` stage: the arrangement that
+ * gives each tile the largest area, with tiles no wider than 16:9 and no narrower than 4:3 (3:4 on
+ * a portrait stage, such as a phone held upright). Sizes are whole pixels, so rows never wrap early.
+ */
+export function gridLayout(n: number, width: number, height: number, gap = TILE_GAP): Layout {
+  const narrowest = height > width ? 3 / 4 : 4 / 3;
+  let best: Layout | null = null;
+  let bestArea = 0;
+  for (let cols = 1; cols <= Math.max(1, n); cols++) {
+    const rows = Math.max(1, Math.ceil(n / cols));
+    const cellW = (width - gap * (cols - 1)) / cols;
+    const cellH = (height - gap * (rows - 1)) / rows;
+    if (cellW <= 0 || cellH <= 0) continue;
+    const aspect = Math.min(WIDEST, Math.max(narrowest, cellW / cellH));
+    const w = Math.min(cellW, cellH * aspect);
+    const h = Math.min(cellH, w / aspect);
+    if (w * h > bestArea + 0.5) {
+      bestArea = w * h;
+      best = { cols, rows, width: Math.floor(w), height: Math.floor(h) };
+    }
+  }
+  if (best) return best;
+  const cols = Math.max(1, Math.ceil(Math.sqrt(n)));
+  return { cols, rows: Math.max(1, Math.ceil(n / cols)), width: 0, height: 0 };
+}
+
+/** A tile's content; `connection` left out keeps what the tile shows ("new" for a new one). */
+export type TileInfo = { name: string; self: boolean; media: Media | null; connection?: ConnectionLabel };
+
+type Tile = {
+  root: HTMLElement;
+  video: HTMLVideoElement;
+  avatar: HTMLElement;
+  name: HTMLElement;
+  muted: HTMLElement;
+  stateText: HTMLElement;
+  you: HTMLElement | null;
+  self: boolean;
+};
+
+const onOff = (on: boolean | undefined): string => (on ? "on" : "off");
+
+export class TilesView {
+  private readonly grid = byId("tiles", HTMLElement);
+  private readonly tiles = new Map<string, Tile>();
+  private autoplayHandler: () => void = () => {};
+
+  constructor() {
+    if (typeof ResizeObserver !== "undefined") new ResizeObserver(() => this.layout()).observe(this.grid);
+    onLangChange(() => {
+      for (const tile of this.tiles.values()) this.relabel(tile);
+    });
+    this.layout();
+  }
+
+  /** Called when the browser refused to play someone's sound before a click on the page. */
+  onAutoplayBlocked(handler: () => void): void {
+    this.autoplayHandler = handler;
+  }
+
+  has(id: string): boolean {
+    return this.tiles.has(id);
+  }
+
+  ids(): string[] {
+    return [...this.tiles.keys()];
+  }
+
+  /** Adds a tile (the own one first), or updates the one there. */
+  put(id: string, info: TileInfo): void {
+    let tile = this.tiles.get(id);
+    const isNew = !tile;
+    if (!tile) {
+      tile = this.create(id, info.self);
+      this.tiles.set(id, tile);
+      if (info.self) this.grid.prepend(tile.root);
+      else this.grid.append(tile.root);
+      this.layout();
+    }
+    this.setName(id, info.name);
+    this.setMedia(id, info.media);
+    if (info.connection !== undefined || isNew) this.setConnection(id, info.connection ?? "new");
+  }
+
+  /** The own tile's id changes with a new connection. */
+  rekey(oldId: string, newId: string): void {
+    const tile = this.tiles.get(oldId);
+    if (!tile || oldId === newId) return;
+    this.tiles.delete(oldId);
+    this.tiles.get(newId)?.root.remove();
+    this.tiles.set(newId, tile);
+    tile.root.dataset.id = newId;
+  }
+
+  setName(id: string, name: string): void {
+    const tile = this.tiles.get(id);
+    if (!tile) return;
+    tile.name.textContent = name;
+    tile.avatar.dataset.initial = initial(name);
+  }
+
+  setMedia(id: string, media: Media | null): void {
+    const tile = this.tiles.get(id);
+    if (!tile) return;
+    tile.root.dataset.audio = onOff(media?.audio);
+    tile.root.dataset.video = onOff(media?.video);
+    tile.root.dataset.screen = onOff(media?.screen);
+    tile.muted.hidden = media?.audio === true;
+  }
+
+  setConnection(id: string, label: ConnectionLabel): void {
+    const tile = this.tiles.get(id);
+    if (!tile) return;
+    tile.root.dataset.connection = label;
+    this.relabel(tile);
+  }
+
+  setSpeaking(id: string, speaking: boolean): void {
+    const tile = this.tiles.get(id);
+    if (!tile) return;
+    const value = String(speaking);
+    if (tile.root.dataset.speaking !== value) tile.root.dataset.speaking = value;
+  }
+
+  /** What the tile's video element plays (theirs: sound and picture; own: picture only). */
+  setStream(id: string, stream: MediaStream | null): void {
+    const tile = this.tiles.get(id);
+    if (!tile || tile.video.srcObject === stream) return;
+    tile.video.srcObject = stream;
+    if (stream) this.play(tile);
+  }
+
+  remove(id: string): void {
+    const tile = this.tiles.get(id);
+    if (!tile) return;
+    tile.video.srcObject = null;
+    tile.root.remove();
+    this.tiles.delete(id);
+    this.layout();
+  }
+
+  clear(): void {
+    for (const id of this.ids()) this.remove(id);
+  }
+
+  /** Plays every tile again: after a click, the browser lets sound play. */
+  retryPlayback(): void {
+    for (const tile of this.tiles.values()) if (tile.video.srcObject && tile.video.paused) this.play(tile);
+  }
+
+  /** Sizes the tiles for how many there are and how large the stage is now. */
+  layout(): void {
+    const n = this.tiles.size;
+    this.grid.dataset.count = String(n);
+    const layout = gridLayout(n, this.grid.clientWidth, this.grid.clientHeight);
+    this.grid.dataset.cols = String(layout.cols);
+    this.grid.dataset.rows = String(layout.rows);
+    if (layout.width > 0) {
+      this.grid.style.setProperty("--tile-w", `${layout.width}px`);
+      this.grid.style.setProperty("--tile-h", `${layout.height}px`);
+    }
+  }
+
+  private play(tile: Tile): void {
+    tile.video.play().catch((error: unknown) => {
+      if (error instanceof DOMException && error.name === "NotAllowedError") this.autoplayHandler();
+    });
+  }
+
+  private create(id: string, self: boolean): Tile {
+    const video = el("video", { className: "tile-video" });
+    video.autoplay = true;
+    video.playsInline = true;
+    if (self) {
+      // Our own sound would echo; the picture is enough.
+      video.muted = true;
+      video.setAttribute("muted", "");
+    }
+    const avatar = el("span", { className: "tile-avatar" });
+    const name = el("span", { className: "tile-name" });
+    const muted = el("span", { className: "tile-muted", attrs: { role: "img" } });
+    const you = self ? el("span", { className: "tile-you" }) : null;
+    const stateText = el("span", { className: "tile-state-text" });
+    const spinner = el("span", { className: "tile-spinner", attrs: { "aria-hidden": "true" } });
+    const root = el(
+      "div",
+      { className: "tile", attrs: { "data-id": id, "data-speaking": "false" } },
+      video,
+      el("div", { className: "tile-off", attrs: { "aria-hidden": "true" } }, avatar),
+      el("div", { className: "tile-state" }, spinner, stateText),
+      el("div", { className: "tile-label" }, muted, name, you),
+    );
+    if (self) root.setAttribute("data-self", "");
+    const tile = { root, video, avatar, name, muted, stateText, you, self };
+    this.relabel(tile);
+    return tile;
+  }
+
+  private relabel(tile: Tile): void {
+    tile.muted.setAttribute("aria-label", t("call.muted"));
+    tile.muted.title = t("call.muted");
+    if (tile.you) tile.you.textContent = t("room.you");
+    tile.stateText.textContent = tile.root.dataset.connection === "failed" ? t("call.failed") : t("call.connecting");
+  }
+}
