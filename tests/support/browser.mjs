@@ -18,26 +18,41 @@ const CHROMIUM_ARGS = [
   "--disable-background-networking",
   "--disable-component-update",
   "--disable-sync",
-  "--use-fake-device-for-media-stream",
   "--use-fake-ui-for-media-stream",
+  // WebRTC between pages of one machine: candidates on loopback too (a machine may have no other
+  // interface).
+  "--allow-loopback-in-peer-connection",
 ];
 
-/** Launches headless Chromium. */
-export function launchBrowser() {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+/** Chromium's stand-in camera (a test pattern) and microphone (a beep). */
+const FAKE_DEVICES = "--use-fake-device-for-media-stream";
+
+/**
+ * Launches headless Chromium. Pages have a fake camera and microphone and are allowed to use them
+ * without asking; with `fakeDevices: false` they have the machine's own devices, on a machine
+ * without any (a server, CI) none at all.
+ */
+export function launchBrowser({ fakeDevices = true } = {}) {
+  const args = fakeDevices ? [...CHROMIUM_ARGS, FAKE_DEVICES] : CHROMIUM_ARGS;
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args });
 }
 
 /**
  * One user: a fresh browser context (own storage, own cookies) with one page at `url`.
  * `errors` collects the page's uncaught exceptions, so a test can assert there were none.
+ * `initScripts` run in the page before its own scripts: functions, or `[function, argument]`.
  *
  * @param {import("playwright-core").Browser} browser
  * @param {string} url
- * @param {import("playwright-core").BrowserContextOptions & { waitConnected?: boolean }} [options]
+ * @param {import("playwright-core").BrowserContextOptions & { waitConnected?: boolean, initScripts?: Array<Function | [Function, unknown]> }} [options]
  */
-export async function openUser(browser, url, { waitConnected = true, ...contextOptions } = {}) {
+export async function openUser(browser, url, { waitConnected = true, initScripts = [], ...contextOptions } = {}) {
   const context = await browser.newContext({ locale: "en-US", ...contextOptions });
   context.setDefaultTimeout(TIMEOUT);
+  for (const script of initScripts) {
+    if (Array.isArray(script)) await context.addInitScript(script[0], script[1]);
+    else await context.addInitScript(script);
+  }
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (error) => errors.push(error));
@@ -278,12 +293,12 @@ export function assertNoPageErrors(user, who = "page") {
 
 /**
  * Launches Chromium for the enclosing test file and closes it at the end; the returned stand-in
- * opens contexts (pass it to `openUser`).
+ * opens contexts (pass it to `openUser`). `options` as for `launchBrowser`.
  */
-export function useBrowser() {
+export function useBrowser(options) {
   let browser;
   before(async () => {
-    browser = await launchBrowser();
+    browser = await launchBrowser(options);
   });
   after(async () => {
     await browser?.close();

@@ -1,0 +1,188 @@
+// Calls through a real TURN server (coturn, on loopback) with the time-limited credentials Noom
+// hands out: with `--ice-transport-policy relay` the media must go through it, and with a secret
+// coturn does not share, it must refuse the browsers.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { startServer } from "../support/server.mjs";
+import { useTurn, turnCredentials } from "../support/turn.mjs";
+import { assertNoPageErrors, enterRoom, eventually, useBrowser } from "../support/browser.mjs";
+import {
+  CALL_TIMEOUT,
+  connections,
+  expectDecoding,
+  expectTiles,
+  expectTilesConnected,
+  joinCall,
+  liveConnections,
+  openCallUser,
+  selectedPairs,
+  tiles,
+} from "../support/rtc.mjs";
+
+const turn = useTurn();
+const browser = useBrowser();
+
+/** Noom pointed at our coturn only (no STUN), relay only, with `secret` for the credentials. */
+function startNoom(secret) {
+  return startServer({
+    args: ["--stun-urls", "", "--turn-urls", turn.url, "--turn-secret", secret, "--ice-transport-policy", "relay"],
+  });
+}
+
+/** The coturn log lines about users named "<expiry>:<id>" for this socket id. */
+async function turnLogAbout(id) {
+  const pattern = new RegExp(`user <\\d+:${id.replace(/[^A-Za-z0-9]/g, (c) => `\\${c}`)}>`);
+  return (await turn.log()).split("\n").filter((line) => pattern.test(line));
+}
+
+test("coturn relays between two peer connections holding credentials from its secret, and refuses others", { timeout: 60_000 }, async () => {
+  // The TURN set-up on its own, without Noom: credentials computed here, two connections in one
+  // page, TURN only. A failure here is the TURN server's, not Noom's.
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const attempt = (credentials) => page.evaluate(async ({ iceServers, timeout }) => {
+      const a = new RTCPeerConnection({ iceServers, iceTransportPolicy: "relay" });
+      const b = new RTCPeerConnection({ iceServers, iceTransportPolicy: "relay" });
+      const gathered = [];
+      a.onicecandidate = (e) => { if (e.candidate?.candidate) gathered.push(e.candidate.candidate); if (e.candidate) b.addIceCandidate(e.candidate); };
+      b.onicecandidate = (e) => { if (e.candidate) a.addIceCandidate(e.candidate); };
+      const received = new Promise((resolve) => {
+        b.ondatachannel = (e) => { e.channel.onmessage = (m) => resolve(m.data); };
+      });
+      const complete = new Promise((resolve) => {
+        const check = () => { if (a.iceGatheringState === "complete") resolve(); };
+        a.onicegatheringstatechange = check;
+        check();
+      });
+      const channel = a.createDataChannel("hello");
+      channel.onopen = () => channel.send("through the relay");
+      await a.setLocalDescription();
+      await b.setRemoteDescription(a.localDescription);
+      await b.setLocalDescription();
+      await a.setRemoteDescription(b.localDescription);
+      await complete;
+      // Wait for the message only if there is something to connect over.
+      const message = gathered.length
+        ? await Promise.race([received, new Promise((resolve) => setTimeout(() => resolve(null), timeout))])
+        : null;
+      const stats = await a.getStats();
+      let local = null;
+      stats.forEach((s) => {
+        if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") local = stats.get(s.localCandidateId)?.candidateType;
+      });
+      a.close();
+      b.close();
+      return { message, gathered, local };
+    }, { iceServers: [{ urls: [turn.url], ...credentials }], timeout: CALL_TIMEOUT });
+
+    const good = await attempt(turnCredentials(turn.secret, "bare-good"));
+    assert.equal(good.message, "through the relay", `the data channel carried the message: ${JSON.stringify(good)}`);
+    assert.ok(good.gathered.length > 0 && good.gathered.every((c) => / typ relay /.test(c)), `only relay candidates: ${JSON.stringify(good.gathered)}`);
+    assert.equal(good.local, "relay", "the selected pair's local candidate is a relay one");
+
+    const bad = await attempt(turnCredentials("not the secret", "bare-bad"));
+    assert.deepEqual(bad.gathered, [], "no candidate with credentials from another secret");
+    assert.equal(bad.message, null);
+    const log = await turn.log();
+    assert.match(log, /user <\d+:bare-good>: incoming packet ALLOCATE processed, success/, "coturn allocated for the good credentials");
+    assert.match(log, /user <\d+:bare-bad>: incoming packet message processed, error 401/, "coturn refused the bad ones");
+    assert.doesNotMatch(log, /user <\d+:bare-bad>: incoming packet ALLOCATE processed, success/);
+  } finally {
+    await context.close();
+  }
+});
+
+test("with --ice-transport-policy relay, two users' call goes through the TURN server and carries video", { timeout: 120_000 }, async () => {
+  const server = await startNoom(turn.secret);
+  const users = [];
+  try {
+    const room = "relay room";
+    const alice = await openCallUser(browser, server.url);
+    users.push(alice);
+    const bob = await openCallUser(browser, server.url);
+    users.push(bob);
+    await enterRoom(alice.page, { nickname: "Alice", room });
+    await enterRoom(bob.page, { nickname: "Bob", room });
+    const aliceId = await joinCall(alice.page);
+    const bobId = await joinCall(bob.page);
+
+    for (const [user, who] of [[alice, "Alice"], [bob, "Bob"]]) {
+      await expectTiles(user.page, [aliceId, bobId], { who });
+      await expectTilesConnected(user.page, [aliceId, bobId].filter((id) => id !== (who === "Alice" ? aliceId : bobId)), { who });
+      await expectDecoding(user.page, 1, { who });
+
+      // The app used the server's policy, gathered relay candidates only, and ICE chose a pair
+      // whose local end is the TURN server's relay address.
+      const [conn] = await liveConnections(user.page);
+      assert.equal(conn.iceTransportPolicy, "relay", `${who}'s connection is relay-only`);
+      assert.ok(conn.candidates.length > 0, `${who} gathered candidates`);
+      for (const c of conn.candidates) assert.match(c, / typ relay /, `${who} gathered relay candidates only`);
+      const [{ pair }] = await selectedPairs(user.page);
+      assert.ok(pair, `${who} has a selected candidate pair`);
+      assert.equal(pair.state, "succeeded", `${who}'s selected pair succeeded`);
+      assert.equal(pair.local.type, "relay", `${who}'s selected pair is a relay one: ${JSON.stringify(pair)}`);
+      assert.equal(pair.local.address, "127.0.0.1", `${who}'s relay address is the TURN server's`);
+    }
+
+    // coturn saw both, by the user names Noom gave them ("<expiry>:<socket id>").
+    for (const [id, who] of [[aliceId, "Alice"], [bobId, "Bob"]]) {
+      const lines = await turnLogAbout(id);
+      assert.ok(lines.some((l) => /ALLOCATE processed, success/.test(l)), `coturn allocated a relay for ${who}: ${JSON.stringify(lines.slice(0, 5))}`);
+    }
+    for (const user of users) assertNoPageErrors(user);
+  } finally {
+    for (const user of users) await user.close();
+    await server.stop();
+  }
+});
+
+test("with a secret the TURN server does not share, it refuses the credentials and the call cannot connect", { timeout: 120_000 }, async () => {
+  const server = await startNoom(randomBytes(16).toString("hex"));
+  const users = [];
+  try {
+    const room = "wrong secret";
+    const alice = await openCallUser(browser, server.url);
+    users.push(alice);
+    const bob = await openCallUser(browser, server.url);
+    users.push(bob);
+    await enterRoom(alice.page, { nickname: "Alice", room });
+    await enterRoom(bob.page, { nickname: "Bob", room });
+    const aliceId = await joinCall(alice.page);
+    const bobId = await joinCall(bob.page);
+    for (const [user, who] of [[alice, "Alice"], [bob, "Bob"]]) await expectTiles(user.page, [aliceId, bobId], { who });
+
+    // coturn answered each one's allocation with 401 for the user name Noom gave them, and never
+    // allocated anything for them.
+    for (const [id, who] of [[aliceId, "Alice"], [bobId, "Bob"]]) {
+      await eventually(async () => {
+        const lines = await turnLogAbout(id);
+        assert.ok(lines.some((l) => /error 401/.test(l)), `coturn refused ${who}'s credentials: ${JSON.stringify(lines.slice(0, 5))}`);
+      }, { timeout: CALL_TIMEOUT });
+    }
+
+    // Each browser finished gathering with nothing to offer (relay only, and no relay), so ICE has
+    // no pair to try: the connection is not up, and cannot come up.
+    for (const [user, who, other] of [[alice, "Alice", bobId], [bob, "Bob", aliceId]]) {
+      await eventually(async () => {
+        const live = await liveConnections(user.page);
+        assert.equal(live.length, 1, `${who} has one connection: ${JSON.stringify(live)}`);
+        assert.equal(live[0].iceGatheringState, "complete", `${who}'s gathering is over`);
+      }, { timeout: CALL_TIMEOUT });
+      const all = await connections(user.page);
+      assert.deepEqual(all.flatMap((c) => c.candidates), [], `${who} gathered no candidate`);
+      const [{ pair }] = await selectedPairs(user.page);
+      assert.equal(pair, null, `${who} has no selected candidate pair`);
+      const shown = (await tiles(user.page)).find((t) => t.id === other);
+      assert.notEqual(shown.connection, "connected", `${who}'s tile of the other says it is not connected`);
+    }
+    for (const id of [aliceId, bobId]) {
+      assert.ok(!(await turnLogAbout(id)).some((l) => /ALLOCATE processed, success/.test(l)), "coturn allocated nothing");
+    }
+    for (const user of users) assertNoPageErrors(user);
+  } finally {
+    for (const user of users) await user.close();
+    await server.stop();
+  }
+});

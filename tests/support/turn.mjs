@@ -1,0 +1,158 @@
+// A real TURN server for the tests: Debian's coturn (`apt-get install coturn`), on loopback on a
+// free port, with the shared-secret scheme Noom hands out credentials for (`use-auth-secret`, the
+// TURN REST API). Everything it logs goes to a file of its own that a test can read.
+import { spawn } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
+import dgram from "node:dgram";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { after, before } from "node:test";
+
+export const TURNSERVER_PATH = process.env.TURNSERVER_PATH || "/usr/bin/turnserver";
+
+/** The realm coturn answers with; any name does, the credentials do not depend on it. */
+export const REALM = "noom.test";
+
+/** Resolves to a port that is free for both UDP and TCP on 127.0.0.1 right now. */
+async function freePort() {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const tcp = net.createServer();
+    await new Promise((resolve, reject) => tcp.once("error", reject).listen(0, "127.0.0.1", resolve));
+    const { port } = tcp.address();
+    const udp = dgram.createSocket("udp4");
+    const udpFree = await new Promise((resolve) => {
+      udp.once("error", () => resolve(false));
+      udp.bind(port, "127.0.0.1", () => resolve(true));
+    });
+    await new Promise((resolve) => udp.close(() => resolve()));
+    await new Promise((resolve) => tcp.close(() => resolve()));
+    if (udpFree) return port;
+  }
+  throw new Error("no free port for the TURN server");
+}
+
+/**
+ * Sends a STUN Binding request to 127.0.0.1:`port` over UDP and resolves to true if a Binding
+ * success response comes back within `timeout` ms.
+ */
+export function stunBinding(port, timeout = 500) {
+  return new Promise((resolve) => {
+    const socket = dgram.createSocket("udp4");
+    const id = randomBytes(12);
+    const request = Buffer.alloc(20);
+    request.writeUInt16BE(0x0001, 0); // Binding request
+    request.writeUInt16BE(0, 2); // no attributes
+    request.writeUInt32BE(0x2112a442, 4); // magic cookie
+    id.copy(request, 8);
+    const done = (ok) => {
+      clearTimeout(timer);
+      socket.close();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeout);
+    socket.on("message", (msg) => {
+      if (msg.length >= 20 && msg.readUInt16BE(0) === 0x0101 && msg.subarray(8, 20).equals(id)) done(true);
+    });
+    socket.on("error", () => done(false));
+    socket.send(request, port, "127.0.0.1");
+  });
+}
+
+/**
+ * Time-limited TURN credentials for `name`, the way a server holding `secret` issues them:
+ * username "<expiry>:<name>", credential base64(HMAC-SHA1(secret, username)).
+ */
+export function turnCredentials(secret, name, ttlSeconds = 3600) {
+  const username = `${Math.floor(Date.now() / 1000) + ttlSeconds}:${name}`;
+  const credential = createHmac("sha1", secret).update(username).digest("base64");
+  return { username, credential };
+}
+
+/**
+ * Starts coturn on 127.0.0.1 with a fresh random shared secret (or `secret`). It relays UDP
+ * between peers on loopback only and answers STUN too; no configuration file, TLS, DTLS or CLI,
+ * and its user database, pid file and log in a temporary directory of its own. `log()` reads
+ * the log (verbose: every request, with the user name and the outcome).
+ *
+ * @param {{ secret?: string }} [options]
+ * @returns {Promise<{ port: number, url: string, secret: string, realm: string, log: () => Promise<string>, stop: () => Promise<void> }>}
+ */
+export async function startTurn({ secret = randomBytes(16).toString("hex") } = {}) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "noom-turn-"));
+  const logFile = path.join(dir, "turn.log");
+  const port = await freePort();
+  // Relay ports: a small random range in the dynamic ports (49152 and up); should one be taken,
+  // coturn tries another of the range.
+  const minPort = 49152 + Math.floor(Math.random() * 15000);
+  const maxPort = minPort + 200;
+  const args = [
+    "-n", // no configuration file: only these flags
+    `--listening-port=${port}`,
+    "--listening-ip=127.0.0.1",
+    "--relay-ip=127.0.0.1",
+    `--min-port=${minPort}`,
+    `--max-port=${maxPort}`,
+    "--allow-loopback-peers",
+    "--allowed-peer-ip=127.0.0.1",
+    "--use-auth-secret",
+    `--static-auth-secret=${secret}`,
+    `--realm=${REALM}`,
+    "--fingerprint",
+    "--no-cli",
+    "--no-tls",
+    "--no-dtls",
+    `--userdb=${path.join(dir, "turndb")}`,
+    `--pidfile=${path.join(dir, "turnserver.pid")}`,
+    `--log-file=${logFile}`,
+    "--simple-log",
+    "--no-stdout-log",
+    "--verbose",
+  ];
+  const proc = spawn(TURNSERVER_PATH, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  proc.stderr.on("data", (d) => { stderr += d; });
+  let spawnFailure = null;
+  proc.once("error", (error) => { spawnFailure = error; });
+  const log = () => readFile(logFile, "utf8").catch(() => "");
+  const stop = async () => {
+    if (!spawnFailure && proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((resolve) => proc.once("exit", resolve));
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 3000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  // Ready once it answers a STUN Binding request on its port.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (spawnFailure) {
+      await stop();
+      throw new Error(`cannot start ${TURNSERVER_PATH} (apt-get install coturn): ${spawnFailure.message}`);
+    }
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      const text = await log();
+      await stop();
+      throw new Error(`coturn did not answer on 127.0.0.1:${port} (exit ${proc.exitCode}):\n${stderr}\n${text.slice(-4000)}`);
+    }
+    if (await stunBinding(port, 200)) break;
+  }
+
+  return { port, url: `turn:127.0.0.1:${port}?transport=udp`, secret, realm: REALM, log, stop };
+}
+
+/** Starts coturn for the enclosing test file (or suite) and returns its handle, filled in once it runs. */
+export function useTurn(options) {
+  const handle = {};
+  before(async () => {
+    Object.assign(handle, await startTurn(options));
+  });
+  after(async () => {
+    await handle.stop?.();
+  });
+  return handle;
+}
