@@ -4,7 +4,7 @@
 // hands it the room's pushes and signals; the chat never depends on it.
 import { CallView, joinFailureNotice } from "./callView";
 import type { Connection } from "./connection";
-import { canShareScreen, LocalMedia } from "./media";
+import { canShareScreen, LocalMedia, sendLimits } from "./media";
 import { isPolite, Peer, type OutgoingSignal } from "./peer";
 import {
   Events,
@@ -26,6 +26,9 @@ import { TilesView } from "./tiles";
  * this only matters when that offer was lost; negotiation copes if both end up offering.
  */
 const OFFER_FALLBACK_MS = 5000;
+
+/** How soon a call:media that timed out is sent again. */
+const MEDIA_RETRY_MS = 3000;
 
 const NO_MEDIA: Media = { audio: false, video: false, screen: false };
 
@@ -55,10 +58,10 @@ export class CallSession {
   private attempt = 0;
   /** The id our own tile is under (it changes with the connection). */
   private selfTileId: string | null = null;
-  private selfStream: MediaStream | null = null;
   private audio: AudioContext | null = null;
   private meter: LevelMeter | null = null;
   private pollTimer: number | undefined;
+  private mediaRetryTimer: number | undefined;
   private cameraPending = false;
   private autoplayWaiting = false;
   private devicesWatched = false;
@@ -75,8 +78,8 @@ export class CallSession {
       toggleCamera: () => void this.toggleCamera(),
       toggleScreen: () => void this.toggleScreen(),
       leave: () => this.leave(),
-      pickCamera: (id) => void this.media?.useCamera(id),
-      pickMic: (id) => void this.media?.useMic(id),
+      pickCamera: (id) => void this.pickDevice((media) => media.useCamera(id)),
+      pickMic: (id) => void this.pickDevice((media) => media.useMic(id)),
     });
     this.tiles.onAutoplayBlocked(() => this.autoplayBlocked());
     // Closing or leaving the page must not leave the camera light on.
@@ -132,8 +135,7 @@ export class CallSession {
     this.refreshOpen();
     if (!this.active) return;
     // The others closed their connections to our old socket; everything is built anew.
-    for (const id of [...this.peers.keys(), ...this.fallbacks.keys()]) this.dropPeer(id);
-    for (const id of this.tiles.ids()) if (id !== this.selfTileId) this.tiles.remove(id);
+    this.dropPeers();
     this.sendJoin();
   }
 
@@ -167,6 +169,7 @@ export class CallSession {
     const media = new LocalMedia();
     this.media = media;
     media.onChange(() => this.mediaChanged());
+    media.onLost(() => this.showMediaNotice(media));
     this.view.openPreview(room.self.nickname);
     this.mediaChanged();
     this.watchDevices();
@@ -216,6 +219,8 @@ export class CallSession {
       // Lost on the way: the next connection joins the room again, and the call with it.
       if (res.error.code === "disconnected") return;
       this.end();
+      // The server may have let us in all the same, with nobody here to take part.
+      if (res.error.code === "timeout") this.sendLeave(room);
       this.view.setNotice(joinFailureNotice(res.error, room.callLimit));
       this.host.peopleChanged();
       return;
@@ -243,7 +248,7 @@ export class CallSession {
       this.putRemoteTile(p);
       if (!this.peers.has(p.id)) this.createPeer(p.id, true);
     }
-    for (const id of this.tiles.ids()) if (id !== this.selfTileId && !inCall.has(id)) this.dropPeer(id);
+    this.dropPeers((id) => inCall.has(id));
     this.host.peopleChanged();
     this.refreshOpen();
     const early = this.early;
@@ -261,22 +266,29 @@ export class CallSession {
     const room = this.host.room();
     const wasIn = this.active;
     this.end();
-    if (wasIn && room && this.conn.connected) {
-      void this.conn.request(Events.callLeave, { room: room.name }, isEmptyAck);
-    }
+    if (wasIn && room) this.sendLeave(room);
     room?.setSelfCall(null);
     this.host.peopleChanged();
     this.refreshOpen();
+  }
+
+  private sendLeave(room: RoomState): void {
+    if (!this.conn.connected) return;
+    void this.conn.request(Events.callLeave, { room: room.name }, isEmptyAck).then((res) => {
+      // not_in_call: the server had already let us go, which is all that was asked.
+      if (!res.ok && !["not_in_call", "not_in_room", "disconnected"].includes(res.error.code)) {
+        console.warn("call: leaving the call failed", res.error);
+      }
+    });
   }
 
   /** Closes every connection and stops every local track; back to the join button. */
   private end(): void {
     this.attempt++;
     this.phase = "idle";
-    for (const id of [...this.peers.keys(), ...this.fallbacks.keys()]) this.dropPeer(id);
+    this.dropPeers();
     this.tiles.clear();
     this.selfTileId = null;
-    this.selfStream = null;
     this.detectors.clear();
     this.early = [];
     this.told = null;
@@ -287,6 +299,10 @@ export class CallSession {
     this.meter = null;
     window.clearInterval(this.pollTimer);
     this.pollTimer = undefined;
+    window.clearTimeout(this.mediaRetryTimer);
+    this.mediaRetryTimer = undefined;
+    // Resumed by the next join's click; a running one keeps the audio device busy for nothing.
+    if (this.audio?.state === "running") void this.audio.suspend().catch(() => {});
     this.view.closePreview();
     this.view.showStage(false);
     this.refreshOpen();
@@ -310,16 +326,31 @@ export class CallSession {
       onStream: (stream) => this.tiles.setStream(id, stream),
     });
     this.peers.set(id, peer);
+    this.limitVideo();
     return peer;
   }
 
   private dropPeer(id: string): void {
     window.clearTimeout(this.fallbacks.get(id));
     this.fallbacks.delete(id);
-    this.peers.get(id)?.close();
+    const peer = this.peers.get(id);
+    peer?.close();
     this.peers.delete(id);
     this.detectors.delete(id);
     if (id !== this.selfTileId) this.tiles.remove(id);
+    if (peer) this.limitVideo();
+  }
+
+  /** Drops every other person's connection, pending offer and tile, except those to `keep`. */
+  private dropPeers(keep: (id: string) => boolean = () => false): void {
+    const ids = new Set([...this.peers.keys(), ...this.fallbacks.keys(), ...this.tiles.ids()]);
+    for (const id of ids) if (id !== this.selfTileId && !keep(id)) this.dropPeer(id);
+  }
+
+  /** Our upload grows with every peer: each connection's video gets its share of a fixed budget. */
+  private limitVideo(): void {
+    const limits = sendLimits(this.peers.size, Boolean(this.media?.screen));
+    for (const peer of this.peers.values()) peer.setSendLimits(limits);
   }
 
   /** If a newcomer's offer never comes, offer ourselves. */
@@ -368,6 +399,7 @@ export class CallSession {
       peer.setTrack("audio", media.mic);
       peer.setTrack("video", media.outgoingVideo);
     }
+    this.limitVideo();
     this.putSelfTile();
     this.updateMeter();
     this.publish();
@@ -391,7 +423,20 @@ export class CallSession {
     this.told = media;
     room.setSelfCall(media);
     this.host.peopleChanged();
-    void this.conn.request(Events.callMedia, { room: room.name, ...media }, isCallMediaAck, { needConnected: true });
+    void this.conn
+      .request(Events.callMedia, { room: room.name, ...media }, isCallMediaAck, { needConnected: true })
+      .then((res) => {
+        if (res.ok || this.told !== media) return;
+        // Not told after all: the next change sends it, and a timeout is tried again. (A lost
+        // connection joins the call again with the media state of then.)
+        this.told = null;
+        if (res.error.code !== "timeout") return;
+        window.clearTimeout(this.mediaRetryTimer);
+        this.mediaRetryTimer = window.setTimeout(() => {
+          this.mediaRetryTimer = undefined;
+          this.publish();
+        }, MEDIA_RETRY_MS);
+      });
   }
 
   private async toggleMic(): Promise<void> {
@@ -425,6 +470,16 @@ export class CallSession {
     if (result === "failed" && this.media === media) this.view.setNotice({ key: "call.screenFailed" });
   }
 
+  /** A device picked in the settings; one that would not start is said in the notice. */
+  private async pickDevice(use: (media: LocalMedia) => Promise<void>): Promise<void> {
+    const media = this.media;
+    if (!media) return;
+    await use(media);
+    if (this.media !== media) return;
+    this.showMediaNotice(media);
+    void this.refreshDevices();
+  }
+
   /** In the call, a device that would not start is said in the call's notice. */
   private showMediaNotice(media: LocalMedia): void {
     if (this.phase === "preview") return;
@@ -454,12 +509,7 @@ export class CallSession {
     if (this.selfTileId && this.selfTileId !== id) this.tiles.rekey(this.selfTileId, id);
     this.selfTileId = id;
     this.tiles.put(id, { name: room.self.nickname, self: true, media: this.currentMedia(), connection: "connected" });
-    const video = this.media?.outgoingVideo ?? null;
-    const shown = this.selfStream?.getVideoTracks()[0] ?? null;
-    if (video !== shown) {
-      this.selfStream = video ? new MediaStream([video]) : null;
-      this.tiles.setStream(id, this.selfStream);
-    }
+    this.tiles.setTrack(id, this.media?.outgoingVideo ?? null);
   }
 
   private putRemoteTile(p: Participant): void {
@@ -472,6 +522,7 @@ export class CallSession {
   }
 
   private ensureAudioContext(): void {
+    if (this.audio?.state === "suspended") void this.audio.resume().catch(() => {});
     if (this.audio || typeof AudioContext === "undefined") return;
     try {
       this.audio = new AudioContext();

@@ -1,7 +1,7 @@
 // The call's controls around the grid: the room's "Join call" button, the preview before joining
 // (own camera, device pickers, start muted or with the camera off), the call's control bar and
 // settings, and the call's notices (#call-error). Only DOM; call.ts decides what happens.
-import { byId, el } from "./dom";
+import { byId, el, streamShowing } from "./dom";
 import { errorText, initial } from "./format";
 import type { Key, Params } from "./i18n";
 import { lang, onLangChange, t } from "./lang";
@@ -136,10 +136,6 @@ export class CallView {
     this.setNotice(null);
   }
 
-  get hasNotice(): boolean {
-    return this.notice !== null;
-  }
-
   // ---- preview ----
 
   openPreview(nickname: string): void {
@@ -157,16 +153,11 @@ export class CallView {
     if (wasOpen && !this.openButton.hidden) this.openButton.focus();
   }
 
-  get previewOpen(): boolean {
-    return !this.preview.hidden;
-  }
-
   setPreviewVideo(track: MediaStreamTrack | null): void {
-    const shown = this.previewVideo.srcObject;
-    const current = shown instanceof MediaStream ? (shown.getVideoTracks()[0] ?? null) : null;
-    if (current !== track) {
-      this.previewVideo.srcObject = track ? new MediaStream([track]) : null;
-      if (track) this.previewVideo.play().catch(() => {});
+    const stream = streamShowing(this.previewVideo.srcObject, track);
+    if (stream !== this.previewVideo.srcObject) {
+      this.previewVideo.srcObject = stream;
+      if (stream) this.previewVideo.play().catch(() => {});
     }
     this.previewStage.dataset.video = track ? "on" : "off";
   }

@@ -1,4 +1,5 @@
 // Small DOM helpers. User text always goes in through textContent, never as HTML.
+import type { Media } from "./protocol";
 
 type Child = Node | string | null | undefined | false;
 
@@ -32,6 +33,23 @@ export function byId<T extends HTMLElement>(id: string, kind: { new (): T; proto
   const node = document.getElementById(id);
   if (!(node instanceof kind)) throw new Error(`missing #${id}`);
   return node;
+}
+
+/** Marks a person's element with their call media: data-audio, data-video, data-screen, "on" or "off". */
+export function setMediaData(node: HTMLElement, media: Media | null | undefined): void {
+  node.dataset.audio = media?.audio ? "on" : "off";
+  node.dataset.video = media?.video ? "on" : "off";
+  node.dataset.screen = media?.screen ? "on" : "off";
+}
+
+/**
+ * What a video element should play to show `track`: the stream it already plays if that shows
+ * the track (a new one would restart the picture), else a new one holding just the track.
+ */
+export function streamShowing(current: MediaProvider | null, track: MediaStreamTrack | null): MediaStream | null {
+  if (!track) return null;
+  if (current instanceof MediaStream && current.getVideoTracks()[0] === track) return current;
+  return new MediaStream([track]);
 }
 
 /** Shows or hides through the `hidden` attribute. */

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { failureReason, LADDER, mediaNotice, publishedMedia, worstReason } from "./media";
+import {
+  failureReason,
+  LADDER,
+  mediaNotice,
+  MIN_VIDEO_BPS,
+  publishedMedia,
+  sendLimits,
+  VIDEO_BUDGET_BPS,
+  worstReason,
+} from "./media";
 
 describe("LADDER", () => {
   it("tries audio and video, then audio, then video", () => {
@@ -66,5 +75,31 @@ describe("publishedMedia", () => {
     expect(publishedMedia({ ...none, screen: live })).toEqual({ audio: false, video: false, screen: true });
     expect(publishedMedia({ ...none, camera: live, screen: live })).toEqual({ audio: false, video: true, screen: true });
     expect(publishedMedia({ mic: null, camera: { live: false }, screen: null }).video).toBe(false);
+  });
+});
+
+describe("sendLimits", () => {
+  it("shares the upload budget out among the peers", () => {
+    expect(sendLimits(1, false).maxBitrate).toBe(2_500_000);
+    expect(sendLimits(2, false).maxBitrate).toBe(1_250_000);
+    expect(sendLimits(3, false).maxBitrate).toBe(833_333);
+    expect(sendLimits(5, false).maxBitrate).toBe(500_000);
+    for (let peers = 1; peers <= 5; peers++) {
+      expect(sendLimits(peers, false).maxBitrate * peers).toBeLessThanOrEqual(VIDEO_BUDGET_BPS);
+    }
+  });
+  it("never goes below a floor, however many peers", () => {
+    expect(sendLimits(20, false).maxBitrate).toBe(MIN_VIDEO_BPS);
+    expect(sendLimits(0, false).maxBitrate).toBe(VIDEO_BUDGET_BPS);
+  });
+  it("halves the camera's resolution from four people in the call", () => {
+    expect(sendLimits(1, false).scaleResolutionDownBy).toBe(1);
+    expect(sendLimits(2, false).scaleResolutionDownBy).toBe(1);
+    expect(sendLimits(3, false).scaleResolutionDownBy).toBe(2);
+    expect(sendLimits(5, false).scaleResolutionDownBy).toBe(2);
+  });
+  it("keeps a shared screen at full resolution, within the same bitrate", () => {
+    expect(sendLimits(3, true)).toEqual({ maxBitrate: sendLimits(3, false).maxBitrate, scaleResolutionDownBy: 1 });
+    expect(sendLimits(5, true).scaleResolutionDownBy).toBe(1);
   });
 });

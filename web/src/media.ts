@@ -3,9 +3,10 @@
 // and on, and saying in words why one is missing.
 import type { Key } from "./i18n";
 import type { Media } from "./protocol";
-import { load, save } from "./storage";
+import { load, save, type StoredKey } from "./storage";
 
 export type Kind = "audio" | "video";
+export const KINDS: readonly Kind[] = ["audio", "video"];
 
 /** What getUserMedia is asked for, best first: a missing device only loses that device. */
 export const LADDER: ReadonlyArray<{ audio: boolean; video: boolean }> = [
@@ -73,6 +74,28 @@ export function publishedMedia(state: {
   };
 }
 
+/** What our video to one peer may use (RTCRtpEncodingParameters). */
+export type SendLimits = { maxBitrate: number; scaleResolutionDownBy: number };
+
+/** What one person uploads for video in all, whatever the number of peers (a mesh sends to each). */
+export const VIDEO_BUDGET_BPS = 2_500_000;
+/** Below this a camera picture falls apart, however many peers there are. */
+export const MIN_VIDEO_BPS = 300_000;
+/** From this many people in the call (oneself included), tiles are small: half the resolution will do. */
+export const SCALE_DOWN_FROM = 4;
+
+/**
+ * The limits for each video sender with `peers` others in the call: the budget shared out among
+ * them, and from four people on, the camera sent at half resolution. A shared screen keeps its
+ * full resolution, since its text has to stay readable.
+ */
+export function sendLimits(peers: number, screen: boolean): SendLimits {
+  return {
+    maxBitrate: Math.max(MIN_VIDEO_BPS, Math.floor(VIDEO_BUDGET_BPS / Math.max(1, peers))),
+    scaleResolutionDownBy: !screen && peers + 1 >= SCALE_DOWN_FROM ? 2 : 1,
+  };
+}
+
 export type Device = { id: string; label: string };
 export type DeviceLists = { cameras: Device[]; mics: Device[] };
 
@@ -106,26 +129,55 @@ export function canShareScreen(): boolean {
   return typeof navigator !== "undefined" && typeof navigator.mediaDevices?.getDisplayMedia === "function";
 }
 
+/** A track, or why there is none. */
+type Got = { track: MediaStreamTrack } | { reason: FailureReason };
+
+/** Where the device chosen for each kind is remembered. */
+const STORED: Record<Kind, StoredKey> = { audio: "mic", video: "camera" };
+
+/** The microphone or the camera. */
+type Source = {
+  track: MediaStreamTrack | null;
+  /** The microphone unmuted (its track stays while muted), the camera on (it goes when off). */
+  on: boolean;
+  /** The device the person chose (null: the browser's default). */
+  deviceId: string | null;
+  /** Bumped by every request for a track, so that a slow answer to an older one is thrown away. */
+  request: number;
+};
+
 export class LocalMedia {
-  mic: MediaStreamTrack | null = null;
-  camera: MediaStreamTrack | null = null;
   screen: MediaStreamTrack | null = null;
-  /** Why a device is missing against the person's wish. */
-  private missing: Missing = { audio: null, video: null };
   /** Whether the first attempt to get devices has finished. */
   ready = false;
 
-  private micOn = true;
-  private cameraWanted = true;
-  private cameraId: string | null = load("camera");
-  private micId: string | null = load("mic");
-  /** Bumped by every camera request, so that a slow answer to an older one is thrown away. */
-  private cameraRequest = 0;
+  private readonly sources: Record<Kind, Source> = {
+    audio: { track: null, on: true, deviceId: load("mic"), request: 0 },
+    video: { track: null, on: true, deviceId: load("camera"), request: 0 },
+  };
+  /** Why a device is missing against the person's wish. */
+  private missing: Missing = { audio: null, video: null };
+  /** The browser's screen picker is open: a second one would leak the first one's capture. */
+  private screenPending = false;
   private stopped = false;
   private listeners: Array<() => void> = [];
+  private lostListeners: Array<() => void> = [];
 
   onChange(listener: () => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Called when a device in use went away and none could take its place (`notice` says so). */
+  onLost(listener: () => void): void {
+    this.lostListeners.push(listener);
+  }
+
+  get mic(): MediaStreamTrack | null {
+    return this.sources.audio.track;
+  }
+
+  get camera(): MediaStreamTrack | null {
+    return this.sources.video.track;
   }
 
   /** What to tell the person about missing devices, for the preview and the call. */
@@ -134,10 +186,11 @@ export class LocalMedia {
   }
 
   get media(): Media {
+    const { mic, camera, screen } = this;
     return publishedMedia({
-      mic: this.mic && { enabled: this.micOn, live: this.mic.readyState === "live" },
-      camera: this.camera && { live: this.camera.readyState === "live" },
-      screen: this.screen && { live: this.screen.readyState === "live" },
+      mic: mic && { enabled: this.sources.audio.on, live: mic.readyState === "live" },
+      camera: camera && { live: camera.readyState === "live" },
+      screen: screen && { live: screen.readyState === "live" },
     });
   }
 
@@ -146,7 +199,7 @@ export class LocalMedia {
    * person wants; after that, what is really sent.
    */
   get shown(): { audio: boolean; video: boolean } {
-    if (!this.ready) return { audio: this.micOn, video: this.cameraWanted };
+    if (!this.ready) return { audio: this.sources.audio.on, video: this.sources.video.on };
     const media = this.media;
     return { audio: media.audio, video: media.video };
   }
@@ -157,11 +210,11 @@ export class LocalMedia {
   }
 
   get cameraDeviceId(): string | null {
-    return this.camera?.getSettings().deviceId ?? this.cameraId;
+    return this.camera?.getSettings().deviceId ?? this.sources.video.deviceId;
   }
 
   get micDeviceId(): string | null {
-    return this.mic?.getSettings().deviceId ?? this.micId;
+    return this.mic?.getSettings().deviceId ?? this.sources.audio.deviceId;
   }
 
   /** Asks for camera and microphone, falling back to fewer devices, then to none. */
@@ -176,8 +229,8 @@ export class LocalMedia {
     for (const step of LADDER) {
       try {
         stream = await navigator.mediaDevices.getUserMedia({
-          audio: step.audio && audioConstraints(this.micId, false),
-          video: step.video && videoConstraints(this.cameraId, false),
+          audio: step.audio && audioConstraints(this.sources.audio.deviceId, false),
+          video: step.video && videoConstraints(this.sources.video.deviceId, false),
         });
         break;
       } catch (error) {
@@ -193,9 +246,9 @@ export class LocalMedia {
     const camera = stream?.getVideoTracks()[0] ?? null;
     const reason = worstReason(failures.map(failureReason)) ?? "unavailable";
     this.missing = { audio: mic ? null : reason, video: camera ? null : reason };
-    this.setMic(mic);
+    this.setTrack("audio", mic);
     // The person may have turned the camera off while the browser was still asking.
-    if (camera && this.cameraWanted) this.setCamera(camera);
+    if (camera && this.sources.video.on) this.setTrack("video", camera);
     else camera?.stop();
     this.ready = true;
     this.emit();
@@ -203,76 +256,78 @@ export class LocalMedia {
 
   /** Mutes or unmutes; unmuting with no microphone tries to get one. */
   async setMicOn(on: boolean): Promise<void> {
-    this.micOn = on;
-    if (this.mic) this.mic.enabled = on;
+    const mic = this.sources.audio;
+    mic.on = on;
+    if (mic.track) mic.track.enabled = on;
     // With a microphone, or still asking for one (start() applies the wish), that is all.
-    if (this.mic || !this.ready || !on) return this.emit();
-    const track = await this.getTrack("audio", this.micId, false);
-    if (this.stopped) return track?.stop();
-    if (track && !this.mic) this.setMic(track);
-    else track?.stop();
-    if (!this.mic) this.micOn = false;
+    if (mic.track || !this.ready || !on) return this.emit();
+    const got = await this.request("audio", [[mic.deviceId, false]]);
+    if (got) this.take("audio", got);
     this.emit();
   }
 
   /** Turns the camera off (its light too) or on again. */
   async setCameraOn(on: boolean): Promise<void> {
-    this.cameraWanted = on;
+    const camera = this.sources.video;
+    camera.on = on;
     if (!this.ready) return this.emit();
-    const request = ++this.cameraRequest;
     if (!on) {
-      this.setCamera(null);
+      camera.request++;
+      this.setTrack("video", null);
       return this.emit();
     }
-    if (this.camera) return this.emit();
+    if (camera.track) return this.emit();
     this.emit();
-    const track = await this.getTrack("video", this.cameraId, false);
-    if (this.stopped || request !== this.cameraRequest || !this.cameraWanted) return track?.stop();
-    if (track) this.setCamera(track);
-    else this.cameraWanted = false;
+    const got = await this.request("video", [[camera.deviceId, false]]);
+    if (got) this.take("video", got);
     this.emit();
   }
 
-  /** Switches to another camera (remembered for next time); applies at once if it is on. */
+  /**
+   * Switches to another camera (remembered for next time); applies at once if it is on. Should
+   * neither it nor any other start, the camera is off and `notice` says why.
+   */
   async useCamera(deviceId: string): Promise<void> {
     if (deviceId === this.cameraDeviceId && this.camera) return;
-    this.cameraId = deviceId;
-    save("camera", deviceId);
+    this.choose("video", deviceId);
     if (!this.camera) return this.emit();
-    const request = ++this.cameraRequest;
     // Some cameras cannot be opened twice: the old one is let go first.
-    this.setCamera(null);
-    const track =
-      (await this.getTrack("video", deviceId, true)) ?? (await this.getTrack("video", null, false));
-    if (this.stopped || request !== this.cameraRequest || !this.cameraWanted) return track?.stop();
-    this.setCamera(track);
+    this.setTrack("video", null);
+    const got = await this.request("video", [
+      [deviceId, true],
+      [null, false],
+    ]);
+    if (got) this.take("video", got);
     this.emit();
   }
 
-  /** Switches to another microphone; the new one keeps the mute state. */
+  /** Switches to another microphone; the new one keeps the mute state. One that fails leaves the old. */
   async useMic(deviceId: string): Promise<void> {
     if (deviceId === this.micDeviceId && this.mic) return;
-    this.micId = deviceId;
-    save("mic", deviceId);
+    this.choose("audio", deviceId);
     if (!this.mic) return this.emit();
-    const track = await this.getTrack("audio", deviceId, true);
-    if (this.stopped) return track?.stop();
-    if (!track) return this.emit();
-    this.setMic(track);
+    const got = await this.request("audio", [[deviceId, true]]);
+    if (got && "track" in got) this.take("audio", got);
     this.emit();
   }
 
   /**
    * Shares a screen, window or tab. The person cancelling the browser's picker is not an error
-   * worth a notice, so that outcome is told apart from a failure.
+   * worth a notice, so that outcome is told apart from a failure; so is a click while the picker
+   * is still open.
    */
   async startScreen(): Promise<"started" | "cancelled" | "failed"> {
-    if (this.screen || !canShareScreen()) return this.screen ? "started" : "failed";
+    if (this.screen) return "started";
+    if (this.screenPending) return "cancelled";
+    if (!canShareScreen()) return "failed";
     let stream: MediaStream;
+    this.screenPending = true;
     try {
       stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
     } catch (error) {
       return errorName(error) === "NotAllowedError" ? "cancelled" : "failed";
+    } finally {
+      this.screenPending = false;
     }
     const track = stream.getVideoTracks()[0];
     if (!track || this.stopped) {
@@ -314,65 +369,92 @@ export class LocalMedia {
   /** Stops every track (camera light off); the object is done with. */
   stop(): void {
     this.stopped = true;
-    this.cameraRequest++;
-    for (const track of [this.mic, this.camera, this.screen]) track?.stop();
-    this.mic = null;
-    this.camera = null;
+    for (const kind of KINDS) this.setTrack(kind, null);
+    this.screen?.stop();
     this.screen = null;
     this.listeners = [];
+    this.lostListeners = [];
   }
 
-  private setMic(track: MediaStreamTrack | null): void {
-    const old = this.mic;
+  private choose(kind: Kind, deviceId: string): void {
+    this.sources[kind].deviceId = deviceId;
+    save(STORED[kind], deviceId);
+  }
+
+  private setTrack(kind: Kind, track: MediaStreamTrack | null): void {
+    const source = this.sources[kind];
+    const old = source.track;
     if (old === track) return;
-    this.mic = track;
+    source.track = track;
     old?.stop();
     if (!track) return;
-    track.enabled = this.micOn;
-    this.watchEnd(track, () => {
-      if (this.mic !== track) return;
-      this.mic = null;
-      this.emit();
-    });
+    if (kind === "audio") track.enabled = source.on;
+    // A device unplugged or taken away ends its track (stop() does not fire this).
+    track.addEventListener("ended", () => void this.lost(kind, track));
   }
 
-  private setCamera(track: MediaStreamTrack | null): void {
-    const old = this.camera;
-    if (old === track) return;
-    this.camera = track;
-    old?.stop();
-    if (!track) return;
-    this.watchEnd(track, () => {
-      if (this.camera !== track) return;
-      this.camera = null;
-      this.cameraWanted = false;
-      this.emit();
-    });
+  /**
+   * A device in use went away. The person did not turn it off, so another one (the browser's
+   * default, when the chosen one is gone) takes its place if there is one. A muted microphone is
+   * only asked for again when unmuted.
+   */
+  private async lost(kind: Kind, track: MediaStreamTrack): Promise<void> {
+    const source = this.sources[kind];
+    if (source.track !== track || this.stopped) return;
+    source.track = null;
+    this.emit();
+    if (!source.on) return;
+    const got = await this.request(kind, [[source.deviceId, false]]);
+    if (!got) return;
+    const found = this.take(kind, got);
+    this.emit();
+    if (!found) for (const listener of this.lostListeners) listener();
   }
 
-  /** A device unplugged or taken away ends its track. */
-  private watchEnd(track: MediaStreamTrack, gone: () => void): void {
-    track.addEventListener("ended", gone);
-  }
-
-  /** One track of one kind, or null with the notice set to why not. */
-  private async getTrack(kind: Kind, deviceId: string | null, exact: boolean): Promise<MediaStreamTrack | null> {
-    if (!hasUserMedia()) {
-      this.missing[kind] = "unsupported";
+  /**
+   * Asks for a track of `kind` from each of `tries` (device, exactly that one) until one comes.
+   * Null when a newer request or the end came meanwhile: the track is let go, the newer one decides.
+   */
+  private async request(kind: Kind, tries: ReadonlyArray<[string | null, boolean]>): Promise<Got | null> {
+    const source = this.sources[kind];
+    const request = ++source.request;
+    let got: Got = { reason: "unavailable" };
+    for (const [deviceId, exact] of tries) {
+      got = await this.getTrack(kind, deviceId, exact);
+      if ("track" in got) break;
+    }
+    if (this.stopped || request !== source.request) {
+      if ("track" in got) got.track.stop();
       return null;
     }
+    return got;
+  }
+
+  /** Puts what a request got in place; without a track, the device is off and `missing` says why. */
+  private take(kind: Kind, got: Got): boolean {
+    if ("track" in got) {
+      this.missing[kind] = null;
+      this.setTrack(kind, got.track);
+      return true;
+    }
+    this.missing[kind] = got.reason;
+    this.sources[kind].on = false;
+    this.setTrack(kind, null);
+    return false;
+  }
+
+  private async getTrack(kind: Kind, deviceId: string | null, exact: boolean): Promise<Got> {
+    if (!hasUserMedia()) return { reason: "unsupported" };
     try {
       const stream = await navigator.mediaDevices.getUserMedia(
         kind === "audio"
           ? { audio: audioConstraints(deviceId, exact) }
           : { video: videoConstraints(deviceId, exact) },
       );
-      const track = (kind === "audio" ? stream.getAudioTracks() : stream.getVideoTracks())[0] ?? null;
-      if (track) this.missing[kind] = null;
-      return track;
+      const track = (kind === "audio" ? stream.getAudioTracks() : stream.getVideoTracks())[0];
+      return track ? { track } : { reason: "unavailable" };
     } catch (error) {
-      this.missing[kind] = failureReason(errorName(error));
-      return null;
+      return { reason: failureReason(errorName(error)) };
     }
   }
 

@@ -1,9 +1,12 @@
 // One WebRTC connection to one other person in the call. Either side may offer at any time
 // (first contact, ICE restarts); "perfect negotiation" settles two offers crossing: the impolite
-// peer's offer wins and the polite one rolls its own back. The connection always carries one
-// audio and one video transceiver in both directions, so a person without a camera still
-// receives video, and switching or re-enabling a device is a replaceTrack, never a renegotiation.
-import type { Kind } from "./media";
+// peer's offer wins and the polite one rolls its own back. Restarts are still kept from crossing
+// (the impolite side makes them, the polite side only long after), since Chromium does not always
+// recover from that. A lost connection is restarted for as long as both are in the call. The
+// connection always carries one audio and one video transceiver in both directions, so a person
+// without a camera still receives video, and switching or re-enabling a device is a replaceTrack,
+// never a renegotiation.
+import { KINDS, type Kind, type SendLimits } from "./media";
 import type { Candidate, SessionDescription } from "./protocol";
 
 /** The impolite peer is the one whose id sorts first, as the protocol says; the other is polite. */
@@ -11,11 +14,22 @@ export function isPolite(selfId: string, peerId: string): boolean {
   return selfId > peerId;
 }
 
-export const MAX_RESTARTS = 5;
-
-/** The wait before ICE restart number `attempt` (1-based): 1 s, 2 s, 4 s, then 8 s. */
+/** The wait before ICE restart number `attempt` (1-based): 1 s, 2 s, 4 s, then 8 s for ever. */
 export function restartDelay(attempt: number): number {
   return Math.min(1000 * 2 ** Math.max(0, attempt - 1), 8000);
+}
+
+/**
+ * How much later than the impolite side the polite side restarts. Two restart offers that cross
+ * (the polite one rolled back, the impolite one answered) can leave Chromium gathering no
+ * candidates for ever, so restarts are the impolite side's to make; the polite side's own is only
+ * a fallback for an impolite side that has stopped trying.
+ */
+export const POLITE_RESTART_LAG_MS = 5000;
+
+/** The wait before this side's restart number `attempt`. */
+export function restartWait(attempt: number, polite: boolean): number {
+  return restartDelay(attempt) + (polite ? POLITE_RESTART_LAG_MS : 0);
 }
 
 /** How long "disconnected" may last (it often heals by itself) before an ICE restart. */
@@ -28,8 +42,21 @@ export const DISCONNECTED_GRACE_MS = 4000;
 export function connectTimeout(polite: boolean): number {
   return polite ? 15_000 : 9_000;
 }
-/** How long one restart may take before the next is tried, if no state change says anything. */
-const RESTART_WATCHDOG_MS = 12_000;
+
+/**
+ * How long one restart (ours or theirs) may take before the next is tried, if no state change
+ * says anything. The polite side waits longer, so that the impolite side's next restart comes
+ * first.
+ */
+export function restartWatchdog(polite: boolean): number {
+  return 12_000 + (polite ? POLITE_RESTART_LAG_MS : 0);
+}
+
+/**
+ * After this many restarts in a row without getting through, the tile says the connection failed.
+ * Restarts go on regardless, for as long as both are in the call: the network may come back.
+ */
+export const FAILED_AFTER_RESTARTS = 5;
 
 export type ConnectionLabel = "new" | "connecting" | "connected" | "failed";
 
@@ -52,6 +79,20 @@ export function connectionLabel(
   }
 }
 
+/** What the tile says: a connection that restarts keep failing to bring back has failed. */
+export function shownLabel(label: ConnectionLabel, restarts: number): ConnectionLabel {
+  return label !== "connected" && restarts >= FAILED_AFTER_RESTARTS ? "failed" : label;
+}
+
+/**
+ * The DTLS fingerprint of a session description. A different one from before means the other
+ * side started a new connection, which the old one cannot be renegotiated onto.
+ */
+export function dtlsFingerprint(sdp: string): string | null {
+  const match = /^a=fingerprint:(.+)$/m.exec(sdp);
+  return match?.[1]?.trim() ?? null;
+}
+
 export type OutgoingSignal = { description: SessionDescription } | { candidate: Candidate };
 
 export type PeerOptions = {
@@ -66,8 +107,6 @@ export type PeerOptions = {
   onConnection: (label: ConnectionLabel) => void;
   onStream: (stream: MediaStream) => void;
 };
-
-const KINDS: readonly Kind[] = ["audio", "video"];
 
 function warnReplace(error: unknown): void {
   console.warn("call: replaceTrack failed", error);
@@ -87,8 +126,14 @@ export class Peer {
   /** Signals are applied one at a time, in the order they came. */
   private queue: Promise<void> = Promise.resolve();
   private stream = new MediaStream();
+  /** The connection's own state, and what the tile was last told. */
   private label: ConnectionLabel = "new";
+  private shown: ConnectionLabel = "new";
+  /** Restarts (ours or theirs) since the connection was last up. */
   private restarts = 0;
+  private limits: SendLimits | null = null;
+  /** setParameters calls one at a time: each builds on what the previous one set. */
+  private limitsQueue: Promise<void> = Promise.resolve();
   private connectTimer: number | undefined;
   private restartTimer: number | undefined;
   private watchdogTimer: number | undefined;
@@ -121,6 +166,14 @@ export class Peer {
     }
   }
 
+  /** Caps what our video to them may use; applied once the connection is up. */
+  setSendLimits(limits: SendLimits): void {
+    const old = this.limits;
+    if (old?.maxBitrate === limits.maxBitrate && old.scaleResolutionDownBy === limits.scaleResolutionDownBy) return;
+    this.limits = limits;
+    if (this.label === "connected") this.applyLimits();
+  }
+
   /** The loudness of what they send, 0 to 1, as the last packets said. */
   audioLevel(): number {
     const receiver = this.transceivers.audio?.receiver;
@@ -138,10 +191,11 @@ export class Peer {
   }
 
   /**
-   * A new RTCPeerConnection (the global constructor, looked up now). Events of a connection this
-   * one replaced are ignored.
+   * A new RTCPeerConnection (the global constructor, looked up now), in place of the one there
+   * was, if any. Events of a connection this one replaced are ignored.
    */
   private build(initiator: boolean): void {
+    this.pc?.close();
     const pc = new RTCPeerConnection(this.options.config);
     this.pc = pc;
     this.transceivers = { audio: null, video: null };
@@ -193,6 +247,12 @@ export class Peer {
     if (this.closed) return;
     if (description) {
       const pc = this.pc;
+      const known = pc.remoteDescription;
+      if (description.type === "offer" && known && dtlsFingerprint(known.sdp) !== dtlsFingerprint(description.sdp)) {
+        // They started over with a new connection (their offer had gone unanswered): so do we.
+        this.build(false);
+        return this.apply({ description });
+      }
       const readyForOffer =
         !this.makingOffer && (pc.signalingState === "stable" || this.settingRemoteAnswerPending);
       const collision = description.type === "offer" && !readyForOffer;
@@ -200,12 +260,12 @@ export class Peer {
         // Both sides opened at the same moment and nothing was agreed yet: rather than roll back
         // a first offer (Chrome may then never gather candidates for the answer), start afresh
         // as the answering side.
-        pc.close();
         this.build(false);
         return this.apply({ description });
       }
       this.ignoreOffer = !this.options.polite && collision;
       if (this.ignoreOffer) return;
+      const restart = description.type === "offer" && pc.currentRemoteDescription !== null;
       this.settingRemoteAnswerPending = description.type === "answer";
       try {
         // A polite peer with an offer of its own out rolls it back implicitly here.
@@ -215,6 +275,7 @@ export class Peer {
       }
       if (this.closed || pc !== this.pc) return;
       if (description.type === "offer") {
+        this.theirOffer(restart);
         this.adoptTransceivers();
         await pc.setLocalDescription();
         if (pc === this.pc) this.sendDescription();
@@ -227,6 +288,23 @@ export class Peer {
         if (!this.ignoreOffer) throw error;
       }
     }
+  }
+
+  /**
+   * Their offer is being answered: a restart of ours now would only cross theirs (or one of theirs
+   * that is a restart already does what ours would). Ours waits until theirs has had its time.
+   */
+  private theirOffer(restart: boolean): void {
+    window.clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    window.clearTimeout(this.disconnectTimer);
+    this.disconnectTimer = undefined;
+    if (this.label === "connected") return;
+    if (restart) {
+      this.restarts += 1;
+      this.showLabel();
+    }
+    this.armWatchdog();
   }
 
   /**
@@ -280,55 +358,92 @@ export class Peer {
     this.options.onStream(this.stream);
   }
 
+  /** The encodings are only there once the sender was negotiated; a connection that is up has. */
+  private applyLimits(): void {
+    const sender = this.transceivers.video?.sender;
+    const limits = this.limits;
+    if (!sender || !limits || this.closed) return;
+    this.limitsQueue = this.limitsQueue
+      .then(async () => {
+        const parameters = sender.getParameters();
+        const encoding = parameters.encodings?.[0];
+        if (!encoding) return;
+        if (
+          encoding.maxBitrate === limits.maxBitrate &&
+          (encoding.scaleResolutionDownBy ?? 1) === limits.scaleResolutionDownBy
+        ) {
+          return;
+        }
+        encoding.maxBitrate = limits.maxBitrate;
+        encoding.scaleResolutionDownBy = limits.scaleResolutionDownBy;
+        await sender.setParameters(parameters);
+      })
+      .catch((error: unknown) => {
+        if (!this.closed) console.warn(`call: limiting the video to ${this.id} failed`, error);
+      });
+  }
+
   private stateChanged(): void {
     if (this.closed) return;
     const pc = this.pc;
-    const label = connectionLabel(pc.connectionState, pc.iceConnectionState);
-    if (label !== this.label) {
-      this.label = label;
-      this.options.onConnection(label);
-    }
+    this.label = connectionLabel(pc.connectionState, pc.iceConnectionState);
     const state = pc.connectionState ?? pc.iceConnectionState;
-    if (label === "connected") {
+    if (this.label === "connected") {
       this.restarts = 0;
       this.clearTimers();
+      this.applyLimits();
     } else if (state === "failed" || pc.iceConnectionState === "failed") {
       this.scheduleRestart();
     } else if (state === "disconnected" || pc.iceConnectionState === "disconnected") {
       if (this.disconnectTimer === undefined) {
         this.disconnectTimer = window.setTimeout(() => {
           this.disconnectTimer = undefined;
-          if (connectionLabel(this.pc.connectionState, this.pc.iceConnectionState) !== "connected") {
-            this.scheduleRestart();
-          }
+          if (this.label !== "connected") this.scheduleRestart();
         }, DISCONNECTED_GRACE_MS);
       }
     }
+    this.showLabel();
   }
 
-  /** An ICE restart after a growing pause; both sides may do it, negotiation sorts them out. */
+  private showLabel(): void {
+    const shown = shownLabel(this.label, this.restarts);
+    if (shown === this.shown) return;
+    this.shown = shown;
+    this.options.onConnection(shown);
+  }
+
+  /** An ICE restart after a growing pause, the polite side's well after the impolite one's. */
   private scheduleRestart(): void {
     if (this.closed || this.restartTimer !== undefined) return;
-    if (this.restarts >= MAX_RESTARTS) return;
     window.clearTimeout(this.watchdogTimer);
     this.watchdogTimer = undefined;
-    this.restarts += 1;
     this.restartTimer = window.setTimeout(() => {
       this.restartTimer = undefined;
-      if (this.closed || this.label === "connected") return;
-      const pc = this.pc;
-      pc.restartIce();
-      // An offer that never got its answer would block the restart's offer: take it back, and
-      // the connection offers again (with fresh ICE credentials).
-      if (pc.signalingState === "have-local-offer") {
-        pc.setLocalDescription({ type: "rollback" }).catch(() => {});
-      }
-      // A restart whose offer went nowhere changes no state: look again later regardless.
-      this.watchdogTimer = window.setTimeout(() => {
-        this.watchdogTimer = undefined;
-        if (!this.closed && this.label !== "connected") this.scheduleRestart();
-      }, RESTART_WATCHDOG_MS);
-    }, restartDelay(this.restarts));
+      if (!this.closed && this.label !== "connected") this.restart();
+    }, restartWait(this.restarts + 1, this.options.polite));
+  }
+
+  private restart(): void {
+    this.restarts += 1;
+    this.showLabel();
+    if (this.pc.signalingState === "have-local-offer") {
+      // Our last offer never got its answer, and a restart cannot be offered on top of it. Taking
+      // it back by hand and then answering theirs can leave Chromium gathering nothing, so start
+      // over with a new connection instead: its new fingerprint tells them to do the same.
+      this.build(true);
+    } else {
+      this.pc.restartIce();
+    }
+    this.armWatchdog();
+  }
+
+  /** A restart whose offer went nowhere changes no state: look again later regardless. */
+  private armWatchdog(): void {
+    window.clearTimeout(this.watchdogTimer);
+    this.watchdogTimer = window.setTimeout(() => {
+      this.watchdogTimer = undefined;
+      if (!this.closed && this.label !== "connected") this.scheduleRestart();
+    }, restartWatchdog(this.options.polite));
   }
 
   private clearTimers(): void {

@@ -1,7 +1,7 @@
 // The room view (#room-view): header with name and live count, participant list (with who is in
 // the call and their microphone and camera), rename control, chat log with pending/sent/failed
 // states and system lines, and the message box.
-import { byId, el, isNearBottom, scrollToBottom } from "./dom";
+import { byId, el, isNearBottom, scrollToBottom, setMediaData } from "./dom";
 import { errorText, formatDateTime, formatTime, initial } from "./format";
 import type { Key, Params } from "./i18n";
 import { lang, onLangChange, t } from "./lang";
@@ -165,9 +165,7 @@ export class RoomView {
         this.relabelers.set(badge, () => (badge.textContent = t("room.you")));
       }
       if (p.call) {
-        item.dataset.audio = p.call.audio ? "on" : "off";
-        item.dataset.video = p.call.video ? "on" : "off";
-        item.dataset.screen = p.call.screen ? "on" : "off";
+        setMediaData(item, p.call);
         item.append(callIcons(p.call));
       }
       return item;

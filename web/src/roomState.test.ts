@@ -135,17 +135,6 @@ describe("RoomState", () => {
     expect(s.updated({ id: "a", nickname: "Anna", call: null }).call).toBeNull();
   });
 
-  it("says when the call is full", () => {
-    const s = new RoomState({ ...ack(), callLimit: 2 });
-    const on = { audio: true, video: false, screen: false };
-    s.updated({ id: "a", nickname: "Ann", call: on });
-    expect(s.callFull()).toBe(false);
-    s.joined({ id: "b", nickname: "Bo", call: on }, 3);
-    expect(s.callFull()).toBe(true);
-    s.left({ id: "b", nickname: "Bo" }, 2);
-    expect(s.callFull()).toBe(false);
-  });
-
   it("keeps its own call state in its entry too", () => {
     const s = new RoomState(ack());
     const media = { audio: false, video: true, screen: false };

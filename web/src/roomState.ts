@@ -87,11 +87,6 @@ export class RoomState {
     return this.people.filter((p) => p.call);
   }
 
-  /** Whether the call already holds as many people as it may. */
-  callFull(): boolean {
-    return this.inCall().length >= this.callLimit;
-  }
-
   /** Someone arrived. Returns false if they were already listed (their entry is updated). */
   joined(p: Participant, count: number): boolean {
     this.count = count;

@@ -43,20 +43,10 @@ export class SpeakingDetector {
   }
 }
 
-/** The root mean square of audio samples (-1 to 1): about what audioLevel reports for a packet. */
-export function rms(samples: ArrayLike<number>): number {
-  if (samples.length === 0) return 0;
-  let sum = 0;
-  for (let i = 0; i < samples.length; i++) {
-    const s = samples[i] ?? 0;
-    sum += s * s;
-  }
-  return Math.sqrt(sum / samples.length);
-}
-
 /**
- * The loudest stretch of `chunk` samples: a short word inside a longer window still counts in
- * full instead of being averaged away with the silence around it.
+ * The loudest stretch of `chunk` samples, as a root mean square (about what audioLevel reports for
+ * a packet): a short word inside a longer window still counts in full instead of being averaged
+ * away with the silence around it. With `chunk` the whole length, the loudness of it all.
  */
 export function peakLevel(samples: ArrayLike<number>, chunk: number): number {
   let peak = 0;

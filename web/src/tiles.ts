@@ -1,7 +1,7 @@
 // The call's video grid (#tiles): one tile per person in the call, laid out so that n tiles are
 // as large as the stage allows, each showing its video (or an initial when the camera is off),
 // its name, a muted mark, who is speaking and how its connection is doing.
-import { byId, el } from "./dom";
+import { byId, el, setMediaData, streamShowing } from "./dom";
 import { initial } from "./format";
 import { onLangChange, t } from "./lang";
 import type { ConnectionLabel } from "./peer";
@@ -53,8 +53,6 @@ type Tile = {
   you: HTMLElement | null;
   self: boolean;
 };
-
-const onOff = (on: boolean | undefined): string => (on ? "on" : "off");
 
 export class TilesView {
   private readonly grid = byId("tiles", HTMLElement);
@@ -118,9 +116,7 @@ export class TilesView {
   setMedia(id: string, media: Media | null): void {
     const tile = this.tiles.get(id);
     if (!tile) return;
-    tile.root.dataset.audio = onOff(media?.audio);
-    tile.root.dataset.video = onOff(media?.video);
-    tile.root.dataset.screen = onOff(media?.screen);
+    setMediaData(tile.root, media);
     tile.muted.hidden = media?.audio === true;
   }
 
@@ -144,6 +140,12 @@ export class TilesView {
     if (!tile || tile.video.srcObject === stream) return;
     tile.video.srcObject = stream;
     if (stream) this.play(tile);
+  }
+
+  /** Shows just this video track (the own tile: the camera or the shared screen). */
+  setTrack(id: string, track: MediaStreamTrack | null): void {
+    const tile = this.tiles.get(id);
+    if (tile) this.setStream(id, streamShowing(tile.video.srcObject, track));
   }
 
   remove(id: string): void {
