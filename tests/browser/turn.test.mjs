@@ -94,19 +94,24 @@ test("coturn relays between two peer connections holding credentials from its se
   }
 });
 
+/** Alice and Bob enter `room` and join its call; each is pushed on `users` as soon as it opens. */
+async function aliceAndBobInCall(server, room, users) {
+  const alice = await openCallUser(browser, server.url);
+  users.push(alice);
+  const bob = await openCallUser(browser, server.url);
+  users.push(bob);
+  await enterRoom(alice.page, { nickname: "Alice", room });
+  await enterRoom(bob.page, { nickname: "Bob", room });
+  const aliceId = await joinCall(alice.page);
+  const bobId = await joinCall(bob.page);
+  return { alice, bob, aliceId, bobId };
+}
+
 test("with --ice-transport-policy relay, two users' call goes through the TURN server and carries video", { timeout: 120_000 }, async () => {
   const server = await startNoom(turn.secret);
   const users = [];
   try {
-    const room = "relay room";
-    const alice = await openCallUser(browser, server.url);
-    users.push(alice);
-    const bob = await openCallUser(browser, server.url);
-    users.push(bob);
-    await enterRoom(alice.page, { nickname: "Alice", room });
-    await enterRoom(bob.page, { nickname: "Bob", room });
-    const aliceId = await joinCall(alice.page);
-    const bobId = await joinCall(bob.page);
+    const { alice, bob, aliceId, bobId } = await aliceAndBobInCall(server, "relay room", users);
 
     for (const [user, who] of [[alice, "Alice"], [bob, "Bob"]]) {
       await expectTiles(user.page, [aliceId, bobId], { who });
@@ -142,15 +147,7 @@ test("with a secret the TURN server does not share, it refuses the credentials a
   const server = await startNoom(randomBytes(16).toString("hex"));
   const users = [];
   try {
-    const room = "wrong secret";
-    const alice = await openCallUser(browser, server.url);
-    users.push(alice);
-    const bob = await openCallUser(browser, server.url);
-    users.push(bob);
-    await enterRoom(alice.page, { nickname: "Alice", room });
-    await enterRoom(bob.page, { nickname: "Bob", room });
-    const aliceId = await joinCall(alice.page);
-    const bobId = await joinCall(bob.page);
+    const { alice, bob, aliceId, bobId } = await aliceAndBobInCall(server, "wrong secret", users);
     for (const [user, who] of [[alice, "Alice"], [bob, "Bob"]]) await expectTiles(user.page, [aliceId, bobId], { who });
 
     // coturn answered each one's allocation with 401 for the user name Noom gave them, and never
