@@ -74,6 +74,11 @@ pub struct Config {
     /// other; needs --turn-urls).
     #[arg(long, env = "NOOM_ICE_TRANSPORT_POLICY", value_enum, default_value_t = IceTransportPolicy::All)]
     pub ice_transport_policy: IceTransportPolicy,
+
+    /// Redis shared by the nodes of a cluster (`redis://host:port`, Redis 7 or later); without
+    /// it, this node is alone.
+    #[arg(long, env = "NOOM_REDIS_URL")]
+    pub redis_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -105,6 +110,13 @@ impl Config {
                     "--allowed-origins: {origin:?} is not an origin (expected e.g. https://example.com, or *)"
                 ));
             }
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("redis+unix://"))
+        {
+            return Err(format!(
+                "--redis-url: {url:?} is not a Redis URL (expected redis://host:port or redis+unix:///path)"
+            ));
         }
         self.validate_ice()
     }

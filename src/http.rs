@@ -17,6 +17,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::Config;
 use crate::realtime::plain_ws::{self, PublicChat};
+use crate::realtime::{Adapter, Hub};
 
 /// The web client, built by `build.rs` into `web/dist`.
 #[derive(RustEmbed)]
@@ -31,11 +32,11 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
     img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; \
     object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-pub fn router(config: Arc<Config>, socket_io: SocketIoLayer) -> Router {
+pub fn router(config: Arc<Config>, socket_io: SocketIoLayer<Adapter>, hub: Arc<Hub>) -> Router {
     let pages = Router::new()
         .route("/", get(index))
         .route("/r/{*room}", get(index))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(move || health(hub.clone())))
         .route("/ws", get(plain_ws::upgrade).with_state(PublicChat::new(config.clone())))
         .fallback(asset)
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
@@ -48,6 +49,11 @@ pub fn router(config: Arc<Config>, socket_io: SocketIoLayer) -> Router {
     // Layered once around the whole router: each application of the layer makes an Engine.IO
     // server of its own, and a session must find the same one on every request.
     Router::new().fallback_service(socket_io.layer(pages)).layer(middleware::from_fn_with_state(config, socket_io_gate))
+}
+
+/// Alive (it answers), and whether the link to the other nodes is up: `off` for a node alone.
+async fn health(hub: Arc<Hub>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok", "redis": hub.link_state() }))
 }
 
 async fn index() -> Response {

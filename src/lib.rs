@@ -1,6 +1,7 @@
 //! Noom: self-hosted video meetings and chat rooms, served by one binary.
 //!
 //! - [`config`]: options from flags and environment.
+//! - [`cluster`]: many nodes sharing rooms through Redis.
 //! - [`http`]: pages, assets and the Socket.IO gate.
 //! - [`realtime`]: Socket.IO events (the seed's and our own) and the plain `/ws` chat.
 //! - [`rooms`]: who is where, who is in each call, and what was said, kept apart from the network.
@@ -8,6 +9,7 @@
 //! - [`ice`]: the STUN and TURN servers handed to browsers, with TURN credentials.
 //! - [`validate`], [`ratelimit`]: what input is accepted, and how fast.
 
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod ice;
@@ -29,8 +31,8 @@ use realtime::Hub;
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    let (socket_io, hub) = Hub::build(config.clone());
-    let app = http::router(config.clone(), socket_io);
+    let (socket_io, hub) = Hub::build(config.clone()).await?;
+    let app = http::router(config.clone(), socket_io, hub.clone());
     let addr = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;

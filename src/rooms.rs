@@ -8,7 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use socketioxide::socket::Sid;
 
 use crate::validate::{ApiError, ErrorCode};
@@ -16,7 +16,7 @@ use crate::validate::{ApiError, ErrorCode};
 pub const DEFAULT_NICKNAME: &str = "Anon";
 
 /// Someone in a room, as others see them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Participant {
     pub id: Sid,
     pub nickname: Arc<str>,
@@ -43,7 +43,7 @@ pub struct RoomInfo {
     pub count: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub id: String,
     pub room: Arc<str>,
@@ -263,6 +263,52 @@ impl Rooms {
         Ok(message)
     }
 
+    /// Records a message posted on another node, once.
+    pub fn record(&mut self, message: ChatMessage) {
+        let size = self.limits.history_size;
+        let Some(room) = self.rooms.get_mut(&*message.room) else { return };
+        if size == 0 || room.history.iter().rev().any(|m| m.id == message.id) {
+            return;
+        }
+        if room.history.len() == size {
+            room.history.pop_front();
+        }
+        room.history.push_back(message);
+    }
+
+    /// Adds messages another node knows of to open rooms' histories: each once, in order of
+    /// posting, the newest kept.
+    pub fn merge_history(&mut self, messages: Vec<ChatMessage>) {
+        let size = self.limits.history_size;
+        let mut touched: Vec<Arc<str>> = Vec::new();
+        for message in messages {
+            let Some(room) = self.rooms.get_mut(&*message.room) else { continue };
+            if size == 0 || room.history.iter().any(|m| m.id == message.id) {
+                continue;
+            }
+            if !touched.contains(&room.name) {
+                touched.push(room.name.clone());
+            }
+            room.history.push_back(message);
+        }
+        for name in touched {
+            let room = self.rooms.get_mut(&name).expect("touched rooms are open");
+            room.history.make_contiguous().sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.id.cmp(&b.id)));
+            while room.history.len() > size {
+                room.history.pop_front();
+            }
+        }
+    }
+
+    /// Everyone connected, in no order.
+    pub fn ids(&self) -> Vec<Sid> {
+        self.people.keys().copied().collect()
+    }
+
+    pub fn is_unlisted(&self, room: &str) -> bool {
+        self.rooms.get(room).is_some_and(|r| r.unlisted)
+    }
+
     /// Everyone in the room, in order of arrival, with their call state.
     pub fn participants(&self, room: &str) -> Vec<Participant> {
         let Some(r) = self.rooms.get(room) else { return Vec::new() };
@@ -277,17 +323,20 @@ impl Rooms {
     }
 
     /// Joins the call of a room one is in, or, for someone in it already, sets their media.
-    pub fn join_call(&mut self, id: Sid, room: &str, media: Media) -> Result<CallChange, ApiError> {
+    /// `enforce_limit` is false where the place was taken elsewhere (by the cluster, or by the
+    /// node that owns the person).
+    pub fn join_call(
+        &mut self,
+        id: Sid,
+        room: &str,
+        media: Media,
+        enforce_limit: bool,
+    ) -> Result<CallChange, ApiError> {
         let limit = self.limits.call_size;
         let r = self.room_of_member(id, room)?;
         let changed = match r.call.iter().position(|(m, _)| *m == id) {
             Some(i) => std::mem::replace(&mut r.call[i].1, media) != media,
-            None if r.call.len() >= limit => {
-                return Err(ApiError::new(
-                    ErrorCode::CallFull,
-                    format!("the call is full ({limit} people); you can still chat"),
-                ));
-            }
+            None if enforce_limit && r.call.len() >= limit => return Err(call_full(limit)),
             None => {
                 r.call.push((id, media));
                 true
@@ -374,6 +423,10 @@ impl Rooms {
     pub fn people_count(&self) -> usize {
         self.people.len()
     }
+}
+
+pub fn call_full(limit: usize) -> ApiError {
+    ApiError::new(ErrorCode::CallFull, format!("the call is full ({limit} people); you can still chat"))
 }
 
 fn not_in_call(room: &str) -> ApiError {
@@ -507,11 +560,11 @@ mod tests {
             rooms.enter(*id, "r", false).unwrap();
         }
         let cam = Media { audio: true, video: true, screen: false };
-        assert_eq!(rooms.join_call(ids[3], "elsewhere", cam).unwrap_err().code, ErrorCode::NotInRoom);
-        assert!(rooms.join_call(ids[0], "r", cam).unwrap().changed);
-        assert!(!rooms.join_call(ids[0], "r", cam).unwrap().changed);
-        rooms.join_call(ids[1], "r", Media::default()).unwrap();
-        assert_eq!(rooms.join_call(ids[2], "r", cam).unwrap_err().code, ErrorCode::CallFull);
+        assert_eq!(rooms.join_call(ids[3], "elsewhere", cam, true).unwrap_err().code, ErrorCode::NotInRoom);
+        assert!(rooms.join_call(ids[0], "r", cam, true).unwrap().changed);
+        assert!(!rooms.join_call(ids[0], "r", cam, true).unwrap().changed);
+        rooms.join_call(ids[1], "r", Media::default(), true).unwrap();
+        assert_eq!(rooms.join_call(ids[2], "r", cam, true).unwrap_err().code, ErrorCode::CallFull);
         let muted = Media { audio: false, ..cam };
         assert_eq!(rooms.set_media(ids[0], "r", muted).unwrap().me.call, Some(muted));
         assert_eq!(rooms.set_media(ids[2], "r", muted).unwrap_err().code, ErrorCode::NotInCall);
@@ -522,7 +575,7 @@ mod tests {
         assert_eq!(rooms.post(ids[0], "r", "hi".into(), "1".into(), 0).unwrap().sender.call, None);
         // Leaving the room leaves its call, and frees a place.
         rooms.leave(ids[1], "r").unwrap();
-        assert!(rooms.join_call(ids[2], "r", cam).is_ok());
+        assert!(rooms.join_call(ids[2], "r", cam, true).is_ok());
         assert_eq!(rooms.leave_call(ids[3], "r").unwrap_err().code, ErrorCode::NotInCall);
         assert_eq!(rooms.leave_call(ids[2], "r").unwrap().call, None);
     }
@@ -534,9 +587,9 @@ mod tests {
             rooms.enter(*id, "r", false).unwrap();
         }
         rooms.enter(ids[3], "other", false).unwrap();
-        rooms.join_call(ids[0], "r", Media::default()).unwrap();
-        rooms.join_call(ids[1], "r", Media::default()).unwrap();
-        rooms.join_call(ids[3], "other", Media::default()).unwrap();
+        rooms.join_call(ids[0], "r", Media::default(), true).unwrap();
+        rooms.join_call(ids[1], "r", Media::default(), true).unwrap();
+        rooms.join_call(ids[3], "other", Media::default(), true).unwrap();
         assert_eq!(rooms.check_signal(ids[0], Some(ids[1]), "r").unwrap(), ids[1]);
         assert_eq!(rooms.check_signal(ids[0], None, "r").unwrap_err().code, ErrorCode::PeerUnavailable);
         let code =
@@ -546,5 +599,38 @@ mod tests {
         assert_eq!(code(0, 0, "r"), ErrorCode::PeerUnavailable);
         assert_eq!(code(2, 0, "r"), ErrorCode::NotInCall);
         assert_eq!(code(3, 0, "r"), ErrorCode::NotInRoom);
+    }
+
+    #[test]
+    fn a_place_taken_elsewhere_passes_the_limit() {
+        let (mut rooms, ids) = setup(3);
+        for id in &ids {
+            rooms.enter(*id, "r", false).unwrap();
+        }
+        rooms.join_call(ids[0], "r", Media::default(), true).unwrap();
+        rooms.join_call(ids[1], "r", Media::default(), true).unwrap();
+        assert_eq!(rooms.join_call(ids[2], "r", Media::default(), true).unwrap_err().code, ErrorCode::CallFull);
+        assert!(rooms.join_call(ids[2], "r", Media::default(), false).unwrap().changed);
+    }
+
+    #[test]
+    fn messages_from_other_nodes_are_kept_once_and_in_order() {
+        let (mut rooms, ids) = setup(1);
+        rooms.enter(ids[0], "r", false).unwrap();
+        let sender = rooms.participant(ids[0]).unwrap();
+        let msg = |id: &str, ts: u64| ChatMessage {
+            id: id.into(),
+            room: "r".into(),
+            sender: sender.clone(),
+            text: id.into(),
+            ts,
+        };
+        rooms.record(msg("b", 20));
+        rooms.record(msg("b", 20));
+        rooms.record(ChatMessage { room: "closed".into(), ..msg("x", 1) });
+        rooms.merge_history(vec![msg("a", 10), msg("c", 30), msg("b", 20), msg("d", 40)]);
+        // The newest three (the history size), oldest first; a message of a closed room is dropped.
+        let texts: Vec<String> = rooms.history("r").into_iter().map(|m| m.text).collect();
+        assert_eq!(texts, ["b", "c", "d"]);
     }
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::socket::Sid;
 
-use super::{Answer, Args, EventKind, Hub, Session, now_ms, reply};
+use super::{AckSender, Answer, Args, EventKind, Hub, Session, SocketRef, Source, now_ms, reply};
+use crate::cluster::Op;
 use crate::config::IceTransportPolicy;
 use crate::ice::{self, IceServer};
 use crate::rooms::{CallChange, Media, Participant};
@@ -46,8 +46,8 @@ async fn join(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: Ack
         let req: JoinRequest = args.object()?;
         let room = validate::room_name(&req.room)?;
         let ice_servers = ice::servers_for(&hub.config, &s.id.to_string(), now_ms() / 1000);
-        hub.change_call(&s, &room, |rooms| {
-            let change = rooms.join_call(s.id, &room, req.media)?;
+        hub.change_call(&s, &room, true, |rooms, limit_checked| {
+            let change = rooms.join_call(s.id, &room, req.media, !limit_checked)?;
             answer.ok(&Joined {
                 participants: rooms.participants(&room),
                 ice_servers,
@@ -81,7 +81,7 @@ async fn media(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: Ac
         let req: MediaRequest = args.object()?;
         let room = validate::room_name(&req.room)?;
         let media = Media { audio: req.audio, video: req.video, screen: req.screen };
-        hub.change_call(&s, &room, |rooms| {
+        hub.change_call(&s, &room, false, |rooms, _| {
             let change = rooms.set_media(s.id, &room, media)?;
             answer.ok(&MediaSet { participant: change.me.clone() });
             Ok(change)
@@ -102,7 +102,7 @@ async fn leave(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: Ac
     let result = async {
         let req: LeaveRequest = args.object()?;
         let room = validate::room_name(&req.room)?;
-        hub.change_call(&s, &room, |rooms| {
+        hub.change_call(&s, &room, false, |rooms, _| {
             let me = rooms.leave_call(s.id, &room)?;
             answer.ok(&Map::new());
             Ok(CallChange { me, changed: true })
@@ -126,7 +126,7 @@ struct Relayed<'a> {
 }
 
 async fn signal(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
-    let result = (|| {
+    let result = async {
         let request = match args.0.first() {
             Some(Value::Object(map)) => map,
             _ => return Err(ApiError::bad_request("the argument must be an object")),
@@ -143,37 +143,70 @@ async fn signal(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: A
             Signal::Description(d) => (Some(d), None),
             Signal::Candidate(c) => (None, Some(c)),
         };
-        hub.send_to(peer, "rtc:signal", &Relayed { room: &room, from: s.id, description, candidate });
+        hub.send_to(peer, "rtc:signal", &Relayed { room: &room, from: s.id, description, candidate }).await;
         Ok(())
-    })();
-    match result {
+    };
+    match result.await {
         Ok(()) => reply(ack, &Map::new()),
         Err(e) => reply(ack, &e),
     }
 }
 
 impl Hub {
-    /// Makes a change to someone's place in a room's call within the room's turn, and tells the
-    /// others in the room if anything changed.
+    /// Makes a change to someone's place in a room's call within the room's turn, tells the
+    /// others in the room if anything changed, and the other nodes.
+    ///
+    /// With `claim`, a place in the call is first taken for the whole cluster; `change` is told
+    /// whether the size limit was checked so (it checks it itself otherwise: a node alone, or
+    /// one whose link is down).
     async fn change_call(
         &self,
         s: &SocketRef,
         room: &str,
-        change: impl FnOnce(&mut crate::rooms::Rooms) -> Result<CallChange, ApiError>,
+        claim: bool,
+        change: impl FnOnce(&mut crate::rooms::Rooms, bool) -> Result<CallChange, ApiError>,
     ) -> Result<(), ApiError> {
         let _turn = self.room_locks.lock(room).await;
-        let outcome = change(&mut self.rooms.lock())?;
+        let mut limit_checked = false;
+        if claim && self.rooms.lock().is_member(s.id, room) {
+            match self.link.claim_call_place(room, s.id, self.config.call_size.into()).await {
+                Some(true) => limit_checked = true,
+                Some(false) => return Err(crate::rooms::call_full(self.config.call_size.into())),
+                None => {}
+            }
+        }
+        let outcome = change(&mut self.rooms.lock(), limit_checked);
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let in_call = self.rooms.lock().member(s.id, room).is_some_and(|m| m.call.is_some());
+                if limit_checked && !in_call {
+                    self.link.release_call_place(room, s.id);
+                }
+                return Err(e);
+            }
+        };
         if outcome.changed {
-            self.announce_updated(s, room, &outcome.me).await;
+            let media = outcome.me.call;
+            self.link.publish_op(Op::Call { id: s.id, room: room.to_owned(), media });
+            if media.is_none() {
+                self.link.release_call_place(room, s.id);
+            } else if self.link.is_clustered() {
+                // Signals for this socket from other nodes are addressed to it by name.
+                s.join(s.id);
+            }
+            self.announce_updated(Source::Socket(s), room, &outcome.me).await;
         }
         Ok(())
     }
 
     /// Sends one socket a push, wherever it is connected.
-    fn send_to<T: Serialize + ?Sized>(&self, to: Sid, event: &'static str, data: &T) {
+    async fn send_to<T: Serialize + ?Sized>(&self, to: Sid, event: &'static str, data: &T) {
+        // A peer that vanished meanwhile is told by its departure; the sender learns of it so.
         if let Some(peer) = self.io.get_socket(to) {
-            // A peer that vanished meanwhile is told by its departure; the sender learns of it so.
             let _ = peer.emit(event, data);
+        } else if self.link.is_clustered() {
+            let _ = self.io.to(to).emit(event, data).await;
         }
     }
 }

@@ -24,11 +24,11 @@ pub(super) async fn publish(hub: Arc<Hub>) {
         };
         last_version = Some(version);
         if directory != last_directory {
-            let _ = hub.io.to(LOBBY).emit("directory", &directory).await;
+            let _ = hub.io.local().to(LOBBY).emit("directory", &directory).await;
             last_directory = directory;
         }
         if names != last_names {
-            let _ = hub.io.to(SEED_SOCKETS).emit("room_change", &names).await;
+            let _ = hub.io.local().to(SEED_SOCKETS).emit("room_change", &names).await;
             last_names = names;
         }
         tokio::time::sleep(interval).await;

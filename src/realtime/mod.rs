@@ -9,6 +9,7 @@ mod call;
 mod directory;
 mod noom;
 pub mod plain_ws;
+mod replica;
 mod room_lock;
 mod seed;
 mod serial;
@@ -21,13 +22,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use socketioxide::SocketIo;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::extract::TryData;
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::sync::Notify;
 
+use crate::cluster::{Link, Nodes, Op};
 use crate::config::Config;
 use crate::ratelimit::TokenBucket;
 use crate::rooms::{ChatMessage, Entered, Left, Limits, Participant, Rooms};
@@ -61,6 +64,13 @@ const MAX_PAYLOAD: u64 = 128 * 1024;
 const SEED_SOCKETS: &str = "f:seed";
 const LOBBY: &str = "lobby";
 
+/// The Socket.IO adapter: socketioxide-redis over our [`Link`]. A node alone uses it too, with
+/// every broadcast marked local (see [`Hub::to`]), so nothing is encoded for Redis.
+pub type Adapter = CustomRedisAdapter<socketioxide::adapter::Emitter, Link>;
+type SocketRef = socketioxide::extract::SocketRef<Adapter>;
+type AckSender = socketioxide::extract::AckSender<Adapter>;
+type SocketIo = socketioxide::SocketIo<Adapter>;
+
 /// An acknowledgement with no argument: the seed's `done()`.
 const NO_ARGS: [u8; 0] = [];
 
@@ -74,6 +84,18 @@ pub struct Hub {
     resumable: Mutex<HashMap<String, Sid>>,
     next_message: AtomicU64,
     boot_ms: u64,
+    link: Link,
+    /// The other nodes of the cluster, and who is connected to each.
+    nodes: Mutex<Nodes>,
+}
+
+/// Where a push about a room comes from: a socket of this node (the others in the room hear it
+/// wherever they are connected), or this node's copy of another node's change (only the sockets
+/// here hear it: each node tells its own).
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Socket(&'a SocketRef),
+    Replica,
 }
 
 /// The handshake's `auth` payload.
@@ -211,15 +233,19 @@ fn now_ms() -> u64 {
 }
 
 impl Hub {
-    /// Builds the Socket.IO layer and the hub behind it, and starts the directory publisher.
-    pub fn build(config: Arc<Config>) -> (SocketIoLayer, Arc<Hub>) {
-        let (layer, io) = SocketIo::builder()
+    /// Builds the Socket.IO layer and the hub behind it, and starts the directory publisher and,
+    /// with Redis, the link to the other nodes.
+    pub async fn build(config: Arc<Config>) -> anyhow::Result<(SocketIoLayer<Adapter>, Arc<Hub>)> {
+        let link = Link::new(config.redis_url.as_deref())?;
+        let adapter = RedisAdapterCtr::new_with_driver(link.clone(), RedisAdapterConfig::new().with_prefix("noom"));
+        let (layer, io) = socketioxide::SocketIo::builder()
             .ping_interval(Duration::from_secs(config.ping_interval))
             .ping_timeout(Duration::from_secs(config.ping_timeout))
             .max_payload(MAX_PAYLOAD)
             .max_buffer_size(SEND_BUFFER)
             .ws_max_message_size(MAX_PAYLOAD as usize)
             .ws_max_frame_size(MAX_PAYLOAD as usize)
+            .with_adapter::<Adapter>(adapter)
             .build_layer();
         let limits =
             Limits { history_size: config.history_size, call_size: config.call_size.into(), ..Limits::default() };
@@ -232,6 +258,8 @@ impl Hub {
             room_locks: RoomLocks::default(),
             next_message: AtomicU64::new(1),
             boot_ms: now_ms(),
+            link,
+            nodes: Mutex::new(Nodes::default()),
         });
         let setup = {
             let hub = hub.clone();
@@ -252,14 +280,33 @@ impl Hub {
         };
         // Setting up in the middleware registers every handler before the client is told it is
         // connected, so no early event can miss its handler.
-        io.ns("/", connected.with(setup));
+        // The adapter subscribes to its channels with the link, which registers them for every
+        // connection it makes; it does not wait for Redis.
+        io.ns("/", connected.with(setup)).await.map_err(|e| anyhow::anyhow!("Socket.IO adapter: {e}"))?;
         tokio::spawn(directory::publish(hub.clone()));
-        (layer, hub)
+        hub.link.start(hub.clone());
+        Ok((layer, hub))
     }
 
-    /// Disconnects every socket, for shutdown.
+    /// Disconnects every socket, for shutdown, and tells the other nodes.
     pub async fn close(&self) {
+        self.link.leave_cluster().await;
         self.io.close().await;
+    }
+
+    /// `"off"`, `"up"` or `"down"`: this node's link to the other nodes.
+    pub fn link_state(&self) -> &'static str {
+        self.link.state().as_str()
+    }
+
+    /// A broadcast to the sockets in `room` (a Socket.IO room) but the source: everywhere for a
+    /// socket's own change, on this node only for another node's.
+    fn to(&self, source: Source, room: String) -> BroadcastOperators<Adapter> {
+        match source {
+            Source::Socket(s) if self.link.is_clustered() => s.to(room),
+            Source::Socket(s) => s.local().to(room),
+            Source::Replica => self.io.local().to(room),
+        }
     }
 
     fn accept(self: Arc<Self>, s: SocketRef, auth: Option<serde_json::Value>) {
@@ -401,12 +448,22 @@ impl Hub {
             if flavour == Flavour::Noom {
                 s.leave(LOBBY);
             }
-            let (name, count) = (&entered.room.name, entered.room.count);
-            let _ = s.to(room_key(Flavour::Seed, name)).emit("welcome", &(&entered.me.nickname, count)).await;
-            let joined = ParticipantEvent { room: name, participant: &entered.me, count: Some(count) };
-            let _ = s.to(room_key(Flavour::Noom, name)).emit("participant:joined", &joined).await;
+            self.link.publish_op(Op::Enter {
+                id: s.id,
+                nickname: entered.me.nickname.to_string(),
+                room: entered.room.name.to_string(),
+                unlisted: entered.room.unlisted,
+            });
+            self.announce_entered(Source::Socket(s), &entered).await;
         }
         Ok(())
+    }
+
+    async fn announce_entered(&self, source: Source<'_>, entered: &Entered) {
+        let (name, count) = (&entered.room.name, entered.room.count);
+        let _ = self.to(source, room_key(Flavour::Seed, name)).emit("welcome", &(&entered.me.nickname, count)).await;
+        let joined = ParticipantEvent { room: name, participant: &entered.me, count: Some(count) };
+        let _ = self.to(source, room_key(Flavour::Noom, name)).emit("participant:joined", &joined).await;
     }
 
     /// Takes the socket out of one room, or all, and tells those left behind. A Noom socket left
@@ -431,7 +488,8 @@ impl Hub {
             let _turn = self.room_locks.lock(&room).await;
             let Ok(l) = self.with_rooms(|r| r.leave(s.id, &room)) else { continue };
             s.leave(room_key(flavour, &room));
-            self.announce_left(s, &l).await;
+            self.published_leave(s.id, &room);
+            self.announce_left(Source::Socket(s), &l).await;
             left.push(l.room);
         }
         if to_lobby && flavour == Flavour::Noom && !left.is_empty() && self.rooms.lock().rooms_of(s.id).is_empty() {
@@ -440,29 +498,37 @@ impl Hub {
         Ok(left)
     }
 
-    async fn announce_left(&self, s: &SocketRef, left: &Left) {
-        let _ = s.to(room_key(Flavour::Seed, &left.room)).emit("bye", &(&left.me.nickname, left.count)).await;
+    /// Tells the other nodes that someone of this node left a room (and its call).
+    fn published_leave(&self, id: Sid, room: &str) {
+        self.link.publish_op(Op::Leave { id, room: room.to_owned() });
+        self.link.release_call_place(room, id);
+    }
+
+    async fn announce_left(&self, source: Source<'_>, left: &Left) {
+        let _ =
+            self.to(source, room_key(Flavour::Seed, &left.room)).emit("bye", &(&left.me.nickname, left.count)).await;
         let event = ParticipantEvent { room: &left.room, participant: &left.me, count: Some(left.count) };
-        let _ = s.to(room_key(Flavour::Noom, &left.room)).emit("participant:left", &event).await;
+        let _ = self.to(source, room_key(Flavour::Noom, &left.room)).emit("participant:left", &event).await;
     }
 
     async fn rename(&self, s: &SocketRef, nickname: &str) -> Result<Participant, ApiError> {
         let (me, rooms) = self.with_rooms(|r| r.rename(s.id, nickname).map(|me| (me, r.rooms_of(s.id))))?;
+        self.link.publish_op(Op::Rename { id: s.id, nickname: nickname.to_owned() });
         for room in &rooms {
             let _turn = self.room_locks.lock(room).await;
             // As this room sees them: their call state there goes with the new name.
             let member = self.rooms.lock().member(s.id, room);
             if let Some(member) = member {
-                self.announce_updated(s, room, &member).await;
+                self.announce_updated(Source::Socket(s), room, &member).await;
             }
         }
         Ok(me)
     }
 
     /// Tells the others in `room` how someone now is (name, call, media). Called in the room's turn.
-    async fn announce_updated(&self, s: &SocketRef, room: &str, participant: &Participant) {
+    async fn announce_updated(&self, source: Source<'_>, room: &str, participant: &Participant) {
         let event = ParticipantEvent { room, participant, count: None };
-        let _ = s.to(room_key(Flavour::Noom, room)).emit("participant:updated", &event).await;
+        let _ = self.to(source, room_key(Flavour::Noom, room)).emit("participant:updated", &event).await;
     }
 
     /// Checks a chat message, records it and delivers it to the others in its room; `answer`
@@ -490,9 +556,11 @@ impl Hub {
             let id = format!("{:x}-{:x}", self.boot_ms, self.next_message.fetch_add(1, Ordering::Relaxed));
             r.post(s.id, room, text.to_owned(), id, now_ms())
         })?;
+        self.link.publish_op(Op::Chat { message: message.clone() });
         let line = format!("{}: {}", message.sender.nickname, message.text);
-        let _ = s.to(room_key(Flavour::Seed, room)).emit("new_message", &line).await;
-        let _ = s.to(room_key(Flavour::Noom, room)).emit("chat:message", &message).await;
+        let source = Source::Socket(s);
+        let _ = self.to(source, room_key(Flavour::Seed, room)).emit("new_message", &line).await;
+        let _ = self.to(source, room_key(Flavour::Noom, room)).emit("chat:message", &message).await;
         answer(&message);
         Ok(())
     }
@@ -502,10 +570,12 @@ impl Hub {
         for room in rooms {
             let _turn = self.room_locks.lock(&room).await;
             if let Ok(left) = self.with_rooms(|r| r.leave(s.id, &room)) {
-                self.announce_left(&s, &left).await;
+                self.published_leave(s.id, &room);
+                self.announce_left(Source::Socket(&s), &left).await;
             }
         }
         self.with_rooms(|r| r.disconnect(s.id));
+        self.link.publish_op(Op::Disconnect { id: s.id });
     }
 
     fn directory(&self) -> crate::rooms::Directory {

@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use socketioxide::extract::{AckSender, SocketRef};
 
-use super::{Answer, Args, EventKind, Hub, Session, reply};
+use super::{AckSender, Answer, Args, EventKind, Hub, Session, SocketRef, reply};
 use crate::rooms::{ChatMessage, Participant, RoomInfo};
 use crate::validate::{self, ApiError};
 

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use socketioxide::extract::{AckSender, SocketRef};
-
-use super::{Answer, Args, EventKind, Flavour, Hub, NO_ARGS, Session, room_key};
+use super::{AckSender, Answer, Args, EventKind, Flavour, Hub, NO_ARGS, Session, SocketRef, Source, room_key};
 use crate::signal::{Candidate, SessionDescription};
 use crate::validate::{self, ApiError, ErrorCode};
 
@@ -72,7 +70,7 @@ async fn relay(hub: Arc<Hub>, s: SocketRef, args: Args, ack: AckSender, event: &
         if !hub.rooms.lock().is_member(s.id, &room) {
             return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
         }
-        let _ = s.to(room_key(Flavour::Seed, &room)).emit(event, &signal).await;
+        let _ = hub.to(Source::Socket(&s), room_key(Flavour::Seed, &room)).emit(event, &signal).await;
         answer.ok(&NO_ARGS);
         Ok(())
     };

@@ -56,10 +56,11 @@ describe("pages", () => {
     assert.ok(body.length > 10000, `a real bundle (${body.length} bytes)`);
   });
 
-  test("/healthz answers 200 ok", async () => {
+  test("/healthz answers 200 with the state of the Redis link: off for a node alone", async () => {
     const res = await get("/healthz");
     assert.equal(res.status, 200);
-    assert.equal((await res.text()).trim(), "ok");
+    assert.match(res.headers.get("content-type"), /application\/json/);
+    assert.deepEqual(await res.json(), { status: "ok", redis: "off" });
   });
 
   for (const path of ["/nope", "/index.php", "/r", "/assets/nope.js", "/socket.io.js", "/healthz/more"]) {

@@ -1,0 +1,403 @@
+//! The node's one connection to Redis: it reconnects by itself, publishes in order, and hands
+//! what arrives to the socketioxide-redis adapter (as its [`Driver`]) or, for Noom's own ops, to
+//! the [`Replica`], in arrival order.
+//!
+//! While the link is down nothing is queued: the node serves its own users alone, and the
+//! snapshots exchanged when the link comes back make up for what was missed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use parking_lot::{Mutex, RwLock};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, PushInfo, PushKind};
+use socketioxide::socket::Sid;
+use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
+use tokio::sync::{Notify, mpsc};
+
+use super::{Envelope, HEARTBEAT, NODE_TIMEOUT, Op};
+
+/// Commands waiting to be written to Redis. Past this, Redis is not keeping up, and what does
+/// not fit is dropped (cross-node delivery is best effort; the node's own users are not slowed).
+const OUTBOX: usize = 65_536;
+/// Commands sent to Redis in one write.
+const BATCH: usize = 512;
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+/// A Redis that does not answer for this long is treated as gone.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Channels and keys are named under this prefix.
+const PREFIX: &str = "noom";
+
+/// What a node does with the other nodes' ops; the link calls it in arrival order, from the
+/// connection's own task, so it must not block.
+pub trait Replica: Send + Sync + 'static {
+    fn apply(&self, from: &str, op: Op);
+    /// Everything this node owns, as an [`Op::Snapshot`].
+    fn snapshot(&self) -> Op;
+    /// The places in calls this node's people hold: `(room, id)`.
+    fn call_places(&self) -> Vec<(String, Sid)>;
+    /// Forgets the nodes not heard from for [`NODE_TIMEOUT`].
+    fn drop_silent(&self, now: Instant);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// No Redis configured: a node alone.
+    Off,
+    Down,
+    Up,
+}
+
+impl LinkState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Off => "off",
+            LinkState::Down => "down",
+            LinkState::Up => "up",
+        }
+    }
+}
+
+/// A cheap handle; clones share the connection.
+#[derive(Clone)]
+pub struct Link(Arc<Inner>);
+
+struct Inner {
+    node: String,
+    client: Option<redis::Client>,
+    state: AtomicU8,
+    outbox: mpsc::Sender<Cmd>,
+    outbox_rx: Mutex<Option<mpsc::Receiver<Cmd>>>,
+    /// The adapter's channels and where their messages go.
+    handlers: RwLock<HashMap<String, mpsc::Sender<ChanItem>>>,
+    conn: Mutex<Option<MultiplexedConnection>>,
+    replica: OnceLock<Arc<dyn Replica>>,
+    lost: Notify,
+}
+
+/// Takes a place in a room's call if fewer than `ARGV[3]` live people hold one. Places of nodes
+/// whose liveness key has expired are freed on the way, so a node that died leaves no ghosts.
+const CLAIM_PLACE: &str = r"
+local holders = redis.call('HGETALL', KEYS[1])
+local live = 0
+for i = 1, #holders, 2 do
+  if redis.call('EXISTS', ARGV[4] .. holders[i + 1]) == 1 then
+    live = live + 1
+  else
+    redis.call('HDEL', KEYS[1], holders[i])
+  end
+end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
+if live >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+";
+
+fn state_channel() -> String {
+    format!("{PREFIX}#state")
+}
+
+fn node_key(node: &str) -> String {
+    format!("{PREFIX}:node:{node}")
+}
+
+fn call_key(room: &str) -> String {
+    format!("{PREFIX}:call:{room}")
+}
+
+/// The URL with RESP3 asked for: pushes (pub/sub messages) share the connection with commands.
+fn resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    }
+}
+
+impl Link {
+    /// A link to the Redis at `url`, or none (a node alone). Connects once [`Link::start`]ed.
+    pub fn new(url: Option<&str>) -> anyhow::Result<Link> {
+        let client = url
+            .map(|url| {
+                redis::Client::open(resp3(url)).with_context(|| format!("--redis-url {url:?} is not a Redis URL"))
+            })
+            .transpose()?;
+        let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
+        let state = if client.is_some() { LinkState::Down } else { LinkState::Off };
+        Ok(Link(Arc::new(Inner {
+            node: Sid::new().to_string(),
+            client,
+            state: AtomicU8::new(state as u8),
+            outbox,
+            outbox_rx: Mutex::new(Some(outbox_rx)),
+            handlers: RwLock::new(HashMap::new()),
+            conn: Mutex::new(None),
+            replica: OnceLock::new(),
+            lost: Notify::new(),
+        })))
+    }
+
+    /// This node's name in the cluster.
+    pub fn node(&self) -> &str {
+        &self.0.node
+    }
+
+    pub fn is_clustered(&self) -> bool {
+        self.0.client.is_some()
+    }
+
+    pub fn state(&self) -> LinkState {
+        match self.0.state.load(Ordering::Acquire) {
+            s if s == LinkState::Up as u8 => LinkState::Up,
+            s if s == LinkState::Down as u8 => LinkState::Down,
+            _ => LinkState::Off,
+        }
+    }
+
+    fn set_state(&self, state: LinkState) {
+        self.0.state.store(state as u8, Ordering::Release);
+    }
+
+    /// Connects, and keeps connecting, feeding `replica`; does nothing for a node alone.
+    pub fn start(&self, replica: Arc<dyn Replica>) {
+        let Some(client) = self.0.client.clone() else { return };
+        if self.0.replica.set(replica.clone()).is_err() {
+            return;
+        }
+        let outbox = self.0.outbox_rx.lock().take().expect("started once");
+        tokio::spawn(self.clone().run(client, outbox));
+        // Other nodes can go silent while this one's link is down too.
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                replica.drop_silent(Instant::now());
+            }
+        });
+    }
+
+    /// Queues a command if the link is up; drops it otherwise.
+    fn send(&self, cmd: Cmd) {
+        if self.state() == LinkState::Up && self.0.outbox.try_send(cmd).is_err() {
+            tracing::warn!("Redis is not keeping up; a cross-node message was dropped");
+        }
+    }
+
+    /// Tells the other nodes of a change to this node's people.
+    pub fn publish_op(&self, op: Op) {
+        if self.is_clustered() {
+            let mut cmd = redis::cmd("PUBLISH");
+            cmd.arg(state_channel()).arg(Envelope::encode(&self.0.node, op));
+            self.send(cmd);
+        }
+    }
+
+    /// Takes a place in `room`'s call for `id`, for the whole cluster: `Some(false)` if the call
+    /// is full, `None` if Redis cannot decide now (the node then decides alone).
+    pub async fn claim_call_place(&self, room: &str, id: Sid, limit: usize) -> Option<bool> {
+        if self.state() != LinkState::Up {
+            return None;
+        }
+        let mut conn = self.0.conn.lock().clone()?;
+        let script = redis::Script::new(CLAIM_PLACE);
+        let mut invocation = script.key(call_key(room));
+        invocation.arg(id.to_string()).arg(&self.0.node).arg(limit).arg(format!("{PREFIX}:node:"));
+        match invocation.invoke_async::<i64>(&mut conn).await {
+            Ok(claimed) => Some(claimed == 1),
+            Err(e) => {
+                tracing::warn!("could not claim a call place in Redis: {e}");
+                None
+            }
+        }
+    }
+
+    pub fn release_call_place(&self, room: &str, id: Sid) {
+        if self.is_clustered() {
+            let mut cmd = redis::cmd("HDEL");
+            cmd.arg(call_key(room)).arg(id.to_string());
+            self.send(cmd);
+        }
+    }
+
+    /// Tells the other nodes that this one's people are gone, for a clean shutdown.
+    pub async fn leave_cluster(&self) {
+        let Some(mut conn) = self.0.conn.lock().clone() else { return };
+        let mut pipe = redis::pipe();
+        pipe.cmd("PUBLISH").arg(state_channel()).arg(Envelope::encode(&self.0.node, Op::Gone)).ignore();
+        pipe.cmd("DEL").arg(node_key(&self.0.node)).ignore();
+        let _ = tokio::time::timeout(Duration::from_secs(1), pipe.query_async::<()>(&mut conn)).await;
+    }
+
+    async fn run(self, client: redis::Client, mut outbox: mpsc::Receiver<Cmd>) {
+        let mut retry = RETRY_MIN;
+        loop {
+            match self.session(&client, &mut outbox).await {
+                Ok(()) => {}
+                Err(e) if self.state() == LinkState::Up => tracing::warn!("Redis link lost: {e:#}"),
+                Err(e) => tracing::debug!("Redis unreachable: {e:#}"),
+            }
+            if self.state() == LinkState::Up {
+                retry = RETRY_MIN;
+            }
+            self.set_state(LinkState::Down);
+            *self.0.conn.lock() = None;
+            tokio::time::sleep(retry).await;
+            retry = (retry * 2).min(RETRY_MAX);
+        }
+    }
+
+    /// One connection, from connecting until it fails.
+    async fn session(&self, client: &redis::Client, outbox: &mut mpsc::Receiver<Cmd>) -> anyhow::Result<()> {
+        let link = self.clone();
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_push_sender(move |push: PushInfo| {
+                link.receive(push);
+                Ok::<(), std::convert::Infallible>(())
+            });
+        let mut conn = client.get_multiplexed_async_connection_with_config(&config).await.context("connecting")?;
+        *self.0.conn.lock() = Some(conn.clone());
+        conn.subscribe(state_channel()).await.context("subscribing")?;
+        let channels: Vec<String> = self.0.handlers.read().keys().cloned().collect();
+        for channel in channels {
+            conn.subscribe(channel).await.context("subscribing")?;
+        }
+        // Whatever waited from before the link went down is covered by the snapshot below.
+        while outbox.try_recv().is_ok() {}
+        self.set_state(LinkState::Up);
+        tracing::info!(node = %self.0.node, "Redis link up");
+        let replica = self.0.replica.get().expect("started with a replica");
+        self.publish_op(Op::Hello);
+        self.publish_op(replica.snapshot());
+        for (room, id) in replica.call_places() {
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(call_key(&room)).arg(id.to_string()).arg(&self.0.node);
+            self.send(cmd);
+        }
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        loop {
+            tokio::select! {
+                _ = self.0.lost.notified() => anyhow::bail!("connection closed"),
+                _ = heartbeat.tick() => {
+                    self.publish_op(Op::Heartbeat);
+                    let mut cmd = redis::cmd("SET");
+                    cmd.arg(node_key(&self.0.node)).arg(1).arg("EX").arg(NODE_TIMEOUT.as_secs());
+                    self.send(cmd);
+                }
+                first = outbox.recv() => {
+                    let Some(first) = first else { return Ok(()) };
+                    let mut pipe = redis::pipe();
+                    pipe.add_command(first).ignore();
+                    while pipe.len() < BATCH {
+                        let Ok(cmd) = outbox.try_recv() else { break };
+                        pipe.add_command(cmd).ignore();
+                    }
+                    pipe.query_async::<()>(&mut conn).await.context("writing")?;
+                }
+            }
+        }
+    }
+
+    /// A push from Redis, in arrival order.
+    fn receive(&self, push: PushInfo) {
+        match push.kind {
+            PushKind::Message => {
+                let mut data = push.data.into_iter();
+                let (Some(channel), Some(payload)) = (data.next(), data.next()) else { return };
+                let (Ok(channel), Ok(payload)) =
+                    (String::from_redis_value(channel), Vec::<u8>::from_redis_value(payload))
+                else {
+                    return;
+                };
+                if channel == state_channel() {
+                    self.receive_op(&payload);
+                } else if let Some(tx) = self.0.handlers.read().get(&channel)
+                    && tx.try_send((channel, payload)).is_err()
+                {
+                    tracing::warn!(
+                        "cross-node broadcasts are arriving faster than they are delivered; one was dropped"
+                    );
+                }
+            }
+            PushKind::Disconnection => self.0.lost.notify_one(),
+            _ => {}
+        }
+    }
+
+    fn receive_op(&self, payload: &[u8]) {
+        match Envelope::decode(payload) {
+            Ok(envelope) if envelope.from == self.0.node => {}
+            Ok(envelope) => {
+                if let Some(replica) = self.0.replica.get() {
+                    replica.apply(&envelope.from, envelope.op);
+                }
+            }
+            Err(e) => tracing::warn!("an unreadable op from another node: {e}"),
+        }
+    }
+}
+
+impl Driver for Link {
+    type Error = redis::RedisError;
+
+    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(chan).arg(val);
+        self.send(cmd);
+        Ok(())
+    }
+
+    async fn subscribe(&self, chan: String, size: usize) -> Result<MessageStream<ChanItem>, Self::Error> {
+        // Bounded well above the adapter's default: a burst must not be dropped while it waits.
+        let (tx, rx) = mpsc::channel(size.max(OUTBOX));
+        self.0.handlers.write().insert(chan.clone(), tx);
+        // A link that is up now subscribed before this handler existed.
+        let conn = self.0.conn.lock().clone();
+        if let Some(mut conn) = conn {
+            conn.subscribe(chan).await?;
+        }
+        Ok(MessageStream::new(rx))
+    }
+
+    async fn unsubscribe(&self, chan: String) -> Result<(), Self::Error> {
+        self.0.handlers.write().remove(&chan);
+        let conn = self.0.conn.lock().clone();
+        if let Some(mut conn) = conn {
+            conn.unsubscribe(chan).await?;
+        }
+        Ok(())
+    }
+
+    async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
+        let conn = self.0.conn.lock().clone();
+        let Some(mut conn) = conn else { return Ok(1) };
+        let (_, count): (String, u16) = redis::cmd("PUBSUB").arg("NUMSUB").arg(chan).query_async(&mut conn).await?;
+        Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resp3_is_asked_for_once() {
+        assert_eq!(resp3("redis://h:1"), "redis://h:1?protocol=resp3");
+        assert_eq!(resp3("redis://h:1/2?x=1"), "redis://h:1/2?x=1&protocol=resp3");
+        assert_eq!(resp3("redis://h:1?protocol=resp3"), "redis://h:1?protocol=resp3");
+    }
+
+    #[test]
+    fn a_bad_url_names_the_option() {
+        let e = Link::new(Some("http://nope")).err().unwrap();
+        assert!(format!("{e:#}").contains("--redis-url"));
+        assert_eq!(Link::new(None).unwrap().state(), LinkState::Off);
+    }
+}

@@ -1,0 +1,135 @@
+//! Many Noom nodes, one set of rooms.
+//!
+//! Nodes share a Redis (7 or later). Two things cross it, on one connection per node so that
+//! everything a node publishes arrives everywhere in the order it was published:
+//! - Socket.IO broadcasts and targeted messages, through the socketioxide-redis adapter, whose
+//!   driver is our [`Link`];
+//! - Noom's replication of room state: each node owns the people connected to it, applies their
+//!   changes at once, and publishes each as an [`Op`]. Every node applies the others' ops, in
+//!   order, to its copy of the rooms, before the broadcasts published after them are delivered.
+//!
+//! Liveness has no central record: a node heartbeats, and a node not heard from for
+//! [`NODE_TIMEOUT`] is gone, its people with it. A node whose link comes (back) up says
+//! [`Op::Hello`], everyone answers with a [`Op::Snapshot`] of what it owns, and the copies
+//! converge. The only state kept in Redis itself is who holds a place in each call, so that the
+//! call size limit is one decision for the whole cluster.
+
+mod link;
+mod nodes;
+
+pub use link::{Link, LinkState, Replica};
+pub use nodes::Nodes;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use socketioxide::socket::Sid;
+
+use crate::rooms::{ChatMessage, Media};
+
+/// How often a node says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// A node not heard from for this long is gone: its people leave every room.
+pub const NODE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A change a node made to the people it owns, or a message about the node itself.
+///
+/// Every op is idempotent: a node's snapshot may already contain the effect of an op that
+/// follows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// This node's link came up: every other node answers with its snapshot.
+    Hello,
+    /// This node is alive.
+    Heartbeat,
+    /// Everything this node owns; replaces what others knew of it.
+    Snapshot { people: Vec<PersonState>, history: Vec<ChatMessage> },
+    /// Someone entered a room.
+    Enter { id: Sid, nickname: String, room: String, unlisted: bool },
+    /// Someone left a room.
+    Leave { id: Sid, room: String },
+    /// Someone disconnected: they left all their rooms.
+    Disconnect { id: Sid },
+    /// Someone changed their nickname.
+    Rename { id: Sid, nickname: String },
+    /// Someone joined a room's call or changed their media (`Some`), or left it (`None`).
+    Call { id: Sid, room: String, media: Option<Media> },
+    /// A message was posted: for the room's history.
+    Chat { message: ChatMessage },
+    /// This node shuts down: its people are gone now.
+    Gone,
+}
+
+/// One person a node owns, as its snapshot carries them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonState {
+    pub id: Sid,
+    pub nickname: String,
+    /// The rooms they are in, in order of entry.
+    pub rooms: Vec<RoomPresence>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomPresence {
+    pub name: String,
+    pub unlisted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<Media>,
+}
+
+/// An op as it crosses Redis: who sent it, and what.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    pub from: String,
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+impl Envelope {
+    pub fn encode(from: &str, op: Op) -> Vec<u8> {
+        serde_json::to_vec(&Envelope { from: from.to_owned(), op }).expect("ops serialise")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Envelope, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_survives_the_trip() {
+        let id = Sid::new();
+        let ops = [
+            Op::Hello,
+            Op::Enter { id, nickname: "Ann".into(), room: "r".into(), unlisted: true },
+            Op::Call { id, room: "r".into(), media: Some(Media { audio: true, video: false, screen: false }) },
+            Op::Call { id, room: "r".into(), media: None },
+            Op::Snapshot {
+                people: vec![PersonState {
+                    id,
+                    nickname: "Ann".into(),
+                    rooms: vec![RoomPresence { name: "r".into(), unlisted: false, call: None }],
+                }],
+                history: vec![],
+            },
+            Op::Gone,
+        ];
+        for op in ops {
+            let bytes = Envelope::encode("node-a", op.clone());
+            let back = Envelope::decode(&bytes).unwrap();
+            assert_eq!(back.from, "node-a");
+            assert_eq!(back.op, op);
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bytes in [&b""[..], b"{}", b"{\"from\":1}", b"{\"from\":\"a\",\"op\":\"nope\"}", b"\xff"] {
+            assert!(Envelope::decode(bytes).is_err());
+        }
+    }
+}

@@ -1,0 +1,84 @@
+// A real Redis for the cluster tests: Debian's redis-server (`apt-get install redis-server`), on
+// loopback on a free port, with no persistence, so that a restart comes back empty as a crashed
+// Redis without a disk would. It can be stopped and started again on the same port.
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { after, before } from "node:test";
+
+export const REDIS_SERVER_PATH = process.env.REDIS_SERVER_PATH || "/usr/bin/redis-server";
+
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve, reject) => server.once("error", reject).listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:`port`, or rejects after `timeout` ms. */
+async function waitForPort(port, timeout = 10000) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const open = await new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.once("connect", () => { socket.destroy(); resolve(true); });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`redis-server did not listen on ${port} within ${timeout} ms`);
+}
+
+/**
+ * Starts redis-server. The handle's `stop()` ends it (SIGTERM, or SIGKILL with `{ kill: true }`),
+ * `start()` starts it again on the same port, and `url` is what `noom --redis-url` takes.
+ *
+ * @returns {Promise<{ url: string, port: number, start: () => Promise<void>, stop: (o?: { kill?: boolean }) => Promise<void>, close: () => Promise<void>, output: () => string }>}
+ */
+export async function startRedis() {
+  const port = await freePort();
+  const dir = await mkdtemp(path.join(os.tmpdir(), "noom-redis-"));
+  let proc = null;
+  let log = "";
+  const start = async () => {
+    proc = spawn(
+      REDIS_SERVER_PATH,
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    proc.stdout.on("data", (d) => { log += d; });
+    proc.stderr.on("data", (d) => { log += d; });
+    const exited = new Promise((_, reject) => proc.once("exit", (code) => reject(new Error(`redis-server exited with ${code}:\n${log}`))));
+    await Promise.race([waitForPort(port), exited]);
+  };
+  const stop = ({ kill = false } = {}) => new Promise((resolve) => {
+    const p = proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return resolve();
+    p.once("exit", () => resolve());
+    p.kill(kill ? "SIGKILL" : "SIGTERM");
+  });
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    start,
+    stop,
+    close: async () => {
+      await stop({ kill: true });
+      await rm(dir, { recursive: true, force: true });
+    },
+    output: () => log,
+  };
+}
+
+/** Starts a Redis for the enclosing test file and closes it afterwards. */
+export function useRedis() {
+  const handle = {};
+  before(async () => { Object.assign(handle, await startRedis()); });
+  after(async () => { await handle.close?.(); });
+  return handle;
+}
