@@ -225,13 +225,22 @@ impl Link {
         }
     }
 
-    /// Tells the other nodes that this one's people are gone, for a clean shutdown.
+    /// Tells the other nodes that this one's people are gone, for a clean shutdown, after what
+    /// was queued before (for at most a second).
     pub async fn leave_cluster(&self) {
-        let Some(mut conn) = self.0.conn.lock().clone() else { return };
-        let mut pipe = redis::pipe();
-        pipe.cmd("PUBLISH").arg(state_channel()).arg(Envelope::encode(&self.0.node, Op::Gone)).ignore();
-        pipe.cmd("DEL").arg(node_key(&self.0.node)).ignore();
-        let _ = tokio::time::timeout(Duration::from_secs(1), pipe.query_async::<()>(&mut conn)).await;
+        if self.state() != LinkState::Up {
+            return;
+        }
+        self.publish_op(Op::Gone);
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(node_key(&self.0.node));
+        self.send(cmd);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while self.0.outbox.capacity() < self.0.outbox.max_capacity() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The last batch was taken from the queue; let it be written.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     async fn run(self, client: redis::Client, mut outbox: mpsc::Receiver<Cmd>) {

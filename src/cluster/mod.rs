@@ -57,6 +57,8 @@ pub enum Op {
     Call { id: Sid, room: String, media: Option<Media> },
     /// A message was posted: for the room's history.
     Chat { message: ChatMessage },
+    /// A page connected again with its resume token: its old connection, wherever it is, is dead.
+    Resumed { token: String },
     /// This node shuts down: its people are gone now.
     Gone,
 }

@@ -60,6 +60,10 @@ const SEND_BUFFER: usize = 8192;
 /// closed connection.
 const MAX_PAYLOAD: u64 = 128 * 1024;
 
+/// Bytes read from a WebSocket at a time. Chat packets are a few hundred bytes; the default of
+/// 4 KiB is a tenth of an idle connection's memory.
+const WS_READ_BUFFER: usize = 1024;
+
 /// Socket.IO rooms (the adapter's, not ours) that group sockets for broadcasts.
 const SEED_SOCKETS: &str = "f:seed";
 const LOBBY: &str = "lobby";
@@ -245,6 +249,8 @@ impl Hub {
             .max_buffer_size(SEND_BUFFER)
             .ws_max_message_size(MAX_PAYLOAD as usize)
             .ws_max_frame_size(MAX_PAYLOAD as usize)
+            // Per connection; the read grows past it for a larger message.
+            .ws_read_buffer_size(WS_READ_BUFFER)
             .with_adapter::<Adapter>(adapter)
             .build_layer();
         let limits =
@@ -290,8 +296,27 @@ impl Hub {
 
     /// Disconnects every socket, for shutdown, and tells the other nodes.
     pub async fn close(&self) {
-        self.link.leave_cluster().await;
         self.io.close().await;
+        // The departures go out first, as the other nodes' users expect them; what is left
+        // when this takes too long, the other nodes drop on hearing that this one is gone.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while self.has_own_people() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.link.leave_cluster().await;
+    }
+
+    fn has_own_people(&self) -> bool {
+        let nodes = self.nodes.lock();
+        self.rooms.lock().ids().into_iter().any(|id| nodes.owner(id).is_none())
+    }
+
+    /// A page came back on another node: its connection here, if any, is dead.
+    fn resumed_elsewhere(&self, token: &str) {
+        let old = self.resumable.lock().remove(token);
+        if let Some(old) = old.and_then(|id| self.io.get_socket(id)) {
+            let _ = old.disconnect();
+        }
     }
 
     /// `"off"`, `"up"` or `"down"`: this node's link to the other nodes.
@@ -320,6 +345,8 @@ impl Hub {
             if let Some(old) = previous.and_then(|id| self.io.get_socket(id)) {
                 let _ = old.disconnect();
             }
+            // Or on another node, behind a load balancer that sent this connection elsewhere.
+            self.link.publish_op(Op::Resumed { token: token.clone() });
         }
         let session = Arc::new(Session {
             noom: AtomicBool::new(false),

@@ -70,6 +70,7 @@ impl Replica for Hub {
                 };
             }),
             Op::Chat { message } => self.rooms.lock().record(message),
+            Op::Resumed { token } => self.resumed_elsewhere(&token),
             Op::Gone => self.forget_node(from),
         }
     }

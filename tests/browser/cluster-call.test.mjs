@@ -1,0 +1,112 @@
+// A video call across two Noom nodes sharing one Redis: Alice's page is served by (and connected
+// to) node A, Bob's by node B. They meet in one room, chat, join its call, and each decodes the
+// other's video; the signalling between them (`rtc:signal`, targeted at one socket of the other
+// node) and the media state (a mute) cross the nodes through Redis. Media itself goes page to
+// page over loopback, as in call.test.mjs (no STUN server, nothing tries the internet).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { startServer } from "../support/server.mjs";
+import { startRedis } from "../support/redis.mjs";
+import {
+  assertNoPageErrors,
+  enterRoom,
+  eventually,
+  expectMessageFrom,
+  expectPeople,
+  expectVisible,
+  sendMessage,
+  useBrowser,
+} from "../support/browser.mjs";
+import {
+  expectDecoding,
+  expectHearing,
+  expectTile,
+  expectTiles,
+  expectTilesConnected,
+  expectTilesPlaying,
+  joinCall,
+  openCallUser,
+  tile,
+  tiles,
+} from "../support/rtc.mjs";
+
+/** @type {Awaited<ReturnType<typeof startRedis>>} */
+let redis;
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let nodeA;
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let nodeB;
+
+// Redis first, then the nodes, in one hook: Node 20 runs a file's top-level `before` hooks concurrently.
+before(async () => {
+  redis = await startRedis();
+  const args = ["--stun-urls", "", "--redis-url", redis.url];
+  nodeA = await startServer({ args });
+  nodeB = await startServer({ args });
+});
+
+after(async () => {
+  await nodeA?.stop();
+  await nodeB?.stop();
+  await redis?.close();
+});
+
+const browser = useBrowser();
+
+test("Alice on node A and Bob on node B: a call across nodes, each decoding the other's video; Bob's mute shows on Alice's tile of him", { timeout: 180_000 }, async () => {
+  const room = "across two nodes";
+  const opened = [];
+  try {
+    const alice = await openCallUser(browser, nodeA.url);
+    opened.push(alice);
+    const bob = await openCallUser(browser, nodeB.url);
+    opened.push(bob);
+    assert.notEqual(new URL(alice.page.url()).port, new URL(bob.page.url()).port, "two nodes, two addresses");
+
+    await enterRoom(alice.page, { nickname: "Alice", room });
+    await enterRoom(bob.page, { nickname: "Bob", room });
+    await expectPeople(alice.page, ["Alice", "Bob"], "Alice's list (node A) shows Bob (node B)");
+    await expectPeople(bob.page, ["Alice", "Bob"], "Bob's list (node B) shows Alice (node A)");
+    await sendMessage(alice.page, "Hi Bob, from node A");
+    await expectMessageFrom(bob.page, "Alice", "Hi Bob, from node A");
+
+    const ids = { Alice: await joinCall(alice.page), Bob: await joinCall(bob.page) };
+    assert.notEqual(ids.Alice, ids.Bob);
+    const users = { Alice: alice, Bob: bob };
+    const other = { Alice: "Bob", Bob: "Alice" };
+
+    for (const [name, user] of Object.entries(users)) {
+      await expectTiles(user.page, [ids.Alice, ids.Bob], { who: name });
+      await expectTilesConnected(user.page, [ids[other[name]]], { who: name });
+    }
+    for (const [name, user] of Object.entries(users)) {
+      await expectDecoding(user.page, 1, { who: name });
+      await expectTilesPlaying(user.page, [ids[other[name]]], { who: name });
+      await expectHearing(user.page, 1, { who: name });
+    }
+
+    // Each sees the other's tile, named, with camera and microphone on.
+    for (const [name, user] of Object.entries(users)) {
+      const theirs = (await tiles(user.page)).find((t) => t.id === ids[other[name]]);
+      assert.ok(theirs, `${name} has a tile for ${other[name]}`);
+      assert.equal(theirs.self, false, `${name}: ${other[name]}'s tile is not their own`);
+      assert.match(theirs.name, new RegExp(other[name]), `${name}: ${other[name]}'s tile name`);
+      assert.equal(theirs.audio, "on", `${name}: ${other[name]}'s tile data-audio`);
+      assert.equal(theirs.video, "on", `${name}: ${other[name]}'s tile data-video`);
+      assert.equal(theirs.muted, false, `${name}: ${other[name]}'s .tile-muted hidden`);
+    }
+
+    // Bob mutes (on node B): Alice (on node A) sees it on her tile of him.
+    await bob.page.locator("#call-mic").click();
+    await eventually(async () => assert.equal(await bob.page.locator("#call-mic").getAttribute("aria-pressed"), "false", "Bob's #call-mic"));
+    await expectTile(alice.page, ids.Bob, { audio: "off", muted: true, video: "on" }, { who: "Alice" });
+    await expectVisible(tile(alice.page, ids.Bob).locator(".tile-muted"), "Alice sees Bob muted");
+    await expectTile(bob.page, ids.Alice, { audio: "on", muted: false }, { who: "Bob" });
+    // The call goes on: Alice still decodes Bob's video.
+    await expectDecoding(alice.page, 1, { who: "Alice" });
+
+    for (const [name, user] of Object.entries(users)) assertNoPageErrors(user, name);
+  } finally {
+    for (const user of opened.splice(0)) await user.close();
+  }
+});
