@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use socketioxide::socket::Sid;
 
-use super::{AckSender, Answer, Args, EventKind, Hub, Session, SocketRef, Source, now_ms, reply};
+use super::{AckSender, Answer, Args, EventDef, EventKind, Hub, Session, SocketRef, Source, now_ms, reply};
 use crate::cluster::Op;
 use crate::config::IceTransportPolicy;
 use crate::ice::{self, IceServer};
@@ -17,12 +17,12 @@ use crate::rooms::{CallChange, Media, Participant};
 use crate::signal::{Candidate, SessionDescription, Signal};
 use crate::validate::{self, ApiError};
 
-pub(super) fn register(hub: &Arc<Hub>, s: &SocketRef, session: &Arc<Session>) {
-    hub.on(s, session, "call:join", EventKind::Noom, join);
-    hub.on(s, session, "call:media", EventKind::Noom, media);
-    hub.on(s, session, "call:leave", EventKind::Noom, leave);
-    hub.on(s, session, "rtc:signal", EventKind::NoomSignal, signal);
-}
+pub(super) const EVENTS: &[EventDef] = &[
+    EventDef { name: "call:join", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(join(h, se, s, a, k)) },
+    EventDef { name: "call:media", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(media(h, se, s, a, k)) },
+    EventDef { name: "call:leave", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(leave(h, se, s, a, k)) },
+    EventDef { name: "rtc:signal", kind: EventKind::NoomSignal, run: |h, se, s, a, k| Box::pin(signal(h, se, s, a, k)) },
+];
 
 #[derive(Deserialize)]
 struct JoinRequest {

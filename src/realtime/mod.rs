@@ -15,14 +15,15 @@ mod seed;
 mod serial;
 
 use std::collections::HashMap;
-use std::future::{Future, ready};
+use std::future::ready;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use socketioxide::extract::TryData;
+use futures_util::future::BoxFuture;
+use socketioxide::extract::{Event, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::operators::BroadcastOperators;
@@ -124,6 +125,20 @@ struct Session {
     events: Mutex<TokenBucket>,
     signals: Mutex<TokenBucket>,
     queue: Arc<SerialQueue>,
+}
+
+/// What one event does, once its rate and arguments are checked.
+type Run = fn(Arc<Hub>, Arc<Session>, SocketRef, Args, AckSender) -> BoxFuture<'static, ()>;
+
+/// An event clients may emit.
+struct EventDef {
+    name: &'static str,
+    kind: EventKind,
+    run: Run,
+}
+
+fn find_event(name: &str) -> Option<&'static EventDef> {
+    seed::EVENTS.iter().chain(noom::EVENTS).chain(call::EVENTS).find(|def| def.name == name)
 }
 
 /// What an event is, for its limits and the pushes its sender gets.
@@ -363,9 +378,7 @@ impl Hub {
         } else {
             s.join(SEED_SOCKETS);
         }
-        seed::register(&self, &s, &session);
-        noom::register(&self, &s, &session);
-        call::register(&self, &s, &session);
+        self.listen(&s, &session);
         let hub = self.clone();
         let queue = session.queue.clone();
         s.on_disconnect(move |s: SocketRef| {
@@ -382,37 +395,41 @@ impl Hub {
         });
     }
 
-    /// Registers `event`: rate and arguments are checked on arrival; `run` is queued.
-    fn on<F, Fut>(self: &Arc<Self>, s: &SocketRef, session: &Arc<Session>, event: &'static str, kind: EventKind, run: F)
-    where
-        F: Fn(Arc<Hub>, Arc<Session>, SocketRef, Args, AckSender) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
+    /// Listens to every event of a socket with one handler (one per event would cost each idle
+    /// connection a map and a dozen closures). Rate and arguments are checked on arrival, in
+    /// order; the work is queued.
+    fn listen(self: &Arc<Self>, s: &SocketRef, session: &Arc<Session>) {
         let hub = self.clone();
         let session = session.clone();
-        let (bucket, queue_limit): (fn(&Session) -> &Mutex<TokenBucket>, _) =
-            if kind.is_signal() { (|s| &s.signals, SIGNAL_QUEUE_LIMIT) } else { (|s| &s.events, QUEUE_LIMIT) };
-        s.on(event, move |s: SocketRef, TryData(args): TryData<Args>, ack: AckSender| {
-            if !bucket(&session).lock().try_take() {
+        s.on_fallback(move |s: SocketRef, Event(name): Event, TryData(args): TryData<Args>, ack: AckSender| {
+            let def = find_event(&name);
+            let kind = def.map_or(EventKind::Seed, |def| def.kind);
+            let (bucket, queue_limit) =
+                if kind.is_signal() { (&session.signals, SIGNAL_QUEUE_LIMIT) } else { (&session.events, QUEUE_LIMIT) };
+            if !bucket.lock().try_take() {
                 reply(ack, &ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
-            } else if session.queue.is_full(queue_limit) {
-                reply(ack, &ApiError::new(ErrorCode::Overloaded, "too many events waiting; not processed"));
-            } else {
-                match args {
-                    Err(_) => reply(ack, &ApiError::bad_request("arguments could not be read")),
-                    Ok(args) => {
-                        let hub = hub.clone();
-                        let session = session.clone();
-                        let run = run.clone();
-                        let _ = session.clone().queue.push(queue_limit, async move {
-                            if kind.is_noom() && session.flavour() == Flavour::Seed {
-                                hub.become_noom(&s, &session).await;
-                            }
-                            run(hub, session, s, args, ack).await
-                        });
-                    }
-                }
+                return ready(());
             }
+            let Some(def) = def else {
+                reply(ack, &ApiError::bad_request(format!("there is no event {name:?}")));
+                return ready(());
+            };
+            if session.queue.is_full(queue_limit) {
+                reply(ack, &ApiError::new(ErrorCode::Overloaded, "too many events waiting; not processed"));
+                return ready(());
+            }
+            let Ok(args) = args else {
+                reply(ack, &ApiError::bad_request("arguments could not be read"));
+                return ready(());
+            };
+            let hub = hub.clone();
+            let session = session.clone();
+            let _ = session.clone().queue.push(queue_limit, async move {
+                if kind.is_noom() && session.flavour() == Flavour::Seed {
+                    hub.become_noom(&s, &session).await;
+                }
+                (def.run)(hub, session, s, args, ack).await
+            });
             ready(())
         });
     }

@@ -4,17 +4,17 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AckSender, Answer, Args, EventKind, Hub, Session, SocketRef, reply};
+use super::{AckSender, Answer, Args, EventDef, EventKind, Hub, Session, SocketRef, reply};
 use crate::rooms::{ChatMessage, Participant, RoomInfo};
 use crate::validate::{self, ApiError};
 
-pub(super) fn register(hub: &Arc<Hub>, s: &SocketRef, session: &Arc<Session>) {
-    hub.on(s, session, "user:rename", EventKind::Noom, rename);
-    hub.on(s, session, "room:join", EventKind::Noom, join);
-    hub.on(s, session, "room:leave", EventKind::Noom, leave);
-    hub.on(s, session, "chat:send", EventKind::Noom, send);
-    hub.on(s, session, "directory:get", EventKind::Noom, directory);
-}
+pub(super) const EVENTS: &[EventDef] = &[
+    EventDef { name: "user:rename", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(rename(h, se, s, a, k)) },
+    EventDef { name: "room:join", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(join(h, se, s, a, k)) },
+    EventDef { name: "room:leave", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(leave(h, se, s, a, k)) },
+    EventDef { name: "chat:send", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(send(h, se, s, a, k)) },
+    EventDef { name: "directory:get", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(directory(h, se, s, a, k)) },
+];
 
 fn answer<T: Serialize>(ack: AckSender, result: Result<T, ApiError>) {
     match result {

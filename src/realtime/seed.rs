@@ -3,20 +3,20 @@
 
 use std::sync::Arc;
 
-use super::{AckSender, Answer, Args, EventKind, Flavour, Hub, NO_ARGS, Session, SocketRef, Source, room_key};
+use super::{AckSender, Answer, Args, EventDef, EventKind, Flavour, Hub, NO_ARGS, Session, SocketRef, Source, room_key};
 use crate::signal::{Candidate, SessionDescription};
 use crate::validate::{self, ApiError, ErrorCode};
 
-pub(super) fn register(hub: &Arc<Hub>, s: &SocketRef, session: &Arc<Session>) {
-    hub.on(s, session, "nickname", EventKind::Seed, nickname);
-    hub.on(s, session, "enter_room", EventKind::Seed, enter_room);
-    hub.on(s, session, "new_message", EventKind::Seed, new_message);
+pub(super) const EVENTS: &[EventDef] = &[
+    EventDef { name: "nickname", kind: EventKind::Seed, run: |h, se, s, a, k| Box::pin(nickname(h, se, s, a, k)) },
+    EventDef { name: "enter_room", kind: EventKind::Seed, run: |h, se, s, a, k| Box::pin(enter_room(h, se, s, a, k)) },
+    EventDef { name: "new_message", kind: EventKind::Seed, run: |h, se, s, a, k| Box::pin(new_message(h, se, s, a, k)) },
     // The call stage: entering is the same, and signals go to everyone else in the room.
-    hub.on(s, session, "join_room", EventKind::Seed, enter_room);
-    hub.on(s, session, "offer", EventKind::SeedSignal, |hub, _, s, args, ack| relay(hub, s, args, ack, "offer"));
-    hub.on(s, session, "answer", EventKind::SeedSignal, |hub, _, s, args, ack| relay(hub, s, args, ack, "answer"));
-    hub.on(s, session, "ice", EventKind::SeedSignal, |hub, _, s, args, ack| relay(hub, s, args, ack, "ice"));
-}
+    EventDef { name: "join_room", kind: EventKind::Seed, run: |h, se, s, a, k| Box::pin(enter_room(h, se, s, a, k)) },
+    EventDef { name: "offer", kind: EventKind::SeedSignal, run: |h, _, s, a, k| Box::pin(relay(h, s, a, k, "offer")) },
+    EventDef { name: "answer", kind: EventKind::SeedSignal, run: |h, _, s, a, k| Box::pin(relay(h, s, a, k, "answer")) },
+    EventDef { name: "ice", kind: EventKind::SeedSignal, run: |h, _, s, a, k| Box::pin(relay(h, s, a, k, "ice")) },
+];
 
 // Each answers `done()` on success and `done({ error })` otherwise; without a callback nothing
 // is sent.
