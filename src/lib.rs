@@ -42,23 +42,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
     println!("noom listening on http://{local}");
     tracing::info!(%local, "listening");
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let server = axum::serve(listener, app).with_graceful_shutdown({
-        let stopping = stopping.clone();
+    // Shutdown: first stop accepting (so that pages do not reconnect here), then close the open
+    // connections and tell the other nodes.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let closing = tokio::spawn({
+        let stopped = stopped(stop_rx.clone());
         async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            stopping.notify_one();
-            // Open connections would hold the server up: close them.
+            stopped.await;
             hub.close().await;
         }
     });
     tokio::select! {
         result = server => result.context("server failed")?,
-        () = async { stopping.notified().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+        () = async { stopped(stop_rx).await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
             tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; stopping anyway");
         }
     }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, closing).await;
     tracing::info!("stopped");
     Ok(())
 }

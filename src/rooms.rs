@@ -263,17 +263,32 @@ impl Rooms {
         Ok(message)
     }
 
-    /// Records a message posted on another node, once.
-    pub fn record(&mut self, message: ChatMessage) {
+    /// Records a message posted on another node, once; returns whether it is news (its room is
+    /// open and it was not recorded before).
+    pub fn record(&mut self, message: &ChatMessage) -> bool {
         let size = self.limits.history_size;
-        let Some(room) = self.rooms.get_mut(&*message.room) else { return };
-        if size == 0 || room.history.iter().rev().any(|m| m.id == message.id) {
-            return;
+        let Some(room) = self.rooms.get_mut(&*message.room) else { return false };
+        if room.history.iter().rev().any(|m| m.id == message.id) {
+            return false;
         }
-        if room.history.len() == size {
-            room.history.pop_front();
+        if size > 0 {
+            if room.history.len() == size {
+                room.history.pop_front();
+            }
+            room.history.push_back(message.clone());
         }
-        room.history.push_back(message);
+        true
+    }
+
+    /// Makes a room unlisted, as another node has it: when two nodes open a room at once, one
+    /// unlisted and one not, it ends unlisted on both, as its creator asked.
+    pub fn mark_unlisted(&mut self, name: &str) {
+        if let Some(room) = self.rooms.get_mut(name)
+            && !room.unlisted
+        {
+            room.unlisted = true;
+            self.directory_version += 1;
+        }
     }
 
     /// Adds messages another node knows of to open rooms' histories: each once, in order of
@@ -625,12 +640,24 @@ mod tests {
             text: id.into(),
             ts,
         };
-        rooms.record(msg("b", 20));
-        rooms.record(msg("b", 20));
-        rooms.record(ChatMessage { room: "closed".into(), ..msg("x", 1) });
+        assert!(rooms.record(&msg("b", 20)));
+        assert!(!rooms.record(&msg("b", 20)));
+        assert!(!rooms.record(&ChatMessage { room: "closed".into(), ..msg("x", 1) }));
         rooms.merge_history(vec![msg("a", 10), msg("c", 30), msg("b", 20), msg("d", 40)]);
         // The newest three (the history size), oldest first; a message of a closed room is dropped.
         let texts: Vec<String> = rooms.history("r").into_iter().map(|m| m.text).collect();
         assert_eq!(texts, ["b", "c", "d"]);
+    }
+
+    #[test]
+    fn a_room_unlisted_anywhere_ends_unlisted() {
+        let (mut rooms, ids) = setup(1);
+        rooms.enter(ids[0], "r", false).unwrap();
+        let version = rooms.directory_version();
+        rooms.mark_unlisted("r");
+        assert!(rooms.is_unlisted("r"));
+        assert!(rooms.directory(10).rooms.is_empty());
+        assert!(rooms.directory_version() > version);
+        rooms.mark_unlisted("closed");
     }
 }

@@ -21,7 +21,11 @@ pub(super) const EVENTS: &[EventDef] = &[
     EventDef { name: "call:join", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(join(h, se, s, a, k)) },
     EventDef { name: "call:media", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(media(h, se, s, a, k)) },
     EventDef { name: "call:leave", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(leave(h, se, s, a, k)) },
-    EventDef { name: "rtc:signal", kind: EventKind::NoomSignal, run: |h, se, s, a, k| Box::pin(signal(h, se, s, a, k)) },
+    EventDef {
+        name: "rtc:signal",
+        kind: EventKind::NoomSignal,
+        run: |h, se, s, a, k| Box::pin(signal(h, se, s, a, k)),
+    },
 ];
 
 #[derive(Deserialize)]
@@ -175,29 +179,29 @@ impl Hub {
                 None => {}
             }
         }
-        let outcome = change(&mut self.rooms.lock(), limit_checked);
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                let in_call = self.rooms.lock().member(s.id, room).is_some_and(|m| m.call.is_some());
-                if limit_checked && !in_call {
-                    self.link.release_call_place(room, s.id);
+        self.with_rooms(|r| {
+            let outcome = match change(r, limit_checked) {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    if limit_checked && r.member(s.id, room).is_none_or(|m| m.call.is_none()) {
+                        self.link.release_call_place(room, s.id);
+                    }
+                    return Err(e);
                 }
-                return Err(e);
+            };
+            if outcome.changed {
+                let media = outcome.me.call;
+                self.link.publish_op(Op::Call { id: s.id, room: room.to_owned(), media });
+                if media.is_none() {
+                    self.link.release_call_place(room, s.id);
+                } else if self.link.is_clustered() {
+                    // Signals for this socket from other nodes are addressed to it by name.
+                    s.join(s.id);
+                }
+                self.announce_updated(Source::Socket(s), room, &outcome.me);
             }
-        };
-        if outcome.changed {
-            let media = outcome.me.call;
-            self.link.publish_op(Op::Call { id: s.id, room: room.to_owned(), media });
-            if media.is_none() {
-                self.link.release_call_place(room, s.id);
-            } else if self.link.is_clustered() {
-                // Signals for this socket from other nodes are addressed to it by name.
-                s.join(s.id);
-            }
-            self.announce_updated(Source::Socket(s), room, &outcome.me).await;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Sends one socket a push, wherever it is connected.

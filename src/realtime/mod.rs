@@ -20,9 +20,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use futures_util::future::BoxFuture;
 use socketioxide::extract::{Event, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
@@ -315,7 +316,7 @@ impl Hub {
         // The departures go out first, as the other nodes' users expect them; what is left
         // when this takes too long, the other nodes drop on hearing that this one is gone.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-        while self.has_own_people() && tokio::time::Instant::now() < deadline {
+        while self.link.is_clustered() && self.has_own_people() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.link.leave_cluster().await;
@@ -339,14 +340,23 @@ impl Hub {
         self.link.state().as_str()
     }
 
-    /// A broadcast to the sockets in `room` (a Socket.IO room) but the source: everywhere for a
-    /// socket's own change, on this node only for another node's.
-    fn to(&self, source: Source, room: String) -> BroadcastOperators<Adapter> {
-        match source {
-            Source::Socket(s) if self.link.is_clustered() => s.to(room),
+    /// Pushes to the sockets of this node in `room` (a Socket.IO room) but the source. Every node
+    /// tells its own sockets of a change, as it applies it (see [`Hub::with_rooms`]): a local
+    /// broadcast, which is done when it returns.
+    fn broadcast<T: Serialize + ?Sized>(&self, source: Source, room: String, event: &'static str, data: &T) {
+        let to = match source {
             Source::Socket(s) => s.local().to(room),
             Source::Replica => self.io.local().to(room),
+        };
+        if to.emit(event, data).now_or_never().is_none() {
+            tracing::warn!(event, "a local broadcast did not complete at once");
         }
+    }
+
+    /// A broadcast to the sockets in `room` on every node but the sender: the seed's signals,
+    /// which no node keeps a record of.
+    fn everywhere(&self, s: &SocketRef, room: String) -> BroadcastOperators<Adapter> {
+        if self.link.is_clustered() { s.to(room) } else { s.local().to(room) }
     }
 
     fn accept(self: Arc<Self>, s: SocketRef, auth: Option<serde_json::Value>) {
@@ -438,13 +448,15 @@ impl Hub {
     async fn become_noom(&self, s: &SocketRef, session: &Session) {
         session.noom.store(true, Ordering::Relaxed);
         s.leave(SEED_SOCKETS);
-        let rooms = self.rooms.lock().rooms_of(s.id);
-        for room in &rooms {
-            let _turn = self.room_locks.lock(room).await;
-            s.leave(room_key(Flavour::Seed, room));
-            s.join(room_key(Flavour::Noom, room));
-        }
-        if rooms.is_empty() {
+        let in_rooms = self.with_rooms(|r| {
+            let rooms = r.rooms_of(s.id);
+            for room in &rooms {
+                s.leave(room_key(Flavour::Seed, room));
+                s.join(room_key(Flavour::Noom, room));
+            }
+            !rooms.is_empty()
+        });
+        if !in_rooms {
             self.enter_lobby(s);
         }
     }
@@ -459,6 +471,10 @@ impl Hub {
     }
 
     /// Runs `change` on the room state and wakes the directory publisher if it moved.
+    ///
+    /// What a change causes is told inside `change`, with the state still locked, so that the
+    /// sockets here hear of changes in the order they were made, whichever node made them: an
+    /// answer listing the room, then exactly what happened after it.
     fn with_rooms<T>(&self, change: impl FnOnce(&mut Rooms) -> T) -> T {
         let mut rooms = self.rooms.lock();
         let before = rooms.directory_version();
@@ -470,8 +486,8 @@ impl Hub {
     }
 
     /// Puts the socket in a room and tells the others there. `answer` is called with the entry
-    /// and the room state right after it, while the room is still locked: the newcomer's answer
-    /// goes out before anything that happens in the room later.
+    /// and the room state right after it: the newcomer's answer goes out before anything that
+    /// happens in the room later.
     async fn enter(
         &self,
         s: &SocketRef,
@@ -481,33 +497,32 @@ impl Hub {
         answer: impl FnOnce(&Entered, &Rooms),
     ) -> Result<(), ApiError> {
         let _turn = self.room_locks.lock(room).await;
-        let entered = self.with_rooms(|r| {
+        self.with_rooms(|r| {
             let entered = r.enter(s.id, room, unlisted)?;
             answer(&entered, r);
-            Ok::<_, ApiError>(entered)
-        })?;
-        if entered.is_new {
-            let flavour = session.flavour();
-            s.join(room_key(flavour, room));
-            if flavour == Flavour::Noom {
-                s.leave(LOBBY);
+            if entered.is_new {
+                let flavour = session.flavour();
+                s.join(room_key(flavour, room));
+                if flavour == Flavour::Noom {
+                    s.leave(LOBBY);
+                }
+                self.link.publish_op(Op::Enter {
+                    id: s.id,
+                    nickname: entered.me.nickname.to_string(),
+                    room: entered.room.name.to_string(),
+                    unlisted: entered.room.unlisted,
+                });
+                self.announce_entered(Source::Socket(s), &entered);
             }
-            self.link.publish_op(Op::Enter {
-                id: s.id,
-                nickname: entered.me.nickname.to_string(),
-                room: entered.room.name.to_string(),
-                unlisted: entered.room.unlisted,
-            });
-            self.announce_entered(Source::Socket(s), &entered).await;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
-    async fn announce_entered(&self, source: Source<'_>, entered: &Entered) {
+    fn announce_entered(&self, source: Source<'_>, entered: &Entered) {
         let (name, count) = (&entered.room.name, entered.room.count);
-        let _ = self.to(source, room_key(Flavour::Seed, name)).emit("welcome", &(&entered.me.nickname, count)).await;
+        self.broadcast(source, room_key(Flavour::Seed, name), "welcome", &(&entered.me.nickname, count));
         let joined = ParticipantEvent { room: name, participant: &entered.me, count: Some(count) };
-        let _ = self.to(source, room_key(Flavour::Noom, name)).emit("participant:joined", &joined).await;
+        self.broadcast(source, room_key(Flavour::Noom, name), "participant:joined", &joined);
     }
 
     /// Takes the socket out of one room, or all, and tells those left behind. A Noom socket left
@@ -530,11 +545,14 @@ impl Hub {
         let mut left = Vec::with_capacity(rooms.len());
         for room in rooms {
             let _turn = self.room_locks.lock(&room).await;
-            let Ok(l) = self.with_rooms(|r| r.leave(s.id, &room)) else { continue };
-            s.leave(room_key(flavour, &room));
-            self.published_leave(s.id, &room);
-            self.announce_left(Source::Socket(s), &l).await;
-            left.push(l.room);
+            self.with_rooms(|r| {
+                if let Ok(l) = r.leave(s.id, &room) {
+                    s.leave(room_key(flavour, &room));
+                    self.published_leave(s.id, &room);
+                    self.announce_left(Source::Socket(s), &l);
+                    left.push(l.room);
+                }
+            });
         }
         if to_lobby && flavour == Flavour::Noom && !left.is_empty() && self.rooms.lock().rooms_of(s.id).is_empty() {
             self.enter_lobby(s);
@@ -548,31 +566,34 @@ impl Hub {
         self.link.release_call_place(room, id);
     }
 
-    async fn announce_left(&self, source: Source<'_>, left: &Left) {
-        let _ =
-            self.to(source, room_key(Flavour::Seed, &left.room)).emit("bye", &(&left.me.nickname, left.count)).await;
+    fn announce_left(&self, source: Source<'_>, left: &Left) {
+        self.broadcast(source, room_key(Flavour::Seed, &left.room), "bye", &(&left.me.nickname, left.count));
         let event = ParticipantEvent { room: &left.room, participant: &left.me, count: Some(left.count) };
-        let _ = self.to(source, room_key(Flavour::Noom, &left.room)).emit("participant:left", &event).await;
+        self.broadcast(source, room_key(Flavour::Noom, &left.room), "participant:left", &event);
     }
 
     async fn rename(&self, s: &SocketRef, nickname: &str) -> Result<Participant, ApiError> {
-        let (me, rooms) = self.with_rooms(|r| r.rename(s.id, nickname).map(|me| (me, r.rooms_of(s.id))))?;
-        self.link.publish_op(Op::Rename { id: s.id, nickname: nickname.to_owned() });
-        for room in &rooms {
-            let _turn = self.room_locks.lock(room).await;
-            // As this room sees them: their call state there goes with the new name.
-            let member = self.rooms.lock().member(s.id, room);
-            if let Some(member) = member {
-                self.announce_updated(Source::Socket(s), room, &member).await;
-            }
-        }
-        Ok(me)
+        self.with_rooms(|r| {
+            let me = r.rename(s.id, nickname)?;
+            self.link.publish_op(Op::Rename { id: s.id, nickname: nickname.to_owned() });
+            self.announce_renamed(Source::Socket(s), r, s.id);
+            Ok(me)
+        })
     }
 
-    /// Tells the others in `room` how someone now is (name, call, media). Called in the room's turn.
-    async fn announce_updated(&self, source: Source<'_>, room: &str, participant: &Participant) {
+    /// Tells each room someone is in of their new name, with their call state there.
+    fn announce_renamed(&self, source: Source<'_>, rooms: &Rooms, id: Sid) {
+        for room in rooms.rooms_of(id) {
+            if let Some(member) = rooms.member(id, &room) {
+                self.announce_updated(source, &room, &member);
+            }
+        }
+    }
+
+    /// Tells the others in `room` how someone now is (name, call, media).
+    fn announce_updated(&self, source: Source<'_>, room: &str, participant: &Participant) {
         let event = ParticipantEvent { room, participant, count: None };
-        let _ = self.to(source, room_key(Flavour::Noom, room)).emit("participant:updated", &event).await;
+        self.broadcast(source, room_key(Flavour::Noom, room), "participant:updated", &event);
     }
 
     /// Checks a chat message, records it and delivers it to the others in its room; `answer`
@@ -590,7 +611,7 @@ impl Hub {
         let room = validate::room_name(room)?;
         let room = room.as_str();
         let _turn = self.room_locks.lock(room).await;
-        let message = self.with_rooms(|r| {
+        self.with_rooms(|r| {
             if !r.is_member(s.id, room) {
                 return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
             }
@@ -598,25 +619,30 @@ impl Hub {
                 return Err(ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
             }
             let id = format!("{:x}-{:x}", self.boot_ms, self.next_message.fetch_add(1, Ordering::Relaxed));
-            r.post(s.id, room, text.to_owned(), id, now_ms())
-        })?;
-        self.link.publish_op(Op::Chat { message: message.clone() });
+            let message = r.post(s.id, room, text.to_owned(), id, now_ms())?;
+            self.link.publish_op(Op::Chat { message: message.clone() });
+            self.announce_message(Source::Socket(s), &message);
+            answer(&message);
+            Ok(())
+        })
+    }
+
+    fn announce_message(&self, source: Source<'_>, message: &ChatMessage) {
         let line = format!("{}: {}", message.sender.nickname, message.text);
-        let source = Source::Socket(s);
-        let _ = self.to(source, room_key(Flavour::Seed, room)).emit("new_message", &line).await;
-        let _ = self.to(source, room_key(Flavour::Noom, room)).emit("chat:message", &message).await;
-        answer(&message);
-        Ok(())
+        self.broadcast(source, room_key(Flavour::Seed, &message.room), "new_message", &line);
+        self.broadcast(source, room_key(Flavour::Noom, &message.room), "chat:message", message);
     }
 
     async fn disconnect(&self, s: SocketRef) {
         let rooms = self.rooms.lock().rooms_of(s.id);
         for room in rooms {
             let _turn = self.room_locks.lock(&room).await;
-            if let Ok(left) = self.with_rooms(|r| r.leave(s.id, &room)) {
-                self.published_leave(s.id, &room);
-                self.announce_left(Source::Socket(&s), &left).await;
-            }
+            self.with_rooms(|r| {
+                if let Ok(left) = r.leave(s.id, &room) {
+                    self.published_leave(s.id, &room);
+                    self.announce_left(Source::Socket(&s), &left);
+                }
+            });
         }
         self.with_rooms(|r| r.disconnect(s.id));
         self.link.publish_op(Op::Disconnect { id: s.id });

@@ -13,7 +13,11 @@ pub(super) const EVENTS: &[EventDef] = &[
     EventDef { name: "room:join", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(join(h, se, s, a, k)) },
     EventDef { name: "room:leave", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(leave(h, se, s, a, k)) },
     EventDef { name: "chat:send", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(send(h, se, s, a, k)) },
-    EventDef { name: "directory:get", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(directory(h, se, s, a, k)) },
+    EventDef {
+        name: "directory:get",
+        kind: EventKind::Noom,
+        run: |h, se, s, a, k| Box::pin(directory(h, se, s, a, k)),
+    },
 ];
 
 fn answer<T: Serialize>(ack: AckSender, result: Result<T, ApiError>) {

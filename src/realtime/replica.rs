@@ -1,37 +1,15 @@
 //! This node's copy of the people on other nodes: their ops applied in arrival order, and what
-//! a node's snapshot, departure or silence changes, told to the sockets on this node.
-//!
-//! An op from another node changes only the copy: the pushes it causes were broadcast by that
-//! node, and arrive after it. A snapshot or a node's end is news no node broadcast, so each node
-//! tells its own sockets.
+//! each changes told to the sockets on this node, as it is applied (every node tells its own
+//! sockets, so that each socket hears of changes in the order its node made them).
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::sync::Arc;
 use std::time::Instant;
 
-use futures_util::FutureExt;
 use socketioxide::socket::Sid;
 
 use super::{Hub, Source};
 use crate::cluster::{NODE_TIMEOUT, Op, PersonState, Replica, RoomPresence};
-use crate::rooms::{ChatMessage, Entered, Left, Participant};
-
-/// Runs a push to this node's sockets at once: local broadcasts complete without waiting, and
-/// the link's task, which calls the replica, must not wait.
-fn push_now(push: impl Future<Output = ()>) {
-    if push.now_or_never().is_none() {
-        tracing::warn!("a push to local sockets did not complete at once");
-    }
-}
-
-/// What a snapshot changed for one person, to tell the sockets here.
-#[derive(Default)]
-struct Changes {
-    entered: Vec<Entered>,
-    left: Vec<Left>,
-    updated: Vec<(Arc<str>, Participant)>,
-}
+use crate::rooms::{ChatMessage, Media, Rooms};
 
 impl Replica for Hub {
     fn apply(&self, from: &str, op: Op) {
@@ -50,26 +28,33 @@ impl Replica for Hub {
                 self.with_rooms(|r| {
                     r.connect(id);
                     let _ = r.rename(id, &nickname);
-                    let _ = r.enter(id, &room, unlisted);
+                    self.enter_here(r, id, &room, unlisted);
                 });
             }
             Op::Leave { id, room } => self.with_rooms(|r| {
-                let _ = r.leave(id, &room);
+                if let Ok(left) = r.leave(id, &room) {
+                    self.announce_left(Source::Replica, &left);
+                }
             }),
             Op::Disconnect { id } => {
-                self.with_rooms(|r| r.disconnect(id));
+                self.with_rooms(|r| {
+                    for left in r.disconnect(id) {
+                        self.announce_left(Source::Replica, &left);
+                    }
+                });
                 self.nodes.lock().disown(id);
             }
             Op::Rename { id, nickname } => self.with_rooms(|r| {
-                let _ = r.rename(id, &nickname);
+                if r.rename(id, &nickname).is_ok() {
+                    self.announce_renamed(Source::Replica, r, id);
+                }
             }),
-            Op::Call { id, room, media } => self.with_rooms(|r| {
-                let _ = match media {
-                    Some(media) => r.join_call(id, &room, media, false).map(drop),
-                    None => r.leave_call(id, &room).map(drop),
-                };
+            Op::Call { id, room, media } => self.with_rooms(|r| self.set_call_here(r, id, &room, media)),
+            Op::Chat { message } => self.with_rooms(|r| {
+                if r.record(&message) {
+                    self.announce_message(Source::Replica, &message);
+                }
             }),
-            Op::Chat { message } => self.rooms.lock().record(message),
             Op::Resumed { token } => self.resumed_elsewhere(&token),
             Op::Gone => self.forget_node(from),
         }
@@ -130,6 +115,29 @@ impl Replica for Hub {
 }
 
 impl Hub {
+    /// Someone of another node enters a room here, as it has it.
+    fn enter_here(&self, r: &mut Rooms, id: Sid, room: &str, unlisted: bool) {
+        let Ok(entered) = r.enter(id, room, unlisted) else { return };
+        if unlisted {
+            r.mark_unlisted(room);
+        }
+        if entered.is_new {
+            self.announce_entered(Source::Replica, &entered);
+        }
+    }
+
+    /// Someone of another node joined a call (or changed their media), or left it.
+    fn set_call_here(&self, r: &mut Rooms, id: Sid, room: &str, media: Option<Media>) {
+        let changed = match media {
+            // Their node took the place.
+            Some(media) => r.join_call(id, room, media, false).is_ok_and(|c| c.changed),
+            None => r.leave_call(id, room).is_ok(),
+        };
+        if changed && let Some(member) = r.member(id, room) {
+            self.announce_updated(Source::Replica, room, &member);
+        }
+    }
+
     /// Replaces what this node knew of `from`'s people with its snapshot.
     fn apply_snapshot(&self, from: &str, people: Vec<PersonState>, history: Vec<ChatMessage>) {
         let listed: HashSet<Sid> = people.iter().map(|p| p.id).collect();
@@ -139,8 +147,7 @@ impl Hub {
         }
         for person in people {
             self.nodes.lock().own(from, person.id);
-            let changes = self.with_rooms(|r| {
-                let mut changes = Changes::default();
+            self.with_rooms(|r| {
                 r.connect(person.id);
                 let renamed = r.participant(person.id).is_some_and(|p| *p.nickname != *person.nickname);
                 let _ = r.rename(person.id, &person.nickname);
@@ -148,39 +155,20 @@ impl Hub {
                     if !person.rooms.iter().any(|p| *p.name == *room)
                         && let Ok(left) = r.leave(person.id, &room)
                     {
-                        changes.left.push(left);
+                        self.announce_left(Source::Replica, &left);
                     }
+                }
+                if renamed {
+                    self.announce_renamed(Source::Replica, r, person.id);
                 }
                 for presence in &person.rooms {
-                    let Ok(entered) = r.enter(person.id, &presence.name, presence.unlisted) else { continue };
+                    self.enter_here(r, person.id, &presence.name, presence.unlisted);
                     let before = r.member(person.id, &presence.name).and_then(|m| m.call);
                     if before != presence.call {
-                        let _ = match presence.call {
-                            Some(media) => r.join_call(person.id, &presence.name, media, false).map(drop),
-                            None => r.leave_call(person.id, &presence.name).map(drop),
-                        };
-                    }
-                    let now = r.member(person.id, &presence.name).expect("just entered");
-                    // A newcomer's `participant:joined` carries no call state.
-                    let news = if entered.is_new { now.call.is_some() } else { renamed || before != presence.call };
-                    if news {
-                        changes.updated.push((entered.room.name.clone(), now));
-                    }
-                    if entered.is_new {
-                        changes.entered.push(entered);
+                        self.set_call_here(r, person.id, &presence.name, presence.call);
                     }
                 }
-                changes
             });
-            for left in &changes.left {
-                push_now(self.announce_left(Source::Replica, left));
-            }
-            for entered in &changes.entered {
-                push_now(self.announce_entered(Source::Replica, entered));
-            }
-            for (room, participant) in &changes.updated {
-                push_now(self.announce_updated(Source::Replica, room, participant));
-            }
         }
         self.rooms.lock().merge_history(history);
     }
@@ -188,10 +176,11 @@ impl Hub {
     /// Someone of another node is gone: they leave every room, and the sockets here are told.
     fn forget_person(&self, id: Sid) {
         self.nodes.lock().disown(id);
-        let left = self.with_rooms(|r| r.disconnect(id));
-        for left in &left {
-            push_now(self.announce_left(Source::Replica, left));
-        }
+        self.with_rooms(|r| {
+            for left in r.disconnect(id) {
+                self.announce_left(Source::Replica, &left);
+            }
+        });
     }
 
     fn forget_node(&self, node: &str) {

@@ -3,18 +3,26 @@
 
 use std::sync::Arc;
 
-use super::{AckSender, Answer, Args, EventDef, EventKind, Flavour, Hub, NO_ARGS, Session, SocketRef, Source, room_key};
+use super::{AckSender, Answer, Args, EventDef, EventKind, Flavour, Hub, NO_ARGS, Session, SocketRef, room_key};
 use crate::signal::{Candidate, SessionDescription};
 use crate::validate::{self, ApiError, ErrorCode};
 
 pub(super) const EVENTS: &[EventDef] = &[
     EventDef { name: "nickname", kind: EventKind::Seed, run: |h, se, s, a, k| Box::pin(nickname(h, se, s, a, k)) },
     EventDef { name: "enter_room", kind: EventKind::Seed, run: |h, se, s, a, k| Box::pin(enter_room(h, se, s, a, k)) },
-    EventDef { name: "new_message", kind: EventKind::Seed, run: |h, se, s, a, k| Box::pin(new_message(h, se, s, a, k)) },
+    EventDef {
+        name: "new_message",
+        kind: EventKind::Seed,
+        run: |h, se, s, a, k| Box::pin(new_message(h, se, s, a, k)),
+    },
     // The call stage: entering is the same, and signals go to everyone else in the room.
     EventDef { name: "join_room", kind: EventKind::Seed, run: |h, se, s, a, k| Box::pin(enter_room(h, se, s, a, k)) },
     EventDef { name: "offer", kind: EventKind::SeedSignal, run: |h, _, s, a, k| Box::pin(relay(h, s, a, k, "offer")) },
-    EventDef { name: "answer", kind: EventKind::SeedSignal, run: |h, _, s, a, k| Box::pin(relay(h, s, a, k, "answer")) },
+    EventDef {
+        name: "answer",
+        kind: EventKind::SeedSignal,
+        run: |h, _, s, a, k| Box::pin(relay(h, s, a, k, "answer")),
+    },
     EventDef { name: "ice", kind: EventKind::SeedSignal, run: |h, _, s, a, k| Box::pin(relay(h, s, a, k, "ice")) },
 ];
 
@@ -70,7 +78,7 @@ async fn relay(hub: Arc<Hub>, s: SocketRef, args: Args, ack: AckSender, event: &
         if !hub.rooms.lock().is_member(s.id, &room) {
             return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
         }
-        let _ = hub.to(Source::Socket(&s), room_key(Flavour::Seed, &room)).emit(event, &signal).await;
+        let _ = hub.everywhere(&s, room_key(Flavour::Seed, &room)).emit(event, &signal).await;
         answer.ok(&NO_ARGS);
         Ok(())
     };

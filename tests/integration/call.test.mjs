@@ -22,19 +22,12 @@ import {
   waitFor,
   useServer,
 } from "../support/clients.mjs";
+import { CANDIDATE, OFF, SDP } from "../support/signals.mjs";
 
 // The defaults: calls of 6, Google's STUN server, no TURN, policy "all".
 const server = useServer();
 
 const DEFAULT_ICE = [{ urls: ["stun:stun.l.google.com:19302"] }];
-const OFF = Object.freeze({ audio: false, video: false, screen: false });
-const SDP = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n";
-const CANDIDATE = {
-  candidate: "candidate:842163049 1 udp 1677729535 192.0.2.10 46154 typ srflx raddr 0.0.0.0 rport 0 generation 0",
-  sdpMid: "0",
-  sdpMLineIndex: 0,
-  usernameFragment: "Ywzk",
-};
 
 const media = (audio, video, screen = false) => ({ audio, video, screen });
 const withCall = (socket, nickname, call) => ({ ...participant(socket, nickname), call });

@@ -1,20 +1,20 @@
 //! `noom-bench`: Noom's benchmark. A load generator speaking Socket.IO over WebSocket (many
 //! users in one process, on one thread, pinned to one core), and a driver that starts each
-//! server under test in turn (Noom, the Node.js reference, the floor), pinned to another core,
-//! runs the same loads against each, and writes what it found.
+//! server under test in turn (Noom, two Noom nodes sharing a Redis, the Node.js reference, the
+//! floor), pinned to another core, runs the same loads against each, and writes what it found.
 //!
-//!   noom-bench run [--smoke] [--servers noom,node,floor] [--out DIR] ...
-//!   noom-bench against --url ws://127.0.0.1:3000 [--pid PID] [--smoke] [--out DIR]
+//!   noom-bench run [--smoke] [--servers noom,noom-cluster,node,floor] [--out DIR] ...
+//!   noom-bench against --url ws://127.0.0.1:3000[,ws://127.0.0.1:3001] [--pid PID,...] [--smoke] [--out DIR]
 //!
-//! `run` is what `bench/run` calls; `against` loads a server someone else started (CPU and
-//! memory only when its pid is given).
+//! `run` is what `bench/run` calls; `against` loads a server someone else started, or the nodes
+//! of a cluster, users alternating between them (CPU and memory only when their pids are given).
 
 mod client;
 mod report;
 mod scenarios;
 mod servers;
 
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -90,8 +90,9 @@ enum Command {
     Run {
         #[command(flatten)]
         common: Common,
-        /// Servers, comma-separated, in the order they run: noom, node, floor.
-        #[arg(long, value_delimiter = ',', default_value = "noom,node,floor")]
+        /// Servers, comma-separated, in the order they run: noom, noom-cluster (two Noom nodes
+        /// sharing a Redis), node, floor.
+        #[arg(long, value_delimiter = ',', default_value = "noom,noom-cluster,node,floor")]
         servers: Vec<String>,
         #[arg(long, default_value = "target/release/noom")]
         noom_bin: PathBuf,
@@ -99,6 +100,9 @@ enum Command {
         floor_bin: PathBuf,
         #[arg(long, default_value = "bench/reference-node/server.js")]
         node_server: PathBuf,
+        /// The Redis server noom-cluster's nodes share.
+        #[arg(long, default_value = "redis-server")]
+        redis_bin: PathBuf,
         /// The core the servers run on.
         #[arg(long, default_value_t = 1)]
         server_cpu: usize,
@@ -116,12 +120,14 @@ enum Command {
     Against {
         #[command(flatten)]
         common: Common,
-        /// The server, as ws://HOST:PORT or http://HOST:PORT.
-        #[arg(long)]
-        url: String,
-        /// The server's process id, to read its CPU time and memory.
-        #[arg(long)]
-        pid: Option<u32>,
+        /// The server, as ws://HOST:PORT or http://HOST:PORT; for a cluster, its nodes,
+        /// comma-separated, between which users alternate.
+        #[arg(long, value_delimiter = ',', required = true)]
+        url: Vec<String>,
+        /// The server's process ids, comma-separated (a cluster's nodes and its Redis), to read
+        /// their CPU time and memory, summed.
+        #[arg(long, value_delimiter = ',')]
+        pid: Vec<u32>,
         /// The name the report gives it.
         #[arg(long, default_value = "Noom")]
         name: String,
@@ -192,14 +198,21 @@ async fn run(cli: Cli) -> Result<bool> {
     let load_before = load_average();
     let files = servers::raise_file_limit(65_536);
     let (common, report) = match cli.command {
-        Command::Run { common, servers, noom_bin, floor_bin, node_server, server_cpu } => {
+        Command::Run { common, servers, noom_bin, floor_bin, node_server, redis_bin, server_cpu } => {
+            let known = Kind::ALL.map(Kind::name).join(", ");
             let kinds: Vec<Kind> = servers
                 .iter()
-                .map(|s| Kind::parse(s).with_context(|| format!("unknown server {s:?} (noom, node, floor)")))
+                .map(|s| Kind::parse(s).with_context(|| format!("unknown server {s:?} ({known})")))
                 .collect::<Result<_>>()?;
             let params = common.params();
             check_files(files, &params)?;
-            let paths = Paths { noom: noom_bin, floor: floor_bin, node_server, logs: common.out.join("logs") };
+            let paths = Paths {
+                noom: noom_bin,
+                floor: floor_bin,
+                node_server,
+                redis: redis_bin,
+                logs: common.out.join("logs"),
+            };
             let pin = (!common.no_pin).then_some(server_cpu);
             let mut results: Vec<ServerResult> =
                 kinds.iter().map(|k| ServerResult { server: k.label().into(), ..Default::default() }).collect();
@@ -217,9 +230,9 @@ async fn run(cli: Cli) -> Result<bool> {
                     let began = std::time::Instant::now();
                     let collect = || server.collect_garbage();
                     let bench = Bench {
-                        target: Rc::new(Target::new(server.addr)),
+                        targets: targets(&server.addrs),
                         stats: Rc::new(Stats::default()),
-                        probe: server.probe,
+                        probe: server.probe.clone(),
                         params: &params,
                         collect_garbage: &collect,
                     };
@@ -244,19 +257,23 @@ async fn run(cli: Cli) -> Result<bool> {
         Command::Against { common, url, pid, name } => {
             let params = common.params();
             check_files(files, &params)?;
-            let host = url.split("://").nth(1).unwrap_or(&url).trim_end_matches('/');
-            let addr = host
-                .to_socket_addrs()
-                .with_context(|| format!("cannot resolve {host}"))?
-                .next()
-                .with_context(|| format!("{host} has no address"))?;
+            let addrs = url
+                .iter()
+                .map(|url| {
+                    let host = url.split("://").nth(1).unwrap_or(url).trim_end_matches('/');
+                    host.to_socket_addrs()
+                        .with_context(|| format!("cannot resolve {host}"))?
+                        .next()
+                        .with_context(|| format!("{host} has no address"))
+                })
+                .collect::<Result<Vec<_>>>()?;
             let mut result = ServerResult { server: name, ..Default::default() };
             let nothing = || {};
             for stage in stages(&common.scenarios)? {
                 let bench = Bench {
-                    target: Rc::new(Target::new(addr)),
+                    targets: targets(&addrs),
                     stats: Rc::new(Stats::default()),
-                    probe: Probe { pid, core: None },
+                    probe: Probe { pids: pid.clone(), ..Probe::default() },
                     params: &params,
                     collect_garbage: &nothing,
                 };
@@ -300,6 +317,10 @@ async fn run_stage(stage: Stage, bench: &Bench<'_>, result: &mut ServerResult) {
             result.big_room = Some(chat);
         }
     }
+}
+
+fn targets(addrs: &[SocketAddr]) -> Vec<Rc<Target>> {
+    addrs.iter().map(|&addr| Rc::new(Target::new(addr))).collect()
 }
 
 fn check_files(limit: u64, params: &Params) -> Result<()> {

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::scenarios::{Chat, ChatStep, Churn, Idle, Params, Setup};
+use crate::servers::Kind;
 
 #[derive(Serialize, Deserialize, Default, Clone)]
 pub struct ServerResult {
@@ -237,26 +238,39 @@ fn summary_rows(report: &Report) -> Vec<Row<'_>> {
     rows
 }
 
+/// The summary's ratio columns, each shown when both of its servers ran: Noom against the
+/// original and the floor, and two Noom nodes through Redis against one.
+const RATIOS: [(&str, Kind, Kind); 3] = [
+    ("Noom/Node", Kind::Noom, Kind::Node),
+    ("Noom/floor", Kind::Noom, Kind::Floor),
+    ("cluster/Noom", Kind::NoomCluster, Kind::Noom),
+];
+
 pub fn summary_table(report: &Report) -> String {
-    let labels = ["Noom", "Node", "floor"];
-    let present: Vec<&str> = labels.iter().copied().filter(|l| report.server(l).is_some()).collect();
+    let present: Vec<&str> = Kind::ALL.map(Kind::label).into_iter().filter(|l| report.server(l).is_some()).collect();
+    let ratios: Vec<_> = RATIOS
+        .iter()
+        .filter(|(_, a, b)| report.server(a.label()).is_some() && report.server(b.label()).is_some())
+        .collect();
     let mut out = String::from("| |");
-    for l in &present {
+    for l in present.iter().copied().chain(ratios.iter().map(|r| r.0)) {
         let _ = write!(out, " {l} |");
     }
-    out.push_str(" Noom/Node | Noom/floor |\n|---|");
-    for _ in &present {
+    out.push_str("\n|---|");
+    for _ in 0..present.len() + ratios.len() {
         out.push_str("---:|");
     }
-    out.push_str("---:|---:|\n");
+    out.push('\n');
     for row in summary_rows(report) {
         let value = |label: &str| report.server(label).and_then(|s| (row.pick)(s));
         let _ = write!(out, "| {} |", row.label);
         for l in &present {
             let _ = write!(out, " {} |", fmt(value(l), row.decimals));
         }
-        let noom = value("Noom");
-        let _ = writeln!(out, " {} | {} |", fmt(ratio(noom, value("Node")), 2), fmt(ratio(noom, value("floor")), 2));
+        for (_, a, b) in &ratios {
+            let _ = write!(out, " {} |", fmt(ratio(value(a.label()), value(b.label())), 2));
+        }
+        out.push('\n');
     }
     out
 }
@@ -371,6 +385,77 @@ pub fn targets_table(report: &Report) -> String {
     out
 }
 
+/// Two Noom nodes through Redis against one node, step by step: what the hop costs. Nothing
+/// when either did not run.
+fn cluster_section(report: &Report) -> Option<String> {
+    let (one, two) = (report.server(Kind::Noom.label())?, report.server(Kind::NoomCluster.label())?);
+    let p = &report.params;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: two Noom nodes sharing one Redis, the three on the server's core. Users alternate between the nodes, \
+         so every room of {} has members on both and every message is delivered on both: on its sender's node, and \
+         on the other through Redis. Server CPU and memory are those of the three processes together; \"of which \
+         Redis\" is Redis's own part. ×: two nodes / one.\n",
+        two.server, p.room_size
+    );
+    out.push_str(
+        "| sends/s | server µs/delivery, one node | two nodes | of which Redis | × | p50 (ms), one node | two nodes | × | p99 (ms), one node | two nodes | × | sustained by |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for &rate in &p.chat_rates {
+        let (a, b) = (step_at(one.chat.as_ref(), rate), step_at(two.chat.as_ref(), rate));
+        if a.is_none() && b.is_none() {
+            continue;
+        }
+        let cpu = |st: Option<&ChatStep>| st.and_then(|st| st.server_us_per_delivery);
+        let p50 = |st: Option<&ChatStep>| st.map(|st| st.p50_ms);
+        let p99 = |st: Option<&ChatStep>| st.map(|st| st.p99_ms);
+        let sustained = |st: Option<&ChatStep>| st.is_some_and(|st| st.sustained);
+        let by = match (sustained(a), sustained(b)) {
+            (true, true) => "both",
+            (true, false) => "one node only",
+            (false, true) => "two nodes only",
+            (false, false) => "neither",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {by} |",
+            thousands(rate),
+            fmt(cpu(a), 2),
+            fmt(cpu(b), 2),
+            fmt(b.and_then(|st| st.redis_us_per_delivery), 2),
+            fmt(ratio(cpu(b), cpu(a)), 2),
+            fmt(p50(a), 2),
+            fmt(p50(b), 2),
+            fmt(ratio(p50(b), p50(a)), 2),
+            fmt(p99(a), 2),
+            fmt(p99(b), 2),
+            fmt(ratio(p99(b), p99(a)), 2),
+        );
+    }
+    let highest = |s: &ServerResult| s.chat.as_ref()?.max_sustained;
+    let _ = writeln!(
+        out,
+        "\nHighest rate sustained in rooms of {}: one node {}, two nodes {} sends/s (×{}).",
+        p.room_size,
+        fmt(highest(one), 0),
+        fmt(highest(two), 0),
+        fmt(ratio(highest(two), highest(one)), 2)
+    );
+    let kb = |s: &ServerResult| s.idle_small.as_ref()?.kb_per_user_settled;
+    let _ = writeln!(
+        out,
+        "Idle, {} users: RSS per user, settled: one node {} KB, two nodes and Redis {} KB (×{}); Redis settled at {} KB.",
+        thousands(p.small_users as f64),
+        fmt(kb(one), 1),
+        fmt(kb(two), 1),
+        fmt(ratio(kb(two), kb(one)), 2),
+        fmt(two.idle_small.as_ref().and_then(|i| i.redis_rss_settled_kb).map(|v| v as f64), 0)
+    );
+    Some(out)
+}
+
 fn setup_line(name: &str, s: &Setup) -> String {
     format!(
         "| {name} | {}/{} | {} | {:.2} | {} | {:.0} | {} | {} |\n",
@@ -394,17 +479,18 @@ fn idle_table(report: &Report, pick: impl Fn(&ServerResult) -> Option<&Idle>) ->
             out.push_str(&setup_line(&s.server, &i.setup));
         }
     }
-    out.push_str("\n| server | RSS before (KB) | after set-up (KB) | settled (KB) | per user after set-up (KB) | per user settled (KB) | idle server CPU (%) |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("\n| server | RSS before (KB) | after set-up (KB) | settled (KB) | of which Redis, settled (KB) | per user after set-up (KB) | per user settled (KB) | idle server CPU (%) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for s in &report.servers {
         if let Some(i) = pick(s) {
             let kb = |v: Option<u64>| fmt(v.map(|v| v as f64), 0);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.server,
                 kb(i.rss_before_kb),
                 kb(i.rss_after_setup_kb),
                 kb(i.rss_settled_kb),
+                kb(i.redis_rss_settled_kb),
                 fmt(i.kb_per_user_after_setup, 1),
                 fmt(i.kb_per_user_settled, 1),
                 fmt(i.idle_server_cpu_pct, 1)
@@ -416,14 +502,14 @@ fn idle_table(report: &Report, pick: impl Fn(&ServerResult) -> Option<&Idle>) ->
 
 fn chat_table(report: &Report, pick: impl Fn(&ServerResult) -> Option<&Chat>) -> String {
     let mut out = String::from(
-        "| server | sends/s | deliveries/s | delivered/expected | p50 (ms) | p99 (ms) | max (ms) | server CPU (%) | server µs/delivery | generator CPU (%) | generator µs/delivery | others on server core (%) | runs | verdict |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "| server | sends/s | deliveries/s | delivered/expected | p50 (ms) | p99 (ms) | max (ms) | server CPU (%) | server µs/delivery | of which Redis (µs) | generator CPU (%) | generator µs/delivery | others on server core (%) | runs | verdict |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for s in &report.servers {
         let Some(chat) = pick(s) else { continue };
         for st in &chat.steps {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {}/{} | {} | {} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} |",
+                "| {} | {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} |",
                 s.server,
                 thousands(st.rate),
                 thousands(st.deliveries_per_s),
@@ -434,6 +520,7 @@ fn chat_table(report: &Report, pick: impl Fn(&ServerResult) -> Option<&Chat>) ->
                 fmt(Some(st.max_ms), 1),
                 fmt(st.server_cpu_pct, 0),
                 fmt(st.server_us_per_delivery, 2),
+                fmt(st.redis_us_per_delivery, 2),
                 st.generator_cpu_pct,
                 st.generator_us_per_delivery,
                 fmt(st.others_on_server_core_pct, 0),
@@ -442,7 +529,7 @@ fn chat_table(report: &Report, pick: impl Fn(&ServerResult) -> Option<&Chat>) ->
             );
         }
         if chat.steps.is_empty() {
-            let _ = writeln!(out, "| {} | not run: set-up did not finish | | | | | | | | | | | | |", s.server);
+            let _ = writeln!(out, "| {} | not run: set-up did not finish | | | | | | | | | | | | | |", s.server);
         }
     }
     out
@@ -539,7 +626,8 @@ pub fn markdown(report: &Report) -> String {
          loop, round robin over the users, each message stamped with its send time; latency is measured at receipt \
          in the same process. A step is sustained when every delivery arrived, no send was refused, no connection \
          was lost, p99 ≤ {} ms, and the generator stayed under {}% of its core. Server CPU is utime+stime of the \
-         whole process; RSS is VmRSS; \"settled\" is after {} s idle ({} s for the large crowd) and, for Node, \
+         whole process (for two nodes and Redis, of the three, all on the server's core); RSS is VmRSS (summed the \
+         same way); \"settled\" is after {} s idle ({} s for the large crowd) and, for Node, \
          a forced full garbage collection (`--expose-gc`, `global.gc()` on SIGUSR2): Node's V8 returns memory \
          only after about a minute idle. \"Others on server core\" is the time the server's core was busy with \
          other processes of the machine during the step; a step disturbed by more than {}% is run again, up to {} \
@@ -560,6 +648,10 @@ pub fn markdown(report: &Report) -> String {
     out.push_str(&stops(report));
     out.push_str("\n## Targets\n\n");
     out.push_str(&targets_table(report));
+    if let Some(cluster) = cluster_section(report) {
+        out.push_str("\n## Two nodes through Redis\n\n");
+        out.push_str(&cluster);
+    }
     let _ = writeln!(out, "\n## Idle: {} users in rooms of {}\n", thousands(p.small_users as f64), p.room_size);
     out.push_str(&idle_table(report, |s| s.idle_small.as_ref()));
     let _ = writeln!(
@@ -608,9 +700,10 @@ pub fn markdown(report: &Report) -> String {
 }
 
 fn colour(server: &str) -> &'static str {
-    match server {
-        "Noom" => "#1971c2",
-        "Node" => "#2f9e44",
+    match Kind::ALL.into_iter().find(|k| k.label() == server) {
+        Some(Kind::Noom) => "#1971c2",
+        Some(Kind::NoomCluster) => "#9c36b5",
+        Some(Kind::Node) => "#2f9e44",
         _ => "#868e96",
     }
 }
@@ -730,13 +823,48 @@ pub fn svg(report: &Report) -> String {
             ly + 4.0,
             s.server
         );
-        lx += 110.0;
+        // Room for the label: about 7 px a character at this size.
+        lx += 50.0 + 7.0 * s.server.chars().count() as f64;
     }
     let _ = writeln!(
         out,
-        r##"<text x="{lx}" y="{}">red dashes: the 100 ms limit; a line ends where its server stopped keeping up</text>"##,
-        ly + 4.0
+        r##"<text x="{left}" y="{}">red dashes: the 100 ms limit; a line ends where its server stopped keeping up</text>"##,
+        ly + 24.0
     );
     out.push_str("</svg>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(kind: Kind, us_per_delivery: f64) -> ServerResult {
+        let step = ChatStep { rate: 100.0, server_us_per_delivery: Some(us_per_delivery), ..ChatStep::default() };
+        ServerResult {
+            server: kind.label().into(),
+            chat: Some(Chat { steps: vec![step], ..Chat::default() }),
+            ..ServerResult::default()
+        }
+    }
+
+    fn report(servers: Vec<ServerResult>) -> Report {
+        Report { command: String::new(), smoke: true, machine: Machine::default(), params: Params::smoke(), servers }
+    }
+
+    #[test]
+    fn the_summary_compares_only_servers_that_ran() {
+        let table = summary_table(&report(vec![server(Kind::Noom, 10.0), server(Kind::NoomCluster, 25.0)]));
+        assert!(table.starts_with("| | Noom | Noom ×2 + Redis | cluster/Noom |\n"), "{table}");
+        let cpu = table.lines().find(|l| l.starts_with("| Chat 100 sends/s, rooms of 10: server CPU")).unwrap();
+        assert!(cpu.ends_with("| 10.00 | 25.00 | 2.50 |"), "{cpu}");
+    }
+
+    #[test]
+    fn the_redis_hop_has_a_section_when_both_ran() {
+        let both = report(vec![server(Kind::Noom, 10.0), server(Kind::NoomCluster, 25.0)]);
+        let section = cluster_section(&both).expect("both ran");
+        assert!(section.contains("| 100 | 10.00 | 25.00 | — | 2.50 |"), "{section}");
+        assert!(cluster_section(&report(vec![server(Kind::Noom, 10.0)])).is_none());
+    }
 }

@@ -112,11 +112,20 @@ impl Params {
 /// What a scenario needs besides its parameters: where to connect, what to watch, and a way to
 /// tell the server to collect its garbage (Node) before memory is read.
 pub struct Bench<'a> {
-    pub target: Rc<Target>,
+    /// One address, or one per node of a cluster: see [`Bench::target`].
+    pub targets: Vec<Rc<Target>>,
     pub stats: Rc<Stats>,
     pub probe: Probe,
     pub params: &'a Params,
     pub collect_garbage: &'a dyn Fn(),
+}
+
+impl Bench<'_> {
+    /// Where the `i`th user of a crowd connects: users alternate between a cluster's nodes, so
+    /// that each room of ten has people on both and every message crosses Redis.
+    fn target(&self, i: usize) -> &Rc<Target> {
+        &self.targets[i % self.targets.len()]
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Default)]
@@ -143,6 +152,8 @@ pub struct Idle {
     pub kb_per_user_after_setup: Option<f64>,
     pub kb_per_user_settled: Option<f64>,
     pub idle_server_cpu_pct: Option<f64>,
+    /// A cluster's Redis, settled: part of `rss_settled_kb`.
+    pub redis_rss_settled_kb: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Default)]
@@ -160,6 +171,9 @@ pub struct ChatStep {
     pub max_ms: f64,
     pub server_cpu_pct: Option<f64>,
     pub server_us_per_delivery: Option<f64>,
+    /// A cluster's Redis: its part of `server_cpu_pct` and of `server_us_per_delivery`.
+    pub redis_cpu_pct: Option<f64>,
+    pub redis_us_per_delivery: Option<f64>,
     pub generator_cpu_pct: f64,
     pub generator_us_per_delivery: f64,
     /// What other processes took of the server's core meanwhile.
@@ -243,6 +257,7 @@ fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
 struct Meter {
     at: Instant,
     server: Option<f64>,
+    redis: Option<f64>,
     core: Option<f64>,
     own: f64,
 }
@@ -250,6 +265,8 @@ struct Meter {
 struct Reading {
     wall: f64,
     server: Option<f64>,
+    /// A cluster's Redis: part of `server`.
+    redis: Option<f64>,
     own: f64,
     /// Busy time of the server's core not spent by the server: other processes of the machine.
     others_pct: Option<f64>,
@@ -257,7 +274,13 @@ struct Reading {
 
 impl Meter {
     fn start(probe: &Probe) -> Self {
-        Meter { at: Instant::now(), server: probe.cpu_s(), core: probe.core_busy_s(), own: own_cpu_s() }
+        Meter {
+            at: Instant::now(),
+            server: probe.cpu_s(),
+            redis: probe.redis_cpu_s(),
+            core: probe.core_busy_s(),
+            own: own_cpu_s(),
+        }
     }
 
     fn read(&self, probe: &Probe) -> Reading {
@@ -269,7 +292,7 @@ impl Meter {
             (Some(core), Some(server)) => Some(((core - server) * 100.0 / wall).max(0.0)),
             _ => None,
         };
-        Reading { wall, server, own: own_cpu_s() - self.own, others_pct }
+        Reading { wall, server, redis: delta(self.redis, probe.redis_cpu_s()), own: own_cpu_s() - self.own, others_pct }
     }
 }
 
@@ -293,7 +316,7 @@ async fn populate(
         let done = (stats.ready.get() - ready0 + stats.failed.get() - failed0) as usize;
         while users.len() < n && users.len() - done < params.connecting_at_once {
             let i = users.len();
-            users.push(client::spawn(&bench.target, room(i), role, stats));
+            users.push(client::spawn(bench.target(i), room(i), role, stats));
         }
         if done >= n {
             break;
@@ -343,7 +366,7 @@ async fn measure_idle(bench: &Bench<'_>, setup: Setup, rss_before: Option<u64>, 
     let Reading { wall, server, .. } = meter.read(&bench.probe);
     (bench.collect_garbage)();
     sleep_s(bench.params.pause_s).await;
-    let rss_settled = bench.probe.rss_kb();
+    let (rss_settled, redis_rss_settled) = (bench.probe.rss_kb(), bench.probe.redis_rss_kb());
     let per_user = |rss: Option<u64>| match (rss, rss_before) {
         (Some(after), Some(before)) if setup.reached > 0 => Some((after as f64 - before as f64) / setup.reached as f64),
         _ => None,
@@ -355,6 +378,7 @@ async fn measure_idle(bench: &Bench<'_>, setup: Setup, rss_before: Option<u64>, 
         rss_after_setup_kb: rss_after_setup,
         rss_settled_kb: rss_settled,
         idle_server_cpu_pct: server.map(|s| s * 100.0 / wall),
+        redis_rss_settled_kb: redis_rss_settled,
         setup,
     }
 }
@@ -471,7 +495,7 @@ async fn chat_step(bench: &Bench<'_>, crowd: &[User], order: &[usize], room_size
             }
         }
     };
-    let (Reading { wall, server: server_cpu, own: own_cpu, others_pct }, received) = measured;
+    let (Reading { wall, server: server_cpu, redis: redis_cpu, own: own_cpu, others_pct }, received) = measured;
     let expected = window_sends * recipients;
     let deadline = Instant::now() + Duration::from_secs_f64(p.drain_s);
     while stats.window_deliveries.get() < expected && Instant::now() < deadline {
@@ -491,6 +515,8 @@ async fn chat_step(bench: &Bench<'_>, crowd: &[User], order: &[usize], room_size
         max_ms: latencies.last().map_or(f64::NAN, |&us| us as f64 / 1000.0),
         server_cpu_pct: server_cpu.map(|s| s * 100.0 / wall),
         server_us_per_delivery: server_cpu.map(|s| s * 1e6 / received.max(1) as f64),
+        redis_cpu_pct: redis_cpu.map(|s| s * 100.0 / wall),
+        redis_us_per_delivery: redis_cpu.map(|s| s * 1e6 / received.max(1) as f64),
         generator_cpu_pct: own_cpu * 100.0 / wall,
         generator_us_per_delivery: own_cpu * 1e6 / received.max(1) as f64,
         others_on_server_core_pct: others_pct,
@@ -592,13 +618,14 @@ async fn churn_step(bench: &Bench<'_>, rate: f64, next_room: &mut u64) -> ChurnS
                 held_back += 1;
                 continue;
             }
-            let room = format!("c{}", *next_room % p.churn_rooms as u64);
+            let churner = *next_room;
             *next_room += 1;
+            let room = format!("c{}", churner % p.churn_rooms as u64);
             // The handle may go at once: a churner leaves on its own.
-            client::spawn(&bench.target, Some(Rc::from(room)), Role::Churner(stay), stats);
+            client::spawn(bench.target(churner as usize), Some(Rc::from(room)), Role::Churner(stay), stats);
         }
     };
-    let (Reading { wall, server: server_cpu, own: own_cpu, others_pct }, delta) = measured;
+    let (Reading { wall, server: server_cpu, own: own_cpu, others_pct, .. }, delta) = measured;
     let (joins, failed, frames, bytes) = (delta[0], delta[1], delta[2], delta[3]);
     // Late churners still count their latency: they started in the window.
     let deadline = Instant::now() + stay + Duration::from_secs(5);

@@ -1,38 +1,51 @@
 //! The servers under test: started on a free port, pinned to their own core, and watched
-//! through /proc for CPU time and resident memory.
+//! through /proc for CPU time and resident memory. A cluster is several processes (two Noom
+//! nodes and their Redis) on that one core, watched as one server: their CPU times and their
+//! memory are summed, so that its cost per delivered message compares with a single server's.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Kind {
     Noom,
+    /// Two Noom nodes sharing one Redis, users split between them.
+    NoomCluster,
     Node,
     Floor,
 }
 
 impl Kind {
+    /// Every kind, in the order reports show them.
+    pub const ALL: [Kind; 4] = [Kind::Noom, Kind::NoomCluster, Kind::Node, Kind::Floor];
+
     pub fn label(self) -> &'static str {
         match self {
             Kind::Noom => "Noom",
+            Kind::NoomCluster => "Noom ×2 + Redis",
             Kind::Node => "Node",
             Kind::Floor => "floor",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "noom" => Some(Kind::Noom),
-            "node" => Some(Kind::Node),
-            "floor" => Some(Kind::Floor),
-            _ => None,
+    /// The name `--servers` takes, which also names its logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Noom => "noom",
+            Kind::NoomCluster => "noom-cluster",
+            Kind::Node => "node",
+            Kind::Floor => "floor",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == s)
     }
 }
 
@@ -40,13 +53,17 @@ pub struct Paths {
     pub noom: PathBuf,
     pub floor: PathBuf,
     pub node_server: PathBuf,
+    pub redis: PathBuf,
     pub logs: PathBuf,
 }
 
-/// What can be read about a server process; nothing when it is not ours to watch.
-#[derive(Clone, Copy)]
+/// What can be read about a server's processes; nothing when they are not ours to watch.
+#[derive(Clone, Default)]
 pub struct Probe {
-    pub pid: Option<u32>,
+    /// Every process of the server: what it costs is their sum.
+    pub pids: Vec<u32>,
+    /// A cluster's Redis, one of `pids`: its share is reported besides.
+    pub redis: Option<u32>,
     /// The core the server is pinned to, whose busy time shows what else ran there.
     pub core: Option<usize>,
 }
@@ -63,20 +80,45 @@ impl Probe {
         Some(busy as f64 / clock_ticks())
     }
 
-    /// User plus system CPU time of every thread, past and present, in seconds.
+    /// User plus system CPU time of every thread of every process, past and present, in seconds.
     pub fn cpu_s(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid?)).ok()?;
-        // The command name may hold spaces; the fields after its closing parenthesis do not.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        Some(ticks as f64 / clock_ticks())
+        self.sum(process_cpu_s)
     }
 
     pub fn rss_kb(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
+        self.sum(process_rss_kb)
     }
+
+    pub fn redis_cpu_s(&self) -> Option<f64> {
+        process_cpu_s(self.redis?)
+    }
+
+    pub fn redis_rss_kb(&self) -> Option<u64> {
+        process_rss_kb(self.redis?)
+    }
+
+    /// Nothing when there is no process to read, or one of them could not be read: a part
+    /// missing would pass for a saving.
+    fn sum<T: std::iter::Sum<T>>(&self, read: fn(u32) -> Option<T>) -> Option<T> {
+        if self.pids.is_empty() {
+            return None;
+        }
+        self.pids.iter().map(|&pid| read(pid)).sum()
+    }
+}
+
+fn process_cpu_s(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / clock_ticks())
+}
+
+fn process_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn clock_ticks() -> f64 {
@@ -129,47 +171,124 @@ pub fn raise_file_limit(want: u64) -> u64 {
     limit.rlim_cur
 }
 
+/// How long a process may take to say where it listens, or a cluster's nodes to reach Redis.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The per-socket chat limit would refuse the load itself; the check still runs.
+const NOOM_ARGS: [&str; 6] = ["--port", "0", "--chat-rate", "1000000", "--chat-burst", "1000000"];
+
+/// A server under test: one process, or a cluster's. Dropping it kills whatever is left of it,
+/// so that a server that failed half-way through starting leaves nothing behind.
 pub struct Server {
     pub kind: Kind,
-    pub addr: SocketAddr,
+    /// Where users connect: one address, or one per node of a cluster.
+    pub addrs: Vec<SocketAddr>,
     pub probe: Probe,
-    child: Child,
+    /// In the order they started: a cluster's Redis before its nodes.
+    children: Vec<Child>,
+    /// Redis's working directory, removed with it.
+    scratch: Option<PathBuf>,
 }
 
 impl Server {
     pub fn start(kind: Kind, paths: &Paths, cpu: Option<usize>) -> Result<Server> {
-        let mut command = match cpu {
-            // taskset execs the server: the pid stays the server's own, and every thread it
-            // starts inherits the core.
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.args(["-c", &cpu.to_string()]);
-                c
-            }
-            None => Command::new("env"),
+        std::fs::create_dir_all(&paths.logs).with_context(|| format!("cannot create {}", paths.logs.display()))?;
+        let mut server = Server {
+            kind,
+            addrs: Vec::new(),
+            probe: Probe { core: cpu, ..Probe::default() },
+            children: Vec::new(),
+            scratch: None,
         };
+        let log = paths.logs.join(format!("{}.log", kind.name()));
         match kind {
             Kind::Noom => {
-                // The per-socket chat limit would refuse the load itself; the check still runs.
-                command.arg(&paths.noom).args(["--port", "0", "--chat-rate", "1000000", "--chat-burst", "1000000"]);
+                let mut command = pinned(cpu, &paths.noom);
+                command.args(NOOM_ARGS);
+                server.listen(command, kind.label(), &log)?;
             }
+            Kind::NoomCluster => server.start_cluster(paths, cpu)?,
             Kind::Floor => {
-                command.arg(&paths.floor).args(["--port", "0"]);
+                let mut command = pinned(cpu, &paths.floor);
+                command.args(["--port", "0"]);
+                server.listen(command, kind.label(), &log)?;
             }
             Kind::Node => {
-                command.args(["node", "--expose-gc"]).arg(&paths.node_server).arg("0");
+                let mut command = pinned(cpu, Path::new("node"));
+                command.arg("--expose-gc").arg(&paths.node_server).arg("0");
+                server.listen(command, kind.label(), &log)?;
             }
         }
-        std::fs::create_dir_all(&paths.logs).with_context(|| format!("cannot create {}", paths.logs.display()))?;
-        let log_path = paths.logs.join(format!("{}.log", kind.label().to_lowercase()));
-        let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
+        Ok(server)
+    }
+
+    /// A Redis on a free port, with nothing saved to disk, and two Noom nodes on it; ready once
+    /// both say their link to Redis is up, since a node whose link is down serves its own users
+    /// alone and the load would not cross Redis.
+    fn start_cluster(&mut self, paths: &Paths, cpu: Option<usize>) -> Result<()> {
+        let name = self.kind.name();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("cannot find a free port for Redis")?
+            .port();
+        let scratch = std::env::temp_dir().join(format!("noom-bench-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
+        self.scratch = Some(scratch.clone());
+        let mut redis = pinned(cpu, &paths.redis);
+        redis.args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no", "--dir"]);
+        redis.arg(&scratch);
+        let log_path = paths.logs.join(format!("{name}-redis.log"));
+        let log = create_log(&log_path)?;
+        let child = redis
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", paths.redis.display()))?;
+        self.probe.redis = Some(child.id());
+        self.probe.pids.push(child.id());
+        self.children.push(child);
+        let url = format!("redis://127.0.0.1:{port}");
+        for node in ["a", "b"] {
+            let mut command = pinned(cpu, &paths.noom);
+            command.args(NOOM_ARGS).args(["--redis-url", &url]);
+            self.listen(
+                command,
+                &format!("node {node} of {}", self.kind.label()),
+                &paths.logs.join(format!("{name}-{node}.log")),
+            )?;
+        }
+        let deadline = Instant::now() + START_TIMEOUT;
+        for addr in self.addrs.clone() {
+            while !redis_up(addr) {
+                if Instant::now() > deadline {
+                    bail!(
+                        "{addr} did not report its Redis link up within {} s (see {})",
+                        START_TIMEOUT.as_secs(),
+                        paths.logs.display()
+                    );
+                }
+                if !self.alive() {
+                    bail!("a process of {} died while starting (see {})", self.kind.label(), paths.logs.display());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a process that prints `listening on http://ADDR` first, and adds it and its
+    /// address to the server.
+    fn listen(&mut self, mut command: Command, what: &str, log_path: &Path) -> Result<()> {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(log)
+            .stderr(create_log(log_path)?)
             .spawn()
-            .with_context(|| format!("cannot start {}", kind.label()))?;
+            .with_context(|| format!("cannot start {what}"))?;
         let stdout = child.stdout.take().expect("piped");
+        self.probe.pids.push(child.id());
+        self.children.push(child);
         let (found, lines) = std::sync::mpsc::channel();
         // The server's first line names its address; the rest is drained so it never blocks.
         std::thread::spawn(move || {
@@ -183,47 +302,94 @@ impl Server {
                 }
             }
         });
-        let addr = match lines.recv_timeout(Duration::from_secs(20)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("{} did not say where it listens within 20 s (see {})", kind.label(), log_path.display());
-            }
+        let Ok(addr) = lines.recv_timeout(START_TIMEOUT) else {
+            bail!(
+                "{what} did not say where it listens within {} s (see {})",
+                START_TIMEOUT.as_secs(),
+                log_path.display()
+            );
         };
-        let addr: SocketAddr =
-            addr.parse().with_context(|| format!("{} printed a bad address {addr:?}", kind.label()))?;
-        let probe = Probe { pid: Some(child.id()), core: cpu };
-        Ok(Server { kind, addr, probe, child })
+        self.addrs.push(addr.parse().with_context(|| format!("{what} printed a bad address {addr:?}"))?);
+        Ok(())
     }
 
     /// A full garbage collection, for Node (its SIGUSR2 hook); the others have nothing to collect.
     pub fn collect_garbage(&self) {
         if self.kind == Kind::Node {
+            for child in &self.children {
+                // SAFETY: a signal to our own child.
+                unsafe {
+                    libc::kill(child.id() as i32, libc::SIGUSR2);
+                }
+            }
+        }
+    }
+
+    /// Whether every process of the server is still running.
+    pub fn alive(&mut self) -> bool {
+        self.children.iter_mut().all(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Asks each process in turn to stop, the last started first (a cluster's nodes say goodbye
+    /// through Redis), and kills it after 3 s.
+    pub fn stop(mut self) {
+        for mut child in std::mem::take(&mut self.children).into_iter().rev() {
             // SAFETY: a signal to our own child.
             unsafe {
-                libc::kill(self.child.id() as i32, libc::SIGUSR2);
+                libc::kill(child.id() as i32, libc::SIGTERM);
             }
-        }
-    }
-
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    pub fn stop(mut self) {
-        // SAFETY: a signal to our own child.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if !self.alive() {
-                return;
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
             }
-            std::thread::sleep(Duration::from_millis(20));
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(scratch) = &self.scratch {
+            let _ = std::fs::remove_dir_all(scratch);
+        }
+    }
+}
+
+/// A command running `program` on one core, or anywhere.
+fn pinned(cpu: Option<usize>, program: &Path) -> Command {
+    match cpu {
+        // taskset execs the program: the pid stays the program's own, and every thread it
+        // starts inherits the core.
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &cpu.to_string()]).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+fn create_log(path: &Path) -> Result<std::fs::File> {
+    std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// Whether a Noom node's `/healthz` says its Redis link is up (`"redis": "up"`).
+fn redis_up(addr: SocketAddr) -> bool {
+    let ask = || -> std::io::Result<String> {
+        let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(1)))?;
+        // HTTP/1.0: the answer comes whole, not in chunks, and the connection closes after it.
+        tcp.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer)?;
+        Ok(answer)
+    };
+    let Ok(answer) = ask() else { return false };
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    serde_json::from_str::<serde_json::Value>(body).is_ok_and(|health| health["redis"] == "up")
 }

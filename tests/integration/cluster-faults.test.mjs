@@ -1,0 +1,262 @@
+// Faults in a cluster of Noom nodes sharing rooms through Redis: a node killed outright (its users
+// must leave every room on the other nodes within 15 s), a node stopped with SIGTERM (its users
+// leave at once), and Redis itself stopping and coming back (each node keeps serving its own users,
+// then the nodes resynchronise). Each test starts its own Redis and nodes.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { alive, expectDirectory, expectRoomList, healthz, waitForRedisStatus, waitUntil, withCluster } from "../support/cluster.mjs";
+import { ack, ackArgs, connectNoom, disconnect, disconnectAll, noomClient, participant, received, roomName,
+  seedClient, waitFor, connect } from "../support/clients.mjs";
+
+const ARGS = ["--call-size", "2", "--directory-interval-ms", "100", "--chat-burst", "100", "--chat-rate", "100"];
+/** How long something done on one node may take to show on another in normal operation. */
+const CROSS = 5000;
+/** The spec's bound: a dead node's users are gone from the other nodes within this. */
+const DEAD_NODE_BOUND = 15000;
+
+const noomAt = (node, nickname, room, options = {}) =>
+  noomClient(node.url, nickname, room, { label: `noom ${nickname}@${node.label}`, ...options });
+const seedAt = (node, nickname, rooms = []) => seedClient(node.url, nickname, rooms, { label: `seed ${nickname}@${node.label}` });
+const lobbyAt = (node) => connectNoom(node.url, { label: `lobby@${node.label}` });
+
+/**
+ * The ids a Noom client in one room sees there now: its `room:join` answer's participants, then
+ * every participant:joined and participant:left it received, applied in order.
+ */
+function view(socket, joined) {
+  const ids = new Set(joined.participants.map((p) => p.id));
+  for (const { name, args } of socket.inbox.entries) {
+    if (name === "participant:joined") ids.add(args[0].participant.id);
+    if (name === "participant:left") ids.delete(args[0].participant.id);
+  }
+  return [...ids].sort();
+}
+
+const sortedIds = (...sockets) => sockets.map((s) => (typeof s === "string" ? s : s.id)).sort();
+
+/** Asserts that no client in `clients` was disconnected by its server. */
+function assertStillConnected(clients) {
+  for (const c of clients) {
+    assert.deepEqual(received(c, "disconnect"), [], `${c.inbox.label} was disconnected`);
+    assert.ok(c.connected, `${c.inbox.label} is not connected`);
+  }
+}
+
+test("a SIGKILLed node's users leave every room on the other nodes within 15 s", { timeout: 120000 }, async (t) => {
+  await withCluster(3, { args: ARGS, cleanup: disconnectAll }, async ({ nodes }) => {
+    const [a, b, c] = nodes;
+    const room = roomName("kill");
+    const onlyC = roomName("only-c");
+    const lobbyA = await lobbyAt(a);
+    const lobbyB = await lobbyAt(b);
+    const seedWatcherA = await connect(a.url, { label: "seed watcher@A" });
+
+    const { socket: alice } = await noomAt(a, "Alice", room);
+    const bob = await seedAt(b, "Bob", room);
+    const { socket: ben } = await noomAt(b, "Ben", room);
+    const { socket: vic } = await noomAt(c, "Vic", room);
+    const vera = await seedAt(c, "Vera", room);
+    await noomAt(c, "Cy", onlyC);
+    await seedAt(c, "Cleo", onlyC);
+    // Alice and Vic (C) fill the call of two.
+    await ack(alice, "call:join", { room });
+    const vicCall = await ack(vic, "call:join", { room });
+    assert.ok(!vicCall.error, JSON.stringify(vicCall));
+    await waitFor(alice, "participant:updated", { where: (u) => u.participant.id === vic.id && u.participant.call, timeout: CROSS });
+    const benFull = await ack(ben, "call:join", { room });
+    assert.equal(benFull?.error?.code, "call_full", `the call is full before the kill: ${JSON.stringify(benFull)}`);
+
+    const before = { rooms: [{ name: room, count: 5 }, { name: onlyC, count: 2 }], total: 2 };
+    for (const lobby of [lobbyA, lobbyB]) await expectDirectory(lobby, before, { timeout: CROSS });
+    await expectRoomList(seedWatcherA, [room, onlyC], { timeout: CROSS });
+    await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === vera.id, timeout: CROSS });
+    await waitFor(bob, "welcome", { where: (n) => n === "Vera", timeout: CROSS });
+    const victims = { [vic.id]: "Vic", [vera.id]: "Vera" };
+
+    const killedAt = Date.now();
+    await c.kill();
+    const remaining = () => Math.max(1, killedAt + DEAD_NODE_BOUND - Date.now());
+
+    // Noom people on A and B are told each of C's users left, with the true counts.
+    for (const s of [alice, ben]) {
+      const lefts = [];
+      for (const id of Object.keys(victims)) {
+        const [left] = await waitFor(s, "participant:left", { where: (p) => p.participant.id === id, timeout: remaining() });
+        assert.deepEqual(left.participant, { id, nickname: victims[id] }, `${s.inbox.label}: ${JSON.stringify(left)}`);
+        assert.equal(left.room, room);
+        lefts.push(left);
+      }
+      assert.deepEqual(lefts.map((l) => l.count).sort(), [3, 4], `${s.inbox.label}: counts ${JSON.stringify(lefts)}`);
+    }
+    // The seed person on B is said bye for each.
+    const byes = [];
+    for (const nickname of ["Vic", "Vera"]) byes.push(await waitFor(bob, "bye", { where: (n) => n === nickname, timeout: remaining() }));
+    assert.deepEqual(byes.map(([, count]) => count).sort(), [3, 4], `Bob's byes: ${JSON.stringify(byes)}`);
+    // The directory drops C's users and its room on A and B; so does room_change.
+    const after = { rooms: [{ name: room, count: 3 }], total: 1 };
+    for (const lobby of [lobbyA, lobbyB]) await expectDirectory(lobby, after, { timeout: remaining() });
+    await expectRoomList(seedWatcherA, [room], { timeout: remaining() });
+    const elapsed = Date.now() - killedAt;
+    t.diagnostic(`C's users were gone from A and B ${elapsed} ms after the kill`);
+    assert.ok(elapsed <= DEAD_NODE_BOUND, `${elapsed} ms`);
+
+    // Nothing of them is left: Vic's place in the call is free, a newcomer sees no ghosts, and
+    // signals to Vic are refused.
+    const benIn = await ack(ben, "call:join", { room });
+    assert.ok(benIn && !benIn.error, `Ben takes Vic's place in the call: ${JSON.stringify(benIn)}`);
+    const vicId = Object.keys(victims).find((id) => victims[id] === "Vic");
+    const refused = await ack(alice, "rtc:signal", { room, to: vicId, candidate: null });
+    assert.equal(refused?.error?.code, "peer_unavailable", JSON.stringify(refused));
+    const { socket: nina, joined } = await noomAt(b, "Nina", room);
+    assert.deepEqual(
+      joined.participants.map((p) => p.id).sort(),
+      sortedIds(alice, bob, ben, nina),
+      `participants after the kill: ${JSON.stringify(joined.participants)}`,
+    );
+    assert.equal(joined.room.count, 4);
+    await expectDirectory(lobbyA, { rooms: [{ name: room, count: 4 }], total: 1 }, { timeout: CROSS });
+
+    // Chat still crosses between the survivors.
+    const { message } = await ack(alice, "chat:send", { room, text: "still here" });
+    assert.deepEqual(await waitFor(ben, "chat:message", { timeout: CROSS }), [message]);
+    assert.deepEqual(await waitFor(bob, "new_message", { timeout: CROSS }), ["Alice: still here"]);
+
+    assert.ok(alive(a) && alive(b), "A and B still run");
+    for (const node of [a, b]) assert.deepEqual((await healthz(node.url)).json, { status: "ok", redis: "up" });
+    assertStillConnected([alice, bob, ben, lobbyA, lobbyB, seedWatcherA]);
+  });
+});
+
+test("a node stopped with SIGTERM tells the others at once", { timeout: 60000 }, async (t) => {
+  await withCluster(3, { args: ARGS, cleanup: disconnectAll }, async ({ nodes }) => {
+    const [a, b, c] = nodes;
+    const room = roomName("term");
+    const lobbyA = await lobbyAt(a);
+    const { socket: alice } = await noomAt(a, "Alice", room);
+    const bob = await seedAt(b, "Bob", room);
+    const { socket: tom } = await noomAt(c, "Tom", room);
+    const tess = await seedAt(c, "Tess", room);
+    await expectDirectory(lobbyA, { rooms: [{ name: room, count: 4 }], total: 1 }, { timeout: CROSS });
+    await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === tess.id, timeout: CROSS });
+    const ids = { tom: tom.id, tess: tess.id };
+
+    const stoppedAt = Date.now();
+    await c.stop();
+    assert.notEqual(c.proc.signalCode, "SIGKILL", "C stopped on SIGTERM by itself, within 3 s");
+    // "At once": well before the 10 s after which a silent node is taken for dead.
+    const soon = () => Math.max(1, stoppedAt + CROSS - Date.now());
+    assert.deepEqual((await waitFor(alice, "participant:left", { where: (p) => p.participant.id === ids.tom, timeout: soon() }))[0].participant, { id: ids.tom, nickname: "Tom" });
+    assert.deepEqual((await waitFor(alice, "participant:left", { where: (p) => p.participant.id === ids.tess, timeout: soon() }))[0].participant, { id: ids.tess, nickname: "Tess" });
+    for (const nickname of ["Tom", "Tess"]) await waitFor(bob, "bye", { where: (n) => n === nickname, timeout: soon() });
+    await expectDirectory(lobbyA, { rooms: [{ name: room, count: 2 }], total: 1 }, { timeout: soon() });
+    t.diagnostic(`C's users were gone ${Date.now() - stoppedAt} ms after SIGTERM`);
+    assert.ok(alive(a) && alive(b), "A and B still run");
+  });
+});
+
+test("Redis stops and comes back: each node serves its own users, then the nodes resynchronise", { timeout: 180000 }, async (t) => {
+  await withCluster(3, { args: ARGS, cleanup: disconnectAll }, async ({ redis, nodes }) => {
+    const [a, b, c] = nodes;
+    const room = roomName("outage");
+    const onlyB = roomName("only-b");
+    const lobbies = [];
+    for (const node of nodes) lobbies.push(await lobbyAt(node));
+
+    const { socket: alice, joined: aliceJoined } = await noomAt(a, "Alice", room);
+    const amy = await seedAt(a, "Amy", room);
+    const { socket: bob, joined: bobJoined } = await noomAt(b, "Bob", room);
+    const ben = await seedAt(b, "Ben", room);
+    const { socket: cat, joined: catJoined } = await noomAt(c, "Cat", room);
+    await noomAt(b, "Bea", onlyB);
+    const everyone = sortedIds(alice, amy, bob, ben, cat);
+    const views = [
+      { socket: alice, joined: aliceJoined, local: sortedIds(alice, amy) },
+      { socket: bob, joined: bobJoined, local: sortedIds(bob, ben) },
+      { socket: cat, joined: catJoined, local: sortedIds(cat) },
+    ];
+    const want = { rooms: [{ name: room, count: 5 }, { name: onlyB, count: 1 }], total: 2 };
+    for (const lobby of lobbies) await expectDirectory(lobby, want, { timeout: CROSS });
+    for (const v of views) {
+      await waitUntil(() => JSON.stringify(view(v.socket, v.joined)) === JSON.stringify(everyone), {
+        timeout: CROSS,
+        what: `${v.socket.inbox.label} seeing all five`,
+      });
+    }
+    const clients = [alice, amy, bob, ben, cat, ...lobbies];
+
+    await t.test("while Redis is down, each node serves its own users", async () => {
+      const stoppedAt = Date.now();
+      await redis.stop({ kill: true });
+      await waitForRedisStatus(nodes, "down", { timeout: 15000 });
+      for (const node of nodes) {
+        const h = await healthz(node.url);
+        assert.equal(h.status, 200, `node ${node.label}: ${h.status}`);
+        assert.deepEqual(h.json, { status: "ok", redis: "down" }, `node ${node.label}: ${h.text}`);
+      }
+
+      // Same-node chat works, Noom to seed and seed to Noom.
+      const local = await ack(alice, "chat:send", { room, text: "A alone" });
+      assert.ok(local && local.message, `chat:send on A while Redis is down: ${JSON.stringify(local)}`);
+      assert.deepEqual(await waitFor(amy, "new_message", { where: (l) => l === "Alice: A alone", timeout: CROSS }), ["Alice: A alone"]);
+      assert.deepEqual(await ackArgs(ben, "new_message", "B alone", room), [], "new_message on B while Redis is down");
+      const [fromBen] = await waitFor(bob, "chat:message", { where: (m) => m.text === "B alone", timeout: CROSS });
+      assert.deepEqual(fromBen.sender, participant(ben, "Ben"));
+      // A newcomer on A is let in, and leaves again (nothing of her may remain after the outage).
+      const { socket: ada, joined } = await noomAt(a, "Ada", roomName("during-outage"));
+      assert.equal(joined.room.count, 1);
+      await disconnect(ada);
+
+      // Users on other nodes disappear from the lists (about 10 s after the link went down).
+      for (const v of views) {
+        await waitUntil(() => JSON.stringify(view(v.socket, v.joined)) === JSON.stringify(v.local), {
+          timeout: Math.max(1, stoppedAt + 20000 - Date.now()),
+          what: `${v.socket.inbox.label} seeing only its own node's users`,
+        });
+      }
+      t.diagnostic(`users of other nodes gone ${Date.now() - stoppedAt} ms after Redis stopped`);
+      assertStillConnected(clients);
+    });
+
+    await t.test("when Redis is back, rooms, counts, lists and chat are consistent again", async () => {
+      const restartedAt = Date.now();
+      await redis.start();
+      await waitForRedisStatus(nodes, "up", { timeout: 20000 });
+      t.diagnostic(`every node up ${Date.now() - restartedAt} ms after Redis restarted`);
+      for (const node of nodes) assert.deepEqual((await healthz(node.url)).json, { status: "ok", redis: "up" });
+
+      // Everyone sees everyone again (those who had gone reappear with participant:joined).
+      for (const v of views) {
+        await waitUntil(() => JSON.stringify(view(v.socket, v.joined)) === JSON.stringify(everyone), {
+          timeout: Math.max(1, restartedAt + 30000 - Date.now()),
+          what: `${v.socket.inbox.label} seeing all five again (sees ${JSON.stringify(view(v.socket, v.joined))})`,
+        });
+      }
+      // The directory is the same on every node, with the true counts.
+      for (const lobby of lobbies) await expectDirectory(lobby, want, { timeout: Math.max(CROSS, restartedAt + 30000 - Date.now()) });
+      for (const lobby of lobbies) assert.deepEqual(await ack(lobby, "directory:get", {}), want, `directory:get on ${lobby.inbox.label}`);
+
+      // Newcomers on each node find the same room.
+      const { socket: nia, joined: onA } = await noomAt(a, "Nia", room);
+      assert.deepEqual(onA.participants.map((p) => p.id).sort(), sortedIds(...everyone, nia), `on A: ${JSON.stringify(onA.participants)}`);
+      assert.equal(onA.room.count, 6);
+      const { socket: ned, joined: onC } = await noomAt(c, "Ned", room);
+      assert.deepEqual(onC.participants.map((p) => p.id).sort(), sortedIds(...everyone, nia, ned), `on C: ${JSON.stringify(onC.participants)}`);
+      assert.equal(onC.room.count, 7);
+      for (const s of [alice, bob, cat]) {
+        await waitFor(s, "participant:joined", { where: (p) => p.participant.id === ned.id && p.count === 7, timeout: CROSS });
+      }
+
+      // Chat crosses nodes again.
+      const { message } = await ack(alice, "chat:send", { room, text: "across again" });
+      for (const s of [bob, cat, ned]) assert.deepEqual(await waitFor(s, "chat:message", { where: (m) => m.id === message.id, timeout: CROSS }), [message]);
+      assert.deepEqual(await waitFor(ben, "new_message", { where: (l) => l === "Alice: across again", timeout: CROSS }), ["Alice: across again"]);
+      assert.deepEqual(await ackArgs(ben, "new_message", "and back", room), []);
+      assert.deepEqual(await waitFor(amy, "new_message", { where: (l) => l === "Ben: and back", timeout: CROSS }), ["Ben: and back"]);
+      await waitFor(cat, "chat:message", { where: (m) => m.text === "and back" && m.sender.id === ben.id, timeout: CROSS });
+
+      assertStillConnected(clients);
+    });
+
+    for (const node of nodes) assert.ok(alive(node), `node ${node.label} exited: ${node.output().slice(-2000)}`);
+  });
+});
