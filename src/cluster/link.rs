@@ -18,7 +18,7 @@ use socketioxide::socket::Sid;
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::{Notify, mpsc};
 
-use super::{Envelope, HEARTBEAT, NODE_TIMEOUT, Op};
+use super::{Envelope, HEARTBEAT, NODE_TIMEOUT, Op, PREFIX};
 
 /// Commands waiting to be written to Redis. Past this, Redis is not keeping up, and what does
 /// not fit is dropped (cross-node delivery is best effort; the node's own users are not slowed).
@@ -29,8 +29,6 @@ const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 /// A Redis that does not answer for this long is treated as gone.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
-/// Channels and keys are named under this prefix.
-const PREFIX: &str = "noom";
 
 /// What a node does with the other nodes' ops; the link calls it in arrival order, from the
 /// connection's own task, so it must not block.

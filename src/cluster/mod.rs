@@ -27,6 +27,8 @@ use socketioxide::socket::Sid;
 
 use crate::rooms::{ChatMessage, Media};
 
+/// Channels and keys in Redis, the adapter's included, are named under this prefix.
+pub const PREFIX: &str = "noom";
 /// How often a node says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// A node not heard from for this long is gone: its people leave every room.

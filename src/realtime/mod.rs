@@ -70,8 +70,8 @@ const WS_READ_BUFFER: usize = 1024;
 const SEED_SOCKETS: &str = "f:seed";
 const LOBBY: &str = "lobby";
 
-/// The Socket.IO adapter: socketioxide-redis over our [`Link`]. A node alone uses it too, with
-/// every broadcast marked local (see [`Hub::to`]), so nothing is encoded for Redis.
+/// The Socket.IO adapter: socketioxide-redis over our [`Link`]. A node alone uses it too; its
+/// broadcasts are all marked local (see [`Hub::broadcast`]), so nothing is encoded for Redis.
 pub type Adapter = CustomRedisAdapter<socketioxide::adapter::Emitter, Link>;
 type SocketRef = socketioxide::extract::SocketRef<Adapter>;
 type AckSender = socketioxide::extract::AckSender<Adapter>;
@@ -95,9 +95,9 @@ pub struct Hub {
     nodes: Mutex<Nodes>,
 }
 
-/// Where a push about a room comes from: a socket of this node (the others in the room hear it
-/// wherever they are connected), or this node's copy of another node's change (only the sockets
-/// here hear it: each node tells its own).
+/// Where a push about a room comes from: a socket of this node (which does not hear its own
+/// change), or this node's copy of another node's change. Either way only the sockets here hear
+/// it: each node tells its own.
 #[derive(Clone, Copy)]
 enum Source<'a> {
     Socket(&'a SocketRef),
@@ -257,7 +257,10 @@ impl Hub {
     /// with Redis, the link to the other nodes.
     pub async fn build(config: Arc<Config>) -> anyhow::Result<(SocketIoLayer<Adapter>, Arc<Hub>)> {
         let link = Link::new(config.redis_url.as_deref())?;
-        let adapter = RedisAdapterCtr::new_with_driver(link.clone(), RedisAdapterConfig::new().with_prefix("noom"));
+        let adapter = RedisAdapterCtr::new_with_driver(
+            link.clone(),
+            RedisAdapterConfig::new().with_prefix(crate::cluster::PREFIX),
+        );
         let (layer, io) = socketioxide::SocketIo::builder()
             .ping_interval(Duration::from_secs(config.ping_interval))
             .ping_timeout(Duration::from_secs(config.ping_timeout))

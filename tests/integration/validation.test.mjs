@@ -293,6 +293,10 @@ describe("chat messages", () => {
     await waitFor(ear, "new_message");
     assert.deepEqual(ear.inbox.names().filter((n) => n !== "room_change"), ["welcome", "new_message"]);
     assert.deepEqual(received(ear, "new_message"), [["Stranger: still fine"]]);
+    // Asked for an answer, it says so.
+    const res = await ack(seed, "no_such_event", { room });
+    assert.equal(res.error.code, "bad_request");
+    assert.match(res.error.message, /no event "no_such_event"/);
   });
 });
 
