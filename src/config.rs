@@ -79,6 +79,17 @@ pub struct Config {
     /// it, this node is alone.
     #[arg(long, env = "NOOM_REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// How logs are written to standard error: `text` for people, `json` (one object a line) for
+    /// log collectors. `RUST_LOG` sets the level.
+    #[arg(long, env = "NOOM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]

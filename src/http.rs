@@ -36,7 +36,21 @@ pub fn router(config: Arc<Config>, socket_io: SocketIoLayer<Adapter>, hub: Arc<H
     let pages = Router::new()
         .route("/", get(index))
         .route("/r/{*room}", get(index))
-        .route("/healthz", get(move || health(hub.clone())))
+        .route(
+            "/healthz",
+            get({
+                let hub = hub.clone();
+                move || health(hub.clone())
+            }),
+        )
+        .route(
+            "/readyz",
+            get({
+                let hub = hub.clone();
+                move || ready(hub.clone())
+            }),
+        )
+        .route("/metrics", get(move || metrics(hub.clone())))
         .route("/ws", get(plain_ws::upgrade).with_state(PublicChat::new(config.clone())))
         .fallback(asset)
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
@@ -54,6 +68,18 @@ pub fn router(config: Arc<Config>, socket_io: SocketIoLayer<Adapter>, hub: Arc<H
 /// Alive (it answers), and whether the link to the other nodes is up: `off` for a node alone.
 async fn health(hub: Arc<Hub>) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok", "redis": hub.link_state() }))
+}
+
+/// Ready for new users (`200`), or not (`503`): shutting down, or cut off from the other nodes.
+async fn ready(hub: Arc<Hub>) -> Response {
+    let status = if hub.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({ "ready": status == StatusCode::OK, "redis": hub.link_state() });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics(hub: Arc<Hub>) -> Response {
+    let page = crate::metrics::render(&hub.gauges());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], page).into_response()
 }
 
 async fn index() -> Response {

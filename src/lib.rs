@@ -7,12 +7,14 @@
 //! - [`rooms`]: who is where, who is in each call, and what was said, kept apart from the network.
 //! - [`signal`]: the WebRTC signalling payloads relayed between peers.
 //! - [`ice`]: the STUN and TURN servers handed to browsers, with TURN credentials.
+//! - [`metrics`]: what `/metrics` reports.
 //! - [`validate`], [`ratelimit`]: what input is accepted, and how fast.
 
 pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod ice;
+pub mod metrics;
 pub mod ratelimit;
 pub mod realtime;
 pub mod rooms;

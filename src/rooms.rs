@@ -435,6 +435,18 @@ impl Rooms {
         self.rooms.len()
     }
 
+    /// People in at least one room, and people in a call.
+    pub fn presence_counts(&self) -> (usize, usize) {
+        let in_rooms = self.people.values().filter(|p| !p.rooms.is_empty()).count();
+        let in_calls = self.rooms.values().map(|r| r.call.len()).sum();
+        (in_rooms, in_calls)
+    }
+
+    /// Rooms whose call has someone in it.
+    pub fn call_count(&self) -> usize {
+        self.rooms.values().filter(|r| !r.call.is_empty()).count()
+    }
+
     pub fn people_count(&self) -> usize {
         self.people.len()
     }

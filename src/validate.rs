@@ -26,6 +26,28 @@ pub enum ErrorCode {
     InvalidSignal,
 }
 
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 12] = [
+        ErrorCode::BadRequest,
+        ErrorCode::InvalidNickname,
+        ErrorCode::InvalidRoom,
+        ErrorCode::InvalidMessage,
+        ErrorCode::NotInRoom,
+        ErrorCode::RateLimited,
+        ErrorCode::TooManyRooms,
+        ErrorCode::Overloaded,
+        ErrorCode::NotInCall,
+        ErrorCode::PeerUnavailable,
+        ErrorCode::CallFull,
+        ErrorCode::InvalidSignal,
+    ];
+
+    /// The code as the wire has it: `bad_request`, `call_full`...
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
+}
+
 /// An error answer: `{ "error": { "code", "message" } }` on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {

@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use socketioxide::socket::Sid;
 
-use super::{AckSender, Answer, Args, EventDef, EventKind, Hub, Session, SocketRef, Source, now_ms, reply};
+use super::{AckSender, Answer, Args, EventDef, EventKind, Hub, Session, SocketRef, Source, now_ms, refuse, reply};
 use crate::cluster::Op;
 use crate::config::IceTransportPolicy;
 use crate::ice::{self, IceServer};
+use crate::metrics::COUNTERS;
 use crate::rooms::{CallChange, Media, Participant};
 use crate::signal::{Candidate, SessionDescription, Signal};
 use crate::validate::{self, ApiError};
@@ -151,8 +152,11 @@ async fn signal(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: A
         Ok(())
     };
     match result.await {
-        Ok(()) => reply(ack, &Map::new()),
-        Err(e) => reply(ack, &e),
+        Ok(()) => {
+            COUNTERS.signal_relayed();
+            reply(ack, &Map::new());
+        }
+        Err(e) => refuse(ack, &e),
     }
 }
 

@@ -34,6 +34,7 @@ use tokio::sync::Notify;
 
 use crate::cluster::{Link, Nodes, Op};
 use crate::config::Config;
+use crate::metrics::{COUNTERS, Gauges};
 use crate::ratelimit::TokenBucket;
 use crate::rooms::{ChatMessage, Entered, Left, Limits, Participant, Rooms};
 use crate::validate::{self, ApiError, ErrorCode};
@@ -91,6 +92,7 @@ pub struct Hub {
     next_message: AtomicU64,
     boot_ms: u64,
     link: Link,
+    closing: AtomicBool,
     /// The other nodes of the cluster, and who is connected to each.
     nodes: Mutex<Nodes>,
 }
@@ -226,6 +228,12 @@ fn reply<T: Serialize + ?Sized>(ack: AckSender, value: &T) {
     let _ = ack.send(value);
 }
 
+/// Answers an input with the error it was refused with, and counts it.
+fn refuse(ack: AckSender, error: &ApiError) {
+    COUNTERS.rejected(error.code);
+    reply(ack, error);
+}
+
 /// An acknowledgement answered once: with success from inside a room's turn (see
 /// [`Hub::enter`]), or else with the error the operation ended in.
 struct Answer(Option<AckSender>);
@@ -242,8 +250,11 @@ impl Answer {
     }
 
     fn finish(self, result: Result<(), ApiError>) {
-        if let (Err(e), Some(ack)) = (result, self.0) {
-            reply(ack, &e);
+        if let Err(e) = result {
+            match self.0 {
+                Some(ack) => refuse(ack, &e),
+                None => COUNTERS.rejected(e.code),
+            }
         }
     }
 }
@@ -284,6 +295,7 @@ impl Hub {
             next_message: AtomicU64::new(1),
             boot_ms: now_ms(),
             link,
+            closing: AtomicBool::new(false),
             nodes: Mutex::new(Nodes::default()),
         });
         let setup = {
@@ -315,6 +327,7 @@ impl Hub {
 
     /// Disconnects every socket, for shutdown, and tells the other nodes.
     pub async fn close(&self) {
+        self.closing.store(true, Ordering::Relaxed);
         self.io.close().await;
         // The departures go out first, as the other nodes' users expect them; what is left
         // when this takes too long, the other nodes drop on hearing that this one is gone.
@@ -336,6 +349,29 @@ impl Hub {
         if let Some(old) = old.and_then(|id| self.io.get_socket(id)) {
             let _ = old.disconnect();
         }
+    }
+
+    /// What `/metrics` reads from the room state.
+    pub fn gauges(&self) -> Gauges {
+        let (rooms, participants, calls, in_calls) = {
+            let r = self.rooms.lock();
+            let (participants, in_calls) = r.presence_counts();
+            (r.room_count(), participants, r.call_count(), in_calls)
+        };
+        let clustered = self.link.is_clustered();
+        Gauges {
+            rooms,
+            participants,
+            calls,
+            in_calls,
+            nodes: clustered.then(|| self.nodes.lock().count()),
+            redis_up: clustered.then(|| self.link.state() == crate::cluster::LinkState::Up),
+        }
+    }
+
+    /// Ready for new users: not shutting down, and linked to the other nodes where there are any.
+    pub fn is_ready(&self) -> bool {
+        !self.closing.load(Ordering::Relaxed) && self.link.state() != crate::cluster::LinkState::Down
     }
 
     /// `"off"`, `"up"` or `"down"`: this node's link to the other nodes.
@@ -394,7 +430,9 @@ impl Hub {
         self.listen(&s, &session);
         let hub = self.clone();
         let queue = session.queue.clone();
+        COUNTERS.connected();
         s.on_disconnect(move |s: SocketRef| {
+            COUNTERS.disconnected();
             if let Some(token) = &resume {
                 let mut resumable = hub.resumable.lock();
                 if resumable.get(token) == Some(&s.id) {
@@ -420,19 +458,19 @@ impl Hub {
             let (bucket, queue_limit) =
                 if kind.is_signal() { (&session.signals, SIGNAL_QUEUE_LIMIT) } else { (&session.events, QUEUE_LIMIT) };
             if !bucket.lock().try_take() {
-                reply(ack, &ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
+                refuse(ack, &ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
                 return ready(());
             }
             let Some(def) = def else {
-                reply(ack, &ApiError::bad_request(format!("there is no event {name:?}")));
+                refuse(ack, &ApiError::bad_request(format!("there is no event {name:?}")));
                 return ready(());
             };
             if session.queue.is_full(queue_limit) {
-                reply(ack, &ApiError::new(ErrorCode::Overloaded, "too many events waiting; not processed"));
+                refuse(ack, &ApiError::new(ErrorCode::Overloaded, "too many events waiting; not processed"));
                 return ready(());
             }
             let Ok(args) = args else {
-                reply(ack, &ApiError::bad_request("arguments could not be read"));
+                refuse(ack, &ApiError::bad_request("arguments could not be read"));
                 return ready(());
             };
             let hub = hub.clone();
@@ -624,6 +662,7 @@ impl Hub {
             let id = format!("{:x}-{:x}", self.boot_ms, self.next_message.fetch_add(1, Ordering::Relaxed));
             let message = r.post(s.id, room, text.to_owned(), id, now_ms())?;
             self.link.publish_op(Op::Chat { message: message.clone() });
+            COUNTERS.chat_message();
             self.announce_message(Source::Socket(s), &message);
             answer(&message);
             Ok(())

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AckSender, Answer, Args, EventDef, EventKind, Hub, Session, SocketRef, reply};
+use super::{AckSender, Answer, Args, EventDef, EventKind, Hub, Session, SocketRef, refuse, reply};
 use crate::rooms::{ChatMessage, Participant, RoomInfo};
 use crate::validate::{self, ApiError};
 
@@ -23,7 +23,7 @@ pub(super) const EVENTS: &[EventDef] = &[
 fn answer<T: Serialize>(ack: AckSender, result: Result<T, ApiError>) {
     match result {
         Ok(v) => reply(ack, &v),
-        Err(e) => reply(ack, &e),
+        Err(e) => refuse(ack, &e),
     }
 }
 

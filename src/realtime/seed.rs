@@ -79,6 +79,7 @@ async fn relay(hub: Arc<Hub>, s: SocketRef, args: Args, ack: AckSender, event: &
             return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
         }
         let _ = hub.everywhere(&s, room_key(Flavour::Seed, &room)).emit(event, &signal).await;
+        crate::metrics::COUNTERS.signal_relayed();
         answer.ok(&NO_ARGS);
         Ok(())
     };

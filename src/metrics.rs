@@ -1,0 +1,188 @@
+//! What `/metrics` reports, in Prometheus's text format: counters kept as events happen, gauges
+//! read from the room state when scraped, and the process's own figures from `/proc`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::validate::ErrorCode;
+
+/// The counters, one set per process.
+pub static COUNTERS: Counters = Counters::new();
+
+pub struct Counters {
+    connections: AtomicU64,
+    connected: AtomicI64,
+    chat_messages: AtomicU64,
+    signals: AtomicU64,
+    rejected: [AtomicU64; ErrorCode::ALL.len()],
+}
+
+impl Counters {
+    const fn new() -> Self {
+        Self {
+            connections: AtomicU64::new(0),
+            connected: AtomicI64::new(0),
+            chat_messages: AtomicU64::new(0),
+            signals: AtomicU64::new(0),
+            rejected: [const { AtomicU64::new(0) }; ErrorCode::ALL.len()],
+        }
+    }
+
+    pub fn connected(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        self.connected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn disconnected(&self) {
+        self.connected.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn chat_message(&self) {
+        self.chat_messages.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn signal_relayed(&self) {
+        self.signals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rejected(&self, code: ErrorCode) {
+        self.rejected[code as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the room state says at the moment of a scrape (this node's view of the whole cluster).
+pub struct Gauges {
+    pub rooms: usize,
+    pub participants: usize,
+    pub calls: usize,
+    pub in_calls: usize,
+    /// Other nodes heard from; `None` for a node alone.
+    pub nodes: Option<usize>,
+    pub redis_up: Option<bool>,
+}
+
+/// The whole `/metrics` page.
+pub fn render(gauges: &Gauges) -> String {
+    let c = &COUNTERS;
+    let mut out = String::with_capacity(4096);
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+    metric(
+        "noom_sockets",
+        "gauge",
+        "Socket.IO connections open on this node.",
+        &[("", c.connected.load(Ordering::Relaxed) as f64)],
+    );
+    metric(
+        "noom_connections_total",
+        "counter",
+        "Socket.IO connections accepted by this node.",
+        &[("", get(&c.connections))],
+    );
+    metric("noom_rooms", "gauge", "Open rooms.", &[("", gauges.rooms as f64)]);
+    metric("noom_participants", "gauge", "People in at least one room.", &[("", gauges.participants as f64)]);
+    metric("noom_calls", "gauge", "Rooms with someone in their call.", &[("", gauges.calls as f64)]);
+    metric("noom_call_participants", "gauge", "People in calls.", &[("", gauges.in_calls as f64)]);
+    metric(
+        "noom_chat_messages_total",
+        "counter",
+        "Chat messages posted through this node.",
+        &[("", get(&c.chat_messages))],
+    );
+    metric(
+        "noom_signals_relayed_total",
+        "counter",
+        "WebRTC signalling messages relayed from this node's sockets.",
+        &[("", get(&c.signals))],
+    );
+    let reasons: Vec<(String, f64)> = ErrorCode::ALL
+        .iter()
+        .map(|code| (format!("{{reason=\"{}\"}}", code.name()), get(&c.rejected[*code as usize])))
+        .collect();
+    let reasons: Vec<(&str, f64)> = reasons.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    metric("noom_rejected_total", "counter", "Inputs refused, by the error code answered.", &reasons);
+    if let (Some(nodes), Some(up)) = (gauges.nodes, gauges.redis_up) {
+        metric("noom_cluster_nodes", "gauge", "Other nodes of the cluster heard from.", &[("", nodes as f64)]);
+        metric("noom_redis_up", "gauge", "Whether the link to Redis is up.", &[("", f64::from(u8::from(up)))]);
+    }
+    let process = Process::read();
+    if let Some(cpu) = process.cpu_seconds {
+        metric("process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.", &[("", cpu)]);
+    }
+    if let Some(rss) = process.resident_bytes {
+        metric("process_resident_memory_bytes", "gauge", "Resident memory size, in bytes.", &[("", rss)]);
+    }
+    if let Some(fds) = process.open_fds {
+        metric("process_open_fds", "gauge", "Open file descriptors.", &[("", fds)]);
+    }
+    if let Some(start) = process.start_time_seconds {
+        metric("process_start_time_seconds", "gauge", "Start time since the Unix epoch, in seconds.", &[("", start)]);
+    }
+    out
+}
+
+/// The process figures Prometheus's clients report, read from `/proc` (absent elsewhere).
+#[derive(Default)]
+struct Process {
+    cpu_seconds: Option<f64>,
+    resident_bytes: Option<f64>,
+    open_fds: Option<f64>,
+    start_time_seconds: Option<f64>,
+}
+
+impl Process {
+    fn read() -> Process {
+        let mut p = Process::default();
+        // Linux's USER_HZ is 100 and its pages 4 KiB on every platform Noom is built for.
+        const TICKS: f64 = 100.0;
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
+            && let Some((_, rest)) = stat.rsplit_once(')')
+        {
+            // Fields after the command name, from the state (field 3): utime is 14, stime 15,
+            // starttime 22, rss 24.
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<f64>().ok());
+            if let (Some(user), Some(system)) = (field(14), field(15)) {
+                p.cpu_seconds = Some((user + system) / TICKS);
+            }
+            p.resident_bytes = field(24).map(|pages| pages * 4096.0);
+            let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+                s.lines().find_map(|l| l.strip_prefix("btime ").and_then(|t| t.trim().parse::<f64>().ok()))
+            });
+            if let (Some(start), Some(boot)) = (field(22), boot) {
+                p.start_time_seconds = Some(boot + start / TICKS);
+            }
+        }
+        p.open_fds = std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count() as f64);
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_is_in_prometheus_text_format() {
+        COUNTERS.rejected(ErrorCode::CallFull);
+        let page =
+            render(&Gauges { rooms: 2, participants: 3, calls: 1, in_calls: 2, nodes: Some(1), redis_up: Some(true) });
+        assert!(page.contains("# TYPE noom_rooms gauge\nnoom_rooms 2\n"));
+        assert!(page.contains("noom_rejected_total{reason=\"call_full\"} "));
+        assert!(page.contains("noom_redis_up 1\n"));
+        for line in page.lines().filter(|l| !l.starts_with('#')) {
+            let (_, value) = line.rsplit_once(' ').unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+        if cfg!(target_os = "linux") {
+            assert!(page.contains("process_resident_memory_bytes "));
+        }
+        let alone = render(&Gauges { rooms: 0, participants: 0, calls: 0, in_calls: 0, nodes: None, redis_up: None });
+        assert!(!alone.contains("noom_redis_up"));
+    }
+}

@@ -1,0 +1,143 @@
+// Watching a node: /readyz, /metrics (every metric moves when its event happens) and JSON logs.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import { startServer, useServer } from "../support/server.mjs";
+import { startRedis } from "../support/redis.mjs";
+import { waitUntil } from "../support/cluster.mjs";
+import { ack, connectNoom, disconnect, disconnectAll, noomClient, roomName, waitFor } from "../support/clients.mjs";
+import { SDP } from "../support/signals.mjs";
+
+/** The samples of a Prometheus text page: `name{labels}` to value. */
+async function scrape(url) {
+  const res = await fetch(`${url}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type"), /^text\/plain; version=0\.0\.4/);
+  const samples = new Map();
+  for (const line of (await res.text()).split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const at = line.lastIndexOf(" ");
+    const value = Number(line.slice(at + 1));
+    assert.ok(Number.isFinite(value), `a number: ${line}`);
+    samples.set(line.slice(0, at), value);
+  }
+  return samples;
+}
+
+async function readyz(url) {
+  const res = await fetch(`${url}/readyz`);
+  return { status: res.status, body: await res.json() };
+}
+
+async function closedPort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe("metrics", () => {
+  const server = useServer({ args: ["--call-size", "2"] }, { cleanup: disconnectAll });
+
+  test("every metric moves when its event happens", async () => {
+    const before = await scrape(server.url);
+    for (const name of ["noom_sockets", "noom_connections_total", "noom_rooms", "noom_participants", "noom_calls",
+      "noom_call_participants", "noom_chat_messages_total", "noom_signals_relayed_total", "process_cpu_seconds_total",
+      "process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"]) {
+      assert.ok(before.has(name), `${name} is reported`);
+    }
+    assert.ok(!before.has("noom_redis_up"), "no cluster figures for a node alone");
+    const delta = async (name, by, what) => {
+      await waitUntil(async () => (await scrape(server.url)).get(name) === before.get(name) + by, { what: `${name} ${what}` });
+    };
+
+    const room = roomName("metrics");
+    const { socket: ann } = await noomClient(server.url, "Ann", room);
+    const { socket: bo } = await noomClient(server.url, "Bo", room);
+    await delta("noom_sockets", 2, "counts two connections");
+    await delta("noom_connections_total", 2, "counts two accepted");
+    await delta("noom_rooms", 1, "counts the room");
+    await delta("noom_participants", 2, "counts two people in rooms");
+
+    await ack(ann, "chat:send", { room, text: "hello" });
+    await delta("noom_chat_messages_total", 1, "counts the message");
+
+    await ack(ann, "call:join", { room });
+    await ack(bo, "call:join", { room });
+    await delta("noom_calls", 1, "counts the call");
+    await delta("noom_call_participants", 2, "counts two in the call");
+    const res = await ack(ann, "rtc:signal", { room, to: bo.id, description: { type: "offer", sdp: SDP } });
+    assert.deepEqual(res, {});
+    await waitFor(bo, "rtc:signal");
+    await delta("noom_signals_relayed_total", 1, "counts the relayed signal");
+
+    const rejected = (reason) => `noom_rejected_total{reason="${reason}"}`;
+    assert.equal((await ack(ann, "chat:send", { room, text: "" })).error.code, "invalid_message");
+    await delta(rejected("invalid_message"), 1, "counts the empty message");
+    const { socket: cy } = await noomClient(server.url, "Cy", room);
+    assert.equal((await ack(cy, "call:join", { room })).error.code, "call_full");
+    await delta(rejected("call_full"), 1, "counts the full call");
+    assert.equal((await ack(cy, "no_such_event", {})).error.code, "bad_request");
+    await delta(rejected("bad_request"), 1, "counts the unknown event");
+
+    await disconnect(cy);
+    await disconnect(bo);
+    await delta("noom_sockets", 1, "drops with disconnections");
+    await delta("noom_call_participants", 1, "drops when someone in the call leaves");
+    await delta("noom_calls", 1, "keeps the call of the one left in it");
+    await delta("noom_connections_total", 3, "keeps counting accepted connections");
+  });
+});
+
+describe("readiness", () => {
+  test("a node alone is ready, and alive", async () => {
+    const node = await startServer();
+    try {
+      assert.deepEqual(await readyz(node.url), { status: 200, body: { ready: true, redis: "off" } });
+    } finally {
+      await node.stop();
+    }
+  });
+
+  test("a node whose Redis is unreachable is alive but not ready, and ready once Redis is up", async () => {
+    const port = await closedPort();
+    const node = await startServer({ args: ["--redis-url", `redis://127.0.0.1:${port}`] });
+    try {
+      assert.deepEqual(await readyz(node.url), { status: 503, body: { ready: false, redis: "down" } });
+      assert.equal((await fetch(`${node.url}/healthz`)).status, 200);
+      assert.equal((await scrape(node.url)).get("noom_redis_up"), 0);
+    } finally {
+      await node.stop();
+    }
+    const redis = await startRedis();
+    const linked = await startServer({ args: ["--redis-url", redis.url] });
+    try {
+      await waitUntil(async () => (await readyz(linked.url)).status === 200, { what: "ready once linked" });
+      assert.deepEqual((await readyz(linked.url)).body, { ready: true, redis: "up" });
+      assert.equal((await scrape(linked.url)).get("noom_redis_up"), 1);
+    } finally {
+      await linked.stop();
+      await redis.close();
+    }
+  });
+});
+
+describe("logs", () => {
+  test("--log-format json writes one JSON object a line", async () => {
+    const node = await startServer({ args: ["--log-format", "json"], env: { RUST_LOG: "info" } });
+    const socket = await connectNoom(node.url);
+    await waitFor(socket, "directory");
+    socket.close();
+    await node.stop();
+    const lines = node.output().split("\n").filter((l) => l.startsWith("{"));
+    assert.ok(lines.length >= 2, `some log lines:\n${node.output()}`);
+    for (const line of lines) {
+      const entry = JSON.parse(line);
+      assert.equal(typeof entry.timestamp, "string");
+      assert.equal(typeof entry.level, "string");
+      assert.equal(typeof entry.fields?.message, "string");
+    }
+    assert.ok(lines.some((l) => JSON.parse(l).fields.message === "listening"));
+  });
+});
