@@ -1,16 +1,36 @@
-//! Command-line and environment configuration.
+//! Configuration from flags, the environment and an optional TOML file.
 //!
-//! Every option is a flag and an environment variable (`NOOM_*`); the flag wins.
+//! Every option is a flag, an environment variable (`NOOM_*`) and a key of the `--config` file
+//! (the flag's name: `call-size = 8`). A flag wins over the environment, which wins over the file,
+//! which wins over the default. The file's values go through the same parsing as flags, so they
+//! are checked alike.
 
+use std::ffi::OsString;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use serde::Serialize;
 
 /// Self-hosted video meetings and chat rooms, served by one binary.
-#[derive(Debug, Clone, Parser)]
+#[derive(Debug, Clone, Parser, Serialize)]
 #[command(name = "noom", version, about)]
+#[serde(rename_all = "kebab-case")]
 pub struct Config {
+    /// A TOML file of options, keyed by their flag names (`call-size = 8`); flags and environment
+    /// variables win over it.
+    #[arg(long, env = "NOOM_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Prints the configuration in effect (as a TOML file would give it, secrets hidden) and
+    /// exits.
+    #[arg(long)]
+    #[serde(skip)]
+    pub print_config: bool,
+
     /// Address to listen on (0.0.0.0 to serve other machines).
     #[arg(long, env = "NOOM_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
@@ -64,6 +84,7 @@ pub struct Config {
     /// The secret shared with the TURN server (coturn's `static-auth-secret`), from which each
     /// call's time-limited TURN credentials are made.
     #[arg(long, env = "NOOM_TURN_SECRET", hide_env_values = true)]
+    #[serde(serialize_with = "hidden")]
     pub turn_secret: Option<String>,
 
     /// Seconds the TURN credentials handed out stay valid.
@@ -86,7 +107,8 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
@@ -99,7 +121,62 @@ pub enum IceTransportPolicy {
     Relay,
 }
 
+/// A secret, as `--print-config` shows it.
+fn hidden<S: serde::Serializer>(secret: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_str("(hidden)"),
+        None => s.serialize_none(),
+    }
+}
+
 impl Config {
+    /// Reads the flags of this process, its environment and the `--config` file. `--help`,
+    /// `--version` and malformed flags print and exit, as clap does; anything wrong in the file
+    /// is an error that names the file and the option.
+    pub fn load() -> Result<Config, String> {
+        Self::load_from(std::env::args_os())
+    }
+
+    pub fn load_from(args: impl IntoIterator<Item = OsString>) -> Result<Config, String> {
+        let args: Vec<OsString> = args.into_iter().collect();
+        let command = Config::command();
+        let matches = command.clone().get_matches_from(&args);
+        let config = Config::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        let Some(path) = &config.config else { return Ok(config) };
+        let in_file = |what: String| format!("--config {}: {what}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| in_file(e.to_string()))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| in_file(e.message().to_owned()))?;
+        let mut args = args;
+        for (key, value) in table {
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_long() == Some(key.as_str()) && !matches!(key.as_str(), "config" | "print-config"))
+                .ok_or_else(|| in_file(format!("{key:?} is not an option")))?;
+            // Given as a flag or in the environment: those win.
+            if matches!(
+                matches.value_source(arg.get_id().as_str()),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            ) {
+                continue;
+            }
+            let value = match value {
+                toml::Value::Array(items) => {
+                    items.iter().map(scalar).collect::<Option<Vec<_>>>().map(|items| items.join(","))
+                }
+                value => scalar(&value),
+            }
+            .ok_or_else(|| in_file(format!("{key:?} must be a string, a number or a list of strings")))?;
+            args.push(format!("--{key}={value}").into());
+        }
+        let matches = command.try_get_matches_from(&args).map_err(|e| in_file(e.to_string().trim().to_owned()))?;
+        Config::from_arg_matches(&matches).map_err(|e| in_file(e.to_string()))
+    }
+
+    /// The configuration in effect, as a `--config` file would give it.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    }
+
     pub fn directory_interval(&self) -> Duration {
         Duration::from_millis(self.directory_interval_ms)
     }
@@ -161,5 +238,16 @@ impl Config {
 
     pub fn turn_urls(&self) -> impl Iterator<Item = &str> {
         self.turn_urls.iter().map(String::as_str).filter(|u| !u.is_empty())
+    }
+}
+
+/// A TOML value as a flag's value.
+fn scalar(value: &toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
     }
 }

@@ -1,12 +1,17 @@
 //! The `noom` binary: reads its configuration and serves.
 
-use clap::Parser;
 use noom::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config = Config::parse();
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("noom: invalid configuration: {message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr);
@@ -17,6 +22,10 @@ async fn main() -> std::process::ExitCode {
     if let Err(message) = config.validate() {
         eprintln!("noom: invalid configuration: {message}");
         return std::process::ExitCode::from(2);
+    }
+    if config.print_config {
+        print!("{}", config.to_toml());
+        return std::process::ExitCode::SUCCESS;
     }
     match noom::run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
