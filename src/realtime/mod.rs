@@ -328,6 +328,8 @@ impl Hub {
     /// Disconnects every socket, for shutdown, and tells the other nodes.
     pub async fn close(&self) {
         self.closing.store(true, Ordering::Relaxed);
+        // So that pages say why they lost the connection, and come back by themselves.
+        let _ = self.io.local().emit("server:restarting", &serde_json::json!({})).await;
         self.io.close().await;
         // The departures go out first, as the other nodes' users expect them; what is left
         // when this takes too long, the other nodes drop on hearing that this one is gone.

@@ -44,9 +44,11 @@ test("after the server restarts, the page reconnects and is back in its room", {
   const [first] = await participants(rosa.page);
   await rosa.onWebSocket();
 
-  // The server stops: the page notices and keeps trying.
+  // The server stops: the page says it is restarting (the server said so as it closed) and
+  // keeps trying.
   await server.stop();
   await expectConnState(rosa.page, "reconnecting");
+  await expectText(rosa.page.locator("#conn-label"), "Server restarting…");
 
   // A new server on the same port: the page connects again and is in the same room.
   Object.assign(server, await startServer({ port: server.port }));

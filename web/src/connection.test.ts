@@ -7,7 +7,9 @@ type Ack = (err: Error | null, answer?: unknown) => void;
 // so a test can answer it.
 const fake = vi.hoisted(() => ({
   connected: true,
+  active: true,
   acks: [] as Array<(err: Error | null, answer?: unknown) => void>,
+  handlers: new Map<string, (...args: unknown[]) => void>(),
 }));
 
 vi.mock("socket.io-client", () => ({
@@ -15,8 +17,12 @@ vi.mock("socket.io-client", () => ({
     get connected() {
       return fake.connected;
     },
-    on: () => {},
-    io: { on: () => {} },
+    get active() {
+      return fake.active;
+    },
+    on: (event: string, handler: (...args: unknown[]) => void) => fake.handlers.set(event, handler),
+    connect: () => {},
+    io: { on: (event: string, handler: (...args: unknown[]) => void) => fake.handlers.set(`io:${event}`, handler) },
     timeout: () => ({
       emit: (_event: string, _payload: unknown, ack: Ack) => fake.acks.push(ack),
     }),
@@ -73,5 +79,36 @@ describe("Connection.request", () => {
     expect(offline).toEqual({ ok: false, error: { code: "disconnected", message: "not connected" } });
 
     expect(seen.map((r) => (r.ok ? "ok" : r.error.code))).toEqual(["disconnected", "invalid_room", "disconnected"]);
+  });
+});
+
+describe("Connection states", () => {
+  it("says the server is restarting from its notice until connected again, whatever happens meanwhile", () => {
+    const conn = new Connection();
+    const states: string[] = [];
+    conn.onState((state) => states.push(state));
+    const fire = (event: string, ...args: unknown[]) => fake.handlers.get(event)?.(...args);
+    fire("connect");
+    fire("disconnect", "transport close");
+    fire("io:reconnect_attempt");
+    fire("connect");
+    fire("server:restarting");
+    fire("disconnect", "io server disconnect");
+    fire("connect_error");
+    fire("io:reconnect_attempt");
+    fire("connect");
+    fire("disconnect", "transport close");
+    expect(states).toEqual([
+      "connected",
+      "disconnected",
+      "reconnecting",
+      "connected",
+      "restarting",
+      "restarting",
+      "restarting",
+      "restarting",
+      "connected",
+      "disconnected",
+    ]);
   });
 });

@@ -2,13 +2,14 @@
 // a Result (never throw), checked pushes, and the connection state for the indicator.
 import { io, type Socket } from "socket.io-client";
 import {
+  Events,
   PROTOCOL,
   parseAck,
   type ProtocolError,
   type Result,
 } from "./protocol";
 
-export type ConnState = "connecting" | "connected" | "disconnected" | "reconnecting";
+export type ConnState = "connecting" | "connected" | "disconnected" | "reconnecting" | "restarting";
 
 export const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -34,6 +35,8 @@ export class Connection {
   private stateListeners: Array<(state: ConnState) => void> = [];
   private connectListeners: Array<(again: boolean) => void> = [];
   private hasConnected = false;
+  /** The server said it is restarting: until connected again, that is the state to show. */
+  private restarting = false;
 
   constructor() {
     // The same token on every reconnection of this page lets the server drop the connection a
@@ -49,8 +52,13 @@ export class Connection {
     this.socket.on("connect", () => {
       const again = this.hasConnected;
       this.hasConnected = true;
+      this.restarting = false;
       this.emitState("connected");
       for (const listener of this.connectListeners) listener(again);
+    });
+    this.socket.on(Events.restarting, () => {
+      this.restarting = true;
+      this.emitState("restarting");
     });
     this.socket.on("disconnect", (reason) => {
       this.emitState("disconnected");
@@ -129,6 +137,7 @@ export class Connection {
   }
 
   private emitState(state: ConnState): void {
+    if (this.restarting && state !== "connected") state = "restarting";
     for (const listener of this.stateListeners) listener(state);
   }
 }

@@ -10,6 +10,7 @@ const en = {
   "status.connected": "Connected",
   "status.disconnected": "Disconnected",
   "status.reconnecting": "Reconnecting…",
+  "status.restarting": "Server restarting…",
   "status.connecting": "Connecting…",
 
   "lobby.joinTitle": "Enter a room",
@@ -138,6 +139,7 @@ const ko: Record<Key, string> = {
   "status.connected": "연결됨",
   "status.disconnected": "연결 끊김",
   "status.reconnecting": "다시 연결하는 중…",
+  "status.restarting": "서버를 다시 시작하는 중…",
   "status.connecting": "연결하는 중…",
 
   "lobby.joinTitle": "방에 들어가기",

@@ -14,6 +14,7 @@ export const Events = {
   left: "participant:left",
   updated: "participant:updated",
   message: "chat:message",
+  restarting: "server:restarting",
   callJoin: "call:join",
   callMedia: "call:media",
   callLeave: "call:leave",

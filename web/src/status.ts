@@ -1,5 +1,5 @@
 // The connection indicator (#conn-status): a coloured dot and a word, with data-state set to
-// "connected", "disconnected" or "reconnecting".
+// "connected", "disconnected" or "reconnecting" (also while the server restarts, which it says).
 import { byId } from "./dom";
 import type { Key } from "./i18n";
 import { onLangChange, t } from "./lang";
@@ -10,6 +10,7 @@ const LABELS: Record<ConnState, Key> = {
   connected: "status.connected",
   disconnected: "status.disconnected",
   reconnecting: "status.reconnecting",
+  restarting: "status.restarting",
 };
 
 let node: HTMLElement;
@@ -17,8 +18,9 @@ let label: HTMLElement;
 let state: ConnState = "connecting";
 
 function render(): void {
-  // Before the first connection the page counts as disconnected, though it says "Connecting".
-  node.dataset.state = state === "connecting" ? "disconnected" : state;
+  // Before the first connection the page counts as disconnected, though it says "Connecting"; a
+  // server restarting is a reconnection whose reason is known.
+  node.dataset.state = state === "connecting" ? "disconnected" : state === "restarting" ? "reconnecting" : state;
   label.textContent = t(LABELS[state]);
 }
 
