@@ -101,6 +101,24 @@ pub struct Config {
     #[arg(long, env = "NOOM_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// HTTPS: the certificate chain, a PEM file (with --tls-key). Reloaded when the file changes,
+    /// so a renewed certificate needs no restart.
+    #[arg(long, env = "NOOM_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// HTTPS: the certificate's private key, a PEM file (with --tls-cert).
+    #[arg(long, env = "NOOM_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// HTTPS with a certificate made at start for these host names or addresses,
+    /// comma-separated (a LAN, a test): browsers warn until it is trusted, and say how.
+    #[arg(long, env = "NOOM_TLS_SELF_SIGNED", value_delimiter = ',')]
+    pub tls_self_signed: Vec<String>,
+
+    /// With HTTPS, a plain-HTTP port that redirects every request to HTTPS (e.g. 80).
+    #[arg(long, env = "NOOM_HTTP_PORT")]
+    pub http_port: Option<u16>,
+
     /// How logs are written to standard error: `text` for people, `json` (one object a line) for
     /// log collectors. `RUST_LOG` sets the level.
     #[arg(long, env = "NOOM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -177,6 +195,11 @@ impl Config {
         toml::to_string(self).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
     }
 
+    /// Whether the server speaks HTTPS.
+    pub fn tls(&self) -> bool {
+        self.tls_cert.is_some() || self.tls_self_signed.iter().any(|n| !n.is_empty())
+    }
+
     pub fn directory_interval(&self) -> Duration {
         Duration::from_millis(self.directory_interval_ms)
     }
@@ -198,6 +221,16 @@ impl Config {
                     "--allowed-origins: {origin:?} is not an origin (expected e.g. https://example.com, or *)"
                 ));
             }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("--tls-cert and --tls-key go together".into());
+        }
+        let self_signed = self.tls_self_signed.iter().any(|n| !n.is_empty());
+        if self_signed && self.tls_cert.is_some() {
+            return Err("--tls-self-signed and --tls-cert are two ways to HTTPS: give one".into());
+        }
+        if self.http_port.is_some() && !self.tls() {
+            return Err("--http-port redirects to HTTPS: it needs --tls-cert or --tls-self-signed".into());
         }
         if let Some(url) = &self.redis_url
             && !(url.starts_with("redis://") || url.starts_with("redis+unix://"))

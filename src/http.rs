@@ -65,6 +65,23 @@ pub fn router(config: Arc<Config>, socket_io: SocketIoLayer<Adapter>, hub: Arc<H
     Router::new().fallback_service(socket_io.layer(pages)).layer(middleware::from_fn_with_state(config, socket_io_gate))
 }
 
+/// The plain-HTTP side of an HTTPS server: every request is sent to the same address over HTTPS.
+pub fn redirect_to_https(https_port: u16) -> Router {
+    Router::new().fallback(move |headers: HeaderMap, uri: axum::http::Uri| async move {
+        let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+            return (StatusCode::BAD_REQUEST, "a Host header is needed").into_response();
+        };
+        // The host without its port (an IPv6 address keeps its brackets).
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        };
+        let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        axum::response::Redirect::permanent(&format!("https://{name}{port}{path}")).into_response()
+    })
+}
+
 /// Alive (it answers), and whether the link to the other nodes is up: `off` for a node alone.
 async fn health(hub: Arc<Hub>) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok", "redis": hub.link_state() }))

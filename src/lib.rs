@@ -6,6 +6,7 @@
 //! - [`realtime`]: Socket.IO events (the seed's and our own) and the plain `/ws` chat.
 //! - [`rooms`]: who is where, who is in each call, and what was said, kept apart from the network.
 //! - [`signal`]: the WebRTC signalling payloads relayed between peers.
+//! - [`tls`]: HTTPS certificates: from files, reloaded, or made at start.
 //! - [`ice`]: the STUN and TURN servers handed to browsers, with TURN credentials.
 //! - [`metrics`]: what `/metrics` reports.
 //! - [`validate`], [`ratelimit`]: what input is accepted, and how fast.
@@ -19,13 +20,19 @@ pub mod ratelimit;
 pub mod realtime;
 pub mod rooms;
 pub mod signal;
+pub mod tls;
 pub mod validate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+
 use axum::serve::ListenerExt;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::RustlsAcceptor;
 
 use config::Config;
 use realtime::Hub;
@@ -33,30 +40,62 @@ use realtime::Hub;
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    let tls = tls::load(&config).await?;
     let (socket_io, hub) = Hub::build(config.clone()).await?;
     let app = http::router(config.clone(), socket_io, hub.clone());
     let addr = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    // Without TCP_NODELAY small messages wait for delayed ACKs: tens of milliseconds each.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    println!("noom listening on http://{local}");
-    tracing::info!(%local, "listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // Shutdown: first stop accepting (so that pages do not reconnect here), then close the open
     // connections and tell the other nodes.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    // Without TCP_NODELAY small messages wait for delayed ACKs: tens of milliseconds each.
+    let server: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
+        None => {
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            Box::pin(axum::serve(listener, app).with_graceful_shutdown(stopped()).into_future())
+        }
+        Some(rustls) => {
+            let handle = axum_server::Handle::new();
+            tokio::spawn({
+                let (handle, stopped) = (handle.clone(), stopped());
+                async move {
+                    stopped.await;
+                    handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+                }
+            });
+            let acceptor = RustlsAcceptor::new(rustls).acceptor(NoDelayAcceptor::new());
+            let server = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor).handle(handle);
+            Box::pin(server.serve(app.into_make_service()))
+        }
+    };
+    if let Some(port) = config.http_port {
+        let redirect = SocketAddr::new(config.host, port);
+        let listener = tokio::net::TcpListener::bind(redirect)
+            .await
+            .with_context(|| format!("--http-port: cannot listen on {redirect}"))?;
+        println!("noom redirects http://{} to HTTPS", listener.local_addr()?);
+        let app = http::redirect_to_https(local.port());
+        tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(stopped()).into_future());
+    }
+    println!("noom listening on {scheme}://{local}");
+    tracing::info!(%local, scheme, "listening");
+    tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
     let closing = tokio::spawn({
-        let stopped = stopped(stop_rx.clone());
+        let stopped = stopped();
         async move {
             stopped.await;
             hub.close().await;
@@ -64,7 +103,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
     tokio::select! {
         result = server => result.context("server failed")?,
-        () = async { stopped(stop_rx).await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+        () = async { stopped().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
             tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; stopping anyway");
         }
     }

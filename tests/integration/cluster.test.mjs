@@ -209,10 +209,12 @@ describe("directory and room_change", () => {
       assert.ok(made && !made.error, JSON.stringify(made));
       assert.deepEqual(entered, []);
 
-      // A public room made afterwards on C: once every node shows it, they have all heard of both entries.
+      // Public rooms made afterwards on A and on B: a node publishes in order, so once every node
+      // shows both, every node has applied both entries.
       const marker = roomName("race-marker");
-      await noomAt("C", "Marker", marker);
-      await nodesShow(watchers, marker, 1);
+      await noomAt("A", "MarkerA", marker);
+      await noomAt("B", "MarkerB", marker);
+      await nodesShow(watchers, marker, 2);
       for (const watcher of watchers) {
         await waitUntil(() => !received(watcher, "directory").at(-1)?.[0].rooms.some((r) => r.name === hidden), {
           timeout: CROSS,

@@ -32,8 +32,8 @@ const FAKE_DEVICES = "--use-fake-device-for-media-stream";
  * without asking; with `fakeDevices: false` they have the machine's own devices, on a machine
  * without any (a server, CI) none at all.
  */
-export function launchBrowser({ fakeDevices = true } = {}) {
-  const args = fakeDevices ? [...CHROMIUM_ARGS, FAKE_DEVICES] : CHROMIUM_ARGS;
+export function launchBrowser({ fakeDevices = true, extraArgs = [] } = {}) {
+  const args = [...CHROMIUM_ARGS, ...(fakeDevices ? [FAKE_DEVICES] : []), ...extraArgs];
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args });
 }
 

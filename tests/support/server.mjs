@@ -31,7 +31,7 @@ export async function startServer(options = {}) {
     proc.stdout.on("data", (d) => {
       out += d;
       log += d;
-      const m = out.match(/listening on (http:\/\/[^\s]+)/);
+      const m = out.match(/listening on (https?:\/\/[^\s]+)/);
       if (m) { clearTimeout(timer); resolve(m[1]); }
     });
     proc.on("exit", (code) => { clearTimeout(timer); reject(new Error(`noom exited with ${code}:\n${log}`)); });
