@@ -2,10 +2,8 @@
 // open Socket.IO connections (with CORS headers for the allowed ones).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import WebSocket from "ws";
 import { startServer } from "../support/server.mjs";
-import { ack, connect, disconnectAll, roomName, useServer
-} from "../support/clients.mjs";
+import { ack, connect, disconnectAll, roomName, upgradeStatus, useServer } from "../support/clients.mjs";
 
 const EVIL = "http://evil.example";
 const HANDSHAKE = "/socket.io/?EIO=4&transport=polling";
@@ -13,23 +11,6 @@ const HANDSHAKE = "/socket.io/?EIO=4&transport=polling";
 const server = useServer();
 
 const get = (path, headers = {}, base = server.url) => fetch(base + path, { headers, redirect: "manual" });
-
-/** Opens a raw WebSocket and resolves with the HTTP status of a refused upgrade, or 101. */
-function upgradeStatus(base, path, origin) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(base.replace(/^http/, "ws") + path, origin ? { origin } : {});
-    ws.on("unexpected-response", (_req, res) => {
-      resolve(res.statusCode);
-      res.resume();
-      ws.terminate();
-    });
-    ws.on("open", () => {
-      resolve(101);
-      ws.terminate();
-    });
-    ws.on("error", (err) => reject(err));
-  });
-}
 
 async function assertHandshakeOk(res) {
   assert.equal(res.status, 200);

@@ -10,7 +10,6 @@
 import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import WebSocket from "ws";
 import { startServer } from "../support/server.mjs";
 import { startRedis } from "../support/redis.mjs";
 import { startNginx } from "../support/nginx.mjs";
@@ -27,6 +26,7 @@ import {
   received,
   roomName,
   sendJson,
+  upgradeStatus,
   waitFor,
 } from "../support/clients.mjs";
 
@@ -289,23 +289,6 @@ test("WebSocket through nginx: WebSocket-only clients, an upgrade from polling o
   assert.equal(await nextFrame(other, { where: (t) => t.includes("through nginx") }), "Anon: through nginx");
   await assertNoFailedSocketIoRequests();
 });
-
-/** Opens a raw WebSocket through `base` and resolves with 101, or the HTTP status of a refused upgrade. */
-function upgradeStatus(base, path, origin) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(base.replace(/^http/, "ws") + path, origin ? { origin } : {});
-    ws.on("unexpected-response", (_req, res) => {
-      resolve(res.statusCode);
-      res.resume();
-      ws.terminate();
-    });
-    ws.on("open", () => {
-      resolve(101);
-      ws.terminate();
-    });
-    ws.on("error", (err) => reject(err));
-  });
-}
 
 test("the Origin check holds through nginx: the proxy's own origin is accepted, others (a node's own included) get 403", async () => {
   const get = (origin) => fetch(proxy.url + HANDSHAKE, { headers: origin ? { Origin: origin } : {} });

@@ -1,12 +1,12 @@
 // Watching a node: /readyz, /metrics (every metric moves when its event happens) and JSON logs.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
 import { startServer, useServer } from "../support/server.mjs";
 import { startRedis } from "../support/redis.mjs";
 import { waitUntil } from "../support/cluster.mjs";
 import { ack, connectNoom, disconnect, disconnectAll, noomClient, roomName, waitFor } from "../support/clients.mjs";
 import { SDP } from "../support/signals.mjs";
+import { freePort } from "../support/ports.mjs";
 
 /** The samples of a Prometheus text page: `name{labels}` to value. */
 async function scrape(url) {
@@ -27,14 +27,6 @@ async function scrape(url) {
 async function readyz(url) {
   const res = await fetch(`${url}/readyz`);
   return { status: res.status, body: await res.json() };
-}
-
-async function closedPort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe("metrics", () => {
@@ -101,7 +93,7 @@ describe("readiness", () => {
   });
 
   test("a node whose Redis is unreachable is alive but not ready, and ready once Redis is up", async () => {
-    const port = await closedPort();
+    const port = await freePort(); // nothing listens there
     const node = await startServer({ args: ["--redis-url", `redis://127.0.0.1:${port}`] });
     try {
       assert.deepEqual(await readyz(node.url), { status: 503, body: { ready: false, redis: "down" } });

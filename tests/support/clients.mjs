@@ -234,6 +234,23 @@ export function sorted(list) {
   return [...list].sort();
 }
 
+/** Opens a raw WebSocket and resolves with the HTTP status of a refused upgrade, or 101. */
+export function upgradeStatus(base, path, origin) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(base.replace(/^http/, "ws") + path, origin ? { origin } : {});
+    ws.on("unexpected-response", (_req, res) => {
+      resolve(res.statusCode);
+      res.resume();
+      ws.terminate();
+    });
+    ws.on("open", () => {
+      resolve(101);
+      ws.terminate();
+    });
+    ws.on("error", (err) => reject(err));
+  });
+}
+
 /**
  * Opens a plain WebSocket to `/ws` and resolves once it is open. Text frames are recorded as
  * "frame" entries (one argument: the text), the close as "close" (code).

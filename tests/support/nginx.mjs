@@ -14,10 +14,10 @@
 // test can see which node served which session.
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort, waitForPort } from "./ports.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -25,28 +25,6 @@ export const NGINX_PATH = process.env.NGINX_PATH || "/usr/sbin/nginx";
 /** The committed configuration under test. */
 export const DEPLOY_CONF = path.join(root, "deploy/nginx/noom-cluster.conf");
 
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve, reject) => server.once("error", reject).listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Resolves once something accepts TCP connections on 127.0.0.1:`port`; rejects after `timeout` ms. */
-async function waitForPort(port, timeout = 10000) {
-  const deadline = Date.now() + timeout;
-  while (Date.now() < deadline) {
-    const open = await new Promise((resolve) => {
-      const socket = net.connect(port, "127.0.0.1");
-      socket.once("connect", () => { socket.destroy(); resolve(true); });
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nginx did not listen on ${port} within ${timeout} ms`);
-}
 
 /**
  * The deploy file with its marked lines rewritten for `port` and `backends` (ports on 127.0.0.1).
@@ -143,7 +121,7 @@ export async function startNginx({ backends, port, balancing = "committed" }) {
   }));
   exited.catch(() => {});
   try {
-    await Promise.race([waitForPort(port), exited]);
+    await Promise.race([waitForPort(port, { what: "nginx" }), exited]);
   } catch (error) {
     proc.kill("SIGKILL");
     await rm(dir, { recursive: true, force: true });

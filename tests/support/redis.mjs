@@ -3,35 +3,12 @@
 // Redis without a disk would. It can be stopped and started again on the same port.
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before } from "node:test";
+import { freePort, waitForPort } from "./ports.mjs";
 
 export const REDIS_SERVER_PATH = process.env.REDIS_SERVER_PATH || "/usr/bin/redis-server";
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve, reject) => server.once("error", reject).listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Resolves once something accepts TCP connections on 127.0.0.1:`port`, or rejects after `timeout` ms. */
-async function waitForPort(port, timeout = 10000) {
-  const deadline = Date.now() + timeout;
-  while (Date.now() < deadline) {
-    const open = await new Promise((resolve) => {
-      const socket = net.connect(port, "127.0.0.1");
-      socket.once("connect", () => { socket.destroy(); resolve(true); });
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`redis-server did not listen on ${port} within ${timeout} ms`);
-}
 
 /**
  * Starts redis-server. The handle's `stop()` ends it (SIGTERM, or SIGKILL with `{ kill: true }`),
@@ -53,7 +30,7 @@ export async function startRedis() {
     proc.stdout.on("data", (d) => { log += d; });
     proc.stderr.on("data", (d) => { log += d; });
     const exited = new Promise((_, reject) => proc.once("exit", (code) => reject(new Error(`redis-server exited with ${code}:\n${log}`))));
-    await Promise.race([waitForPort(port), exited]);
+    await Promise.race([waitForPort(port, { what: "redis-server" }), exited]);
   };
   const stop = ({ kill = false } = {}) => new Promise((resolve) => {
     const p = proc;
