@@ -141,7 +141,10 @@ async fn socket_io_gate(State(config): State<Arc<Config>>, request: Request, nex
     if !path.starts_with("/socket.io/") && path != "/socket.io" {
         return next.run(request).await;
     }
-    let request = detached(request);
+    // A long-polling request of a session that exists is not kept: it needs no copy.
+    let params = |q: &str, param: &str| q.split('&').any(|p| p.starts_with(param));
+    let polling_in_session = request.uri().query().is_some_and(|q| params(q, "sid=") && params(q, "transport=polling"));
+    let request = if polling_in_session { request } else { detached(request) };
     let Some(origin) = request.headers().get(header::ORIGIN).cloned() else {
         return next.run(request).await;
     };

@@ -95,9 +95,8 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 ";
 
-fn state_channel() -> String {
-    format!("{PREFIX}#state")
-}
+/// The channel of Noom's ops.
+const STATE_CHANNEL: &str = "noom#state";
 
 fn node_key(node: &str) -> String {
     format!("{PREFIX}:node:{node}")
@@ -191,7 +190,7 @@ impl Link {
     pub fn publish_op(&self, op: Op) {
         if self.is_clustered() {
             let mut cmd = redis::cmd("PUBLISH");
-            cmd.arg(state_channel()).arg(Envelope::encode(&self.0.node, op));
+            cmd.arg(STATE_CHANNEL).arg(Envelope::encode(&self.0.node, op));
             self.send(cmd);
         }
     }
@@ -271,7 +270,7 @@ impl Link {
             });
         let mut conn = client.get_multiplexed_async_connection_with_config(&config).await.context("connecting")?;
         *self.0.conn.lock() = Some(conn.clone());
-        conn.subscribe(state_channel()).await.context("subscribing")?;
+        conn.subscribe(STATE_CHANNEL).await.context("subscribing")?;
         let channels: Vec<String> = self.0.handlers.read().keys().cloned().collect();
         for channel in channels {
             conn.subscribe(channel).await.context("subscribing")?;
@@ -323,7 +322,7 @@ impl Link {
                 else {
                     return;
                 };
-                if channel == state_channel() {
+                if channel == STATE_CHANNEL {
                     self.receive_op(&payload);
                 } else if let Some(tx) = self.0.handlers.read().get(&channel)
                     && tx.try_send((channel, payload)).is_err()
@@ -393,6 +392,11 @@ impl Driver for Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ops_channel_is_under_the_prefix() {
+        assert_eq!(STATE_CHANNEL, format!("{PREFIX}#state"));
+    }
 
     #[test]
     fn resp3_is_asked_for_once() {

@@ -341,8 +341,7 @@ impl Hub {
     }
 
     fn has_own_people(&self) -> bool {
-        let nodes = self.nodes.lock();
-        self.rooms.lock().ids().into_iter().any(|id| nodes.owner(id).is_none())
+        self.with_own_people(|_, own| !own.is_empty())
     }
 
     /// A page came back on another node: its connection here, if any, is dead.

@@ -61,48 +61,48 @@ impl Replica for Hub {
     }
 
     fn snapshot(&self) -> Op {
-        let nodes = self.nodes.lock();
-        let rooms = self.rooms.lock();
-        let mut people = Vec::new();
-        let mut history = Vec::new();
-        let mut rooms_seen = HashSet::new();
-        for id in rooms.ids() {
-            let in_rooms = rooms.rooms_of(id);
-            // Someone else's, or in the lobby, where no one else needs to know of them.
-            if nodes.owner(id).is_some() || in_rooms.is_empty() {
-                continue;
-            }
-            let Some(me) = rooms.participant(id) else { continue };
-            let presence = in_rooms
-                .iter()
-                .map(|room| RoomPresence {
-                    name: room.to_string(),
-                    unlisted: rooms.is_unlisted(room),
-                    call: rooms.member(id, room).and_then(|m| m.call),
-                })
-                .collect();
-            people.push(PersonState { id, nickname: me.nickname.to_string(), rooms: presence });
-            for room in in_rooms {
-                if rooms_seen.insert(room.clone()) {
-                    history.extend(rooms.history(&room));
+        self.with_own_people(|rooms, own| {
+            let mut people = Vec::new();
+            let mut history = Vec::new();
+            let mut rooms_seen = HashSet::new();
+            for id in own {
+                let in_rooms = rooms.rooms_of(id);
+                // In the lobby, where no one else needs to know of them.
+                if in_rooms.is_empty() {
+                    continue;
+                }
+                let Some(me) = rooms.participant(id) else { continue };
+                let presence = in_rooms
+                    .iter()
+                    .map(|room| RoomPresence {
+                        name: room.to_string(),
+                        unlisted: rooms.is_unlisted(room),
+                        call: rooms.member(id, room).and_then(|m| m.call),
+                    })
+                    .collect();
+                people.push(PersonState { id, nickname: me.nickname.to_string(), rooms: presence });
+                for room in in_rooms {
+                    if rooms_seen.insert(room.clone()) {
+                        history.extend(rooms.history(&room));
+                    }
                 }
             }
-        }
-        Op::Snapshot { people, history }
+            Op::Snapshot { people, history }
+        })
     }
 
     fn call_places(&self) -> Vec<(String, Sid)> {
-        let nodes = self.nodes.lock();
-        let rooms = self.rooms.lock();
-        let mut places = Vec::new();
-        for id in rooms.ids().into_iter().filter(|id| nodes.owner(*id).is_none()) {
-            for room in rooms.rooms_of(id) {
-                if rooms.member(id, &room).is_some_and(|m| m.call.is_some()) {
-                    places.push((room.to_string(), id));
+        self.with_own_people(|rooms, own| {
+            let mut places = Vec::new();
+            for id in own {
+                for room in rooms.rooms_of(id) {
+                    if rooms.member(id, &room).is_some_and(|m| m.call.is_some()) {
+                        places.push((room.to_string(), id));
+                    }
                 }
             }
-        }
-        places
+            places
+        })
     }
 
     fn drop_silent(&self, now: Instant) {
@@ -115,6 +115,14 @@ impl Replica for Hub {
 }
 
 impl Hub {
+    /// Runs `f` on the room state and the people connected to this node.
+    pub(super) fn with_own_people<T>(&self, f: impl FnOnce(&Rooms, Vec<Sid>) -> T) -> T {
+        let nodes = self.nodes.lock();
+        let rooms = self.rooms.lock();
+        let own = rooms.ids().into_iter().filter(|id| nodes.owner(*id).is_none()).collect();
+        f(&rooms, own)
+    }
+
     /// Someone of another node enters a room here, as it has it.
     fn enter_here(&self, r: &mut Rooms, id: Sid, room: &str, unlisted: bool) {
         let Ok(entered) = r.enter(id, room, unlisted) else { return };
