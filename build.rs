@@ -11,6 +11,7 @@ fn main() {
     for path in [
         "web/src",
         "web/index.html",
+        "web/admin.html",
         "web/package.json",
         "web/package-lock.json",
         "web/vite.config.ts",

@@ -119,6 +119,12 @@ pub struct Config {
     #[arg(long, env = "NOOM_HTTP_PORT")]
     pub http_port: Option<u16>,
 
+    /// Turns on the admin panel at `/admin`, which this token unlocks (at least 16 characters;
+    /// e.g. `openssl rand -hex 24`). Without it there is no admin panel.
+    #[arg(long, env = "NOOM_ADMIN_TOKEN", hide_env_values = true)]
+    #[serde(serialize_with = "hidden")]
+    pub admin_token: Option<String>,
+
     /// How logs are written to standard error: `text` for people, `json` (one object a line) for
     /// log collectors. `RUST_LOG` sets the level.
     #[arg(long, env = "NOOM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -138,6 +144,9 @@ pub enum IceTransportPolicy {
     All,
     Relay,
 }
+
+/// The shortest admin token accepted: guessing one must be hopeless.
+pub const ADMIN_TOKEN_MIN: usize = 16;
 
 /// A secret, as `--print-config` shows it.
 fn hidden<S: serde::Serializer>(secret: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -238,6 +247,18 @@ impl Config {
             return Err(format!(
                 "--redis-url: {url:?} is not a Redis URL (expected redis://host:port or redis+unix:///path)"
             ));
+        }
+        if let Some(token) = &self.admin_token {
+            if token.chars().count() < ADMIN_TOKEN_MIN {
+                return Err(format!(
+                    "--admin-token must be at least {ADMIN_TOKEN_MIN} characters (e.g. the output of `openssl rand -hex 24`)"
+                ));
+            }
+            if !token.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(
+                    "--admin-token must be printable ASCII without spaces (it is sent in an HTTP header)".into()
+                );
+            }
         }
         self.validate_ice()
     }

@@ -37,6 +37,13 @@ pub fn router(config: Arc<Config>, socket_io: SocketIoLayer<Adapter>, hub: Arc<H
         .route("/", get(index))
         .route("/r/{*room}", get(index))
         .route(
+            "/admin",
+            get({
+                let enabled = config.admin_token.is_some();
+                move || admin_page(enabled)
+            }),
+        )
+        .route(
             "/healthz",
             get({
                 let hub = hub.clone();
@@ -50,7 +57,14 @@ pub fn router(config: Arc<Config>, socket_io: SocketIoLayer<Adapter>, hub: Arc<H
                 move || ready(hub.clone())
             }),
         )
-        .route("/metrics", get(move || metrics(hub.clone())))
+        .route(
+            "/metrics",
+            get({
+                let hub = hub.clone();
+                move || metrics(hub.clone())
+            }),
+        )
+        .merge(crate::admin::routes(&config, hub))
         .route("/ws", get(plain_ws::upgrade).with_state(PublicChat::new(config.clone())))
         .fallback(asset)
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
@@ -100,7 +114,22 @@ async fn metrics(hub: Arc<Hub>) -> Response {
 }
 
 async fn index() -> Response {
-    match WebClient::get("index.html") {
+    page("index.html")
+}
+
+/// The admin panel's page; the data behind it needs the token (see [`crate::admin`]).
+async fn admin_page(enabled: bool) -> Response {
+    if !enabled {
+        let page = "<!doctype html><meta charset=utf-8><title>Admin · Noom</title>\
+            <h1>The admin panel is off</h1><p>Start Noom with <code>--admin-token</code> \
+            (or <code>NOOM_ADMIN_TOKEN</code>, or <code>admin-token</code> in its configuration file) to turn it on.</p>";
+        return (StatusCode::NOT_FOUND, Html(page)).into_response();
+    }
+    page("admin.html")
+}
+
+fn page(name: &str) -> Response {
+    match WebClient::get(name) {
         Some(file) => ([(header::CACHE_CONTROL, "no-cache")], Html(file.data)).into_response(),
         None => (StatusCode::INTERNAL_SERVER_ERROR, "the web client was not built into this binary").into_response(),
     }
@@ -108,8 +137,9 @@ async fn index() -> Response {
 
 async fn asset(request: Request) -> Response {
     let path = request.uri().path().trim_start_matches('/');
-    // index.html is served at `/` and `/r/…` only; other paths are assets or nothing.
-    match WebClient::get(path).filter(|_| !path.is_empty() && path != "index.html") {
+    // Pages are served at their routes only (`/`, `/r/…`, `/admin`); other paths are assets or
+    // nothing.
+    match WebClient::get(path).filter(|_| !path.is_empty() && !path.ends_with(".html")) {
         Some(file) => {
             let mime = file.metadata.mimetype();
             // Vite names assets by their content, so they never change under the same name.

@@ -9,8 +9,10 @@
 //! - [`tls`]: HTTPS certificates: from files, reloaded, or made at start.
 //! - [`ice`]: the STUN and TURN servers handed to browsers, with TURN credentials.
 //! - [`metrics`]: what `/metrics` reports.
+//! - [`admin`]: the admin panel's API: every room live, closing rooms, disconnecting people.
 //! - [`validate`], [`ratelimit`]: what input is accepted, and how fast.
 
+pub mod admin;
 pub mod cluster;
 pub mod config;
 pub mod http;

@@ -37,6 +37,11 @@ impl Counters {
         self.connected.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// Sockets connected to this node now.
+    pub fn sockets(&self) -> u64 {
+        self.connected.load(Ordering::Relaxed).max(0) as u64
+    }
+
     pub fn chat_message(&self) {
         self.chat_messages.fetch_add(1, Ordering::Relaxed);
     }

@@ -129,11 +129,13 @@ pub struct Rooms {
     limits: Limits,
     /// Bumped whenever the directory (public rooms and their counts) may have changed.
     directory_version: u64,
+    /// Bumped whenever anyone's presence may have changed: rooms, names, calls, media.
+    presence_version: u64,
 }
 
 impl Rooms {
     pub fn new(limits: Limits) -> Self {
-        Self { people: HashMap::new(), rooms: HashMap::new(), limits, directory_version: 0 }
+        Self { people: HashMap::new(), rooms: HashMap::new(), limits, directory_version: 0, presence_version: 0 }
     }
 
     pub fn connect(&mut self, id: Sid) {
@@ -170,6 +172,7 @@ impl Rooms {
         let person = self.people.get_mut(&id).ok_or_else(|| ApiError::bad_request("not connected"))?;
         if &*person.nickname != nickname {
             person.nickname = nickname.into();
+            self.presence_version += 1;
         }
         Ok(Participant { id, nickname: person.nickname.clone(), call: None })
     }
@@ -197,6 +200,7 @@ impl Rooms {
             history: VecDeque::new(),
         });
         room.members.push(id);
+        self.presence_version += 1;
         let info = room.info();
         if !info.unlisted {
             self.directory_version += 1;
@@ -217,6 +221,7 @@ impl Rooms {
         let room = self.rooms.get_mut(name).expect("a person's room is open");
         room.members.retain(|m| *m != id);
         room.call.retain(|(m, _)| *m != id);
+        self.presence_version += 1;
         let count = room.members.len();
         if !room.unlisted {
             self.directory_version += 1;
@@ -288,6 +293,7 @@ impl Rooms {
         {
             room.unlisted = true;
             self.directory_version += 1;
+            self.presence_version += 1;
         }
     }
 
@@ -357,6 +363,7 @@ impl Rooms {
                 true
             }
         };
+        self.presence_version += u64::from(changed);
         Ok(CallChange { me: self.member(id, room).expect("a member"), changed })
     }
 
@@ -367,6 +374,7 @@ impl Rooms {
             return Err(not_in_call(room));
         };
         let changed = std::mem::replace(current, media) != media;
+        self.presence_version += u64::from(changed);
         Ok(CallChange { me: self.member(id, room).expect("a member"), changed })
     }
 
@@ -378,6 +386,7 @@ impl Rooms {
         if r.call.len() == before {
             return Err(not_in_call(room));
         }
+        self.presence_version += 1;
         Ok(self.member(id, room).expect("a member"))
     }
 
@@ -404,6 +413,17 @@ impl Rooms {
 
     pub fn directory_version(&self) -> u64 {
         self.directory_version
+    }
+
+    pub fn presence_version(&self) -> u64 {
+        self.presence_version
+    }
+
+    /// Every open room, listed or not, by name.
+    pub fn open_rooms(&self) -> Vec<RoomInfo> {
+        let mut rooms: Vec<RoomInfo> = self.rooms.values().map(Room::info).collect();
+        rooms.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        rooms
     }
 
     /// The `limit` largest public rooms (then by name), and how many public rooms are open.
@@ -578,6 +598,37 @@ mod tests {
         assert_eq!(rooms.directory_version(), v0);
         rooms.enter(ids[1], "open", false).unwrap();
         assert!(rooms.directory_version() > v0);
+    }
+
+    #[test]
+    fn presence_version_moves_with_every_change_anyone_sees_and_only_then() {
+        let (mut rooms, ids) = setup(2);
+        let mut version = rooms.presence_version();
+        let mut moved = |rooms: &Rooms, expected: bool, what: &str| {
+            assert_eq!(rooms.presence_version() != version, expected, "{what}");
+            version = rooms.presence_version();
+        };
+        rooms.enter(ids[0], "hidden", true).unwrap();
+        moved(&rooms, true, "entering an unlisted room");
+        rooms.enter(ids[0], "hidden", true).unwrap();
+        moved(&rooms, false, "entering it again");
+        rooms.rename(ids[0], "Zed").unwrap();
+        moved(&rooms, true, "a rename");
+        rooms.rename(ids[0], "Zed").unwrap();
+        moved(&rooms, false, "the same name");
+        let media = Media { audio: true, ..Media::default() };
+        rooms.join_call(ids[0], "hidden", media, true).unwrap();
+        moved(&rooms, true, "joining the call");
+        rooms.set_media(ids[0], "hidden", media).unwrap();
+        moved(&rooms, false, "the same media");
+        rooms.set_media(ids[0], "hidden", Media::default()).unwrap();
+        moved(&rooms, true, "other media");
+        rooms.leave_call(ids[0], "hidden").unwrap();
+        moved(&rooms, true, "leaving the call");
+        rooms.post(ids[0], "hidden", "hi".into(), "m1".into(), 1).unwrap();
+        moved(&rooms, false, "a chat message");
+        rooms.disconnect(ids[0]);
+        moved(&rooms, true, "a disconnection");
     }
 
     #[test]

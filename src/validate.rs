@@ -24,10 +24,16 @@ pub enum ErrorCode {
     PeerUnavailable,
     CallFull,
     InvalidSignal,
+    /// The admin API: no token, or the wrong one.
+    Unauthorized,
+    /// The admin API: no such room or person.
+    NotFound,
+    /// The admin API of a server started without an admin token.
+    AdminDisabled,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidNickname,
         ErrorCode::InvalidRoom,
@@ -40,6 +46,9 @@ impl ErrorCode {
         ErrorCode::PeerUnavailable,
         ErrorCode::CallFull,
         ErrorCode::InvalidSignal,
+        ErrorCode::Unauthorized,
+        ErrorCode::NotFound,
+        ErrorCode::AdminDisabled,
     ];
 
     /// The code as the wire has it: `bad_request`, `call_full`...

@@ -33,7 +33,7 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// What a node does with the other nodes' ops; the link calls it in arrival order, from the
 /// connection's own task, so it must not block.
 pub trait Replica: Send + Sync + 'static {
-    fn apply(&self, from: &str, op: Op);
+    fn apply(self: Arc<Self>, from: &str, op: Op);
     /// Everything this node owns, as an [`Op::Snapshot`].
     fn snapshot(&self) -> Op;
     /// The places in calls this node's people hold: `(room, id)`.
@@ -342,7 +342,7 @@ impl Link {
             Ok(envelope) if envelope.from == self.0.node => {}
             Ok(envelope) => {
                 if let Some(replica) = self.0.replica.get() {
-                    replica.apply(&envelope.from, envelope.op);
+                    replica.clone().apply(&envelope.from, envelope.op);
                 }
             }
             Err(e) => tracing::warn!("an unreadable op from another node: {e}"),

@@ -59,6 +59,10 @@ pub enum Op {
     Call { id: Sid, room: String, media: Option<Media> },
     /// A message was posted: for the room's history.
     Chat { message: ChatMessage },
+    /// An administrator closed a room: each node takes its people out of it.
+    CloseRoom { room: String },
+    /// An administrator disconnects someone: their node does it.
+    Kick { id: Sid },
     /// A page connected again with its resume token: its old connection, wherever it is, is dead.
     Resumed { token: String },
     /// This node shuts down: its people are gone now.
@@ -112,6 +116,8 @@ mod tests {
             Op::Enter { id, nickname: "Ann".into(), room: "r".into(), unlisted: true },
             Op::Call { id, room: "r".into(), media: Some(Media { audio: true, video: false, screen: false }) },
             Op::Call { id, room: "r".into(), media: None },
+            Op::CloseRoom { room: "r".into() },
+            Op::Kick { id },
             Op::Snapshot {
                 people: vec![PersonState {
                     id,

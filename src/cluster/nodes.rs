@@ -74,6 +74,13 @@ impl Nodes {
             .collect()
     }
 
+    /// Every node known, by id, with how many people it owns.
+    pub fn list(&self) -> Vec<(String, usize)> {
+        let mut nodes: Vec<_> = self.nodes.iter().map(|(id, n)| (id.clone(), n.people.len())).collect();
+        nodes.sort_unstable();
+        nodes
+    }
+
     pub fn count(&self) -> usize {
         self.nodes.len()
     }

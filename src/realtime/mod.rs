@@ -7,6 +7,7 @@
 
 mod call;
 mod directory;
+mod moderation;
 mod noom;
 pub mod plain_ws;
 mod replica;
@@ -95,6 +96,9 @@ pub struct Hub {
     closing: AtomicBool,
     /// The other nodes of the cluster, and who is connected to each.
     nodes: Mutex<Nodes>,
+    /// Moves when anyone's presence does (see [`Rooms::presence_version`]), and at shutdown:
+    /// what the admin panel's live view waits on.
+    presence: tokio::sync::watch::Sender<u64>,
 }
 
 /// Where a push about a room comes from: a socket of this node (which does not hear its own
@@ -297,6 +301,7 @@ impl Hub {
             link,
             closing: AtomicBool::new(false),
             nodes: Mutex::new(Nodes::default()),
+            presence: tokio::sync::watch::Sender::new(0),
         });
         let setup = {
             let hub = hub.clone();
@@ -328,6 +333,8 @@ impl Hub {
     /// Disconnects every socket, for shutdown, and tells the other nodes.
     pub async fn close(&self) {
         self.closing.store(true, Ordering::Relaxed);
+        // Ends the admin panel's waiting requests, which would hold the connections open.
+        self.presence.send_modify(|v| *v += 1);
         // So that pages say why they lost the connection, and come back by themselves.
         let _ = self.io.local().emit("server:restarting", &serde_json::json!({})).await;
         self.io.close().await;
@@ -519,10 +526,13 @@ impl Hub {
     /// answer listing the room, then exactly what happened after it.
     fn with_rooms<T>(&self, change: impl FnOnce(&mut Rooms) -> T) -> T {
         let mut rooms = self.rooms.lock();
-        let before = rooms.directory_version();
+        let (directory, presence) = (rooms.directory_version(), rooms.presence_version());
         let out = change(&mut rooms);
-        if rooms.directory_version() != before {
+        if rooms.directory_version() != directory {
             self.directory_changed.notify_one();
+        }
+        if rooms.presence_version() != presence {
+            self.presence.send_modify(|v| *v += 1);
         }
         out
     }
@@ -586,20 +596,31 @@ impl Hub {
         let flavour = session.flavour();
         let mut left = Vec::with_capacity(rooms.len());
         for room in rooms {
-            let _turn = self.room_locks.lock(&room).await;
-            self.with_rooms(|r| {
-                if let Ok(l) = r.leave(s.id, &room) {
-                    s.leave(room_key(flavour, &room));
-                    self.published_leave(s.id, &room);
-                    self.announce_left(Source::Socket(s), &l);
-                    left.push(l.room);
-                }
-            });
+            left.extend(self.leave_room(s, flavour, &room).await);
         }
-        if to_lobby && flavour == Flavour::Noom && !left.is_empty() && self.rooms.lock().rooms_of(s.id).is_empty() {
-            self.enter_lobby(s);
+        if to_lobby && flavour == Flavour::Noom && !left.is_empty() {
+            self.back_to_lobby(s);
         }
         Ok(left)
+    }
+
+    /// Takes the socket out of one room, if it is in it, and tells those left behind.
+    async fn leave_room(&self, s: &SocketRef, flavour: Flavour, room: &str) -> Option<Arc<str>> {
+        let _turn = self.room_locks.lock(room).await;
+        self.with_rooms(|r| {
+            let left = r.leave(s.id, room).ok()?;
+            s.leave(room_key(flavour, room));
+            self.published_leave(s.id, room);
+            self.announce_left(Source::Socket(s), &left);
+            Some(left.room)
+        })
+    }
+
+    /// A Noom socket in no room any more is in the lobby.
+    fn back_to_lobby(&self, s: &SocketRef) {
+        if self.rooms.lock().rooms_of(s.id).is_empty() {
+            self.enter_lobby(s);
+        }
     }
 
     /// Tells the other nodes that someone of this node left a room (and its call).

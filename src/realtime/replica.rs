@@ -3,6 +3,7 @@
 //! sockets, so that each socket hears of changes in the order its node made them).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use socketioxide::socket::Sid;
@@ -12,7 +13,7 @@ use crate::cluster::{NODE_TIMEOUT, Op, PersonState, Replica, RoomPresence};
 use crate::rooms::{ChatMessage, Media, Rooms};
 
 impl Replica for Hub {
-    fn apply(&self, from: &str, op: Op) {
+    fn apply(self: Arc<Self>, from: &str, op: Op) {
         let new_node = self.nodes.lock().heard(from, Instant::now());
         match op {
             Op::Hello => self.link.publish_op(self.snapshot()),
@@ -55,6 +56,11 @@ impl Replica for Hub {
                     self.announce_message(Source::Replica, &message);
                 }
             }),
+            // Room turns are awaited: not in the link's task, which must not block.
+            Op::CloseRoom { room } => {
+                tokio::spawn(async move { self.close_room_here(&room).await });
+            }
+            Op::Kick { id } => self.kick_here(id),
             Op::Resumed { token } => self.resumed_elsewhere(&token),
             Op::Gone => self.forget_node(from),
         }

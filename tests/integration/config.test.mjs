@@ -33,12 +33,14 @@ function effective(args, env) {
 }
 
 test("--print-config shows every option's value in effect, the defaults included, secrets hidden", () => {
-  const config = effective(["--turn-secret", "very secret"]);
+  const config = effective(["--turn-secret", "very secret", "--admin-token", "an-admin-token-0123456789"]);
   assert.equal(config["call-size"], "6");
   assert.equal(config.port, "3000");
   assert.equal(config["stun-urls"], '["stun:stun.l.google.com:19302"]');
   assert.equal(config["turn-secret"], '"(hidden)"');
+  assert.equal(config["admin-token"], '"(hidden)"');
   assert.ok(!JSON.stringify(config).includes("very secret"));
+  assert.ok(!JSON.stringify(config).includes("an-admin-token"));
 });
 
 test("a flag wins over the environment, which wins over the file, which wins over the default", () => {
@@ -61,6 +63,8 @@ test("a bad file stops start-up with a message naming the file and what is wrong
     ["call-size = { a = 1 }\n", /"call-size" must be a string, a number or a list of strings/],
     ['ice-transport-policy = "relay"\n', /--ice-transport-policy relay needs --turn-urls/],
     ["config = \"other.toml\"\n", /"config" is not an option/],
+    ['admin-token = "short"\n', /--admin-token must be at least 16 characters/],
+    ['admin-token = "sixteen chars and spaces"\n', /--admin-token must be printable ASCII without spaces/],
   ];
   for (const [text, message] of cases) {
     const run = noom(["--config", configFile(text)]);

@@ -1,0 +1,167 @@
+//! The admin API behind `/admin`: the live state of every room, closing a room, disconnecting
+//! someone. Every request carries the configured token (`Authorization: Bearer …`); without a
+//! configured token the API does not exist.
+//!
+//! The token travels in a header, never a cookie, so another site cannot make a browser use it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::metrics::COUNTERS;
+use crate::realtime::Hub;
+use crate::validate::{ApiError, ErrorCode};
+
+/// The longest a request for the state waits for it to change.
+const LONG_POLL: Duration = Duration::from_secs(25);
+
+#[derive(Clone)]
+struct Admin {
+    token: Option<Arc<str>>,
+    hub: Arc<Hub>,
+}
+
+/// The API's routes, under `/admin/api`.
+pub fn routes(config: &Config, hub: Arc<Hub>) -> Router {
+    let admin = Admin { token: config.admin_token.as_deref().map(Arc::from), hub };
+    Router::new()
+        .route("/admin/api/state", get(state))
+        .route("/admin/api/close-room", post(close_room))
+        .route("/admin/api/disconnect", post(disconnect))
+        .route("/admin/api/{*rest}", axum::routing::any(unknown))
+        .with_state(admin)
+}
+
+/// The state; with `?after=<version>`, once it is not that version (or after [`LONG_POLL`]).
+async fn state(State(admin): State<Admin>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    if let Err(e) = admin.authorise(&headers) {
+        return failure(e);
+    }
+    match after(query.as_deref().unwrap_or("")) {
+        Ok(Some(seen)) => {
+            let _ = tokio::time::timeout(LONG_POLL, admin.hub.presence_changed(seen)).await;
+        }
+        Ok(None) => {}
+        Err(e) => return failure(e),
+    }
+    axum::Json(admin.hub.admin_state()).into_response()
+}
+
+/// The `after` parameter of a query string, if any.
+fn after(query: &str) -> Result<Option<u64>, ApiError> {
+    let Some(value) = query.split('&').find_map(|p| p.strip_prefix("after=")) else { return Ok(None) };
+    value.parse().map(Some).map_err(|_| ApiError::bad_request("after must be a version number from a previous answer"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseRoom {
+    room: String,
+}
+
+async fn close_room(State(admin): State<Admin>, headers: HeaderMap, body: Bytes) -> Response {
+    let request = admin.authorise(&headers).and_then(|()| parse::<CloseRoom>(&body));
+    match request {
+        Ok(CloseRoom { room }) => match admin.hub.close_room(&room).await {
+            Ok(people) => axum::Json(serde_json::json!({ "room": room.trim(), "people": people })).into_response(),
+            Err(e) => failure(e),
+        },
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Disconnect {
+    id: String,
+}
+
+async fn disconnect(State(admin): State<Admin>, headers: HeaderMap, body: Bytes) -> Response {
+    let request = admin.authorise(&headers).and_then(|()| parse::<Disconnect>(&body));
+    match request.and_then(|Disconnect { id }| admin.hub.kick(&id).map(|node| (id, node))) {
+        Ok((id, node)) => axum::Json(serde_json::json!({ "id": id, "node": node })).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+async fn unknown(State(admin): State<Admin>, headers: HeaderMap) -> Response {
+    match admin.authorise(&headers) {
+        Ok(()) => failure(ApiError::new(ErrorCode::NotFound, "there is no such admin request")),
+        Err(e) => failure(e),
+    }
+}
+
+impl Admin {
+    fn authorise(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(token) = &self.token else {
+            return Err(ApiError::new(
+                ErrorCode::AdminDisabled,
+                "the admin panel is off: start Noom with --admin-token to turn it on",
+            ));
+        };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim);
+        match given {
+            Some(given) if same_secret(given, token) => Ok(()),
+            Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "that admin token is not right")),
+            None => Err(ApiError::new(ErrorCode::Unauthorized, "an admin token is needed (Authorization: Bearer …)")),
+        }
+    }
+}
+
+/// Compares in time that does not depend on where the two differ.
+fn same_secret(given: &str, token: &str) -> bool {
+    let (a, b) = (given.as_bytes(), token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body must be JSON as documented: {e}")))
+}
+
+/// An error answer, counted with the rejected inputs.
+fn failure(error: ApiError) -> Response {
+    COUNTERS.rejected(error.code);
+    let status = match error.code {
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::NotFound | ErrorCode::AdminDisabled => StatusCode::NOT_FOUND,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut response = (status, axum::Json(&error)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("0123456789abcdef", "0123456789abcdef"));
+        assert!(!same_secret("0123456789abcdeF", "0123456789abcdef"));
+        assert!(!same_secret("0123456789abcde", "0123456789abcdef"));
+        assert!(!same_secret("", "0123456789abcdef"));
+    }
+
+    #[test]
+    fn the_version_waited_for_is_read_from_the_query() {
+        assert_eq!(after("").unwrap(), None);
+        assert_eq!(after("x=1&after=42").unwrap(), Some(42));
+        assert!(after("after=-1").is_err());
+        assert!(after("after=").is_err());
+    }
+}

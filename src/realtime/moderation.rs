@@ -1,0 +1,170 @@
+//! What an administrator sees and does: every open room with its people, their media and their
+//! node; closing a room; disconnecting someone. Actions reach every node: each node carries them
+//! out for the people connected to it, as it does their own changes.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use socketioxide::socket::Sid;
+
+use super::{Flavour, Hub, SEED_SOCKETS, SocketRef};
+use crate::cluster::Op;
+use crate::metrics::COUNTERS;
+use crate::rooms::Media;
+use crate::validate::{self, ApiError, ErrorCode};
+
+/// Why the server took someone out, as the pushes say.
+const BY_ADMIN: &str = "admin";
+
+/// The whole cluster as this node knows it.
+#[derive(Debug, Serialize)]
+pub struct AdminState {
+    /// Moves whenever anyone's presence does: the admin panel waits for it to move.
+    pub version: u64,
+    /// The node answering.
+    pub node: String,
+    pub redis: &'static str,
+    /// Sockets connected to the node answering.
+    pub connections: u64,
+    pub nodes: Vec<NodeSummary>,
+    pub rooms: Vec<AdminRoom>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeSummary {
+    pub id: String,
+    #[serde(rename = "self")]
+    pub is_self: bool,
+    /// Its people in at least one room.
+    pub people: usize,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminRoom {
+    pub name: Arc<str>,
+    pub unlisted: bool,
+    pub count: usize,
+    pub in_call: usize,
+    pub participants: Vec<AdminParticipant>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AdminParticipant {
+    pub id: Sid,
+    pub nickname: Arc<str>,
+    pub node: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<Media>,
+}
+
+impl Hub {
+    /// Every open room, its people, their media and node.
+    pub fn admin_state(&self) -> AdminState {
+        let me = self.link.node();
+        let nodes = self.nodes.lock();
+        let rooms = self.rooms.lock();
+        let node_of = |id: Sid| nodes.owner(id).unwrap_or(me).to_owned();
+        let open = rooms.open_rooms();
+        let mut own_people = 0;
+        for id in rooms.ids() {
+            if nodes.owner(id).is_none() && !rooms.rooms_of(id).is_empty() {
+                own_people += 1;
+            }
+        }
+        let mut summaries = vec![NodeSummary { id: me.to_owned(), is_self: true, people: own_people }];
+        summaries.extend(nodes.list().into_iter().map(|(id, people)| NodeSummary { id, is_self: false, people }));
+        AdminState {
+            version: *self.presence.borrow(),
+            node: me.to_owned(),
+            redis: self.link_state(),
+            connections: COUNTERS.sockets(),
+            nodes: summaries,
+            rooms: open
+                .into_iter()
+                .map(|room| {
+                    let participants: Vec<AdminParticipant> = rooms
+                        .participants(&room.name)
+                        .into_iter()
+                        .map(|p| AdminParticipant { node: node_of(p.id), id: p.id, nickname: p.nickname, call: p.call })
+                        .collect();
+                    AdminRoom {
+                        in_call: participants.iter().filter(|p| p.call.is_some()).count(),
+                        name: room.name,
+                        unlisted: room.unlisted,
+                        count: room.count,
+                        participants,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Waits until the state's version is not `seen` (at once if it is not already).
+    pub async fn presence_changed(&self, seen: u64) {
+        let mut rx = self.presence.subscribe();
+        let _ = rx.wait_for(|v| *v != seen).await;
+    }
+
+    /// Closes a room everywhere: everyone in it is taken out (and out of its call) and told why.
+    /// Returns how many people were in it.
+    pub async fn close_room(&self, room: &str) -> Result<usize, ApiError> {
+        let room = validate::room_name(room)?;
+        let count = self.rooms.lock().participants(&room).len();
+        if count == 0 {
+            return Err(ApiError::new(ErrorCode::NotFound, format!("no room {room:?} is open")));
+        }
+        self.link.publish_op(Op::CloseRoom { room: room.clone() });
+        self.close_room_here(&room).await;
+        Ok(count)
+    }
+
+    /// Takes this node's people out of a room, one by one as if each had left, each told after
+    /// it is out (so that nothing of the room reaches it after the notice).
+    pub(super) async fn close_room_here(&self, room: &str) {
+        let own: Vec<Sid> = {
+            let nodes = self.nodes.lock();
+            let rooms = self.rooms.lock();
+            rooms.participants(room).into_iter().map(|p| p.id).filter(|id| nodes.owner(*id).is_none()).collect()
+        };
+        tracing::info!(room, people = own.len(), "an administrator closed a room");
+        for s in own.into_iter().filter_map(|id| self.io.get_socket(id)) {
+            let flavour = flavour_of(&s);
+            if self.leave_room(&s, flavour, room).await.is_some() && flavour == Flavour::Noom {
+                let _ = s.emit("room:closed", &serde_json::json!({ "room": room, "reason": BY_ADMIN }));
+                self.back_to_lobby(&s);
+            }
+        }
+    }
+
+    /// Disconnects someone, wherever they are connected; returns their node.
+    pub fn kick(&self, id: &str) -> Result<String, ApiError> {
+        let not_found = || ApiError::new(ErrorCode::NotFound, format!("nobody has the id {id:?}"));
+        let id: Sid = id.parse().map_err(|_| not_found())?;
+        let owner = self.nodes.lock().owner(id).map(str::to_owned);
+        match owner {
+            Some(node) => {
+                self.link.publish_op(Op::Kick { id });
+                Ok(node)
+            }
+            None if self.io.get_socket(id).is_some() => {
+                self.kick_here(id);
+                Ok(self.link.node().to_owned())
+            }
+            None => Err(not_found()),
+        }
+    }
+
+    /// Disconnects a socket of this node, telling it why first: a page told so does not
+    /// reconnect by itself.
+    pub(super) fn kick_here(&self, id: Sid) {
+        let Some(s) = self.io.get_socket(id) else { return };
+        tracing::info!(%id, "an administrator disconnected someone");
+        let _ = s.emit("server:disconnected", &serde_json::json!({ "reason": BY_ADMIN }));
+        let _ = s.disconnect();
+    }
+}
+
+fn flavour_of(s: &SocketRef) -> Flavour {
+    if s.rooms().iter().any(|r| r == SEED_SOCKETS) { Flavour::Seed } else { Flavour::Noom }
+}
