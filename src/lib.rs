@@ -5,6 +5,7 @@
 //! - [`http`]: pages, assets and the Socket.IO gate.
 //! - [`realtime`]: Socket.IO events (the seed's and our own) and the plain `/ws` chat.
 //! - [`rooms`]: who is where, who is in each call, and what was said, kept apart from the network.
+//! - [`requests`]: what each client event asks for, read and checked from its arguments.
 //! - [`signal`]: the WebRTC signalling payloads relayed between peers.
 //! - [`tls`]: HTTPS certificates: from files, reloaded, or made at start.
 //! - [`ice`]: the STUN and TURN servers handed to browsers, with TURN credentials.
@@ -20,6 +21,7 @@ pub mod ice;
 pub mod metrics;
 pub mod ratelimit;
 pub mod realtime;
+pub mod requests;
 pub mod rooms;
 pub mod signal;
 pub mod tls;

@@ -5,36 +5,25 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Map;
 use socketioxide::socket::Sid;
 
-use super::{AckSender, Answer, Args, EventDef, EventKind, Hub, Session, SocketRef, Source, now_ms, refuse, reply};
+use super::{AckSender, Answer, EventDef, EventKind, Hub, SocketRef, Source, now_ms, refuse, reply};
 use crate::cluster::Op;
 use crate::config::IceTransportPolicy;
 use crate::ice::{self, IceServer};
 use crate::metrics::COUNTERS;
 use crate::rooms::{CallChange, Media, Participant};
 use crate::signal::{Candidate, SessionDescription, Signal};
-use crate::validate::{self, ApiError};
+use crate::validate::ApiError;
 
 pub(super) const EVENTS: &[EventDef] = &[
-    EventDef { name: "call:join", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(join(h, se, s, a, k)) },
-    EventDef { name: "call:media", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(media(h, se, s, a, k)) },
-    EventDef { name: "call:leave", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(leave(h, se, s, a, k)) },
-    EventDef {
-        name: "rtc:signal",
-        kind: EventKind::NoomSignal,
-        run: |h, se, s, a, k| Box::pin(signal(h, se, s, a, k)),
-    },
+    EventDef { name: "call:join", kind: EventKind::Noom },
+    EventDef { name: "call:media", kind: EventKind::Noom },
+    EventDef { name: "call:leave", kind: EventKind::Noom },
+    EventDef { name: "rtc:signal", kind: EventKind::NoomSignal },
 ];
-
-#[derive(Deserialize)]
-struct JoinRequest {
-    room: String,
-    #[serde(default)]
-    media: Media,
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -45,14 +34,12 @@ struct Joined {
     limit: u16,
 }
 
-async fn join(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+pub(super) async fn join(hub: Arc<Hub>, s: SocketRef, (room, media): (String, Media), ack: AckSender) {
     let mut answer = Answer::new(ack);
     let result = async {
-        let req: JoinRequest = args.object()?;
-        let room = validate::room_name(&req.room)?;
         let ice_servers = ice::servers_for(&hub.config, &s.id.to_string(), now_ms() / 1000);
         hub.change_call(&s, &room, true, |rooms, limit_checked| {
-            let change = rooms.join_call(s.id, &room, req.media, !limit_checked)?;
+            let change = rooms.join_call(s.id, &room, media, !limit_checked)?;
             answer.ok(&Joined {
                 participants: rooms.participants(&room),
                 ice_servers,
@@ -67,25 +54,14 @@ async fn join(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: Ack
     answer.finish(result);
 }
 
-#[derive(Deserialize)]
-struct MediaRequest {
-    room: String,
-    audio: bool,
-    video: bool,
-    screen: bool,
-}
-
 #[derive(Serialize)]
 struct MediaSet {
     participant: Participant,
 }
 
-async fn media(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+pub(super) async fn media(hub: Arc<Hub>, s: SocketRef, (room, media): (String, Media), ack: AckSender) {
     let mut answer = Answer::new(ack);
     let result = async {
-        let req: MediaRequest = args.object()?;
-        let room = validate::room_name(&req.room)?;
-        let media = Media { audio: req.audio, video: req.video, screen: req.screen };
         hub.change_call(&s, &room, false, |rooms, _| {
             let change = rooms.set_media(s.id, &room, media)?;
             answer.ok(&MediaSet { participant: change.me.clone() });
@@ -97,16 +73,9 @@ async fn media(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: Ac
     answer.finish(result);
 }
 
-#[derive(Deserialize)]
-struct LeaveRequest {
-    room: String,
-}
-
-async fn leave(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+pub(super) async fn leave(hub: Arc<Hub>, s: SocketRef, room: String, ack: AckSender) {
     let mut answer = Answer::new(ack);
     let result = async {
-        let req: LeaveRequest = args.object()?;
-        let room = validate::room_name(&req.room)?;
         hub.change_call(&s, &room, false, |rooms, _| {
             let me = rooms.leave_call(s.id, &room)?;
             answer.ok(&Map::new());
@@ -130,19 +99,8 @@ struct Relayed<'a> {
     candidate: Option<&'a Option<Candidate>>,
 }
 
-async fn signal(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+pub(super) async fn signal(hub: Arc<Hub>, s: SocketRef, (room, to, signal): (String, String, Signal), ack: AckSender) {
     let result = async {
-        let request = match args.0.first() {
-            Some(Value::Object(map)) => map,
-            _ => return Err(ApiError::bad_request("the argument must be an object")),
-        };
-        let field = |key: &str| match request.get(key) {
-            Some(Value::String(s)) => Ok(s.as_str()),
-            _ => Err(ApiError::bad_request(format!("{key} must be a string"))),
-        };
-        let room = validate::room_name(field("room")?)?;
-        let to = field("to")?;
-        let signal = Signal::from_request(request)?;
         let peer = hub.rooms.lock().check_signal(s.id, to.parse().ok(), &room)?;
         let (description, candidate) = match &signal {
             Signal::Description(d) => (Some(d), None),

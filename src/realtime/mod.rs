@@ -37,8 +37,9 @@ use crate::cluster::{Link, Nodes, Op};
 use crate::config::Config;
 use crate::metrics::{COUNTERS, Gauges};
 use crate::ratelimit::TokenBucket;
+use crate::requests::{self, Args, Request};
 use crate::rooms::{ChatMessage, Entered, Left, Limits, Participant, Rooms};
-use crate::validate::{self, ApiError, ErrorCode};
+use crate::validate::{ApiError, ErrorCode};
 use room_lock::RoomLocks;
 use serial::SerialQueue;
 
@@ -134,14 +135,10 @@ struct Session {
     queue: Arc<SerialQueue>,
 }
 
-/// What one event does, once its rate and arguments are checked.
-type Run = fn(Arc<Hub>, Arc<Session>, SocketRef, Args, AckSender) -> BoxFuture<'static, ()>;
-
-/// An event clients may emit.
+/// An event clients may emit (its request: [`crate::requests`]).
 struct EventDef {
     name: &'static str,
     kind: EventKind,
-    run: Run,
 }
 
 fn find_event(name: &str) -> Option<&'static EventDef> {
@@ -174,49 +171,27 @@ impl Session {
     }
 }
 
-/// All the arguments of an event, whatever their number.
-#[derive(Debug)]
-struct Args(Vec<serde_json::Value>);
-
-impl<'de> Deserialize<'de> for Args {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Args;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("event arguments")
-            }
-            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Args, S::Error> {
-                let mut args = Vec::new();
-                while let Some(arg) = seq.next_element()? {
-                    args.push(arg);
-                }
-                Ok(Args(args))
-            }
+/// What a request does.
+fn run(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, request: Request, ack: AckSender) -> BoxFuture<'static, ()> {
+    match request {
+        Request::Nickname { nickname } => Box::pin(seed::nickname(hub, s, nickname, ack)),
+        Request::EnterRoom { room } => Box::pin(seed::enter_room(hub, session, s, room, ack)),
+        Request::NewMessage { text, room } => Box::pin(seed::new_message(hub, session, s, (text, room), ack)),
+        Request::SeedSignal { kind, signal, room } => Box::pin(seed::relay(hub, s, (kind, signal, room), ack)),
+        Request::Rename { nickname } => Box::pin(noom::rename(hub, s, nickname, ack)),
+        Request::Join { room, unlisted, nickname } => {
+            Box::pin(noom::join(hub, session, s, (room, unlisted, nickname), ack))
         }
-        // socketioxide hands a tuple every argument (after the event name); anything else gets
-        // only the first.
-        d.deserialize_tuple(usize::MAX, Visitor)
-    }
-}
-
-impl Args {
-    fn str(&self, i: usize, what: &str) -> Result<&str, ApiError> {
-        match self.0.get(i) {
-            Some(serde_json::Value::String(s)) => Ok(s),
-            Some(_) => Err(ApiError::bad_request(format!("{what} must be a string"))),
-            None => Err(ApiError::bad_request(format!("{what} is missing"))),
+        Request::Leave { room } => Box::pin(noom::leave(hub, session, s, room, ack)),
+        Request::Send { room, text } => Box::pin(noom::send(hub, session, s, (room, text), ack)),
+        Request::Directory => {
+            noom::directory(&hub, ack);
+            Box::pin(ready(()))
         }
-    }
-
-    /// The first argument as a request object; no argument reads as `{}`.
-    fn object<T: for<'de> Deserialize<'de>>(&self) -> Result<T, ApiError> {
-        let value = match self.0.first() {
-            None | Some(serde_json::Value::Null) => serde_json::Value::Object(Default::default()),
-            Some(v @ serde_json::Value::Object(_)) => v.clone(),
-            Some(_) => return Err(ApiError::bad_request("the argument must be an object")),
-        };
-        serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("bad request: {e}")))
+        Request::CallJoin { room, media } => Box::pin(call::join(hub, s, (room, media), ack)),
+        Request::CallMedia { room, media } => Box::pin(call::media(hub, s, (room, media), ack)),
+        Request::CallLeave { room } => Box::pin(call::leave(hub, s, room, ack)),
+        Request::Signal { room, to, signal } => Box::pin(call::signal(hub, s, (room, to, signal), ack)),
     }
 }
 
@@ -484,10 +459,16 @@ impl Hub {
             let hub = hub.clone();
             let session = session.clone();
             let _ = session.clone().queue.push(queue_limit, async move {
+                // Refusals are answered in turn too: answers come in the order of the events.
+                let request = match requests::parse(def.name, &args) {
+                    Some(Ok(request)) => request,
+                    Some(Err(e)) => return refuse(ack, &e),
+                    None => return,
+                };
                 if kind.is_noom() && session.flavour() == Flavour::Seed {
                     hub.become_noom(&s, &session).await;
                 }
-                (def.run)(hub, session, s, args, ack).await
+                run(hub, session, s, request, ack).await
             });
             ready(())
         });
@@ -659,7 +640,7 @@ impl Hub {
         self.broadcast(source, room_key(Flavour::Noom, room), "participant:updated", &event);
     }
 
-    /// Checks a chat message, records it and delivers it to the others in its room; `answer`
+    /// Records a (checked) chat message and delivers it to the others in its room; `answer`
     /// runs before the room is unlocked. Only a message that would be delivered costs against
     /// the chat rate.
     async fn post(
@@ -667,12 +648,9 @@ impl Hub {
         s: &SocketRef,
         session: &Session,
         room: &str,
-        text: &str,
+        text: String,
         answer: impl FnOnce(&ChatMessage),
     ) -> Result<(), ApiError> {
-        validate::message(text)?;
-        let room = validate::room_name(room)?;
-        let room = room.as_str();
         let _turn = self.room_locks.lock(room).await;
         self.with_rooms(|r| {
             if !r.is_member(s.id, room) {
@@ -682,7 +660,7 @@ impl Hub {
                 return Err(ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
             }
             let id = format!("{:x}-{:x}", self.boot_ms, self.next_message.fetch_add(1, Ordering::Relaxed));
-            let message = r.post(s.id, room, text.to_owned(), id, now_ms())?;
+            let message = r.post(s.id, room, text, id, now_ms())?;
             self.link.publish_op(Op::Chat { message: message.clone() });
             COUNTERS.chat_message();
             self.announce_message(Source::Socket(s), &message);

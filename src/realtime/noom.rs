@@ -2,22 +2,18 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::{AckSender, Answer, Args, EventDef, EventKind, Hub, Session, SocketRef, refuse, reply};
+use super::{AckSender, Answer, EventDef, EventKind, Hub, Session, SocketRef, refuse, reply};
 use crate::rooms::{ChatMessage, Participant, RoomInfo};
-use crate::validate::{self, ApiError};
+use crate::validate::ApiError;
 
 pub(super) const EVENTS: &[EventDef] = &[
-    EventDef { name: "user:rename", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(rename(h, se, s, a, k)) },
-    EventDef { name: "room:join", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(join(h, se, s, a, k)) },
-    EventDef { name: "room:leave", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(leave(h, se, s, a, k)) },
-    EventDef { name: "chat:send", kind: EventKind::Noom, run: |h, se, s, a, k| Box::pin(send(h, se, s, a, k)) },
-    EventDef {
-        name: "directory:get",
-        kind: EventKind::Noom,
-        run: |h, se, s, a, k| Box::pin(directory(h, se, s, a, k)),
-    },
+    EventDef { name: "user:rename", kind: EventKind::Noom },
+    EventDef { name: "room:join", kind: EventKind::Noom },
+    EventDef { name: "room:leave", kind: EventKind::Noom },
+    EventDef { name: "chat:send", kind: EventKind::Noom },
+    EventDef { name: "directory:get", kind: EventKind::Noom },
 ];
 
 fn answer<T: Serialize>(ack: AckSender, result: Result<T, ApiError>) {
@@ -27,32 +23,14 @@ fn answer<T: Serialize>(ack: AckSender, result: Result<T, ApiError>) {
     }
 }
 
-#[derive(Deserialize)]
-struct RenameRequest {
-    nickname: String,
-}
-
 #[derive(Serialize)]
 struct Renamed {
     nickname: Arc<str>,
 }
 
-async fn rename(hub: Arc<Hub>, _: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
-    let result = async {
-        let req: RenameRequest = args.object()?;
-        let name = validate::nickname(&req.nickname)?;
-        let me = hub.rename(&s, &name).await?;
-        Ok(Renamed { nickname: me.nickname })
-    };
-    answer(ack, result.await);
-}
-
-#[derive(Deserialize)]
-struct JoinRequest {
-    room: String,
-    #[serde(default)]
-    unlisted: bool,
-    nickname: Option<String>,
+pub(super) async fn rename(hub: Arc<Hub>, s: SocketRef, nickname: String, ack: AckSender) {
+    let result = hub.rename(&s, &nickname).await.map(|me| Renamed { nickname: me.nickname });
+    answer(ack, result);
 }
 
 #[derive(Serialize)]
@@ -66,12 +44,15 @@ struct Joined {
     call_limit: u16,
 }
 
-async fn join(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+pub(super) async fn join(
+    hub: Arc<Hub>,
+    session: Arc<Session>,
+    s: SocketRef,
+    (room, unlisted, nickname): (String, bool, Option<String>),
+    ack: AckSender,
+) {
     let mut answer = Answer::new(ack);
     let result = async {
-        let req: JoinRequest = args.object()?;
-        let room = validate::room_name(&req.room)?;
-        let nickname = req.nickname.as_deref().map(validate::nickname).transpose()?;
         if let Some(nickname) = nickname {
             hub.rename(&s, &nickname).await?;
         }
@@ -79,7 +60,7 @@ async fn join(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ac
         for other in others {
             hub.leave(&s, &session, Some(&other), false).await?;
         }
-        hub.enter(&s, &session, &room, req.unlisted, |entered, rooms| {
+        hub.enter(&s, &session, &room, unlisted, |entered, rooms| {
             answer.ok(&Joined {
                 room: entered.room.clone(),
                 me: entered.me.clone(),
@@ -94,30 +75,14 @@ async fn join(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ac
     answer.finish(result);
 }
 
-#[derive(Deserialize)]
-struct LeaveRequest {
-    room: Option<String>,
-}
-
 #[derive(Serialize)]
 struct LeftRooms {
     left: Vec<Arc<str>>,
 }
 
-async fn leave(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
-    let result = async {
-        let req: LeaveRequest = args.object()?;
-        let room = req.room.as_deref().map(validate::room_name).transpose()?;
-        let left = hub.leave(&s, &session, room.as_deref(), true).await?;
-        Ok(LeftRooms { left })
-    };
-    answer(ack, result.await);
-}
-
-#[derive(Deserialize)]
-struct SendRequest {
-    room: String,
-    text: String,
+pub(super) async fn leave(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, room: Option<String>, ack: AckSender) {
+    let result = hub.leave(&s, &session, room.as_deref(), true).await.map(|left| LeftRooms { left });
+    answer(ack, result);
 }
 
 #[derive(Serialize)]
@@ -125,16 +90,18 @@ struct Sent<'a> {
     message: &'a ChatMessage,
 }
 
-async fn send(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, args: Args, ack: AckSender) {
+pub(super) async fn send(
+    hub: Arc<Hub>,
+    session: Arc<Session>,
+    s: SocketRef,
+    (room, text): (String, String),
+    ack: AckSender,
+) {
     let mut answer = Answer::new(ack);
-    let result = async {
-        let req: SendRequest = args.object()?;
-        hub.post(&s, &session, &req.room, &req.text, |message| answer.ok(&Sent { message })).await
-    };
-    let result = result.await;
+    let result = hub.post(&s, &session, &room, text, |message| answer.ok(&Sent { message })).await;
     answer.finish(result);
 }
 
-async fn directory(hub: Arc<Hub>, _: Arc<Session>, _: SocketRef, _: Args, ack: AckSender) {
+pub(super) fn directory(hub: &Hub, ack: AckSender) {
     reply(ack, &hub.directory());
 }

@@ -1,0 +1,329 @@
+//! What each client event asks for: its arguments read, typed and checked before anything else
+//! happens. This is the one place where a payload from the network becomes a request; it holds
+//! no state and does no IO, so the fuzzer drives it as the server does.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::rooms::Media;
+use crate::signal::{Candidate, SessionDescription, Signal};
+use crate::validate::{self, ApiError};
+
+/// All the arguments of an event, whatever their number.
+#[derive(Debug)]
+pub struct Args(pub Vec<Value>);
+
+impl<'de> Deserialize<'de> for Args {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Args;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("event arguments")
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Args, S::Error> {
+                let mut args = Vec::new();
+                while let Some(arg) = seq.next_element()? {
+                    args.push(arg);
+                }
+                Ok(Args(args))
+            }
+        }
+        // socketioxide hands a tuple every argument (after the event name); anything else gets
+        // only the first.
+        d.deserialize_tuple(usize::MAX, Visitor)
+    }
+}
+
+impl Args {
+    fn str(&self, i: usize, what: &str) -> Result<&str, ApiError> {
+        match self.0.get(i) {
+            Some(Value::String(s)) => Ok(s),
+            Some(_) => Err(ApiError::bad_request(format!("{what} must be a string"))),
+            None => Err(ApiError::bad_request(format!("{what} is missing"))),
+        }
+    }
+
+    /// The first argument as a request object; no argument reads as `{}`.
+    fn object<T: for<'de> Deserialize<'de>>(&self) -> Result<T, ApiError> {
+        let value = match self.0.first() {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(v @ Value::Object(_)) => v.clone(),
+            Some(_) => return Err(ApiError::bad_request("the argument must be an object")),
+        };
+        serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("bad request: {e}")))
+    }
+}
+
+/// The seed's call-stage signals, relayed to everyone else in the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedSignal {
+    Offer,
+    Answer,
+    Ice,
+}
+
+impl SeedSignal {
+    pub fn event(self) -> &'static str {
+        match self {
+            SeedSignal::Offer => "offer",
+            SeedSignal::Answer => "answer",
+            SeedSignal::Ice => "ice",
+        }
+    }
+}
+
+/// An event's request, its names and texts valid (room names and nicknames trimmed).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// The seed's `nickname(name, done)`.
+    Nickname {
+        nickname: String,
+    },
+    /// The seed's `enter_room(room, done)` and `join_room(room, done)`.
+    EnterRoom {
+        room: String,
+    },
+    /// The seed's `new_message(text, room, done)`.
+    NewMessage {
+        text: String,
+        room: String,
+    },
+    /// The seed's `offer(description, room)`, `answer(description, room)`, `ice(candidate, room)`:
+    /// the signal rebuilt from its known fields.
+    SeedSignal {
+        kind: SeedSignal,
+        signal: Value,
+        room: String,
+    },
+    Rename {
+        nickname: String,
+    },
+    Join {
+        room: String,
+        unlisted: bool,
+        nickname: Option<String>,
+    },
+    Leave {
+        room: Option<String>,
+    },
+    Send {
+        room: String,
+        text: String,
+    },
+    Directory,
+    CallJoin {
+        room: String,
+        media: Media,
+    },
+    CallMedia {
+        room: String,
+        media: Media,
+    },
+    CallLeave {
+        room: String,
+    },
+    /// `to` as sent: whether it names a peer is the room state's to say.
+    Signal {
+        room: String,
+        to: String,
+        signal: Signal,
+    },
+}
+
+/// Reads the request of event `name` from its arguments; `None` for an event that does not
+/// exist. The checks run in the order the protocol's errors imply: the shape, then each field.
+pub fn parse(name: &str, args: &Args) -> Option<Result<Request, ApiError>> {
+    let request = match name {
+        "nickname" => nickname(args),
+        "enter_room" | "join_room" => enter_room(args),
+        "new_message" => new_message(args),
+        "offer" => seed_signal(args, SeedSignal::Offer),
+        "answer" => seed_signal(args, SeedSignal::Answer),
+        "ice" => seed_signal(args, SeedSignal::Ice),
+        "user:rename" => rename(args),
+        "room:join" => join(args),
+        "room:leave" => leave(args),
+        "chat:send" => send(args),
+        "directory:get" => Ok(Request::Directory),
+        "call:join" => call_join(args),
+        "call:media" => call_media(args),
+        "call:leave" => call_leave(args),
+        "rtc:signal" => signal(args),
+        _ => return None,
+    };
+    Some(request)
+}
+
+fn nickname(args: &Args) -> Result<Request, ApiError> {
+    Ok(Request::Nickname { nickname: validate::nickname(args.str(0, "nickname")?)? })
+}
+
+fn enter_room(args: &Args) -> Result<Request, ApiError> {
+    Ok(Request::EnterRoom { room: validate::room_name(args.str(0, "room name")?)? })
+}
+
+fn new_message(args: &Args) -> Result<Request, ApiError> {
+    let text = args.str(0, "message")?;
+    let room = args.str(1, "room name")?;
+    validate::message(text)?;
+    Ok(Request::NewMessage { text: text.to_owned(), room: validate::room_name(room)? })
+}
+
+fn seed_signal(args: &Args, kind: SeedSignal) -> Result<Request, ApiError> {
+    let event = kind.event();
+    let signal = args.0.first().ok_or_else(|| ApiError::bad_request(format!("the {event} is missing")))?;
+    let signal = match kind {
+        SeedSignal::Ice => serde_json::to_value(Candidate::parse(signal)?),
+        SeedSignal::Offer | SeedSignal::Answer => serde_json::to_value(SessionDescription::parse(signal)?),
+    }
+    .map_err(|_| ApiError::bad_request("the signal could not be read"))?;
+    let room = validate::room_name(args.str(1, "room name")?)?;
+    Ok(Request::SeedSignal { kind, signal, room })
+}
+
+fn rename(args: &Args) -> Result<Request, ApiError> {
+    #[derive(Deserialize)]
+    struct Body {
+        nickname: String,
+    }
+    let body: Body = args.object()?;
+    Ok(Request::Rename { nickname: validate::nickname(&body.nickname)? })
+}
+
+fn join(args: &Args) -> Result<Request, ApiError> {
+    #[derive(Deserialize)]
+    struct Body {
+        room: String,
+        #[serde(default)]
+        unlisted: bool,
+        nickname: Option<String>,
+    }
+    let body: Body = args.object()?;
+    let room = validate::room_name(&body.room)?;
+    let nickname = body.nickname.as_deref().map(validate::nickname).transpose()?;
+    Ok(Request::Join { room, unlisted: body.unlisted, nickname })
+}
+
+fn leave(args: &Args) -> Result<Request, ApiError> {
+    #[derive(Deserialize)]
+    struct Body {
+        room: Option<String>,
+    }
+    let body: Body = args.object()?;
+    Ok(Request::Leave { room: body.room.as_deref().map(validate::room_name).transpose()? })
+}
+
+fn send(args: &Args) -> Result<Request, ApiError> {
+    #[derive(Deserialize)]
+    struct Body {
+        room: String,
+        text: String,
+    }
+    let body: Body = args.object()?;
+    validate::message(&body.text)?;
+    Ok(Request::Send { room: validate::room_name(&body.room)?, text: body.text })
+}
+
+fn call_join(args: &Args) -> Result<Request, ApiError> {
+    #[derive(Deserialize)]
+    struct Body {
+        room: String,
+        #[serde(default)]
+        media: Media,
+    }
+    let body: Body = args.object()?;
+    Ok(Request::CallJoin { room: validate::room_name(&body.room)?, media: body.media })
+}
+
+fn call_media(args: &Args) -> Result<Request, ApiError> {
+    #[derive(Deserialize)]
+    struct Body {
+        room: String,
+        audio: bool,
+        video: bool,
+        screen: bool,
+    }
+    let body: Body = args.object()?;
+    let media = Media { audio: body.audio, video: body.video, screen: body.screen };
+    Ok(Request::CallMedia { room: validate::room_name(&body.room)?, media })
+}
+
+fn call_leave(args: &Args) -> Result<Request, ApiError> {
+    #[derive(Deserialize)]
+    struct Body {
+        room: String,
+    }
+    let body: Body = args.object()?;
+    Ok(Request::CallLeave { room: validate::room_name(&body.room)? })
+}
+
+fn signal(args: &Args) -> Result<Request, ApiError> {
+    let request = match args.0.first() {
+        Some(Value::Object(map)) => map,
+        _ => return Err(ApiError::bad_request("the argument must be an object")),
+    };
+    let field = |key: &str| match request.get(key) {
+        Some(Value::String(s)) => Ok(s.as_str()),
+        _ => Err(ApiError::bad_request(format!("{key} must be a string"))),
+    };
+    let room = validate::room_name(field("room")?)?;
+    let to = field("to")?.to_owned();
+    Ok(Request::Signal { room, to, signal: Signal::from_request(request)? })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::validate::ErrorCode;
+
+    fn args(value: Value) -> Args {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn code(name: &str, value: Value) -> ErrorCode {
+        parse(name, &args(value)).expect("an event").unwrap_err().code
+    }
+
+    #[test]
+    fn unknown_events_are_none() {
+        assert!(parse("nope", &args(json!([]))).is_none());
+        assert!(parse("", &args(json!([]))).is_none());
+    }
+
+    #[test]
+    fn names_come_back_trimmed_and_valid() {
+        assert_eq!(
+            parse("room:join", &args(json!([{"room": "  hall ", "nickname": " Ann"}]))).unwrap().unwrap(),
+            Request::Join { room: "hall".into(), unlisted: false, nickname: Some("Ann".into()) }
+        );
+        assert_eq!(
+            parse("new_message", &args(json!(["hi", " hall"]))).unwrap().unwrap(),
+            Request::NewMessage { text: "hi".into(), room: "hall".into() }
+        );
+        assert_eq!(parse("directory:get", &args(json!([]))).unwrap().unwrap(), Request::Directory);
+        assert_eq!(
+            parse("room:leave", &args(json!([]))).unwrap().unwrap(),
+            Request::Leave { room: None },
+            "no argument reads as {{}}"
+        );
+    }
+
+    #[test]
+    fn each_check_has_its_code() {
+        assert_eq!(code("room:join", json!(["hall"])), ErrorCode::BadRequest);
+        assert_eq!(code("room:join", json!([{"room": 5}])), ErrorCode::BadRequest);
+        assert_eq!(code("room:join", json!([{"room": ""}])), ErrorCode::InvalidRoom);
+        assert_eq!(code("room:join", json!([{"room": "a", "nickname": ""}])), ErrorCode::InvalidNickname);
+        assert_eq!(code("chat:send", json!([{"room": "", "text": ""}])), ErrorCode::InvalidMessage);
+        assert_eq!(code("new_message", json!(["hi"])), ErrorCode::BadRequest);
+        assert_eq!(code("new_message", json!(["", "x"])), ErrorCode::InvalidMessage);
+        assert_eq!(code("offer", json!([{"type": "nope"}, "r"])), ErrorCode::InvalidSignal);
+        assert_eq!(code("ice", json!([])), ErrorCode::BadRequest);
+        assert_eq!(code("call:media", json!([{"room": "r", "audio": true}])), ErrorCode::BadRequest);
+        assert_eq!(code("rtc:signal", json!([{"room": "r", "to": 1}])), ErrorCode::BadRequest);
+        assert_eq!(code("rtc:signal", json!([{"room": "r", "to": "x"}])), ErrorCode::InvalidSignal);
+    }
+}
