@@ -10,6 +10,11 @@ export default defineConfig({
     outDir: "dist",
     assetsDir: "assets",
     emptyOutDir: true,
+    // Two pages: the client, and the admin panel the server serves at /admin (paths from the
+    // project root, web/).
+    rollupOptions: {
+      input: { main: "index.html", admin: "admin.html" },
+    },
   },
   server: {
     // The Host header is passed on unchanged (no changeOrigin): the server accepts a browser's
@@ -17,6 +22,7 @@ export default defineConfig({
     proxy: {
       "/socket.io": { target: server, ws: true },
       "/ws": { target: server, ws: true },
+      "/admin/api": { target: server },
     },
   },
   test: {

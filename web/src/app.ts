@@ -1,5 +1,6 @@
 // The client's controller: ties the connection to the lobby and room views and the room's call,
-// keeps the address bar in step (/ and /r/<room>), and re-joins the room after a reconnection.
+// keeps the address bar in step (/ and /r/<room>), re-joins the room after a reconnection, and
+// follows an administrator's closing of the room or of the connection.
 import { clearError, showError, showMessage } from "./banner";
 import { CallSession } from "./call";
 import { copyText } from "./clipboard";
@@ -16,7 +17,9 @@ import {
   isParticipantUpdate,
   isChatMessage,
   isRenameAck,
+  isRoomClosed,
   isSendAck,
+  isServerDisconnected,
   isSignal,
   type JoinAck,
   type ProtocolError,
@@ -68,7 +71,8 @@ export class App {
 
     this.conn.onState((state) => {
       setStatus(state);
-      if (state === "disconnected" && this.room && !this.lossNoted) {
+      // Once the server has let this page go for good, the banner says why; "Reconnecting…" would be untrue.
+      if (state === "disconnected" && this.room && !this.lossNoted && !this.conn.dismissed) {
         this.roomView.system("sys.connectionLost");
         this.lossNoted = true;
       }
@@ -116,6 +120,20 @@ export class App {
       const room = this.room;
       if (!room || message.room !== room.name) return;
       this.roomView.showMessage(message);
+    });
+
+    this.conn.on(Events.roomClosed, isRoomClosed, (ev) => {
+      if (!this.room || ev.room !== this.room.name) return;
+      // The server has taken us out of the room and its call already: nothing to tell it.
+      this.dropRoom(true);
+      this.refreshDirectory();
+      showMessage(ev.reason === "admin" ? "error.roomClosedByAdmin" : "error.roomClosed", { room: ev.room });
+    });
+
+    this.conn.on(Events.disconnected, isServerDisconnected, (ev) => {
+      // The room stays on screen to be read, but its call cannot go on without a connection.
+      this.call.roomLeft();
+      showMessage(ev.reason === "admin" ? "error.disconnectedByAdmin" : "error.disconnectedByServer");
     });
   }
 
@@ -216,19 +234,25 @@ export class App {
 
   /** Back to the lobby; `updateAddress` is false when the address already changed (Back). */
   private leave(updateAddress: boolean): void {
-    const room = this.room;
-    if (!room) return;
-    this.room = null;
-    this.call.roomLeft();
-    if (this.conn.connected) {
+    const room = this.dropRoom(updateAddress);
+    if (room && this.conn.connected) {
       // The answer adds nothing the person needs (not_in_room only means it is already done);
       // once it is in, the lobby's directory is brought up to date.
       void this.conn.request(Events.leave, { room: room.name }, isLeaveAck).then(() => this.refreshDirectory());
     }
+  }
+
+  /** Back to the lobby on this page's side (call ended, views switched); returns the room left. */
+  private dropRoom(updateAddress: boolean): RoomState | null {
+    const room = this.room;
+    if (!room) return null;
+    this.room = null;
+    this.call.roomLeft();
     this.roomView.hide();
     this.lobby.setInvite(null);
     this.lobby.show();
     if (updateAddress && location.pathname !== lobbyPath()) history.pushState({}, "", lobbyPath());
+    return room;
   }
 
   /** Sends a message from the message box, or again after it failed (`retry`). */

@@ -10,6 +10,8 @@ const fake = vi.hoisted(() => ({
   active: true,
   acks: [] as Array<(err: Error | null, answer?: unknown) => void>,
   handlers: new Map<string, (...args: unknown[]) => void>(),
+  connects: 0,
+  disconnects: 0,
 }));
 
 vi.mock("socket.io-client", () => ({
@@ -21,7 +23,12 @@ vi.mock("socket.io-client", () => ({
       return fake.active;
     },
     on: (event: string, handler: (...args: unknown[]) => void) => fake.handlers.set(event, handler),
-    connect: () => {},
+    connect: () => {
+      fake.connects++;
+    },
+    disconnect: () => {
+      fake.disconnects++;
+    },
     io: { on: (event: string, handler: (...args: unknown[]) => void) => fake.handlers.set(`io:${event}`, handler) },
     timeout: () => ({
       emit: (_event: string, _payload: unknown, ack: Ack) => fake.acks.push(ack),
@@ -41,7 +48,11 @@ const joinAck = {
 beforeEach(() => {
   fake.connected = true;
   fake.acks = [];
+  fake.connects = 0;
+  fake.disconnects = 0;
 });
+
+const fire = (event: string, ...args: unknown[]) => fake.handlers.get(event)?.(...args);
 
 describe("Connection.request", () => {
   it("hands the answer over inside the acknowledgement, before the packets behind it", async () => {
@@ -87,7 +98,6 @@ describe("Connection states", () => {
     const conn = new Connection();
     const states: string[] = [];
     conn.onState((state) => states.push(state));
-    const fire = (event: string, ...args: unknown[]) => fake.handlers.get(event)?.(...args);
     fire("connect");
     fire("disconnect", "transport close");
     fire("io:reconnect_attempt");
@@ -110,5 +120,52 @@ describe("Connection states", () => {
       "connected",
       "disconnected",
     ]);
+  });
+
+  it("connects again when the server closes the socket without saying more", () => {
+    const conn = new Connection();
+    fire("connect");
+    fire("disconnect", "io server disconnect");
+    expect(fake.connects).toBe(1);
+    expect(conn.dismissed).toBe(false);
+  });
+
+  it("stays disconnected after the server said it lets this page go", () => {
+    const conn = new Connection();
+    const states: string[] = [];
+    conn.onState((state) => states.push(state));
+    fire("connect");
+    fire("server:disconnected", { reason: "admin" });
+    expect(conn.dismissed).toBe(true);
+    fire("disconnect", "io server disconnect");
+    expect(fake.connects).toBe(0);
+    // Whatever socket.io-client would still try is stopped, and never shown as reconnecting.
+    expect(fake.disconnects).toBe(1);
+    fire("io:reconnect_attempt");
+    fire("connect_error");
+    expect(states).toEqual(["connected", "disconnected", "disconnected", "disconnected"]);
+  });
+
+  it("also stays disconnected when the transport closed first, or after a restart notice", () => {
+    const conn = new Connection();
+    const states: string[] = [];
+    conn.onState((state) => states.push(state));
+    fire("connect");
+    fire("server:restarting");
+    fire("server:disconnected", { reason: "admin" });
+    fire("disconnect", "transport close");
+    expect(fake.connects).toBe(0);
+    expect(fake.disconnects).toBe(1);
+    expect(states).toEqual(["connected", "restarting", "disconnected"]);
+  });
+
+  it("ignores a malformed server:disconnected", () => {
+    const conn = new Connection();
+    fire("connect");
+    fire("server:disconnected", { reason: 5 });
+    fire("server:disconnected", null);
+    expect(conn.dismissed).toBe(false);
+    fire("disconnect", "io server disconnect");
+    expect(fake.connects).toBe(1);
   });
 });

@@ -4,6 +4,7 @@ import { io, type Socket } from "socket.io-client";
 import {
   Events,
   PROTOCOL,
+  isServerDisconnected,
   parseAck,
   type ProtocolError,
   type Result,
@@ -37,6 +38,8 @@ export class Connection {
   private hasConnected = false;
   /** The server said it is restarting: until connected again, that is the state to show. */
   private restarting = false;
+  /** The server said it is letting this page go for good (server:disconnected): no reconnecting. */
+  private stayDisconnected = false;
 
   constructor() {
     // The same token on every reconnection of this page lets the server drop the connection a
@@ -60,8 +63,19 @@ export class Connection {
       this.restarting = true;
       this.emitState("restarting");
     });
+    this.socket.on(Events.disconnected, (payload: unknown) => {
+      if (!isServerDisconnected(payload)) return;
+      this.stayDisconnected = true;
+      this.restarting = false;
+    });
     this.socket.on("disconnect", (reason) => {
       this.emitState("disconnected");
+      if (this.stayDisconnected) {
+        // Should the transport have closed before the server's own disconnect arrived,
+        // socket.io-client would reconnect by itself: this stops it too.
+        this.socket.disconnect();
+        return;
+      }
       // The server closed this socket on purpose (e.g. a packet over its limit): socket.io-client
       // does not reconnect by itself then, but a fresh connection is what the person wants.
       if (reason === "io server disconnect") this.socket.connect();
@@ -75,6 +89,11 @@ export class Connection {
 
   get connected(): boolean {
     return this.socket.connected;
+  }
+
+  /** Whether the server let this page go for good; it stays disconnected until reloaded. */
+  get dismissed(): boolean {
+    return this.stayDisconnected;
   }
 
   /** The socket id of the current connection, if connected. */
@@ -137,7 +156,8 @@ export class Connection {
   }
 
   private emitState(state: ConnState): void {
-    if (this.restarting && state !== "connected") state = "restarting";
+    if (this.stayDisconnected) state = "disconnected";
+    else if (this.restarting && state !== "connected") state = "restarting";
     for (const listener of this.stateListeners) listener(state);
   }
 }

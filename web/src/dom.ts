@@ -52,6 +52,39 @@ export function streamShowing(current: MediaProvider | null, track: MediaStreamT
   return new MediaStream([track]);
 }
 
+/**
+ * Makes `parent`'s children one element per value, in order: an element whose `keyAttr` is the
+ * value's key is kept and updated (so focus and a half-done click survive a redraw), the others
+ * are made, and those whose value is gone are removed. `parent` holds only such elements.
+ */
+export function syncKeyed<T, N extends HTMLElement>(
+  parent: HTMLElement,
+  values: readonly T[],
+  keyAttr: string,
+  keyOf: (value: T) => string,
+  make: (value: T) => N,
+  update: (node: N, value: T) => void,
+): void {
+  const existing = new Map<string, N>();
+  for (const child of Array.from(parent.children)) {
+    const key = child.getAttribute(keyAttr);
+    if (key !== null) existing.set(key, child as N);
+  }
+  const nodes = values.map((value) => {
+    const key = keyOf(value);
+    const node = existing.get(key) ?? make(value);
+    existing.delete(key);
+    node.setAttribute(keyAttr, key);
+    update(node, value);
+    return node;
+  });
+  for (const stale of existing.values()) stale.remove();
+  // Moves only the elements out of place.
+  nodes.forEach((node, i) => {
+    if (parent.children[i] !== node) parent.insertBefore(node, parent.children[i] ?? null);
+  });
+}
+
 /** Shows or hides through the `hidden` attribute. */
 export function setHidden(node: HTMLElement, hidden: boolean): void {
   node.hidden = hidden;

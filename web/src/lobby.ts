@@ -1,5 +1,5 @@
 // The lobby view (#lobby): the nickname and room form, and the live directory of open rooms.
-import { byId, el } from "./dom";
+import { byId, el, syncKeyed } from "./dom";
 import { initial } from "./format";
 import { onLangChange, t } from "./lang";
 import type { Directory, DirectoryRoom } from "./protocol";
@@ -91,21 +91,14 @@ export class LobbyView {
 
   renderDirectory(directory: Directory): void {
     this.directory = directory;
-    const existing = new Map<string, HTMLLIElement>();
-    for (const item of Array.from(this.list.children)) {
-      if (item instanceof HTMLLIElement && item.dataset.room !== undefined) existing.set(item.dataset.room, item);
-    }
-    const items = directory.rooms.map((room) => {
-      const item = existing.get(room.name) ?? this.makeItem(room);
-      existing.delete(room.name);
-      this.updateItem(item, room);
-      return item;
-    });
-    for (const stale of existing.values()) stale.remove();
-    // Put the items in the server's order, moving only those out of place.
-    items.forEach((item, i) => {
-      if (this.list.children[i] !== item) this.list.insertBefore(item, this.list.children[i] ?? null);
-    });
+    syncKeyed(
+      this.list,
+      directory.rooms,
+      "data-room",
+      (room) => room.name,
+      (room) => this.makeItem(room),
+      (item, room) => this.updateItem(item, room),
+    );
     this.total.textContent = String(directory.total);
     this.empty.hidden = directory.rooms.length > 0;
     this.relabelMore();

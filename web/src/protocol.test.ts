@@ -8,7 +8,9 @@ import {
   isJoinAck,
   isKnownErrorCode,
   isParticipantEvent,
+  isRoomClosed,
   isSendAck,
+  isServerDisconnected,
   parseAck,
 } from "./protocol";
 
@@ -105,5 +107,25 @@ describe("call payloads", () => {
     expect(isSignal({ room: "r", from: "a", description, candidate })).toBe(false);
     expect(isSignal({ room: "r", from: "a", description: { type: "nope", sdp: "" } })).toBe(false);
     expect(isSignal({ room: "r", from: "a", candidate: { candidate: 5 } })).toBe(false);
+  });
+});
+
+describe("admin pushes", () => {
+  it("reads room:closed", () => {
+    expect(isRoomClosed({ room: "standup", reason: "admin" })).toBe(true);
+    // A reason this client does not know yet is still taken in: the room is closed all the same.
+    expect(isRoomClosed({ room: "standup", reason: "maintenance" })).toBe(true);
+    expect(isRoomClosed({ room: "standup" })).toBe(false);
+    expect(isRoomClosed({ reason: "admin" })).toBe(false);
+    expect(isRoomClosed({ room: 5, reason: "admin" })).toBe(false);
+    expect(isRoomClosed(["standup", "admin"])).toBe(false);
+    expect(isRoomClosed(null)).toBe(false);
+  });
+  it("reads server:disconnected", () => {
+    expect(isServerDisconnected({ reason: "admin" })).toBe(true);
+    expect(isServerDisconnected({})).toBe(false);
+    expect(isServerDisconnected({ reason: null })).toBe(false);
+    expect(isServerDisconnected("admin")).toBe(false);
+    expect(isServerDisconnected(undefined)).toBe(false);
   });
 });

@@ -15,6 +15,8 @@ export const Events = {
   updated: "participant:updated",
   message: "chat:message",
   restarting: "server:restarting",
+  disconnected: "server:disconnected",
+  roomClosed: "room:closed",
   callJoin: "call:join",
   callMedia: "call:media",
   callLeave: "call:leave",
@@ -50,6 +52,10 @@ export type RenameAck = { nickname: string };
 
 export type ParticipantEvent = { room: string; participant: Participant; count: number };
 export type ParticipantUpdate = { room: string; participant: Participant };
+/** Someone closed a room this client was in; the server has already put it back in the lobby. */
+export type RoomClosed = { room: string; reason: string };
+/** The server is about to close this connection and wants it to stay closed. */
+export type ServerDisconnected = { reason: string };
 
 export type SessionDescription = { type: "offer" | "answer" | "pranswer" | "rollback"; sdp: string };
 export type Candidate = {
@@ -101,7 +107,7 @@ export type Result<T> = { ok: true; value: T } | { ok: false; error: ProtocolErr
 
 type Obj = Record<string, unknown>;
 
-function isObj(v: unknown): v is Obj {
+export function isObj(v: unknown): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
@@ -179,6 +185,16 @@ export function isParticipantEvent(v: unknown): v is ParticipantEvent {
 
 export function isParticipantUpdate(v: unknown): v is ParticipantUpdate {
   return isObj(v) && typeof v.room === "string" && isParticipant(v.participant);
+}
+
+// The reason is kept as any string: the server has acted already, so a reason this client does
+// not know yet must still be taken in (and told in general words).
+export function isRoomClosed(v: unknown): v is RoomClosed {
+  return isObj(v) && typeof v.room === "string" && typeof v.reason === "string";
+}
+
+export function isServerDisconnected(v: unknown): v is ServerDisconnected {
+  return isObj(v) && typeof v.reason === "string";
 }
 
 const DESCRIPTION_TYPES = ["offer", "answer", "pranswer", "rollback"];

@@ -5,7 +5,8 @@ import { byId, el, isNearBottom, scrollToBottom, setMediaData } from "./dom";
 import { errorText, formatDateTime, formatTime, initial } from "./format";
 import type { Key, Params } from "./i18n";
 import { lang, onLangChange, t } from "./lang";
-import type { ChatMessage, Media, ProtocolError } from "./protocol";
+import { callIcons } from "./people";
+import type { ChatMessage, ProtocolError } from "./protocol";
 import type { RoomState } from "./roomState";
 
 /** How many lines the chat log keeps; older ones are dropped from the page. */
@@ -352,18 +353,4 @@ export class RoomView {
     this.message.style.height = `${Math.min(this.message.scrollHeight, max)}px`;
     this.message.style.overflowY = this.message.scrollHeight > max ? "auto" : "hidden";
   }
-}
-
-/** The small icons after a name in the call: in the call, microphone, camera, screen. */
-function callIcons(call: Media): HTMLElement {
-  const icon = (className: string, label: string) =>
-    el("span", { className: `person-icon ${className}`, attrs: { role: "img", "aria-label": label, title: label } });
-  return el(
-    "span",
-    { className: "person-call" },
-    icon("pi-call", t("people.inCall")),
-    icon(call.audio ? "pi-mic" : "pi-mic-off", t(call.audio ? "people.micOn" : "people.micOff")),
-    icon(call.video ? "pi-cam" : "pi-cam-off", t(call.video ? "people.camOn" : "people.camOff")),
-    call.screen ? icon("pi-screen", t("people.screen")) : null,
-  );
 }

@@ -1,23 +1,43 @@
 // What the client remembers between visits (nickname, default-name seed, language, chosen camera
-// and microphone), through localStorage, failing quietly where storage is unavailable (private
-// modes, blocked cookies).
+// and microphone) through localStorage, and for one tab only (the admin page's token) through
+// sessionStorage, failing quietly where storage is unavailable (private modes, blocked cookies).
 
 const PREFIX = "noom.";
 
 export type StoredKey = "nickname" | "nameSeed" | "lang" | "camera" | "mic";
+/** Kept only while the tab is open: a secret should not outlive the visit. */
+export type SessionKey = "adminToken";
 
-export function load(key: StoredKey): string | null {
+function read(store: () => Storage, key: string): string | null {
   try {
-    return window.localStorage.getItem(PREFIX + key);
+    return store().getItem(PREFIX + key);
   } catch {
     return null;
   }
 }
 
-export function save(key: StoredKey, value: string): void {
+function write(store: () => Storage, key: string, value: string | null): void {
   try {
-    window.localStorage.setItem(PREFIX + key, value);
+    if (value === null) store().removeItem(PREFIX + key);
+    else store().setItem(PREFIX + key, value);
   } catch {
-    // Storage is unavailable: the value lasts for this visit only.
+    // Storage is unavailable: the value lasts for this page only.
   }
+}
+
+export function load(key: StoredKey): string | null {
+  return read(() => window.localStorage, key);
+}
+
+export function save(key: StoredKey, value: string): void {
+  write(() => window.localStorage, key, value);
+}
+
+export function loadSession(key: SessionKey): string | null {
+  return read(() => window.sessionStorage, key);
+}
+
+/** Stores a value for this tab, or forgets it (null). */
+export function saveSession(key: SessionKey, value: string | null): void {
+  write(() => window.sessionStorage, key, value);
 }
