@@ -44,6 +44,26 @@ pub struct Config {
     #[arg(long, env = "NOOM_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Connections one address may have open at once (0: no limit). Behind a proxy, the address
+    /// is the client's (see --trusted-proxies).
+    #[arg(long, env = "NOOM_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1000)]
+    pub max_connections_per_address: u32,
+
+    /// New connections one address may open a second, sustained, with bursts of five seconds'
+    /// worth (0: no limit).
+    #[arg(long, env = "NOOM_CONNECTION_RATE_PER_ADDRESS", default_value_t = 20.0)]
+    pub connection_rate_per_address: f64,
+
+    /// Proxies whose `X-Forwarded-For` header names the client, comma-separated addresses or
+    /// networks (`10.0.0.0/8`); empty for none.
+    #[arg(long, env = "NOOM_TRUSTED_PROXIES", value_delimiter = ',', default_value = "127.0.0.1,::1")]
+    pub trusted_proxies: Vec<String>,
+
+    /// Events one socket may send a second, sustained, chat and calls included (signalling has
+    /// its own, higher limit), with bursts of two seconds' worth.
+    #[arg(long, env = "NOOM_EVENT_RATE", default_value_t = 50.0)]
+    pub event_rate: f64,
+
     /// Chat messages one socket may send in a burst.
     #[arg(long, env = "NOOM_CHAT_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub chat_burst: u32,
@@ -218,6 +238,17 @@ impl Config {
         if !(self.chat_rate.is_finite() && self.chat_rate > 0.0) {
             return Err(format!("--chat-rate must be a positive number, not {}", self.chat_rate));
         }
+        if !(self.event_rate.is_finite() && self.event_rate >= 1.0) {
+            return Err(format!("--event-rate must be at least 1, not {}", self.event_rate));
+        }
+        if !(self.connection_rate_per_address.is_finite() && self.connection_rate_per_address >= 0.0) {
+            return Err(format!(
+                "--connection-rate-per-address must be a number of connections a second (0: no limit), not {}",
+                self.connection_rate_per_address
+            ));
+        }
+        crate::admission::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| format!("--trusted-proxies: {e}"))?;
         if self.history_size > 10_000 {
             return Err("--history-size must be at most 10000".into());
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -15,9 +15,12 @@ use socketioxide::layer::SocketIoLayer;
 use tower::Layer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::admission::TrustedProxies;
 use crate::config::Config;
+use crate::metrics::COUNTERS;
 use crate::realtime::plain_ws::{self, PublicChat};
-use crate::realtime::{Adapter, Hub};
+use crate::realtime::{Adapter, ClientAddress, Hub};
+use crate::stall::PeerAddr;
 
 /// The web client, built by `build.rs` into `web/dist`.
 #[derive(RustEmbed)]
@@ -31,6 +34,10 @@ const SOCKET_IO_BUNDLE: &str = "/socket.io/socket.io.js";
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; \
     object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The camera, microphone and screen for this site's own pages; nothing else powerful.
+const PERMISSIONS: &str =
+    "camera=(self), microphone=(self), display-capture=(self), geolocation=(), payment=(), usb=()";
 
 pub fn router(config: Arc<Config>, socket_io: SocketIoLayer<Adapter>, hub: Arc<Hub>) -> Router {
     let pages = Router::new()
@@ -64,19 +71,47 @@ pub fn router(config: Arc<Config>, socket_io: SocketIoLayer<Adapter>, hub: Arc<H
                 move || metrics(hub.clone())
             }),
         )
-        .merge(crate::admin::routes(&config, hub))
+        .merge(crate::admin::routes(&config, hub.clone()))
         .route("/ws", get(plain_ws::upgrade).with_state(PublicChat::new(config.clone())))
-        .fallback(asset)
+        .fallback(asset);
+    // Layered once around the whole router: each application of the layer makes an Engine.IO
+    // server of its own, and a session must find the same one on every request.
+    let hsts = config.tls_cert.is_some();
+    let gate = Gate { proxies: TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(), config, hub };
+    // The security headers go on every answer, the gate's own (the client bundle, refusals)
+    // included.
+    Router::new()
+        .fallback_service(socket_io.layer(pages))
+        .layer(middleware::from_fn_with_state(gate, socket_io_gate))
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")));
-    // Layered once around the whole router: each application of the layer makes an Engine.IO
-    // server of its own, and a session must find the same one on every request.
-    Router::new().fallback_service(socket_io.layer(pages)).layer(middleware::from_fn_with_state(config, socket_io_gate))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static(PERMISSIONS),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        // Only with a certificate of a real name: a self-signed one a browser was told to trust
+        // for a test should not bind it to HTTPS for a year.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            hsts.then(|| HeaderValue::from_static("max-age=31536000")),
+        ))
+}
+
+/// What the Socket.IO gate needs.
+#[derive(Clone)]
+struct Gate {
+    config: Arc<Config>,
+    hub: Arc<Hub>,
+    proxies: TrustedProxies,
 }
 
 /// The plain-HTTP side of an HTTPS server: every request is sent to the same address over HTTPS.
@@ -157,8 +192,10 @@ fn not_found() -> Response {
 }
 
 /// In front of Socket.IO: serves the client bundle (which socketioxide's path would swallow),
-/// refuses browser requests from origins that are not allowed, and answers CORS for those that are.
-async fn socket_io_gate(State(config): State<Arc<Config>>, request: Request, next: Next) -> Response {
+/// refuses browser requests from origins that are not allowed, answers CORS for those that are,
+/// and admits new connections by their client's address.
+async fn socket_io_gate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    let config = &gate.config;
     let path = request.uri().path();
     if path == SOCKET_IO_BUNDLE {
         return match WebClient::get("socket.io/socket.io.js") {
@@ -174,12 +211,21 @@ async fn socket_io_gate(State(config): State<Arc<Config>>, request: Request, nex
     // A long-polling request of a session that exists is not kept: it needs no copy.
     let params = |q: &str, param: &str| q.split('&').any(|p| p.starts_with(param));
     let polling_in_session = request.uri().query().is_some_and(|q| params(q, "sid=") && params(q, "transport=polling"));
-    let request = if polling_in_session { request } else { detached(request) };
+    let new_session = !request.uri().query().is_some_and(|q| params(q, "sid="));
+    let mut request = if polling_in_session { request } else { detached(request) };
+    if let Some(ConnectInfo(PeerAddr(peer))) = request.extensions().get::<ConnectInfo<PeerAddr>>().copied() {
+        let client = gate.proxies.client(peer.ip(), request.headers());
+        if new_session && let Err(refusal) = gate.hub.admit(client) {
+            COUNTERS.refused_connection(refusal);
+            return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "5")], refusal.message()).into_response();
+        }
+        request.extensions_mut().insert(ClientAddress(client));
+    }
     let Some(origin) = request.headers().get(header::ORIGIN).cloned() else {
         return next.run(request).await;
     };
     let same_origin = is_same_origin(&origin, request.headers());
-    if !same_origin && !origin_allowed(&config, &origin) {
+    if !same_origin && !origin_allowed(config, &origin) {
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
     let preflight = request.method() == Method::OPTIONS;

@@ -12,8 +12,11 @@
 //! - [`metrics`]: what `/metrics` reports.
 //! - [`admin`]: the admin panel's API: every room live, closing rooms, disconnecting people.
 //! - [`validate`], [`ratelimit`]: what input is accepted, and how fast.
+//! - [`admission`]: who may open a connection: limits per client address.
+//! - [`stall`]: connections whose peer stops reading are cut.
 
 pub mod admin;
+pub mod admission;
 pub mod cluster;
 pub mod config;
 pub mod http;
@@ -24,6 +27,7 @@ pub mod realtime;
 pub mod requests;
 pub mod rooms;
 pub mod signal;
+pub mod stall;
 pub mod tls;
 pub mod validate;
 
@@ -34,8 +38,6 @@ use anyhow::Context;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 
-use axum::serve::ListenerExt;
-use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::RustlsAcceptor;
 
 use config::Config;
@@ -60,12 +62,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    // Without TCP_NODELAY small messages wait for delayed ACKs: tens of milliseconds each.
+    // A peer that stops reading has as long as a ping timeout to start again.
+    let stall_limit = std::time::Duration::from_secs(config.ping_timeout);
     let server: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
         None => {
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
+            let listener = stall::GuardedListener::new(listener, stall_limit);
+            let app = app.into_make_service_with_connect_info::<stall::PeerAddr>();
             Box::pin(axum::serve(listener, app).with_graceful_shutdown(stopped()).into_future())
         }
         Some(rustls) => {
@@ -77,9 +79,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
                 }
             });
-            let acceptor = RustlsAcceptor::new(rustls).acceptor(NoDelayAcceptor::new());
+            let acceptor = RustlsAcceptor::new(rustls).acceptor(stall::GuardedAcceptor { limit: stall_limit });
             let server = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor).handle(handle);
-            Box::pin(server.serve(app.into_make_service()))
+            Box::pin(server.serve(app.into_make_service_with_connect_info::<stall::PeerAddr>()))
         }
     };
     if let Some(port) = config.http_port {

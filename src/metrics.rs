@@ -4,6 +4,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use crate::admission::Refusal;
 use crate::validate::ErrorCode;
 
 /// The counters, one set per process.
@@ -15,6 +16,7 @@ pub struct Counters {
     chat_messages: AtomicU64,
     signals: AtomicU64,
     rejected: [AtomicU64; ErrorCode::ALL.len()],
+    refused: [AtomicU64; Refusal::ALL.len()],
 }
 
 impl Counters {
@@ -25,6 +27,7 @@ impl Counters {
             chat_messages: AtomicU64::new(0),
             signals: AtomicU64::new(0),
             rejected: [const { AtomicU64::new(0) }; ErrorCode::ALL.len()],
+            refused: [const { AtomicU64::new(0) }; Refusal::ALL.len()],
         }
     }
 
@@ -48,6 +51,10 @@ impl Counters {
 
     pub fn signal_relayed(&self) {
         self.signals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refused_connection(&self, refusal: Refusal) {
+        self.refused[refusal as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn rejected(&self, code: ErrorCode) {
@@ -111,6 +118,15 @@ pub fn render(gauges: &Gauges) -> String {
         .collect();
     let reasons: Vec<(&str, f64)> = reasons.iter().map(|(l, v)| (l.as_str(), *v)).collect();
     metric("noom_rejected_total", "counter", "Inputs refused, by the error code answered.", &reasons);
+    let refusals: Vec<(String, f64)> =
+        Refusal::ALL.iter().map(|r| (format!("{{reason=\"{}\"}}", r.name()), get(&c.refused[*r as usize]))).collect();
+    let refusals: Vec<(&str, f64)> = refusals.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    metric(
+        "noom_connections_refused_total",
+        "counter",
+        "New connections refused by the per-address limits, by reason.",
+        &refusals,
+    );
     if let (Some(nodes), Some(up)) = (gauges.nodes, gauges.redis_up) {
         metric("noom_cluster_nodes", "gauge", "Other nodes of the cluster heard from.", &[("", nodes as f64)]);
         metric("noom_redis_up", "gauge", "Whether the link to Redis is up.", &[("", f64::from(u8::from(up)))]);

@@ -25,6 +25,12 @@ impl TokenBucket {
         self.try_take_at(Instant::now())
     }
 
+    /// Whether the bucket will have refilled by `now`.
+    pub fn is_full_at(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * self.rate >= self.capacity
+    }
+
     pub fn try_take_at(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;

@@ -470,6 +470,53 @@ impl Rooms {
     pub fn people_count(&self) -> usize {
         self.people.len()
     }
+
+    /// What must hold after any sequence of operations, whatever their input: for the tests and
+    /// the fuzzer. Says what is broken.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for (id, person) in &self.people {
+            for (i, name) in person.rooms.iter().enumerate() {
+                let room = self.rooms.get(name).ok_or_else(|| format!("{id} is in {name:?}, which is not open"))?;
+                if !room.members.contains(id) {
+                    return Err(format!("{id} lists {name:?}, which does not list them"));
+                }
+                if person.rooms[..i].contains(name) {
+                    return Err(format!("{id} lists {name:?} twice"));
+                }
+            }
+            if person.rooms.len() > self.limits.rooms_per_person {
+                return Err(format!("{id} is in more rooms than allowed"));
+            }
+        }
+        for (name, room) in &self.rooms {
+            if room.members.is_empty() {
+                return Err(format!("{name:?} is open and empty"));
+            }
+            if room.name != *name {
+                return Err(format!("{name:?} is named {:?}", room.name));
+            }
+            for (i, id) in room.members.iter().enumerate() {
+                if !self.is_member(*id, name) || room.members[..i].contains(id) {
+                    return Err(format!("{name:?} lists {id} wrongly"));
+                }
+            }
+            for (i, (id, _)) in room.call.iter().enumerate() {
+                if !room.members.contains(id) || room.call[..i].iter().any(|(other, _)| other == id) {
+                    return Err(format!("the call of {name:?} lists {id} wrongly"));
+                }
+            }
+            if room.history.len() > self.limits.history_size || room.history.iter().any(|m| m.room != *name) {
+                return Err(format!("the history of {name:?} is wrong"));
+            }
+        }
+        let directory = self.directory(usize::MAX);
+        if directory.total != self.rooms.values().filter(|r| !r.unlisted).count()
+            || directory.rooms.iter().any(|e| self.rooms.get(&e.name).is_none_or(|r| r.members.len() != e.count))
+        {
+            return Err("the directory does not match the rooms".into());
+        }
+        Ok(())
+    }
 }
 
 pub fn call_full(limit: usize) -> ApiError {

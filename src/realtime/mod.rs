@@ -17,6 +17,7 @@ mod serial;
 
 use std::collections::HashMap;
 use std::future::ready;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -33,6 +34,7 @@ use socketioxide::socket::Sid;
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::sync::Notify;
 
+use crate::admission::{self, Admission};
 use crate::cluster::{Link, Nodes, Op};
 use crate::config::Config;
 use crate::metrics::{COUNTERS, Gauges};
@@ -48,9 +50,9 @@ const QUEUE_LIMIT: usize = 64;
 /// Signals come in bursts (a newcomer's offers and candidates for everyone in a call) and cost
 /// little each, so more of them may wait.
 const SIGNAL_QUEUE_LIMIT: usize = 256;
-/// Every event of one socket but signals, chat included: a burst, then a sustained rate.
-const EVENT_BURST: u32 = 100;
-const EVENT_RATE: f64 = 50.0;
+/// Every event of one socket but signals, chat included: bursts of this many seconds of
+/// `--event-rate`.
+const EVENT_BURST_SECONDS: f64 = 2.0;
 /// Signalling events of one socket.
 const SIGNAL_BURST: u32 = 400;
 const SIGNAL_RATE: f64 = 100.0;
@@ -97,6 +99,8 @@ pub struct Hub {
     closing: AtomicBool,
     /// The other nodes of the cluster, and who is connected to each.
     nodes: Mutex<Nodes>,
+    /// Connections per client address.
+    admission: Admission,
     /// Moves when anyone's presence does (see [`Rooms::presence_version`]), and at shutdown:
     /// what the admin panel's live view waits on.
     presence: tokio::sync::watch::Sender<u64>,
@@ -110,6 +114,10 @@ enum Source<'a> {
     Socket(&'a SocketRef),
     Replica,
 }
+
+/// The client's address, as the HTTP gate found it, for the connection's lifetime.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub IpAddr);
 
 /// The handshake's `auth` payload.
 #[derive(Default, Deserialize)]
@@ -264,8 +272,13 @@ impl Hub {
             .build_layer();
         let limits =
             Limits { history_size: config.history_size, call_size: config.call_size.into(), ..Limits::default() };
+        let admission = Admission::new(admission::Limits {
+            open: config.max_connections_per_address,
+            rate: config.connection_rate_per_address,
+        });
         let hub = Arc::new(Hub {
             rooms: Mutex::new(Rooms::new(limits)),
+            admission,
             config,
             io: io.clone(),
             directory_changed: Notify::new(),
@@ -301,6 +314,17 @@ impl Hub {
         // connection it makes; it does not wait for Redis.
         io.ns("/", connected.with(setup)).await.map_err(|e| anyhow::anyhow!("Socket.IO adapter: {e}"))?;
         tokio::spawn(directory::publish(hub.clone()));
+        tokio::spawn({
+            let hub = Arc::downgrade(&hub);
+            async move {
+                let mut every = tokio::time::interval(admission::SWEEP_EVERY);
+                loop {
+                    every.tick().await;
+                    let Some(hub) = hub.upgrade() else { return };
+                    hub.admission.sweep(std::time::Instant::now());
+                }
+            }
+        });
         hub.link.start(hub.clone());
         Ok((layer, hub))
     }
@@ -381,7 +405,23 @@ impl Hub {
         if self.link.is_clustered() { s.to(room) } else { s.local().to(room) }
     }
 
+    /// Whether a client at `ip` may open a new connection (see [`crate::admission`]).
+    pub fn admit(&self, ip: IpAddr) -> Result<(), admission::Refusal> {
+        self.admission.admit(ip, std::time::Instant::now())
+    }
+
     fn accept(self: Arc<Self>, s: SocketRef, auth: Option<serde_json::Value>) {
+        // The gate admitted the request; connections admitted at the same moment may still make
+        // one too many.
+        let address = s.req_parts().extensions.get::<ClientAddress>().map(|a| a.0);
+        if let Some(ip) = address
+            && !self.admission.opened(ip, std::time::Instant::now())
+        {
+            self.admission.closed(ip);
+            COUNTERS.refused_connection(admission::Refusal::TooManyOpen);
+            let _ = s.disconnect();
+            return;
+        }
         let handshake: Handshake = auth.and_then(|a| serde_json::from_value(a).ok()).unwrap_or_default();
         let wants_noom = handshake.protocol.as_deref() == Some("noom/1");
         let resume = handshake.resume.filter(|t| (1..=64).contains(&t.len()));
@@ -398,7 +438,10 @@ impl Hub {
         let session = Arc::new(Session {
             noom: AtomicBool::new(false),
             chat: Mutex::new(TokenBucket::new(self.config.chat_burst, self.config.chat_rate)),
-            events: Mutex::new(TokenBucket::new(EVENT_BURST, EVENT_RATE)),
+            events: Mutex::new(TokenBucket::new(
+                (self.config.event_rate * EVENT_BURST_SECONDS) as u32,
+                self.config.event_rate,
+            )),
             signals: Mutex::new(TokenBucket::new(SIGNAL_BURST, SIGNAL_RATE)),
             queue: Arc::new(SerialQueue::default()),
         });
@@ -416,6 +459,9 @@ impl Hub {
         COUNTERS.connected();
         s.on_disconnect(move |s: SocketRef| {
             COUNTERS.disconnected();
+            if let Some(ip) = address {
+                hub.admission.closed(ip);
+            }
             if let Some(token) = &resume {
                 let mut resumable = hub.resumable.lock();
                 if resumable.get(token) == Some(&s.id) {

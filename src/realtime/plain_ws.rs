@@ -32,11 +32,25 @@ impl PublicChat {
     }
 }
 
-#[derive(Deserialize)]
+/// A frame a client sends.
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", content = "payload", rename_all = "snake_case")]
-enum Frame {
+pub enum Frame {
     Nickname(String),
     NewMessage(String),
+}
+
+impl Frame {
+    /// Reads and checks a text frame; the error is what the sender is told.
+    pub fn read(text: &str) -> Result<Frame, String> {
+        let frame: Frame = serde_json::from_str(text)
+            .map_err(|_| r#"expected {"type": "nickname" | "new_message", "payload": "<text>"}"#.to_owned())?;
+        match frame {
+            Frame::Nickname(name) => validate::nickname(&name).map(Frame::Nickname),
+            Frame::NewMessage(message) => validate::message(&message).map(|()| Frame::NewMessage(message)),
+        }
+        .map_err(|e| e.message)
+    }
 }
 
 pub async fn upgrade(State(chat): State<PublicChat>, ws: WebSocketUpgrade) -> Response {
@@ -76,12 +90,9 @@ async fn serve(chat: PublicChat, mut lines: broadcast::Receiver<Utf8Bytes>, mut 
 }
 
 fn handle(chat: &PublicChat, nickname: &mut String, rate: &mut TokenBucket, text: &str) -> Result<(), String> {
-    let frame: Frame = serde_json::from_str(text)
-        .map_err(|_| r#"expected {"type": "nickname" | "new_message", "payload": "<text>"}"#.to_owned())?;
-    match frame {
-        Frame::Nickname(name) => *nickname = validate::nickname(&name).map_err(|e| e.message)?,
+    match Frame::read(text)? {
+        Frame::Nickname(name) => *nickname = name,
         Frame::NewMessage(message) => {
-            validate::message(&message).map_err(|e| e.message)?;
             if !rate.try_take() {
                 return Err("too many messages; slow down".into());
             }

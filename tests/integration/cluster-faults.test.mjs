@@ -1,5 +1,6 @@
 // Faults in a cluster of Noom nodes sharing rooms through Redis: a node killed outright (its users
-// must leave every room on the other nodes within 15 s), a node stopped with SIGTERM (its users
+// must leave every room on the other nodes within 15 s, and the others lose nothing of each
+// other's conversation), a node stopped with SIGTERM (its users
 // leave at once), and Redis itself stopping and coming back (each node keeps serving its own users,
 // then the nodes resynchronise). Each test starts its own Redis and nodes.
 import { test } from "node:test";
@@ -124,6 +125,52 @@ test("a SIGKILLed node's users leave every room on the other nodes within 15 s",
     assert.ok(alive(a) && alive(b), "A and B still run");
     for (const node of [a, b]) assert.deepEqual((await healthz(node.url)).json, { status: "ok", redis: "up" });
     assertStillConnected([alice, bob, ben, lobbyA, lobbyB, seedWatcherA]);
+  });
+});
+
+test("a node killed in the middle of a conversation: the survivors lose nothing of each other's", { timeout: 120000 }, async (t) => {
+  await withCluster(3, { args: ARGS, cleanup: disconnectAll }, async ({ nodes }) => {
+    const [a, b, c] = nodes;
+    const room = roomName("kill-chat");
+    const { socket: ann } = await noomAt(a, "Ann", room);
+    const { socket: bea } = await noomAt(b, "Bea", room);
+    const { socket: cid } = await noomAt(c, "Cid", room);
+    for (const [s, n] of [[ann, 2], [bea, 1]]) {
+      await waitUntil(() => received(s, "participant:joined").length >= n, { what: `${s.inbox.label} sees everyone` });
+    }
+    // All three talk, ten messages a second each; C is killed halfway.
+    const sent = { Ann: [], Bea: [], Cid: [] };
+    const talk = async (socket, who, rounds) => {
+      for (let i = 0; i < rounds && socket.connected; i++) {
+        const answer = await ack(socket, "chat:send", { room, text: `${who} ${i}` }).catch(() => null);
+        if (answer?.message) sent[who].push(answer.message.id);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const talking = [talk(ann, "Ann", 40), talk(bea, "Bea", 40), talk(cid, "Cid", 40)];
+    await new Promise((r) => setTimeout(r, 2000));
+    await c.kill();
+    await Promise.all(talking);
+
+    // Each survivor received every message the other survivor had acknowledged, once, in order.
+    for (const [reader, writer] of [[ann, "Bea"], [bea, "Ann"]]) {
+      await waitUntil(() => received(reader, "chat:message").filter(([m]) => m.sender.nickname === writer).length >= sent[writer].length,
+        { what: `${reader.inbox.label} has all of ${writer}'s`, timeout: CROSS });
+      const ids = received(reader, "chat:message").map(([m]) => m).filter((m) => m.sender.nickname === writer).map((m) => m.id);
+      assert.deepEqual(ids, sent[writer], `${reader.inbox.label}: ${writer}'s messages, once each, in order`);
+    }
+    // And both nodes' histories hold the survivors' last messages, as a newcomer sees them.
+    for (const node of [a, b]) {
+      const { joined } = await noomAt(node, "Late", room);
+      const history = joined.history.map((m) => m.id);
+      const lastOfEach = [sent.Ann.at(-1), sent.Bea.at(-1)];
+      for (const id of lastOfEach) assert.ok(history.includes(id), `node ${node.label}'s history has ${id}`);
+    }
+    // Of what C had acknowledged, what reached the survivors is a prefix: nothing out of order.
+    const fromCid = received(ann, "chat:message").map(([m]) => m).filter((m) => m.sender.nickname === "Cid").map((m) => m.id);
+    assert.deepEqual(fromCid, sent.Cid.slice(0, fromCid.length));
+    t.diagnostic(`sent before the kill by Cid and acknowledged: ${sent.Cid.length}; reached the others: ${fromCid.length}`);
+    assertStillConnected([ann, bea]);
   });
 });
 

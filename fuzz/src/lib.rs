@@ -1,0 +1,242 @@
+//! The fuzz targets' bodies: each takes any bytes, drives one parser of network input as the
+//! server does, and panics only when a rule the server relies on is broken. The targets in
+//! `fuzz_targets/` call them under libFuzzer; `tests/regressions.rs` replays the inputs kept in
+//! `seeds/` and `regressions/` under plain `cargo test`.
+
+use arbitrary::{Arbitrary, Unstructured};
+use noom::cluster::Envelope;
+use noom::realtime::plain_ws::Frame;
+use noom::requests::{self, Args, Request};
+use noom::rooms::{Limits, Media, Rooms};
+use noom::signal::{CANDIDATE_MAX, SDP_MAX, Signal};
+use noom::validate::{self, ApiError};
+use socketioxide::socket::Sid;
+use socketioxide_core::Str;
+use socketioxide_core::packet::PacketData;
+use socketioxide_core::parser::{Parse, ParseConfig, ParserState};
+use socketioxide_parser_common::CommonParser;
+
+/// Every event a client may send, for inputs that pick one by number.
+pub const EVENTS: [&str; 16] = [
+    "nickname",
+    "enter_room",
+    "join_room",
+    "new_message",
+    "offer",
+    "answer",
+    "ice",
+    "user:rename",
+    "room:join",
+    "room:leave",
+    "chat:send",
+    "directory:get",
+    "call:join",
+    "call:media",
+    "call:leave",
+    "rtc:signal",
+];
+
+/// A Socket.IO packet as a WebSocket text frame carries it (after Engine.IO's `4`), through
+/// socketioxide's parser and then [`requests::parse`], as the server reads an event. An input
+/// whose first byte is below 0x20 is instead that event of [`EVENTS`] with the rest as its JSON
+/// arguments, so that every event is reached at once.
+pub fn event(data: &[u8]) {
+    if let Some((&pick, rest)) = data.split_first()
+        && pick < 0x20
+    {
+        let name = EVENTS[usize::from(pick) % EVENTS.len()];
+        if let Ok(args) = serde_json::from_slice::<Args>(rest) {
+            check_request(name, &args);
+        }
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let parser = CommonParser;
+    let state = ParserState::default();
+    let Ok(packet) = parser.decode_str(&ParseConfig::default(), &state, Str::from(text.to_owned())) else {
+        return;
+    };
+    if let PacketData::Event(mut value, _) | PacketData::BinaryEvent(mut value, _) = packet.inner {
+        let Ok(name) = parser.read_event(&value).map(str::to_owned) else { return };
+        if let Ok(args) = parser.decode_value::<Args>(&mut value, true) {
+            check_request(&name, &args);
+        }
+    }
+}
+
+/// A request that passed its checks holds only valid values; a refusal is a well-formed answer.
+fn check_request(name: &str, args: &Args) {
+    let Some(result) = requests::parse(name, args) else {
+        assert!(!EVENTS.contains(&name), "{name} is an event");
+        return;
+    };
+    match result {
+        Ok(request) => check_valid(&request),
+        Err(error) => check_refusal(&error),
+    }
+}
+
+fn check_valid(request: &Request) {
+    let room = |room: &str| assert_eq!(validate::room_name(room).as_deref(), Ok(room), "a checked room name");
+    let nickname = |name: &str| assert_eq!(validate::nickname(name).as_deref(), Ok(name), "a checked nickname");
+    let text = |text: &str| assert!(validate::message(text).is_ok(), "a checked message");
+    match request {
+        Request::Nickname { nickname: n } | Request::Rename { nickname: n } => nickname(n),
+        Request::EnterRoom { room: r }
+        | Request::CallJoin { room: r, .. }
+        | Request::CallMedia { room: r, .. }
+        | Request::CallLeave { room: r } => room(r),
+        Request::NewMessage { text: t, room: r } | Request::Send { room: r, text: t } => {
+            room(r);
+            text(t);
+        }
+        Request::SeedSignal { signal, room: r, .. } => {
+            room(r);
+            let size = serde_json::to_vec(signal).expect("a signal serialises").len();
+            assert!(size <= SDP_MAX + 64, "a relayed seed signal of {size} bytes");
+        }
+        Request::Join { room: r, nickname: n, .. } => {
+            room(r);
+            if let Some(n) = n {
+                nickname(n);
+            }
+        }
+        Request::Leave { room: r } => {
+            if let Some(r) = r {
+                room(r);
+            }
+        }
+        Request::Directory => {}
+        Request::Signal { room: r, signal, .. } => {
+            room(r);
+            match signal {
+                Signal::Description(d) => assert!(d.sdp.len() <= SDP_MAX),
+                Signal::Candidate(Some(c)) => {
+                    assert!(serde_json::to_vec(c).expect("a candidate serialises").len() <= CANDIDATE_MAX);
+                }
+                Signal::Candidate(None) => {}
+            }
+        }
+    }
+}
+
+fn check_refusal(error: &ApiError) {
+    assert!(!error.message.is_empty(), "a refusal says why");
+    let json = serde_json::to_value(error).expect("a refusal serialises");
+    assert!(json["error"]["code"].is_string());
+}
+
+/// What can happen to the room state, in the fuzzer's words.
+#[derive(Debug, Arbitrary)]
+enum Action {
+    Connect(u8),
+    Enter(u8, u8, bool),
+    Leave(u8, u8),
+    Disconnect(u8),
+    Rename(u8, bool),
+    JoinCall(u8, u8, bool, bool, bool),
+    SetMedia(u8, u8, bool),
+    LeaveCall(u8, u8),
+    Post(u8, u8),
+    Record(u8, u8, u8),
+    MarkUnlisted(u8),
+    Signal(u8, Option<u8>, u8),
+}
+
+const PEOPLE: u8 = 6;
+const ROOMS: [&str; 4] = ["a", "b", "c", "d"];
+
+fn person(i: u8) -> Sid {
+    format!("{:0>16}", i % PEOPLE).parse().expect("a socket id")
+}
+
+fn room_of(i: u8) -> &'static str {
+    ROOMS[usize::from(i) % ROOMS.len()]
+}
+
+/// Any sequence of operations on the room state, with every invariant checked after each, and
+/// signalling allowed only between two people in the same call.
+pub fn rooms(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(actions) = Vec::<Action>::arbitrary(&mut u) else { return };
+    let mut rooms = Rooms::new(Limits { history_size: 3, rooms_per_person: 3, call_size: 3 });
+    let mut next_message = 0u32;
+    for action in actions {
+        match action {
+            Action::Connect(p) => rooms.connect(person(p)),
+            Action::Enter(p, r, unlisted) => {
+                let _ = rooms.enter(person(p), room_of(r), unlisted);
+            }
+            Action::Leave(p, r) => {
+                let _ = rooms.leave(person(p), room_of(r));
+            }
+            Action::Disconnect(p) => {
+                rooms.disconnect(person(p));
+            }
+            Action::Rename(p, short) => {
+                let _ = rooms.rename(person(p), if short { "Al" } else { "Beatrice" });
+            }
+            Action::JoinCall(p, r, audio, video, enforce) => {
+                let before = rooms.participants(room_of(r)).iter().filter(|m| m.call.is_some()).count();
+                let joined = rooms.join_call(person(p), room_of(r), Media { audio, video, screen: false }, enforce);
+                if enforce && joined.is_ok() {
+                    let after = rooms.participants(room_of(r)).iter().filter(|m| m.call.is_some()).count();
+                    assert!(after <= 3 || after == before, "a call grew past its limit");
+                }
+            }
+            Action::SetMedia(p, r, screen) => {
+                let _ = rooms.set_media(person(p), room_of(r), Media { audio: false, video: false, screen });
+            }
+            Action::LeaveCall(p, r) => {
+                let _ = rooms.leave_call(person(p), room_of(r));
+            }
+            Action::Post(p, r) => {
+                next_message += 1;
+                let posted = rooms.post(person(p), room_of(r), "hi".into(), format!("m{next_message}"), 1);
+                assert_eq!(posted.is_ok(), rooms.is_member(person(p), room_of(r)));
+            }
+            Action::Record(p, r, id) => {
+                if let Some(sender) = rooms.participant(person(p)) {
+                    let message = noom::rooms::ChatMessage {
+                        id: format!("r{id}"),
+                        room: room_of(r).into(),
+                        sender,
+                        text: "there".into(),
+                        ts: u64::from(id),
+                    };
+                    rooms.record(&message);
+                }
+            }
+            Action::MarkUnlisted(r) => rooms.mark_unlisted(room_of(r)),
+            Action::Signal(from, to, r) => {
+                let (from, room) = (person(from), room_of(r));
+                if let Ok(peer) = rooms.check_signal(from, to.map(person), room) {
+                    let in_call = |id| rooms.member(id, room).is_some_and(|m| m.call.is_some());
+                    assert!(peer != from && in_call(from) && in_call(peer), "a signal outside a call");
+                }
+            }
+        }
+        if let Err(broken) = rooms.check_invariants() {
+            panic!("{broken}");
+        }
+    }
+}
+
+/// An op from another node, as Redis delivers it: read, and the same op after a round trip.
+pub fn cluster_op(data: &[u8]) {
+    if let Ok(envelope) = Envelope::decode(data) {
+        let again = Envelope::decode(&Envelope::encode(&envelope.from, envelope.op.clone())).expect("an op re-reads");
+        assert_eq!(again.op, envelope.op);
+        assert_eq!(again.from, envelope.from);
+    }
+}
+
+/// A text frame of the plain `/ws` chat: refused with a message, or valid.
+pub fn ws_frame(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match Frame::read(text) {
+        Ok(Frame::Nickname(name)) => assert_eq!(validate::nickname(&name).as_deref(), Ok(name.as_str())),
+        Ok(Frame::NewMessage(message)) => assert!(validate::message(&message).is_ok()),
+        Err(message) => assert!(!message.is_empty()),
+    }
+}

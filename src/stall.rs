@@ -1,0 +1,202 @@
+//! Connections whose peer stops reading are cut.
+//!
+//! A write that cannot make progress for a while fails instead of waiting for ever. Without
+//! this, a client that never reads would keep its connection, and its place in every room, for
+//! as long as it keeps the TCP connection open: the WebSocket writer would wait on it, and the
+//! session could not close behind it even after its ping timeout.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::connect_info::Connected;
+use axum::serve::{IncomingStream, Listener};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Sleep;
+
+/// An IO whose writes fail once one has waited `limit`, and every write after it.
+pub struct StallGuard<T> {
+    inner: T,
+    limit: Duration,
+    writes: Writes,
+}
+
+enum Writes {
+    Flowing,
+    /// A write waits; the timer is allocated only then.
+    Stalled(Pin<Box<Sleep>>),
+    /// One waited too long: the peer is gone for our purposes, and whatever was to be written
+    /// after it fails at once rather than wait its turn again.
+    Broken,
+}
+
+impl<T> StallGuard<T> {
+    pub fn new(inner: T, limit: Duration) -> Self {
+        Self { inner, limit, writes: Writes::Flowing }
+    }
+
+    /// Runs a write unless the connection is broken, and times its waiting.
+    fn guard<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(&mut T, &mut Context<'_>) -> Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        if matches!(self.writes, Writes::Broken) {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "the peer stopped reading")));
+        }
+        let result = write(&mut self.inner, cx);
+        if result.is_ready() {
+            self.writes = Writes::Flowing;
+            return result;
+        }
+        if matches!(self.writes, Writes::Flowing) {
+            self.writes = Writes::Stalled(Box::pin(tokio::time::sleep(self.limit)));
+        }
+        if let Writes::Stalled(timer) = &mut self.writes
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            self.writes = Writes::Broken;
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading")));
+        }
+        Poll::Pending
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for StallGuard<T> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().guard(cx, |inner, cx| Pin::new(inner).poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().guard(cx, |inner, cx| Pin::new(inner).poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().guard(cx, |inner, cx| Pin::new(inner).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().guard(cx, |inner, cx| Pin::new(inner).poll_shutdown(cx))
+    }
+}
+
+/// Accepts TCP connections with Nagle's algorithm off (small messages would otherwise wait for
+/// delayed ACKs, tens of milliseconds each) and their writes guarded.
+pub struct GuardedListener {
+    inner: TcpListener,
+    limit: Duration,
+}
+
+impl GuardedListener {
+    pub fn new(inner: TcpListener, limit: Duration) -> Self {
+        Self { inner, limit }
+    }
+}
+
+impl Listener for GuardedListener {
+    type Io = StallGuard<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (tcp, addr) = Listener::accept(&mut self.inner).await;
+        let _ = tcp.set_nodelay(true);
+        (StallGuard::new(tcp, self.limit), addr)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// The same for HTTPS, under TLS.
+#[derive(Clone, Copy)]
+pub struct GuardedAcceptor {
+    pub limit: Duration,
+}
+
+impl<S> axum_server::accept::Accept<TcpStream, S> for GuardedAcceptor {
+    type Stream = StallGuard<TcpStream>;
+    type Service = S;
+    type Future = std::future::Ready<io::Result<(Self::Stream, S)>>;
+
+    fn accept(&self, tcp: TcpStream, service: S) -> Self::Future {
+        std::future::ready(tcp.set_nodelay(true).map(|()| (StallGuard::new(tcp, self.limit), service)))
+    }
+}
+
+/// The address a connection comes from, for requests (`ConnectInfo<PeerAddr>`).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, GuardedListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, GuardedListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<SocketAddr> for PeerAddr {
+    fn connect_info(addr: SocketAddr) -> Self {
+        PeerAddr(addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_the_peer_never_reads_fails_after_the_limit() {
+        // A pipe whose other end is never read: it fills, then writes wait.
+        let (near, _far) = tokio::io::duplex(1024);
+        let mut guarded = StallGuard::new(near, Duration::from_secs(5));
+        let chunk = vec![0u8; 4096];
+        let error = loop {
+            match guarded.write(&chunk).await {
+                Ok(_) => continue,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        let again = guarded.write(&chunk).await.unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::BrokenPipe, "and at once after that");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_makes_progress_is_left_alone() {
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut guarded = StallGuard::new(near, Duration::from_secs(5));
+        let reader = tokio::spawn(async move {
+            let mut sink = Vec::new();
+            let mut buf = [0u8; 16];
+            // Slower than the limit in all, never stalled for as long in a row.
+            while sink.len() < 1024 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let n = tokio::io::AsyncReadExt::read(&mut far, &mut buf).await.unwrap();
+                sink.extend_from_slice(&buf[..n]);
+            }
+        });
+        guarded.write_all(&[1u8; 1024]).await.unwrap();
+        drop(guarded);
+        reader.await.unwrap();
+    }
+}
