@@ -205,6 +205,9 @@ async fn socket_io_gate(State(gate): State<Gate>, request: Request, next: Next) 
             None => not_found(),
         };
     }
+    if path == "/ws" {
+        return admit_plain_websocket(&gate, request, next).await;
+    }
     if !path.starts_with("/socket.io/") && path != "/socket.io" {
         return next.run(request).await;
     }
@@ -213,11 +216,9 @@ async fn socket_io_gate(State(gate): State<Gate>, request: Request, next: Next) 
     let polling_in_session = request.uri().query().is_some_and(|q| params(q, "sid=") && params(q, "transport=polling"));
     let new_session = !request.uri().query().is_some_and(|q| params(q, "sid="));
     let mut request = if polling_in_session { request } else { detached(request) };
-    if let Some(ConnectInfo(PeerAddr(peer))) = request.extensions().get::<ConnectInfo<PeerAddr>>().copied() {
-        let client = gate.proxies.client(peer.ip(), request.headers());
+    if let Some(client) = gate.client(&request) {
         if new_session && let Err(refusal) = gate.hub.admit(client) {
-            COUNTERS.refused_connection(refusal);
-            return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "5")], refusal.message()).into_response();
+            return refused(refusal);
         }
         request.extensions_mut().insert(ClientAddress(client));
     }
@@ -249,6 +250,33 @@ async fn socket_io_gate(State(gate): State<Gate>, request: Request, next: Next) 
         h.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     response
+}
+
+impl Gate {
+    /// The address of the client behind a request.
+    fn client(&self, request: &Request) -> Option<std::net::IpAddr> {
+        let ConnectInfo(PeerAddr(peer)) = request.extensions().get::<ConnectInfo<PeerAddr>>().copied()?;
+        Some(self.proxies.client(peer.ip(), request.headers()))
+    }
+}
+
+/// A new connection refused by the limits of its address.
+fn refused(refusal: crate::admission::Refusal) -> Response {
+    COUNTERS.refused_connection(refusal);
+    (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "5")], refusal.message()).into_response()
+}
+
+/// The plain `/ws` chat counts against the same limits: its connection holds a slot.
+async fn admit_plain_websocket(gate: &Gate, mut request: Request, next: Next) -> Response {
+    if let Some(client) = gate.client(&request) {
+        match gate.hub.occupy(client) {
+            Ok(slot) => {
+                request.extensions_mut().insert(slot);
+            }
+            Err(refusal) => return refused(refusal),
+        }
+    }
+    next.run(request).await
 }
 
 /// The request with its URI and headers copied out of the connection's read buffer.

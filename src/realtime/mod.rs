@@ -115,6 +115,18 @@ enum Source<'a> {
     Replica,
 }
 
+/// A connection's place in its address's count; given back when dropped.
+pub struct Slot {
+    hub: Arc<Hub>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.hub.admission.closed(self.ip);
+    }
+}
+
 /// The client's address, as the HTTP gate found it, for the connection's lifetime.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub IpAddr);
@@ -408,6 +420,15 @@ impl Hub {
     /// Whether a client at `ip` may open a new connection (see [`crate::admission`]).
     pub fn admit(&self, ip: IpAddr) -> Result<(), admission::Refusal> {
         self.admission.admit(ip, std::time::Instant::now())
+    }
+
+    /// Admits a connection that is not a Socket.IO session (the plain `/ws` chat): it counts as
+    /// open for as long as the slot is kept.
+    pub fn occupy(self: &Arc<Self>, ip: IpAddr) -> Result<Arc<Slot>, admission::Refusal> {
+        let now = std::time::Instant::now();
+        self.admission.admit(ip, now)?;
+        let slot = Arc::new(Slot { hub: self.clone(), ip });
+        if self.admission.opened(ip, now) { Ok(slot) } else { Err(admission::Refusal::TooManyOpen) }
     }
 
     fn accept(self: Arc<Self>, s: SocketRef, auth: Option<serde_json::Value>) {

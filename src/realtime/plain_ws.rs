@@ -5,12 +5,14 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
+use super::Slot;
 use crate::config::Config;
 use crate::ratelimit::TokenBucket;
 use crate::rooms::DEFAULT_NICKNAME;
@@ -53,11 +55,19 @@ impl Frame {
     }
 }
 
-pub async fn upgrade(State(chat): State<PublicChat>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(chat): State<PublicChat>,
+    slot: Option<Extension<Arc<Slot>>>,
+    ws: WebSocketUpgrade,
+) -> Response {
     // Subscribed before the handshake answer goes out: a client that sees its connection open
     // gets every line sent after that.
     let lines = chat.lines.subscribe();
-    ws.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME).on_upgrade(move |socket| serve(chat, lines, socket))
+    ws.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME).on_upgrade(move |socket| async move {
+        // The connection's place in its address's count, given back when it ends.
+        let _slot = slot;
+        serve(chat, lines, socket).await
+    })
 }
 
 async fn serve(chat: PublicChat, mut lines: broadcast::Receiver<Utf8Bytes>, mut socket: WebSocket) {

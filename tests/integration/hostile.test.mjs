@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { startServer } from "../support/server.mjs";
 import { ack, connect, connectNoom, connectWs, disconnect, disconnectAll, expectNothing, mark, noomClient, pause,
-  received, roomName, useServer, waitFor, waitForDisconnect } from "../support/clients.mjs";
+  received, roomName, upgradeStatus, useServer, waitFor } from "../support/clients.mjs";
 import { waitUntil } from "../support/cluster.mjs";
 
 /** Every code an error answer may carry (docs/protocol.md, Errors). */
@@ -213,12 +213,16 @@ describe("connections from one address", () => {
       const polling = await fetch(`${server.url}/socket.io/?EIO=4&transport=polling`);
       assert.equal(polling.status, 429, "over long-polling too");
       assert.match(await polling.text(), /too many connections from your address/);
+      assert.equal(await upgradeStatus(server.url, "/ws"), 429, "and the plain /ws chat");
       // Another address, behind a trusted proxy (loopback is one by default).
       const elsewhere = await connectNoom(server.url, { extraHeaders: { "x-forwarded-for": "198.51.100.7" } });
       assert.ok(elsewhere.connected);
       await disconnect(first[0]);
       await waitUntil(async () => (await connectNoom(server.url).then((s) => s, () => null)) !== null,
         { what: "a place freed is taken again" });
+      // A /ws connection holds a place too, until it closes.
+      await disconnect(first[1]);
+      await waitUntil(async () => (await upgradeStatus(server.url, "/ws")) === 101, { what: "a /ws connection fits" });
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       assert.match(metrics, /noom_connections_refused_total\{reason="too_many_open"\} [1-9]/);
     } finally {
