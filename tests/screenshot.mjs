@@ -1,10 +1,13 @@
-// Takes the README's picture of the room view, docs/room.png: three people chatting, as one of
-// them sees it. Run by hand (`node screenshot.mjs` in tests/, after `cargo build`), not by the
-// test command, so test runs leave the picture alone.
+// Takes the README's pictures: docs/room.png, the room view with three people chatting, as one of
+// them sees it; and docs/admin.png, the admin panel with three rooms (one unlisted) and the people
+// in them, some in the call with their microphone and camera on or off. Run by hand
+// (`node screenshot.mjs` in tests/, after `cargo build`), not by the test command, so test runs
+// leave the pictures alone.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "./support/server.mjs";
+import { ack, disconnectAll, noomClient } from "./support/clients.mjs";
 import {
   assertNoPageErrors,
   enterRoom,
@@ -12,21 +15,40 @@ import {
   expectMessageFrom,
   expectPeople,
   expectText,
+  expectVisible,
   launchBrowser,
   messages,
   openUser,
   sendMessage,
 } from "./support/browser.mjs";
 
-const OUTPUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../docs/room.png");
-const server = await startServer();
+const DOCS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../docs");
+const ADMIN_TOKEN = "readme-screenshot-admin-token-0123456789";
+const VIEWPORT = { width: 1280, height: 800 };
+
+const server = await startServer({ args: ["--admin-token", ADMIN_TOKEN] });
 const browser = await launchBrowser();
 try {
+  await roomPicture(path.join(DOCS, "room.png"));
+  await adminPicture(path.join(DOCS, "admin.png"));
+} finally {
+  await disconnectAll();
+  await browser.close();
+  await server.stop();
+}
+
+/** Saves what `page` shows, with no focus ring or caret in the picture. */
+async function snap(page, file) {
+  await page.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());
+  await page.screenshot({ path: file, animations: "disabled", caret: "hide" });
+  console.log(`wrote ${file}`);
+}
+
+async function roomPicture(file) {
   const room = "design-sync";
-  const viewport = { width: 1280, height: 800 };
-  const mina = await openUser(browser, server.url, { viewport });
-  const leo = await openUser(browser, server.url, { viewport });
-  const sofia = await openUser(browser, server.url, { viewport });
+  const mina = await openUser(browser, server.url, { viewport: VIEWPORT });
+  const leo = await openUser(browser, server.url, { viewport: VIEWPORT });
+  const sofia = await openUser(browser, server.url, { viewport: VIEWPORT });
   const users = { Mina: mina, Leo: leo, Sofia: sofia };
 
   await enterRoom(mina.page, { nickname: "Mina", room });
@@ -54,14 +76,51 @@ try {
     assert.ok(shown.filter((m) => m.own).every((m) => m.state.includes("sent")));
   });
 
-  // No focus ring or caret in the picture.
-  await mina.page.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());
-  await mina.page.screenshot({ path: OUTPUT, animations: "disabled", caret: "hide" });
-
+  await snap(mina.page, file);
   for (const [who, user] of Object.entries(users)) assertNoPageErrors(user, who);
   await Promise.all(Object.values(users).map((u) => u.close()));
-} finally {
-  await browser.close();
-  await server.stop();
 }
-console.log(`wrote ${OUTPUT}`);
+
+async function adminPicture(file) {
+  // Who is where, in the order they come, and what they send in the room's call if they are in it.
+  // The panel lists the rooms by name, as here; the first two fit in the picture.
+  const media = (audio, video, screen = false) => ({ audio, video, screen });
+  const rooms = [
+    { room: "design-review", people: [["Priya", media(true, true, true)], ["Tom", media(false, true)], ["Yuki"]] },
+    { room: "hiring-panel", unlisted: true, people: [["Grace", media(true, false)], ["Omar", media(true, true)]] },
+    {
+      room: "standup",
+      people: [["Mina", media(true, true)], ["Leo", media(false, false)], ["Sofia", media(true, true)], ["Arjun"]],
+    },
+  ];
+  for (const { room, unlisted, people } of rooms) {
+    for (const [nickname, call] of people) {
+      const { socket } = await noomClient(server.url, nickname, room, { unlisted });
+      if (!call) continue;
+      // Everyone joins with their microphone and camera, then turns off what they do not send.
+      const joined = await ack(socket, "call:join", { room, media: media(true, true) });
+      assert.ok(joined && !joined.error, `call:join ${room}: ${JSON.stringify(joined)}`);
+      const updated = await ack(socket, "call:media", { room, ...call });
+      assert.ok(updated && !updated.error, `call:media ${room}: ${JSON.stringify(updated)}`);
+    }
+  }
+
+  const admin = await openUser(browser, `${server.url}/admin`, { viewport: VIEWPORT, waitConnected: false });
+  await expectVisible(admin.page.locator("#admin-login"), "the sign-in form");
+  await admin.page.locator("#admin-token").fill(ADMIN_TOKEN);
+  await admin.page.locator("#admin-sign-in").click();
+  await expectVisible(admin.page.locator("#admin-main"), "the admin panel after signing in");
+  await expectText(admin.page.locator("#admin-live-label"), "Live");
+  await eventually(async () => {
+    const shown = await admin.page.locator(".admin-room").evaluateAll((cards) =>
+      cards.map((card) => ({ room: card.dataset.room, people: card.querySelectorAll(".admin-participant").length })),
+    );
+    assert.deepEqual(shown, rooms.map(({ room, people }) => ({ room, people: people.length })));
+  });
+  const inCall = rooms.flatMap((r) => r.people).filter(([, call]) => call).length;
+  await expectText(admin.page.locator("#admin-in-call"), String(inCall));
+
+  await snap(admin.page, file);
+  assertNoPageErrors(admin, "the admin page");
+  await admin.close();
+}
