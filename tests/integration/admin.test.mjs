@@ -3,10 +3,9 @@
 // rooms and disconnects people, on one node and across a cluster.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../support/server.mjs";
 import { useCluster, waitUntil } from "../support/cluster.mjs";
 import { ack, disconnectAll, expectError, expectNothing, mark, noomClient, pause, received, roomName,
-  seedClient, useServer, waitFor, waitForDisconnect } from "../support/clients.mjs";
+  seedClient, useServer, waitFor, waitForDisconnect, withServer } from "../support/clients.mjs";
 
 const TOKEN = "test-admin-token-0123456789abcdef";
 
@@ -227,15 +226,12 @@ describe("without a token", () => {
 });
 
 test("with a token, /admin serves the panel's page", async () => {
-  const server = await startServer({ args: ["--admin-token", TOKEN] });
-  try {
+  await withServer({ args: ["--admin-token", TOKEN] }, async (server) => {
     const page = await fetch(`${server.url}/admin`);
     assert.equal(page.status, 200);
     assert.match(page.headers.get("content-security-policy"), /script-src 'self'/);
     assert.match(await page.text(), /<script type="module"[^>]* src="\/assets\//);
-  } finally {
-    await server.stop();
-  }
+  });
 });
 
 describe("a cluster of two nodes", () => {
@@ -287,8 +283,7 @@ describe("a cluster of two nodes", () => {
 });
 
 test("a seed client taken out of a closed room can enter it again", async () => {
-  const server = await startServer({ args: ["--admin-token", TOKEN] });
-  try {
+  await withServer({ args: ["--admin-token", TOKEN] }, async (server) => {
     const room = roomName("seed-closed");
     const seed = await seedClient(server.url, "Seedy", room);
     assert.equal((await api(server.url, "close-room", { body: { room } })).status, 200);
@@ -296,8 +291,5 @@ test("a seed client taken out of a closed room can enter it again", async () => 
     const again = await seedClient(server.url, "Again", room);
     assert.ok(again.connected && seed.connected);
     assert.equal(roomIn(await state(server.url), room).count, 1);
-  } finally {
-    await disconnectAll();
-    await server.stop();
-  }
+  });
 });

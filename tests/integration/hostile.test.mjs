@@ -5,9 +5,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { startServer } from "../support/server.mjs";
+import { startProxy } from "../support/tcp-proxy.mjs";
 import { ack, connect, connectNoom, connectWs, disconnect, disconnectAll, expectNothing, mark, noomClient, pause,
-  received, roomName, upgradeStatus, useServer, waitFor } from "../support/clients.mjs";
+  received, roomName, upgradeStatus, useServer, waitFor, withServer } from "../support/clients.mjs";
 import { waitUntil } from "../support/cluster.mjs";
 
 /** Every code an error answer may carry (docs/protocol.md, Errors). */
@@ -206,8 +206,7 @@ describe("malformed frames over a raw WebSocket", () => {
 
 describe("connections from one address", () => {
   test("past --max-connections-per-address, new ones are refused; others' and freed places are not", async () => {
-    const server = await startServer({ args: ["--max-connections-per-address", "3", "--connection-rate-per-address", "0"] });
-    try {
+    await withServer({ args: ["--max-connections-per-address", "3", "--connection-rate-per-address", "0"] }, async (server) => {
       const first = await Promise.all([1, 2, 3].map(() => connectNoom(server.url)));
       await assert.rejects(connectNoom(server.url), "a fourth is refused");
       const polling = await fetch(`${server.url}/socket.io/?EIO=4&transport=polling`);
@@ -225,44 +224,32 @@ describe("connections from one address", () => {
       await waitUntil(async () => (await upgradeStatus(server.url, "/ws")) === 101, { what: "a /ws connection fits" });
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       assert.match(metrics, /noom_connections_refused_total\{reason="too_many_open"\} [1-9]/);
-    } finally {
-      await disconnectAll();
-      await server.stop();
-    }
+    });
   });
 
   test("past --connection-rate-per-address, new ones are refused until the rate recovers", async () => {
     // 0.2 a second: a burst of one, then one each 5 s.
-    const server = await startServer({ args: ["--connection-rate-per-address", "0.2"] });
-    try {
+    await withServer({ args: ["--connection-rate-per-address", "0.2"] }, async (server) => {
       const first = await connectNoom(server.url);
       await disconnect(first);
       await assert.rejects(connectNoom(server.url), "a second at once is refused");
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       assert.match(metrics, /noom_connections_refused_total\{reason="too_fast"\} [1-9]/);
-    } finally {
-      await disconnectAll();
-      await server.stop();
-    }
+    });
   });
 
   test("a forwarded address counts only from a trusted proxy", async () => {
-    const server = await startServer({ args: ["--max-connections-per-address", "2", "--trusted-proxies", ""] });
-    try {
+    await withServer({ args: ["--max-connections-per-address", "2", "--trusted-proxies", ""] }, async (server) => {
       const spoof = (n) => connectNoom(server.url, { extraHeaders: { "x-forwarded-for": `203.0.113.${n}` } });
       await spoof(1);
       await spoof(2);
       await assert.rejects(spoof(3), "a header cannot make one address many");
-    } finally {
-      await disconnectAll();
-      await server.stop();
-    }
+    });
   });
 });
 
 test("a flood of events past --event-rate is refused and does not slow the others", async () => {
-  const server = await startServer({ args: ["--event-rate", "5"] });
-  try {
+  await withServer({ args: ["--event-rate", "5"] }, async (server) => {
     const room = roomName("flood");
     const { socket: flooder } = await noomClient(server.url, "Flooder", room);
     const { socket: calm } = await noomClient(server.url, "Calm", room);
@@ -271,10 +258,7 @@ test("a flood of events past --event-rate is refused and does not slow the other
     assert.ok(limited >= 30, `refused ${limited} of 50 (a burst of 10 passes)`);
     const sent = await ack(calm, "chat:send", { room, text: "unbothered" });
     assert.ok(sent.message);
-  } finally {
-    await disconnectAll();
-    await server.stop();
-  }
+  });
 });
 
 /** The server's resident memory, in bytes. */
@@ -284,10 +268,9 @@ function rss(pid) {
 }
 
 test("a client that never reads costs bounded memory, delays nobody, and is dropped at its ping timeout", { timeout: 120_000 }, async () => {
-  const server = await startServer({
+  await withServer({
     args: ["--ping-interval", "2", "--ping-timeout", "2", "--chat-rate", "100000", "--chat-burst", "100000", "--event-rate", "100000"],
-  });
-  try {
+  }, async (server) => {
     const room = roomName("slow");
     // The slow client joins, then stops reading: what the server sends it piles up.
     const slow = await rawConnect(server.url);
@@ -312,15 +295,11 @@ test("a client that never reads costs bounded memory, delays nobody, and is drop
     const [left] = await waitFor(listener, "participant:left", { timeout: 20000 });
     assert.equal(left.participant.nickname, "Slow");
     await assertHealthy(server.url);
-  } finally {
-    await disconnectAll();
-    await server.stop();
-  }
+  });
 });
 
 test("every answer carries the security headers", async () => {
-  const server = await startServer({ args: ["--admin-token", "a-token-for-the-headers-test"] });
-  try {
+  await withServer({ args: ["--admin-token", "a-token-for-the-headers-test"] }, async (server) => {
     const page = await (await fetch(server.url)).text();
     const asset = page.match(/src="(\/assets\/[^"]+)"/)[1];
     for (const path of ["/", "/r/some-room", "/admin", "/no-such-page", asset, "/healthz", "/metrics",
@@ -335,28 +314,24 @@ test("every answer carries the security headers", async () => {
       assert.equal(h.get("strict-transport-security"), null, `${path}: no HSTS over plain HTTP`);
       await res.arrayBuffer();
     }
-  } finally {
-    await server.stop();
-  }
+  });
 });
 
 test("a client whose network goes silent without a close is gone for the others within the ping timeout", { timeout: 60_000 }, async () => {
-  const { startProxy } = await import("../support/tcp-proxy.mjs");
-  const server = await startServer({ args: ["--ping-interval", "2", "--ping-timeout", "2"] });
-  const proxy = await startProxy(server.port);
-  try {
-    const room = roomName("cut");
-    const { socket: cut } = await noomClient(proxy.url, "Cut", room);
-    const { socket: other } = await noomClient(server.url, "Other", room);
-    const id = cut.id;
-    const at = Date.now();
-    proxy.blackhole();
-    const [left] = await waitFor(other, "participant:left", { timeout: 20000 });
-    assert.equal(left.participant.id, id);
-    console.log(`# presence of a silent client gone after ${Date.now() - at} ms (ping interval 2 s + timeout 2 s)`);
-  } finally {
-    await disconnectAll();
-    await proxy.stop();
-    await server.stop();
-  }
+  await withServer({ args: ["--ping-interval", "2", "--ping-timeout", "2"] }, async (server) => {
+    const proxy = await startProxy(server.port);
+    try {
+      const room = roomName("cut");
+      const { socket: cut } = await noomClient(proxy.url, "Cut", room);
+      const { socket: other } = await noomClient(server.url, "Other", room);
+      const id = cut.id;
+      const at = Date.now();
+      proxy.blackhole();
+      const [left] = await waitFor(other, "participant:left", { timeout: 20000 });
+      assert.equal(left.participant.id, id);
+      console.log(`# presence of a silent client gone after ${Date.now() - at} ms (ping interval 2 s + timeout 2 s)`);
+    } finally {
+      await proxy.stop();
+    }
+  });
 });

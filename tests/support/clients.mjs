@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
 import { io } from "socket.io-client";
 import WebSocket from "ws";
-import { useServer as serveForTests } from "./server.mjs";
+import { startServer, useServer as serveForTests } from "./server.mjs";
 
 export const TIMEOUT = 5000;
 export const NOOM_AUTH = Object.freeze({ protocol: "noom/1" });
@@ -376,3 +376,14 @@ export async function syncedRoomList(url) {
 
 /** A server for the enclosing test file; clients are disconnected after each test. */
 export const useServer = (options) => serveForTests(options, { cleanup: disconnectAll });
+
+/** A server for one test: `run(server)`, then every client is disconnected and it stops. */
+export async function withServer(options, run) {
+  const server = await startServer(options);
+  try {
+    return await run(server);
+  } finally {
+    await disconnectAll();
+    await server.stop();
+  }
+}
