@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -122,6 +123,17 @@ pub fn spawn(target: &Rc<Target>, room: Option<Rc<str>>, role: Role, stats: &Rc<
     User { chat }
 }
 
+/// A WebSocket to the server's Socket.IO endpoint, before the Engine.IO open packet.
+pub async fn open(target: &Target) -> Option<WebSocketStream<TcpStream>> {
+    let tcp = TcpStream::connect(target.addr).await.ok()?;
+    let _ = tcp.set_nodelay(true);
+    // tungstenite zeroes the free part of its read buffer before every read: 4 KiB holds
+    // a hundred chat lines and keeps that cheap.
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(target.url.as_str(), tcp, Some(config)).await.ok()?;
+    Some(ws)
+}
+
 #[derive(PartialEq, Eq)]
 enum Phase {
     Opening,
@@ -141,16 +153,7 @@ async fn run(
     mut orders: mpsc::UnboundedReceiver<u64>,
 ) {
     let started = now_ns();
-    let Ok(tcp) = TcpStream::connect(target.addr).await else {
-        add(&stats.failed, 1);
-        return;
-    };
-    let _ = tcp.set_nodelay(true);
-    // tungstenite zeroes the free part of its read buffer before every read: 4 KiB holds
-    // a hundred chat lines and keeps that cheap.
-    let config = WebSocketConfig::default().read_buffer_size(4096);
-    let Ok((mut ws, _)) = tokio_tungstenite::client_async_with_config(target.url.as_str(), tcp, Some(config)).await
-    else {
+    let Some(mut ws) = open(target).await else {
         add(&stats.failed, 1);
         return;
     };
@@ -322,7 +325,7 @@ fn leading_number(s: &str) -> Option<u64> {
     s[..digits].parse().ok()
 }
 
-fn json_string(s: &str) -> String {
+pub fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 

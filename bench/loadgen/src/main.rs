@@ -5,14 +5,18 @@
 //!
 //!   noom-bench run [--smoke] [--servers noom,noom-cluster,node,floor] [--out DIR] ...
 //!   noom-bench against --url ws://127.0.0.1:3000[,ws://127.0.0.1:3001] [--pid PID,...] [--smoke] [--out DIR]
+//!   noom-bench soak [--smoke] [--users 3000] [--duration 10m] [--cooldown 60s] [--out DIR] ...
 //!
 //! `run` is what `bench/run` calls; `against` loads a server someone else started, or the nodes
-//! of a cluster, users alternating between them (CPU and memory only when their pids are given).
+//! of a cluster, users alternating between them (CPU and memory only when their pids are given);
+//! `soak` is what `bench/soak` calls: a long mixed load on one Noom, and whether it gives
+//! everything back afterwards.
 
 mod client;
 mod report;
 mod scenarios;
 mod servers;
+mod soak;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -132,12 +136,16 @@ enum Command {
         #[arg(long, default_value = "Noom")]
         name: String,
     },
+    /// Runs thousands of users joining, chatting, calling, leaving and reconnecting against one
+    /// Noom for a long time, then checks that it holds nothing and how its memory came back.
+    Soak(soak::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let common = match &cli.command {
-        Command::Run { common, .. } | Command::Against { common, .. } => common,
+    let (no_pin, generator_cpu) = match &cli.command {
+        Command::Run { common, .. } | Command::Against { common, .. } => (common.no_pin, common.generator_cpu),
+        Command::Soak(args) => (args.no_pin, args.generator_cpu),
         Command::Report { json, out } => {
             return match rewrite_report(json, out.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -148,9 +156,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    if !common.no_pin
-        && let Err(e) = servers::pin_self(common.generator_cpu)
-    {
+    if !no_pin && let Err(e) = servers::pin_self(generator_cpu) {
         eprintln!("noom-bench: {e:#}");
         return ExitCode::FAILURE;
     }
@@ -162,7 +168,7 @@ fn main() -> ExitCode {
         }
     };
     let local = tokio::task::LocalSet::new();
-    match local.block_on(&runtime, run(cli)) {
+    match local.block_on(&runtime, run(cli.command)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -194,10 +200,13 @@ fn stages(names: &[String]) -> Result<Vec<Stage>> {
 }
 
 /// Runs everything asked; false when a smoke run found something broken.
-async fn run(cli: Cli) -> Result<bool> {
+async fn run(command: Command) -> Result<bool> {
+    if let Command::Soak(args) = command {
+        return soak::run(args).await;
+    }
     let load_before = load_average();
     let files = servers::raise_file_limit(65_536);
-    let (common, report) = match cli.command {
+    let (common, report) = match command {
         Command::Run { common, servers, noom_bin, floor_bin, node_server, redis_bin, server_cpu } => {
             let known = Kind::ALL.map(Kind::name).join(", ");
             let kinds: Vec<Kind> = servers
@@ -253,7 +262,7 @@ async fn run(cli: Cli) -> Result<bool> {
             let machine = machine(load_before, pin, (!common.no_pin).then_some(common.generator_cpu));
             (common, Report { command: String::new(), smoke: false, machine, params, servers: results })
         }
-        Command::Report { .. } => unreachable!("answered before the runtime starts"),
+        Command::Report { .. } | Command::Soak(_) => unreachable!("answered before the runtime starts, or above"),
         Command::Against { common, url, pid, name } => {
             let params = common.params();
             check_files(files, &params)?;

@@ -89,6 +89,11 @@ impl Probe {
         self.sum(process_rss_kb)
     }
 
+    /// The highest resident memory each process has had (VmHWM), summed.
+    pub fn peak_rss_kb(&self) -> Option<u64> {
+        self.sum(|pid| process_status_kb(pid, "VmHWM:"))
+    }
+
     pub fn redis_cpu_s(&self) -> Option<f64> {
         process_cpu_s(self.redis?)
     }
@@ -116,8 +121,12 @@ fn process_cpu_s(pid: u32) -> Option<f64> {
 }
 
 fn process_rss_kb(pid: u32) -> Option<u64> {
+    process_status_kb(pid, "VmRSS:")
+}
+
+fn process_status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -174,8 +183,8 @@ pub fn raise_file_limit(want: u64) -> u64 {
 /// How long a process may take to say where it listens, or a cluster's nodes to reach Redis.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The per-socket chat limit would refuse the load itself; the check still runs.
-const NOOM_ARGS: [&str; 6] = ["--port", "0", "--chat-rate", "1000000", "--chat-burst", "1000000"];
+/// The per-socket chat limit would refuse the benchmark's load itself; the check still runs.
+const CHAT_UNLIMITED: [&str; 4] = ["--chat-rate", "1000000", "--chat-burst", "1000000"];
 
 /// A server under test: one process, or a cluster's. Dropping it kills whatever is left of it,
 /// so that a server that failed half-way through starting leaves nothing behind.
@@ -192,21 +201,10 @@ pub struct Server {
 
 impl Server {
     pub fn start(kind: Kind, paths: &Paths, cpu: Option<usize>) -> Result<Server> {
-        std::fs::create_dir_all(&paths.logs).with_context(|| format!("cannot create {}", paths.logs.display()))?;
-        let mut server = Server {
-            kind,
-            addrs: Vec::new(),
-            probe: Probe { core: cpu, ..Probe::default() },
-            children: Vec::new(),
-            scratch: None,
-        };
+        let mut server = Server::none(kind, cpu, &paths.logs)?;
         let log = paths.logs.join(format!("{}.log", kind.name()));
         match kind {
-            Kind::Noom => {
-                let mut command = pinned(cpu, &paths.noom);
-                command.args(NOOM_ARGS);
-                server.listen(command, kind.label(), &log)?;
-            }
+            Kind::Noom => server.listen_noom(&paths.noom, &CHAT_UNLIMITED, kind.label(), &log)?,
             Kind::NoomCluster => server.start_cluster(paths, cpu)?,
             Kind::Floor => {
                 let mut command = pinned(cpu, &paths.floor);
@@ -220,6 +218,27 @@ impl Server {
             }
         }
         Ok(server)
+    }
+
+    /// One Noom, with `args` added to its command line (its limits, its timeouts), logging to
+    /// `noom.log` in `logs`.
+    pub fn start_noom(bin: &Path, args: &[&str], cpu: Option<usize>, logs: &Path) -> Result<Server> {
+        let mut server = Server::none(Kind::Noom, cpu, logs)?;
+        let log = logs.join(format!("{}.log", Kind::Noom.name()));
+        server.listen_noom(bin, args, Kind::Noom.label(), &log)?;
+        Ok(server)
+    }
+
+    /// A server of no process yet, its logs' directory made.
+    fn none(kind: Kind, cpu: Option<usize>, logs: &Path) -> Result<Server> {
+        std::fs::create_dir_all(logs).with_context(|| format!("cannot create {}", logs.display()))?;
+        Ok(Server {
+            kind,
+            addrs: Vec::new(),
+            probe: Probe { core: cpu, ..Probe::default() },
+            children: Vec::new(),
+            scratch: None,
+        })
     }
 
     /// A Redis on a free port, with nothing saved to disk, and two Noom nodes on it; ready once
@@ -250,10 +269,9 @@ impl Server {
         self.children.push(child);
         let url = format!("redis://127.0.0.1:{port}");
         for node in ["a", "b"] {
-            let mut command = pinned(cpu, &paths.noom);
-            command.args(NOOM_ARGS).args(["--redis-url", &url]);
-            self.listen(
-                command,
+            self.listen_noom(
+                &paths.noom,
+                &[&CHAT_UNLIMITED[..], &["--redis-url", &url]].concat(),
                 &format!("node {node} of {}", self.kind.label()),
                 &paths.logs.join(format!("{name}-{node}.log")),
             )?;
@@ -275,6 +293,15 @@ impl Server {
             }
         }
         Ok(())
+    }
+
+    /// Starts a Noom on a free port with `args` besides, and its per-address limits off: every
+    /// user of a load comes from 127.0.0.1, and those limits would refuse the load itself.
+    fn listen_noom(&mut self, bin: &Path, args: &[&str], what: &str, log_path: &Path) -> Result<()> {
+        let mut command = pinned(self.probe.core, bin);
+        command.args(["--port", "0", "--max-connections-per-address", "0", "--connection-rate-per-address", "0"]);
+        command.args(args);
+        self.listen(command, what, log_path)
     }
 
     /// Starts a process that prints `listening on http://ADDR` first, and adds it and its
@@ -380,16 +407,17 @@ fn create_log(path: &Path) -> Result<std::fs::File> {
 
 /// Whether a Noom node's `/healthz` says its Redis link is up (`"redis": "up"`).
 fn redis_up(addr: SocketAddr) -> bool {
-    let ask = || -> std::io::Result<String> {
-        let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-        tcp.set_read_timeout(Some(Duration::from_secs(1)))?;
-        // HTTP/1.0: the answer comes whole, not in chunks, and the connection closes after it.
-        tcp.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
-        let mut answer = String::new();
-        tcp.read_to_string(&mut answer)?;
-        Ok(answer)
-    };
-    let Ok(answer) = ask() else { return false };
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    serde_json::from_str::<serde_json::Value>(body).is_ok_and(|health| health["redis"] == "up")
+    let Ok(body) = http_get(addr, "/healthz") else { return false };
+    serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|health| health["redis"] == "up")
+}
+
+/// The body of a server's answer to a GET of `path`, waiting at most a second for each step.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(1)))?;
+    // HTTP/1.0: the answer comes whole, not in chunks, and the connection closes after it.
+    tcp.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer)?;
+    Ok(answer.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_string())
 }
