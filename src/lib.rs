@@ -14,6 +14,7 @@
 //! - [`validate`], [`ratelimit`]: what input is accepted, and how fast.
 //! - [`admission`]: who may open a connection: limits per client address.
 //! - [`stall`]: connections whose peer stops reading are cut.
+//! - [`memory`]: memory freed by the allocator given back to the system.
 
 pub mod admin;
 pub mod admission;
@@ -21,6 +22,7 @@ pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod ice;
+pub mod memory;
 pub mod metrics;
 pub mod ratelimit;
 pub mod realtime;
@@ -93,6 +95,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let app = http::redirect_to_https(local.port());
         tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(stopped()).into_future());
     }
+    tokio::spawn(memory::give_back_periodically());
     println!("noom listening on {scheme}://{local}");
     tracing::info!(%local, scheme, "listening");
     tokio::spawn(async move {
