@@ -18,7 +18,11 @@ fn main() {
         "web/public",
         "web/scripts",
     ] {
-        println!("cargo:rerun-if-changed={path}");
+        // A path that does not exist counts as changed on every build, which would run npm and
+        // rebuild the server each time (web/public is only there if the client gets static files).
+        if Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
     }
     println!("cargo:rerun-if-env-changed=NOOM_SKIP_WEB_BUILD");
     let web = Path::new("web");
