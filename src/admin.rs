@@ -136,6 +136,7 @@ fn failure(error: ApiError) -> Response {
     let status = match error.code {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::NotFound | ErrorCode::AdminDisabled => StatusCode::NOT_FOUND,
+        ErrorCode::ClusterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
     let mut response = (status, axum::Json(&error)).into_response();

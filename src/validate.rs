@@ -30,10 +30,12 @@ pub enum ErrorCode {
     NotFound,
     /// The admin API of a server started without an admin token.
     AdminDisabled,
+    /// The admin API: the action needs other nodes, and the link to them is down.
+    ClusterUnavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidNickname,
         ErrorCode::InvalidRoom,
@@ -49,6 +51,7 @@ impl ErrorCode {
         ErrorCode::Unauthorized,
         ErrorCode::NotFound,
         ErrorCode::AdminDisabled,
+        ErrorCode::ClusterUnavailable,
     ];
 
     /// The code as the wire has it: `bad_request`, `call_full`...

@@ -8,7 +8,7 @@ use serde::Serialize;
 use socketioxide::socket::Sid;
 
 use super::{Flavour, Hub, SEED_SOCKETS, SocketRef};
-use crate::cluster::Op;
+use crate::cluster::{LinkState, Op};
 use crate::metrics::COUNTERS;
 use crate::rooms::Media;
 use crate::validate::{self, ApiError, ErrorCode};
@@ -110,9 +110,17 @@ impl Hub {
     /// Returns how many people were in it.
     pub async fn close_room(&self, room: &str) -> Result<usize, ApiError> {
         let room = validate::room_name(room)?;
-        let count = self.rooms.lock().participants(&room).len();
+        let (count, remote) = {
+            let nodes = self.nodes.lock();
+            let people = self.rooms.lock().participants(&room);
+            (people.len(), people.iter().filter(|p| nodes.owner(p.id).is_some()).count())
+        };
         if count == 0 {
             return Err(ApiError::new(ErrorCode::NotFound, format!("no room {room:?} is open")));
+        }
+        // Half a closed room would be worse than none: those on other nodes would stay in it.
+        if remote > 0 {
+            self.reach_other_nodes(&format!("{remote} of the {count} people in {room:?} are on other nodes"))?;
         }
         self.link.publish_op(Op::CloseRoom { room: room.clone() });
         self.close_room_here(&room).await;
@@ -144,6 +152,7 @@ impl Hub {
         let owner = self.nodes.lock().owner(id).map(str::to_owned);
         match owner {
             Some(node) => {
+                self.reach_other_nodes(&format!("{id} is on node {node}"))?;
                 self.link.publish_op(Op::Kick { id });
                 Ok(node)
             }
@@ -152,6 +161,18 @@ impl Hub {
                 Ok(self.link.node().to_owned())
             }
             None => Err(not_found()),
+        }
+    }
+
+    /// Fails when ops cannot reach the other nodes now (their people would not be acted on, yet
+    /// the answer would say they were).
+    fn reach_other_nodes(&self, whom: &str) -> Result<(), ApiError> {
+        match self.link.state() {
+            LinkState::Down => Err(ApiError::new(
+                ErrorCode::ClusterUnavailable,
+                format!("{whom}, and the link to the other nodes (Redis) is down: try again once it is back"),
+            )),
+            LinkState::Up | LinkState::Off => Ok(()),
         }
     }
 

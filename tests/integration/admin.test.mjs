@@ -3,7 +3,7 @@
 // rooms and disconnects people, on one node and across a cluster.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { useCluster, waitUntil } from "../support/cluster.mjs";
+import { useCluster, waitForRedisStatus, waitUntil, withCluster } from "../support/cluster.mjs";
 import { ack, disconnectAll, expectError, expectNothing, mark, noomClient, pause, received, roomName,
   seedClient, useServer, waitFor, waitForDisconnect, withServer } from "../support/clients.mjs";
 
@@ -279,6 +279,29 @@ describe("a cluster of two nodes", () => {
     const [left] = await waitFor(ann, "participant:left", { where: (e) => e.participant.id === id });
     assert.equal(left.room, room);
     assert.ok(received(ann, "server:disconnected").length === 0 && ann.connected);
+  });
+});
+
+test("while the link to the other nodes is down, acting on their people is refused, not pretended", { timeout: 60000 }, async () => {
+  await withCluster(2, { args: ["--admin-token", TOKEN], cleanup: disconnectAll }, async ({ redis, nodes: [a, b] }) => {
+    const room = roomName("cut-off");
+    const { socket: ann } = await noomClient(a.url, "Ann", room);
+    const { socket: bo } = await noomClient(b.url, "Bo", room);
+    await waitUntil(async () => roomIn(await state(a.url), room)?.count === 2, { what: "A sees Bo" });
+
+    await redis.stop({ kill: true });
+    await waitForRedisStatus([a], "down", { timeout: 15000 });
+    // Node A still lists Bo for a while (until node B has been silent for 10 s).
+    assert.equal(roomIn(await state(a.url), room)?.count, 2);
+    assertApiError(await api(a.url, "disconnect", { body: { id: bo.id } }), 503, "cluster_unavailable");
+    assertApiError(await api(a.url, "close-room", { body: { room } }), 503, "cluster_unavailable");
+    await expectNothing([ann, bo], ["server:disconnected", "room:closed"]);
+    assert.ok(bo.connected && ann.connected);
+
+    // Node A's own people are still its to act on.
+    const kicked = await api(a.url, "disconnect", { body: { id: ann.id } });
+    assert.equal(kicked.status, 200, JSON.stringify(kicked.body));
+    await waitForDisconnect(ann);
   });
 });
 
