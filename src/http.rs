@@ -212,9 +212,10 @@ async fn socket_io_gate(State(gate): State<Gate>, request: Request, next: Next) 
         return next.run(request).await;
     }
     // A long-polling request of a session that exists is not kept: it needs no copy.
-    let params = |q: &str, param: &str| q.split('&').any(|p| p.starts_with(param));
-    let polling_in_session = request.uri().query().is_some_and(|q| params(q, "sid=") && params(q, "transport=polling"));
-    let new_session = !request.uri().query().is_some_and(|q| params(q, "sid="));
+    let query = request.uri().query().unwrap_or_default();
+    let has = |param: &str| query.split('&').any(|p| p.starts_with(param));
+    let new_session = !has("sid=");
+    let polling_in_session = !new_session && has("transport=polling");
     let mut request = if polling_in_session { request } else { detached(request) };
     if let Some(client) = gate.client(&request) {
         if new_session && let Err(refusal) = gate.hub.admit(client) {
