@@ -183,8 +183,9 @@ pub fn raise_file_limit(want: u64) -> u64 {
 /// How long a process may take to say where it listens, or a cluster's nodes to reach Redis.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The per-socket chat limit would refuse the benchmark's load itself; the check still runs.
-const CHAT_UNLIMITED: [&str; 4] = ["--chat-rate", "1000000", "--chat-burst", "1000000"];
+/// The per-socket chat and event limits would refuse the benchmark's load itself (with 100 users,
+/// 10,000 sends/s is 100 events a second from each); the checks still run.
+const RATES_UNLIMITED: [&str; 6] = ["--chat-rate", "1000000", "--chat-burst", "1000000", "--event-rate", "1000000"];
 
 /// A server under test: one process, or a cluster's. Dropping it kills whatever is left of it,
 /// so that a server that failed half-way through starting leaves nothing behind.
@@ -204,7 +205,7 @@ impl Server {
         let mut server = Server::none(kind, cpu, &paths.logs)?;
         let log = paths.logs.join(format!("{}.log", kind.name()));
         match kind {
-            Kind::Noom => server.listen_noom(&paths.noom, &CHAT_UNLIMITED, kind.label(), &log)?,
+            Kind::Noom => server.listen_noom(&paths.noom, &RATES_UNLIMITED, kind.label(), &log)?,
             Kind::NoomCluster => server.start_cluster(paths, cpu)?,
             Kind::Floor => {
                 let mut command = pinned(cpu, &paths.floor);
@@ -271,7 +272,7 @@ impl Server {
         for node in ["a", "b"] {
             self.listen_noom(
                 &paths.noom,
-                &[&CHAT_UNLIMITED[..], &["--redis-url", &url]].concat(),
+                &[&RATES_UNLIMITED[..], &["--redis-url", &url]].concat(),
                 &format!("node {node} of {}", self.kind.label()),
                 &paths.logs.join(format!("{name}-{node}.log")),
             )?;
