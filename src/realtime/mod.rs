@@ -427,6 +427,8 @@ impl Hub {
     pub fn occupy(self: &Arc<Self>, ip: IpAddr) -> Result<Arc<Slot>, admission::Refusal> {
         let now = std::time::Instant::now();
         self.admission.admit(ip, now)?;
+        // `opened` counts the connection even when it refuses it: the slot exists first, so that
+        // dropping it, refused or not, takes the count back.
         let slot = Arc::new(Slot { hub: self.clone(), ip });
         if self.admission.opened(ip, now) { Ok(slot) } else { Err(admission::Refusal::TooManyOpen) }
     }
