@@ -3,35 +3,55 @@
 //! configured token the API does not exist.
 //!
 //! The token travels in a header, never a cookie, so another site cannot make a browser use it.
+//! It is compared by digest, in time that does not depend on the guess, and each client address
+//! may get it wrong only a few times a minute: guessing a token of 16 characters or more is
+//! hopeless.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use crate::admission::address_key;
 use crate::config::Config;
 use crate::metrics::COUNTERS;
-use crate::realtime::Hub;
+use crate::ratelimit::PerAddress;
+use crate::realtime::{ClientAddress, Hub};
 use crate::validate::{ApiError, ErrorCode};
 
 /// The longest a request for the state waits for it to change.
 const LONG_POLL: Duration = Duration::from_secs(25);
 
+/// Wrong tokens one client address may send in a burst, then one every [`GUESS_EVERY`] seconds.
+const GUESS_BURST: u32 = 10;
+const GUESS_EVERY: f64 = 6.0;
+
 #[derive(Clone)]
 struct Admin {
     token: Option<Arc<str>>,
     hub: Arc<Hub>,
+    /// Wrong tokens, per client address.
+    guesses: Arc<PerAddress>,
+    ipv6_prefix: u8,
 }
+
+/// Who sent a request: the client's address as the HTTP gate found it (none in unit tests).
+type Client = Option<Extension<ClientAddress>>;
 
 /// The API's routes, under `/admin/api`.
 pub fn routes(config: &Config, hub: Arc<Hub>) -> Router {
-    let admin = Admin { token: config.admin_token.as_deref().map(Arc::from), hub };
+    let admin = Admin {
+        token: config.admin_token.as_deref().map(Arc::from),
+        hub,
+        guesses: Arc::new(PerAddress::new(GUESS_BURST, 1.0 / GUESS_EVERY)),
+        ipv6_prefix: config.ipv6_prefix,
+    };
     Router::new()
         .route("/admin/api/state", get(state))
         .route("/admin/api/close-room", post(close_room))
@@ -41,8 +61,8 @@ pub fn routes(config: &Config, hub: Arc<Hub>) -> Router {
 }
 
 /// The state; with `?after=<version>`, once it is not that version (or after [`LONG_POLL`]).
-async fn state(State(admin): State<Admin>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    if let Err(e) = admin.authorise(&headers) {
+async fn state(State(admin): State<Admin>, client: Client, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    if let Err(e) = admin.authorise(client, &headers) {
         return failure(e);
     }
     match after(query.as_deref().unwrap_or("")) {
@@ -67,8 +87,8 @@ struct CloseRoom {
     room: String,
 }
 
-async fn close_room(State(admin): State<Admin>, headers: HeaderMap, body: Bytes) -> Response {
-    let request = admin.authorise(&headers).and_then(|()| parse::<CloseRoom>(&body));
+async fn close_room(State(admin): State<Admin>, client: Client, headers: HeaderMap, body: Bytes) -> Response {
+    let request = admin.authorise(client, &headers).and_then(|()| parse::<CloseRoom>(&body));
     match request {
         Ok(CloseRoom { room }) => match admin.hub.close_room(&room).await {
             Ok(people) => axum::Json(serde_json::json!({ "room": room.trim(), "people": people })).into_response(),
@@ -84,23 +104,23 @@ struct Disconnect {
     id: String,
 }
 
-async fn disconnect(State(admin): State<Admin>, headers: HeaderMap, body: Bytes) -> Response {
-    let request = admin.authorise(&headers).and_then(|()| parse::<Disconnect>(&body));
+async fn disconnect(State(admin): State<Admin>, client: Client, headers: HeaderMap, body: Bytes) -> Response {
+    let request = admin.authorise(client, &headers).and_then(|()| parse::<Disconnect>(&body));
     match request.and_then(|Disconnect { id }| admin.hub.kick(&id).map(|node| (id, node))) {
         Ok((id, node)) => axum::Json(serde_json::json!({ "id": id, "node": node })).into_response(),
         Err(e) => failure(e),
     }
 }
 
-async fn unknown(State(admin): State<Admin>, headers: HeaderMap) -> Response {
-    match admin.authorise(&headers) {
+async fn unknown(State(admin): State<Admin>, client: Client, headers: HeaderMap) -> Response {
+    match admin.authorise(client, &headers) {
         Ok(()) => failure(ApiError::new(ErrorCode::NotFound, "there is no such admin request")),
         Err(e) => failure(e),
     }
 }
 
 impl Admin {
-    fn authorise(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    fn authorise(&self, client: Client, headers: &HeaderMap) -> Result<(), ApiError> {
         let Some(token) = &self.token else {
             return Err(ApiError::new(
                 ErrorCode::AdminDisabled,
@@ -112,18 +132,37 @@ impl Admin {
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim);
-        match given {
-            Some(given) if same_secret(given, token) => Ok(()),
-            Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "that admin token is not right")),
-            None => Err(ApiError::new(ErrorCode::Unauthorized, "an admin token is needed (Authorization: Bearer …)")),
+        let Some(given) = given else {
+            return Err(ApiError::new(ErrorCode::Unauthorized, "an admin token is needed (Authorization: Bearer …)"));
+        };
+        let client = client.map(|Extension(ClientAddress(ip))| ip);
+        let key = client.map(|ip| address_key(ip, self.ipv6_prefix));
+        let now = Instant::now();
+        if let Some(key) = key
+            && !self.guesses.has_token_at(key, now)
+        {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "too many wrong admin tokens from your address: wait a minute before trying again",
+            ));
         }
+        if same_secret(given, token) {
+            return Ok(());
+        }
+        if let Some(key) = key {
+            self.guesses.try_take_at(key, now);
+        }
+        tracing::warn!(client = ?client, "a request to the admin API with a wrong token");
+        Err(ApiError::new(ErrorCode::Unauthorized, "that admin token is not right"))
     }
 }
 
-/// Compares in time that does not depend on where the two differ.
+/// Compares the digests of the two, so that the time taken depends neither on where they differ
+/// nor on their lengths.
 fn same_secret(given: &str, token: &str) -> bool {
-    let (a, b) = (given.as_bytes(), token.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(given.as_bytes()), Sha256::digest(token.as_bytes()));
+    a.iter().zip(b.iter()).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
@@ -137,11 +176,15 @@ fn failure(error: ApiError) -> Response {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::NotFound | ErrorCode::AdminDisabled => StatusCode::NOT_FOUND,
         ErrorCode::ClusterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::BAD_REQUEST,
     };
     let mut response = (status, axum::Json(&error)).into_response();
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
     }
     response
 }

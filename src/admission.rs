@@ -2,6 +2,9 @@
 //! address, a bound on connections open at once and on new connections a second. One address
 //! flooding the server with connections is refused before it costs more than a request; everyone
 //! else is untouched.
+//!
+//! An IPv6 client counts by its network ([`address_key`]): one home or phone holds a whole /64,
+//! so counting single IPv6 addresses would limit nobody.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -23,6 +26,20 @@ pub struct Limits {
     pub open: u32,
     /// New connections a second, sustained; 0: no limit.
     pub rate: f64,
+    /// Leading bits of an IPv6 address that make one client (`--ipv6-prefix`).
+    pub ipv6_prefix: u8,
+}
+
+/// What per-address limits count by: an IPv4 address, or the network of the first `ipv6_prefix`
+/// bits of an IPv6 address (an IPv4 address mapped into IPv6 counts as IPv4).
+pub fn address_key(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(ipv6_prefix.min(128))).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+        v4 => v4,
+    }
 }
 
 /// Why a connection was refused, as its answer says.
@@ -72,7 +89,9 @@ impl Admission {
             return Ok(());
         }
         let mut addresses = self.addresses.lock();
-        let address = addresses.entry(ip).or_insert_with(|| Address { open: 0, new: self.bucket(now) });
+        let address = addresses
+            .entry(address_key(ip, self.limits.ipv6_prefix))
+            .or_insert_with(|| Address { open: 0, new: self.bucket(now) });
         if self.limits.open > 0 && address.open >= self.limits.open {
             return Err(Refusal::TooManyOpen);
         }
@@ -93,13 +112,14 @@ impl Admission {
     /// same moment may all have passed [`Admission::admit`]): the caller closes it again.
     pub fn opened(&self, ip: IpAddr, now: Instant) -> bool {
         let mut addresses = self.addresses.lock();
-        let address = addresses.entry(ip).or_insert_with(|| Address { open: 0, new: self.bucket(now) });
+        let key = address_key(ip, self.limits.ipv6_prefix);
+        let address = addresses.entry(key).or_insert_with(|| Address { open: 0, new: self.bucket(now) });
         address.open += 1;
         self.limits.open == 0 || address.open <= self.limits.open
     }
 
     pub fn closed(&self, ip: IpAddr) {
-        if let Some(address) = self.addresses.lock().get_mut(&ip) {
+        if let Some(address) = self.addresses.lock().get_mut(&address_key(ip, self.limits.ipv6_prefix)) {
             address.open = address.open.saturating_sub(1);
         }
     }
@@ -178,7 +198,7 @@ mod tests {
 
     #[test]
     fn open_connections_are_bounded_per_address() {
-        let admission = Admission::new(Limits { open: 2, rate: 0.0 });
+        let admission = Admission::new(Limits { open: 2, rate: 0.0, ipv6_prefix: 64 });
         let now = Instant::now();
         for _ in 0..2 {
             assert_eq!(admission.admit(A, now), Ok(()));
@@ -194,7 +214,7 @@ mod tests {
 
     #[test]
     fn new_connections_are_bounded_per_address_and_second() {
-        let admission = Admission::new(Limits { open: 0, rate: 2.0 });
+        let admission = Admission::new(Limits { open: 0, rate: 2.0, ipv6_prefix: 64 });
         let t0 = Instant::now();
         let admitted = (0..20).filter(|_| admission.admit(A, t0).is_ok()).count();
         assert_eq!(admitted, 10, "a burst of five seconds' worth");
@@ -205,7 +225,7 @@ mod tests {
 
     #[test]
     fn quiet_addresses_are_forgotten() {
-        let admission = Admission::new(Limits { open: 5, rate: 1.0 });
+        let admission = Admission::new(Limits { open: 5, rate: 1.0, ipv6_prefix: 64 });
         let t0 = Instant::now();
         admission.admit(A, t0).unwrap();
         assert!(admission.opened(A, t0));
@@ -215,6 +235,24 @@ mod tests {
         admission.closed(A);
         admission.sweep(t0 + Duration::from_secs(120));
         assert_eq!(admission.tracked(), 0);
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_by_its_network() {
+        let admission = Admission::new(Limits { open: 2, rate: 0.0, ipv6_prefix: 64 });
+        let now = Instant::now();
+        let host = |last: u16| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, last));
+        for last in 1..=2 {
+            assert_eq!(admission.admit(host(last), now), Ok(()));
+            assert!(admission.opened(host(last), now));
+        }
+        assert_eq!(admission.admit(host(3), now), Err(Refusal::TooManyOpen), "another address of the same /64");
+        let next_network = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 3, 0, 0, 0, 1));
+        assert_eq!(admission.admit(next_network, now), Ok(()));
+        admission.closed(host(7));
+        assert_eq!(admission.admit(host(3), now), Ok(()), "any address of the network gives its place back");
+        assert_eq!(address_key("::ffff:192.0.2.1".parse().unwrap(), 64), A, "a mapped IPv4 address is IPv4");
+        assert_eq!(address_key(host(9), 128), host(9));
     }
 
     #[test]

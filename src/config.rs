@@ -54,6 +54,11 @@ pub struct Config {
     #[arg(long, env = "NOOM_CONNECTION_RATE_PER_ADDRESS", default_value_t = 20.0)]
     pub connection_rate_per_address: f64,
 
+    /// Leading bits of an IPv6 address that per-address limits count as one client: a home or a
+    /// phone is given a whole /64.
+    #[arg(long, env = "NOOM_IPV6_PREFIX", default_value_t = 64, value_parser = clap::value_parser!(u8).range(32..=128))]
+    pub ipv6_prefix: u8,
+
     /// Proxies whose `X-Forwarded-For` header names the client, comma-separated addresses or
     /// networks (`10.0.0.0/8`); empty for none.
     #[arg(long, env = "NOOM_TRUSTED_PROXIES", value_delimiter = ',', default_value = "127.0.0.1,::1")]

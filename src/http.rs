@@ -1,6 +1,7 @@
 //! HTTP: the web client's pages and assets, the Socket.IO client bundle, health, and the gate
 //! that checks the `Origin` of Socket.IO requests.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -194,8 +195,12 @@ fn not_found() -> Response {
 /// In front of Socket.IO: serves the client bundle (which socketioxide's path would swallow),
 /// refuses browser requests from origins that are not allowed, answers CORS for those that are,
 /// and admits new connections by their client's address.
-async fn socket_io_gate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+async fn socket_io_gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     let config = &gate.config;
+    let client = gate.client(&request);
+    if let Some(client) = client {
+        request.extensions_mut().insert(ClientAddress(client));
+    }
     let path = request.uri().path();
     if path == SOCKET_IO_BUNDLE {
         return match WebClient::get("socket.io/socket.io.js") {
@@ -206,7 +211,7 @@ async fn socket_io_gate(State(gate): State<Gate>, request: Request, next: Next) 
         };
     }
     if path == "/ws" {
-        return admit_plain_websocket(&gate, request, next).await;
+        return admit_plain_websocket(&gate, client, request, next).await;
     }
     if !path.starts_with("/socket.io/") && path != "/socket.io" {
         return next.run(request).await;
@@ -216,12 +221,12 @@ async fn socket_io_gate(State(gate): State<Gate>, request: Request, next: Next) 
     let has = |param: &str| query.split('&').any(|p| p.starts_with(param));
     let new_session = !has("sid=");
     let polling_in_session = !new_session && has("transport=polling");
-    let mut request = if polling_in_session { request } else { detached(request) };
-    if let Some(client) = gate.client(&request) {
-        if new_session && let Err(refusal) = gate.hub.admit(client) {
-            return refused(refusal);
-        }
-        request.extensions_mut().insert(ClientAddress(client));
+    let request = if polling_in_session { request } else { detached(request) };
+    if let Some(client) = client
+        && new_session
+        && let Err(refusal) = gate.hub.admit(client)
+    {
+        return refused(refusal);
     }
     let Some(origin) = request.headers().get(header::ORIGIN).cloned() else {
         return next.run(request).await;
@@ -255,7 +260,7 @@ async fn socket_io_gate(State(gate): State<Gate>, request: Request, next: Next) 
 
 impl Gate {
     /// The address of the client behind a request.
-    fn client(&self, request: &Request) -> Option<std::net::IpAddr> {
+    fn client(&self, request: &Request) -> Option<IpAddr> {
         let ConnectInfo(PeerAddr(peer)) = request.extensions().get::<ConnectInfo<PeerAddr>>().copied()?;
         Some(self.proxies.client(peer.ip(), request.headers()))
     }
@@ -268,8 +273,8 @@ fn refused(refusal: crate::admission::Refusal) -> Response {
 }
 
 /// The plain `/ws` chat counts against the same limits: its connection holds a slot.
-async fn admit_plain_websocket(gate: &Gate, mut request: Request, next: Next) -> Response {
-    if let Some(client) = gate.client(&request) {
+async fn admit_plain_websocket(gate: &Gate, client: Option<IpAddr>, mut request: Request, next: Next) -> Response {
+    if let Some(client) = client {
         match gate.hub.occupy(client) {
             Ok(slot) => {
                 request.extensions_mut().insert(slot);

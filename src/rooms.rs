@@ -8,17 +8,83 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-use socketioxide::socket::Sid;
-
 use crate::validate::{ApiError, ErrorCode};
+use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_NICKNAME: &str = "Anon";
+
+/// Who someone is to everyone else: in rooms, calls, signals, chat and the admin panel.
+///
+/// Random and of Noom's own, never the transport's session id: whoever knows an Engine.IO
+/// session id can post and poll as that session over long-polling, and every member of a room
+/// sees the ids of the others.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PersonId([u8; 16]);
+
+impl PersonId {
+    /// Characters of its text form: 128 random bits in URL-safe base64, unpadded.
+    const LEN: usize = 22;
+
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+
+    /// A chosen id, for tests and the fuzzer.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl std::fmt::Display for PersonId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use base64::Engine as _;
+        let mut text = [0u8; Self::LEN];
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode_slice(self.0, &mut text)
+            .expect("16 bytes are 22 characters");
+        f.write_str(std::str::from_utf8(&text[..n]).expect("base64 is ASCII"))
+    }
+}
+
+impl std::fmt::Debug for PersonId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::str::FromStr for PersonId {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        use base64::Engine as _;
+        if text.len() != Self::LEN {
+            return Err(());
+        }
+        let mut bytes = [0u8; 16];
+        match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode_slice(text, &mut bytes) {
+            Ok(16) => Ok(Self(bytes)),
+            _ => Err(()),
+        }
+    }
+}
+
+impl Serialize for PersonId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PersonId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(|()| serde::de::Error::custom("not a person id"))
+    }
+}
 
 /// Someone in a room, as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Participant {
-    pub id: Sid,
+    pub id: PersonId,
     pub nickname: Arc<str>,
     /// What they send, while they are in the room's call.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,9 +142,9 @@ struct Room {
     name: Arc<str>,
     unlisted: bool,
     /// In order of arrival.
-    members: Vec<Sid>,
+    members: Vec<PersonId>,
     /// Who is in the room's call, in order of joining it.
-    call: Vec<(Sid, Media)>,
+    call: Vec<(PersonId, Media)>,
     history: VecDeque<ChatMessage>,
 }
 
@@ -124,7 +190,7 @@ impl Default for Limits {
 /// Every person and room on this server.
 #[derive(Debug)]
 pub struct Rooms {
-    people: HashMap<Sid, Person>,
+    people: HashMap<PersonId, Person>,
     rooms: HashMap<Arc<str>, Room>,
     limits: Limits,
     /// Bumped whenever the directory (public rooms and their counts) may have changed.
@@ -138,37 +204,37 @@ impl Rooms {
         Self { people: HashMap::new(), rooms: HashMap::new(), limits, directory_version: 0, presence_version: 0 }
     }
 
-    pub fn connect(&mut self, id: Sid) {
+    pub fn connect(&mut self, id: PersonId) {
         self.people.entry(id).or_insert_with(|| Person { nickname: DEFAULT_NICKNAME.into(), rooms: Vec::new() });
     }
 
-    fn person(&self, id: Sid) -> Result<&Person, ApiError> {
+    fn person(&self, id: PersonId) -> Result<&Person, ApiError> {
         self.people.get(&id).ok_or_else(|| ApiError::bad_request("not connected"))
     }
 
     /// Someone as a chat message names them: no room, so no call.
-    pub fn participant(&self, id: Sid) -> Option<Participant> {
+    pub fn participant(&self, id: PersonId) -> Option<Participant> {
         self.people.get(&id).map(|p| Participant { id, nickname: p.nickname.clone(), call: None })
     }
 
     /// Someone as the members of `room` see them, their call state included.
-    pub fn member(&self, id: Sid, room: &str) -> Option<Participant> {
+    pub fn member(&self, id: PersonId, room: &str) -> Option<Participant> {
         let mut me = self.participant(id)?;
         me.call = self.rooms.get(room).and_then(|r| r.media_of(id));
         Some(me)
     }
 
     /// The rooms `id` is in, in order of entry.
-    pub fn rooms_of(&self, id: Sid) -> Vec<Arc<str>> {
+    pub fn rooms_of(&self, id: PersonId) -> Vec<Arc<str>> {
         self.people.get(&id).map(|p| p.rooms.clone()).unwrap_or_default()
     }
 
-    pub fn is_member(&self, id: Sid, room: &str) -> bool {
+    pub fn is_member(&self, id: PersonId, room: &str) -> bool {
         self.people.get(&id).is_some_and(|p| p.rooms.iter().any(|r| &**r == room))
     }
 
     /// Sets a (validated) nickname; returns the person as now named.
-    pub fn rename(&mut self, id: Sid, nickname: &str) -> Result<Participant, ApiError> {
+    pub fn rename(&mut self, id: PersonId, nickname: &str) -> Result<Participant, ApiError> {
         let person = self.people.get_mut(&id).ok_or_else(|| ApiError::bad_request("not connected"))?;
         if &*person.nickname != nickname {
             person.nickname = nickname.into();
@@ -178,7 +244,7 @@ impl Rooms {
     }
 
     /// Enters a (validated) room, creating it if needed; `unlisted` only matters to its creator.
-    pub fn enter(&mut self, id: Sid, name: &str, unlisted: bool) -> Result<Entered, ApiError> {
+    pub fn enter(&mut self, id: PersonId, name: &str, unlisted: bool) -> Result<Entered, ApiError> {
         let person = self.person(id)?;
         let me = Participant { id, nickname: person.nickname.clone(), call: None };
         if let Some(room) = self.rooms.get(name)
@@ -211,7 +277,7 @@ impl Rooms {
     }
 
     /// Leaves one room; an emptied room is gone at once, its history with it.
-    pub fn leave(&mut self, id: Sid, name: &str) -> Result<Left, ApiError> {
+    pub fn leave(&mut self, id: PersonId, name: &str) -> Result<Left, ApiError> {
         let person = self.people.get_mut(&id).ok_or_else(|| ApiError::bad_request("not connected"))?;
         let Some(pos) = person.rooms.iter().position(|r| &**r == name) else {
             return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {name:?}")));
@@ -233,12 +299,12 @@ impl Rooms {
     }
 
     /// Leaves every room; returns what each room is to be told, in order of entry.
-    pub fn leave_all(&mut self, id: Sid) -> Vec<Left> {
+    pub fn leave_all(&mut self, id: PersonId) -> Vec<Left> {
         self.rooms_of(id).iter().filter_map(|room| self.leave(id, room).ok()).collect()
     }
 
     /// Forgets a person who disconnected.
-    pub fn disconnect(&mut self, id: Sid) -> Vec<Left> {
+    pub fn disconnect(&mut self, id: PersonId) -> Vec<Left> {
         let left = self.leave_all(id);
         self.people.remove(&id);
         left
@@ -247,7 +313,7 @@ impl Rooms {
     /// Records a (validated) chat message from a member of the room.
     pub fn post(
         &mut self,
-        id: Sid,
+        id: PersonId,
         room: &str,
         text: String,
         msg_id: String,
@@ -322,7 +388,7 @@ impl Rooms {
     }
 
     /// Everyone connected, in no order.
-    pub fn ids(&self) -> Vec<Sid> {
+    pub fn ids(&self) -> Vec<PersonId> {
         self.people.keys().copied().collect()
     }
 
@@ -336,7 +402,7 @@ impl Rooms {
         r.members.iter().filter_map(|id| self.member(*id, room)).collect()
     }
 
-    fn room_of_member(&mut self, id: Sid, room: &str) -> Result<&mut Room, ApiError> {
+    fn room_of_member(&mut self, id: PersonId, room: &str) -> Result<&mut Room, ApiError> {
         if !self.is_member(id, room) {
             return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
         }
@@ -348,7 +414,7 @@ impl Rooms {
     /// node that owns the person).
     pub fn join_call(
         &mut self,
-        id: Sid,
+        id: PersonId,
         room: &str,
         media: Media,
         enforce_limit: bool,
@@ -368,7 +434,7 @@ impl Rooms {
     }
 
     /// Sets the media of someone in a room's call.
-    pub fn set_media(&mut self, id: Sid, room: &str, media: Media) -> Result<CallChange, ApiError> {
+    pub fn set_media(&mut self, id: PersonId, room: &str, media: Media) -> Result<CallChange, ApiError> {
         let r = self.room_of_member(id, room)?;
         let Some((_, current)) = r.call.iter_mut().find(|(m, _)| *m == id) else {
             return Err(not_in_call(room));
@@ -379,7 +445,7 @@ impl Rooms {
     }
 
     /// Leaves a room's call, staying in the room.
-    pub fn leave_call(&mut self, id: Sid, room: &str) -> Result<Participant, ApiError> {
+    pub fn leave_call(&mut self, id: PersonId, room: &str) -> Result<Participant, ApiError> {
         let r = self.room_of_member(id, room)?;
         let before = r.call.len();
         r.call.retain(|(m, _)| *m != id);
@@ -392,7 +458,7 @@ impl Rooms {
 
     /// Whether `from` may signal `to` (`None`: not a socket id) in `room`: both must be in its
     /// call. Returns the peer.
-    pub fn check_signal(&self, from: Sid, to: Option<Sid>, room: &str) -> Result<Sid, ApiError> {
+    pub fn check_signal(&self, from: PersonId, to: Option<PersonId>, room: &str) -> Result<PersonId, ApiError> {
         if !self.is_member(from, room) {
             return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
         }
@@ -532,7 +598,7 @@ impl Room {
         RoomInfo { name: self.name.clone(), unlisted: self.unlisted, count: self.members.len() }
     }
 
-    fn media_of(&self, id: Sid) -> Option<Media> {
+    fn media_of(&self, id: PersonId) -> Option<Media> {
         self.call.iter().find(|(m, _)| *m == id).map(|(_, media)| *media)
     }
 }
@@ -541,11 +607,26 @@ impl Room {
 mod tests {
     use super::*;
 
-    fn setup(n: usize) -> (Rooms, Vec<Sid>) {
+    fn setup(n: usize) -> (Rooms, Vec<PersonId>) {
         let mut rooms = Rooms::new(Limits { history_size: 3, rooms_per_person: 2, call_size: 2 });
-        let ids: Vec<Sid> = (0..n).map(|_| Sid::new()).collect();
+        let ids: Vec<PersonId> = (0..n).map(|_| PersonId::random()).collect();
         ids.iter().for_each(|id| rooms.connect(*id));
         (rooms, ids)
+    }
+
+    #[test]
+    fn a_person_id_is_random_and_reads_back_only_from_its_own_form() {
+        let id = PersonId::random();
+        assert_ne!(id, PersonId::random());
+        let text = id.to_string();
+        assert_eq!(text.len(), 22);
+        assert_eq!(text.parse::<PersonId>(), Ok(id));
+        assert_eq!(serde_json::from_value::<PersonId>(serde_json::to_value(id).unwrap()).unwrap(), id);
+        // An Engine.IO session id (16 characters) names nobody.
+        assert!("AAAAAAAAAAAAAAAA".parse::<PersonId>().is_err());
+        assert!("".parse::<PersonId>().is_err());
+        assert!(format!("{text}=").parse::<PersonId>().is_err());
+        assert!("!!!!!!!!!!!!!!!!!!!!!!".parse::<PersonId>().is_err());
     }
 
     #[test]

@@ -7,10 +7,9 @@ use arbitrary::{Arbitrary, Unstructured};
 use noom::cluster::Envelope;
 use noom::realtime::plain_ws::Frame;
 use noom::requests::{self, Args, Request};
-use noom::rooms::{Limits, Media, Rooms};
+use noom::rooms::{Limits, Media, PersonId, Rooms};
 use noom::signal::{CANDIDATE_MAX, SDP_MAX, Signal};
 use noom::validate::{self, ApiError};
-use socketioxide::socket::Sid;
 use socketioxide_core::Str;
 use socketioxide_core::packet::PacketData;
 use socketioxide_core::parser::{Parse, ParseConfig, ParserState};
@@ -146,8 +145,8 @@ enum Action {
 const PEOPLE: u8 = 6;
 const ROOMS: [&str; 4] = ["a", "b", "c", "d"];
 
-fn person(i: u8) -> Sid {
-    format!("{:0>16}", i % PEOPLE).parse().expect("a socket id")
+fn person(i: u8) -> PersonId {
+    PersonId::from_bytes([i % PEOPLE; 16])
 }
 
 fn room_of(i: u8) -> &'static str {

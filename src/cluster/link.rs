@@ -14,11 +14,11 @@ use anyhow::Context as _;
 use parking_lot::{Mutex, RwLock};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, PushInfo, PushKind};
-use socketioxide::socket::Sid;
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::{Notify, mpsc};
 
 use super::{Envelope, HEARTBEAT, NODE_TIMEOUT, Op, PREFIX};
+use crate::rooms::PersonId;
 
 /// Commands waiting to be written to Redis. Past this, Redis is not keeping up, and what does
 /// not fit is dropped (cross-node delivery is best effort; the node's own users are not slowed).
@@ -37,7 +37,7 @@ pub trait Replica: Send + Sync + 'static {
     /// Everything this node owns, as an [`Op::Snapshot`].
     fn snapshot(&self) -> Op;
     /// The places in calls this node's people hold: `(room, id)`.
-    fn call_places(&self) -> Vec<(String, Sid)>;
+    fn call_places(&self) -> Vec<(String, PersonId)>;
     /// Forgets the nodes not heard from for [`NODE_TIMEOUT`].
     fn drop_silent(&self, now: Instant);
 }
@@ -128,7 +128,7 @@ impl Link {
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
         let state = if client.is_some() { LinkState::Down } else { LinkState::Off };
         Ok(Link(Arc::new(Inner {
-            node: Sid::new().to_string(),
+            node: socketioxide::socket::Sid::new().to_string(),
             client,
             state: AtomicU8::new(state as u8),
             outbox,
@@ -197,7 +197,7 @@ impl Link {
 
     /// Takes a place in `room`'s call for `id`, for the whole cluster: `Some(false)` if the call
     /// is full, `None` if Redis cannot decide now (the node then decides alone).
-    pub async fn claim_call_place(&self, room: &str, id: Sid, limit: usize) -> Option<bool> {
+    pub async fn claim_call_place(&self, room: &str, id: PersonId, limit: usize) -> Option<bool> {
         if self.state() != LinkState::Up {
             return None;
         }
@@ -214,7 +214,7 @@ impl Link {
         }
     }
 
-    pub fn release_call_place(&self, room: &str, id: Sid) {
+    pub fn release_call_place(&self, room: &str, id: PersonId) {
         if self.is_clustered() {
             let mut cmd = redis::cmd("HDEL");
             cmd.arg(call_key(room)).arg(id.to_string());

@@ -23,9 +23,8 @@ pub use nodes::Nodes;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use socketioxide::socket::Sid;
 
-use crate::rooms::{ChatMessage, Media};
+use crate::rooms::{ChatMessage, Media, PersonId};
 
 /// Channels and keys in Redis, the adapter's included, are named under this prefix.
 pub const PREFIX: &str = "noom";
@@ -48,21 +47,21 @@ pub enum Op {
     /// Everything this node owns; replaces what others knew of it.
     Snapshot { people: Vec<PersonState>, history: Vec<ChatMessage> },
     /// Someone entered a room.
-    Enter { id: Sid, nickname: String, room: String, unlisted: bool },
+    Enter { id: PersonId, nickname: String, room: String, unlisted: bool },
     /// Someone left a room.
-    Leave { id: Sid, room: String },
+    Leave { id: PersonId, room: String },
     /// Someone disconnected: they left all their rooms.
-    Disconnect { id: Sid },
+    Disconnect { id: PersonId },
     /// Someone changed their nickname.
-    Rename { id: Sid, nickname: String },
+    Rename { id: PersonId, nickname: String },
     /// Someone joined a room's call or changed their media (`Some`), or left it (`None`).
-    Call { id: Sid, room: String, media: Option<Media> },
+    Call { id: PersonId, room: String, media: Option<Media> },
     /// A message was posted: for the room's history.
     Chat { message: ChatMessage },
     /// An administrator closed a room: each node takes its people out of it.
     CloseRoom { room: String },
     /// An administrator disconnects someone: their node does it.
-    Kick { id: Sid },
+    Kick { id: PersonId },
     /// A page connected again with its resume token: its old connection, wherever it is, is dead.
     Resumed { token: String },
     /// This node shuts down: its people are gone now.
@@ -72,7 +71,7 @@ pub enum Op {
 /// One person a node owns, as its snapshot carries them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PersonState {
-    pub id: Sid,
+    pub id: PersonId,
     pub nickname: String,
     /// The rooms they are in, in order of entry.
     pub rooms: Vec<RoomPresence>,
@@ -110,7 +109,7 @@ mod tests {
 
     #[test]
     fn an_envelope_survives_the_trip() {
-        let id = Sid::new();
+        let id = PersonId::random();
         let ops = [
             Op::Hello,
             Op::Enter { id, nickname: "Ann".into(), room: "r".into(), unlisted: true },

@@ -3,17 +3,17 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use socketioxide::socket::Sid;
+use crate::rooms::PersonId;
 
 #[derive(Default)]
 pub struct Nodes {
     nodes: HashMap<String, Node>,
-    owner: HashMap<Sid, String>,
+    owner: HashMap<PersonId, String>,
 }
 
 struct Node {
     last_seen: Instant,
-    people: HashSet<Sid>,
+    people: HashSet<PersonId>,
 }
 
 impl Nodes {
@@ -32,14 +32,14 @@ impl Nodes {
     }
 
     /// Records that `id` is connected to `node`.
-    pub fn own(&mut self, node: &str, id: Sid) {
+    pub fn own(&mut self, node: &str, id: PersonId) {
         if let Some(n) = self.nodes.get_mut(node) {
             n.people.insert(id);
             self.owner.insert(id, node.to_owned());
         }
     }
 
-    pub fn disown(&mut self, id: Sid) {
+    pub fn disown(&mut self, id: PersonId) {
         if let Some(node) = self.owner.remove(&id)
             && let Some(n) = self.nodes.get_mut(&node)
         {
@@ -48,16 +48,16 @@ impl Nodes {
     }
 
     /// The node `id` is connected to, if it is someone else's.
-    pub fn owner(&self, id: Sid) -> Option<&str> {
+    pub fn owner(&self, id: PersonId) -> Option<&str> {
         self.owner.get(&id).map(String::as_str)
     }
 
-    pub fn people_of(&self, node: &str) -> Vec<Sid> {
+    pub fn people_of(&self, node: &str) -> Vec<PersonId> {
         self.nodes.get(node).map(|n| n.people.iter().copied().collect()).unwrap_or_default()
     }
 
     /// Forgets a node; returns the people it owned.
-    pub fn remove(&mut self, node: &str) -> Vec<Sid> {
+    pub fn remove(&mut self, node: &str) -> Vec<PersonId> {
         let Some(n) = self.nodes.remove(node) else { return Vec::new() };
         for id in &n.people {
             self.owner.remove(id);
@@ -96,7 +96,7 @@ mod tests {
         let t0 = Instant::now();
         assert!(nodes.heard("a", t0));
         assert!(nodes.heard("b", t0));
-        let (x, y) = (Sid::new(), Sid::new());
+        let (x, y) = (PersonId::random(), PersonId::random());
         nodes.own("a", x);
         nodes.own("b", y);
         assert_eq!(nodes.owner(x), Some("a"));
@@ -112,7 +112,7 @@ mod tests {
     #[test]
     fn people_of_an_unknown_node_are_not_recorded() {
         let mut nodes = Nodes::default();
-        let x = Sid::new();
+        let x = PersonId::random();
         nodes.own("ghost", x);
         assert_eq!(nodes.owner(x), None);
         nodes.heard("a", Instant::now());

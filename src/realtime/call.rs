@@ -7,14 +7,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Map;
-use socketioxide::socket::Sid;
 
-use super::{AckSender, Answer, EventDef, EventKind, Hub, SocketRef, Source, now_ms, refuse, reply};
+use super::{AckSender, Answer, EventDef, EventKind, Hub, SocketRef, Source, now_ms, person, refuse, reply};
 use crate::cluster::Op;
 use crate::config::IceTransportPolicy;
 use crate::ice::{self, IceServer};
 use crate::metrics::COUNTERS;
-use crate::rooms::{CallChange, Media, Participant};
+use crate::rooms::{CallChange, Media, Participant, PersonId};
 use crate::signal::{Candidate, SessionDescription, Signal};
 use crate::validate::ApiError;
 
@@ -37,9 +36,10 @@ struct Joined {
 pub(super) async fn join(hub: Arc<Hub>, s: SocketRef, (room, media): (String, Media), ack: AckSender) {
     let mut answer = Answer::new(ack);
     let result = async {
-        let ice_servers = ice::servers_for(&hub.config, &s.id.to_string(), now_ms() / 1000);
+        let me = person(&s);
+        let ice_servers = ice::servers_for(&hub.config, &me.to_string(), now_ms() / 1000);
         hub.change_call(&s, &room, true, |rooms, limit_checked| {
-            let change = rooms.join_call(s.id, &room, media, !limit_checked)?;
+            let change = rooms.join_call(me, &room, media, !limit_checked)?;
             answer.ok(&Joined {
                 participants: rooms.participants(&room),
                 ice_servers,
@@ -63,7 +63,7 @@ pub(super) async fn media(hub: Arc<Hub>, s: SocketRef, (room, media): (String, M
     let mut answer = Answer::new(ack);
     let result = async {
         hub.change_call(&s, &room, false, |rooms, _| {
-            let change = rooms.set_media(s.id, &room, media)?;
+            let change = rooms.set_media(person(&s), &room, media)?;
             answer.ok(&MediaSet { participant: change.me.clone() });
             Ok(change)
         })
@@ -77,7 +77,7 @@ pub(super) async fn leave(hub: Arc<Hub>, s: SocketRef, room: String, ack: AckSen
     let mut answer = Answer::new(ack);
     let result = async {
         hub.change_call(&s, &room, false, |rooms, _| {
-            let me = rooms.leave_call(s.id, &room)?;
+            let me = rooms.leave_call(person(&s), &room)?;
             answer.ok(&Map::new());
             Ok(CallChange { me, changed: true })
         })
@@ -91,7 +91,7 @@ pub(super) async fn leave(hub: Arc<Hub>, s: SocketRef, room: String, ack: AckSen
 #[derive(Serialize)]
 struct Relayed<'a> {
     room: &'a str,
-    from: Sid,
+    from: PersonId,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a SessionDescription>,
     /// Outer `None`: not a candidate; inner `None`: the end of candidates (`null`).
@@ -101,12 +101,13 @@ struct Relayed<'a> {
 
 pub(super) async fn signal(hub: Arc<Hub>, s: SocketRef, (room, to, signal): (String, String, Signal), ack: AckSender) {
     let result = async {
-        let peer = hub.rooms.lock().check_signal(s.id, to.parse().ok(), &room)?;
+        let me = person(&s);
+        let peer = hub.rooms.lock().check_signal(me, to.parse().ok(), &room)?;
         let (description, candidate) = match &signal {
             Signal::Description(d) => (Some(d), None),
             Signal::Candidate(c) => (None, Some(c)),
         };
-        hub.send_to(peer, "rtc:signal", &Relayed { room: &room, from: s.id, description, candidate }).await;
+        hub.send_to(peer, "rtc:signal", &Relayed { room: &room, from: me, description, candidate }).await;
         Ok(())
     };
     match result.await {
@@ -133,9 +134,10 @@ impl Hub {
         change: impl FnOnce(&mut crate::rooms::Rooms, bool) -> Result<CallChange, ApiError>,
     ) -> Result<(), ApiError> {
         let _turn = self.room_locks.lock(room).await;
+        let me = person(s);
         let mut limit_checked = false;
-        if claim && self.rooms.lock().is_member(s.id, room) {
-            match self.link.claim_call_place(room, s.id, self.config.call_size.into()).await {
+        if claim && self.rooms.lock().is_member(me, room) {
+            match self.link.claim_call_place(room, me, self.config.call_size.into()).await {
                 Some(true) => limit_checked = true,
                 Some(false) => return Err(crate::rooms::call_full(self.config.call_size.into())),
                 None => {}
@@ -145,20 +147,20 @@ impl Hub {
             let outcome = match change(r, limit_checked) {
                 Ok(outcome) => outcome,
                 Err(e) => {
-                    if limit_checked && r.member(s.id, room).is_none_or(|m| m.call.is_none()) {
-                        self.link.release_call_place(room, s.id);
+                    if limit_checked && r.member(me, room).is_none_or(|m| m.call.is_none()) {
+                        self.link.release_call_place(room, me);
                     }
                     return Err(e);
                 }
             };
             if outcome.changed {
                 let media = outcome.me.call;
-                self.link.publish_op(Op::Call { id: s.id, room: room.to_owned(), media });
+                self.link.publish_op(Op::Call { id: me, room: room.to_owned(), media });
                 if media.is_none() {
-                    self.link.release_call_place(room, s.id);
+                    self.link.release_call_place(room, me);
                 } else if self.link.is_clustered() {
-                    // Signals for this socket from other nodes are addressed to it by name.
-                    s.join(s.id);
+                    // Signals for this person from other nodes are addressed to them by name.
+                    s.join(me.to_string());
                 }
                 self.announce_updated(Source::Socket(s), room, &outcome.me);
             }
@@ -166,13 +168,13 @@ impl Hub {
         })
     }
 
-    /// Sends one socket a push, wherever it is connected.
-    async fn send_to<T: Serialize + ?Sized>(&self, to: Sid, event: &'static str, data: &T) {
+    /// Sends one person a push, wherever they are connected.
+    async fn send_to<T: Serialize + ?Sized>(&self, to: PersonId, event: &'static str, data: &T) {
         // A peer that vanished meanwhile is told by its departure; the sender learns of it so.
-        if let Some(peer) = self.io.get_socket(to) {
+        if let Some(peer) = self.socket_of(to) {
             let _ = peer.emit(event, data);
         } else if self.link.is_clustered() {
-            let _ = self.io.to(to).emit(event, data).await;
+            let _ = self.io.to(to.to_string()).emit(event, data).await;
         }
     }
 }

@@ -40,7 +40,7 @@ use crate::config::Config;
 use crate::metrics::{COUNTERS, Gauges};
 use crate::ratelimit::TokenBucket;
 use crate::requests::{self, Args, Request};
-use crate::rooms::{ChatMessage, Entered, Left, Limits, Participant, Rooms};
+use crate::rooms::{ChatMessage, Entered, Left, Limits, Participant, PersonId, Rooms};
 use crate::validate::{ApiError, ErrorCode};
 use room_lock::RoomLocks;
 use serial::SerialQueue;
@@ -93,6 +93,8 @@ pub struct Hub {
     room_locks: RoomLocks,
     /// Resume tokens of connected sockets (see [`Handshake`]).
     resumable: Mutex<HashMap<String, Sid>>,
+    /// The socket of each person connected to this node.
+    here: Mutex<HashMap<PersonId, Sid>>,
     next_message: AtomicU64,
     boot_ms: u64,
     link: Link,
@@ -258,6 +260,16 @@ impl Answer {
     }
 }
 
+/// Who a socket is to everyone else (set when it connects, before any of its events).
+fn person(s: &SocketRef) -> PersonId {
+    s.extensions.get::<PersonId>().expect("every socket is given a person id as it connects")
+}
+
+/// Tells a socket who it is to everyone else, first thing once connected.
+fn tell_session(s: &SocketRef) {
+    let _ = s.emit("session", &serde_json::json!({ "id": person(s) }));
+}
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -287,6 +299,7 @@ impl Hub {
         let admission = Admission::new(admission::Limits {
             open: config.max_connections_per_address,
             rate: config.connection_rate_per_address,
+            ipv6_prefix: config.ipv6_prefix,
         });
         let hub = Arc::new(Hub {
             rooms: Mutex::new(Rooms::new(limits)),
@@ -295,6 +308,7 @@ impl Hub {
             io: io.clone(),
             directory_changed: Notify::new(),
             resumable: Mutex::new(HashMap::new()),
+            here: Mutex::new(HashMap::new()),
             room_locks: RoomLocks::default(),
             next_message: AtomicU64::new(1),
             boot_ms: now_ms(),
@@ -314,6 +328,9 @@ impl Hub {
             let hub = hub.clone();
             move |s: SocketRef| {
                 // Nothing can be sent before the client is told it is connected.
+                if s.extensions.get::<PersonId>().is_some() {
+                    tell_session(&s);
+                }
                 if s.rooms().iter().any(|r| r == LOBBY) {
                     hub.send_directory(&s);
                 }
@@ -468,7 +485,11 @@ impl Hub {
             signals: Mutex::new(TokenBucket::new(SIGNAL_BURST, SIGNAL_RATE)),
             queue: Arc::new(SerialQueue::default()),
         });
-        self.rooms.lock().connect(s.id);
+        // Who this socket is to everyone else: never its transport session id.
+        let me = PersonId::random();
+        s.extensions.insert(me);
+        self.here.lock().insert(me, s.id);
+        self.rooms.lock().connect(me);
         if wants_noom {
             // In no room yet: the lobby. The directory follows once connected.
             session.noom.store(true, Ordering::Relaxed);
@@ -491,6 +512,7 @@ impl Hub {
                     resumable.remove(token);
                 }
             }
+            hub.here.lock().remove(&me);
             // Behind every event already queued, whatever the limit.
             let hub = hub.clone();
             let _ = queue.push(usize::MAX, async move { hub.disconnect(s).await });
@@ -548,7 +570,7 @@ impl Hub {
         session.noom.store(true, Ordering::Relaxed);
         s.leave(SEED_SOCKETS);
         let in_rooms = self.with_rooms(|r| {
-            let rooms = r.rooms_of(s.id);
+            let rooms = r.rooms_of(person(s));
             for room in &rooms {
                 s.leave(room_key(Flavour::Seed, room));
                 s.join(room_key(Flavour::Noom, room));
@@ -599,8 +621,9 @@ impl Hub {
         answer: impl FnOnce(&Entered, &Rooms),
     ) -> Result<(), ApiError> {
         let _turn = self.room_locks.lock(room).await;
+        let me = person(s);
         self.with_rooms(|r| {
-            let entered = r.enter(s.id, room, unlisted)?;
+            let entered = r.enter(me, room, unlisted)?;
             answer(&entered, r);
             if entered.is_new {
                 let flavour = session.flavour();
@@ -609,7 +632,7 @@ impl Hub {
                     s.leave(LOBBY);
                 }
                 self.link.publish_op(Op::Enter {
-                    id: s.id,
+                    id: me,
                     nickname: entered.me.nickname.to_string(),
                     room: entered.room.name.to_string(),
                     unlisted: entered.room.unlisted,
@@ -636,12 +659,13 @@ impl Hub {
         room: Option<&str>,
         to_lobby: bool,
     ) -> Result<Vec<Arc<str>>, ApiError> {
+        let me = person(s);
         let rooms = match room {
-            Some(room) if !self.rooms.lock().is_member(s.id, room) => {
+            Some(room) if !self.rooms.lock().is_member(me, room) => {
                 return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
             }
             Some(room) => vec![Arc::from(room)],
-            None => self.rooms.lock().rooms_of(s.id),
+            None => self.rooms.lock().rooms_of(me),
         };
         let flavour = session.flavour();
         let mut left = Vec::with_capacity(rooms.len());
@@ -657,10 +681,11 @@ impl Hub {
     /// Takes the socket out of one room, if it is in it, and tells those left behind.
     async fn leave_room(&self, s: &SocketRef, flavour: Flavour, room: &str) -> Option<Arc<str>> {
         let _turn = self.room_locks.lock(room).await;
+        let me = person(s);
         self.with_rooms(|r| {
-            let left = r.leave(s.id, room).ok()?;
+            let left = r.leave(me, room).ok()?;
             s.leave(room_key(flavour, room));
-            self.published_leave(s.id, room);
+            self.published_leave(me, room);
             self.announce_left(Source::Socket(s), &left);
             Some(left.room)
         })
@@ -668,13 +693,13 @@ impl Hub {
 
     /// A Noom socket in no room any more is in the lobby.
     fn back_to_lobby(&self, s: &SocketRef) {
-        if self.rooms.lock().rooms_of(s.id).is_empty() {
+        if self.rooms.lock().rooms_of(person(s)).is_empty() {
             self.enter_lobby(s);
         }
     }
 
     /// Tells the other nodes that someone of this node left a room (and its call).
-    fn published_leave(&self, id: Sid, room: &str) {
+    fn published_leave(&self, id: PersonId, room: &str) {
         self.link.publish_op(Op::Leave { id, room: room.to_owned() });
         self.link.release_call_place(room, id);
     }
@@ -686,16 +711,17 @@ impl Hub {
     }
 
     async fn rename(&self, s: &SocketRef, nickname: &str) -> Result<Participant, ApiError> {
+        let id = person(s);
         self.with_rooms(|r| {
-            let me = r.rename(s.id, nickname)?;
-            self.link.publish_op(Op::Rename { id: s.id, nickname: nickname.to_owned() });
-            self.announce_renamed(Source::Socket(s), r, s.id);
+            let me = r.rename(id, nickname)?;
+            self.link.publish_op(Op::Rename { id, nickname: nickname.to_owned() });
+            self.announce_renamed(Source::Socket(s), r, id);
             Ok(me)
         })
     }
 
     /// Tells each room someone is in of their new name, with their call state there.
-    fn announce_renamed(&self, source: Source<'_>, rooms: &Rooms, id: Sid) {
+    fn announce_renamed(&self, source: Source<'_>, rooms: &Rooms, id: PersonId) {
         for room in rooms.rooms_of(id) {
             if let Some(member) = rooms.member(id, &room) {
                 self.announce_updated(source, &room, &member);
@@ -721,15 +747,16 @@ impl Hub {
         answer: impl FnOnce(&ChatMessage),
     ) -> Result<(), ApiError> {
         let _turn = self.room_locks.lock(room).await;
+        let me = person(s);
         self.with_rooms(|r| {
-            if !r.is_member(s.id, room) {
+            if !r.is_member(me, room) {
                 return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
             }
             if !session.chat.lock().try_take() {
                 return Err(ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
             }
             let id = format!("{:x}-{:x}", self.boot_ms, self.next_message.fetch_add(1, Ordering::Relaxed));
-            let message = r.post(s.id, room, text, id, now_ms())?;
+            let message = r.post(me, room, text, id, now_ms())?;
             self.link.publish_op(Op::Chat { message: message.clone() });
             COUNTERS.chat_message();
             self.announce_message(Source::Socket(s), &message);
@@ -745,18 +772,25 @@ impl Hub {
     }
 
     async fn disconnect(&self, s: SocketRef) {
-        let rooms = self.rooms.lock().rooms_of(s.id);
+        let me = person(&s);
+        let rooms = self.rooms.lock().rooms_of(me);
         for room in rooms {
             let _turn = self.room_locks.lock(&room).await;
             self.with_rooms(|r| {
-                if let Ok(left) = r.leave(s.id, &room) {
-                    self.published_leave(s.id, &room);
+                if let Ok(left) = r.leave(me, &room) {
+                    self.published_leave(me, &room);
                     self.announce_left(Source::Socket(&s), &left);
                 }
             });
         }
-        self.with_rooms(|r| r.disconnect(s.id));
-        self.link.publish_op(Op::Disconnect { id: s.id });
+        self.with_rooms(|r| r.disconnect(me));
+        self.link.publish_op(Op::Disconnect { id: me });
+    }
+
+    /// The socket of someone connected to this node.
+    fn socket_of(&self, id: PersonId) -> Option<SocketRef> {
+        let sid = self.here.lock().get(&id).copied()?;
+        self.io.get_socket(sid)
     }
 
     fn directory(&self) -> crate::rooms::Directory {

@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use socketioxide::socket::Sid;
 
 use super::{Flavour, Hub, SEED_SOCKETS, SocketRef};
 use crate::cluster::{LinkState, Op};
 use crate::metrics::COUNTERS;
-use crate::rooms::Media;
+use crate::rooms::{Media, PersonId};
 use crate::validate::{self, ApiError, ErrorCode};
 
 /// Why the server took someone out, as the pushes say.
@@ -51,7 +50,7 @@ pub struct AdminRoom {
 
 #[derive(Debug, Serialize)]
 pub struct AdminParticipant {
-    pub id: Sid,
+    pub id: PersonId,
     pub nickname: Arc<str>,
     pub node: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -64,7 +63,7 @@ impl Hub {
         let me = self.link.node();
         let nodes = self.nodes.lock();
         let rooms = self.rooms.lock();
-        let node_of = |id: Sid| nodes.owner(id).unwrap_or(me).to_owned();
+        let node_of = |id: PersonId| nodes.owner(id).unwrap_or(me).to_owned();
         let open = rooms.open_rooms();
         let mut own_people = 0;
         for id in rooms.ids() {
@@ -130,13 +129,13 @@ impl Hub {
     /// Takes this node's people out of a room, one by one as if each had left, each told after
     /// it is out (so that nothing of the room reaches it after the notice).
     pub(super) async fn close_room_here(&self, room: &str) {
-        let own: Vec<Sid> = {
+        let own: Vec<PersonId> = {
             let nodes = self.nodes.lock();
             let rooms = self.rooms.lock();
             rooms.participants(room).into_iter().map(|p| p.id).filter(|id| nodes.owner(*id).is_none()).collect()
         };
         tracing::info!(room, people = own.len(), "an administrator closed a room");
-        for s in own.into_iter().filter_map(|id| self.io.get_socket(id)) {
+        for s in own.into_iter().filter_map(|id| self.socket_of(id)) {
             let flavour = flavour_of(&s);
             if self.leave_room(&s, flavour, room).await.is_some() && flavour == Flavour::Noom {
                 let _ = s.emit("room:closed", &serde_json::json!({ "room": room, "reason": BY_ADMIN }));
@@ -148,7 +147,7 @@ impl Hub {
     /// Disconnects someone, wherever they are connected; returns their node.
     pub fn kick(&self, id: &str) -> Result<String, ApiError> {
         let not_found = || ApiError::new(ErrorCode::NotFound, format!("nobody has the id {id:?}"));
-        let id: Sid = id.parse().map_err(|_| not_found())?;
+        let id: PersonId = id.parse().map_err(|_| not_found())?;
         let owner = self.nodes.lock().owner(id).map(str::to_owned);
         match owner {
             Some(node) => {
@@ -156,7 +155,7 @@ impl Hub {
                 self.link.publish_op(Op::Kick { id });
                 Ok(node)
             }
-            None if self.io.get_socket(id).is_some() => {
+            None if self.socket_of(id).is_some() => {
                 self.kick_here(id);
                 Ok(self.link.node().to_owned())
             }
@@ -178,8 +177,8 @@ impl Hub {
 
     /// Disconnects a socket of this node, telling it why first: a page told so does not
     /// reconnect by itself.
-    pub(super) fn kick_here(&self, id: Sid) {
-        let Some(s) = self.io.get_socket(id) else { return };
+    pub(super) fn kick_here(&self, id: PersonId) {
+        let Some(s) = self.socket_of(id) else { return };
         tracing::info!(%id, "an administrator disconnected someone");
         let _ = s.emit("server:disconnected", &serde_json::json!({ "reason": BY_ADMIN }));
         let _ = s.disconnect();

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{AckSender, Answer, EventDef, EventKind, Hub, Session, SocketRef, refuse, reply};
+use super::{AckSender, Answer, EventDef, EventKind, Hub, Session, SocketRef, person, refuse, reply};
 use crate::rooms::{ChatMessage, Participant, RoomInfo};
 use crate::validate::ApiError;
 
@@ -56,7 +56,7 @@ pub(super) async fn join(
         if let Some(nickname) = nickname {
             hub.rename(&s, &nickname).await?;
         }
-        let others: Vec<_> = hub.rooms.lock().rooms_of(s.id).into_iter().filter(|r| **r != *room).collect();
+        let others: Vec<_> = hub.rooms.lock().rooms_of(person(&s)).into_iter().filter(|r| **r != *room).collect();
         for other in others {
             hub.leave(&s, &session, Some(&other), false).await?;
         }

@@ -6,11 +6,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use socketioxide::socket::Sid;
-
 use super::{Hub, Source};
 use crate::cluster::{NODE_TIMEOUT, Op, PersonState, Replica, RoomPresence};
-use crate::rooms::{ChatMessage, Media, Rooms};
+use crate::rooms::{ChatMessage, Media, PersonId, Rooms};
 
 impl Replica for Hub {
     fn apply(self: Arc<Self>, from: &str, op: Op) {
@@ -97,7 +95,7 @@ impl Replica for Hub {
         })
     }
 
-    fn call_places(&self) -> Vec<(String, Sid)> {
+    fn call_places(&self) -> Vec<(String, PersonId)> {
         self.with_own_people(|rooms, own| {
             let mut places = Vec::new();
             for id in own {
@@ -122,7 +120,7 @@ impl Replica for Hub {
 
 impl Hub {
     /// Runs `f` on the room state and the people connected to this node.
-    pub(super) fn with_own_people<T>(&self, f: impl FnOnce(&Rooms, Vec<Sid>) -> T) -> T {
+    pub(super) fn with_own_people<T>(&self, f: impl FnOnce(&Rooms, Vec<PersonId>) -> T) -> T {
         let nodes = self.nodes.lock();
         let rooms = self.rooms.lock();
         let own = rooms.ids().into_iter().filter(|id| nodes.owner(*id).is_none()).collect();
@@ -130,7 +128,7 @@ impl Hub {
     }
 
     /// Someone of another node enters a room here, as it has it.
-    fn enter_here(&self, r: &mut Rooms, id: Sid, room: &str, unlisted: bool) {
+    fn enter_here(&self, r: &mut Rooms, id: PersonId, room: &str, unlisted: bool) {
         let Ok(entered) = r.enter(id, room, unlisted) else { return };
         if unlisted {
             r.mark_unlisted(room);
@@ -141,7 +139,7 @@ impl Hub {
     }
 
     /// Someone of another node joined a call (or changed their media), or left it.
-    fn set_call_here(&self, r: &mut Rooms, id: Sid, room: &str, media: Option<Media>) {
+    fn set_call_here(&self, r: &mut Rooms, id: PersonId, room: &str, media: Option<Media>) {
         let changed = match media {
             // Their node took the place.
             Some(media) => r.join_call(id, room, media, false).is_ok_and(|c| c.changed),
@@ -154,8 +152,9 @@ impl Hub {
 
     /// Replaces what this node knew of `from`'s people with its snapshot.
     fn apply_snapshot(&self, from: &str, people: Vec<PersonState>, history: Vec<ChatMessage>) {
-        let listed: HashSet<Sid> = people.iter().map(|p| p.id).collect();
-        let gone: Vec<Sid> = self.nodes.lock().people_of(from).into_iter().filter(|id| !listed.contains(id)).collect();
+        let listed: HashSet<PersonId> = people.iter().map(|p| p.id).collect();
+        let gone: Vec<PersonId> =
+            self.nodes.lock().people_of(from).into_iter().filter(|id| !listed.contains(id)).collect();
         for id in gone {
             self.forget_person(id);
         }
@@ -188,7 +187,7 @@ impl Hub {
     }
 
     /// Someone of another node is gone: they leave every room, and the sockets here are told.
-    fn forget_person(&self, id: Sid) {
+    fn forget_person(&self, id: PersonId) {
         self.nodes.lock().disown(id);
         self.with_rooms(|r| {
             for left in r.disconnect(id) {

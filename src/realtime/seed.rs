@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{AckSender, Answer, EventDef, EventKind, Flavour, Hub, NO_ARGS, Session, SocketRef, room_key};
+use super::{AckSender, Answer, EventDef, EventKind, Flavour, Hub, NO_ARGS, Session, SocketRef, person, room_key};
 use crate::requests::SeedSignal;
 use crate::validate::{ApiError, ErrorCode};
 
@@ -55,7 +55,7 @@ pub(super) async fn relay(
 ) {
     let mut answer = Answer::new(ack);
     let result = async {
-        if !hub.rooms.lock().is_member(s.id, &room) {
+        if !hub.rooms.lock().is_member(person(&s), &room) {
             return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
         }
         let _ = hub.everywhere(&s, room_key(Flavour::Seed, &room)).emit(kind.event(), &signal).await;

@@ -55,7 +55,7 @@ async function callRoom(url, nicknames, room = roomName("call")) {
 
 /** Sends `rtc:signal` from `from` to `to` (a socket or an id) with an acknowledgement. */
 function signal(from, room, to, body) {
-  return ack(from, "rtc:signal", { room, to: typeof to === "string" ? to : to.id, ...body });
+  return ack(from, "rtc:signal", { room, to: typeof to === "string" ? to : to.person, ...body });
 }
 
 /** Waits for the next `rtc:signal` `to` receives and resolves with its payload. */
@@ -131,12 +131,12 @@ describe("call:join", () => {
     const { socket: alice } = await noomClient(server.url, "Alice", room);
     const answer = await joinCall(alice, room, media(true, true));
     // The newcomer offers to everyone in the answer with a call.
-    const peers = answer.participants.filter((p) => p.call && p.id !== alice.id);
+    const peers = answer.participants.filter((p) => p.call && p.id !== alice.person);
     assert.deepEqual(peers.map((p) => p.nickname), ["Bob", "Carol"]);
     for (const peer of peers) alice.emit("rtc:signal", { room, to: peer.id, description: { type: "offer", sdp: SDP } });
     for (const socket of Object.values(people)) {
       await waitFor(socket, "rtc:signal");
-      const told = socket.inbox.entries.findIndex((e) => e.name === "participant:updated" && e.args[0].participant.id === alice.id);
+      const told = socket.inbox.entries.findIndex((e) => e.name === "participant:updated" && e.args[0].participant.id === alice.person);
       const signalled = socket.inbox.entries.findIndex((e) => e.name === "rtc:signal");
       assert.ok(told !== -1 && told < signalled, `${socket.inbox.label}: ${socket.inbox.names().join(", ")}`);
     }
@@ -223,14 +223,14 @@ describe("call:media", () => {
     const answer = await ack(alice, "call:media", { room, audio: false, video: true, screen: true });
     assert.deepEqual(answer, { participant: withCall(alice, "Alice", media(false, true, true)) });
     const update = [{ room, participant: withCall(alice, "Alice", media(false, true, true)) }];
-    assert.deepEqual(await waitFor(bob, "participant:updated", { where: (u) => u.participant.id === alice.id }), update);
+    assert.deepEqual(await waitFor(bob, "participant:updated", { where: (u) => u.participant.id === alice.person }), update);
     assert.deepEqual(await waitFor(carol, "participant:updated"), update);
 
     // The same state again answers the same and tells nobody.
     assert.deepEqual(await ack(alice, "call:media", { room, audio: false, video: true, screen: true }), answer);
     await pause();
     assert.equal(received(carol, "participant:updated").length, 1);
-    assert.equal(received(alice, "participant:updated").filter(([u]) => u.participant.id === alice.id).length, 0);
+    assert.equal(received(alice, "participant:updated").filter(([u]) => u.participant.id === alice.person).length, 0);
 
     // A later joiner sees the new state.
     const { joined } = await noomClient(server.url, "Dave", room);
@@ -281,7 +281,7 @@ describe("call:leave", () => {
     await waitFor(alice, "participant:updated");
 
     assert.deepEqual(await ack(alice, "call:leave", { room }), {});
-    assert.deepEqual(await waitFor(bob, "participant:updated", { where: (u) => u.participant.id === alice.id }), [
+    assert.deepEqual(await waitFor(bob, "participant:updated", { where: (u) => u.participant.id === alice.person }), [
       { room, participant: participant(alice, "Alice") },
     ]);
     assert.deepEqual(await waitFor(carol, "participant:updated"), [{ room, participant: participant(alice, "Alice") }]);
@@ -295,8 +295,8 @@ describe("call:leave", () => {
     // No longer in the call: she can neither leave it again nor signal, nor be signalled.
     await expectError(alice, "not_in_call", "call:leave", { room });
     await expectError(alice, "not_in_call", "call:media", { room, ...OFF });
-    await expectError(alice, "not_in_call", "rtc:signal", { room, to: bob.id, candidate: CANDIDATE });
-    await expectError(bob, "peer_unavailable", "rtc:signal", { room, to: alice.id, candidate: CANDIDATE });
+    await expectError(alice, "not_in_call", "rtc:signal", { room, to: bob.person, candidate: CANDIDATE });
+    await expectError(bob, "peer_unavailable", "rtc:signal", { room, to: alice.person, candidate: CANDIDATE });
     await expectNothing([alice, bob, carol], "rtc:signal");
 
     // She can join again.
@@ -319,27 +319,27 @@ describe("call:leave", () => {
     assert.deepEqual(await ack(alice, "room:leave", { room }), { left: [room] });
     // Told once, by participant:left, which names her as she is now: out of the call.
     assert.deepEqual(await waitFor(bob, "participant:left"), [{ room, participant: participant(alice, "Alice"), count: 1 }]);
-    assert.equal(received(bob, "participant:updated").filter(([u]) => u.participant.id === alice.id).length, 0);
-    await expectError(bob, "peer_unavailable", "rtc:signal", { room, to: alice.id, candidate: CANDIDATE });
+    assert.equal(received(bob, "participant:updated").filter(([u]) => u.participant.id === alice.person).length, 0);
+    await expectError(bob, "peer_unavailable", "rtc:signal", { room, to: alice.person, candidate: CANDIDATE });
 
     // Back in the room, she is not in its call until she joins it again.
     const back = await ack(alice, "room:join", { room });
     assert.deepEqual(back.participants, [withCall(bob, "Bob", OFF), participant(alice, "Alice")]);
-    await expectError(alice, "not_in_call", "rtc:signal", { room, to: bob.id, candidate: CANDIDATE });
-    await expectError(bob, "peer_unavailable", "rtc:signal", { room, to: alice.id, candidate: CANDIDATE });
+    await expectError(alice, "not_in_call", "rtc:signal", { room, to: bob.person, candidate: CANDIDATE });
+    await expectError(bob, "peer_unavailable", "rtc:signal", { room, to: alice.person, candidate: CANDIDATE });
 
     // Joining another room with room:join leaves the call as well.
     await joinCall(alice, room);
     await ack(alice, "room:join", { room: roomName() });
-    await waitFor(bob, "participant:left", { where: (l) => l.participant.id === alice.id });
-    await expectError(bob, "peer_unavailable", "rtc:signal", { room, to: alice.id, candidate: CANDIDATE });
+    await waitFor(bob, "participant:left", { where: (l) => l.participant.id === alice.person });
+    await expectError(bob, "peer_unavailable", "rtc:signal", { room, to: alice.person, candidate: CANDIDATE });
     await expectNothing([alice, bob], "rtc:signal");
   });
 
   test("disconnecting leaves the call", async () => {
     const { room, people } = await callRoom(server.url, ["Alice", "Bob", "Carol"]);
     const { Alice: alice, Bob: bob, Carol: carol } = people;
-    const aliceId = alice.id;
+    const aliceId = alice.person;
     await disconnect(alice);
     assert.deepEqual(await waitFor(bob, "participant:left"), [{ room, participant: { id: aliceId, nickname: "Alice" }, count: 2 }]);
     await expectError(bob, "peer_unavailable", "rtc:signal", { room, to: aliceId, candidate: CANDIDATE });
@@ -363,17 +363,17 @@ describe("rtc:signal relay", () => {
       junk: { nested: true },
     });
     assert.deepEqual(sent, {});
-    assert.deepEqual(await nextSignal(bob), { room, from: alice.id, description: { type: "offer", sdp: SDP } });
+    assert.deepEqual(await nextSignal(bob), { room, from: alice.person, description: { type: "offer", sdp: SDP } });
 
     // Bob answers Alice.
     assert.deepEqual(await signal(bob, room, alice, { description: { type: "answer", sdp: SDP } }), {});
-    assert.deepEqual(await nextSignal(alice), { room, from: bob.id, description: { type: "answer", sdp: SDP } });
+    assert.deepEqual(await nextSignal(alice), { room, from: bob.person, description: { type: "answer", sdp: SDP } });
 
     // "pranswer" and "rollback" are descriptions too.
     await signal(carol, room, alice, { description: { type: "pranswer", sdp: SDP } });
     await signal(carol, room, alice, { description: { type: "rollback", sdp: "" } });
-    assert.deepEqual(await nextSignal(alice), { room, from: carol.id, description: { type: "pranswer", sdp: SDP } });
-    assert.deepEqual(await nextSignal(alice), { room, from: carol.id, description: { type: "rollback", sdp: "" } });
+    assert.deepEqual(await nextSignal(alice), { room, from: carol.person, description: { type: "pranswer", sdp: SDP } });
+    assert.deepEqual(await nextSignal(alice), { room, from: carol.person, description: { type: "rollback", sdp: "" } });
 
     await expectNothing([carol, eve, seed, elsewhere.Xavier, elsewhere.Yann], "rtc:signal");
     await expectNothing(seed, ["offer", "answer", "ice"]);
@@ -386,7 +386,7 @@ describe("rtc:signal relay", () => {
     const { Alice: alice, Bob: bob, Carol: carol } = people;
 
     await signal(alice, room, bob, { candidate: { ...CANDIDATE, relayProtocol: "udp", address: "10.0.0.1" }, extra: 1 });
-    assert.deepEqual(await nextSignal(bob), { room, from: alice.id, candidate: CANDIDATE });
+    assert.deepEqual(await nextSignal(bob), { room, from: alice.person, candidate: CANDIDATE });
 
     const nulls = { candidate: CANDIDATE.candidate, sdpMid: null, sdpMLineIndex: null, usernameFragment: null };
     await signal(alice, room, bob, { candidate: nulls });
@@ -405,10 +405,10 @@ describe("rtc:signal relay", () => {
 
     // The largest sdpMLineIndex.
     await signal(alice, room, bob, { candidate: { ...CANDIDATE, sdpMLineIndex: 65535 } });
-    assert.deepEqual(await nextSignal(bob), { room, from: alice.id, candidate: { ...CANDIDATE, sdpMLineIndex: 65535 } });
+    assert.deepEqual(await nextSignal(bob), { room, from: alice.person, candidate: { ...CANDIDATE, sdpMLineIndex: 65535 } });
 
     assert.deepEqual(await signal(alice, room, bob, { candidate: null }), {});
-    assert.deepEqual(await nextSignal(bob), { room, from: alice.id, candidate: null });
+    assert.deepEqual(await nextSignal(bob), { room, from: alice.person, candidate: null });
 
     await expectNothing([alice, carol], "rtc:signal");
     assert.equal(signals(bob).length, 5);
@@ -417,10 +417,10 @@ describe("rtc:signal relay", () => {
   test("without an acknowledgement it is relayed just the same", async () => {
     const { room, people } = await callRoom(server.url, ["Alice", "Bob"]);
     const { Alice: alice, Bob: bob } = people;
-    alice.emit("rtc:signal", { room, to: bob.id, candidate: CANDIDATE });
-    alice.emit("rtc:signal", { room, to: bob.id, candidate: null });
-    assert.deepEqual(await nextSignal(bob), { room, from: alice.id, candidate: CANDIDATE });
-    assert.deepEqual(await nextSignal(bob), { room, from: alice.id, candidate: null });
+    alice.emit("rtc:signal", { room, to: bob.person, candidate: CANDIDATE });
+    alice.emit("rtc:signal", { room, to: bob.person, candidate: null });
+    assert.deepEqual(await nextSignal(bob), { room, from: alice.person, candidate: CANDIDATE });
+    assert.deepEqual(await nextSignal(bob), { room, from: alice.person, candidate: null });
   });
 
   test("many signals from one sender reach each peer in the order sent", async () => {
@@ -431,15 +431,15 @@ describe("rtc:signal relay", () => {
     const forBob = lines("bob");
     const forCarol = lines("carol");
     for (let i = 0; i < forBob.length; i++) {
-      alice.emit("rtc:signal", { room, to: bob.id, candidate: { candidate: forBob[i], sdpMid: "0", sdpMLineIndex: 0 } });
-      alice.emit("rtc:signal", { room, to: carol.id, candidate: { candidate: forCarol[i], sdpMid: "0", sdpMLineIndex: 0 } });
+      alice.emit("rtc:signal", { room, to: bob.person, candidate: { candidate: forBob[i], sdpMid: "0", sdpMLineIndex: 0 } });
+      alice.emit("rtc:signal", { room, to: carol.person, candidate: { candidate: forCarol[i], sdpMid: "0", sdpMLineIndex: 0 } });
     }
     assert.deepEqual(await signal(alice, room, bob, { description: { type: "offer", sdp: SDP } }), {});
     await waitFor(bob, "rtc:signal", { where: (s) => s.description !== undefined });
     await waitFor(carol, "rtc:signal", { where: (s) => s.candidate?.candidate === forCarol.at(-1) });
     assert.deepEqual(signals(bob).map((s) => s.candidate?.candidate ?? s.description.type), [...forBob, "offer"]);
     assert.deepEqual(signals(carol).map((s) => s.candidate.candidate), forCarol);
-    assert.ok(signals(bob).every((s) => s.from === alice.id && s.room === room));
+    assert.ok(signals(bob).every((s) => s.from === alice.person && s.room === room));
   });
 });
 
@@ -454,28 +454,28 @@ describe("rtc:signal authorisation", () => {
     const offer = { description: { type: "offer", sdp: SDP } };
 
     // Not in the room it names.
-    await expectError(outsider, "not_in_room", "rtc:signal", { room, to: alice.id, ...offer });
-    await expectError(xavier, "not_in_room", "rtc:signal", { room, to: alice.id, ...offer });
-    await expectError(alice, "not_in_room", "rtc:signal", { room: other, to: xavier.id, ...offer });
+    await expectError(outsider, "not_in_room", "rtc:signal", { room, to: alice.person, ...offer });
+    await expectError(xavier, "not_in_room", "rtc:signal", { room, to: alice.person, ...offer });
+    await expectError(alice, "not_in_room", "rtc:signal", { room: other, to: xavier.person, ...offer });
     // In the room, not its call.
-    await expectError(eve, "not_in_call", "rtc:signal", { room, to: alice.id, ...offer });
-    await expectError(eve, "not_in_call", "rtc:signal", { room, to: alice.id, candidate: null });
+    await expectError(eve, "not_in_call", "rtc:signal", { room, to: alice.person, ...offer });
+    await expectError(eve, "not_in_call", "rtc:signal", { room, to: alice.person, candidate: null });
     // The peer is not in this room's call: in the room only, in another room's call, or nobody.
-    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: eve.id, ...offer });
-    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: xavier.id, ...offer });
-    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: outsider.id, ...offer });
+    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: eve.person, ...offer });
+    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: xavier.person, ...offer });
+    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: outsider.person, ...offer });
     await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: "no-such-socket", candidate: CANDIDATE });
     await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: "", candidate: CANDIDATE });
     // Nor is one a peer of oneself.
-    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: alice.id, ...offer });
-    await expectError(xavier, "peer_unavailable", "rtc:signal", { room: other, to: alice.id, ...offer });
+    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: alice.person, ...offer });
+    await expectError(xavier, "peer_unavailable", "rtc:signal", { room: other, to: alice.person, ...offer });
 
     // The same without acknowledgements: silently dropped.
-    outsider.emit("rtc:signal", { room, to: alice.id, ...offer });
-    eve.emit("rtc:signal", { room, to: bob.id, ...offer });
-    alice.emit("rtc:signal", { room, to: eve.id, ...offer });
-    alice.emit("rtc:signal", { room, to: xavier.id, ...offer });
-    xavier.emit("rtc:signal", { room: other, to: bob.id, ...offer });
+    outsider.emit("rtc:signal", { room, to: alice.person, ...offer });
+    eve.emit("rtc:signal", { room, to: bob.person, ...offer });
+    alice.emit("rtc:signal", { room, to: eve.person, ...offer });
+    alice.emit("rtc:signal", { room, to: xavier.person, ...offer });
+    xavier.emit("rtc:signal", { room: other, to: bob.person, ...offer });
 
     await expectNothing([alice, bob, eve, xavier, outsider], "rtc:signal");
   });
@@ -483,7 +483,8 @@ describe("rtc:signal authorisation", () => {
   test("a seed socket in the room is no peer for rtc:signal", async () => {
     const { room, people } = await callRoom(server.url, ["Alice"]);
     const seed = await seedClient(server.url, "Seed", room);
-    await expectError(people.Alice, "peer_unavailable", "rtc:signal", { room, to: seed.id, description: { type: "offer", sdp: SDP } });
+    const [{ participant: seedAsSeen }] = await waitFor(people.Alice, "participant:joined", { where: (e) => e.participant.nickname === "Seed" });
+    await expectError(people.Alice, "peer_unavailable", "rtc:signal", { room, to: seedAsSeen.id, description: { type: "offer", sdp: SDP } });
     await expectNothing(seed, ["rtc:signal", "offer", "answer", "ice"]);
   });
 });
@@ -499,9 +500,9 @@ describe("signal limits and shapes", () => {
     assert.equal((await nextSignal(bob)).description.sdp, ascii);
     assert.equal((await nextSignal(bob)).description.sdp, twoByte);
 
-    await expectError(alice, "invalid_signal", "rtc:signal", { room, to: bob.id, description: { type: "offer", sdp: ascii + "a" } });
+    await expectError(alice, "invalid_signal", "rtc:signal", { room, to: bob.person, description: { type: "offer", sdp: ascii + "a" } });
     // Counted in bytes, not characters: 32,769 characters, 65,538 bytes.
-    await expectError(alice, "invalid_signal", "rtc:signal", { room, to: bob.id, description: { type: "offer", sdp: twoByte + "é" } });
+    await expectError(alice, "invalid_signal", "rtc:signal", { room, to: bob.person, description: { type: "offer", sdp: twoByte + "é" } });
     await pause();
     assert.equal(signals(bob).length, 2);
   });
@@ -512,8 +513,8 @@ describe("signal limits and shapes", () => {
     const fits = { candidate: `candidate:${"1".repeat(1_900)}`, sdpMid: "0", sdpMLineIndex: 0 };
     assert.deepEqual(await signal(alice, room, bob, { candidate: fits }), {});
     assert.deepEqual((await nextSignal(bob)).candidate, fits);
-    await expectError(alice, "invalid_signal", "rtc:signal", { room, to: bob.id, candidate: { candidate: "x".repeat(2_100) } });
-    await expectError(alice, "invalid_signal", "rtc:signal", { room, to: bob.id, candidate: { ...CANDIDATE, sdpMid: "m".repeat(2_100) } });
+    await expectError(alice, "invalid_signal", "rtc:signal", { room, to: bob.person, candidate: { candidate: "x".repeat(2_100) } });
+    await expectError(alice, "invalid_signal", "rtc:signal", { room, to: bob.person, candidate: { ...CANDIDATE, sdpMid: "m".repeat(2_100) } });
     await pause();
     assert.equal(signals(bob).length, 1);
   });
@@ -521,7 +522,7 @@ describe("signal limits and shapes", () => {
   test("malformed descriptions and candidates are invalid_signal; a malformed request is bad_request; nothing is relayed", async () => {
     const { room, people } = await callRoom(server.url, ["Alice", "Bob"]);
     const { Alice: alice, Bob: bob } = people;
-    const to = bob.id;
+    const to = bob.person;
     const invalidSignal = [
       { description: { type: "bogus", sdp: SDP } },
       { description: { type: "OFFER", sdp: SDP } },
@@ -573,8 +574,8 @@ describe("signal limits and shapes", () => {
       {},
       { description: null },
     ]) {
-      await expectOneOf(alice, ["bad_request", "invalid_signal"], "rtc:signal", { room, to: bob.id, ...body });
-      alice.emit("rtc:signal", { room, to: bob.id, ...body });
+      await expectOneOf(alice, ["bad_request", "invalid_signal"], "rtc:signal", { room, to: bob.person, ...body });
+      alice.emit("rtc:signal", { room, to: bob.person, ...body });
     }
     await expectNothing([alice, bob], "rtc:signal");
   });
@@ -624,7 +625,7 @@ describe("signalling rate", () => {
     const answers = await Promise.all(Array.from({ length: 15 }, (_, i) => ack(alice, "chat:send", { room, text: `flood ${i}` })));
     assert.ok(answers.some((a) => a?.error?.code === "rate_limited"), "the chat flood is limited");
     assert.deepEqual(await signal(alice, room, bob, { candidate: CANDIDATE }), {});
-    assert.deepEqual(await nextSignal(bob), { room, from: alice.id, candidate: CANDIDATE });
+    assert.deepEqual(await nextSignal(bob), { room, from: alice.person, candidate: CANDIDATE });
   });
 });
 
@@ -639,8 +640,8 @@ describe("call size (--call-size 2)", () => {
     await waitFor(alice, "participant:joined");
 
     await expectError(carol, "call_full", "call:join", { room, media: media(true, true) });
-    await expectError(carol, "not_in_call", "rtc:signal", { room, to: alice.id, candidate: CANDIDATE });
-    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: carol.id, candidate: CANDIDATE });
+    await expectError(carol, "not_in_call", "rtc:signal", { room, to: alice.person, candidate: CANDIDATE });
+    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: carol.person, candidate: CANDIDATE });
 
     // Carol is still in the room and chats; nobody was told she joined a call.
     const { message } = await ack(carol, "chat:send", { room, text: "I'll listen in the chat" });
@@ -648,7 +649,7 @@ describe("call size (--call-size 2)", () => {
     assert.equal((await waitFor(bob, "chat:message"))[0].id, message.id);
     await pause();
     for (const socket of [alice, bob]) {
-      const aboutCarol = received(socket, "participant:updated").filter(([u]) => u.participant.id === carol.id);
+      const aboutCarol = received(socket, "participant:updated").filter(([u]) => u.participant.id === carol.person);
       assert.deepEqual(aboutCarol, [], "nobody is told of Carol's refused call:join");
     }
     await expectNothing([alice, bob, carol], "rtc:signal");
@@ -711,8 +712,8 @@ describe("ICE servers", () => {
       assert.deepEqual(relay.urls, ["turn:127.0.0.1:3478?transport=udp"]);
 
       const m = /^(\d+):(.+)$/.exec(relay.username);
-      assert.ok(m, `username "<expiry>:<socket id>": ${relay.username}`);
-      assert.equal(m[2], socket.id, "the username names the socket");
+      assert.ok(m, `username "<expiry>:<person id>": ${relay.username}`);
+      assert.equal(m[2], socket.person, "the username names the person, not the transport session");
       const expiry = Number(m[1]);
       assert.ok(expiry >= before + 600 - 1 && expiry <= after + 600 + 1, `expiry ${expiry} should be about ${before + 600}`);
       assert.equal(relay.credential, createHmac("sha1", SECRET).update(relay.username).digest("base64"));
@@ -771,8 +772,8 @@ describe("packets", () => {
     // Over the SDP limit, so refused, but the connection stays open: the packet limit is 128 KiB.
     const { room, people } = await callRoom(server.url, ["Alice", "Bob"]);
     const { Alice: alice, Bob: bob } = people;
-    await expectError(alice, "invalid_signal", "rtc:signal", { room, to: bob.id, description: { type: "offer", sdp: "s".repeat(120 * 1024) } });
+    await expectError(alice, "invalid_signal", "rtc:signal", { room, to: bob.person, description: { type: "offer", sdp: "s".repeat(120 * 1024) } });
     assert.ok(alice.connected);
-    assert.deepEqual(await ackArgs(alice, "rtc:signal", { room, to: bob.id, candidate: null }), [{}]);
+    assert.deepEqual(await ackArgs(alice, "rtc:signal", { room, to: bob.person, candidate: null }), [{}]);
   });
 });

@@ -33,7 +33,7 @@ function view(socket, joined) {
   return [...ids].sort();
 }
 
-const sortedIds = (...sockets) => sockets.map((s) => (typeof s === "string" ? s : s.id)).sort();
+const sortedIds = (...sockets) => sockets.map((s) => (typeof s === "string" ? s : s.person)).sort();
 
 /** Asserts that no client in `clients` was disconnected by its server. */
 function assertStillConnected(clients) {
@@ -63,16 +63,16 @@ test("a SIGKILLed node's users leave every room on the other nodes within 15 s",
     await ack(alice, "call:join", { room });
     const vicCall = await ack(vic, "call:join", { room });
     assert.ok(!vicCall.error, JSON.stringify(vicCall));
-    await waitFor(alice, "participant:updated", { where: (u) => u.participant.id === vic.id && u.participant.call, timeout: CROSS });
+    await waitFor(alice, "participant:updated", { where: (u) => u.participant.id === vic.person && u.participant.call, timeout: CROSS });
     const benFull = await ack(ben, "call:join", { room });
     assert.equal(benFull?.error?.code, "call_full", `the call is full before the kill: ${JSON.stringify(benFull)}`);
 
     const before = { rooms: [{ name: room, count: 5 }, { name: onlyC, count: 2 }], total: 2 };
     for (const lobby of [lobbyA, lobbyB]) await expectDirectory(lobby, before, { timeout: CROSS });
     await expectRoomList(seedWatcherA, [room, onlyC], { timeout: CROSS });
-    await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === vera.id, timeout: CROSS });
+    await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === vera.person, timeout: CROSS });
     await waitFor(bob, "welcome", { where: (n) => n === "Vera", timeout: CROSS });
-    const victims = { [vic.id]: "Vic", [vera.id]: "Vera" };
+    const victims = { [vic.person]: "Vic", [vera.person]: "Vera" };
 
     const killedAt = Date.now();
     await c.kill();
@@ -184,8 +184,8 @@ test("a node stopped with SIGTERM tells the others at once", { timeout: 60000 },
     const { socket: tom } = await noomAt(c, "Tom", room);
     const tess = await seedAt(c, "Tess", room);
     await expectDirectory(lobbyA, { rooms: [{ name: room, count: 4 }], total: 1 }, { timeout: CROSS });
-    await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === tess.id, timeout: CROSS });
-    const ids = { tom: tom.id, tess: tess.id };
+    await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === tess.person, timeout: CROSS });
+    const ids = { tom: tom.person, tess: tess.person };
 
     const stoppedAt = Date.now();
     await c.stop();
@@ -290,7 +290,7 @@ test("Redis stops and comes back: each node serves its own users, then the nodes
       assert.deepEqual(onC.participants.map((p) => p.id).sort(), sortedIds(...everyone, nia, ned), `on C: ${JSON.stringify(onC.participants)}`);
       assert.equal(onC.room.count, 7);
       for (const s of [alice, bob, cat]) {
-        await waitFor(s, "participant:joined", { where: (p) => p.participant.id === ned.id && p.count === 7, timeout: CROSS });
+        await waitFor(s, "participant:joined", { where: (p) => p.participant.id === ned.person && p.count === 7, timeout: CROSS });
       }
 
       // Chat crosses nodes again.
@@ -299,7 +299,7 @@ test("Redis stops and comes back: each node serves its own users, then the nodes
       assert.deepEqual(await waitFor(ben, "new_message", { where: (l) => l === "Alice: across again", timeout: CROSS }), ["Alice: across again"]);
       assert.deepEqual(await ackArgs(ben, "new_message", "and back", room), []);
       assert.deepEqual(await waitFor(amy, "new_message", { where: (l) => l === "Ben: and back", timeout: CROSS }), ["Ben: and back"]);
-      await waitFor(cat, "chat:message", { where: (m) => m.text === "and back" && m.sender.id === ben.id, timeout: CROSS });
+      await waitFor(cat, "chat:message", { where: (m) => m.text === "and back" && m.sender.id === ben.person, timeout: CROSS });
 
       assertStillConnected(clients);
     });

@@ -231,7 +231,7 @@ describe("directory and room_change", () => {
       for (const label of ["B", "C"]) {
         const { joined } = await noomAt(label, `Late${label}`, hidden);
         assert.equal(joined.room.unlisted, true, `round ${round}: entering on ${label}: ${JSON.stringify(joined.room)}`);
-        assert.ok(joined.participants.some((p) => p.id === owner.id) && joined.participants.some((p) => p.id === guest.id), `round ${round}: entering on ${label}: ${JSON.stringify(joined.participants)}`);
+        assert.ok(joined.participants.some((p) => p.id === owner.person) && joined.participants.some((p) => p.id === guest.person), `round ${round}: entering on ${label}: ${JSON.stringify(joined.participants)}`);
       }
       await Promise.all([owner, guest].map((s) => disconnect(s)));
     }
@@ -296,10 +296,10 @@ describe("participants", () => {
     const { socket: erin, joined: e } = await noomAt("B", "Erin", room);
     assert.deepEqual(e.participants, [participant(carol, "Carol"), participant(dave, "Dave"), participant(erin, "Erin")]);
     // Sentinel: that arrival reaches Dave after anything earlier; nobody was told twice.
-    await waitFor(dave, "participant:joined", { where: (p) => p.participant.id === erin.id, timeout: CROSS });
-    assert.deepEqual(received(dave, "participant:joined").map(([p]) => p.participant.id), [erin.id]);
-    assert.deepEqual(received(dave, "participant:left").map(([p]) => p.participant.id), [bobWas.id, alice.id]);
-    assert.deepEqual(received(alice, "participant:joined").map(([p]) => p.participant.id), [bobWas.id, carol.id, dave.id]);
+    await waitFor(dave, "participant:joined", { where: (p) => p.participant.id === erin.person, timeout: CROSS });
+    assert.deepEqual(received(dave, "participant:joined").map(([p]) => p.participant.id), [erin.person]);
+    assert.deepEqual(received(dave, "participant:left").map(([p]) => p.participant.id), [bobWas.person, alice.person]);
+    assert.deepEqual(received(alice, "participant:joined").map(([p]) => p.participant.id), [bobWas.person, carol.person, dave.person]);
   });
 
   test("people joining at once on three nodes: everyone sees everyone exactly once, with true counts, in their node's order", async () => {
@@ -311,7 +311,7 @@ describe("participants", () => {
     // Each is named after its node: A1 and A2 are on A, and so on.
     const answers = await Promise.all(people.map((s) => ack(s, "room:join", { room, nickname: s.inbox.label })));
     for (const answer of answers) assert.ok(answer && !answer.error, JSON.stringify(answer));
-    const everyone = people.map((s) => s.id).sort();
+    const everyone = people.map((s) => s.person).sort();
 
     // Each one's view: the answer's list, then the arrivals pushed after it.
     const views = people.map((s, i) => () => [
@@ -575,10 +575,10 @@ describe("renames and calls", () => {
     const [line] = await waitFor(bob, "chat:message", { timeout: CROSS });
     assert.deepEqual(line.sender, participant(sam, "Samuel"));
     // (Alice's rename and Sam's were made on different nodes, without one waiting for the other.)
-    assert.deepEqual(await waitFor(cleo, "participant:updated", { where: (u) => u.participant.id === alice.id, timeout: CROSS }), [
+    assert.deepEqual(await waitFor(cleo, "participant:updated", { where: (u) => u.participant.id === alice.person, timeout: CROSS }), [
       { room, participant: participant(alice, "Alicia") },
     ]);
-    assert.deepEqual(await waitFor(cleo, "participant:updated", { where: (u) => u.participant.id === sam.id, timeout: CROSS }), samUpdate);
+    assert.deepEqual(await waitFor(cleo, "participant:updated", { where: (u) => u.participant.id === sam.person, timeout: CROSS }), samUpdate);
 
     // A newcomer on C sees the new names; room:join's nickname names it for the others at once.
     const { socket: carl, joined } = await noomAt("C", "Carl", room);
@@ -589,7 +589,7 @@ describe("renames and calls", () => {
       participant(cleo, "Cleo"),
       participant(carl, "Carl"),
     ]);
-    assert.deepEqual(await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === carl.id, timeout: CROSS }), [
+    assert.deepEqual(await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === carl.person, timeout: CROSS }), [
       { room, participant: participant(carl, "Carl"), count: 5 },
     ]);
     await pause();
@@ -634,14 +634,14 @@ describe("renames and calls", () => {
     // A rename in the call carries the call.
     assert.deepEqual(await ack(bob, "user:rename", { nickname: "Robert" }), { nickname: "Robert" });
     for (const s of [alice, carl, dora]) {
-      assert.deepEqual(await waitFor(s, "participant:updated", { where: (u) => u.participant.id === bob.id, timeout: CROSS }), [
+      assert.deepEqual(await waitFor(s, "participant:updated", { where: (u) => u.participant.id === bob.person, timeout: CROSS }), [
         { room, participant: withCall(bob, "Robert", media(true, true)) },
       ]);
     }
 
     assert.deepEqual(await ack(alice, "call:leave", { room }), {});
     for (const s of [bob, carl, dora]) {
-      assert.deepEqual(await waitFor(s, "participant:updated", { where: (u) => u.participant.id === alice.id, timeout: CROSS }), [
+      assert.deepEqual(await waitFor(s, "participant:updated", { where: (u) => u.participant.id === alice.person, timeout: CROSS }), [
         { room, participant: participant(alice, "Alice") },
       ]);
     }
@@ -650,7 +650,7 @@ describe("renames and calls", () => {
     await ack(bob, "call:media", { room, audio: false, video: false, screen: false });
     const offUpdate = { room, participant: withCall(bob, "Robert", OFF) };
     await waitFor(carl, "participant:updated", { where: (u) => isDeepStrictEqual(u, offUpdate), timeout: CROSS });
-    const bobUpdates = received(carl, "participant:updated").filter(([u]) => u.participant.id === bob.id);
+    const bobUpdates = received(carl, "participant:updated").filter(([u]) => u.participant.id === bob.person);
     assert.equal(bobUpdates.length, 3, `Carl's updates about Bob: ${JSON.stringify(bobUpdates)}`);
   });
 });
@@ -661,26 +661,26 @@ describe("rtc:signal", () => {
     const [alice, bob, carl] = await enterInTurn(room, [["A", "Alice"], ["B", "Bob"], ["C", "Carl"]]);
     await joinCall(alice, room);
     await joinCall(bob, room);
-    await waitFor(alice, "participant:updated", { where: (u) => u.participant.id === bob.id, timeout: CROSS });
+    await waitFor(alice, "participant:updated", { where: (u) => u.participant.id === bob.person, timeout: CROSS });
 
-    assert.deepEqual(await ack(alice, "rtc:signal", { room, to: bob.id, description: { type: "offer", sdp: SDP } }), {});
-    assert.deepEqual(await waitFor(bob, "rtc:signal", { timeout: CROSS }), [{ room, from: alice.id, description: { type: "offer", sdp: SDP } }]);
+    assert.deepEqual(await ack(alice, "rtc:signal", { room, to: bob.person, description: { type: "offer", sdp: SDP } }), {});
+    assert.deepEqual(await waitFor(bob, "rtc:signal", { timeout: CROSS }), [{ room, from: alice.person, description: { type: "offer", sdp: SDP } }]);
 
-    assert.deepEqual(await ack(bob, "rtc:signal", { room, to: alice.id, description: { type: "answer", sdp: SDP } }), {});
-    assert.deepEqual(await waitFor(alice, "rtc:signal", { timeout: CROSS }), [{ room, from: bob.id, description: { type: "answer", sdp: SDP } }]);
+    assert.deepEqual(await ack(bob, "rtc:signal", { room, to: alice.person, description: { type: "answer", sdp: SDP } }), {});
+    assert.deepEqual(await waitFor(alice, "rtc:signal", { timeout: CROSS }), [{ room, from: bob.person, description: { type: "answer", sdp: SDP } }]);
 
     // Trickled candidates, without acknowledgements, arrive in the order sent.
     const lines = Array.from({ length: 50 }, (_, i) => ({ ...CANDIDATE, candidate: `candidate:${i} 1 udp 2122260223 192.0.2.7 ${30000 + i} typ host` }));
-    for (const candidate of lines) alice.emit("rtc:signal", { room, to: bob.id, candidate });
-    alice.emit("rtc:signal", { room, to: bob.id, candidate: null });
+    for (const candidate of lines) alice.emit("rtc:signal", { room, to: bob.person, candidate });
+    alice.emit("rtc:signal", { room, to: bob.person, candidate: null });
     await waitFor(bob, "rtc:signal", { where: (s) => s.candidate === null, timeout: CROSS });
     const got = received(bob, "rtc:signal").slice(1).map(([s]) => s);
-    assert.deepEqual(got, [...lines.map((candidate) => ({ room, from: alice.id, candidate })), { room, from: alice.id, candidate: null }]);
+    assert.deepEqual(got, [...lines.map((candidate) => ({ room, from: alice.person, candidate })), { room, from: alice.person, candidate: null }]);
 
     // The largest allowed description crosses nodes too.
     const largest = { type: "offer", sdp: "a".repeat(65_536) };
-    assert.deepEqual(await ack(bob, "rtc:signal", { room, to: alice.id, description: largest }), {});
-    assert.deepEqual(await waitFor(alice, "rtc:signal", { timeout: CROSS }), [{ room, from: bob.id, description: largest }]);
+    assert.deepEqual(await ack(bob, "rtc:signal", { room, to: alice.person, description: largest }), {});
+    assert.deepEqual(await waitFor(alice, "rtc:signal", { timeout: CROSS }), [{ room, from: bob.person, description: largest }]);
 
     await expectNothing(carl, "rtc:signal");
   });
@@ -691,28 +691,28 @@ describe("rtc:signal", () => {
     const { socket: elsewhere } = await noomAt("C", "Elsewhere", roomName("elsewhere"));
     await joinCall(alice, room);
     await joinCall(bob, room);
-    await waitFor(alice, "participant:updated", { where: (u) => u.participant.id === bob.id, timeout: CROSS });
+    await waitFor(alice, "participant:updated", { where: (u) => u.participant.id === bob.person, timeout: CROSS });
     const offer = { description: { type: "offer", sdp: SDP } };
 
     // Carl (C) is in the room but not its call; Elsewhere (C) is in another room; a made-up id.
-    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: carl.id, ...offer });
-    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: elsewhere.id, ...offer });
+    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: carl.person, ...offer });
+    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: elsewhere.person, ...offer });
     await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: "no-such-socket-id-0000", ...offer });
-    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: alice.id, ...offer });
+    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: alice.person, ...offer });
     // Carl is not in the call: he may not signal Alice.
-    await expectError(carl, "not_in_call", "rtc:signal", { room, to: alice.id, ...offer });
+    await expectError(carl, "not_in_call", "rtc:signal", { room, to: alice.person, ...offer });
 
     // Bob (B) leaves the call: A can no longer signal him.
     assert.deepEqual(await ack(bob, "call:leave", { room }), {});
-    await waitFor(alice, "participant:updated", { where: (u) => u.participant.id === bob.id && !u.participant.call, timeout: CROSS });
-    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: bob.id, ...offer });
+    await waitFor(alice, "participant:updated", { where: (u) => u.participant.id === bob.person && !u.participant.call, timeout: CROSS });
+    await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: bob.person, ...offer });
 
     // Bob comes back, then disconnects: again peer_unavailable.
     await joinCall(bob, room);
-    await waitFor(alice, "participant:updated", { where: (u) => u.participant.id === bob.id && u.participant.call, timeout: CROSS });
-    assert.deepEqual(await ack(alice, "rtc:signal", { room, to: bob.id, ...offer }), {});
+    await waitFor(alice, "participant:updated", { where: (u) => u.participant.id === bob.person && u.participant.call, timeout: CROSS });
+    assert.deepEqual(await ack(alice, "rtc:signal", { room, to: bob.person, ...offer }), {});
     await waitFor(bob, "rtc:signal", { timeout: CROSS });
-    const bobId = bob.id;
+    const bobId = bob.person;
     await disconnect(bob);
     await waitFor(alice, "participant:left", { where: (p) => p.participant.id === bobId, timeout: CROSS });
     await expectError(alice, "peer_unavailable", "rtc:signal", { room, to: bobId, ...offer });
@@ -734,20 +734,20 @@ describe("call size", () => {
     const { message } = await ack(carl, "chat:send", { room, text: "I will wait" });
     assert.deepEqual(await waitFor(alice, "chat:message", { timeout: CROSS }), [message]);
     assert.ok(
-      !received(alice, "participant:updated").some(([u]) => u.participant.id === carl.id),
+      !received(alice, "participant:updated").some(([u]) => u.participant.id === carl.person),
       `Alice was told of Carl: ${JSON.stringify(received(alice, "participant:updated"))}`,
     );
 
     // A place freed on B is free for C (once C knows).
     assert.deepEqual(await ack(bob, "call:leave", { room }), {});
-    await waitFor(carl, "participant:updated", { where: (u) => u.participant.id === alice.id && u.participant.call, timeout: CROSS });
-    await waitFor(carl, "participant:updated", { where: (u) => u.participant.id === bob.id && !u.participant.call, timeout: CROSS });
+    await waitFor(carl, "participant:updated", { where: (u) => u.participant.id === alice.person && u.participant.call, timeout: CROSS });
+    await waitFor(carl, "participant:updated", { where: (u) => u.participant.id === bob.person && !u.participant.call, timeout: CROSS });
     const answer = await joinCall(carl, room, media(true, false));
     assert.deepEqual(answer.participants, [withCall(alice, "Alice", OFF), participant(bob, "Bob"), withCall(carl, "Carl", media(true, false))]);
     await expectError(bob, "call_full", "call:join", { room });
 
     // A place freed by a disconnection on A is free for B once B knows Alice left.
-    const aliceId = alice.id;
+    const aliceId = alice.person;
     await disconnect(alice);
     await waitFor(bob, "participant:left", { where: (p) => p.participant.id === aliceId, timeout: CROSS });
     await joinCall(bob, room);
@@ -766,7 +766,7 @@ describe("call size", () => {
 
       // Once A knows who won, a newcomer there sees exactly two people in the call.
       const winner = codes[0] === "joined" ? bob : carl;
-      await waitFor(alice, "participant:updated", { where: (u) => u.participant.id === winner.id && u.participant.call, timeout: CROSS });
+      await waitFor(alice, "participant:updated", { where: (u) => u.participant.id === winner.person && u.participant.call, timeout: CROSS });
       const { joined } = await noomAt("A", "Dave", room);
       assert.equal(joined.participants.filter((p) => p.call).length, CALL_SIZE, `round ${round}: ${JSON.stringify(joined.participants)}`);
       await disconnectAll();

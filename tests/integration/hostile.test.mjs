@@ -324,7 +324,7 @@ test("a client whose network goes silent without a close is gone for the others 
       const room = roomName("cut");
       const { socket: cut } = await noomClient(proxy.url, "Cut", room);
       const { socket: other } = await noomClient(server.url, "Other", room);
-      const id = cut.id;
+      const id = cut.person;
       const at = Date.now();
       proxy.blackhole();
       const [left] = await waitFor(other, "participant:left", { timeout: 20000 });

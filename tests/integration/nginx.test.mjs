@@ -152,7 +152,7 @@ test("a long-polling client through nginx stays on one node for hundreds of requ
   const { socket: direct } = await client(other.url, "Dora", room);
   // Nodes learn of each other's people a moment later (through Redis): once Wes is told of Dora,
   // Polly's node knows her.
-  await waitFor(viaWs, "participant:joined", { where: (e) => e.participant.id === direct.id });
+  await waitFor(viaWs, "participant:joined", { where: (e) => e.participant.id === direct.person });
 
   const answer = await ack(polly, "room:join", { room, nickname: "Polly" });
   assert.ok(answer && !answer.error, `room:join: ${JSON.stringify(answer)}`);
@@ -163,7 +163,7 @@ test("a long-polling client through nginx stays on one node for hundreds of requ
     "Polly sees everyone in the room, on every node",
   );
   for (const peer of [viaWs, direct]) {
-    const [joinedEvent] = await waitFor(peer, "participant:joined", { where: (e) => e.participant.id === polly.id });
+    const [joinedEvent] = await waitFor(peer, "participant:joined", { where: (e) => e.participant.id === polly.person });
     assert.deepEqual(joinedEvent, { room, participant: participant(polly, "Polly"), count: 3 });
   }
 
@@ -238,7 +238,7 @@ test("clients from different addresses are spread over the nodes, each on one no
   const last = await ack(twin, "room:leave", {});
   assert.deepEqual(last, { left: [room] });
   for (const socket of clients) {
-    const [left] = await waitFor(socket, "participant:left", { where: (e) => e.participant.id === twin.id });
+    const [left] = await waitFor(socket, "participant:left", { where: (e) => e.participant.id === twin.person });
     assert.equal(left.count, clients.length);
   }
   await assertNoFailedSocketIoRequests();

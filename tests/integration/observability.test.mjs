@@ -59,7 +59,7 @@ describe("metrics", () => {
     await ack(bo, "call:join", { room });
     await delta("noom_calls", 1, "counts the call");
     await delta("noom_call_participants", 2, "counts two in the call");
-    const res = await ack(ann, "rtc:signal", { room, to: bo.id, description: { type: "offer", sdp: SDP } });
+    const res = await ack(ann, "rtc:signal", { room, to: bo.person, description: { type: "offer", sdp: SDP } });
     assert.deepEqual(res, {});
     await waitFor(bo, "rtc:signal");
     await delta("noom_signals_relayed_total", 1, "counts the relayed signal");

@@ -153,7 +153,7 @@ describe("room:join", () => {
     const { socket: alice } = await noomClient(server.url, "Alice", r1);
     const seedBob = await seedClient(server.url, "Bob", r1);
     const { socket: carol } = await noomClient(server.url, "Carol", r1);
-    await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === carol.id });
+    await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === carol.person });
 
     const beforeMove = mark(carol);
     const moved = await ack(carol, "room:join", { room: r2 });
@@ -173,7 +173,7 @@ describe("room:leave", () => {
     const { socket: alice } = await noomClient(server.url, "Alice", room);
     const seedBob = await seedClient(server.url, "Bob", room);
     const { socket: carol } = await noomClient(server.url, "Carol", room);
-    await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === carol.id });
+    await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === carol.person });
     const before = mark(carol);
 
     assert.deepEqual(await ack(carol, "room:leave", { room }), { left: [room] });
@@ -246,7 +246,7 @@ describe("user:rename", () => {
     const { socket: alice } = await noomClient(server.url, "Alice", room);
     const seedBob = await seedClient(server.url, "Bob", room);
     const { socket: carol } = await noomClient(server.url, "Carol", room);
-    await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === carol.id });
+    await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === carol.person });
 
     assert.deepEqual(await ack(carol, "user:rename", { nickname: "  Caroline " }), { nickname: "Caroline" });
     assert.deepEqual(await waitFor(alice, "participant:updated"), [{ room, participant: participant(carol, "Caroline") }]);
@@ -254,7 +254,7 @@ describe("user:rename", () => {
     await ack(carol, "chat:send", { room, text: "renamed" });
     assert.deepEqual(await waitFor(seedBob, "new_message"), ["Caroline: renamed"]);
     assert.deepEqual(
-      seedBob.inbox.names().filter((n) => n !== "room_change"),
+      seedBob.inbox.names().filter((n) => n !== "room_change" && n !== "session"),
       ["welcome", "new_message"],
       "the seed client only saw Carol arrive and speak",
     );
@@ -290,7 +290,7 @@ describe("unlisted rooms", () => {
     assert.deepEqual(b.participants, [participant(alice, "Alice"), participant(bob, "Bob")]);
 
     const seedCarol = await seedClient(server.url, "Carol", secret);
-    assert.deepEqual(await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === seedCarol.id }), [
+    assert.deepEqual(await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === seedCarol.person }), [
       { room: secret, participant: participant(seedCarol, "Carol"), count: 3 },
     ]);
 

@@ -10,7 +10,6 @@ import {
   expectError,
   expectNothing,
   noomClient,
-  participant,
   pause,
   received,
   roomName,
@@ -56,8 +55,9 @@ describe("join_room", () => {
 
     const second = await caller(server.url, "Second", room);
     assert.deepEqual(await waitFor(first, "welcome"), ["Second", 3]);
-    assert.deepEqual(await waitFor(nora, "participant:joined"), [{ room, participant: participant(second, "Second"), count: 3 }]);
-    assert.deepEqual(await waitFor(nora, "chat:message", { where: (m) => m.sender.id === second.id }).then(([m]) => m.text), "in");
+    const [joined] = await waitFor(nora, "participant:joined");
+    assert.deepEqual(joined, { room, participant: { id: joined.participant.id, nickname: "Second" }, count: 3 });
+    assert.deepEqual(await waitFor(nora, "chat:message", { where: (m) => m.sender.id === joined.participant.id }).then(([m]) => m.text), "in");
     assert.deepEqual(received(second, "welcome"), [], "the entrant is not welcomed");
   });
 
@@ -128,7 +128,7 @@ describe("relay", () => {
 
   test("Noom signals never reach seed sockets", async () => {
     const { room, one, two, nora, noel } = await setting();
-    assert.deepEqual(await ack(nora, "rtc:signal", { room, to: noel.id, description: { type: "offer", sdp: SDP } }), {});
+    assert.deepEqual(await ack(nora, "rtc:signal", { room, to: noel.person, description: { type: "offer", sdp: SDP } }), {});
     assert.deepEqual((await waitFor(noel, "rtc:signal"))[0].description, { type: "offer", sdp: SDP });
     await expectNothing([one, two], [...SIGNALS, "rtc:signal"]);
   });

@@ -93,13 +93,14 @@ function settle(client, ready, failed, what, close = () => {}) {
 let counter = 0;
 
 /**
- * Connects a Socket.IO client and resolves once it is connected. Everything it receives is
- * recorded from the start (see `waitFor`, `received`).
+ * Connects a Socket.IO client and resolves once it is connected and knows its id
+ * (`socket.person`). Everything it receives is recorded from the start (see `waitFor`,
+ * `received`).
  *
  * @param {string} url
  * @param {{ auth?: object, transports?: string[], label?: string } & Record<string, unknown>} [options]
  */
-export function connect(url, { auth, transports = ["websocket"], label, ...rest } = {}) {
+export async function connect(url, { auth, transports = ["websocket"], label, ...rest } = {}) {
   const socket = io(url, {
     transports,
     forceNew: true,
@@ -108,10 +109,17 @@ export function connect(url, { auth, transports = ["websocket"], label, ...rest 
     ...rest,
   });
   socket.inbox = new Inbox(label ?? `client ${++counter}`);
+  // Who the socket is to everyone else (participants, senders, signals): Noom's own id, told to
+  // every socket in a `session` push once connected; never the transport's `socket.id`.
+  socket.on("session", ({ id }) => {
+    socket.person = id;
+  });
   socket.onAny((event, ...args) => socket.inbox.push(event, args));
   socket.on("disconnect", (reason) => socket.inbox.push("disconnect", [reason]));
   open.add(socket);
-  return settle(socket, "connect", "connect_error", "not connected", () => socket.close());
+  await settle(socket, "connect", "connect_error", "not connected", () => socket.close());
+  if (socket.person === undefined) await socket.inbox.take("session");
+  return socket;
 }
 
 /** Connects a Noom-flavoured client (handshake `auth` says `noom/1`). */
@@ -349,7 +357,7 @@ export async function waitForDirectory(socket, directory, options = {}) {
 
 /** The `{ id, nickname }` of a connected socket. */
 export function participant(socket, nickname) {
-  return { id: socket.id, nickname };
+  return { id: socket.person, nickname };
 }
 
 /**
