@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
@@ -69,8 +70,26 @@ impl Refusal {
 }
 
 struct Address {
+    /// Socket.IO sessions and `/ws` connections open.
     open: u32,
+    /// TCP connections open, whatever they carry (counted only for clients that are not trusted
+    /// proxies: a proxy's connections carry many clients).
+    connections: u32,
     new: Option<TokenBucket>,
+}
+
+/// A TCP connection's place in its address's count; given back when dropped.
+pub struct ConnectionSlot {
+    admission: Arc<Admission>,
+    key: IpAddr,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        if let Some(address) = self.admission.addresses.lock().get_mut(&self.key) {
+            address.connections = address.connections.saturating_sub(1);
+        }
+    }
 }
 
 pub struct Admission {
@@ -89,9 +108,7 @@ impl Admission {
             return Ok(());
         }
         let mut addresses = self.addresses.lock();
-        let address = addresses
-            .entry(address_key(ip, self.limits.ipv6_prefix))
-            .or_insert_with(|| Address { open: 0, new: self.bucket(now) });
+        let address = addresses.entry(address_key(ip, self.limits.ipv6_prefix)).or_insert_with(|| self.address(now));
         if self.limits.open > 0 && address.open >= self.limits.open {
             return Err(Refusal::TooManyOpen);
         }
@@ -113,9 +130,26 @@ impl Admission {
     pub fn opened(&self, ip: IpAddr, now: Instant) -> bool {
         let mut addresses = self.addresses.lock();
         let key = address_key(ip, self.limits.ipv6_prefix);
-        let address = addresses.entry(key).or_insert_with(|| Address { open: 0, new: self.bucket(now) });
+        let address = addresses.entry(key).or_insert_with(|| self.address(now));
         address.open += 1;
         self.limits.open == 0 || address.open <= self.limits.open
+    }
+
+    /// A TCP connection from `ip` is accepted: its place, or none when its address has as many
+    /// open as it may (the caller closes it at once).
+    pub fn connection_opened(self: &Arc<Self>, ip: IpAddr, now: Instant) -> Option<ConnectionSlot> {
+        let key = address_key(ip, self.limits.ipv6_prefix);
+        let mut addresses = self.addresses.lock();
+        let address = addresses.entry(key).or_insert_with(|| self.address(now));
+        if self.limits.open > 0 && address.connections >= self.limits.open {
+            return None;
+        }
+        address.connections += 1;
+        Some(ConnectionSlot { admission: self.clone(), key })
+    }
+
+    fn address(&self, now: Instant) -> Address {
+        Address { open: 0, connections: 0, new: self.bucket(now) }
     }
 
     pub fn closed(&self, ip: IpAddr) {
@@ -127,7 +161,9 @@ impl Admission {
     /// Forgets addresses with nothing open whose rate has recovered, so that the table holds
     /// only addresses that matter now.
     pub fn sweep(&self, now: Instant) {
-        self.addresses.lock().retain(|_, a| a.open > 0 || a.new.as_ref().is_some_and(|b| !b.is_full_at(now)));
+        self.addresses
+            .lock()
+            .retain(|_, a| a.open > 0 || a.connections > 0 || a.new.as_ref().is_some_and(|b| !b.is_full_at(now)));
     }
 
     pub fn tracked(&self) -> usize {
@@ -157,7 +193,7 @@ impl TrustedProxies {
         Ok(Self(nets))
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|(net, bits)| in_network(ip, *net, *bits))
     }
 
@@ -235,6 +271,19 @@ mod tests {
         admission.closed(A);
         admission.sweep(t0 + Duration::from_secs(120));
         assert_eq!(admission.tracked(), 0);
+    }
+
+    #[test]
+    fn tcp_connections_are_bounded_per_address_apart_from_sessions() {
+        let admission = Arc::new(Admission::new(Limits { open: 2, rate: 0.0, ipv6_prefix: 64 }));
+        let now = Instant::now();
+        let first = admission.connection_opened(A, now).expect("one");
+        let _second = admission.connection_opened(A, now).expect("two");
+        assert!(admission.connection_opened(A, now).is_none(), "a third is refused");
+        assert!(admission.connection_opened(B, now).is_some(), "another address is not affected");
+        assert_eq!(admission.admit(A, now), Ok(()), "sessions count apart");
+        drop(first);
+        assert!(admission.connection_opened(A, now).is_some(), "a closed connection gives its place back");
     }
 
     #[test]

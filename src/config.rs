@@ -81,6 +81,15 @@ pub struct Config {
     #[arg(long, env = "NOOM_HISTORY_SIZE", default_value_t = 50)]
     pub history_size: usize,
 
+    /// Memory all rooms' histories may hold together, in MiB: past it, the server's oldest
+    /// messages are forgotten first, whichever room they are in.
+    #[arg(long, env = "NOOM_HISTORY_MEMORY", default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
+    pub history_memory: usize,
+
+    /// Rooms one connection may be in at once.
+    #[arg(long, env = "NOOM_ROOMS_PER_PERSON", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub rooms_per_person: u16,
+
     /// Shortest time between two directory pushes (bursts of changes are coalesced).
     #[arg(long, env = "NOOM_DIRECTORY_INTERVAL_MS", default_value_t = 250)]
     pub directory_interval_ms: u64,

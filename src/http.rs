@@ -18,10 +18,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::admission::TrustedProxies;
 use crate::config::Config;
+use crate::connection::PeerAddr;
 use crate::metrics::COUNTERS;
 use crate::realtime::plain_ws::{self, PublicChat};
 use crate::realtime::{Adapter, ClientAddress, Hub};
-use crate::stall::PeerAddr;
 
 /// The web client, built by `build.rs` into `web/dist`.
 #[derive(RustEmbed)]

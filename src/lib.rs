@@ -5,6 +5,7 @@
 //! - [`http`]: pages, assets and the Socket.IO gate.
 //! - [`realtime`]: Socket.IO events (the seed's and our own) and the plain `/ws` chat.
 //! - [`rooms`]: who is where, who is in each call, and what was said, kept apart from the network.
+//! - [`history`]: what rooms remember of their chat, within a bound on all of it.
 //! - [`requests`]: what each client event asks for, read and checked from its arguments.
 //! - [`signal`]: the WebRTC signalling payloads relayed between peers.
 //! - [`tls`]: HTTPS certificates: from files, reloaded, or made at start.
@@ -13,13 +14,19 @@
 //! - [`admin`]: the admin panel's API: every room live, closing rooms, disconnecting people.
 //! - [`validate`], [`ratelimit`]: what input is accepted, and how fast.
 //! - [`admission`]: who may open a connection: limits per client address.
+//! - [`connection`]: what every TCP connection goes through: counted per address, header
+//!   timeouts and size limits.
 //! - [`stall`]: connections whose peer stops reading are cut.
+//! - [`descriptors`]: the open-files limit, raised at start.
 //! - [`memory`]: memory freed by the allocator given back to the system.
 
 pub mod admin;
 pub mod admission;
 pub mod cluster;
 pub mod config;
+pub mod connection;
+pub mod descriptors;
+pub mod history;
 pub mod http;
 pub mod ice;
 pub mod memory;
@@ -37,7 +44,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::pin::Pin;
 
 use axum_server::tls_rustls::RustlsAcceptor;
@@ -48,6 +55,7 @@ use realtime::Hub;
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    descriptors::raise_limit(config.max_connections_per_address);
     let tls = tls::load(&config).await?;
     let (socket_io, hub) = Hub::build(config.clone()).await?;
     let app = http::router(config.clone(), socket_io, hub.clone());
@@ -64,36 +72,35 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    // A peer that stops reading has as long as a ping timeout to start again.
-    let stall_limit = std::time::Duration::from_secs(config.ping_timeout);
+    let acceptor = connection::GuardedAcceptor {
+        // A peer that stops reading has as long as a ping timeout to start again.
+        stall_limit: std::time::Duration::from_secs(config.ping_timeout),
+        admission: hub.admission(),
+        proxies: admission::TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(),
+    };
+    // Stops accepting at shutdown, and gives open connections a grace period.
+    let handle = axum_server::Handle::new();
+    tokio::spawn({
+        let (handle, stopped) = (handle.clone(), stopped());
+        async move {
+            stopped.await;
+            handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+        }
+    });
+    let server = connection::server(listener.into_std()?)?.handle(handle.clone());
+    let app = app.into_make_service_with_connect_info::<connection::PeerAddr>();
     let server: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
-        None => {
-            let listener = stall::GuardedListener::new(listener, stall_limit);
-            let app = app.into_make_service_with_connect_info::<stall::PeerAddr>();
-            Box::pin(axum::serve(listener, app).with_graceful_shutdown(stopped()).into_future())
-        }
-        Some(rustls) => {
-            let handle = axum_server::Handle::new();
-            tokio::spawn({
-                let (handle, stopped) = (handle.clone(), stopped());
-                async move {
-                    stopped.await;
-                    handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
-                }
-            });
-            let acceptor = RustlsAcceptor::new(rustls).acceptor(stall::GuardedAcceptor { limit: stall_limit });
-            let server = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor).handle(handle);
-            Box::pin(server.serve(app.into_make_service_with_connect_info::<stall::PeerAddr>()))
-        }
+        None => Box::pin(server.acceptor(acceptor.clone()).serve(app)),
+        Some(rustls) => Box::pin(server.acceptor(RustlsAcceptor::new(rustls).acceptor(acceptor.clone())).serve(app)),
     };
     if let Some(port) = config.http_port {
         let redirect = SocketAddr::new(config.host, port);
-        let listener = tokio::net::TcpListener::bind(redirect)
-            .await
+        let listener = std::net::TcpListener::bind(redirect)
             .with_context(|| format!("--http-port: cannot listen on {redirect}"))?;
+        listener.set_nonblocking(true)?;
         println!("noom redirects http://{} to HTTPS", listener.local_addr()?);
-        let app = http::redirect_to_https(local.port());
-        tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(stopped()).into_future());
+        let app = http::redirect_to_https(local.port()).into_make_service();
+        tokio::spawn(connection::server(listener)?.acceptor(acceptor).handle(handle).serve(app));
     }
     tokio::spawn(memory::give_back_periodically());
     println!("noom listening on {scheme}://{local}");

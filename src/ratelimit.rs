@@ -41,11 +41,20 @@ impl TokenBucket {
     }
 
     pub fn try_take_at(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.try_take_many_at(1, now)
+    }
+
+    /// Takes `n` tokens if there are as many (a cost in bytes, say).
+    pub fn try_take_many(&mut self, n: usize) -> bool {
+        self.try_take_many_at(n, Instant::now())
+    }
+
+    pub fn try_take_many_at(&mut self, n: usize, now: Instant) -> bool {
+        let n = n as f64;
+        self.tokens = self.tokens_at(now);
         self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.tokens >= n {
+            self.tokens -= n;
             true
         } else {
             false
@@ -69,11 +78,19 @@ impl PerAddress {
 
     /// Takes a token for `address` if it has one.
     pub fn try_take_at(&self, address: IpAddr, now: Instant) -> bool {
+        self.try_take_many_at(address, 1, now)
+    }
+
+    /// Takes `n` tokens for `address` if it has as many.
+    pub fn try_take_many_at(&self, address: IpAddr, n: usize, now: Instant) -> bool {
         let mut buckets = self.buckets.lock();
         if buckets.len() >= SWEEP_AT {
             buckets.retain(|_, b| !b.is_full_at(now));
         }
-        buckets.entry(address).or_insert_with(|| TokenBucket::new_at(self.capacity, self.rate, now)).try_take_at(now)
+        buckets
+            .entry(address)
+            .or_insert_with(|| TokenBucket::new_at(self.capacity, self.rate, now))
+            .try_take_many_at(n, now)
     }
 
     /// Whether `address` has a token left, without taking it.

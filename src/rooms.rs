@@ -5,9 +5,10 @@
 //! tested without a network. The realtime layer holds it behind one lock and never across an
 //! await.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::history::{self, Histories};
 use crate::validate::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
@@ -145,7 +146,6 @@ struct Room {
     members: Vec<PersonId>,
     /// Who is in the room's call, in order of joining it.
     call: Vec<(PersonId, Media)>,
-    history: VecDeque<ChatMessage>,
 }
 
 /// The outcome of entering a room.
@@ -176,14 +176,17 @@ pub struct CallChange {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Messages each room keeps.
     pub history_size: usize,
+    /// Bytes all rooms' histories keep together.
+    pub history_memory: usize,
     pub rooms_per_person: usize,
     pub call_size: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { history_size: 50, rooms_per_person: 8, call_size: 6 }
+        Self { history_size: 50, history_memory: 64 << 20, rooms_per_person: 8, call_size: 6 }
     }
 }
 
@@ -192,6 +195,7 @@ impl Default for Limits {
 pub struct Rooms {
     people: HashMap<PersonId, Person>,
     rooms: HashMap<Arc<str>, Room>,
+    histories: Histories,
     limits: Limits,
     /// Bumped whenever the directory (public rooms and their counts) may have changed.
     directory_version: u64,
@@ -201,7 +205,16 @@ pub struct Rooms {
 
 impl Rooms {
     pub fn new(limits: Limits) -> Self {
-        Self { people: HashMap::new(), rooms: HashMap::new(), limits, directory_version: 0, presence_version: 0 }
+        let histories =
+            Histories::new(history::Limits { per_room: limits.history_size, total_bytes: limits.history_memory });
+        Self {
+            people: HashMap::new(),
+            rooms: HashMap::new(),
+            histories,
+            limits,
+            directory_version: 0,
+            presence_version: 0,
+        }
     }
 
     pub fn connect(&mut self, id: PersonId) {
@@ -263,7 +276,6 @@ impl Rooms {
             unlisted,
             members: Vec::new(),
             call: Vec::new(),
-            history: VecDeque::new(),
         });
         room.members.push(id);
         self.presence_version += 1;
@@ -294,6 +306,7 @@ impl Rooms {
         }
         if count == 0 {
             self.rooms.remove(name);
+            self.histories.close(name);
         }
         Ok(Left { room: room_name, me, count })
     }
@@ -323,31 +336,21 @@ impl Rooms {
         if !self.is_member(id, room) {
             return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
         }
-        let room = self.rooms.get_mut(room).expect("a person's room is open");
-        let message = ChatMessage { id: msg_id, room: room.name.clone(), sender, text, ts };
-        if self.limits.history_size > 0 {
-            if room.history.len() == self.limits.history_size {
-                room.history.pop_front();
-            }
-            room.history.push_back(message.clone());
-        }
+        let room = self.rooms[room].name.clone();
+        let message = ChatMessage { id: msg_id, room: room.clone(), sender, text, ts };
+        self.histories.push(&room, message.clone());
         Ok(message)
     }
 
     /// Records a message posted on another node, once; returns whether it is news (its room is
     /// open and it was not recorded before).
     pub fn record(&mut self, message: &ChatMessage) -> bool {
-        let size = self.limits.history_size;
-        let Some(room) = self.rooms.get_mut(&*message.room) else { return false };
-        if room.history.iter().rev().any(|m| m.id == message.id) {
+        let Some(room) = self.rooms.get(&*message.room) else { return false };
+        if self.histories.contains(&room.name, &message.id) {
             return false;
         }
-        if size > 0 {
-            if room.history.len() == size {
-                room.history.pop_front();
-            }
-            room.history.push_back(message.clone());
-        }
+        let room = room.name.clone();
+        self.histories.push(&room, message.clone());
         true
     }
 
@@ -366,24 +369,14 @@ impl Rooms {
     /// Adds messages another node knows of to open rooms' histories: each once, in order of
     /// posting, the newest kept.
     pub fn merge_history(&mut self, messages: Vec<ChatMessage>) {
-        let size = self.limits.history_size;
-        let mut touched: Vec<Arc<str>> = Vec::new();
+        let mut by_room: HashMap<Arc<str>, Vec<ChatMessage>> = HashMap::new();
         for message in messages {
-            let Some(room) = self.rooms.get_mut(&*message.room) else { continue };
-            if size == 0 || room.history.iter().any(|m| m.id == message.id) {
-                continue;
+            if let Some(room) = self.rooms.get(&*message.room) {
+                by_room.entry(room.name.clone()).or_default().push(message);
             }
-            if !touched.contains(&room.name) {
-                touched.push(room.name.clone());
-            }
-            room.history.push_back(message);
         }
-        for name in touched {
-            let room = self.rooms.get_mut(&name).expect("touched rooms are open");
-            room.history.make_contiguous().sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.id.cmp(&b.id)));
-            while room.history.len() > size {
-                room.history.pop_front();
-            }
+        for (room, messages) in by_room {
+            self.histories.merge(&room, messages);
         }
     }
 
@@ -474,7 +467,20 @@ impl Rooms {
 
     /// The room's last messages, oldest first.
     pub fn history(&self, room: &str) -> Vec<ChatMessage> {
-        self.rooms.get(room).map(|r| r.history.iter().cloned().collect()).unwrap_or_default()
+        self.histories.of(room).cloned().collect()
+    }
+
+    /// About the bytes of what someone entering `room` is sent: its people and its history.
+    pub fn entry_cost(&self, room: &str) -> usize {
+        /// A participant's entry in the answer, at most.
+        const PARTICIPANT: usize = 128;
+        let people = self.rooms.get(room).map_or(0, |r| r.members.len());
+        self.histories.bytes_of(room) + people * PARTICIPANT
+    }
+
+    /// Bytes all histories hold.
+    pub fn history_bytes(&self) -> usize {
+        self.histories.bytes()
     }
 
     pub fn directory_version(&self) -> u64 {
@@ -571,9 +577,10 @@ impl Rooms {
                     return Err(format!("the call of {name:?} lists {id} wrongly"));
                 }
             }
-            if room.history.len() > self.limits.history_size || room.history.iter().any(|m| m.room != *name) {
-                return Err(format!("the history of {name:?} is wrong"));
-            }
+        }
+        self.histories.check_invariants()?;
+        if let Some(room) = self.histories.of_closed_rooms(&self.rooms) {
+            return Err(format!("{room:?} is closed and keeps a history"));
         }
         let directory = self.directory(usize::MAX);
         if directory.total != self.rooms.values().filter(|r| !r.unlisted).count()
@@ -608,7 +615,7 @@ mod tests {
     use super::*;
 
     fn setup(n: usize) -> (Rooms, Vec<PersonId>) {
-        let mut rooms = Rooms::new(Limits { history_size: 3, rooms_per_person: 2, call_size: 2 });
+        let mut rooms = Rooms::new(Limits { history_size: 3, rooms_per_person: 2, call_size: 2, ..Limits::default() });
         let ids: Vec<PersonId> = (0..n).map(|_| PersonId::random()).collect();
         ids.iter().for_each(|id| rooms.connect(*id));
         (rooms, ids)

@@ -7,22 +7,22 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
+
+use crate::admission::ConnectionSlot;
 
 /// An IO whose writes fail once one has waited `limit`, and every write after it.
 pub struct StallGuard<T> {
     inner: T,
     limit: Duration,
     writes: Writes,
+    /// The connection's place in its address's count, given back as it closes.
+    _slot: Option<ConnectionSlot>,
 }
 
 enum Writes {
@@ -36,7 +36,12 @@ enum Writes {
 
 impl<T> StallGuard<T> {
     pub fn new(inner: T, limit: Duration) -> Self {
-        Self { inner, limit, writes: Writes::Flowing }
+        Self { inner, limit, writes: Writes::Flowing, _slot: None }
+    }
+
+    /// The same, holding a connection's place until it closes.
+    pub fn holding(inner: T, limit: Duration, slot: Option<ConnectionSlot>) -> Self {
+        Self { inner, limit, writes: Writes::Flowing, _slot: slot }
     }
 
     /// Runs a write unless the connection is broken, and times its waiting.
@@ -95,66 +100,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut().guard(cx, |inner, cx| Pin::new(inner).poll_shutdown(cx))
-    }
-}
-
-/// Accepts TCP connections with Nagle's algorithm off (small messages would otherwise wait for
-/// delayed ACKs, tens of milliseconds each) and their writes guarded.
-pub struct GuardedListener {
-    inner: TcpListener,
-    limit: Duration,
-}
-
-impl GuardedListener {
-    pub fn new(inner: TcpListener, limit: Duration) -> Self {
-        Self { inner, limit }
-    }
-}
-
-impl Listener for GuardedListener {
-    type Io = StallGuard<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (tcp, addr) = Listener::accept(&mut self.inner).await;
-        let _ = tcp.set_nodelay(true);
-        (StallGuard::new(tcp, self.limit), addr)
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-}
-
-/// The same for HTTPS, under TLS.
-#[derive(Clone, Copy)]
-pub struct GuardedAcceptor {
-    pub limit: Duration,
-}
-
-impl<S> axum_server::accept::Accept<TcpStream, S> for GuardedAcceptor {
-    type Stream = StallGuard<TcpStream>;
-    type Service = S;
-    type Future = std::future::Ready<io::Result<(Self::Stream, S)>>;
-
-    fn accept(&self, tcp: TcpStream, service: S) -> Self::Future {
-        std::future::ready(tcp.set_nodelay(true).map(|()| (StallGuard::new(tcp, self.limit), service)))
-    }
-}
-
-/// The address a connection comes from, for requests (`ConnectInfo<PeerAddr>`).
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, GuardedListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, GuardedListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
-}
-
-impl Connected<SocketAddr> for PeerAddr {
-    fn connect_info(addr: SocketAddr) -> Self {
-        PeerAddr(addr)
     }
 }
 

@@ -158,7 +158,7 @@ fn room_of(i: u8) -> &'static str {
 pub fn rooms(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let Ok(actions) = Vec::<Action>::arbitrary(&mut u) else { return };
-    let mut rooms = Rooms::new(Limits { history_size: 3, rooms_per_person: 3, call_size: 3 });
+    let mut rooms = Rooms::new(Limits { history_size: 3, history_memory: 2_000, rooms_per_person: 3, call_size: 3 });
     let mut next_message = 0u32;
     for action in actions {
         match action {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Map;
 
-use super::{AckSender, Answer, EventDef, EventKind, Hub, SocketRef, Source, now_ms, person, refuse, reply};
+use super::{AckSender, Answer, EventDef, EventKind, Hub, Session, SocketRef, Source, now_ms, person, refuse, reply};
 use crate::cluster::Op;
 use crate::config::IceTransportPolicy;
 use crate::ice::{self, IceServer};
@@ -99,12 +99,22 @@ struct Relayed<'a> {
     candidate: Option<&'a Option<Candidate>>,
 }
 
-pub(super) async fn signal(hub: Arc<Hub>, s: SocketRef, (room, to, signal): (String, String, Signal), ack: AckSender) {
+pub(super) async fn signal(
+    hub: Arc<Hub>,
+    session: Arc<Session>,
+    s: SocketRef,
+    (room, to, signal): (String, String, Signal),
+    ack: AckSender,
+) {
     let result = async {
         let me = person(&s);
         let peer = hub.rooms.lock().check_signal(me, to.parse().ok(), &room)?;
         let (description, candidate) = match &signal {
-            Signal::Description(d) => (Some(d), None),
+            Signal::Description(d) => {
+                // Descriptions are large: what a peer that stops reading is made to hold.
+                session.spend_bulk(&hub, d.sdp.len())?;
+                (Some(d), None)
+            }
             Signal::Candidate(c) => (None, Some(c)),
         };
         hub.send_to(peer, "rtc:signal", &Relayed { room: &room, from: me, description, candidate }).await;

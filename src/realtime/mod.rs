@@ -38,7 +38,7 @@ use crate::admission::{self, Admission};
 use crate::cluster::{Link, Nodes, Op};
 use crate::config::Config;
 use crate::metrics::{COUNTERS, Gauges};
-use crate::ratelimit::TokenBucket;
+use crate::ratelimit::{PerAddress, TokenBucket};
 use crate::requests::{self, Args, Request};
 use crate::rooms::{ChatMessage, Entered, Left, Limits, Participant, PersonId, Rooms};
 use crate::validate::{ApiError, ErrorCode};
@@ -56,6 +56,14 @@ const EVENT_BURST_SECONDS: f64 = 2.0;
 /// Signalling events of one socket.
 const SIGNAL_BURST: u32 = 400;
 const SIGNAL_RATE: f64 = 100.0;
+/// Bytes of bulky answers and relays one socket may cause (the history and people of a room it
+/// enters, the session descriptions it sends), in a burst and a second sustained. This is what a
+/// client that stops reading can make the server hold for it before its stalled writes cut it.
+const BULK_BURST: u32 = 2 << 20;
+const BULK_RATE: f64 = 256.0 * 1024.0;
+/// The same for all the sockets of one client address together.
+const BULK_BURST_PER_ADDRESS: u32 = 16 << 20;
+const BULK_RATE_PER_ADDRESS: f64 = 2.0 * 1024.0 * 1024.0;
 /// The directory lists at most this many rooms.
 pub const DIRECTORY_LIMIT: usize = 100;
 /// Packets waiting to be written to one client before more are dropped. A busy room sends bursts
@@ -102,7 +110,9 @@ pub struct Hub {
     /// The other nodes of the cluster, and who is connected to each.
     nodes: Mutex<Nodes>,
     /// Connections per client address.
-    admission: Admission,
+    admission: Arc<Admission>,
+    /// Bytes of bulky output per client address (see [`BULK_BURST_PER_ADDRESS`]).
+    bulk: PerAddress,
     /// Moves when anyone's presence does (see [`Rooms::presence_version`]), and at shutdown:
     /// what the admin panel's live view waits on.
     presence: tokio::sync::watch::Sender<u64>,
@@ -154,6 +164,11 @@ struct Session {
     chat: Mutex<TokenBucket>,
     events: Mutex<TokenBucket>,
     signals: Mutex<TokenBucket>,
+    /// Bytes, see [`BULK_BURST`].
+    bulk: Mutex<TokenBucket>,
+    /// The client's address as per-address limits count it (none for a connection the gate did
+    /// not see, in tests).
+    address: Option<IpAddr>,
     queue: Arc<SerialQueue>,
 }
 
@@ -191,6 +206,19 @@ impl Session {
     fn flavour(&self) -> Flavour {
         if self.noom.load(Ordering::Relaxed) { Flavour::Noom } else { Flavour::Seed }
     }
+
+    /// Counts `bytes` of bulky output against this socket's budget and its address's; refuses
+    /// past either.
+    fn spend_bulk(&self, hub: &Hub, bytes: usize) -> Result<(), ApiError> {
+        let now = std::time::Instant::now();
+        let within = self.bulk.lock().try_take_many_at(bytes, now)
+            && self.address.is_none_or(|address| hub.bulk.try_take_many_at(address, bytes, now));
+        if within {
+            Ok(())
+        } else {
+            Err(ApiError::new(ErrorCode::RateLimited, "too much asked for at once; wait a few seconds"))
+        }
+    }
 }
 
 /// What a request does.
@@ -213,7 +241,7 @@ fn run(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, request: Request, ack
         Request::CallJoin { room, media } => Box::pin(call::join(hub, s, (room, media), ack)),
         Request::CallMedia { room, media } => Box::pin(call::media(hub, s, (room, media), ack)),
         Request::CallLeave { room } => Box::pin(call::leave(hub, s, room, ack)),
-        Request::Signal { room, to, signal } => Box::pin(call::signal(hub, s, (room, to, signal), ack)),
+        Request::Signal { room, to, signal } => Box::pin(call::signal(hub, session, s, (room, to, signal), ack)),
     }
 }
 
@@ -294,15 +322,20 @@ impl Hub {
             .ws_read_buffer_size(WS_READ_BUFFER)
             .with_adapter::<Adapter>(adapter)
             .build_layer();
-        let limits =
-            Limits { history_size: config.history_size, call_size: config.call_size.into(), ..Limits::default() };
-        let admission = Admission::new(admission::Limits {
+        let limits = Limits {
+            history_size: config.history_size,
+            history_memory: config.history_memory << 20,
+            rooms_per_person: config.rooms_per_person.into(),
+            call_size: config.call_size.into(),
+        };
+        let admission = Arc::new(Admission::new(admission::Limits {
             open: config.max_connections_per_address,
             rate: config.connection_rate_per_address,
             ipv6_prefix: config.ipv6_prefix,
-        });
+        }));
         let hub = Arc::new(Hub {
             rooms: Mutex::new(Rooms::new(limits)),
+            bulk: PerAddress::new(BULK_BURST_PER_ADDRESS, BULK_RATE_PER_ADDRESS),
             admission,
             config,
             io: io.clone(),
@@ -434,6 +467,11 @@ impl Hub {
         if self.link.is_clustered() { s.to(room) } else { s.local().to(room) }
     }
 
+    /// The per-address counts of connections, which the listener counts TCP connections in too.
+    pub fn admission(&self) -> Arc<Admission> {
+        self.admission.clone()
+    }
+
     /// Whether a client at `ip` may open a new connection (see [`crate::admission`]).
     pub fn admit(&self, ip: IpAddr) -> Result<(), admission::Refusal> {
         self.admission.admit(ip, std::time::Instant::now())
@@ -483,6 +521,8 @@ impl Hub {
                 self.config.event_rate,
             )),
             signals: Mutex::new(TokenBucket::new(SIGNAL_BURST, SIGNAL_RATE)),
+            bulk: Mutex::new(TokenBucket::new(BULK_BURST, BULK_RATE)),
+            address: address.map(|ip| admission::address_key(ip, self.config.ipv6_prefix)),
             queue: Arc::new(SerialQueue::default()),
         });
         // Who this socket is to everyone else: never its transport session id.

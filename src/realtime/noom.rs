@@ -56,7 +56,16 @@ pub(super) async fn join(
         if let Some(nickname) = nickname {
             hub.rename(&s, &nickname).await?;
         }
-        let others: Vec<_> = hub.rooms.lock().rooms_of(person(&s)).into_iter().filter(|r| **r != *room).collect();
+        let (others, already_in, cost) = {
+            let rooms = hub.rooms.lock();
+            let mine = rooms.rooms_of(person(&s));
+            let already_in = mine.iter().any(|r| **r == *room);
+            (mine.into_iter().filter(|r| **r != *room).collect::<Vec<_>>(), already_in, rooms.entry_cost(&room))
+        };
+        // One already in is not sent the history again: it has it.
+        if !already_in {
+            session.spend_bulk(&hub, cost)?;
+        }
         for other in others {
             hub.leave(&s, &session, Some(&other), false).await?;
         }
@@ -65,7 +74,7 @@ pub(super) async fn join(
                 room: entered.room.clone(),
                 me: entered.me.clone(),
                 participants: rooms.participants(&room),
-                history: rooms.history(&room),
+                history: if entered.is_new { rooms.history(&room) } else { Vec::new() },
                 call_limit: hub.config.call_size,
             })
         })

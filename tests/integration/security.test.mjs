@@ -2,7 +2,12 @@
 // tries, and that it is refused while everyone else keeps working.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ack, connectNoom, expectNothing, noomClient, roomName, upgradeStatus, useServer, waitFor } from "../support/clients.mjs";
+import { readFileSync, readdirSync } from "node:fs";
+import net from "node:net";
+import tls from "node:tls";
+import WebSocket from "ws";
+import { ack, connectNoom, expectNothing, noomClient, pause, roomName, upgradeStatus, useServer, waitFor, withServer }
+  from "../support/clients.mjs";
 
 describe("session takeover", () => {
   const server = useServer();
@@ -55,5 +60,162 @@ describe("session takeover", () => {
     // A session id names nobody.
     const refused = await ack(alice, "rtc:signal", { room, to: bob.io.engine.id, candidate: null });
     assert.equal(refused.error?.code, "peer_unavailable");
+  });
+});
+
+/** Opens a raw TCP connection from `from` (a loopback address); resolves once connected. */
+function rawConnection(port, { from = "127.0.0.1", secure = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const options = { host: "127.0.0.1", port, localAddress: from };
+    const socket = secure
+      ? tls.connect({ ...options, rejectUnauthorized: false, servername: "localhost" }, () => resolve(socket))
+      : net.connect(options, () => resolve(socket));
+    socket.closedAt = null;
+    socket.received = "";
+    socket.on("data", (d) => { socket.received += d; });
+    socket.on("error", () => {});
+    socket.on("close", () => { socket.closedAt = Date.now(); });
+    socket.once("error", reject);
+  });
+}
+
+/** Resolves once `socket` is closed by the server; rejects after `within` ms. */
+function closedWithin(socket, within, what) {
+  return new Promise((resolve, reject) => {
+    if (socket.closedAt !== null) return resolve();
+    const timer = setTimeout(() => reject(new Error(`${what}: still open after ${within} ms`)), within);
+    socket.on("close", () => { clearTimeout(timer); resolve(); });
+  });
+}
+
+/** The number of file descriptors a process holds. */
+const descriptors = (pid) => readdirSync(`/proc/${pid}/fd`).length;
+
+describe("idle and slow connections", () => {
+  // Header-read timeout 10 s (docs/reliability.md); a margin for a loaded machine.
+  const WITHIN = 20_000;
+
+  test("idle, slow-header and idle keep-alive connections are closed; too large headers refused; others unaffected", { timeout: 60_000 }, async () => {
+    await withServer({ args: ["--trusted-proxies", "", "--max-connections-per-address", "40"] }, async (server) => {
+      const idle = await rawConnection(server.port);
+      const slow = await rawConnection(server.port);
+      slow.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ");
+      const keptAlive = await rawConnection(server.port);
+      keptAlive.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+      const huge = await rawConnection(server.port);
+      huge.write(`GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: ${"x".repeat(64 * 1024)}\r\n\r\n`);
+      await closedWithin(huge, WITHIN, "a request with 64 KiB of headers");
+      assert.match(huge.received, /^HTTP\/1\.1 431/, "answered 431 Request Header Fields Too Large");
+
+      // Meanwhile one address holds all it may: its next connections are closed at once, and
+      // everyone else is served.
+      const flood = [];
+      for (let i = 0; i < 45; i++) flood.push(await rawConnection(server.port, { from: "127.0.0.3" }).catch(() => null));
+      await closedWithin(flood.at(-1), 2000, "a connection past the per-address limit");
+      const health = await fetch(`${server.url}/healthz`);
+      assert.equal(health.status, 200);
+      const { socket: visitor } = await noomClient(server.url, "Visitor", roomName("calm"));
+      assert.ok(visitor.connected);
+
+      await Promise.all([
+        closedWithin(idle, WITHIN, "a connection that never sends"),
+        closedWithin(slow, WITHIN, "a request whose headers never end"),
+        closedWithin(keptAlive, WITHIN, "a kept-alive connection left idle"),
+      ]);
+      assert.match(keptAlive.received, /^HTTP\/1\.1 200/, "the kept-alive connection was answered first");
+      for (const s of flood) s?.destroy();
+    });
+  });
+
+  test("over HTTPS too: a connection idle after its TLS handshake is closed", { timeout: 60_000 }, async () => {
+    await withServer({ args: ["--tls-self-signed", "localhost"] }, async (server) => {
+      const idle = await rawConnection(server.port, { secure: true });
+      await closedWithin(idle, WITHIN, "a TLS connection that never sends a request");
+    });
+  });
+
+  test("a thousand idle connections from one address leave the server its descriptors", { timeout: 90_000 }, async () => {
+    await withServer({ args: ["--trusted-proxies", "", "--max-connections-per-address", "100"] }, async (server) => {
+      const before = descriptors(server.proc.pid);
+      const opened = [];
+      for (let i = 0; i < 1000; i++) opened.push(rawConnection(server.port, { from: "127.0.0.4" }).catch(() => null));
+      const sockets = await Promise.all(opened);
+      await pause(500);
+      const held = descriptors(server.proc.pid) - before;
+      assert.ok(held <= 100 + 10, `the server holds ${held} more descriptors (at most 100 connections of one address)`);
+      const health = await fetch(`${server.url}/healthz`);
+      assert.equal(health.status, 200);
+      for (const s of sockets) s?.destroy();
+    });
+  });
+});
+
+/** The server's resident memory, in bytes. */
+function rss(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(status.match(/VmRSS:\s+(\d+) kB/)[1]) * 1024;
+}
+
+/** A raw Socket.IO connection over WebSocket, Noom-flavoured, that the test can stop reading. */
+async function rawNoom(url) {
+  const ws = new WebSocket(`${url.replace(/^http/, "ws")}/socket.io/?EIO=4&transport=websocket`);
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  ws.on("error", () => {});
+  ws.send('40{"protocol":"noom/1"}');
+  return ws;
+}
+
+/** The largest message: 2,000 characters of four bytes each. */
+const FULL = "😀".repeat(2000);
+
+describe("clients that do not read", () => {
+  test("entering rooms with full histories again and again holds little for a client that never reads", { timeout: 120_000 }, async () => {
+    await withServer({ args: ["--chat-rate", "1000", "--chat-burst", "1000", "--event-rate", "1000"] }, async (server) => {
+      const rooms = [roomName("full-a"), roomName("full-b")];
+      const keepers = [];
+      for (const room of rooms) {
+        const { socket } = await noomClient(server.url, "Keeper", room);
+        for (let i = 0; i < 50; i++) await ack(socket, "chat:send", { room, text: FULL });
+        keepers.push(socket);
+      }
+      const { joined } = await noomClient(server.url, "Reader", rooms[0]);
+      const answerBytes = Buffer.byteLength(JSON.stringify(joined));
+      assert.ok(answerBytes > 350_000, `an entry answer is ${answerBytes} bytes`);
+
+      const before = rss(server.proc.pid);
+      const attackers = await Promise.all([1, 2, 3, 4].map(() => rawNoom(server.url)));
+      for (const ws of attackers) ws._socket.pause();
+      // Each asks to enter the two rooms in turn, 500 times: before any bound, each answer
+      // (about 400 KB) waited in the server for a reader that never came.
+      for (let i = 0; i < 500; i++) {
+        for (const ws of attackers) ws.send(`42${i}${JSON.stringify(["room:join", { room: rooms[i % 2] }])}`);
+        if (i % 50 === 49) await pause(100);
+      }
+      await pause(2000);
+      const grown = rss(server.proc.pid) - before;
+      console.log(`# 4 non-reading clients asking for 2 × 400 KB histories 500 times: server memory +${(grown / 1e6).toFixed(1)} MB`);
+      assert.ok(grown < 48e6, `memory grew by ${(grown / 1e6).toFixed(1)} MB (documented bound: docs/reliability.md)`);
+
+      // Everyone else is served.
+      const sent = await ack(keepers[0], "chat:send", { room: rooms[0], text: "still here" });
+      assert.ok(sent.message);
+      for (const ws of attackers) ws.terminate();
+    });
+  });
+
+  test("entering a room one is in answers without its history again", async () => {
+    await withServer({}, async (server) => {
+      const room = roomName("again");
+      const { socket } = await noomClient(server.url, "Ann", room);
+      await ack(socket, "chat:send", { room, text: "remember me" });
+      const { socket: bo, joined } = await noomClient(server.url, "Bo", room);
+      assert.deepEqual(joined.history.map((m) => m.text), ["remember me"]);
+      const again = await ack(bo, "room:join", { room });
+      assert.deepEqual(again.history, [], "no history for one already in the room");
+      assert.deepEqual(again.participants.map((p) => p.nickname), ["Ann", "Bo"]);
+    });
   });
 });

@@ -1,0 +1,86 @@
+//! What every TCP connection goes through before it carries a request: a place in its address's
+//! count of open connections (unless it comes from a trusted proxy), Nagle's algorithm off,
+//! writes that fail once the peer stops reading (see [`crate::stall`]), and hyper's limits on
+//! how long and how large a request's headers may be.
+//!
+//! Without these, idle or half-sent connections cost a file descriptor and a buffer each for as
+//! long as their peer keeps them open: a thousand of them exhausted the server's descriptors.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::connect_info::Connected;
+use axum_server::Server;
+use axum_server::accept::Accept;
+use tokio::net::TcpStream;
+
+use crate::admission::{Admission, Refusal, TrustedProxies};
+use crate::metrics::COUNTERS;
+use crate::stall::StallGuard;
+
+/// The longest a connection may take to send a request's headers, counted from when it is
+/// accepted (after a TLS handshake, which has as long again) or from the end of its last
+/// answer: a connection idle between requests is closed after as long.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request head (request line and headers) read; a larger one is answered 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Accepts a TCP connection: counted against its address, Nagle's algorithm off (small messages
+/// would otherwise wait for delayed ACKs, tens of milliseconds each), writes guarded.
+#[derive(Clone)]
+pub struct GuardedAcceptor {
+    /// How long a write may wait on a peer that does not read.
+    pub stall_limit: Duration,
+    pub admission: Arc<Admission>,
+    /// Their connections carry many clients, each counted by the Socket.IO gate instead.
+    pub proxies: TrustedProxies,
+}
+
+impl<S> Accept<TcpStream, S> for GuardedAcceptor {
+    type Stream = StallGuard<TcpStream>;
+    type Service = S;
+    type Future = std::future::Ready<io::Result<(Self::Stream, S)>>;
+
+    fn accept(&self, tcp: TcpStream, service: S) -> Self::Future {
+        std::future::ready(self.guard(tcp).map(|stream| (stream, service)))
+    }
+}
+
+impl GuardedAcceptor {
+    fn guard(&self, tcp: TcpStream) -> io::Result<StallGuard<TcpStream>> {
+        let peer = tcp.peer_addr()?.ip();
+        let slot = if self.proxies.trusts(peer) {
+            None
+        } else {
+            let slot = self.admission.connection_opened(peer, Instant::now());
+            if slot.is_none() {
+                COUNTERS.refused_connection(Refusal::TooManyOpen);
+                return Err(io::Error::other(Refusal::TooManyOpen.message()));
+            }
+            slot
+        };
+        tcp.set_nodelay(true)?;
+        Ok(StallGuard::holding(tcp, self.stall_limit, slot))
+    }
+}
+
+/// A server on `listener` with the header limits above.
+pub fn server(listener: std::net::TcpListener) -> io::Result<Server<SocketAddr>> {
+    let mut server = axum_server::from_tcp(listener)?.first_request_timeout(HEADER_READ_TIMEOUT);
+    let http = server.http_builder();
+    http.http1().header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(MAX_HEADER_BYTES);
+    http.http2().max_header_list_size(MAX_HEADER_BYTES as u32);
+    Ok(server)
+}
+
+/// The address a connection comes from, for requests (`ConnectInfo<PeerAddr>`).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl Connected<SocketAddr> for PeerAddr {
+    fn connect_info(addr: SocketAddr) -> Self {
+        PeerAddr(addr)
+    }
+}
