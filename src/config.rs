@@ -39,6 +39,12 @@ pub struct Config {
     #[arg(long, env = "NOOM_PORT", default_value_t = 3000)]
     pub port: u16,
 
+    /// The URLs people open Noom at, comma-separated (`https://meet.example.com`): over plain HTTP
+    /// (behind a proxy that ends TLS, say) the server answers only for these names, `localhost`
+    /// and IP addresses; the HTTP-to-HTTPS redirect goes to the first HTTPS one.
+    #[arg(long, env = "NOOM_PUBLIC_URL", value_delimiter = ',')]
+    pub public_url: Vec<String>,
+
     /// Origins other than the server's own allowed to open Socket.IO connections,
     /// comma-separated (e.g. `https://app.example.com`), or `*` for any.
     #[arg(long, env = "NOOM_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -268,6 +274,9 @@ impl Config {
         }
         if self.ping_interval == 0 || self.ping_timeout == 0 {
             return Err("--ping-interval and --ping-timeout must be at least 1 second".into());
+        }
+        for url in self.public_url.iter().filter(|u| !u.is_empty()) {
+            crate::origin::PublicUrl::parse(url).map_err(|e| format!("--public-url: {e}"))?;
         }
         for origin in &self.allowed_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {

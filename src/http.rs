@@ -18,6 +18,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::admission::TrustedProxies;
 use crate::config::Config;
+use crate::origin::{OriginCheck, Served};
 use crate::connection::PeerAddr;
 use crate::metrics::COUNTERS;
 use crate::realtime::plain_ws::{self, PublicChat};
@@ -78,7 +79,11 @@ pub fn router(config: Arc<Config>, socket_io: SocketIoLayer<Adapter>, hub: Arc<H
     // Layered once around the whole router: each application of the layer makes an Engine.IO
     // server of its own, and a session must find the same one on every request.
     let hsts = config.tls_cert.is_some();
-    let gate = Gate { proxies: TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(), config, hub };
+    let gate = Gate {
+        proxies: TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(),
+        served: Arc::new(Served::new(&config)),
+        hub,
+    };
     // The security headers go on every answer, the gate's own (the client bundle, refusals)
     // included.
     Router::new()
@@ -107,28 +112,23 @@ pub fn router(config: Arc<Config>, socket_io: SocketIoLayer<Adapter>, hub: Arc<H
         ))
 }
 
-/// What the Socket.IO gate needs.
+/// What the gate needs.
 #[derive(Clone)]
 struct Gate {
-    config: Arc<Config>,
+    served: Arc<Served>,
     hub: Arc<Hub>,
     proxies: TrustedProxies,
 }
 
-/// The plain-HTTP side of an HTTPS server: every request is sent to the same address over HTTPS.
-pub fn redirect_to_https(https_port: u16) -> Router {
+/// The plain-HTTP side of an HTTPS server: every request is sent to HTTPS, at the public name
+/// (never at a name the request made up).
+pub fn redirect_to_https(served: Served, https_port: u16) -> Router {
     Router::new().fallback(move |headers: HeaderMap, uri: axum::http::Uri| async move {
-        let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-            return (StatusCode::BAD_REQUEST, "a Host header is needed").into_response();
-        };
-        // The host without its port (an IPv6 address keeps its brackets).
-        let name = match host.rsplit_once(':') {
-            Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
-            _ => host,
-        };
-        let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        axum::response::Redirect::permanent(&format!("https://{name}{port}{path}")).into_response()
+        match served.https_location(&headers, https_port, path) {
+            Some(location) => axum::response::Redirect::permanent(&location).into_response(),
+            None => misdirected(),
+        }
     })
 }
 
@@ -192,11 +192,17 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Html(page)).into_response()
 }
 
-/// In front of Socket.IO: serves the client bundle (which socketioxide's path would swallow),
-/// refuses browser requests from origins that are not allowed, answers CORS for those that are,
-/// and admits new connections by their client's address.
+/// In front of everything: refuses requests for host names this server does not answer for
+/// (see [`crate::origin`]), notes the client's address; in front of Socket.IO and `/ws`, serves
+/// the client bundle (which socketioxide's path would swallow), refuses browser requests from
+/// origins that are not allowed, answers CORS for those that are, and admits new connections by
+/// their client's address.
 async fn socket_io_gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
-    let config = &gate.config;
+    let path = request.uri().path();
+    // Health checks come from load balancers, by whatever name they know the node.
+    if !gate.served.serves(request.headers()) && !matches!(path, "/healthz" | "/readyz") {
+        return misdirected();
+    }
     let client = gate.client(&request);
     if let Some(client) = client {
         request.extensions_mut().insert(ClientAddress(client));
@@ -211,6 +217,9 @@ async fn socket_io_gate(State(gate): State<Gate>, mut request: Request, next: Ne
         };
     }
     if path == "/ws" {
+        if gate.served.check_origin(request.headers()) == OriginCheck::Refused {
+            return origin_refused();
+        }
         return admit_plain_websocket(&gate, client, request, next).await;
     }
     if !path.starts_with("/socket.io/") && path != "/socket.io" {
@@ -228,13 +237,13 @@ async fn socket_io_gate(State(gate): State<Gate>, mut request: Request, next: Ne
     {
         return refused(refusal);
     }
-    let Some(origin) = request.headers().get(header::ORIGIN).cloned() else {
-        return next.run(request).await;
+    let same_origin = match gate.served.check_origin(request.headers()) {
+        OriginCheck::None => return next.run(request).await,
+        OriginCheck::Refused => return origin_refused(),
+        OriginCheck::SameOrigin => true,
+        OriginCheck::Allowed => false,
     };
-    let same_origin = is_same_origin(&origin, request.headers());
-    if !same_origin && !origin_allowed(config, &origin) {
-        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
-    }
+    let Some(origin) = request.headers().get(header::ORIGIN).cloned() else { return next.run(request).await };
     let preflight = request.method() == Method::OPTIONS;
     let mut response = if preflight {
         let mut r = Response::new(Body::empty());
@@ -311,34 +320,12 @@ fn detached(request: Request) -> Request {
     Request::from_parts(parts, body)
 }
 
-/// An `Origin` is the server's own when its host and port are the request's `Host`.
-fn is_same_origin(origin: &HeaderValue, headers: &HeaderMap) -> bool {
-    let (Ok(origin), Some(Ok(host))) = (origin.to_str(), headers.get(header::HOST).map(|h| h.to_str())) else {
-        return false;
-    };
-    origin.split_once("://").is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+/// A request for a host name this server does not answer for.
+fn misdirected() -> Response {
+    let message = "this server does not answer for that host name; its operator can add it with --public-url";
+    (StatusCode::MISDIRECTED_REQUEST, message).into_response()
 }
 
-fn origin_allowed(config: &Config, origin: &HeaderValue) -> bool {
-    let Ok(origin) = origin.to_str() else { return false };
-    config
-        .allowed_origins
-        .iter()
-        .any(|allowed| allowed == "*" || allowed.trim_end_matches('/').eq_ignore_ascii_case(origin))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_origin_compares_authority_with_host() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, HeaderValue::from_static("localhost:3000"));
-        assert!(is_same_origin(&HeaderValue::from_static("http://localhost:3000"), &headers));
-        assert!(is_same_origin(&HeaderValue::from_static("https://localhost:3000"), &headers));
-        assert!(!is_same_origin(&HeaderValue::from_static("http://localhost:3001"), &headers));
-        assert!(!is_same_origin(&HeaderValue::from_static("http://evil.example"), &headers));
-        assert!(!is_same_origin(&HeaderValue::from_static("null"), &headers));
-    }
+fn origin_refused() -> Response {
+    (StatusCode::FORBIDDEN, "origin not allowed").into_response()
 }

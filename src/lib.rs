@@ -9,6 +9,7 @@
 //! - [`requests`]: what each client event asks for, read and checked from its arguments.
 //! - [`signal`]: the WebRTC signalling payloads relayed between peers.
 //! - [`tls`]: HTTPS certificates: from files, reloaded, or made at start.
+//! - [`origin`]: which host names the server answers for, and which pages may talk to it.
 //! - [`ice`]: the STUN and TURN servers handed to browsers, with TURN credentials.
 //! - [`metrics`]: what `/metrics` reports.
 //! - [`admin`]: the admin panel's API: every room live, closing rooms, disconnecting people.
@@ -31,6 +32,7 @@ pub mod http;
 pub mod ice;
 pub mod memory;
 pub mod metrics;
+pub mod origin;
 pub mod ratelimit;
 pub mod realtime;
 pub mod requests;
@@ -99,7 +101,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("--http-port: cannot listen on {redirect}"))?;
         listener.set_nonblocking(true)?;
         println!("noom redirects http://{} to HTTPS", listener.local_addr()?);
-        let app = http::redirect_to_https(local.port()).into_make_service();
+        let app = http::redirect_to_https(origin::Served::new(&config), local.port()).into_make_service();
         tokio::spawn(connection::server(listener)?.acceptor(acceptor).handle(handle).serve(app));
     }
     tokio::spawn(memory::give_back_periodically());

@@ -13,7 +13,7 @@ let plain;
 
 before(async () => {
   secure = await startServer({ args: ["--tls-self-signed", HOST] });
-  plain = await startServer();
+  plain = await startServer({ args: ["--public-url", `http://${HOST}`] });
   // The name resolves to loopback, which is no secure context of its own, as it would on a LAN.
   browser = await launchBrowser({ extraArgs: [`--host-resolver-rules=MAP ${HOST} 127.0.0.1`] });
 });

@@ -3,6 +3,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import tls from "node:tls";
 import WebSocket from "ws";
@@ -217,5 +218,62 @@ describe("clients that do not read", () => {
       assert.deepEqual(again.history, [], "no history for one already in the room");
       assert.deepEqual(again.participants.map((p) => p.nickname), ["Ann", "Bo"]);
     });
+  });
+});
+
+/** A plain HTTP GET with the headers given (`Host` included); resolves with status and headers. */
+function get(port, path, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, path, headers }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode, headers: res.headers });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("host names and origins", () => {
+  const server = useServer({ args: ["--public-url", "http://noom.test"] });
+
+  test("a page under another name (DNS rebinding) is refused; the server's names and health checks are served", async () => {
+    const evil = `evil.example:${server.port}`;
+    for (const path of ["/", "/r/room", "/socket.io/?EIO=4&transport=polling", "/ws", "/metrics"]) {
+      const res = await get(server.port, path, { Host: evil, Origin: `http://${evil}` });
+      assert.equal(res.status, 421, `${path} for ${evil}`);
+    }
+    assert.equal((await get(server.port, "/healthz", { Host: evil })).status, 200, "health checks by any name");
+    for (const host of [`localhost:${server.port}`, `127.0.0.1:${server.port}`, "noom.test", `noom.test:${server.port}`]) {
+      assert.equal((await get(server.port, "/", { Host: host })).status, 200, host);
+    }
+  });
+
+  test("the plain /ws chat refuses other origins, as Socket.IO does", async () => {
+    assert.equal(await upgradeStatus(server.url, "/ws", "http://evil.example"), 403);
+    assert.equal(await upgradeStatus(server.url, "/ws", server.url), 101);
+    assert.equal(await upgradeStatus(server.url, "/ws"), 101, "no Origin: not a browser");
+  });
+
+  test("an origin is the page's scheme, host and port", async () => {
+    const handshake = "/socket.io/?EIO=4&transport=polling";
+    const host = `localhost:${server.port}`;
+    assert.equal((await get(server.port, handshake, { Host: host, Origin: `http://${host}` })).status, 200);
+    assert.equal((await get(server.port, handshake, { Host: host, Origin: `https://${host}` })).status, 403, "another scheme");
+    assert.equal((await get(server.port, handshake, { Host: host, Origin: "http://localhost:1" })).status, 403, "another port");
+  });
+});
+
+test("the HTTP-to-HTTPS redirect goes to the public name, never to the name a request gives", async () => {
+  await withServer({ args: ["--tls-self-signed", "localhost", "--http-port", "0", "--public-url", "https://meet.example.com"] }, async (server) => {
+    const port = Number(server.output().match(/redirects http:\/\/[^\s]+:(\d+) to HTTPS/)[1]);
+    const res = await get(port, "/r/x?y=1", { Host: "evil.example" });
+    assert.equal(res.status, 308);
+    assert.equal(res.headers.location, "https://meet.example.com/r/x?y=1");
+  });
+  await withServer({ args: ["--tls-self-signed", "localhost", "--http-port", "0"] }, async (server) => {
+    const port = Number(server.output().match(/redirects http:\/\/[^\s]+:(\d+) to HTTPS/)[1]);
+    assert.equal((await get(port, "/", { Host: "evil.example" })).status, 421, "a name the server does not answer for");
+    const res = await get(port, "/", { Host: `localhost:${port}` });
+    assert.equal(res.headers.location, `https://localhost:${server.port}/`);
   });
 });
