@@ -44,7 +44,7 @@ struct Admin {
 /// Who sent a request: the client's address as the HTTP gate found it (none in unit tests).
 type Client = Option<Extension<ClientAddress>>;
 
-/// The API's routes, under `/admin/api`.
+/// The API's routes, under `/admin/api`, and `/metrics`.
 pub fn routes(config: &Config, hub: Arc<Hub>) -> Router {
     let admin = Admin {
         token: config.admin_token.as_deref().map(Arc::from),
@@ -57,7 +57,27 @@ pub fn routes(config: &Config, hub: Arc<Hub>) -> Router {
         .route("/admin/api/close-room", post(close_room))
         .route("/admin/api/disconnect", post(disconnect))
         .route("/admin/api/{*rest}", axum::routing::any(unknown))
+        .route("/metrics", get(metrics))
         .with_state(admin)
+}
+
+/// `/metrics`, for this machine (a collector beside the server, or a proxy that forwards the
+/// client's address, which is then the client's) or with the admin token: what it tells of rooms,
+/// refusals and load is no one else's business.
+async fn metrics(State(admin): State<Admin>, client: Client, headers: HeaderMap) -> Response {
+    let local = client.as_ref().is_none_or(|Extension(ClientAddress(ip))| ip.to_canonical().is_loopback());
+    if !local && let Err(e) = admin.authorise(client, &headers) {
+        let e = match e.code {
+            ErrorCode::AdminDisabled => ApiError::new(
+                ErrorCode::NotFound,
+                "metrics are served to this machine only (or to any address with --admin-token)",
+            ),
+            _ => e,
+        };
+        return failure(e);
+    }
+    let page = crate::metrics::render(&admin.hub.gauges());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], page).into_response()
 }
 
 /// The state; with `?after=<version>`, once it is not that version (or after [`LONG_POLL`]).

@@ -66,13 +66,6 @@ pub fn router(config: Arc<Config>, socket_io: SocketIoLayer<Adapter>, hub: Arc<H
                 move || ready(hub.clone())
             }),
         )
-        .route(
-            "/metrics",
-            get({
-                let hub = hub.clone();
-                move || metrics(hub.clone())
-            }),
-        )
         .merge(crate::admin::routes(&config, hub.clone()))
         .route("/ws", get(plain_ws::upgrade).with_state(PublicChat::new(config.clone())))
         .fallback(asset);
@@ -142,11 +135,6 @@ async fn ready(hub: Arc<Hub>) -> Response {
     let status = if hub.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = serde_json::json!({ "ready": status == StatusCode::OK, "redis": hub.link_state() });
     (status, axum::Json(body)).into_response()
-}
-
-async fn metrics(hub: Arc<Hub>) -> Response {
-    let page = crate::metrics::render(&hub.gauges());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], page).into_response()
 }
 
 async fn index() -> Response {

@@ -98,9 +98,43 @@ impl Serialize for ApiError {
     }
 }
 
-/// A trimmed name of 1 to `max` characters without control characters.
+/// Whether `c` is invisible in a name and could only make one name look like another, or turn the
+/// text around it backwards: format characters (zero-width spaces and joiners, direction
+/// overrides and isolates, the byte-order mark), fillers that draw nothing (Hangul's), variation
+/// selectors and tags.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Pictographs, which a zero-width joiner may join into one (👩‍💻).
+fn is_pictograph(c: char) -> bool {
+    matches!(c, '\u{2600}'..='\u{27BF}' | '\u{1F000}'..='\u{1FAFF}')
+}
+
+/// A name as it is kept and shown: invisible characters taken out (a joiner between two
+/// pictographs kept), in Unicode's composed form (NFC), so that one name has one spelling.
+pub fn normalise_name(raw: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let chars: Vec<char> = raw.chars().collect();
+    let visible = chars.iter().enumerate().filter(|&(i, &c)| {
+        let joins_pictographs = c == '\u{200D}'
+            && i > 0
+            && chars.get(i + 1).is_some_and(|&next| is_pictograph(next))
+            && is_pictograph(chars[i - 1]);
+        !is_invisible(c) || joins_pictographs
+    });
+    visible.map(|(_, &c)| c).nfc().collect()
+}
+
+/// A trimmed name of 1 to `max` characters without control characters, normalised (see
+/// [`normalise_name`]).
 fn name(raw: &str, max: usize, what: &str, code: ErrorCode) -> Result<String, ApiError> {
-    let trimmed = raw.trim();
+    let normalised = normalise_name(raw);
+    let trimmed = normalised.trim();
     let len = trimmed.chars().count();
     if len == 0 || len > max {
         return Err(ApiError::new(code, format!("{what} must be 1 to {max} characters")));
@@ -153,6 +187,21 @@ mod tests {
         assert_eq!(room_name(&"r".repeat(64)).unwrap().len(), 64);
         assert_eq!(room_name(&"r".repeat(65)).unwrap_err().code, ErrorCode::InvalidRoom);
         assert_eq!(room_name("a\nb").unwrap_err().code, ErrorCode::InvalidRoom);
+    }
+
+    #[test]
+    fn names_lose_invisible_characters_and_take_one_spelling() {
+        assert_eq!(nickname("Ali\u{200B}ce").unwrap(), "Alice");
+        assert_eq!(nickname("\u{202E}ecilA").unwrap(), "ecilA", "no direction override");
+        assert_eq!(nickname("\u{2066}Bob\u{2069}").unwrap(), "Bob");
+        assert_eq!(nickname("\u{FEFF}Zoë").unwrap(), "Zo\u{00EB}");
+        assert_eq!(nickname("Zoe\u{0308}").unwrap(), "Zo\u{00EB}", "composed (NFC)");
+        assert_eq!(nickname("👩\u{200D}💻 Dev").unwrap(), "👩\u{200D}💻 Dev", "a joined pictograph stays");
+        assert_eq!(nickname("a\u{200D}b").unwrap(), "ab");
+        assert_eq!(nickname("한\u{3164}글").unwrap(), "한글");
+        assert!(nickname("\u{200B}\u{200B}").is_err(), "nothing visible is no name");
+        assert!(nickname("\u{3164}").is_err());
+        assert_eq!(room_name("stand\u{200B}up").unwrap(), "standup");
     }
 
     #[test]

@@ -277,3 +277,36 @@ test("the HTTP-to-HTTPS redirect goes to the public name, never to the name a re
     assert.equal(res.headers.location, `https://localhost:${server.port}/`);
   });
 });
+
+test("/metrics answers this machine, and others only with the admin token", async () => {
+  const remote = { "x-forwarded-for": "198.51.100.9" }; // through the local proxy, from elsewhere
+  await withServer({}, async (server) => {
+    assert.equal((await fetch(`${server.url}/metrics`)).status, 200, "from this machine");
+    const res = await fetch(`${server.url}/metrics`, { headers: remote });
+    assert.equal(res.status, 404);
+    assert.match((await res.json()).error.message, /this machine only/);
+  });
+  const token = "metrics-token-0123456789abcdef";
+  await withServer({ args: ["--admin-token", token] }, async (server) => {
+    assert.equal((await fetch(`${server.url}/metrics`, { headers: remote })).status, 401);
+    const res = await fetch(`${server.url}/metrics`, { headers: { ...remote, authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /noom_sockets/);
+  });
+});
+
+test("wrong admin tokens from one address are slowed down and logged; other addresses are not", async () => {
+  const token = "guarded-token-0123456789abcdef";
+  await withServer({ args: ["--admin-token", token], env: { RUST_LOG: "warn" } }, async (server) => {
+    const from = (ip, bearer) => fetch(`${server.url}/admin/api/state`, { headers: { "x-forwarded-for": ip, authorization: `Bearer ${bearer}` } });
+    const statuses = [];
+    for (let i = 0; i < 15; i++) statuses.push((await from("198.51.100.20", `guess-${i}-0123456789abcdef`)).status);
+    assert.deepEqual(statuses.slice(0, 10), Array(10).fill(401), "ten wrong tokens are answered");
+    assert.deepEqual(statuses.slice(10), Array(5).fill(429), "then the address must wait");
+    const slowed = await from("198.51.100.20", token);
+    assert.equal(slowed.status, 429, "even the right token waits: guessing is not worth it");
+    assert.ok(slowed.headers.get("retry-after"));
+    assert.equal((await from("198.51.100.21", token)).status, 200, "another address is not slowed");
+    assert.match(server.output(), /wrong token.*198\.51\.100\.20|198\.51\.100\.20.*wrong token/);
+  });
+});

@@ -108,6 +108,7 @@ export class CallSession {
   /** The room's list changed (an arrival, a departure): the join button's count may differ. */
   peopleChanged(): void {
     this.refreshOpen();
+    this.relabelTiles();
   }
 
   /** Someone renamed, joined or left the call, or changed their media. */
@@ -122,6 +123,7 @@ export class CallSession {
     // A newcomer offers to us; should that offer never come, we offer instead.
     if (change === "joined" || !this.tiles.has(p.id)) this.scheduleFallback(p.id);
     this.putRemoteTile(p);
+    this.relabelTiles();
   }
 
   /** Someone left the room (or their connection was replaced): their part of the call is gone. */
@@ -513,7 +515,15 @@ export class CallSession {
   }
 
   private putRemoteTile(p: Participant): void {
-    this.tiles.put(p.id, { name: p.nickname, self: false, media: p.call ?? NO_MEDIA });
+    const name = this.host.room()?.label(p.id, p.nickname) ?? p.nickname;
+    this.tiles.put(p.id, { name, self: false, media: p.call ?? NO_MEDIA });
+  }
+
+  /** Names that read alike are told apart on the tiles as in the list (see `tellApart`). */
+  private relabelTiles(): void {
+    const room = this.host.room();
+    if (!room || !this.active) return;
+    for (const p of room.inCall()) if (!room.isSelf(p.id) && this.tiles.has(p.id)) this.putRemoteTile(p);
   }
 
   /** Our own name changed: the own tile says so. */

@@ -2,6 +2,7 @@
 import { byId, el, syncKeyed } from "./dom";
 import { initial } from "./format";
 import { onLangChange, t } from "./lang";
+import { isolated } from "./names";
 import type { Directory, DirectoryRoom } from "./protocol";
 
 export type EnterRequest = { nickname: string; room: string; unlisted: boolean };
@@ -135,7 +136,7 @@ export class LobbyView {
 
   private relabel(): void {
     if (this.invitedRoom !== null) {
-      this.title.textContent = t("lobby.inviteTitle", { room: this.invitedRoom });
+      this.title.textContent = t("lobby.inviteTitle", isolated({ room: this.invitedRoom }));
       this.inviteHint.hidden = false;
     } else {
       this.title.textContent = t("lobby.joinTitle");

@@ -3,6 +3,9 @@ import {
   ADJECTIVE_COUNT,
   ANIMAL_COUNT,
   chooseNickname,
+  isolated,
+  nameKey,
+  tellApart,
   makeNameSeed,
   nameFromSeed,
   parseNameSeed,
@@ -66,5 +69,29 @@ describe("chooseNickname", () => {
   it("falls back to the default when empty or blank", () => {
     expect(chooseNickname("", "Quiet Otter 42")).toBe("Quiet Otter 42");
     expect(chooseNickname(" \u3000 ", "Quiet Otter 42")).toBe("Quiet Otter 42");
+  });
+});
+
+describe("telling names apart", () => {
+  it("reads look-alike names as one", () => {
+    expect(nameKey("Alice")).toBe(nameKey("аlice")); // a Cyrillic а
+    expect(nameKey("Zoë")).toBe(nameKey("zoe"));
+    expect(nameKey("ＡＬＩＣＥ")).toBe(nameKey("alice")); // full width
+    expect(nameKey("Alice")).not.toBe(nameKey("Alicia"));
+  });
+
+  it("tags only the names that read alike", () => {
+    const labels = tellApart([
+      { id: "k3FzQ", nickname: "Alice" },
+      { id: "p9XwR", nickname: "Аlice" },
+      { id: "m2AbC", nickname: "Bob" },
+    ]);
+    expect(labels.get("k3FzQ")).toBe("Alice (k3Fz)");
+    expect(labels.get("p9XwR")).toBe("Аlice (p9Xw)");
+    expect(labels.get("m2AbC")).toBe("Bob");
+  });
+
+  it("isolates names put into sentences", () => {
+    expect(isolated({ name: "\u202Eevil", count: 2 })).toEqual({ name: "\u2068\u202Eevil\u2069", count: 2 });
   });
 });

@@ -1,6 +1,6 @@
 // Readable default nicknames such as "Quiet Otter 42" (or "조용한 수달 42"), made from a small
 // seed so that the same default reads naturally in either language.
-import type { Lang } from "./i18n";
+import type { Lang, Params } from "./i18n";
 import { trimName } from "./validate";
 
 const ADJECTIVES: Record<Lang, readonly string[]> = {
@@ -74,4 +74,49 @@ export function parseNameSeed(text: string | null | undefined): NameSeed | null 
 export function chooseNickname(typed: string, fallback: string): string {
   const t = trimName(typed);
   return t === "" ? fallback : t;
+}
+
+/**
+ * Letters of other scripts drawn like Latin ones: an "Alice" spelled with a Cyrillic "А" is
+ * another name to the server but the same to a reader.
+ */
+const LOOKALIKES: Record<string, string> = {
+  а: "a", в: "b", е: "e", ё: "e", к: "k", м: "m", н: "h", о: "o", р: "p", с: "c", т: "t", у: "y", х: "x",
+  і: "i", ї: "i", ј: "j", ѕ: "s", ԁ: "d", ԛ: "q", ԝ: "w", һ: "h", ӏ: "l",
+  α: "a", β: "b", ε: "e", η: "n", ι: "i", κ: "k", ν: "v", ο: "o", ρ: "p", τ: "t", υ: "u", χ: "x", γ: "y",
+  "0": "o", "1": "l", ı: "i", ſ: "s",
+};
+
+/**
+ * Parameters with their text isolated (U+2068 … U+2069), so that a name written right to left
+ * stays within itself and does not turn the sentence around it.
+ */
+export function isolated(params?: Params): Params | undefined {
+  if (!params) return params;
+  const out: Params = {};
+  for (const [key, value] of Object.entries(params)) out[key] = typeof value === "string" ? `\u2068${value}\u2069` : value;
+  return out;
+}
+
+/** A name as a reader tells names apart: case, accents, width and look-alike letters ignored. */
+export function nameKey(name: string): string {
+  const folded = name.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase();
+  let key = "";
+  for (const c of folded) key += LOOKALIKES[c] ?? c;
+  return key.replace(/\s+/gu, " ").trim();
+}
+
+/**
+ * What to call each person where everyone is listed: their nickname, with a short tag of their
+ * id where another present person's name reads the same ("Alice (k3Fz)").
+ */
+export function tellApart(people: readonly { id: string; nickname: string }[]): Map<string, string> {
+  const byKey = new Map<string, number>();
+  for (const p of people) byKey.set(nameKey(p.nickname), (byKey.get(nameKey(p.nickname)) ?? 0) + 1);
+  const labels = new Map<string, string>();
+  for (const p of people) {
+    const alike = (byKey.get(nameKey(p.nickname)) ?? 0) > 1;
+    labels.set(p.id, alike ? `${p.nickname} (${p.id.slice(0, 4)})` : p.nickname);
+  }
+  return labels;
 }

@@ -5,6 +5,7 @@ import { byId, el, isNearBottom, scrollToBottom, setMediaData } from "./dom";
 import { errorText, formatDateTime, formatTime, initial } from "./format";
 import type { Key, Params } from "./i18n";
 import { lang, onLangChange, t } from "./lang";
+import { isolated, tellApart } from "./names";
 import { callIcons } from "./people";
 import type { ChatMessage, ProtocolError } from "./protocol";
 import type { RoomState } from "./roomState";
@@ -152,13 +153,14 @@ export class RoomView {
   renderPeople(): void {
     const state = this.state;
     if (!state) return;
+    const labels = tellApart(state.participants);
     const items = state.participants.map((p) => {
       const self = state.isSelf(p.id);
       const item = el(
         "li",
         { className: self ? "person self" : "person", attrs: { "data-id": p.id, "data-in-call": String(!!p.call) } },
         el("span", { className: "avatar", attrs: { "aria-hidden": "true", "data-initial": initial(p.nickname) } }),
-        el("span", { className: "nick", text: p.nickname }),
+        el("span", { className: "nick", text: labels.get(p.id) ?? p.nickname }),
       );
       if (self) {
         const badge = el("span", { className: "you-badge", text: t("room.you") });
@@ -178,7 +180,7 @@ export class RoomView {
   /** Adds a system line (arrivals, departures, renames, connection news). */
   system(key: Key, params?: Params): void {
     const item = el("li", { className: "system" });
-    const relabel = () => (item.textContent = t(key, params));
+    const relabel = () => (item.textContent = t(key, isolated(params)));
     relabel();
     this.relabelers.set(item, relabel);
     this.append(item, false);
@@ -189,7 +191,7 @@ export class RoomView {
     const state = this.state;
     if (!state || !state.remember(message)) return;
     const own = state.isOwn(message);
-    const item = this.messageItem(message.sender.nickname, message.text, own);
+    const item = this.messageItem(state.label(message.sender.id, message.sender.nickname), message.text, own);
     item.classList.add(own ? "sent" : "received");
     this.setSent(item, message);
     this.append(item, own);
@@ -292,7 +294,7 @@ export class RoomView {
   private setSent(item: HTMLLIElement, message: ChatMessage): void {
     item.dataset.id = message.id;
     const sender = item.querySelector(".msg-sender");
-    if (sender) sender.textContent = message.sender.nickname;
+    if (sender) sender.textContent = this.state?.label(message.sender.id, message.sender.nickname) ?? message.sender.nickname;
     const time = item.querySelector<HTMLTimeElement>(".msg-time");
     const status = item.querySelector<HTMLElement>(".msg-status");
     const relabel = () => {

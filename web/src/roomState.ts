@@ -2,6 +2,7 @@
 // (in order of arrival, with their call state) and which messages it has already shown. Pure
 // state, no DOM.
 import { messageKey } from "./format";
+import { tellApart } from "./names";
 import type { ChatMessage, JoinAck, Media, Participant } from "./protocol";
 
 /** The call size limit the protocol documents, for a server whose join answer does not say. */
@@ -71,6 +72,11 @@ export class RoomState {
 
   isSelf(id: string): boolean {
     return id === this.self.id;
+  }
+
+  /** What to call someone here: their nickname, told apart from anyone present whose name reads the same. */
+  label(id: string, nickname: string): string {
+    return tellApart(this.people).get(id) ?? nickname;
   }
 
   /** Whether a message was sent by this client (under any of its connections). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { charCount, checkMessage, checkNickname, checkRoomName, isBlank, LIMITS, trimName } from "./validate";
+import { charCount, checkMessage, checkNickname, checkRoomName, isBlank, LIMITS, normaliseName, trimName } from "./validate";
 
 describe("charCount", () => {
   it("counts Unicode scalar values, not UTF-16 units", () => {
@@ -77,5 +77,17 @@ describe("isBlank", () => {
     expect(isBlank("")).toBe(true);
     expect(isBlank(" \u3000\n")).toBe(true);
     expect(isBlank(" a ")).toBe(false);
+  });
+});
+
+describe("names as the server keeps them", () => {
+  it("loses invisible characters and takes one spelling", () => {
+    expect(normaliseName("Ali\u200Bce")).toBe("Alice");
+    expect(normaliseName("\u202EecilA")).toBe("ecilA");
+    expect(normaliseName("Zoe\u0308")).toBe("Zo\u00EB");
+    expect(normaliseName("👩\u200D💻 Dev")).toBe("👩\u200D💻 Dev");
+    expect(normaliseName("한\u3164글")).toBe("한글");
+    expect(checkNickname("\u200B\u200B")).toEqual({ ok: false, code: "invalid_nickname" });
+    expect(checkNickname(" Ali\u200Bce ")).toEqual({ ok: true, value: "Alice" });
   });
 });

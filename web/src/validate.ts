@@ -35,8 +35,25 @@ export function isBlank(text: string): boolean {
   return ONLY_WS.test(text);
 }
 
+// What the server takes out of names (invisible characters that make one name look like another
+// or turn the text around it), but a zero-width joiner between two pictographs (👩‍💻).
+const INVISIBLE =
+  /[\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\u{1D173}-\u{1D17A}\u{E0000}-\u{E0FFF}]/u;
+const PICTOGRAPH = /[\u2600-\u27BF\u{1F000}-\u{1FAFF}]/u;
+
+/** A name as the server keeps it: invisible characters out, composed (NFC). */
+export function normaliseName(raw: string): string {
+  const chars = [...raw];
+  const kept = chars.filter((c, i) => {
+    const joinsPictographs =
+      c === "\u200D" && i > 0 && PICTOGRAPH.test(chars[i - 1] ?? "") && PICTOGRAPH.test(chars[i + 1] ?? "");
+    return joinsPictographs || !INVISIBLE.test(c);
+  });
+  return kept.join("").normalize("NFC");
+}
+
 function checkName(raw: string, max: number, code: "invalid_nickname" | "invalid_room"): Check {
-  const value = trimName(raw);
+  const value = trimName(normaliseName(raw));
   const n = charCount(value);
   if (n < 1 || n > max || CONTROL.test(value)) return { ok: false, code };
   return { ok: true, value };
