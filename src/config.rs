@@ -127,8 +127,9 @@ pub struct Config {
     #[serde(serialize_with = "hidden")]
     pub turn_secret: Option<String>,
 
-    /// Seconds the TURN credentials handed out stay valid.
-    #[arg(long, env = "NOOM_TURN_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..=604_800))]
+    /// Seconds the TURN credentials handed out stay valid. Those in a call get new ones before
+    /// theirs expire; one who left keeps a credential for at most this long.
+    #[arg(long, env = "NOOM_TURN_TTL", default_value_t = 600, value_parser = clap::value_parser!(u64).range(60..=604_800))]
     pub turn_ttl: u64,
 
     /// `relay` makes browsers send media only through TURN (hides their addresses from each

@@ -18,9 +18,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::admission::TrustedProxies;
 use crate::config::Config;
-use crate::origin::{OriginCheck, Served};
 use crate::connection::PeerAddr;
 use crate::metrics::COUNTERS;
+use crate::origin::{OriginCheck, Served};
 use crate::realtime::plain_ws::{self, PublicChat};
 use crate::realtime::{Adapter, ClientAddress, Hub};
 

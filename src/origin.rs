@@ -75,10 +75,19 @@ pub enum OriginCheck {
 impl Served {
     pub fn new(config: &Config) -> Self {
         Self {
-            public: config.public_url.iter().filter(|u| !u.is_empty()).filter_map(|u| PublicUrl::parse(u).ok()).collect(),
+            public: config
+                .public_url
+                .iter()
+                .filter(|u| !u.is_empty())
+                .filter_map(|u| PublicUrl::parse(u).ok())
+                .collect(),
             names: config.tls_self_signed.iter().filter(|n| !n.is_empty()).map(|n| n.to_ascii_lowercase()).collect(),
             tls: config.tls(),
-            allowed_origins: config.allowed_origins.iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect(),
+            allowed_origins: config
+                .allowed_origins
+                .iter()
+                .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
         }
     }
 
@@ -149,9 +158,8 @@ fn split_host(authority: &str) -> Option<(String, Option<u16>)> {
         }
         _ => (authority, None),
     };
-    let name_ok = |h: &str| {
-        !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-    };
+    let name_ok =
+        |h: &str| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
     let valid = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         inner.parse::<std::net::Ipv6Addr>().is_ok()
     } else {
@@ -166,7 +174,10 @@ fn is_local_or_address(host: &str) -> bool {
     host == "localhost"
         || host.ends_with(".localhost")
         || host.parse::<std::net::Ipv4Addr>().is_ok()
-        || host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
+        || host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
 #[cfg(test)]
@@ -194,7 +205,8 @@ mod tests {
     #[test]
     fn plain_http_answers_only_for_its_names() {
         let s = served(&["https://meet.example.com"], false, &[]);
-        for host in ["localhost:3000", "127.0.0.1:3000", "[::1]:3000", "app.localhost", "MEET.example.com", "10.1.2.3"] {
+        for host in ["localhost:3000", "127.0.0.1:3000", "[::1]:3000", "app.localhost", "MEET.example.com", "10.1.2.3"]
+        {
             assert!(s.serves(&headers(host, None)), "{host}");
         }
         for host in ["evil.example:3000", "meet.example.com.evil.example", "", "a b", "[::1"] {
@@ -210,7 +222,11 @@ mod tests {
         assert_eq!(check("localhost:3000", "http://localhost:3000"), OriginCheck::SameOrigin);
         assert_eq!(check("localhost:3000", "https://localhost:3000"), OriginCheck::Refused, "scheme");
         assert_eq!(check("localhost:3000", "http://localhost:3001"), OriginCheck::Refused, "port");
-        assert_eq!(check("evil.example:3000", "http://evil.example:3000"), OriginCheck::SameOrigin, "the Host check refuses this one");
+        assert_eq!(
+            check("evil.example:3000", "http://evil.example:3000"),
+            OriginCheck::SameOrigin,
+            "the Host check refuses this one"
+        );
         assert_eq!(check("localhost:3000", "null"), OriginCheck::Refused);
         assert_eq!(s.check_origin(&headers("localhost:3000", None)), OriginCheck::None);
         // Behind a proxy that ends TLS, the public URL says the scheme.

@@ -389,6 +389,19 @@ impl Rooms {
         self.rooms.get(room).is_some_and(|r| r.unlisted)
     }
 
+    /// The name under which someone asking for an unlisted room `asked` enters: an open room of
+    /// that name; else a new room whose name ends in `suffix`, random and not guessable, so that
+    /// its link is its only way in (`asked` may end in such a suffix already: the room of a link,
+    /// made again after it emptied).
+    pub fn unlisted_name(&self, asked: &str, suffix: &str) -> String {
+        if self.rooms.contains_key(asked) || has_unlisted_suffix(asked) {
+            return asked.to_owned();
+        }
+        let keep = crate::validate::ROOM_NAME_MAX - UNLISTED_SUFFIX_LEN - 1;
+        let base: String = asked.chars().take(keep).collect();
+        format!("{}-{suffix}", base.trim_end())
+    }
+
     /// Everyone in the room, in order of arrival, with their call state.
     pub fn participants(&self, room: &str) -> Vec<Participant> {
         let Some(r) = self.rooms.get(room) else { return Vec::new() };
@@ -534,6 +547,11 @@ impl Rooms {
         (in_rooms, in_calls)
     }
 
+    /// Everyone in a call, with the call's room.
+    pub fn callers(&self) -> Vec<(PersonId, Arc<str>)> {
+        self.rooms.values().flat_map(|r| r.call.iter().map(|(id, _)| (*id, r.name.clone()))).collect()
+    }
+
     /// Rooms whose call has someone in it.
     pub fn call_count(&self) -> usize {
         self.rooms.values().filter(|r| !r.call.is_empty()).count()
@@ -592,6 +610,22 @@ impl Rooms {
     }
 }
 
+/// Characters of the random end of an unlisted room's name: letters and digits, about 59 bits.
+pub const UNLISTED_SUFFIX_LEN: usize = 10;
+
+/// A random end for an unlisted room's name.
+pub fn unlisted_suffix() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..UNLISTED_SUFFIX_LEN).map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())])).collect()
+}
+
+/// Whether a name ends as [`Rooms::unlisted_name`] ends the names it makes.
+fn has_unlisted_suffix(name: &str) -> bool {
+    name.len() > UNLISTED_SUFFIX_LEN + 1
+        && name.as_bytes()[name.len() - UNLISTED_SUFFIX_LEN - 1] == b'-'
+        && name.as_bytes()[name.len() - UNLISTED_SUFFIX_LEN..].iter().all(u8::is_ascii_alphanumeric)
+}
+
 pub fn call_full(limit: usize) -> ApiError {
     ApiError::new(ErrorCode::CallFull, format!("the call is full ({limit} people); you can still chat"))
 }
@@ -634,6 +668,23 @@ mod tests {
         assert!("".parse::<PersonId>().is_err());
         assert!(format!("{text}=").parse::<PersonId>().is_err());
         assert!("!!!!!!!!!!!!!!!!!!!!!!".parse::<PersonId>().is_err());
+    }
+
+    #[test]
+    fn a_new_unlisted_room_gets_a_name_nobody_can_guess() {
+        let (mut rooms, ids) = setup(1);
+        let suffix = unlisted_suffix();
+        assert_eq!(suffix.len(), UNLISTED_SUFFIX_LEN);
+        assert_ne!(suffix, unlisted_suffix());
+        let name = rooms.unlisted_name("family", &suffix);
+        assert_eq!(name, format!("family-{suffix}"));
+        rooms.enter(ids[0], &name, true).unwrap();
+        assert_eq!(rooms.unlisted_name(&name, "other00000"), name, "its link enters it");
+        assert_eq!(rooms.unlisted_name("family-0123456789", "other00000"), "family-0123456789", "one made again");
+        let long = "x".repeat(crate::validate::ROOM_NAME_MAX);
+        let made = rooms.unlisted_name(&long, &suffix);
+        assert_eq!(made.chars().count(), crate::validate::ROOM_NAME_MAX);
+        assert!(crate::validate::room_name(&made).is_ok());
     }
 
     #[test]

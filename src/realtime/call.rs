@@ -129,6 +129,36 @@ pub(super) async fn signal(
     }
 }
 
+/// New TURN credentials for everyone of this node in a call, in time: each lasts `--turn-ttl`,
+/// and a new one comes when half of it has passed (a relayed connection must restart its ICE with
+/// it before the TURN server ends its allocation).
+pub(super) async fn renew_ice_periodically(hub: std::sync::Weak<Hub>, ttl: std::time::Duration) {
+    let mut every = tokio::time::interval(ttl / 2);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let Some(hub) = hub.upgrade() else { return };
+        let callers = {
+            let nodes = hub.nodes.lock();
+            let rooms = hub.rooms.lock();
+            rooms.callers().into_iter().filter(|(id, _)| nodes.owner(*id).is_none()).collect::<Vec<_>>()
+        };
+        let now = now_ms() / 1000;
+        for (id, room) in callers {
+            let Some(s) = hub.socket_of(id) else { continue };
+            let ice_servers = ice::servers_for(&hub.config, &id.to_string(), now);
+            let _ = s.emit("call:ice", &IceRenewed { room: &room, ice_servers });
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IceRenewed<'a> {
+    room: &'a str,
+    ice_servers: Vec<IceServer>,
+}
+
 impl Hub {
     /// Makes a change to someone's place in a room's call within the room's turn, tells the
     /// others in the room if anything changed, and the other nodes.

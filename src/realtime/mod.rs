@@ -64,6 +64,10 @@ const BULK_RATE: f64 = 256.0 * 1024.0;
 /// The same for all the sockets of one client address together.
 const BULK_BURST_PER_ADDRESS: u32 = 16 << 20;
 const BULK_RATE_PER_ADDRESS: f64 = 2.0 * 1024.0 * 1024.0;
+/// Rooms all the sockets of one client address may enter, in a burst (a class behind one NAT
+/// arriving at once) and a second sustained: a bound on guessing room names.
+const ENTRY_BURST_PER_ADDRESS: u32 = 120;
+const ENTRY_RATE_PER_ADDRESS: f64 = 10.0;
 /// The directory lists at most this many rooms.
 pub const DIRECTORY_LIMIT: usize = 100;
 /// Packets waiting to be written to one client before more are dropped. A busy room sends bursts
@@ -113,6 +117,8 @@ pub struct Hub {
     admission: Arc<Admission>,
     /// Bytes of bulky output per client address (see [`BULK_BURST_PER_ADDRESS`]).
     bulk: PerAddress,
+    /// Rooms entered per client address (see [`ENTRY_BURST_PER_ADDRESS`]).
+    entries: PerAddress,
     /// Moves when anyone's presence does (see [`Rooms::presence_version`]), and at shutdown:
     /// what the admin panel's live view waits on.
     presence: tokio::sync::watch::Sender<u64>,
@@ -166,8 +172,9 @@ struct Session {
     signals: Mutex<TokenBucket>,
     /// Bytes, see [`BULK_BURST`].
     bulk: Mutex<TokenBucket>,
-    /// The client's address as per-address limits count it (none for a connection the gate did
-    /// not see, in tests).
+    /// The client's address as per-address limits on bulky output and room entries count it:
+    /// none for a client on this machine (the operator's tools, tests, a proxy that does not say
+    /// whom it forwards) or a connection the gate did not see.
     address: Option<IpAddr>,
     queue: Arc<SerialQueue>,
 }
@@ -336,6 +343,7 @@ impl Hub {
         let hub = Arc::new(Hub {
             rooms: Mutex::new(Rooms::new(limits)),
             bulk: PerAddress::new(BULK_BURST_PER_ADDRESS, BULK_RATE_PER_ADDRESS),
+            entries: PerAddress::new(ENTRY_BURST_PER_ADDRESS, ENTRY_RATE_PER_ADDRESS),
             admission,
             config,
             io: io.clone(),
@@ -376,6 +384,10 @@ impl Hub {
         // connection it makes; it does not wait for Redis.
         io.ns("/", connected.with(setup)).await.map_err(|e| anyhow::anyhow!("Socket.IO adapter: {e}"))?;
         tokio::spawn(directory::publish(hub.clone()));
+        if hub.config.turn_urls().next().is_some() {
+            let ttl = Duration::from_secs(hub.config.turn_ttl);
+            tokio::spawn(call::renew_ice_periodically(Arc::downgrade(&hub), ttl));
+        }
         tokio::spawn({
             let hub = Arc::downgrade(&hub);
             async move {
@@ -522,7 +534,9 @@ impl Hub {
             )),
             signals: Mutex::new(TokenBucket::new(SIGNAL_BURST, SIGNAL_RATE)),
             bulk: Mutex::new(TokenBucket::new(BULK_BURST, BULK_RATE)),
-            address: address.map(|ip| admission::address_key(ip, self.config.ipv6_prefix)),
+            address: address
+                .filter(|ip| !ip.to_canonical().is_loopback())
+                .map(|ip| admission::address_key(ip, self.config.ipv6_prefix)),
             queue: Arc::new(SerialQueue::default()),
         });
         // Who this socket is to everyone else: never its transport session id.
@@ -660,8 +674,17 @@ impl Hub {
         unlisted: bool,
         answer: impl FnOnce(&Entered, &Rooms),
     ) -> Result<(), ApiError> {
-        let _turn = self.room_locks.lock(room).await;
         let me = person(s);
+        if let Some(address) = session.address
+            && !self.rooms.lock().is_member(me, room)
+            && !self.entries.try_take_at(address, std::time::Instant::now())
+        {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "too many rooms entered from your address; wait a moment",
+            ));
+        }
+        let _turn = self.room_locks.lock(room).await;
         self.with_rooms(|r| {
             let entered = r.enter(me, room, unlisted)?;
             answer(&entered, r);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::{AckSender, Answer, EventDef, EventKind, Hub, Session, SocketRef, person, refuse, reply};
+use crate::rooms::unlisted_suffix;
 use crate::rooms::{ChatMessage, Participant, RoomInfo};
 use crate::validate::ApiError;
 
@@ -56,6 +57,7 @@ pub(super) async fn join(
         if let Some(nickname) = nickname {
             hub.rename(&s, &nickname).await?;
         }
+        let room = if unlisted { hub.rooms.lock().unlisted_name(&room, &unlisted_suffix()) } else { room };
         let (others, already_in, cost) = {
             let rooms = hub.rooms.lock();
             let mine = rooms.rooms_of(person(&s));

@@ -66,6 +66,9 @@ test("the lobby's directory follows rooms opening, filling, emptying; unlisted r
   const uma = await openUser(browser, server.url);
   await enterRoom(uma.page, { nickname: "Uma", room: "secret plans", unlisted: true });
   await expectText(uma.page.locator("#room-count"), "1");
+  const secret = (await texts(uma.page.locator("#room-title")))[0];
+  assert.match(secret, /^secret plans-[A-Za-z0-9]{10}$/, "an unlisted room's name ends in a part nobody can guess");
+  await expectPath(uma.page, `/r/${secret}`);
   const gus = await openUser(browser, server.url);
   await enterRoom(gus.page, { nickname: "Gus", room: "garden" });
   await expectListed(page, [
@@ -74,10 +77,10 @@ test("the lobby's directory follows rooms opening, filling, emptying; unlisted r
   ]);
   await expectText(page.locator("#room-total"), "2");
 
-  // Someone who knows the unlisted room's name gets in; it still stays out of the list, while
-  // a change the list does show (a third person in book club) comes through.
+  // Someone with the unlisted room's link gets in; it still stays out of the list, while a change
+  // the list does show (a third person in book club) comes through.
   const val = await openUser(browser, server.url);
-  await enterRoom(val.page, { nickname: "Val", room: "secret plans" });
+  await enterRoom(val.page, { nickname: "Val", room: secret });
   await expectPeople(uma.page, ["Uma", "Val"]);
   const cy = await openUser(browser, server.url);
   await enterRoom(cy.page, { nickname: "Cy", room: "book club" });

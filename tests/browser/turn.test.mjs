@@ -24,9 +24,9 @@ const turn = useTurn();
 const browser = useBrowser();
 
 /** Noom pointed at our coturn only (no STUN), relay only, with `secret` for the credentials. */
-function startNoom(secret) {
+function startNoom(secret, extra = []) {
   return startServer({
-    args: ["--stun-urls", "", "--turn-urls", turn.url, "--turn-secret", secret, "--ice-transport-policy", "relay"],
+    args: ["--stun-urls", "", "--turn-urls", turn.url, "--turn-secret", secret, "--ice-transport-policy", "relay", ...extra],
   });
 }
 
@@ -135,6 +135,40 @@ test("with --ice-transport-policy relay, two users' call goes through the TURN s
     for (const [id, who] of [[aliceId, "Alice"], [bobId, "Bob"]]) {
       const lines = await turnLogAbout(id);
       assert.ok(lines.some((l) => /ALLOCATE processed, success/.test(l)), `coturn allocated a relay for ${who}: ${JSON.stringify(lines.slice(0, 5))}`);
+    }
+    for (const user of users) assertNoPageErrors(user);
+  } finally {
+    for (const user of users) await user.close();
+    await server.stop();
+  }
+});
+
+test("a relayed call outlives its first TURN credentials: renewed ones are taken up before they expire", { timeout: 150_000 }, async () => {
+  const server = await startNoom(turn.secret, ["--turn-ttl", "60"]);
+  const users = [];
+  try {
+    const { alice, bob, aliceId, bobId } = await aliceAndBobInCall(server, "long relay", users);
+    for (const [user, who] of [[alice, "Alice"], [bob, "Bob"]]) await expectDecoding(user.page, 1, { who });
+    const allocatedUntil = async (id) => {
+      const lines = (await turnLogAbout(id)).filter((l) => /ALLOCATE processed, success/.test(l));
+      return [...new Set(lines.map((l) => Number(l.match(/user <(\d+):/)[1])))].sort();
+    };
+    const [firstAlice] = await allocatedUntil(aliceId);
+    // Each side allocates again on a newer credential, through an ICE restart, well before the
+    // first one expires (half its life)...
+    for (const [id, who] of [[aliceId, "Alice"], [bobId, "Bob"]]) {
+      await eventually(async () => {
+        const expiries = await allocatedUntil(id);
+        assert.ok(expiries.length >= 2, `${who} allocated on renewed credentials: ${JSON.stringify(expiries)}`);
+      }, { timeout: 60_000, interval: 1000 });
+    }
+    // ...and once it has expired, the video still comes, through the relay.
+    const wait = firstAlice * 1000 + 5000 - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    for (const [user, who] of [[alice, "Alice"], [bob, "Bob"]]) {
+      await expectDecoding(user.page, 1, { who });
+      const [{ pair }] = await selectedPairs(user.page);
+      assert.equal(pair?.local.type, "relay", `${who} still goes through the relay: ${JSON.stringify(pair)}`);
     }
     for (const user of users) assertNoPageErrors(user);
   } finally {

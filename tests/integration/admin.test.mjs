@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { useCluster, waitForRedisStatus, waitUntil, withCluster } from "../support/cluster.mjs";
 import { ack, disconnectAll, expectError, expectNothing, mark, noomClient, pause, received, roomName,
-  seedClient, useServer, waitFor, waitForDisconnect, withServer } from "../support/clients.mjs";
+  seedClient, unlistedName, useServer, waitFor, waitForDisconnect, withServer } from "../support/clients.mjs";
 
 const TOKEN = "test-admin-token-0123456789abcdef";
 
@@ -86,7 +86,7 @@ describe("one node", () => {
   });
 
   test("the state lists every room, listed or not, with its people, their call and media, and the node", async () => {
-    const [open, hidden] = [roomName("open"), roomName("hidden")];
+    const [open, hidden] = [roomName("open"), unlistedName("hidden")];
     const { socket: ann } = await noomClient(server.url, "Ann", open);
     const { socket: bo } = await noomClient(server.url, "Bo", open);
     const { socket: cy } = await noomClient(server.url, "Cy", hidden, { unlisted: true });

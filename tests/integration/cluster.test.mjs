@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from "node:util";
 import { startServer } from "../support/server.mjs";
 import { expectDirectory, expectRoomList, healthz, useCluster, waitUntil } from "../support/cluster.mjs";
 import { ack, ackArgs, connect, connectNoom, disconnect, disconnectAll, expectError, expectNothing,
-  noomClient, participant, pause, received, roomName, seedClient, waitFor } from "../support/clients.mjs";
+  noomClient, participant, pause, received, roomName, seedClient, unlistedName, waitFor } from "../support/clients.mjs";
 import { CANDIDATE, OFF, SDP } from "../support/signals.mjs";
 
 // Calls of 2, so that the limit is easy to reach with one user on each of three nodes; a generous
@@ -127,7 +127,7 @@ describe("directory and room_change", () => {
 
     const r1 = roomName("dir-one");
     const r2 = roomName("dir-two");
-    const hidden = roomName("dir-hidden");
+    const hidden = unlistedName("dir-hidden");
     const { socket: alice } = await noomAt("A", "Alice", r1);
     const bob = await seedAt("B", "Bob", r1);
     const { socket: cara } = await noomAt("C", "Cara", r1);
@@ -181,7 +181,7 @@ describe("directory and room_change", () => {
   });
 
   test("an unlisted room stays unlisted for people entering it on other nodes", async () => {
-    const room = roomName("secret");
+    const room = unlistedName("secret");
     const { socket: owner, joined: first } = await noomAt("A", "Owner", room, { unlisted: true });
     assert.equal(first.room.unlisted, true);
     // An unlisted room shows nowhere, so nothing tells when the other nodes know it: the link takes
@@ -201,7 +201,7 @@ describe("directory and room_change", () => {
     const watchers = await lobbyWatchers();
     const seedWatchers = await Promise.all(["A", "B", "C"].map((label) => connect(at(label), { label: `seed watcher@${label}` })));
     for (let round = 0; round < 3; round++) {
-      const hidden = roomName("race-hidden");
+      const hidden = unlistedName("race-hidden");
       const owner = await connectNoom(at("A"), { label: `owner@A round ${round}` });
       const guest = await connect(at("B"), { label: `seed guest@B round ${round}` });
       // The creator on A and a seed guest on B enter at once.

@@ -279,11 +279,18 @@ describe("user:rename", () => {
 });
 
 describe("unlisted rooms", () => {
-  test("are joinable by name, keep the creator's choice and never appear in the directory", async () => {
+  test("are made under a name nobody can guess, joinable by it, and never appear in the directory", async () => {
     const { watcher, base, mark } = await syncedLobby(server.url);
-    const secret = roomName("secret");
-    const { socket: alice, joined: a } = await noomClient(server.url, "Alice", secret, { unlisted: true });
+    const asked = roomName("secret");
+    const { socket: alice, joined: a } = await noomClient(server.url, "Alice", asked, { unlisted: true });
+    const secret = a.room.name;
+    assert.match(secret, new RegExp(`^${asked}-[A-Za-z0-9]{10}$`), "the name asked for, and a random end");
     assert.deepEqual(a.room, { name: secret, unlisted: true, count: 1 });
+    const other = await noomClient(server.url, "Eve", asked, { unlisted: true });
+    assert.notEqual(other.joined.room.name, secret, "another unlisted room of the same name is another room");
+    const guess = await noomClient(server.url, "Mallory", asked);
+    assert.deepEqual(guess.joined.participants.map((p) => p.nickname), ["Mallory"], "the name alone finds nobody");
+    await Promise.all([other.socket, guess.socket].map((s) => ack(s, "room:leave", {})));
 
     const { socket: bob, joined: b } = await noomClient(server.url, "Bob", secret, { unlisted: false });
     assert.deepEqual(b.room, { name: secret, unlisted: true, count: 2 });
@@ -303,9 +310,9 @@ describe("unlisted rooms", () => {
     });
     const pushes = received(watcher, "directory").slice(mark);
     assert.equal(pushes.length, 1, `the unlisted room changed nothing in the directory: ${JSON.stringify(pushes)}`);
-    const asked = await ack(watcher, "directory:get", {});
-    assert.ok(!asked.rooms.some((r) => r.name === secret));
-    assert.equal(asked.total, 2);
+    const listed = await ack(watcher, "directory:get", {});
+    assert.ok(!listed.rooms.some((r) => r.name === secret));
+    assert.equal(listed.total, 2);
   });
 
   test("a public room stays public when a later joiner asks for unlisted", async () => {
@@ -374,11 +381,14 @@ describe("directory", () => {
     assert.deepEqual(joined.history, []);
   });
 
-  test("an unlisted room that empties can be re-created public", async () => {
-    const room = roomName();
-    const { socket: alice } = await noomClient(server.url, "Alice", room, { unlisted: true });
+  test("an unlisted room that empties can be re-created public, or unlisted again under its name", async () => {
+    const { socket: alice, joined: made } = await noomClient(server.url, "Alice", roomName(), { unlisted: true });
+    const room = made.room.name;
     await ack(alice, "room:leave", {});
-    const { joined } = await noomClient(server.url, "Bob", room);
-    assert.equal(joined.room.unlisted, false);
+    const { socket: bob, joined } = await noomClient(server.url, "Bob", room);
+    assert.deepEqual(joined.room, { name: room, unlisted: false, count: 1 });
+    await ack(bob, "room:leave", {});
+    const again = await ack(alice, "room:join", { room, unlisted: true });
+    assert.deepEqual(again.room, { name: room, unlisted: true, count: 1 }, "a link's room, made again, keeps its name");
   });
 });

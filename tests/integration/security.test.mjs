@@ -310,3 +310,40 @@ test("wrong admin tokens from one address are slowed down and logged; other addr
     assert.match(server.output(), /wrong token.*198\.51\.100\.20|198\.51\.100\.20.*wrong token/);
   });
 });
+
+test("rooms entered one after another from one address are slowed down (guessing names); other addresses are not", async () => {
+  await withServer({ args: ["--event-rate", "1000"] }, async (server) => {
+    const from = (ip) => connectNoom(server.url, { extraHeaders: { "x-forwarded-for": ip } });
+    const guessers = await Promise.all([1, 2, 3].map(() => from("198.51.100.30")));
+    const answers = [];
+    for (let i = 0; i < 60; i++) {
+      answers.push(...(await Promise.all(guessers.map((g, k) => ack(g, "room:join", { room: `guess-${k}-${i}` })))));
+    }
+    const refused = answers.filter((a) => a.error?.code === "rate_limited").length;
+    assert.ok(refused >= 40, `${refused} of 180 entries refused across the address's sockets (a burst of 120 passes)`);
+    const { joined } = await noomClient(server.url, "Neighbour", roomName("calm"), { extraHeaders: { "x-forwarded-for": "198.51.100.31" } });
+    assert.equal(joined.room.count, 1, "another address enters");
+  });
+});
+
+test("TURN credentials last minutes, come only with a call, and are renewed while in it", { timeout: 60_000 }, async () => {
+  const args = ["--turn-urls", "turn:127.0.0.1:3478", "--turn-secret", "a-shared-secret", "--turn-ttl", "60"];
+  await withServer({ args }, async (server) => {
+    const room = roomName("relay");
+    const { socket: ann } = await noomClient(server.url, "Ann", room);
+    const { socket: bo } = await noomClient(server.url, "Bo", room);
+    const expiry = (servers) => Number(servers.find((s) => s.username).username.split(":")[0]);
+    const joined = await ack(ann, "call:join", { room });
+    const first = expiry(joined.iceServers);
+    const now = Date.now() / 1000;
+    assert.ok(first > now + 50 && first <= now + 61, `valid for --turn-ttl: ${first - now} s`);
+    await ack(bo, "call:join", { room });
+    await ack(bo, "call:leave", { room });
+    // Half the lifetime later, the one in the call has new ones; the one who left has none.
+    const [renewed] = await waitFor(ann, "call:ice", { timeout: 45_000 });
+    assert.equal(renewed.room, room);
+    assert.ok(expiry(renewed.iceServers) > first, "a later expiry");
+    assert.equal(renewed.iceServers.find((s) => s.username).username.split(":")[1], ann.person);
+    await expectNothing(bo, "call:ice", { wait: 0 });
+  });
+});

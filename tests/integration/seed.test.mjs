@@ -9,6 +9,7 @@ import {
   noomClient,
   received,
   roomName,
+  unlistedName,
   seedClient,
   sorted,
   syncedRoomList,
@@ -197,7 +198,7 @@ describe("room_change", () => {
 
   test("never lists unlisted rooms", async () => {
     const { watcher, base, mark } = await syncedWatcher();
-    const unlisted = roomName("secret");
+    const unlisted = unlistedName("secret");
     await noomClient(server.url, "Hidden", unlisted, { unlisted: true });
     // A seed client can enter the unlisted room by name; it stays unlisted.
     await seedClient(server.url, "Guest", unlisted);

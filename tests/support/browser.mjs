@@ -218,10 +218,12 @@ export async function enterRoom(page, { nickname, room, unlisted = false }) {
   if (room !== undefined) await page.locator("#room-name").fill(room);
   await page.locator("#unlisted").setChecked(unlisted);
   await page.locator("#enter-room").click();
-  await expectInRoom(page, room ?? (await page.locator("#room-name").inputValue()));
+  const asked = room ?? (await page.locator("#room-name").inputValue());
+  // A new unlisted room is made under the name asked for and a random end: its link.
+  await expectInRoom(page, unlisted ? new RegExp(`^${asked.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(-[A-Za-z0-9]{10})?$`) : asked);
 }
 
-/** Waits until the page shows the room view of `room` (and not the lobby). */
+/** Waits until the page shows the room view of `room` (a name, or a pattern of one), not the lobby. */
 export async function expectInRoom(page, room) {
   try {
     await expectVisible(page.locator("#room-view"));
@@ -231,7 +233,11 @@ export async function expectInRoom(page, room) {
     throw error;
   }
   await expectHidden(page.locator("#lobby"), "the lobby should be hidden in a room");
-  await expectText(page.locator("#room-title"), room);
+  if (room instanceof RegExp) {
+    await eventually(async () => assert.match((await texts(page.locator("#room-title")))[0] ?? "", room));
+  } else {
+    await expectText(page.locator("#room-title"), room);
+  }
 }
 
 /** Waits until the page shows the lobby (and not a room). */

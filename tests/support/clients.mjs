@@ -237,6 +237,16 @@ export function roomName(prefix = "room") {
   return `${prefix}-${process.pid}-${++roomCounter}`;
 }
 
+/**
+ * A room name unique to this run in the shape of an unlisted room's link (a random end of ten
+ * letters and digits): the server makes an unlisted room under it as asked, where it would add
+ * such an end to any other name.
+ */
+export function unlistedName(prefix = "room") {
+  const letters = Array.from({ length: 10 }, () => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[Math.floor(Math.random() * 62)]);
+  return `${roomName(prefix)}-${letters.join("")}`;
+}
+
 /** Sorted copy of a list of strings (for comparing room lists whatever order they come in). */
 export function sorted(list) {
   return [...list].sort();

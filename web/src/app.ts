@@ -20,6 +20,7 @@ import {
   isRoomClosed,
   isSendAck,
   isServerDisconnected,
+  isIceRenewed,
   isSignal,
   type JoinAck,
   type ProtocolError,
@@ -115,6 +116,7 @@ export class App {
     });
 
     this.conn.on(Events.signal, isSignal, (signal) => this.call.signal(signal));
+    this.conn.on(Events.iceRenewed, isIceRenewed, (ev) => this.call.iceRenewed(ev));
 
     this.conn.on(Events.message, isChatMessage, (message) => {
       const room = this.room;

@@ -12,6 +12,8 @@ import {
   isCallMediaAck,
   isEmptyAck,
   type CallJoinAck,
+  type IceRenewed,
+  type IceServer,
   type Media,
   type Participant,
   type Result,
@@ -126,6 +128,14 @@ export class CallSession {
     this.relabelTiles();
   }
 
+  /** New TURN credentials: every connection takes them up before the old ones expire. */
+  iceRenewed(ev: IceRenewed): void {
+    const room = this.host.room();
+    if (!room || room.name !== ev.room || !this.active) return;
+    this.config = { ...this.config, iceServers: rtcIceServers(ev.iceServers) };
+    for (const peer of this.peers.values()) peer.renewIce(this.config);
+  }
+
   /** Someone left the room (or their connection was replaced): their part of the call is gone. */
   participantLeft(id: string): void {
     this.refreshOpen();
@@ -229,15 +239,7 @@ export class CallSession {
     }
     const ack = res.value;
     this.phase = "in-call";
-    this.config = {
-      iceServers: ack.iceServers.map((s) => {
-        const server: RTCIceServer = { urls: s.urls };
-        if (s.username !== undefined) server.username = s.username;
-        if (s.credential !== undefined) server.credential = s.credential;
-        return server;
-      }),
-      iceTransportPolicy: ack.iceTransportPolicy,
-    };
+    this.config = { iceServers: rtcIceServers(ack.iceServers), iceTransportPolicy: ack.iceTransportPolicy };
     room.callLimit = ack.limit;
     room.replacePeople(ack.participants);
     if (!room.self.call) room.setSelfCall(this.told);
@@ -604,4 +606,14 @@ export class CallSession {
     const others = room.inCall().filter((p) => !room.isSelf(p.id)).length;
     this.view.showOpen(!this.active, others, room.callLimit);
   }
+}
+
+/** The ICE servers as `RTCPeerConnection` takes them. */
+function rtcIceServers(servers: readonly IceServer[]): RTCIceServer[] {
+  return servers.map((s) => {
+    const server: RTCIceServer = { urls: s.urls };
+    if (s.username !== undefined) server.username = s.username;
+    if (s.credential !== undefined) server.credential = s.credential;
+    return server;
+  });
 }

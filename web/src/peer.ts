@@ -112,6 +112,22 @@ function warnReplace(error: unknown): void {
   console.warn("call: replaceTrack failed", error);
 }
 
+/** Whether the connection's chosen pair of candidates sends through a relay of this side's. */
+async function relayed(pc: RTCPeerConnection): Promise<boolean> {
+  try {
+    const stats = await pc.getStats();
+    for (const report of stats.values()) {
+      if (report.type !== "transport" || !report.selectedCandidatePairId) continue;
+      const pair = stats.get(report.selectedCandidatePairId);
+      const local = pair && stats.get(pair.localCandidateId);
+      return local?.candidateType === "relay";
+    }
+  } catch {
+    // Closed meanwhile.
+  }
+  return false;
+}
+
 export class Peer {
   readonly id: string;
   private pc!: RTCPeerConnection;
@@ -145,6 +161,25 @@ export class Peer {
     this.options = options;
     this.tracks = { audio: options.audio, video: options.video };
     this.build(options.initiator);
+  }
+
+  /**
+   * New ICE servers (fresh TURN credentials): later gathering uses them, and a connection that
+   * goes through a TURN relay of its own restarts its ICE on them, as the relay ends an
+   * allocation when the credential it was made with expires.
+   */
+  renewIce(config: RTCConfiguration): void {
+    this.options.config = config;
+    try {
+      this.pc.setConfiguration(config);
+    } catch (error) {
+      console.warn("call: setConfiguration failed", error);
+      return;
+    }
+    const pc = this.pc;
+    void relayed(pc).then((viaRelay) => {
+      if (viaRelay && pc === this.pc && !this.closed && pc.signalingState === "stable") pc.restartIce();
+    });
   }
 
   /** Applies a signal from the other side. */

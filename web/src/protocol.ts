@@ -21,6 +21,7 @@ export const Events = {
   callMedia: "call:media",
   callLeave: "call:leave",
   signal: "rtc:signal",
+  iceRenewed: "call:ice",
 } as const;
 
 /** What someone in a call sends: microphone, camera, screen. */
@@ -66,6 +67,8 @@ export type Candidate = {
 };
 export type IceServer = { urls: string[]; username?: string; credential?: string };
 
+/** New TURN credentials for a call one is in, before the old ones expire. */
+export type IceRenewed = { room: string; iceServers: IceServer[] };
 export type CallJoinAck = {
   participants: Participant[];
   iceServers: IceServer[];
@@ -225,6 +228,10 @@ export function isIceServer(v: unknown): v is IceServer {
     (v.username === undefined || typeof v.username === "string") &&
     (v.credential === undefined || typeof v.credential === "string")
   );
+}
+
+export function isIceRenewed(v: unknown): v is IceRenewed {
+  return isObj(v) && typeof v.room === "string" && Array.isArray(v.iceServers) && v.iceServers.every(isIceServer);
 }
 
 export function isCallJoinAck(v: unknown): v is CallJoinAck {
