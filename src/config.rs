@@ -254,6 +254,11 @@ impl Config {
         Duration::from_millis(self.directory_interval_ms)
     }
 
+    /// The host names and origins the server is configured for (see [`crate::origin`]).
+    pub fn served(&self) -> crate::origin::Served {
+        crate::origin::Served::new(&self.public_url, &self.tls_self_signed, self.tls(), &self.allowed_origins)
+    }
+
     /// Checks what clap's types cannot express.
     pub fn validate(&self) -> Result<(), String> {
         if !(self.chat_rate.is_finite() && self.chat_rate > 0.0) {

@@ -74,7 +74,7 @@ pub fn router(config: Arc<Config>, socket_io: SocketIoLayer<Adapter>, hub: Arc<H
     let hsts = config.tls_cert.is_some();
     let gate = Gate {
         proxies: TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(),
-        served: Arc::new(Served::new(&config)),
+        served: Arc::new(config.served()),
         hub,
     };
     // The security headers go on every answer, the gate's own (the client bundle, refusals)

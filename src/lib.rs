@@ -4,8 +4,8 @@
 //! - [`cluster`]: many nodes sharing rooms through Redis.
 //! - [`http`]: pages, assets and the Socket.IO gate.
 //! - [`realtime`]: Socket.IO events (the seed's and our own) and the plain `/ws` chat.
-//! - [`rooms`]: who is where, who is in each call, and what was said, kept apart from the network.
-//! - [`history`]: what rooms remember of their chat, within a bound on all of it.
+//! - [`rooms`]: who is where, who is in each call, and what was said, kept apart from the network
+//!   ([`rooms::history`]: what rooms remember of their chat, within a bound on all of it).
 //! - [`requests`]: what each client event asks for, read and checked from its arguments.
 //! - [`signal`]: the WebRTC signalling payloads relayed between peers.
 //! - [`tls`]: HTTPS certificates: from files, reloaded, or made at start.
@@ -27,7 +27,6 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod descriptors;
-pub mod history;
 pub mod http;
 pub mod ice;
 pub mod memory;
@@ -101,7 +100,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("--http-port: cannot listen on {redirect}"))?;
         listener.set_nonblocking(true)?;
         println!("noom redirects http://{} to HTTPS", listener.local_addr()?);
-        let app = http::redirect_to_https(origin::Served::new(&config), local.port()).into_make_service();
+        let app = http::redirect_to_https(config.served(), local.port()).into_make_service();
         tokio::spawn(connection::server(listener)?.acceptor(acceptor).handle(handle).serve(app));
     }
     tokio::spawn(memory::give_back_periodically());

@@ -12,8 +12,6 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
-use crate::config::Config;
-
 /// A URL people open this server at (`--public-url`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicUrl {
@@ -51,7 +49,7 @@ impl PublicUrl {
     }
 }
 
-/// What the checks need from the configuration.
+/// The names and origins a server is configured for.
 #[derive(Debug, Clone)]
 pub struct Served {
     public: Vec<PublicUrl>,
@@ -73,21 +71,14 @@ pub enum OriginCheck {
 }
 
 impl Served {
-    pub fn new(config: &Config) -> Self {
+    /// From `--public-url`, the names of `--tls-self-signed`, whether the server speaks HTTPS,
+    /// and `--allowed-origins` (checked already: what does not parse is left out).
+    pub fn new(public_urls: &[String], self_signed: &[String], tls: bool, allowed_origins: &[String]) -> Self {
         Self {
-            public: config
-                .public_url
-                .iter()
-                .filter(|u| !u.is_empty())
-                .filter_map(|u| PublicUrl::parse(u).ok())
-                .collect(),
-            names: config.tls_self_signed.iter().filter(|n| !n.is_empty()).map(|n| n.to_ascii_lowercase()).collect(),
-            tls: config.tls(),
-            allowed_origins: config
-                .allowed_origins
-                .iter()
-                .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
-                .collect(),
+            public: public_urls.iter().filter(|u| !u.is_empty()).filter_map(|u| PublicUrl::parse(u).ok()).collect(),
+            names: self_signed.iter().filter(|n| !n.is_empty()).map(|n| n.to_ascii_lowercase()).collect(),
+            tls,
+            allowed_origins: allowed_origins.iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect(),
         }
     }
 

@@ -111,8 +111,8 @@ describe("nicknames", () => {
     const trimmed = [
       ["\u00a0Bob\u3000", "Bob"], // no-break space, ideographic space
       ["\u2003Ann\u0085", "Ann"], // em space, next line (white space, and trimmed away)
-      ["Zoë\u200b", "Zoë\u200b"], // zero width space is not white space: kept
-      ["\ufeffEve", "\ufeffEve"], // nor is the byte order mark
+      ["Zoë\u200b", "Zoë"], // zero width space is not white space, but invisible: taken out
+      ["\ufeffEve", "Eve"], // so is the byte order mark
     ];
     for (const [raw, stored] of trimmed) {
       assert.deepEqual(await ack(socket, "user:rename", { nickname: raw }), { nickname: stored }, JSON.stringify(raw));

@@ -5,12 +5,15 @@
 //! tested without a network. The realtime layer holds it behind one lock and never across an
 //! await.
 
+pub mod history;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::history::{self, Histories};
-use crate::validate::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
+
+use crate::validate::{ApiError, ErrorCode};
+use history::Histories;
 
 pub const DEFAULT_NICKNAME: &str = "Anon";
 

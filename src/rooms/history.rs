@@ -9,7 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::rooms::ChatMessage;
+use super::ChatMessage;
 
 /// What a message costs beyond its strings: the struct, its place in two queues, and its JSON.
 const MESSAGE_OVERHEAD: usize = 160;
