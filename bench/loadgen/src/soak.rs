@@ -277,8 +277,11 @@ enum Ending {
     LoadOver,
 }
 
+/// The name of a room of the pool. An unlisted one ends as the server ends a new unlisted room's
+/// name (ten letters and digits), which it keeps as asked: everyone who picks it shares it, as
+/// people sharing its link would.
 fn room_name(room: usize) -> String {
-    format!("soak-{room}")
+    if room % UNLISTED_EVERY == 0 { format!("soak-{room}-Unlisted00") } else { format!("soak-{room}") }
 }
 
 /// Lower rooms are likelier (the smaller of two uniform picks): a few busy rooms, a long tail of
@@ -1447,7 +1450,7 @@ mod tests {
     fn requests_are_socket_io_events_with_an_ack_id() {
         let mut rng = Rng::new(1);
         let join = request_frame(Request::Join(UNLISTED_EVERY), 3, None, "user-1", &mut rng);
-        assert_eq!(join, r#"423["room:join",{"room":"soak-5","unlisted":true,"nickname":"user-1"}]"#);
+        assert_eq!(join, r#"423["room:join",{"room":"soak-5-Unlisted00","unlisted":true,"nickname":"user-1"}]"#);
         let chat = request_frame(Request::Chat, 4, Some(2), "user-1", &mut rng);
         let args: serde_json::Value = serde_json::from_str(chat.strip_prefix("424").unwrap()).unwrap();
         assert_eq!(args[0], "chat:send");
