@@ -465,7 +465,7 @@ impl Rooms {
         Ok(self.member(id, room).expect("a member"))
     }
 
-    /// Whether `from` may signal `to` (`None`: not a socket id) in `room`: both must be in its
+    /// Whether `from` may signal `to` (`None`: not a person id) in `room`: both must be in its
     /// call. Returns the peer.
     pub fn check_signal(&self, from: PersonId, to: Option<PersonId>, room: &str) -> Result<PersonId, ApiError> {
         if !self.is_member(from, room) {

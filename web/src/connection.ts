@@ -96,11 +96,6 @@ export class Connection {
     return this.stayDisconnected;
   }
 
-  /** The socket id of the current connection, if connected. */
-  get id(): string | undefined {
-    return this.socket.id;
-  }
-
   onState(listener: (state: ConnState) => void): void {
     this.stateListeners.push(listener);
   }
