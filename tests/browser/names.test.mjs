@@ -45,4 +45,5 @@ test("look-alike and direction-changing names are told apart and kept within the
   assert.ok(isolation.length >= 4 && isolation.every((v) => v === "isolate"), JSON.stringify(isolation));
   const lines = await systemLines(alice.page);
   assert.ok(lines.some((l) => l.includes("\u2068evil\u2069")), `a name in a sentence is isolated: ${JSON.stringify(lines)}`);
+  assert.ok(lines.some((l) => /\u2068\u0410lice \(.{4}\)\u2069/.test(l)), `the arrival of a look-alike is told apart: ${JSON.stringify(lines)}`);
 });

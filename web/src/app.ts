@@ -94,16 +94,18 @@ export class App {
       const added = room.joined(ev.participant, ev.count);
       this.roomView.renderPeople();
       this.call.peopleChanged();
-      if (added) this.roomView.system("sys.joined", { name: ev.participant.nickname });
+      if (added) this.roomView.system("sys.joined", { name: room.label(ev.participant.id, ev.participant.nickname) });
     });
 
     this.conn.on(Events.left, isParticipantEvent, (ev) => {
       const room = this.room;
       if (!room || ev.room !== room.name) return;
+      // Named as the list named them, told apart from anyone still here whose name reads alike.
+      const name = room.label(ev.participant.id, ev.participant.nickname);
       const gone = room.left(ev.participant, ev.count);
       this.roomView.renderPeople();
       this.call.participantLeft(ev.participant.id);
-      if (gone) this.roomView.system("sys.left", { name: gone.nickname });
+      if (gone) this.roomView.system("sys.left", { name });
     });
 
     this.conn.on(Events.updated, isParticipantUpdate, (ev) => {
@@ -112,7 +114,9 @@ export class App {
       const { oldName, call } = room.updated(ev.participant);
       this.roomView.renderPeople();
       this.call.participantUpdated(ev.participant, call);
-      if (oldName !== null) this.roomView.system("sys.renamed", { old: oldName, new: ev.participant.nickname });
+      if (oldName !== null) {
+        this.roomView.system("sys.renamed", { old: oldName, new: room.label(ev.participant.id, ev.participant.nickname) });
+      }
     });
 
     this.conn.on(Events.signal, isSignal, (signal) => this.call.signal(signal));
