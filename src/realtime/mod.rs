@@ -663,6 +663,18 @@ impl Hub {
         out
     }
 
+    /// Counts an entry into a room the socket is not in against its address's entries (see
+    /// [`ENTRY_BURST_PER_ADDRESS`]): checked before anything of the entry is done, a room:join's
+    /// leaving of the other rooms included.
+    fn count_entry(&self, session: &Session, already_in: bool) -> Result<(), ApiError> {
+        match session.address {
+            Some(address) if !already_in && !self.entries.try_take_at(address, std::time::Instant::now()) => {
+                Err(ApiError::new(ErrorCode::RateLimited, "too many rooms entered from your address; wait a moment"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Puts the socket in a room and tells the others there. `answer` is called with the entry
     /// and the room state right after it: the newcomer's answer goes out before anything that
     /// happens in the room later.
@@ -675,15 +687,6 @@ impl Hub {
         answer: impl FnOnce(&Entered, &Rooms),
     ) -> Result<(), ApiError> {
         let me = person(s);
-        if let Some(address) = session.address
-            && !self.rooms.lock().is_member(me, room)
-            && !self.entries.try_take_at(address, std::time::Instant::now())
-        {
-            return Err(ApiError::new(
-                ErrorCode::RateLimited,
-                "too many rooms entered from your address; wait a moment",
-            ));
-        }
         let _turn = self.room_locks.lock(room).await;
         self.with_rooms(|r| {
             let entered = r.enter(me, room, unlisted)?;

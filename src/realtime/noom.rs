@@ -57,13 +57,16 @@ pub(super) async fn join(
         if let Some(nickname) = nickname {
             hub.rename(&s, &nickname).await?;
         }
-        let room = if unlisted { hub.rooms.lock().unlisted_name(&room, &unlisted_suffix()) } else { room };
-        let (others, already_in, cost) = {
+        let (room, others, already_in, cost) = {
             let rooms = hub.rooms.lock();
+            let room = if unlisted { rooms.unlisted_name(&room, &unlisted_suffix()) } else { room };
             let mine = rooms.rooms_of(person(&s));
             let already_in = mine.iter().any(|r| **r == *room);
-            (mine.into_iter().filter(|r| **r != *room).collect::<Vec<_>>(), already_in, rooms.entry_cost(&room))
+            let others: Vec<_> = mine.into_iter().filter(|r| **r != *room).collect();
+            let cost = rooms.entry_cost(&room);
+            (room, others, already_in, cost)
         };
+        hub.count_entry(&session, already_in)?;
         // One already in is not sent the history again: it has it.
         if !already_in {
             session.spend_bulk(&hub, cost)?;

@@ -29,7 +29,12 @@ pub(super) async fn nickname(hub: Arc<Hub>, s: SocketRef, nickname: String, ack:
 
 pub(super) async fn enter_room(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, room: String, ack: AckSender) {
     let mut answer = Answer::new(ack);
-    let result = hub.enter(&s, &session, &room, false, |_, _| answer.ok(&NO_ARGS)).await;
+    let result = async {
+        let already_in = hub.rooms.lock().is_member(person(&s), &room);
+        hub.count_entry(&session, already_in)?;
+        hub.enter(&s, &session, &room, false, |_, _| answer.ok(&NO_ARGS)).await
+    };
+    let result = result.await;
     answer.finish(result);
 }
 
