@@ -45,10 +45,6 @@ impl TokenBucket {
     }
 
     /// Takes `n` tokens if there are as many (a cost in bytes, say).
-    pub fn try_take_many(&mut self, n: usize) -> bool {
-        self.try_take_many_at(n, Instant::now())
-    }
-
     pub fn try_take_many_at(&mut self, n: usize, now: Instant) -> bool {
         let n = n as f64;
         self.tokens = self.tokens_at(now);
@@ -63,7 +59,7 @@ impl TokenBucket {
 }
 
 /// One token bucket per client address (an IPv6 client's network, see
-/// [`crate::admission::AddressKey`]); addresses whose bucket is full again are forgotten.
+/// [`crate::admission::address_key`]); addresses whose bucket is full again are forgotten.
 #[derive(Debug)]
 pub struct PerAddress {
     capacity: u32,
