@@ -35,10 +35,7 @@ pub struct Limits {
 /// bits of an IPv6 address (an IPv4 address mapped into IPv6 counts as IPv4).
 pub fn address_key(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
     match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(ipv6_prefix.min(128))).unwrap_or(0);
-            IpAddr::V6((u128::from(v6) & mask).into())
-        }
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & v6_mask(ipv6_prefix)).into()),
         v4 => v4,
     }
 }
@@ -210,6 +207,11 @@ impl TrustedProxies {
     }
 }
 
+/// The first `bits` bits of an IPv6 address (all of them past 128).
+fn v6_mask(bits: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(bits.min(128))).unwrap_or(0)
+}
+
 fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     let ip = ip.to_canonical();
     match (ip, net) {
@@ -218,7 +220,7 @@ fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
             u32::from(ip) & mask == u32::from(net) & mask
         }
         (IpAddr::V6(ip), IpAddr::V6(net)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+            let mask = v6_mask(bits);
             u128::from(ip) & mask == u128::from(net) & mask
         }
         _ => false,
