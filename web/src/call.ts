@@ -1,11 +1,13 @@
-// The call in the current room, from this person's side: the preview, joining and leaving, one
-// Peer per other person in the call (a mesh), the local media and what the others are told of it
-// (call:media), tiles and speaking highlights, and joining again after a reconnection. The app
-// hands it the room's pushes and signals; the chat never depends on it.
+// The call in the current room, from this person's side: the preview, joining and leaving, the
+// local media and what the others are told of it (call:media), tiles and speaking highlights,
+// and joining again after a reconnection. How the media travels is its transport's business
+// (transport.ts; today the mesh of mesh.ts). The app hands it the room's pushes and signals; the
+// chat never depends on it.
 import { CallView, joinFailureNotice } from "./callView";
 import type { Connection } from "./connection";
-import { canShareScreen, LocalMedia, sendLimits } from "./media";
-import { isPolite, Peer, type OutgoingSignal } from "./peer";
+import { canShareScreen, LocalMedia } from "./media";
+import { MeshTransport } from "./mesh";
+import type { OutgoingSignal } from "./peer";
 import {
   Events,
   isCallJoinAck,
@@ -22,12 +24,7 @@ import {
 import { sameMedia, type CallChange, type RoomState } from "./roomState";
 import { LevelMeter, POLL_MS, SpeakingDetector } from "./speaking";
 import { TilesView } from "./tiles";
-
-/**
- * How long to wait for a newcomer's offer before offering ourselves. The newcomer offers, so
- * this only matters when that offer was lost; negotiation copes if both end up offering.
- */
-const OFFER_FALLBACK_MS = 5000;
+import type { CallTransport, LocalTracks } from "./transport";
 
 /** How soon a call:media that timed out is sent again. */
 const MEDIA_RETRY_MS = 3000;
@@ -48,10 +45,9 @@ export class CallSession {
   private readonly tiles = new TilesView();
   private phase: Phase = "idle";
   private media: LocalMedia | null = null;
-  private readonly peers = new Map<string, Peer>();
-  private readonly fallbacks = new Map<string, number>();
+  /** How the media of the call travels; one per join, from the click to the end. */
+  private transport: CallTransport | null = null;
   private readonly detectors = new Map<string, SpeakingDetector>();
-  private config: RTCConfiguration = {};
   /** Signals that came while our own join was still unanswered. */
   private early: Signal[] = [];
   /** The media state the server was last told, so only changes are sent. */
@@ -119,12 +115,11 @@ export class CallSession {
     const room = this.host.room();
     if (!room || !this.active || room.isSelf(p.id)) return;
     if (change === "left" || !p.call) {
-      this.dropPeer(p.id);
+      this.removeRemote(p.id);
       return;
     }
-    // A newcomer offers to us; should that offer never come, we offer instead.
-    if (change === "joined" || !this.tiles.has(p.id)) this.scheduleFallback(p.id);
     this.putRemoteTile(p);
+    this.transport?.present(p.id, change === "joined");
     this.relabelTiles();
   }
 
@@ -132,14 +127,13 @@ export class CallSession {
   iceRenewed(ev: IceRenewed): void {
     const room = this.host.room();
     if (!room || room.name !== ev.room || !this.active) return;
-    this.config = { ...this.config, iceServers: rtcIceServers(ev.iceServers) };
-    for (const peer of this.peers.values()) peer.renewIce(this.config);
+    this.transport?.renewIce({ iceServers: rtcIceServers(ev.iceServers) });
   }
 
   /** Someone left the room (or their connection was replaced): their part of the call is gone. */
   participantLeft(id: string): void {
     this.refreshOpen();
-    this.dropPeer(id);
+    this.removeRemote(id);
   }
 
   /** The room was joined again on a new connection: join its call again if we were in it. */
@@ -147,7 +141,7 @@ export class CallSession {
     this.refreshOpen();
     if (!this.active) return;
     // The others closed their connections to our old socket; everything is built anew.
-    this.dropPeers();
+    this.dropRemotes();
     this.sendJoin();
   }
 
@@ -159,15 +153,7 @@ export class CallSession {
       return;
     }
     if (this.phase !== "in-call") return;
-    let peer = this.peers.get(sig.from);
-    if (!peer) {
-      // Only an offer starts a connection; a stray answer or candidate has nothing to belong to.
-      if (sig.description?.type !== "offer") return;
-      const who = room.find(sig.from);
-      this.putRemoteTile(who ?? { id: sig.from, nickname: "?", call: NO_MEDIA });
-      peer = this.createPeer(sig.from, false);
-    }
-    peer.receive(sig.description ? { description: sig.description } : { candidate: sig.candidate });
+    this.transport?.signal(sig);
   }
 
   // ---- preview ----
@@ -214,6 +200,8 @@ export class CallSession {
     const media = this.currentMedia();
     this.told = media;
     this.early = [];
+    this.transport?.close();
+    this.transport = this.makeTransport();
     this.view.showStage(true);
     this.refreshControls();
     this.putSelfTile();
@@ -239,20 +227,16 @@ export class CallSession {
     }
     const ack = res.value;
     this.phase = "in-call";
-    this.config = { iceServers: rtcIceServers(ack.iceServers), iceTransportPolicy: ack.iceTransportPolicy };
     room.callLimit = ack.limit;
     room.replacePeople(ack.participants);
     if (!room.self.call) room.setSelfCall(this.told);
     this.putSelfTile();
-    // The newcomer offers: one connection to everyone already in the call.
-    const inCall = new Set<string>();
-    for (const p of room.inCall()) {
-      if (room.isSelf(p.id)) continue;
-      inCall.add(p.id);
-      this.putRemoteTile(p);
-      if (!this.peers.has(p.id)) this.createPeer(p.id, true);
-    }
-    this.dropPeers((id) => inCall.has(id));
+    const others = room.inCall().filter((p) => !room.isSelf(p.id));
+    for (const p of others) this.putRemoteTile(p);
+    const inCall = new Set(others.map((p) => p.id));
+    this.dropRemotes((id) => inCall.has(id));
+    const config = { iceServers: rtcIceServers(ack.iceServers), iceTransportPolicy: ack.iceTransportPolicy };
+    this.transport?.joined(config, [...inCall]);
     this.host.peopleChanged();
     this.refreshOpen();
     const early = this.early;
@@ -290,7 +274,9 @@ export class CallSession {
   private end(): void {
     this.attempt++;
     this.phase = "idle";
-    this.dropPeers();
+    this.transport?.close();
+    this.transport = null;
+    this.dropRemotes();
     this.tiles.clear();
     this.selfTileId = null;
     this.detectors.clear();
@@ -312,60 +298,42 @@ export class CallSession {
     this.refreshOpen();
   }
 
-  // ---- peers ----
+  // ---- the transport ----
 
-  private createPeer(id: string, initiator: boolean): Peer {
-    const room = this.host.room();
-    window.clearTimeout(this.fallbacks.get(id));
-    this.fallbacks.delete(id);
-    const peer = new Peer({
-      id,
-      polite: isPolite(room?.self.id ?? "", id),
-      config: this.config,
-      initiator,
-      audio: this.media?.mic ?? null,
-      video: this.media?.outgoingVideo ?? null,
-      send: (signal) => this.sendSignal(id, signal),
-      onConnection: (label) => this.tiles.setConnection(id, label),
-      onStream: (stream) => this.tiles.setStream(id, stream),
+  private makeTransport(): CallTransport {
+    const transport = new MeshTransport({
+      selfId: () => this.host.room()?.self.id ?? "",
+      inCall: (id) => this.phase === "in-call" && Boolean(this.host.room()?.find(id)?.call),
+      send: (to, signal) => this.sendSignal(to, signal),
+      events: {
+        arriving: (id) => {
+          const who = this.host.room()?.find(id);
+          this.putRemoteTile(who ?? { id, nickname: "?", call: NO_MEDIA });
+        },
+        stream: (id, stream) => this.tiles.setStream(id, stream),
+        connection: (id, label) => this.tiles.setConnection(id, label),
+      },
     });
-    this.peers.set(id, peer);
-    this.limitVideo();
-    return peer;
+    transport.publish(this.localTracks());
+    return transport;
   }
 
-  private dropPeer(id: string): void {
-    window.clearTimeout(this.fallbacks.get(id));
-    this.fallbacks.delete(id);
-    const peer = this.peers.get(id);
-    peer?.close();
-    this.peers.delete(id);
+  private localTracks(): LocalTracks {
+    const media = this.media;
+    return { audio: media?.mic ?? null, video: media?.outgoingVideo ?? null, screen: Boolean(media?.screen) };
+  }
+
+  /** Someone is out of the call: their media, tile and speaking state go. */
+  private removeRemote(id: string): void {
+    this.transport?.gone(id);
     this.detectors.delete(id);
     if (id !== this.selfTileId) this.tiles.remove(id);
-    if (peer) this.limitVideo();
   }
 
-  /** Drops every other person's connection, pending offer and tile, except those to `keep`. */
-  private dropPeers(keep: (id: string) => boolean = () => false): void {
-    const ids = new Set([...this.peers.keys(), ...this.fallbacks.keys(), ...this.tiles.ids()]);
-    for (const id of ids) if (id !== this.selfTileId && !keep(id)) this.dropPeer(id);
-  }
-
-  /** Our upload grows with every peer: each connection's video gets its share of a fixed budget. */
-  private limitVideo(): void {
-    const limits = sendLimits(this.peers.size, Boolean(this.media?.screen));
-    for (const peer of this.peers.values()) peer.setSendLimits(limits);
-  }
-
-  /** If a newcomer's offer never comes, offer ourselves. */
-  private scheduleFallback(id: string): void {
-    if (this.peers.has(id) || this.fallbacks.has(id)) return;
-    const timer = window.setTimeout(() => {
-      this.fallbacks.delete(id);
-      const p = this.host.room()?.find(id);
-      if (this.phase === "in-call" && p?.call && !this.peers.has(id)) this.createPeer(id, true);
-    }, OFFER_FALLBACK_MS);
-    this.fallbacks.set(id, timer);
+  /** Removes everyone else but those to `keep`. */
+  private dropRemotes(keep: (id: string) => boolean = () => false): void {
+    const ids = new Set([...(this.transport?.remotes() ?? []), ...this.tiles.ids()]);
+    for (const id of ids) if (id !== this.selfTileId && !keep(id)) this.removeRemote(id);
   }
 
   private sendSignal(to: string, signal: OutgoingSignal): void {
@@ -399,11 +367,7 @@ export class CallSession {
       return;
     }
     if (!this.active) return;
-    for (const peer of this.peers.values()) {
-      peer.setTrack("audio", media.mic);
-      peer.setTrack("video", media.outgoingVideo);
-    }
-    this.limitVideo();
+    this.transport?.publish(this.localTracks());
     this.putSelfTile();
     this.updateMeter();
     this.publish();
@@ -578,9 +542,10 @@ export class CallSession {
     if (this.selfTileId) {
       detect(this.selfTileId, this.currentMedia().audio && this.meter ? this.meter.level() : 0);
     }
-    for (const [id, peer] of this.peers) {
+    const transport = this.transport;
+    for (const id of transport?.remotes() ?? []) {
       // A muted person's last packets may still carry a level: what they said they send wins.
-      detect(id, room.find(id)?.call?.audio ? peer.audioLevel() : 0);
+      detect(id, room.find(id)?.call?.audio ? (transport?.audioLevel(id) ?? 0) : 0);
     }
   }
 
