@@ -104,6 +104,43 @@ async function nonReading(bin) {
   }
 }
 
+/** Ten raw WebSocket clients enter a room and stop reading while someone posts 24 MB of chat there. */
+async function busyRoom(bin) {
+  const server = await start(bin, ["--chat-rate", "1000", "--chat-burst", "1000", "--event-rate", "1000"]);
+  try {
+    const full = "😀".repeat(2000);
+    const keeper = io(server.url, { transports: ["websocket"], auth: { protocol: "noom/1" } });
+    await connected(keeper);
+    await keeper.emitWithAck("room:join", { room: "busy", nickname: "Keeper" });
+    let left = 0;
+    keeper.on("participant:left", () => left++);
+    const sleepers = [];
+    for (let k = 0; k < 10; k++) {
+      const ws = new WebSocket(`${server.url.replace(/^http/, "ws")}/socket.io/?EIO=4&transport=websocket`);
+      await new Promise((resolve) => ws.once("open", resolve));
+      ws.on("error", () => {});
+      const ready = new Promise((resolve) => ws.on("message", (d) => String(d).startsWith("40") && resolve()));
+      ws.send('40{"protocol":"noom/1"}');
+      await ready;
+      ws.send(`420${JSON.stringify(["room:join", { room: "busy", nickname: `Sleeper ${k}` }])}`);
+      sleepers.push(ws);
+    }
+    await sleep(500);
+    for (const ws of sleepers) ws._socket.pause();
+    const before = server.mb();
+    let peak = before;
+    for (let i = 0; i < 3000; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, () => keeper.emitWithAck("chat:send", { room: "busy", text: full })));
+      peak = Math.max(peak, server.mb());
+    }
+    await sleep(1000);
+    peak = Math.max(peak, server.mb());
+    return `${before.toFixed(1)} MB → ${peak.toFixed(1)} MB at most; ${left} of 10 closed by the time it ended`;
+  } finally {
+    server.stop();
+  }
+}
+
 /** Connections from one address that send nothing (`idle`) or one header of 380 KB, slowly (`headers`). */
 async function connections(bin, kind) {
   const server = await start(bin);
@@ -143,6 +180,7 @@ async function connections(bin, kind) {
 const attacks = [
   ["a published id used as a long-polling session", takeover],
   ["4 non-reading clients asking for 400 KB histories, 500 times each", nonReading],
+  ["10 non-reading clients in a room where 24 MB of chat is posted", busyRoom],
   ["1,100 idle connections from one address", (bin) => connections(bin, "idle")],
   ["900 connections sending a 380 KB header slowly", (bin) => connections(bin, "headers")],
 ];

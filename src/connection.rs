@@ -1,7 +1,8 @@
 //! What every TCP connection goes through before it carries a request: a place in its address's
 //! count of open connections (unless it comes from a trusted proxy), Nagle's algorithm off,
-//! writes that fail once the peer stops reading (see [`crate::stall`]), and hyper's limits on
-//! how long and how large a request's headers may be.
+//! writes that fail once the peer stops reading, and counted (see [`crate::stall`]): each
+//! request carries its connection's [`Written`]; and hyper's limits on how long and how large a
+//! request's headers may be.
 //!
 //! Without these, idle or half-sent connections cost a file descriptor and a buffer each for as
 //! long as their peer keeps them open: a thousand of them exhausted the server's descriptors.
@@ -9,6 +10,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::connect_info::Connected;
@@ -18,7 +20,7 @@ use tokio::net::TcpStream;
 
 use crate::admission::{Admission, Refusal, TrustedProxies};
 use crate::metrics::COUNTERS;
-use crate::stall::StallGuard;
+use crate::stall::{StallGuard, Written};
 
 /// The longest a connection may take to send a request's headers, counted from when it is
 /// accepted (after a TLS handshake, which has as long again) or from the end of its last
@@ -40,11 +42,40 @@ pub struct GuardedAcceptor {
 
 impl<S> Accept<TcpStream, S> for GuardedAcceptor {
     type Stream = StallGuard<TcpStream>;
-    type Service = S;
-    type Future = std::future::Ready<io::Result<(Self::Stream, S)>>;
+    type Service = WithWritten<S>;
+    type Future = std::future::Ready<io::Result<(Self::Stream, Self::Service)>>;
 
     fn accept(&self, tcp: TcpStream, service: S) -> Self::Future {
-        std::future::ready(self.guard(tcp).map(|stream| (stream, service)))
+        std::future::ready(self.guard(tcp).map(|stream| {
+            let written = stream.written();
+            (stream, WithWritten { inner: service, written })
+        }))
+    }
+}
+
+/// A connection's service, which hands each request what the connection has written (a
+/// WebSocket's transport is the connection its upgrade request came on).
+#[derive(Clone)]
+pub struct WithWritten<S> {
+    inner: S,
+    written: Written,
+}
+
+impl<S, B> tower::Service<axum::http::Request<B>> for WithWritten<S>
+where
+    S: tower::Service<axum::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: axum::http::Request<B>) -> S::Future {
+        request.extensions_mut().insert(self.written.clone());
+        self.inner.call(request)
     }
 }
 

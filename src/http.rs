@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -23,6 +23,7 @@ use crate::metrics::COUNTERS;
 use crate::origin::{OriginCheck, Served};
 use crate::realtime::plain_ws::{self, PublicChat};
 use crate::realtime::{Adapter, ClientAddress, Hub};
+use crate::stall::Written;
 
 /// The web client, built by `build.rs` into `web/dist`.
 #[derive(RustEmbed)]
@@ -216,8 +217,19 @@ async fn socket_io_gate(State(gate): State<Gate>, mut request: Request, next: Ne
     // A long-polling request of a session that exists is not kept: it needs no copy.
     let query = request.uri().query().unwrap_or_default();
     let has = |param: &str| query.split('&').any(|p| p.starts_with(param));
-    let new_session = !has("sid=");
+    let sid = query.split('&').find_map(|p| p.strip_prefix("sid=")).map(str::to_owned);
+    let new_session = sid.is_none();
     let polling_in_session = !new_session && has("transport=polling");
+    // What waits for a socket is what was given to it less what its transport wrote: the
+    // answers to its long-polling requests, or its WebSocket's connection.
+    let polled = sid.clone().filter(|_| polling_in_session && request.method() == Method::GET);
+    if let Some(sid) = &sid
+        && has("transport=websocket")
+        && let Some(written) = request.extensions().get::<Written>()
+    {
+        gate.hub.upgrading(sid, written);
+    }
+    let next = Forward { next, polled, hub: &gate.hub };
     let request = if polling_in_session { request } else { detached(request) };
     if let Some(client) = client
         && new_session
@@ -253,6 +265,26 @@ async fn socket_io_gate(State(gate): State<Gate>, mut request: Request, next: Ne
         h.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     response
+}
+
+/// The rest of the server, behind the gate: a long-polling request's answer is counted as
+/// fetched by its socket.
+struct Forward<'a> {
+    next: Next,
+    polled: Option<String>,
+    hub: &'a Hub,
+}
+
+impl Forward<'_> {
+    async fn run(self, request: Request) -> Response {
+        let response = self.next.run(request).await;
+        if let Some(sid) = &self.polled
+            && let Some(bytes) = response.body().size_hint().exact()
+        {
+            self.hub.polled(sid, bytes);
+        }
+        response
+    }
 }
 
 impl Gate {

@@ -1,11 +1,18 @@
 //! Noom: self-hosted video meetings and chat rooms, served by one binary.
 //!
+//! # The map
+//!
+//! Connections come in through [`connection`] and [`http`]; the live side is [`realtime`], whose
+//! [`realtime::Hub`] owns the room state ([`rooms`], kept apart from the network) and reaches the
+//! other nodes through [`cluster`]. The modules:
+//!
 //! - [`config`]: options from flags and environment.
 //! - [`cluster`]: many nodes sharing rooms through Redis.
 //! - [`http`]: pages, assets and the Socket.IO gate.
 //! - [`realtime`]: Socket.IO events (the seed's and our own) and the plain `/ws` chat.
 //! - [`rooms`]: who is where, who is in each call, and what was said, kept apart from the network
 //!   ([`rooms::history`]: what rooms remember of their chat, within a bound on all of it).
+//! - [`events`]: every event name on the wire, once.
 //! - [`requests`]: what each client event asks for, read and checked from its arguments.
 //! - [`signal`]: the WebRTC signalling payloads relayed between peers.
 //! - [`tls`]: HTTPS certificates: from files, reloaded, or made at start.
@@ -20,6 +27,26 @@
 //! - [`stall`]: connections whose peer stops reading are cut.
 //! - [`descriptors`]: the open-files limit, raised at start.
 //! - [`memory`]: memory freed by the allocator given back to the system.
+//!
+//! # The path of one event: `room:join`
+//!
+//! 1. [`connection`] accepts the TCP connection (counted for its address, its writes counted);
+//!    the gate in [`http`] checks the host, the origin and the address's limits, and hands the
+//!    request to Socket.IO.
+//! 2. `realtime::session` gave the socket, as it connected, its person id, its flavour and its
+//!    outbox.
+//! 3. `realtime::dispatch` takes the event: its rate, its place in the socket's queue, its
+//!    arguments read by [`requests`] into `Request::Join`.
+//! 4. `realtime::noom::join` checks what the entry may cost (`realtime::limits`), and
+//!    `realtime::changes` enters the room within the room's turn: [`rooms::Rooms::enter`] changes
+//!    the state.
+//! 5. In the same turn, every audience is told: the newcomer gets its answer; the change, one
+//!    `RoomChange::Entered`, is told to the room's sockets here by `Hub::tell` in each dialect
+//!    (`welcome` for the seed's, `participant:joined` for Noom's), through `realtime::outbox`;
+//!    the other nodes get the op [`cluster::Op::Enter`] through [`cluster::Link::publish_op`],
+//!    and each applies it in `realtime::replica`, which makes the same `RoomChange` of its copy
+//!    and tells its own sockets the same way. The lobby's `directory` and the seed's
+//!    `room_change` follow from `realtime::directory` when the list of rooms changed.
 
 pub mod admin;
 pub mod admission;
@@ -27,6 +54,7 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod descriptors;
+pub mod events;
 pub mod http;
 pub mod ice;
 pub mod memory;

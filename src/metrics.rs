@@ -15,6 +15,7 @@ pub struct Counters {
     connected: AtomicI64,
     chat_messages: AtomicU64,
     signals: AtomicU64,
+    behind: AtomicU64,
     rejected: [AtomicU64; ErrorCode::ALL.len()],
     refused: [AtomicU64; Refusal::ALL.len()],
 }
@@ -26,6 +27,7 @@ impl Counters {
             connected: AtomicI64::new(0),
             chat_messages: AtomicU64::new(0),
             signals: AtomicU64::new(0),
+            behind: AtomicU64::new(0),
             rejected: [const { AtomicU64::new(0) }; ErrorCode::ALL.len()],
             refused: [const { AtomicU64::new(0) }; Refusal::ALL.len()],
         }
@@ -51,6 +53,11 @@ impl Counters {
 
     pub fn signal_relayed(&self) {
         self.signals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection closed because too much waited to be sent to it.
+    pub fn fell_behind(&self) {
+        self.behind.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn refused_connection(&self, refusal: Refusal) {
@@ -127,6 +134,12 @@ pub fn render(gauges: &Gauges) -> String {
         "New connections refused by the per-address limits, by reason.",
         &refusals,
     );
+    metric(
+        "noom_connections_behind_total",
+        "counter",
+        "Connections closed because more than their bound waited to be sent to them.",
+        &[("", get(&c.behind))],
+    );
     if let (Some(nodes), Some(up)) = (gauges.nodes, gauges.redis_up) {
         metric("noom_cluster_nodes", "gauge", "Other nodes of the cluster heard from.", &[("", nodes as f64)]);
         metric("noom_redis_up", "gauge", "Whether the link to Redis is up.", &[("", f64::from(u8::from(up)))]);
@@ -159,8 +172,7 @@ struct Process {
 impl Process {
     fn read() -> Process {
         let mut p = Process::default();
-        // Linux's USER_HZ is 100 and its pages 4 KiB on every platform Noom is built for.
-        const TICKS: f64 = 100.0;
+        let (ticks, page) = (system_value(libc::_SC_CLK_TCK), system_value(libc::_SC_PAGESIZE));
         if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
             && let Some((_, rest)) = stat.rsplit_once(')')
         {
@@ -168,15 +180,17 @@ impl Process {
             // starttime 22, rss 24.
             let fields: Vec<&str> = rest.split_whitespace().collect();
             let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<f64>().ok());
-            if let (Some(user), Some(system)) = (field(14), field(15)) {
-                p.cpu_seconds = Some((user + system) / TICKS);
+            if let (Some(user), Some(system), Some(ticks)) = (field(14), field(15), ticks) {
+                p.cpu_seconds = Some((user + system) / ticks);
             }
-            p.resident_bytes = field(24).map(|pages| pages * 4096.0);
+            if let (Some(pages), Some(page)) = (field(24), page) {
+                p.resident_bytes = Some(pages * page);
+            }
             let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
                 s.lines().find_map(|l| l.strip_prefix("btime ").and_then(|t| t.trim().parse::<f64>().ok()))
             });
-            if let (Some(start), Some(boot)) = (field(22), boot) {
-                p.start_time_seconds = Some(boot + start / TICKS);
+            if let (Some(start), Some(boot), Some(ticks)) = (field(22), boot, ticks) {
+                p.start_time_seconds = Some(boot + start / ticks);
             }
         }
         p.open_fds = std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count() as f64);
@@ -184,9 +198,36 @@ impl Process {
     }
 }
 
+/// A figure of the system's (clock ticks a second, bytes a page): `/proc` counts in them, and
+/// they differ between machines (pages are 16 KiB on some ARM servers).
+fn system_value(name: libc::c_int) -> Option<f64> {
+    // SAFETY: sysconf reads a constant of the system; it has no preconditions.
+    let value = unsafe { libc::sysconf(name) };
+    (value > 0).then_some(value as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_process_figures_agree_with_the_system() {
+        let process = Process::read();
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .unwrap()
+            .trim()
+            .trim_end_matches(" kB")
+            .trim()
+            .parse()
+            .unwrap();
+        let rss = process.resident_bytes.unwrap();
+        // Both read the same pages, a moment apart.
+        assert!((rss / 1024.0 - kib).abs() < kib * 0.5, "{rss} bytes against {kib} KiB");
+        assert!(process.cpu_seconds.unwrap() >= 0.0);
+    }
 
     #[test]
     fn the_page_is_in_prometheus_text_format() {

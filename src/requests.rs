@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::events::{noom, seed};
 use crate::rooms::Media;
 use crate::signal::{Candidate, SessionDescription, Signal};
 use crate::validate::{self, ApiError};
@@ -66,9 +67,9 @@ pub enum SeedSignal {
 impl SeedSignal {
     pub fn event(self) -> &'static str {
         match self {
-            SeedSignal::Offer => "offer",
-            SeedSignal::Answer => "answer",
-            SeedSignal::Ice => "ice",
+            SeedSignal::Offer => seed::OFFER,
+            SeedSignal::Answer => seed::ANSWER,
+            SeedSignal::Ice => seed::ICE,
         }
     }
 }
@@ -135,21 +136,21 @@ pub enum Request {
 /// exist. The checks run in the order the protocol's errors imply: the shape, then each field.
 pub fn parse(name: &str, args: &Args) -> Option<Result<Request, ApiError>> {
     let request = match name {
-        "nickname" => nickname(args),
-        "enter_room" | "join_room" => enter_room(args),
-        "new_message" => new_message(args),
-        "offer" => seed_signal(args, SeedSignal::Offer),
-        "answer" => seed_signal(args, SeedSignal::Answer),
-        "ice" => seed_signal(args, SeedSignal::Ice),
-        "user:rename" => rename(args),
-        "room:join" => join(args),
-        "room:leave" => leave(args),
-        "chat:send" => send(args),
-        "directory:get" => Ok(Request::Directory),
-        "call:join" => call_join(args),
-        "call:media" => call_media(args),
-        "call:leave" => call_leave(args),
-        "rtc:signal" => signal(args),
+        seed::NICKNAME => nickname(args),
+        seed::ENTER_ROOM | seed::JOIN_ROOM => enter_room(args),
+        seed::NEW_MESSAGE => new_message(args),
+        seed::OFFER => seed_signal(args, SeedSignal::Offer),
+        seed::ANSWER => seed_signal(args, SeedSignal::Answer),
+        seed::ICE => seed_signal(args, SeedSignal::Ice),
+        noom::USER_RENAME => rename(args),
+        noom::ROOM_JOIN => join(args),
+        noom::ROOM_LEAVE => leave(args),
+        noom::CHAT_SEND => send(args),
+        noom::DIRECTORY_GET => Ok(Request::Directory),
+        noom::CALL_JOIN => call_join(args),
+        noom::CALL_MEDIA => call_media(args),
+        noom::CALL_LEAVE => call_leave(args),
+        noom::RTC_SIGNAL => signal(args),
         _ => return None,
     };
     Some(request)

@@ -1,4 +1,4 @@
-//! Connections whose peer stops reading are cut.
+//! Connections whose peer stops reading are cut, and what each has written is counted.
 //!
 //! A write that cannot make progress for a while fails instead of waiting for ever. Without
 //! this, a client that never reads would keep its connection, and its place in every room, for
@@ -8,6 +8,8 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -16,11 +18,27 @@ use tokio::time::Sleep;
 
 use crate::admission::ConnectionSlot;
 
+/// Bytes a connection has handed to the kernel so far: with what was given to a transport,
+/// this tells what still waits in the server's memory (see [`crate::realtime`]'s outboxes).
+#[derive(Clone, Default, Debug)]
+pub struct Written(Arc<AtomicU64>);
+
+impl Written {
+    pub fn bytes(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
 /// An IO whose writes fail once one has waited `limit`, and every write after it.
 pub struct StallGuard<T> {
     inner: T,
     limit: Duration,
     writes: Writes,
+    written: Written,
     /// The connection's place in its address's count, given back as it closes.
     _slot: Option<ConnectionSlot>,
 }
@@ -36,12 +54,17 @@ enum Writes {
 
 impl<T> StallGuard<T> {
     pub fn new(inner: T, limit: Duration) -> Self {
-        Self { inner, limit, writes: Writes::Flowing, _slot: None }
+        Self::holding(inner, limit, None)
     }
 
     /// The same, holding a connection's place until it closes.
     pub fn holding(inner: T, limit: Duration, slot: Option<ConnectionSlot>) -> Self {
-        Self { inner, limit, writes: Writes::Flowing, _slot: slot }
+        Self { inner, limit, writes: Writes::Flowing, written: Written::default(), _slot: slot }
+    }
+
+    /// What this connection has written, counted as it goes.
+    pub fn written(&self) -> Written {
+        self.written.clone()
     }
 
     /// Runs a write unless the connection is broken, and times its waiting.
@@ -69,6 +92,13 @@ impl<T> StallGuard<T> {
         }
         Poll::Pending
     }
+
+    fn count(&self, result: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = &result {
+            self.written.add(*n);
+        }
+        result
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for StallGuard<T> {
@@ -79,7 +109,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for StallGuard<T> {
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.get_mut().guard(cx, |inner, cx| Pin::new(inner).poll_write(cx, buf))
+        let this = self.get_mut();
+        let result = this.guard(cx, |inner, cx| Pin::new(inner).poll_write(cx, buf));
+        this.count(result)
     }
 
     fn poll_write_vectored(
@@ -87,7 +119,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut().guard(cx, |inner, cx| Pin::new(inner).poll_write_vectored(cx, bufs))
+        let this = self.get_mut();
+        let result = this.guard(cx, |inner, cx| Pin::new(inner).poll_write_vectored(cx, bufs));
+        this.count(result)
     }
 
     fn is_write_vectored(&self) -> bool {

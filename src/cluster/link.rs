@@ -75,6 +75,37 @@ struct Inner {
     conn: Mutex<Option<MultiplexedConnection>>,
     replica: OnceLock<Arc<dyn Replica>>,
     lost: Notify,
+    /// Messages to other nodes dropped because Redis did not keep up.
+    dropped_out: Dropped,
+    /// Messages from other nodes dropped because they came faster than they were delivered.
+    dropped_in: Dropped,
+}
+
+/// Counts losses of one kind and says so in the log once, then at most every
+/// [`Dropped::EVERY`] with how many since: a slow Redis drops thousands of messages a second,
+/// and a line for each would bury everything else.
+struct Dropped {
+    what: &'static str,
+    count: std::sync::atomic::AtomicU64,
+    last_said: Mutex<Option<Instant>>,
+}
+
+impl Dropped {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    const fn new(what: &'static str) -> Self {
+        Self { what, count: std::sync::atomic::AtomicU64::new(0), last_said: Mutex::new(None) }
+    }
+
+    fn one(&self, now: Instant) {
+        let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut last = self.last_said.lock();
+        if last.is_none_or(|at| now.duration_since(at) >= Self::EVERY) {
+            *last = Some(now);
+            self.count.fetch_sub(count, Ordering::Relaxed);
+            tracing::warn!(dropped = count, "{}", self.what);
+        }
+    }
 }
 
 /// Takes a place in a room's call if fewer than `ARGV[3]` live people hold one. Places of nodes
@@ -137,6 +168,10 @@ impl Link {
             conn: Mutex::new(None),
             replica: OnceLock::new(),
             lost: Notify::new(),
+            dropped_out: Dropped::new("Redis is not keeping up: messages to other nodes were dropped"),
+            dropped_in: Dropped::new(
+                "messages from other nodes are arriving faster than they are delivered: some were dropped",
+            ),
         })))
     }
 
@@ -182,7 +217,7 @@ impl Link {
     /// Queues a command if the link is up; drops it otherwise.
     fn send(&self, cmd: Cmd) {
         if self.state() == LinkState::Up && self.0.outbox.try_send(cmd).is_err() {
-            tracing::warn!("Redis is not keeping up; a cross-node message was dropped");
+            self.0.dropped_out.one(Instant::now());
         }
     }
 
@@ -327,9 +362,7 @@ impl Link {
                 } else if let Some(tx) = self.0.handlers.read().get(&channel)
                     && tx.try_send((channel, payload)).is_err()
                 {
-                    tracing::warn!(
-                        "cross-node broadcasts are arriving faster than they are delivered; one was dropped"
-                    );
+                    self.0.dropped_in.one(Instant::now());
                 }
             }
             PushKind::Disconnection => self.0.lost.notify_one(),
@@ -383,6 +416,9 @@ impl Driver for Link {
 
     async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
         let conn = self.0.conn.lock().clone();
+        // With the link down no other node can be reached: a request that counts the answers it
+        // awaits (the adapter's fetch of remote sockets) then waits for this node's alone, at once,
+        // rather than for nodes that cannot answer until its timeout.
         let Some(mut conn) = conn else { return Ok(1) };
         let (_, count): (String, u16) = redis::cmd("PUBSUB").arg("NUMSUB").arg(chan).query_async(&mut conn).await?;
         Ok(count)
@@ -392,6 +428,20 @@ impl Driver for Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn losses_are_told_once_then_counted_every_ten_seconds() {
+        let dropped = Dropped::new("test");
+        let start = Instant::now();
+        dropped.one(start);
+        assert_eq!(dropped.count.load(Ordering::Relaxed), 0, "the first is told at once");
+        for i in 1..=1000 {
+            dropped.one(start + Duration::from_millis(i));
+        }
+        assert_eq!(dropped.count.load(Ordering::Relaxed), 1000, "the next ones are counted, not told");
+        dropped.one(start + Dropped::EVERY);
+        assert_eq!(dropped.count.load(Ordering::Relaxed), 0, "then told with their count");
+    }
 
     #[test]
     fn the_ops_channel_is_under_the_prefix() {

@@ -8,9 +8,13 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Map;
 
-use super::{AckSender, Answer, EventDef, EventKind, Hub, Session, SocketRef, Source, now_ms, person, refuse, reply};
+use super::changes::RoomChange;
+use super::{
+    AckSender, Answer, EventDef, EventKind, Hub, Session, SocketRef, Source, now_ms, outbox, person, refuse, reply,
+};
 use crate::cluster::Op;
 use crate::config::IceTransportPolicy;
+use crate::events;
 use crate::ice::{self, IceServer};
 use crate::metrics::COUNTERS;
 use crate::rooms::{CallChange, Media, Participant, PersonId};
@@ -18,10 +22,10 @@ use crate::signal::{Candidate, SessionDescription, Signal};
 use crate::validate::ApiError;
 
 pub(super) const EVENTS: &[EventDef] = &[
-    EventDef { name: "call:join", kind: EventKind::Noom },
-    EventDef { name: "call:media", kind: EventKind::Noom },
-    EventDef { name: "call:leave", kind: EventKind::Noom },
-    EventDef { name: "rtc:signal", kind: EventKind::NoomSignal },
+    EventDef { name: events::noom::CALL_JOIN, kind: EventKind::Noom },
+    EventDef { name: events::noom::CALL_MEDIA, kind: EventKind::Noom },
+    EventDef { name: events::noom::CALL_LEAVE, kind: EventKind::Noom },
+    EventDef { name: events::noom::RTC_SIGNAL, kind: EventKind::NoomSignal },
 ];
 
 #[derive(Serialize)]
@@ -117,7 +121,7 @@ pub(super) async fn signal(
             }
             Signal::Candidate(c) => (None, Some(c)),
         };
-        hub.send_to(peer, "rtc:signal", &Relayed { room: &room, from: me, description, candidate }).await;
+        hub.send_to(peer, events::noom::RTC_SIGNAL, &Relayed { room: &room, from: me, description, candidate }).await;
         Ok(())
     };
     match result.await {
@@ -147,7 +151,7 @@ pub(super) async fn renew_ice_periodically(hub: std::sync::Weak<Hub>, ttl: std::
         for (id, room) in callers {
             let Some(s) = hub.socket_of(id) else { continue };
             let ice_servers = ice::servers_for(&hub.config, &id.to_string(), now);
-            let _ = s.emit("call:ice", &IceRenewed { room: &room, ice_servers });
+            outbox::push(&s, events::noom::CALL_ICE, &IceRenewed { room: &room, ice_servers });
         }
     }
 }
@@ -202,7 +206,7 @@ impl Hub {
                     // Signals for this person from other nodes are addressed to them by name.
                     s.join(me.to_string());
                 }
-                self.announce_updated(Source::Socket(s), room, &outcome.me);
+                self.tell(Source::Socket(s), RoomChange::Updated { room, participant: &outcome.me });
             }
             Ok(())
         })
@@ -212,7 +216,7 @@ impl Hub {
     async fn send_to<T: Serialize + ?Sized>(&self, to: PersonId, event: &'static str, data: &T) {
         // A peer that vanished meanwhile is told by its departure; the sender learns of it so.
         if let Some(peer) = self.socket_of(to) {
-            let _ = peer.emit(event, data);
+            outbox::push(&peer, event, data);
         } else if self.link.is_clustered() {
             let _ = self.io.to(to.to_string()).emit(event, data).await;
         }

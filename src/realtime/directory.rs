@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use super::{DIRECTORY_LIMIT, Hub, LOBBY, SEED_SOCKETS};
+use super::{DIRECTORY_LIMIT, Hub, LOBBY, SEED_SOCKETS, outbox};
+use crate::events::{noom, seed};
 use crate::rooms::Directory;
 
 pub(super) async fn publish(hub: Arc<Hub>) {
@@ -24,11 +25,11 @@ pub(super) async fn publish(hub: Arc<Hub>) {
         };
         last_version = Some(version);
         if directory != last_directory {
-            let _ = hub.io.local().to(LOBBY).emit("directory", &directory).await;
+            outbox::broadcast(hub.io.local().to(LOBBY), noom::DIRECTORY, &directory);
             last_directory = directory;
         }
         if names != last_names {
-            let _ = hub.io.local().to(SEED_SOCKETS).emit("room_change", &names).await;
+            outbox::broadcast(hub.io.local().to(SEED_SOCKETS), seed::ROOM_CHANGE, &names);
             last_names = names;
         }
         tokio::time::sleep(interval).await;

@@ -1,79 +1,73 @@
 //! The live side of Noom: Socket.IO connections, their events, and what they cause.
 //!
-//! One [`Hub`] holds the room state and the Socket.IO handle. Each connected socket gets a
-//! [`Session`] (its flavour, rate limits and ordered event queue) and one handler per event.
-//! A handler checks rate and arguments at once, in arrival order, then queues the work, so one
-//! socket's events take effect in the order sent (see [`serial`]).
+//! One [`Hub`] (here) owns the room state, the Socket.IO handle and the link to the other nodes;
+//! the parts below extend it, each owning one concern:
+//!
+//! - `session`: who each socket is (its person id), its handshake and resume, its flavour.
+//! - `dispatch`: every event in: which exist, their rate and queue, the order they run in.
+//! - `limits`: what one socket and one client address may cost.
+//! - `seed`, `noom`, `call`: what each event does (the seed's, Noom's, calls').
+//! - `changes`: changes to rooms made here, and how each is told (the sockets here, other nodes).
+//! - `replica`: changes made on other nodes, applied here and told to the sockets here.
+//! - `moderation`: the admin's actions.
+//! - `directory`: the lobby's room list, pushed as it changes.
+//! - `outbox`: everything sent to a socket, counted in bytes; a socket that falls behind is
+//!   closed.
+//! - `room_lock`, `serial`: a room's turn, and a socket's order.
+//! - `locks`: the hub's locks and the one order they are taken in.
+//! - `plain_ws`: the plain WebSocket chat at `/ws`, apart from all of the above.
 
 mod call;
+mod changes;
 mod directory;
+mod dispatch;
+mod limits;
+mod locks;
 mod moderation;
 mod noom;
+mod outbox;
 pub mod plain_ws;
 mod replica;
 mod room_lock;
 mod seed;
 mod serial;
+mod session;
+
+use dispatch::{Answer, EventDef, EventKind, NO_ARGS, refuse, reply};
+use limits::{BULK_BURST_PER_ADDRESS, BULK_RATE_PER_ADDRESS, ENTRY_BURST_PER_ADDRESS, ENTRY_RATE_PER_ADDRESS};
+pub use limits::{ClientAddress, Slot};
+use locks::{Rank, Ranked};
+use outbox::AckSender;
+use session::{Flavour, Session, person, tell_session};
 
 use std::collections::HashMap;
 use std::future::ready;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
-use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
-use socketioxide::extract::{Event, TryData};
+use socketioxide::extract::TryData;
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
-use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::sync::Notify;
 
 use crate::admission::{self, Admission};
-use crate::cluster::{Link, Nodes, Op};
+use crate::cluster::{Link, Nodes};
 use crate::config::Config;
-use crate::metrics::{COUNTERS, Gauges};
-use crate::ratelimit::{PerAddress, TokenBucket};
-use crate::requests::{self, Args, Request};
-use crate::rooms::{ChatMessage, Entered, Left, Limits, Participant, PersonId, Rooms};
-use crate::validate::{ApiError, ErrorCode};
+use crate::metrics::Gauges;
+use crate::ratelimit::PerAddress;
+use crate::rooms::{Limits, PersonId, Rooms};
 use room_lock::RoomLocks;
-use serial::SerialQueue;
 
-/// Events one socket may have waiting before new ones are refused.
-const QUEUE_LIMIT: usize = 64;
-/// Signals come in bursts (a newcomer's offers and candidates for everyone in a call) and cost
-/// little each, so more of them may wait.
-const SIGNAL_QUEUE_LIMIT: usize = 256;
-/// Every event of one socket but signals, chat included: bursts of this many seconds of
-/// `--event-rate`.
-const EVENT_BURST_SECONDS: f64 = 2.0;
-/// Signalling events of one socket.
-const SIGNAL_BURST: u32 = 400;
-const SIGNAL_RATE: f64 = 100.0;
-/// Bytes of bulky answers and relays one socket may cause (the history and people of a room it
-/// enters, the session descriptions it sends), in a burst and a second sustained. This is what a
-/// client that stops reading can make the server hold for it before its stalled writes cut it.
-const BULK_BURST: u32 = 2 << 20;
-const BULK_RATE: f64 = 256.0 * 1024.0;
-/// The same for all the sockets of one client address together.
-const BULK_BURST_PER_ADDRESS: u32 = 16 << 20;
-const BULK_RATE_PER_ADDRESS: f64 = 2.0 * 1024.0 * 1024.0;
-/// Rooms all the sockets of one client address may enter, in a burst (a class behind one NAT
-/// arriving at once) and a second sustained: a bound on guessing room names.
-const ENTRY_BURST_PER_ADDRESS: u32 = 120;
-const ENTRY_RATE_PER_ADDRESS: f64 = 10.0;
 /// The directory lists at most this many rooms.
 pub const DIRECTORY_LIMIT: usize = 100;
-/// Packets waiting to be written to one client before more are dropped. A busy room sends bursts
-/// (30 people sending at once is 300 packets to each member); the queue allocates as it fills,
-/// so the bound costs an idle socket nothing.
-const SEND_BUFFER: usize = 8192;
+/// Packets waiting to be written to one client before more are dropped. What they weigh is
+/// bounded in bytes by the socket's [`outbox::Outbox`], which closes the socket first: this many
+/// packets of 64 bytes or more are past its bound. The queue allocates as it fills, so the bound
+/// costs an idle socket nothing.
+const SEND_BUFFER: usize = 65_536;
 /// Largest Socket.IO packet accepted: room for the largest session description accepted
 /// ([`crate::signal::SDP_MAX`]), so that one too large is answered with an error rather than a
 /// closed connection.
@@ -91,34 +85,35 @@ const LOBBY: &str = "lobby";
 /// broadcasts are all marked local (see [`Hub::broadcast`]), so nothing is encoded for Redis.
 pub type Adapter = CustomRedisAdapter<socketioxide::adapter::Emitter, Link>;
 type SocketRef = socketioxide::extract::SocketRef<Adapter>;
-type AckSender = socketioxide::extract::AckSender<Adapter>;
 type SocketIo = socketioxide::SocketIo<Adapter>;
+type RawAckSender = socketioxide::extract::AckSender<Adapter>;
 
-/// An acknowledgement with no argument: the seed's `done()`.
-const NO_ARGS: [u8; 0] = [];
-
+/// This node's live state: the rooms (all nodes' view of them), the sockets connected here, the
+/// link to the other nodes, and the per-address counts.
 pub struct Hub {
-    rooms: Mutex<Rooms>,
+    rooms: Ranked<Rooms>,
     config: Arc<Config>,
     io: SocketIo,
     directory_changed: Notify,
     room_locks: RoomLocks,
-    /// Resume tokens of connected sockets (see [`Handshake`]).
-    resumable: Mutex<HashMap<String, Sid>>,
+    /// Resume tokens of connected sockets (see [`session::Handshake`]).
+    resumable: Ranked<HashMap<String, Sid>>,
     /// The socket of each person connected to this node.
-    here: Mutex<HashMap<PersonId, Sid>>,
+    here: Ranked<HashMap<PersonId, Sid>>,
     next_message: AtomicU64,
     boot_ms: u64,
     link: Link,
     closing: AtomicBool,
     /// The other nodes of the cluster, and who is connected to each.
-    nodes: Mutex<Nodes>,
+    nodes: Ranked<Nodes>,
     /// Connections per client address.
     admission: Arc<Admission>,
     /// Bytes of bulky output per client address (see [`BULK_BURST_PER_ADDRESS`]).
     bulk: PerAddress,
     /// Rooms entered per client address (see [`ENTRY_BURST_PER_ADDRESS`]).
     entries: PerAddress,
+    /// Bytes waiting to be sent per client address (see [`outbox`]).
+    waiting: outbox::PerAddress,
     /// Moves when anyone's presence does (see [`Rooms::presence_version`]), and at shutdown:
     /// what the admin panel's live view waits on.
     presence: tokio::sync::watch::Sender<u64>,
@@ -133,176 +128,11 @@ enum Source<'a> {
     Replica,
 }
 
-/// A connection's place in its address's count; given back when dropped.
-pub struct Slot {
-    hub: Arc<Hub>,
-    ip: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.hub.admission.closed(self.ip);
-    }
-}
-
-/// The client's address, as the HTTP gate found it, for the connection's lifetime.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddress(pub IpAddr);
-
-/// The handshake's `auth` payload.
-#[derive(Default, Deserialize)]
-struct Handshake {
-    /// `"noom/1"` asks for Noom pushes.
-    protocol: Option<String>,
-    /// A random token a page keeps for its lifetime: a new connection with it replaces the old one.
-    resume: Option<String>,
-}
-
-/// Which family of pushes a socket receives (see `docs/protocol.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flavour {
-    Seed,
-    Noom,
-}
-
-struct Session {
-    noom: AtomicBool,
-    chat: Mutex<TokenBucket>,
-    events: Mutex<TokenBucket>,
-    signals: Mutex<TokenBucket>,
-    /// Bytes, see [`BULK_BURST`].
-    bulk: Mutex<TokenBucket>,
-    /// The client's address as per-address limits on bulky output and room entries count it:
-    /// none for a client on this machine (the operator's tools, tests, a proxy that does not say
-    /// whom it forwards) or a connection the gate did not see.
-    address: Option<IpAddr>,
-    queue: Arc<SerialQueue>,
-}
-
-/// An event clients may emit (its request: [`crate::requests`]).
-struct EventDef {
-    name: &'static str,
-    kind: EventKind,
-}
-
-fn find_event(name: &str) -> Option<&'static EventDef> {
-    seed::EVENTS.iter().chain(noom::EVENTS).chain(call::EVENTS).find(|def| def.name == name)
-}
-
-/// What an event is, for its limits and the pushes its sender gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EventKind {
-    Seed,
-    SeedSignal,
-    /// Makes its sender Noom-flavoured.
-    Noom,
-    NoomSignal,
-}
-
-impl EventKind {
-    fn is_noom(self) -> bool {
-        matches!(self, EventKind::Noom | EventKind::NoomSignal)
-    }
-
-    fn is_signal(self) -> bool {
-        matches!(self, EventKind::SeedSignal | EventKind::NoomSignal)
-    }
-}
-
-impl Session {
-    fn flavour(&self) -> Flavour {
-        if self.noom.load(Ordering::Relaxed) { Flavour::Noom } else { Flavour::Seed }
-    }
-
-    /// Counts `bytes` of bulky output against this socket's budget and its address's; refuses
-    /// past either.
-    fn spend_bulk(&self, hub: &Hub, bytes: usize) -> Result<(), ApiError> {
-        let now = std::time::Instant::now();
-        let within = self.bulk.lock().try_take_many_at(bytes, now)
-            && self.address.is_none_or(|address| hub.bulk.try_take_many_at(address, bytes, now));
-        if within {
-            Ok(())
-        } else {
-            Err(ApiError::new(ErrorCode::RateLimited, "too much asked for at once; wait a few seconds"))
-        }
-    }
-}
-
-/// What a request does.
-fn run(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, request: Request, ack: AckSender) -> BoxFuture<'static, ()> {
-    match request {
-        Request::Nickname { nickname } => Box::pin(seed::nickname(hub, s, nickname, ack)),
-        Request::EnterRoom { room } => Box::pin(seed::enter_room(hub, session, s, room, ack)),
-        Request::NewMessage { text, room } => Box::pin(seed::new_message(hub, session, s, (text, room), ack)),
-        Request::SeedSignal { kind, signal, room } => Box::pin(seed::relay(hub, s, (kind, signal, room), ack)),
-        Request::Rename { nickname } => Box::pin(noom::rename(hub, s, nickname, ack)),
-        Request::Join { room, unlisted, nickname } => {
-            Box::pin(noom::join(hub, session, s, (room, unlisted, nickname), ack))
-        }
-        Request::Leave { room } => Box::pin(noom::leave(hub, session, s, room, ack)),
-        Request::Send { room, text } => Box::pin(noom::send(hub, session, s, (room, text), ack)),
-        Request::Directory => {
-            noom::directory(&hub, ack);
-            Box::pin(ready(()))
-        }
-        Request::CallJoin { room, media } => Box::pin(call::join(hub, s, (room, media), ack)),
-        Request::CallMedia { room, media } => Box::pin(call::media(hub, s, (room, media), ack)),
-        Request::CallLeave { room } => Box::pin(call::leave(hub, s, room, ack)),
-        Request::Signal { room, to, signal } => Box::pin(call::signal(hub, session, s, (room, to, signal), ack)),
-    }
-}
-
 fn room_key(flavour: Flavour, room: &str) -> String {
     match flavour {
         Flavour::Seed => format!("s:{room}"),
         Flavour::Noom => format!("n:{room}"),
     }
-}
-
-fn reply<T: Serialize + ?Sized>(ack: AckSender, value: &T) {
-    // The client may be gone already; nothing is owed to it then.
-    let _ = ack.send(value);
-}
-
-/// Answers an input with the error it was refused with, and counts it.
-fn refuse(ack: AckSender, error: &ApiError) {
-    COUNTERS.rejected(error.code);
-    reply(ack, error);
-}
-
-/// An acknowledgement answered once: with success from inside a room's turn (see
-/// [`Hub::enter`]), or else with the error the operation ended in.
-struct Answer(Option<AckSender>);
-
-impl Answer {
-    fn new(ack: AckSender) -> Self {
-        Self(Some(ack))
-    }
-
-    fn ok<T: Serialize + ?Sized>(&mut self, value: &T) {
-        if let Some(ack) = self.0.take() {
-            reply(ack, value);
-        }
-    }
-
-    fn finish(self, result: Result<(), ApiError>) {
-        if let Err(e) = result {
-            match self.0 {
-                Some(ack) => refuse(ack, &e),
-                None => COUNTERS.rejected(e.code),
-            }
-        }
-    }
-}
-
-/// Who a socket is to everyone else (set when it connects, before any of its events).
-fn person(s: &SocketRef) -> PersonId {
-    s.extensions.get::<PersonId>().expect("every socket is given a person id as it connects")
-}
-
-/// Tells a socket who it is to everyone else, first thing once connected.
-fn tell_session(s: &SocketRef) {
-    let _ = s.emit("session", &serde_json::json!({ "id": person(s) }));
 }
 
 fn now_ms() -> u64 {
@@ -341,21 +171,22 @@ impl Hub {
             ipv6_prefix: config.ipv6_prefix,
         }));
         let hub = Arc::new(Hub {
-            rooms: Mutex::new(Rooms::new(limits)),
+            rooms: Ranked::new(Rank::Rooms, Rooms::new(limits)),
             bulk: PerAddress::new(BULK_BURST_PER_ADDRESS, BULK_RATE_PER_ADDRESS),
             entries: PerAddress::new(ENTRY_BURST_PER_ADDRESS, ENTRY_RATE_PER_ADDRESS),
+            waiting: outbox::PerAddress::default(),
             admission,
             config,
             io: io.clone(),
             directory_changed: Notify::new(),
-            resumable: Mutex::new(HashMap::new()),
-            here: Mutex::new(HashMap::new()),
+            resumable: Ranked::new(Rank::Resumable, HashMap::new()),
+            here: Ranked::new(Rank::Here, HashMap::new()),
             room_locks: RoomLocks::default(),
             next_message: AtomicU64::new(1),
             boot_ms: now_ms(),
             link,
             closing: AtomicBool::new(false),
-            nodes: Mutex::new(Nodes::default()),
+            nodes: Ranked::new(Rank::Nodes, Nodes::default()),
             presence: tokio::sync::watch::Sender::new(0),
         });
         let setup = {
@@ -399,6 +230,7 @@ impl Hub {
                 }
             }
         });
+        tokio::spawn(outbox::recount_periodically(Arc::downgrade(&hub)));
         hub.link.start(hub.clone());
         Ok((layer, hub))
     }
@@ -409,7 +241,7 @@ impl Hub {
         // Ends the admin panel's waiting requests, which would hold the connections open.
         self.presence.send_modify(|v| *v += 1);
         // So that pages say why they lost the connection, and come back by themselves.
-        let _ = self.io.local().emit("server:restarting", &serde_json::json!({})).await;
+        let _ = self.io.local().emit(crate::events::noom::SERVER_RESTARTING, &serde_json::json!({})).await;
         self.io.close().await;
         // The departures go out first, as the other nodes' users expect them; what is left
         // when this takes too long, the other nodes drop on hearing that this one is gone.
@@ -422,14 +254,6 @@ impl Hub {
 
     fn has_own_people(&self) -> bool {
         self.with_own_people(|_, own| !own.is_empty())
-    }
-
-    /// A page came back on another node: its connection here, if any, is dead.
-    fn resumed_elsewhere(&self, token: &str) {
-        let old = self.resumable.lock().remove(token);
-        if let Some(old) = old.and_then(|id| self.io.get_socket(id)) {
-            let _ = old.disconnect();
-        }
     }
 
     /// What `/metrics` reads from the room state.
@@ -460,191 +284,6 @@ impl Hub {
         self.link.state().as_str()
     }
 
-    /// Pushes to the sockets of this node in `room` (a Socket.IO room) but the source. Every node
-    /// tells its own sockets of a change, as it applies it (see [`Hub::with_rooms`]): a local
-    /// broadcast, which is done when it returns.
-    fn broadcast<T: Serialize + ?Sized>(&self, source: Source, room: String, event: &'static str, data: &T) {
-        let to = match source {
-            Source::Socket(s) => s.local().to(room),
-            Source::Replica => self.io.local().to(room),
-        };
-        if to.emit(event, data).now_or_never().is_none() {
-            tracing::warn!(event, "a local broadcast did not complete at once");
-        }
-    }
-
-    /// A broadcast to the sockets in `room` on every node but the sender: the seed's signals,
-    /// which no node keeps a record of.
-    fn everywhere(&self, s: &SocketRef, room: String) -> BroadcastOperators<Adapter> {
-        if self.link.is_clustered() { s.to(room) } else { s.local().to(room) }
-    }
-
-    /// The per-address counts of connections, which the listener counts TCP connections in too.
-    pub fn admission(&self) -> Arc<Admission> {
-        self.admission.clone()
-    }
-
-    /// Whether a client at `ip` may open a new connection (see [`crate::admission`]).
-    pub fn admit(&self, ip: IpAddr) -> Result<(), admission::Refusal> {
-        self.admission.admit(ip, std::time::Instant::now())
-    }
-
-    /// Admits a connection that is not a Socket.IO session (the plain `/ws` chat): it counts as
-    /// open for as long as the slot is kept.
-    pub fn occupy(self: &Arc<Self>, ip: IpAddr) -> Result<Arc<Slot>, admission::Refusal> {
-        let now = std::time::Instant::now();
-        self.admission.admit(ip, now)?;
-        // `opened` counts the connection even when it refuses it: the slot exists first, so that
-        // dropping it, refused or not, takes the count back.
-        let slot = Arc::new(Slot { hub: self.clone(), ip });
-        if self.admission.opened(ip, now) { Ok(slot) } else { Err(admission::Refusal::TooManyOpen) }
-    }
-
-    fn accept(self: Arc<Self>, s: SocketRef, auth: Option<serde_json::Value>) {
-        // The gate admitted the request; connections admitted at the same moment may still make
-        // one too many.
-        let address = s.req_parts().extensions.get::<ClientAddress>().map(|a| a.0);
-        if let Some(ip) = address
-            && !self.admission.opened(ip, std::time::Instant::now())
-        {
-            self.admission.closed(ip);
-            COUNTERS.refused_connection(admission::Refusal::TooManyOpen);
-            let _ = s.disconnect();
-            return;
-        }
-        let handshake: Handshake = auth.and_then(|a| serde_json::from_value(a).ok()).unwrap_or_default();
-        let wants_noom = handshake.protocol.as_deref() == Some("noom/1");
-        let resume = handshake.resume.filter(|t| (1..=64).contains(&t.len()));
-        if let Some(token) = &resume {
-            let previous = self.resumable.lock().insert(token.clone(), s.id);
-            // The same page connecting again: its old connection is dead (a network drop), and
-            // the server would otherwise notice only at the ping timeout.
-            if let Some(old) = previous.and_then(|id| self.io.get_socket(id)) {
-                let _ = old.disconnect();
-            }
-            // Or on another node, behind a load balancer that sent this connection elsewhere.
-            self.link.publish_op(Op::Resumed { token: token.clone() });
-        }
-        let session = Arc::new(Session {
-            noom: AtomicBool::new(false),
-            chat: Mutex::new(TokenBucket::new(self.config.chat_burst, self.config.chat_rate)),
-            events: Mutex::new(TokenBucket::new(
-                (self.config.event_rate * EVENT_BURST_SECONDS) as u32,
-                self.config.event_rate,
-            )),
-            signals: Mutex::new(TokenBucket::new(SIGNAL_BURST, SIGNAL_RATE)),
-            bulk: Mutex::new(TokenBucket::new(BULK_BURST, BULK_RATE)),
-            address: address
-                .filter(|ip| !ip.to_canonical().is_loopback())
-                .map(|ip| admission::address_key(ip, self.config.ipv6_prefix)),
-            queue: Arc::new(SerialQueue::default()),
-        });
-        // Who this socket is to everyone else: never its transport session id.
-        let me = PersonId::random();
-        s.extensions.insert(me);
-        self.here.lock().insert(me, s.id);
-        self.rooms.lock().connect(me);
-        if wants_noom {
-            // In no room yet: the lobby. The directory follows once connected.
-            session.noom.store(true, Ordering::Relaxed);
-            s.join(LOBBY);
-        } else {
-            s.join(SEED_SOCKETS);
-        }
-        self.listen(&s, &session);
-        let hub = self.clone();
-        let queue = session.queue.clone();
-        COUNTERS.connected();
-        s.on_disconnect(move |s: SocketRef| {
-            COUNTERS.disconnected();
-            if let Some(ip) = address {
-                hub.admission.closed(ip);
-            }
-            if let Some(token) = &resume {
-                let mut resumable = hub.resumable.lock();
-                if resumable.get(token) == Some(&s.id) {
-                    resumable.remove(token);
-                }
-            }
-            hub.here.lock().remove(&me);
-            // Behind every event already queued, whatever the limit.
-            let hub = hub.clone();
-            let _ = queue.push(usize::MAX, async move { hub.disconnect(s).await });
-            ready(())
-        });
-    }
-
-    /// Listens to every event of a socket with one handler (one per event would cost each idle
-    /// connection a map and a dozen closures). Rate and arguments are checked on arrival, in
-    /// order; the work is queued.
-    fn listen(self: &Arc<Self>, s: &SocketRef, session: &Arc<Session>) {
-        let hub = self.clone();
-        let session = session.clone();
-        s.on_fallback(move |s: SocketRef, Event(name): Event, TryData(args): TryData<Args>, ack: AckSender| {
-            let def = find_event(&name);
-            let kind = def.map_or(EventKind::Seed, |def| def.kind);
-            let (bucket, queue_limit) =
-                if kind.is_signal() { (&session.signals, SIGNAL_QUEUE_LIMIT) } else { (&session.events, QUEUE_LIMIT) };
-            if !bucket.lock().try_take() {
-                refuse(ack, &ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
-                return ready(());
-            }
-            let Some(def) = def else {
-                refuse(ack, &ApiError::bad_request(format!("there is no event {name:?}")));
-                return ready(());
-            };
-            if session.queue.is_full(queue_limit) {
-                refuse(ack, &ApiError::new(ErrorCode::Overloaded, "too many events waiting; not processed"));
-                return ready(());
-            }
-            let Ok(args) = args else {
-                refuse(ack, &ApiError::bad_request("arguments could not be read"));
-                return ready(());
-            };
-            let hub = hub.clone();
-            let session = session.clone();
-            let _ = session.clone().queue.push(queue_limit, async move {
-                // Refusals are answered in turn too: answers come in the order of the events.
-                let request = match requests::parse(def.name, &args) {
-                    Some(Ok(request)) => request,
-                    Some(Err(e)) => return refuse(ack, &e),
-                    None => return,
-                };
-                if kind.is_noom() && session.flavour() == Flavour::Seed {
-                    hub.become_noom(&s, &session).await;
-                }
-                run(hub, session, s, request, ack).await
-            });
-            ready(())
-        });
-    }
-
-    /// Switches a socket to Noom pushes; in the lobby, it gets the directory at once.
-    async fn become_noom(&self, s: &SocketRef, session: &Session) {
-        session.noom.store(true, Ordering::Relaxed);
-        s.leave(SEED_SOCKETS);
-        let in_rooms = self.with_rooms(|r| {
-            let rooms = r.rooms_of(person(s));
-            for room in &rooms {
-                s.leave(room_key(Flavour::Seed, room));
-                s.join(room_key(Flavour::Noom, room));
-            }
-            !rooms.is_empty()
-        });
-        if !in_rooms {
-            self.enter_lobby(s);
-        }
-    }
-
-    fn enter_lobby(&self, s: &SocketRef) {
-        s.join(LOBBY);
-        self.send_directory(s);
-    }
-
-    fn send_directory(&self, s: &SocketRef) {
-        let _ = s.emit("directory", &self.directory());
-    }
-
     /// Runs `change` on the room state and wakes the directory publisher if it moved.
     ///
     /// What a change causes is told inside `change`, with the state still locked, so that the
@@ -663,211 +302,7 @@ impl Hub {
         out
     }
 
-    /// Counts an entry into a room the socket is not in against its address's entries (see
-    /// [`ENTRY_BURST_PER_ADDRESS`]): checked before anything of the entry is done, a room:join's
-    /// leaving of the other rooms included.
-    fn count_entry(&self, session: &Session, already_in: bool) -> Result<(), ApiError> {
-        match session.address {
-            Some(address) if !already_in && !self.entries.try_take_at(address, std::time::Instant::now()) => {
-                Err(ApiError::new(ErrorCode::RateLimited, "too many rooms entered from your address; wait a moment"))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Puts the socket in a room and tells the others there. `answer` is called with the entry
-    /// and the room state right after it: the newcomer's answer goes out before anything that
-    /// happens in the room later.
-    async fn enter(
-        &self,
-        s: &SocketRef,
-        session: &Session,
-        room: &str,
-        unlisted: bool,
-        answer: impl FnOnce(&Entered, &Rooms),
-    ) -> Result<(), ApiError> {
-        let me = person(s);
-        let _turn = self.room_locks.lock(room).await;
-        self.with_rooms(|r| {
-            let entered = r.enter(me, room, unlisted)?;
-            answer(&entered, r);
-            if entered.is_new {
-                let flavour = session.flavour();
-                s.join(room_key(flavour, room));
-                if flavour == Flavour::Noom {
-                    s.leave(LOBBY);
-                }
-                self.link.publish_op(Op::Enter {
-                    id: me,
-                    nickname: entered.me.nickname.to_string(),
-                    room: entered.room.name.to_string(),
-                    unlisted: entered.room.unlisted,
-                });
-                self.announce_entered(Source::Socket(s), &entered);
-            }
-            Ok(())
-        })
-    }
-
-    fn announce_entered(&self, source: Source<'_>, entered: &Entered) {
-        let (name, count) = (&entered.room.name, entered.room.count);
-        self.broadcast(source, room_key(Flavour::Seed, name), "welcome", &(&entered.me.nickname, count));
-        let joined = ParticipantEvent { room: name, participant: &entered.me, count: Some(count) };
-        self.broadcast(source, room_key(Flavour::Noom, name), "participant:joined", &joined);
-    }
-
-    /// Takes the socket out of one room, or all, and tells those left behind. A Noom socket left
-    /// in no room is back in the lobby, unless it is on its way to another room.
-    async fn leave(
-        &self,
-        s: &SocketRef,
-        session: &Session,
-        room: Option<&str>,
-        to_lobby: bool,
-    ) -> Result<Vec<Arc<str>>, ApiError> {
-        let me = person(s);
-        let rooms = match room {
-            Some(room) if !self.rooms.lock().is_member(me, room) => {
-                return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
-            }
-            Some(room) => vec![Arc::from(room)],
-            None => self.rooms.lock().rooms_of(me),
-        };
-        let flavour = session.flavour();
-        let mut left = Vec::with_capacity(rooms.len());
-        for room in rooms {
-            left.extend(self.leave_room(s, flavour, &room).await);
-        }
-        if to_lobby && flavour == Flavour::Noom && !left.is_empty() {
-            self.back_to_lobby(s);
-        }
-        Ok(left)
-    }
-
-    /// Takes the socket out of one room, if it is in it, and tells those left behind.
-    async fn leave_room(&self, s: &SocketRef, flavour: Flavour, room: &str) -> Option<Arc<str>> {
-        let _turn = self.room_locks.lock(room).await;
-        let me = person(s);
-        self.with_rooms(|r| {
-            let left = r.leave(me, room).ok()?;
-            s.leave(room_key(flavour, room));
-            self.published_leave(me, room);
-            self.announce_left(Source::Socket(s), &left);
-            Some(left.room)
-        })
-    }
-
-    /// A Noom socket in no room any more is in the lobby.
-    fn back_to_lobby(&self, s: &SocketRef) {
-        if self.rooms.lock().rooms_of(person(s)).is_empty() {
-            self.enter_lobby(s);
-        }
-    }
-
-    /// Tells the other nodes that someone of this node left a room (and its call).
-    fn published_leave(&self, id: PersonId, room: &str) {
-        self.link.publish_op(Op::Leave { id, room: room.to_owned() });
-        self.link.release_call_place(room, id);
-    }
-
-    fn announce_left(&self, source: Source<'_>, left: &Left) {
-        self.broadcast(source, room_key(Flavour::Seed, &left.room), "bye", &(&left.me.nickname, left.count));
-        let event = ParticipantEvent { room: &left.room, participant: &left.me, count: Some(left.count) };
-        self.broadcast(source, room_key(Flavour::Noom, &left.room), "participant:left", &event);
-    }
-
-    async fn rename(&self, s: &SocketRef, nickname: &str) -> Result<Participant, ApiError> {
-        let id = person(s);
-        self.with_rooms(|r| {
-            let me = r.rename(id, nickname)?;
-            self.link.publish_op(Op::Rename { id, nickname: nickname.to_owned() });
-            self.announce_renamed(Source::Socket(s), r, id);
-            Ok(me)
-        })
-    }
-
-    /// Tells each room someone is in of their new name, with their call state there.
-    fn announce_renamed(&self, source: Source<'_>, rooms: &Rooms, id: PersonId) {
-        for room in rooms.rooms_of(id) {
-            if let Some(member) = rooms.member(id, &room) {
-                self.announce_updated(source, &room, &member);
-            }
-        }
-    }
-
-    /// Tells the others in `room` how someone now is (name, call, media).
-    fn announce_updated(&self, source: Source<'_>, room: &str, participant: &Participant) {
-        let event = ParticipantEvent { room, participant, count: None };
-        self.broadcast(source, room_key(Flavour::Noom, room), "participant:updated", &event);
-    }
-
-    /// Records a (checked) chat message and delivers it to the others in its room; `answer`
-    /// runs before the room is unlocked. Only a message that would be delivered costs against
-    /// the chat rate.
-    async fn post(
-        &self,
-        s: &SocketRef,
-        session: &Session,
-        room: &str,
-        text: String,
-        answer: impl FnOnce(&ChatMessage),
-    ) -> Result<(), ApiError> {
-        let _turn = self.room_locks.lock(room).await;
-        let me = person(s);
-        self.with_rooms(|r| {
-            if !r.is_member(me, room) {
-                return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
-            }
-            if !session.chat.lock().try_take() {
-                return Err(ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
-            }
-            let id = format!("{:x}-{:x}", self.boot_ms, self.next_message.fetch_add(1, Ordering::Relaxed));
-            let message = r.post(me, room, text, id, now_ms())?;
-            self.link.publish_op(Op::Chat { message: message.clone() });
-            COUNTERS.chat_message();
-            self.announce_message(Source::Socket(s), &message);
-            answer(&message);
-            Ok(())
-        })
-    }
-
-    fn announce_message(&self, source: Source<'_>, message: &ChatMessage) {
-        let line = format!("{}: {}", message.sender.nickname, message.text);
-        self.broadcast(source, room_key(Flavour::Seed, &message.room), "new_message", &line);
-        self.broadcast(source, room_key(Flavour::Noom, &message.room), "chat:message", message);
-    }
-
-    async fn disconnect(&self, s: SocketRef) {
-        let me = person(&s);
-        let rooms = self.rooms.lock().rooms_of(me);
-        for room in rooms {
-            let _turn = self.room_locks.lock(&room).await;
-            self.with_rooms(|r| {
-                if let Ok(left) = r.leave(me, &room) {
-                    self.published_leave(me, &room);
-                    self.announce_left(Source::Socket(&s), &left);
-                }
-            });
-        }
-        self.with_rooms(|r| r.disconnect(me));
-        self.link.publish_op(Op::Disconnect { id: me });
-    }
-
-    /// The socket of someone connected to this node.
-    fn socket_of(&self, id: PersonId) -> Option<SocketRef> {
-        let sid = self.here.lock().get(&id).copied()?;
-        self.io.get_socket(sid)
-    }
-
     fn directory(&self) -> crate::rooms::Directory {
         self.rooms.lock().directory(DIRECTORY_LIMIT)
     }
-}
-
-#[derive(Serialize)]
-struct ParticipantEvent<'a> {
-    room: &'a str,
-    participant: &'a Participant,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    count: Option<usize>,
 }

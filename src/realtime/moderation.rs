@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Flavour, Hub, SEED_SOCKETS, SocketRef};
+use super::{Flavour, Hub, SEED_SOCKETS, SocketRef, outbox};
 use crate::cluster::{LinkState, Op};
+use crate::events;
 use crate::metrics::COUNTERS;
 use crate::rooms::{Media, PersonId};
 use crate::validate::{self, ApiError, ErrorCode};
@@ -138,7 +139,7 @@ impl Hub {
         for s in own.into_iter().filter_map(|id| self.socket_of(id)) {
             let flavour = flavour_of(&s);
             if self.leave_room(&s, flavour, room).await.is_some() && flavour == Flavour::Noom {
-                let _ = s.emit("room:closed", &serde_json::json!({ "room": room, "reason": BY_ADMIN }));
+                outbox::push(&s, events::noom::ROOM_CLOSED, &serde_json::json!({ "room": room, "reason": BY_ADMIN }));
                 self.back_to_lobby(&s);
             }
         }
@@ -180,7 +181,7 @@ impl Hub {
     pub(super) fn kick_here(&self, id: PersonId) {
         let Some(s) = self.socket_of(id) else { return };
         tracing::info!(%id, "an administrator disconnected someone");
-        let _ = s.emit("server:disconnected", &serde_json::json!({ "reason": BY_ADMIN }));
+        outbox::push(&s, events::noom::SERVER_DISCONNECTED, &serde_json::json!({ "reason": BY_ADMIN }));
         let _ = s.disconnect();
     }
 }

@@ -5,16 +5,17 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::{AckSender, Answer, EventDef, EventKind, Hub, Session, SocketRef, person, refuse, reply};
+use crate::events;
 use crate::rooms::unlisted_suffix;
 use crate::rooms::{ChatMessage, Participant, RoomInfo};
 use crate::validate::ApiError;
 
 pub(super) const EVENTS: &[EventDef] = &[
-    EventDef { name: "user:rename", kind: EventKind::Noom },
-    EventDef { name: "room:join", kind: EventKind::Noom },
-    EventDef { name: "room:leave", kind: EventKind::Noom },
-    EventDef { name: "chat:send", kind: EventKind::Noom },
-    EventDef { name: "directory:get", kind: EventKind::Noom },
+    EventDef { name: events::noom::USER_RENAME, kind: EventKind::Noom },
+    EventDef { name: events::noom::ROOM_JOIN, kind: EventKind::Noom },
+    EventDef { name: events::noom::ROOM_LEAVE, kind: EventKind::Noom },
+    EventDef { name: events::noom::CHAT_SEND, kind: EventKind::Noom },
+    EventDef { name: events::noom::DIRECTORY_GET, kind: EventKind::Noom },
 ];
 
 fn answer<T: Serialize>(ack: AckSender, result: Result<T, ApiError>) {

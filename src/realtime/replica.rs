@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::changes::RoomChange;
 use super::{Hub, Source};
 use crate::cluster::{NODE_TIMEOUT, Op, PersonState, Replica, RoomPresence};
 use crate::rooms::{ChatMessage, Media, PersonId, Rooms};
@@ -32,13 +33,13 @@ impl Replica for Hub {
             }
             Op::Leave { id, room } => self.with_rooms(|r| {
                 if let Ok(left) = r.leave(id, &room) {
-                    self.announce_left(Source::Replica, &left);
+                    self.tell(Source::Replica, RoomChange::Left(&left));
                 }
             }),
             Op::Disconnect { id } => {
                 self.with_rooms(|r| {
                     for left in r.disconnect(id) {
-                        self.announce_left(Source::Replica, &left);
+                        self.tell(Source::Replica, RoomChange::Left(&left));
                     }
                 });
                 self.nodes.lock().disown(id);
@@ -51,7 +52,7 @@ impl Replica for Hub {
             Op::Call { id, room, media } => self.with_rooms(|r| self.set_call_here(r, id, &room, media)),
             Op::Chat { message } => self.with_rooms(|r| {
                 if r.record(&message) {
-                    self.announce_message(Source::Replica, &message);
+                    self.tell(Source::Replica, RoomChange::Message(&message));
                 }
             }),
             // Room turns are awaited: not in the link's task, which must not block.
@@ -134,7 +135,7 @@ impl Hub {
             r.mark_unlisted(room);
         }
         if entered.is_new {
-            self.announce_entered(Source::Replica, &entered);
+            self.tell(Source::Replica, RoomChange::Entered(&entered));
         }
     }
 
@@ -146,7 +147,7 @@ impl Hub {
             None => r.leave_call(id, room).is_ok(),
         };
         if changed && let Some(member) = r.member(id, room) {
-            self.announce_updated(Source::Replica, room, &member);
+            self.tell(Source::Replica, RoomChange::Updated { room, participant: &member });
         }
     }
 
@@ -168,7 +169,7 @@ impl Hub {
                     if !person.rooms.iter().any(|p| *p.name == *room)
                         && let Ok(left) = r.leave(person.id, &room)
                     {
-                        self.announce_left(Source::Replica, &left);
+                        self.tell(Source::Replica, RoomChange::Left(&left));
                     }
                 }
                 if renamed {
@@ -191,7 +192,7 @@ impl Hub {
         self.nodes.lock().disown(id);
         self.with_rooms(|r| {
             for left in r.disconnect(id) {
-                self.announce_left(Source::Replica, &left);
+                self.tell(Source::Replica, RoomChange::Left(&left));
             }
         });
     }

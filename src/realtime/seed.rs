@@ -4,18 +4,19 @@
 use std::sync::Arc;
 
 use super::{AckSender, Answer, EventDef, EventKind, Flavour, Hub, NO_ARGS, Session, SocketRef, person, room_key};
+use crate::events;
 use crate::requests::SeedSignal;
 use crate::validate::{ApiError, ErrorCode};
 
 pub(super) const EVENTS: &[EventDef] = &[
-    EventDef { name: "nickname", kind: EventKind::Seed },
-    EventDef { name: "enter_room", kind: EventKind::Seed },
-    EventDef { name: "new_message", kind: EventKind::Seed },
+    EventDef { name: events::seed::NICKNAME, kind: EventKind::Seed },
+    EventDef { name: events::seed::ENTER_ROOM, kind: EventKind::Seed },
+    EventDef { name: events::seed::NEW_MESSAGE, kind: EventKind::Seed },
     // The call stage: entering is the same, and signals go to everyone else in the room.
-    EventDef { name: "join_room", kind: EventKind::Seed },
-    EventDef { name: "offer", kind: EventKind::SeedSignal },
-    EventDef { name: "answer", kind: EventKind::SeedSignal },
-    EventDef { name: "ice", kind: EventKind::SeedSignal },
+    EventDef { name: events::seed::JOIN_ROOM, kind: EventKind::Seed },
+    EventDef { name: events::seed::OFFER, kind: EventKind::SeedSignal },
+    EventDef { name: events::seed::ANSWER, kind: EventKind::SeedSignal },
+    EventDef { name: events::seed::ICE, kind: EventKind::SeedSignal },
 ];
 
 // Each answers `done()` on success and `done({ error })` otherwise; without a callback nothing
@@ -63,7 +64,7 @@ pub(super) async fn relay(
         if !hub.rooms.lock().is_member(person(&s), &room) {
             return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
         }
-        let _ = hub.everywhere(&s, room_key(Flavour::Seed, &room)).emit(kind.event(), &signal).await;
+        hub.everywhere(&s, room_key(Flavour::Seed, &room), kind.event(), &signal).await;
         crate::metrics::COUNTERS.signal_relayed();
         answer.ok(&NO_ARGS);
         Ok(())

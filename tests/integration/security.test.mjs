@@ -7,7 +7,7 @@ import http from "node:http";
 import net from "node:net";
 import tls from "node:tls";
 import WebSocket from "ws";
-import { ack, connectNoom, expectNothing, noomClient, pause, roomName, upgradeStatus, useServer, waitFor, withServer }
+import { ack, connectNoom, expectNothing, noomClient, pause, received, roomName, upgradeStatus, useServer, waitFor, withServer }
   from "../support/clients.mjs";
 
 describe("session takeover", () => {
@@ -165,7 +165,9 @@ async function rawNoom(url) {
     ws.once("error", reject);
   });
   ws.on("error", () => {});
+  const connected = new Promise((resolve) => ws.on("message", (data) => String(data).startsWith("40") && resolve()));
   ws.send('40{"protocol":"noom/1"}');
+  await connected;
   return ws;
 }
 
@@ -204,6 +206,42 @@ describe("clients that do not read", () => {
       const sent = await ack(keepers[0], "chat:send", { room: rooms[0], text: "still here" });
       assert.ok(sent.message);
       for (const ws of attackers) ws.terminate();
+    });
+  });
+
+  test("a client that stops reading in a busy room is closed once what waits for it passes its bound; the room goes on", { timeout: 120_000 }, async () => {
+    await withServer({ args: ["--chat-rate", "1000", "--chat-burst", "1000", "--event-rate", "1000"] }, async (server) => {
+      const room = roomName("busy");
+      const { socket: keeper } = await noomClient(server.url, "Keeper", room);
+      const { socket: reader } = await noomClient(server.url, "Reader", room);
+      const ws = await rawNoom(server.url);
+      ws.send(`420${JSON.stringify(["room:join", { room, nickname: "Sleeper" }])}`);
+      const [{ participant: sleeper }] = await waitFor(keeper, "participant:joined", { where: (e) => e.participant.nickname === "Sleeper" });
+      ws._socket.pause();
+      const before = rss(server.proc.pid);
+      // 40 MB of chat: past what the kernel's buffers take for the sleeper, then past its bound;
+      // sent as fast as the reader reads.
+      const sends = 5000;
+      const readerHas = async (n) => {
+        for (let waited = 0; received(reader, "chat:message").length < n && waited < 100; waited++) await pause(100);
+        assert.equal(received(reader, "chat:message").length, n, "the reader gets every message");
+      };
+      for (let i = 0; i < sends; i += 50) {
+        await Promise.all(Array.from({ length: 50 }, () => ack(keeper, "chat:send", { room, text: FULL })));
+        await readerHas(i + 50);
+      }
+      const [left] = await waitFor(keeper, "participant:left", { where: (e) => e.participant.id === sleeper.id });
+      assert.equal(left.count, 2, "the sleeper was taken out of the room");
+      const grown = rss(server.proc.pid) - before;
+      console.log(`# a non-reading client sent ${sends} pushes of 8 KB: closed; server memory +${(grown / 1e6).toFixed(1)} MB`);
+      assert.ok(grown < 24e6, `memory grew by ${(grown / 1e6).toFixed(1)} MB (bound per socket: 4 MiB, docs/reliability.md)`);
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      assert.match(metrics, /noom_connections_behind_total 1\n/);
+      // The reader, who read, got everything and is still in the room.
+      assert.ok(reader.connected);
+      const sent = await ack(reader, "chat:send", { room, text: "still here" });
+      assert.ok(sent.message);
+      ws.terminate();
     });
   });
 

@@ -3,7 +3,9 @@
 
 export const PROTOCOL = "noom/1";
 
+// The same names as the server's src/events.rs (a test there holds the two together).
 export const Events = {
+  session: "session",
   join: "room:join",
   leave: "room:leave",
   send: "chat:send",
