@@ -204,27 +204,26 @@ impl Hub {
             RoomChange::Updated { room, .. } => room,
             RoomChange::Message(message) => &*message.room,
         };
-        let seed = room_key(Flavour::Seed, room);
-        let noom = room_key(Flavour::Noom, room);
+        let (seed, noom) = (Flavour::Seed, Flavour::Noom);
         match change {
             RoomChange::Entered(Entered { me, room: info, .. }) => {
-                self.broadcast(source, seed, seed::WELCOME, &(&me.nickname, info.count));
+                self.broadcast(source, seed, room, seed::WELCOME, &(&me.nickname, info.count));
                 let event = ParticipantEvent { room, participant: me, count: Some(info.count) };
-                self.broadcast(source, noom, noom::PARTICIPANT_JOINED, &event);
+                self.broadcast(source, noom, room, noom::PARTICIPANT_JOINED, &event);
             }
             RoomChange::Left(Left { me, count, .. }) => {
-                self.broadcast(source, seed, seed::BYE, &(&me.nickname, *count));
+                self.broadcast(source, seed, room, seed::BYE, &(&me.nickname, *count));
                 let event = ParticipantEvent { room, participant: me, count: Some(*count) };
-                self.broadcast(source, noom, noom::PARTICIPANT_LEFT, &event);
+                self.broadcast(source, noom, room, noom::PARTICIPANT_LEFT, &event);
             }
             RoomChange::Updated { participant, .. } => {
                 let event = ParticipantEvent { room, participant, count: None };
-                self.broadcast(source, noom, noom::PARTICIPANT_UPDATED, &event);
+                self.broadcast(source, noom, room, noom::PARTICIPANT_UPDATED, &event);
             }
             RoomChange::Message(message) => {
                 let line = format!("{}: {}", message.sender.nickname, message.text);
-                self.broadcast(source, seed, seed::NEW_MESSAGE, &line);
-                self.broadcast(source, noom, noom::CHAT_MESSAGE, message);
+                self.broadcast(source, seed, room, seed::NEW_MESSAGE, &line);
+                self.broadcast(source, noom, room, noom::CHAT_MESSAGE, message);
             }
         }
     }

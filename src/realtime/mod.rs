@@ -219,20 +219,23 @@ impl Hub {
             let ttl = Duration::from_secs(hub.config.turn_ttl);
             tokio::spawn(call::renew_ice_periodically(Arc::downgrade(&hub), ttl));
         }
-        tokio::spawn({
-            let hub = Arc::downgrade(&hub);
-            async move {
-                let mut every = tokio::time::interval(admission::SWEEP_EVERY);
-                loop {
-                    every.tick().await;
-                    let Some(hub) = hub.upgrade() else { return };
-                    hub.admission.sweep(std::time::Instant::now());
-                }
-            }
-        });
-        tokio::spawn(outbox::recount_periodically(Arc::downgrade(&hub)));
+        hub.every(admission::SWEEP_EVERY, |hub| hub.admission.sweep(std::time::Instant::now()));
+        hub.every(outbox::RECOUNT_EVERY, |hub| hub.waiting.recount());
         hub.link.start(hub.clone());
         Ok((layer, hub))
+    }
+
+    /// Runs `work` every `period` for as long as the hub lives.
+    fn every(self: &Arc<Self>, period: Duration, work: fn(&Hub)) {
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            loop {
+                every.tick().await;
+                let Some(hub) = hub.upgrade() else { return };
+                work(&hub);
+            }
+        });
     }
 
     /// Disconnects every socket, for shutdown, and tells the other nodes.

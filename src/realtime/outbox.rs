@@ -25,7 +25,7 @@ use serde::Serialize;
 use socketioxide::handler::FromMessageParts;
 use socketioxide::operators::BroadcastOperators;
 
-use super::{Adapter, Hub, SocketRef, Source};
+use super::{Adapter, Flavour, Hub, SocketRef, Source, room_key};
 use crate::metrics::COUNTERS;
 use crate::stall::Written;
 
@@ -184,16 +184,6 @@ impl PerAddress {
     }
 }
 
-/// Brings the counts of addresses near their bound up to date every [`RECOUNT_EVERY`].
-pub(super) async fn recount_periodically(hub: std::sync::Weak<Hub>) {
-    let mut every = tokio::time::interval(RECOUNT_EVERY);
-    loop {
-        every.tick().await;
-        let Some(hub) = hub.upgrade() else { return };
-        hub.waiting.recount();
-    }
-}
-
 /// Counts `bytes` for the socket `s`; closes it if that puts it past its bound.
 fn charge(s: &SocketRef, bytes: u64) -> bool {
     let Some(outbox) = s.extensions.get::<Arc<Outbox>>() else { return true };
@@ -243,10 +233,18 @@ fn charge_all(to: BroadcastOperators<Adapter>, bytes: u64) {
 }
 
 impl Hub {
-    /// Pushes to the sockets of this node in `room` (a Socket.IO room) but the source. Every node
+    /// Pushes to the sockets of this node of one flavour in `room` but the source. Every node
     /// tells its own sockets of a change, as it applies it (see [`Hub::with_rooms`]): a local
     /// broadcast, which is done when it returns.
-    pub(super) fn broadcast<T: Serialize + ?Sized>(&self, source: Source, room: String, event: &'static str, data: &T) {
+    pub(super) fn broadcast<T: Serialize + ?Sized>(
+        &self,
+        source: Source,
+        flavour: Flavour,
+        room: &str,
+        event: &'static str,
+        data: &T,
+    ) {
+        let room = room_key(flavour, room);
         let to = match source {
             Source::Socket(s) => s.local().to(room),
             Source::Replica => self.io.local().to(room),
