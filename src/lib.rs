@@ -38,15 +38,19 @@
 //! 3. `realtime::dispatch` takes the event: its rate, its place in the socket's queue, its
 //!    arguments read by [`requests`] into `Request::Join`.
 //! 4. `realtime::noom::join` checks what the entry may cost (`realtime::limits`), and
-//!    `realtime::changes` enters the room within the room's turn: [`rooms::Rooms::enter`] changes
-//!    the state.
-//! 5. In the same turn, every audience is told: the newcomer gets its answer; the change, one
-//!    `RoomChange::Entered`, is told to the room's sockets here by `Hub::tell` in each dialect
-//!    (`welcome` for the seed's, `participant:joined` for Noom's), through `realtime::outbox`;
-//!    the other nodes get the op [`cluster::Op::Enter`] through [`cluster::Link::publish_op`],
-//!    and each applies it in `realtime::replica`, which makes the same `RoomChange` of its copy
-//!    and tells its own sockets the same way. The lobby's `directory` and the seed's
-//!    `room_change` follow from `realtime::directory` when the list of rooms changed.
+//!    `realtime::changes` enters the room: [`rooms::Rooms::enter`] changes the state, under its
+//!    lock, which is held for the change alone.
+//! 5. While the state is locked, what the change tells is queued in the room's home
+//!    (`realtime::room_home`), in the order the room changed: the newcomer's answer, its socket
+//!    joining the room's broadcast group, and the change, one `RoomChange::Entered`, which
+//!    `Hub::tell` reads out to the room's sockets here in each dialect (`welcome` for the seed's,
+//!    `participant:joined` for Noom's). The other nodes get the op [`cluster::Op::Enter`] through
+//!    [`cluster::Link::publish_op`]; each applies it in `realtime::replica`, which makes the same
+//!    `RoomChange` of its copy and queues it the same way.
+//! 6. Once the state is unlocked, the room's queue is run (by this task, or by the one already
+//!    running it) and everything goes out through `realtime::outbox`, counted in bytes per
+//!    socket. The lobby's `directory` and the seed's `room_change` follow from
+//!    `realtime::directory` when the list of rooms changed.
 
 pub mod admin;
 pub mod admission;

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Map;
 
 use super::changes::RoomChange;
+use super::room_home::Delivery;
 use super::{
     AckSender, Answer, EventDef, EventKind, Hub, Session, SocketRef, Source, now_ms, outbox, person, refuse, reply,
 };
@@ -44,13 +45,13 @@ pub(super) async fn join(hub: Arc<Hub>, s: SocketRef, (room, media): (String, Me
         let ice_servers = ice::servers_for(&hub.config, &me.to_string(), now_ms() / 1000);
         hub.change_call(&s, &room, true, |rooms, limit_checked| {
             let change = rooms.join_call(me, &room, media, !limit_checked)?;
-            answer.ok(&Joined {
+            let answer = answer.later(Joined {
                 participants: rooms.participants(&room),
                 ice_servers,
                 ice_transport_policy: hub.config.ice_transport_policy,
                 limit: hub.config.call_size,
             });
-            Ok(change)
+            Ok((change, answer))
         })
         .await
     };
@@ -68,8 +69,8 @@ pub(super) async fn media(hub: Arc<Hub>, s: SocketRef, (room, media): (String, M
     let result = async {
         hub.change_call(&s, &room, false, |rooms, _| {
             let change = rooms.set_media(person(&s), &room, media)?;
-            answer.ok(&MediaSet { participant: change.me.clone() });
-            Ok(change)
+            let answer = answer.later(MediaSet { participant: change.me.clone() });
+            Ok((change, answer))
         })
         .await
     };
@@ -82,8 +83,7 @@ pub(super) async fn leave(hub: Arc<Hub>, s: SocketRef, room: String, ack: AckSen
     let result = async {
         hub.change_call(&s, &room, false, |rooms, _| {
             let me = rooms.leave_call(person(&s), &room)?;
-            answer.ok(&Map::new());
-            Ok(CallChange { me, changed: true })
+            Ok((CallChange { me, changed: true }, answer.later(Map::new())))
         })
         .await
     };
@@ -164,8 +164,9 @@ struct IceRenewed<'a> {
 }
 
 impl Hub {
-    /// Makes a change to someone's place in a room's call within the room's turn, tells the
-    /// others in the room if anything changed, and the other nodes.
+    /// Makes a change to someone's place in a room's call within the room's turn, answers with
+    /// what `change` made of it, tells the others in the room if anything changed, and the other
+    /// nodes.
     ///
     /// With `claim`, a place in the call is first taken for the whole cluster; `change` is told
     /// whether the size limit was checked so (it checks it itself otherwise: a node alone, or
@@ -175,9 +176,9 @@ impl Hub {
         s: &SocketRef,
         room: &str,
         claim: bool,
-        change: impl FnOnce(&mut crate::rooms::Rooms, bool) -> Result<CallChange, ApiError>,
+        change: impl FnOnce(&mut crate::rooms::Rooms, bool) -> Result<(CallChange, Delivery), ApiError>,
     ) -> Result<(), ApiError> {
-        let _turn = self.room_locks.lock(room).await;
+        let _turn = self.homes.turn(room).await;
         let me = person(s);
         let mut limit_checked = false;
         if claim && self.rooms.lock().is_member(me, room) {
@@ -187,8 +188,8 @@ impl Hub {
                 None => {}
             }
         }
-        self.with_rooms(|r| {
-            let outcome = match change(r, limit_checked) {
+        self.with_rooms(|r, told| {
+            let (outcome, answer) = match change(r, limit_checked) {
                 Ok(outcome) => outcome,
                 Err(e) => {
                     if limit_checked && r.member(me, room).is_none_or(|m| m.call.is_none()) {
@@ -206,8 +207,11 @@ impl Hub {
                     // Signals for this person from other nodes are addressed to them by name.
                     s.join(me.to_string());
                 }
-                self.tell(Source::Socket(s), RoomChange::Updated { room, participant: &outcome.me });
+                self.tell(told, Source::Socket(s), RoomChange::Updated { room, participant: &outcome.me });
             }
+            // After the others are told: a signal the caller sends once answered reaches peers
+            // that know of it.
+            told.queue(room, answer);
             Ok(())
         })
     }

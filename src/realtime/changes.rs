@@ -1,15 +1,17 @@
 //! What this node's sockets do to rooms (enter, leave, rename, post) and how each change is told:
 //! to the sockets here in both flavours, and to the other nodes as an op.
 //!
-//! Each change is made and told within the room's turn (see [`super::room_lock`]) and inside
-//! [`Hub::with_rooms`], so that everyone here hears a room's changes in the order they were made.
+//! Each change is made inside [`Hub::with_rooms`], and what it tells is queued in the room's home
+//! (see [`super::room_home`]) as it is made, so that everyone here hears a room's changes in the
+//! order they were made.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
-use super::{Flavour, Hub, LOBBY, Session, SocketRef, Source, now_ms, person, room_key};
+use super::room_home::{Delivery, Told};
+use super::{Flavour, Hub, LOBBY, Session, SocketRef, Source, now_ms, outbox, person, room_key};
 use crate::cluster::Op;
 use crate::events::{noom, seed};
 use crate::metrics::COUNTERS;
@@ -17,7 +19,7 @@ use crate::rooms::{ChatMessage, Entered, Left, Participant, PersonId, Rooms};
 use crate::validate::{ApiError, ErrorCode};
 
 #[derive(Serialize)]
-pub(super) struct ParticipantEvent<'a> {
+struct ParticipantEvent<'a> {
     room: &'a str,
     participant: &'a Participant,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,39 +38,46 @@ pub(super) enum RoomChange<'a> {
         room: &'a str,
         participant: &'a Participant,
     },
-    Message(&'a ChatMessage),
+    /// Shared by everyone it is told to: a message is the one change that is not small.
+    Message(&'a Arc<ChatMessage>),
 }
 
 impl Hub {
-    /// Puts the socket in a room and tells the others there. `answer` is called with the entry
-    /// and the room state right after it: the newcomer's answer goes out before anything that
-    /// happens in the room later.
-    pub(super) async fn enter(
+    /// Puts the socket in a room and tells the others there. `answer` is made from the entry and
+    /// the room state right after it, and queued after the others are told: the newcomer hears
+    /// its answer before anything that happens in the room later, and nothing that happened
+    /// before.
+    pub(super) fn enter(
         &self,
         s: &SocketRef,
         session: &Session,
         room: &str,
         unlisted: bool,
-        answer: impl FnOnce(&Entered, &Rooms),
+        answer: impl FnOnce(&Entered, &Rooms) -> Delivery,
     ) -> Result<(), ApiError> {
         let me = person(s);
-        let _turn = self.room_locks.lock(room).await;
-        self.with_rooms(|r| {
+        self.with_rooms(|r, told| {
             let entered = r.enter(me, room, unlisted)?;
-            answer(&entered, r);
+            let answer = answer(&entered, r);
             if entered.is_new {
-                let flavour = session.flavour();
-                s.join(room_key(flavour, room));
-                if flavour == Flavour::Noom {
-                    s.leave(LOBBY);
-                }
                 self.link.publish_op(Op::Enter {
                     id: me,
                     nickname: entered.me.nickname.to_string(),
                     room: entered.room.name.to_string(),
                     unlisted: entered.room.unlisted,
                 });
-                self.tell(Source::Socket(s), RoomChange::Entered(&entered));
+                self.tell(told, Source::Socket(s), RoomChange::Entered(&entered));
+            }
+            told.queue(room, answer);
+            if entered.is_new {
+                let (socket, key, noom) =
+                    (s.clone(), room_key(session.flavour(), room), session.flavour() == Flavour::Noom);
+                told.queue(room, move || {
+                    socket.join(key);
+                    if noom {
+                        socket.leave(LOBBY);
+                    }
+                });
             }
             Ok(())
         })
@@ -76,7 +85,7 @@ impl Hub {
 
     /// Takes the socket out of one room, or all, and tells those left behind. A Noom socket left
     /// in no room is back in the lobby, unless it is on its way to another room.
-    pub(super) async fn leave(
+    pub(super) fn leave(
         &self,
         s: &SocketRef,
         session: &Session,
@@ -84,18 +93,17 @@ impl Hub {
         to_lobby: bool,
     ) -> Result<Vec<Arc<str>>, ApiError> {
         let me = person(s);
-        let rooms = match room {
-            Some(room) if !self.rooms.lock().is_member(me, room) => {
-                return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
-            }
-            Some(room) => vec![Arc::from(room)],
-            None => self.rooms.lock().rooms_of(me),
-        };
         let flavour = session.flavour();
-        let mut left = Vec::with_capacity(rooms.len());
-        for room in rooms {
-            left.extend(self.leave_room(s, flavour, &room).await);
-        }
+        let left = self.with_rooms(|r, told| {
+            let rooms = match room {
+                Some(room) if !r.is_member(me, room) => {
+                    return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
+                }
+                Some(room) => vec![Arc::from(room)],
+                None => r.rooms_of(me),
+            };
+            Ok(rooms.iter().filter_map(|room| self.leave_room(r, told, s, flavour, room)).collect::<Vec<_>>())
+        })?;
         if to_lobby && flavour == Flavour::Noom && !left.is_empty() {
             self.back_to_lobby(s);
         }
@@ -103,16 +111,21 @@ impl Hub {
     }
 
     /// Takes the socket out of one room, if it is in it, and tells those left behind.
-    pub(super) async fn leave_room(&self, s: &SocketRef, flavour: Flavour, room: &str) -> Option<Arc<str>> {
-        let _turn = self.room_locks.lock(room).await;
+    pub(super) fn leave_room(
+        &self,
+        r: &mut Rooms,
+        told: &mut Told,
+        s: &SocketRef,
+        flavour: Flavour,
+        room: &str,
+    ) -> Option<Arc<str>> {
         let me = person(s);
-        self.with_rooms(|r| {
-            let left = r.leave(me, room).ok()?;
-            s.leave(room_key(flavour, room));
-            self.published_leave(me, room);
-            self.tell(Source::Socket(s), RoomChange::Left(&left));
-            Some(left.room)
-        })
+        let left = r.leave(me, room).ok()?;
+        let (socket, key) = (s.clone(), room_key(flavour, room));
+        told.queue(room, move || socket.leave(key));
+        self.published_leave(me, room);
+        self.tell(told, Source::Socket(s), RoomChange::Left(&left));
+        Some(left.room)
     }
 
     /// A Noom socket in no room any more is in the lobby.
@@ -128,39 +141,38 @@ impl Hub {
         self.link.release_call_place(room, id);
     }
 
-    pub(super) async fn rename(&self, s: &SocketRef, nickname: &str) -> Result<Participant, ApiError> {
+    pub(super) fn rename(&self, s: &SocketRef, nickname: &str) -> Result<Participant, ApiError> {
         let id = person(s);
-        self.with_rooms(|r| {
+        self.with_rooms(|r, told| {
             let me = r.rename(id, nickname)?;
             self.link.publish_op(Op::Rename { id, nickname: nickname.to_owned() });
-            self.announce_renamed(Source::Socket(s), r, id);
+            self.announce_renamed(told, Source::Socket(s), r, id);
             Ok(me)
         })
     }
 
     /// Tells each room someone is in of their new name, with their call state there.
-    pub(super) fn announce_renamed(&self, source: Source<'_>, rooms: &Rooms, id: PersonId) {
+    pub(super) fn announce_renamed(&self, told: &mut Told, source: Source<'_>, rooms: &Rooms, id: PersonId) {
         for room in rooms.rooms_of(id) {
             if let Some(member) = rooms.member(id, &room) {
-                self.tell(source, RoomChange::Updated { room: &room, participant: &member });
+                self.tell(told, source, RoomChange::Updated { room: &room, participant: &member });
             }
         }
     }
 
-    /// Records a (checked) chat message and delivers it to the others in its room; `answer`
-    /// runs before the room is unlocked. Only a message that would be delivered costs against
-    /// the chat rate.
-    pub(super) async fn post(
+    /// Records a (checked) chat message and delivers it to the others in its room; `answer` is
+    /// queued right after it. Only a message that would be delivered costs against the chat
+    /// rate.
+    pub(super) fn post(
         &self,
         s: &SocketRef,
         session: &Session,
         room: &str,
         text: String,
-        answer: impl FnOnce(&ChatMessage),
+        answer: impl FnOnce(&Arc<ChatMessage>) -> Delivery,
     ) -> Result<(), ApiError> {
-        let _turn = self.room_locks.lock(room).await;
         let me = person(s);
-        self.with_rooms(|r| {
+        self.with_rooms(|r, told| {
             if !r.is_member(me, room) {
                 return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
             }
@@ -168,63 +180,84 @@ impl Hub {
                 return Err(ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
             }
             let id = format!("{:x}-{:x}", self.boot_ms, self.next_message.fetch_add(1, Ordering::Relaxed));
-            let message = r.post(me, room, text, id, now_ms())?;
-            self.link.publish_op(Op::Chat { message: message.clone() });
+            let message = Arc::new(r.post(me, room, text, id, now_ms())?);
+            self.link.publish_op(Op::Chat { message: (*message).clone() });
             COUNTERS.chat_message();
-            self.tell(Source::Socket(s), RoomChange::Message(&message));
-            answer(&message);
+            self.tell(told, Source::Socket(s), RoomChange::Message(&message));
+            told.queue(room, answer(&message));
             Ok(())
         })
     }
 
-    pub(super) async fn disconnect(&self, s: SocketRef) {
+    /// Takes a socket that is gone out of every room, and tells those left behind.
+    pub(super) fn disconnect(&self, s: SocketRef) {
         let me = person(&s);
-        let rooms = self.rooms.lock().rooms_of(me);
-        for room in rooms {
-            let _turn = self.room_locks.lock(&room).await;
-            self.with_rooms(|r| {
+        self.with_rooms(|r, told| {
+            for room in r.rooms_of(me) {
                 if let Ok(left) = r.leave(me, &room) {
                     self.published_leave(me, &room);
-                    self.tell(Source::Socket(&s), RoomChange::Left(&left));
+                    self.tell(told, Source::Socket(&s), RoomChange::Left(&left));
                 }
-            });
-        }
-        self.with_rooms(|r| r.disconnect(me));
+            }
+            r.disconnect(me);
+        });
         self.link.publish_op(Op::Disconnect { id: me });
     }
 }
 
 impl Hub {
-    /// Tells the sockets of this node in the room of a change, but its source: each flavour in
-    /// its dialect. The seed's knows arrivals, departures and messages only.
-    pub(super) fn tell(&self, source: Source<'_>, change: RoomChange<'_>) {
-        let room = match change {
-            RoomChange::Entered(entered) => &*entered.room.name,
-            RoomChange::Left(left) => &*left.room,
-            RoomChange::Updated { room, .. } => room,
-            RoomChange::Message(message) => &*message.room,
-        };
+    /// Queues, in the room's order, what the sockets of this node in the room but its source
+    /// hear of a change: each flavour in its dialect. The seed's knows arrivals, departures and
+    /// messages only.
+    pub(super) fn tell(&self, told: &mut Told, source: Source<'_>, change: RoomChange<'_>) {
         let (seed, noom) = (Flavour::Seed, Flavour::Noom);
         match change {
-            RoomChange::Entered(Entered { me, room: info, .. }) => {
-                self.broadcast(source, seed, room, seed::WELCOME, &(&me.nickname, info.count));
-                let event = ParticipantEvent { room, participant: me, count: Some(info.count) };
-                self.broadcast(source, noom, room, noom::PARTICIPANT_JOINED, &event);
+            RoomChange::Entered(Entered { room, me, .. }) => {
+                let arrival = (seed::WELCOME, noom::PARTICIPANT_JOINED);
+                self.tell_presence(told, source, &room.name, me, room.count, arrival);
             }
-            RoomChange::Left(Left { me, count, .. }) => {
-                self.broadcast(source, seed, room, seed::BYE, &(&me.nickname, *count));
-                let event = ParticipantEvent { room, participant: me, count: Some(*count) };
-                self.broadcast(source, noom, room, noom::PARTICIPANT_LEFT, &event);
+            RoomChange::Left(Left { room, me, count }) => {
+                self.tell_presence(told, source, room, me, *count, (seed::BYE, noom::PARTICIPANT_LEFT));
             }
-            RoomChange::Updated { participant, .. } => {
-                let event = ParticipantEvent { room, participant, count: None };
-                self.broadcast(source, noom, room, noom::PARTICIPANT_UPDATED, &event);
+            RoomChange::Updated { room, participant } => {
+                let (to_noom, participant, name) =
+                    (self.audience(source, noom, room), participant.clone(), room.to_owned());
+                told.queue(room, move || {
+                    let event = ParticipantEvent { room: &name, participant: &participant, count: None };
+                    outbox::broadcast(to_noom, noom::PARTICIPANT_UPDATED, &event);
+                });
             }
             RoomChange::Message(message) => {
-                let line = format!("{}: {}", message.sender.nickname, message.text);
-                self.broadcast(source, seed, room, seed::NEW_MESSAGE, &line);
-                self.broadcast(source, noom, room, noom::CHAT_MESSAGE, message);
+                let room = &*message.room;
+                let (to_seed, to_noom, message) =
+                    (self.audience(source, seed, room), self.audience(source, noom, room), message.clone());
+                told.queue(room, move || {
+                    let line = format!("{}: {}", message.sender.nickname, message.text);
+                    outbox::broadcast(to_seed, seed::NEW_MESSAGE, &line);
+                    outbox::broadcast(to_noom, noom::CHAT_MESSAGE, &message);
+                });
             }
         }
+    }
+
+    /// Queues what the room hears of an arrival or a departure: the seed's event with the name
+    /// and the new count, Noom's with the participant.
+    fn tell_presence(
+        &self,
+        told: &mut Told,
+        source: Source<'_>,
+        room: &Arc<str>,
+        who: &Participant,
+        count: usize,
+        (seed_event, noom_event): (&'static str, &'static str),
+    ) {
+        let to_seed = self.audience(source, Flavour::Seed, room);
+        let to_noom = self.audience(source, Flavour::Noom, room);
+        let (name, who) = (room.clone(), who.clone());
+        told.queue(room, move || {
+            outbox::broadcast(to_seed, seed_event, &(&who.nickname, count));
+            let event = ParticipantEvent { room: &name, participant: &who, count: Some(count) };
+            outbox::broadcast(to_noom, noom_event, &event);
+        });
     }
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use socketioxide::extract::{Event, TryData};
 
 use super::outbox::{AckSender, Asked};
+use super::room_home::Delivery;
 use super::{Flavour, Hub, RawAckSender, Session, SocketRef, call, noom, seed};
 use crate::metrics::COUNTERS;
 use crate::requests::{self, Args, Request};
@@ -94,7 +95,7 @@ pub(super) fn refuse(ack: AckSender, error: &ApiError) {
     reply(ack, error);
 }
 
-/// An acknowledgement answered once: with success from inside a room's turn (see
+/// An acknowledgement answered once: with success in its place in a room's queue (see
 /// [`Hub::enter`]), or else with the error the operation ended in.
 pub(super) struct Answer(Option<AckSender>);
 
@@ -107,6 +108,16 @@ impl Answer {
         if let Some(ack) = self.0.take() {
             reply(ack, value);
         }
+    }
+
+    /// The success answer, to be sent when its turn in a room's queue comes.
+    pub(super) fn later<T: Serialize + Send + 'static>(&mut self, value: T) -> Delivery {
+        let ack = self.0.take();
+        Box::new(move || {
+            if let Some(ack) = ack {
+                reply(ack, &value);
+            }
+        })
     }
 
     pub(super) fn finish(self, result: Result<(), ApiError>) {

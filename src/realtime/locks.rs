@@ -1,17 +1,20 @@
 //! The hub's locks, and the one order they are taken in:
 //!
-//! 1. a room's turn ([`super::room_lock`]): async, held across awaits while a change to that room
-//!    is made and told; one room's at a time;
+//! 1. a room's turn ([`super::room_home`]): async, held across the awaits of a call change (a
+//!    place claimed from the other nodes, then taken); one room's at a time;
 //! 2. `nodes`: the other nodes, and who is connected to each;
-//! 3. `rooms`: the room state, held while a change is made and told (so that the sockets here
-//!    hear of changes in the order they were made);
+//! 3. `rooms`: the room state, held while a change is made and what it tells is queued (in the
+//!    changed rooms' homes, in the order the changes were made);
 //! 4. `here`: which socket each person has;
 //! 5. `resumable`: the resume tokens.
 //!
 //! Whatever else is locked while one of these is held takes no lock itself: an outbox's count, a
-//! token bucket, Socket.IO's own maps. In debug builds, the ones the tests run, every lock of
-//! the hub checks the order as it is taken, and panics on a lock taken out of it: a deadlock
-//! waiting to happen shows in any test that takes that path, not only when two threads meet.
+//! token bucket, a room's queue, Socket.IO's own maps. Nothing is sent to a socket while one of
+//! these is held (a room's changes are queued, and sent once the state is unlocked: see
+//! [`super::room_home`]). In debug builds, the ones the tests run, every lock of the hub checks
+//! the order as it is taken, and every send checks that none is held; either panics otherwise: a
+//! deadlock or a stall waiting to happen shows in any test that takes that path, not only when
+//! two threads meet.
 
 use std::ops::{Deref, DerefMut};
 
@@ -73,6 +76,19 @@ impl<T> Ranked<T> {
     }
 }
 
+/// Panics, in debug builds, if this thread holds a lock of the hub: `what` must not be done
+/// under one (a send to a socket, which may wake other work or close the socket).
+pub(super) fn assert_unlocked(what: &str) {
+    #[cfg(debug_assertions)]
+    HELD.with_borrow(|held| {
+        if let Some(rank) = held.last() {
+            panic!("{what} while {rank:?} is held (see realtime/locks.rs)");
+        }
+    });
+    #[cfg(not(debug_assertions))]
+    let _ = what;
+}
+
 impl<T> Deref for Guard<'_, T> {
     type Target = T;
 
@@ -122,6 +138,15 @@ mod tests {
         let (nodes, rooms) = (Ranked::new(Rank::Nodes, ()), Ranked::new(Rank::Rooms, ()));
         let _r = rooms.lock();
         let _n = nodes.lock();
+    }
+
+    #[test]
+    #[should_panic(expected = "a send while Rooms is held")]
+    fn nothing_is_sent_under_a_lock() {
+        assert_unlocked("a send");
+        let rooms = Ranked::new(Rank::Rooms, ());
+        let _r = rooms.lock();
+        assert_unlocked("a send");
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! - `directory`: the lobby's room list, pushed as it changes.
 //! - `outbox`: everything sent to a socket, counted in bytes; a socket that falls behind is
 //!   closed.
-//! - `room_lock`, `serial`: a room's turn, and a socket's order.
+//! - `room_home`: each room's home: what its members hear, in the order it changed, sent with no
+//!   lock held; its turn; later, its call's media router.
+//! - `serial`: a socket's events, in the order they came.
 //! - `locks`: the hub's locks and the one order they are taken in.
 //! - `plain_ws`: the plain WebSocket chat at `/ws`, apart from all of the above.
 
@@ -28,7 +30,7 @@ mod noom;
 mod outbox;
 pub mod plain_ws;
 mod replica;
-mod room_lock;
+mod room_home;
 mod seed;
 mod serial;
 mod session;
@@ -59,7 +61,7 @@ use crate::config::Config;
 use crate::metrics::Gauges;
 use crate::ratelimit::PerAddress;
 use crate::rooms::{Limits, PersonId, Rooms};
-use room_lock::RoomLocks;
+use room_home::{RoomHomes, Told};
 
 /// The directory lists at most this many rooms.
 pub const DIRECTORY_LIMIT: usize = 100;
@@ -95,7 +97,8 @@ pub struct Hub {
     config: Arc<Config>,
     io: SocketIo,
     directory_changed: Notify,
-    room_locks: RoomLocks,
+    /// Each room's home: its queue of what its members hear, and its turn.
+    homes: RoomHomes,
     /// Resume tokens of connected sockets (see [`session::Handshake`]).
     resumable: Ranked<HashMap<String, Sid>>,
     /// The socket of each person connected to this node.
@@ -181,7 +184,7 @@ impl Hub {
             directory_changed: Notify::new(),
             resumable: Ranked::new(Rank::Resumable, HashMap::new()),
             here: Ranked::new(Rank::Here, HashMap::new()),
-            room_locks: RoomLocks::default(),
+            homes: RoomHomes::default(),
             next_message: AtomicU64::new(1),
             boot_ms: now_ms(),
             link,
@@ -221,6 +224,7 @@ impl Hub {
         }
         hub.every(admission::SWEEP_EVERY, |hub| hub.admission.sweep(std::time::Instant::now()));
         hub.every(outbox::RECOUNT_EVERY, |hub| hub.waiting.recount());
+        hub.every(room_home::SWEEP_EVERY, |hub| hub.homes.sweep());
         hub.link.start(hub.clone());
         Ok((layer, hub))
     }
@@ -287,19 +291,26 @@ impl Hub {
         self.link.state().as_str()
     }
 
-    /// Runs `change` on the room state and wakes the directory publisher if it moved.
+    /// Runs `change` on the room state, then sends what it told, and wakes the directory
+    /// publisher if it moved.
     ///
-    /// What a change causes is told inside `change`, with the state still locked, so that the
-    /// sockets here hear of changes in the order they were made, whichever node made them: an
-    /// answer listing the room, then exactly what happened after it.
-    fn with_rooms<T>(&self, change: impl FnOnce(&mut Rooms) -> T) -> T {
-        let mut rooms = self.rooms.lock();
-        let (directory, presence) = (rooms.directory_version(), rooms.presence_version());
-        let out = change(&mut rooms);
-        if rooms.directory_version() != directory {
+    /// What a change causes is queued in `change`, with the state still locked, in the homes of
+    /// the rooms it touched, so that the sockets here hear of changes in the order they were
+    /// made, whichever node made them: an answer listing the room, then exactly what happened
+    /// after it. It is sent once the state is unlocked.
+    fn with_rooms<T>(&self, change: impl FnOnce(&mut Rooms, &mut Told) -> T) -> T {
+        let mut told = Told::new(&self.homes);
+        let (out, directory_moved, presence_moved) = {
+            let mut rooms = self.rooms.lock();
+            let (directory, presence) = (rooms.directory_version(), rooms.presence_version());
+            let out = change(&mut rooms, &mut told);
+            (out, rooms.directory_version() != directory, rooms.presence_version() != presence)
+        };
+        told.run();
+        if directory_moved {
             self.directory_changed.notify_one();
         }
-        if rooms.presence_version() != presence {
+        if presence_moved {
             self.presence.send_modify(|v| *v += 1);
         }
         out

@@ -123,13 +123,13 @@ impl Hub {
             self.reach_other_nodes(&format!("{remote} of the {count} people in {room:?} are on other nodes"))?;
         }
         self.link.publish_op(Op::CloseRoom { room: room.clone() });
-        self.close_room_here(&room).await;
+        self.close_room_here(&room);
         Ok(count)
     }
 
     /// Takes this node's people out of a room, one by one as if each had left, each told after
     /// it is out (so that nothing of the room reaches it after the notice).
-    pub(super) async fn close_room_here(&self, room: &str) {
+    pub(super) fn close_room_here(&self, room: &str) {
         let own: Vec<PersonId> = {
             let nodes = self.nodes.lock();
             let rooms = self.rooms.lock();
@@ -138,8 +138,15 @@ impl Hub {
         tracing::info!(room, people = own.len(), "an administrator closed a room");
         for s in own.into_iter().filter_map(|id| self.socket_of(id)) {
             let flavour = flavour_of(&s);
-            if self.leave_room(&s, flavour, room).await.is_some() && flavour == Flavour::Noom {
-                outbox::push(&s, events::noom::ROOM_CLOSED, &serde_json::json!({ "room": room, "reason": BY_ADMIN }));
+            let closed = self.with_rooms(|r, told| {
+                self.leave_room(r, told, &s, flavour, room)?;
+                if flavour == Flavour::Noom {
+                    let (s, notice) = (s.clone(), serde_json::json!({ "room": room, "reason": BY_ADMIN }));
+                    told.queue(room, move || outbox::push(&s, events::noom::ROOM_CLOSED, &notice));
+                }
+                Some(())
+            });
+            if closed.is_some() && flavour == Flavour::Noom {
                 self.back_to_lobby(&s);
             }
         }

@@ -31,7 +31,7 @@ struct Renamed {
 }
 
 pub(super) async fn rename(hub: Arc<Hub>, s: SocketRef, nickname: String, ack: AckSender) {
-    let result = hub.rename(&s, &nickname).await.map(|me| Renamed { nickname: me.nickname });
+    let result = hub.rename(&s, &nickname).map(|me| Renamed { nickname: me.nickname });
     answer(ack, result);
 }
 
@@ -56,7 +56,7 @@ pub(super) async fn join(
     let mut answer = Answer::new(ack);
     let result = async {
         if let Some(nickname) = nickname {
-            hub.rename(&s, &nickname).await?;
+            hub.rename(&s, &nickname)?;
         }
         let (room, others, already_in, cost) = {
             let rooms = hub.rooms.lock();
@@ -73,10 +73,10 @@ pub(super) async fn join(
             session.spend_bulk(&hub, cost)?;
         }
         for other in others {
-            hub.leave(&s, &session, Some(&other), false).await?;
+            hub.leave(&s, &session, Some(&other), false)?;
         }
         hub.enter(&s, &session, &room, unlisted, |entered, rooms| {
-            answer.ok(&Joined {
+            answer.later(Joined {
                 room: entered.room.clone(),
                 me: entered.me.clone(),
                 participants: rooms.participants(&room),
@@ -84,7 +84,6 @@ pub(super) async fn join(
                 call_limit: hub.config.call_size,
             })
         })
-        .await
     };
     let result = result.await;
     answer.finish(result);
@@ -96,13 +95,13 @@ struct LeftRooms {
 }
 
 pub(super) async fn leave(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, room: Option<String>, ack: AckSender) {
-    let result = hub.leave(&s, &session, room.as_deref(), true).await.map(|left| LeftRooms { left });
+    let result = hub.leave(&s, &session, room.as_deref(), true).map(|left| LeftRooms { left });
     answer(ack, result);
 }
 
 #[derive(Serialize)]
-struct Sent<'a> {
-    message: &'a ChatMessage,
+struct Sent {
+    message: Arc<ChatMessage>,
 }
 
 pub(super) async fn send(
@@ -113,7 +112,7 @@ pub(super) async fn send(
     ack: AckSender,
 ) {
     let mut answer = Answer::new(ack);
-    let result = hub.post(&s, &session, &room, text, |message| answer.ok(&Sent { message })).await;
+    let result = hub.post(&s, &session, &room, text, |message| answer.later(Sent { message: message.clone() }));
     answer.finish(result);
 }
 

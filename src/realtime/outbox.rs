@@ -25,6 +25,7 @@ use serde::Serialize;
 use socketioxide::handler::FromMessageParts;
 use socketioxide::operators::BroadcastOperators;
 
+use super::locks::assert_unlocked;
 use super::{Adapter, Flavour, Hub, SocketRef, Source, room_key};
 use crate::metrics::COUNTERS;
 use crate::stall::Written;
@@ -200,6 +201,7 @@ fn charge(s: &SocketRef, bytes: u64) -> bool {
 
 /// Sends one socket a push.
 pub(super) fn push<T: Serialize + ?Sized>(s: &SocketRef, event: &str, data: &T) {
+    assert_unlocked("a push");
     if charge(s, packet_size(event, data)) {
         let _ = s.emit(event, data);
     }
@@ -208,6 +210,7 @@ pub(super) fn push<T: Serialize + ?Sized>(s: &SocketRef, event: &str, data: &T) 
 /// Sends a push to the sockets of this node that `to` names; done when it returns. The push is
 /// encoded once for all of them.
 pub(super) fn broadcast<T: Serialize + ?Sized>(to: BroadcastOperators<Adapter>, event: &'static str, data: &T) {
+    assert_unlocked("a broadcast");
     charge_all(to.clone(), packet_size(event, data));
     if to.emit(event, data).now_or_never().is_none() {
         tracing::warn!(event, "a local broadcast did not complete at once");
@@ -222,6 +225,7 @@ pub(super) async fn broadcast_everywhere<T: Serialize + ?Sized>(
     event: &'static str,
     data: &T,
 ) {
+    assert_unlocked("a broadcast");
     charge_all(here, packet_size(event, data));
     let _ = to.emit(event, data).await;
 }
@@ -233,23 +237,15 @@ fn charge_all(to: BroadcastOperators<Adapter>, bytes: u64) {
 }
 
 impl Hub {
-    /// Pushes to the sockets of this node of one flavour in `room` but the source. Every node
-    /// tells its own sockets of a change, as it applies it (see [`Hub::with_rooms`]): a local
-    /// broadcast, which is done when it returns.
-    pub(super) fn broadcast<T: Serialize + ?Sized>(
-        &self,
-        source: Source,
-        flavour: Flavour,
-        room: &str,
-        event: &'static str,
-        data: &T,
-    ) {
-        let room = room_key(flavour, room);
-        let to = match source {
-            Source::Socket(s) => s.local().to(room),
-            Source::Replica => self.io.local().to(room),
-        };
-        broadcast(to, event, data);
+    /// The sockets of this node of one flavour in `room` but the source, when a push is sent
+    /// to them. Every node tells its own sockets of a change, as it applies it (see
+    /// [`Hub::with_rooms`]).
+    pub(super) fn audience(&self, source: Source, flavour: Flavour, room: &str) -> BroadcastOperators<Adapter> {
+        let key = room_key(flavour, room);
+        match source {
+            Source::Socket(s) => s.local().to(key),
+            Source::Replica => self.io.local().to(key),
+        }
     }
 
     /// A long-polling client fetched `bytes` of what waited for its socket `sid`.
@@ -316,6 +312,7 @@ impl AckSender {
     }
 
     pub fn send<T: Serialize + ?Sized>(self, value: &T) {
+        assert_unlocked("an answer");
         // The client may be gone already; nothing is owed to it then.
         if self.asked.0 && charge(&self.socket, packet_size("", value)) {
             let _ = self.inner.send(value);

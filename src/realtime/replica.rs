@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::changes::RoomChange;
+use super::room_home::Told;
 use super::{Hub, Source};
 use crate::cluster::{NODE_TIMEOUT, Op, PersonState, Replica, RoomPresence};
 use crate::rooms::{ChatMessage, Media, PersonId, Rooms};
@@ -25,40 +26,38 @@ impl Replica for Hub {
             Op::Snapshot { people, history } => self.apply_snapshot(from, people, history),
             Op::Enter { id, nickname, room, unlisted } => {
                 self.nodes.lock().own(from, id);
-                self.with_rooms(|r| {
+                self.with_rooms(|r, told| {
                     r.connect(id);
                     let _ = r.rename(id, &nickname);
-                    self.enter_here(r, id, &room, unlisted);
+                    self.enter_here(r, told, id, &room, unlisted);
                 });
             }
-            Op::Leave { id, room } => self.with_rooms(|r| {
+            Op::Leave { id, room } => self.with_rooms(|r, told| {
                 if let Ok(left) = r.leave(id, &room) {
-                    self.tell(Source::Replica, RoomChange::Left(&left));
+                    self.tell(told, Source::Replica, RoomChange::Left(&left));
                 }
             }),
             Op::Disconnect { id } => {
-                self.with_rooms(|r| {
+                self.with_rooms(|r, told| {
                     for left in r.disconnect(id) {
-                        self.tell(Source::Replica, RoomChange::Left(&left));
+                        self.tell(told, Source::Replica, RoomChange::Left(&left));
                     }
                 });
                 self.nodes.lock().disown(id);
             }
-            Op::Rename { id, nickname } => self.with_rooms(|r| {
+            Op::Rename { id, nickname } => self.with_rooms(|r, told| {
                 if r.rename(id, &nickname).is_ok() {
-                    self.announce_renamed(Source::Replica, r, id);
+                    self.announce_renamed(told, Source::Replica, r, id);
                 }
             }),
-            Op::Call { id, room, media } => self.with_rooms(|r| self.set_call_here(r, id, &room, media)),
-            Op::Chat { message } => self.with_rooms(|r| {
+            Op::Call { id, room, media } => self.with_rooms(|r, told| self.set_call_here(r, told, id, &room, media)),
+            Op::Chat { message } => self.with_rooms(|r, told| {
+                let message = Arc::new(message);
                 if r.record(&message) {
-                    self.tell(Source::Replica, RoomChange::Message(&message));
+                    self.tell(told, Source::Replica, RoomChange::Message(&message));
                 }
             }),
-            // Room turns are awaited: not in the link's task, which must not block.
-            Op::CloseRoom { room } => {
-                tokio::spawn(async move { self.close_room_here(&room).await });
-            }
+            Op::CloseRoom { room } => self.close_room_here(&room),
             Op::Kick { id } => self.kick_here(id),
             Op::Resumed { token } => self.resumed_elsewhere(&token),
             Op::Gone => self.forget_node(from),
@@ -129,25 +128,25 @@ impl Hub {
     }
 
     /// Someone of another node enters a room here, as it has it.
-    fn enter_here(&self, r: &mut Rooms, id: PersonId, room: &str, unlisted: bool) {
+    fn enter_here(&self, r: &mut Rooms, told: &mut Told, id: PersonId, room: &str, unlisted: bool) {
         let Ok(entered) = r.enter(id, room, unlisted) else { return };
         if unlisted {
             r.mark_unlisted(room);
         }
         if entered.is_new {
-            self.tell(Source::Replica, RoomChange::Entered(&entered));
+            self.tell(told, Source::Replica, RoomChange::Entered(&entered));
         }
     }
 
     /// Someone of another node joined a call (or changed their media), or left it.
-    fn set_call_here(&self, r: &mut Rooms, id: PersonId, room: &str, media: Option<Media>) {
+    fn set_call_here(&self, r: &mut Rooms, told: &mut Told, id: PersonId, room: &str, media: Option<Media>) {
         let changed = match media {
             // Their node took the place.
             Some(media) => r.join_call(id, room, media, false).is_ok_and(|c| c.changed),
             None => r.leave_call(id, room).is_ok(),
         };
         if changed && let Some(member) = r.member(id, room) {
-            self.tell(Source::Replica, RoomChange::Updated { room, participant: &member });
+            self.tell(told, Source::Replica, RoomChange::Updated { room, participant: &member });
         }
     }
 
@@ -161,7 +160,7 @@ impl Hub {
         }
         for person in people {
             self.nodes.lock().own(from, person.id);
-            self.with_rooms(|r| {
+            self.with_rooms(|r, told| {
                 r.connect(person.id);
                 let renamed = r.participant(person.id).is_some_and(|p| *p.nickname != *person.nickname);
                 let _ = r.rename(person.id, &person.nickname);
@@ -169,17 +168,17 @@ impl Hub {
                     if !person.rooms.iter().any(|p| *p.name == *room)
                         && let Ok(left) = r.leave(person.id, &room)
                     {
-                        self.tell(Source::Replica, RoomChange::Left(&left));
+                        self.tell(told, Source::Replica, RoomChange::Left(&left));
                     }
                 }
                 if renamed {
-                    self.announce_renamed(Source::Replica, r, person.id);
+                    self.announce_renamed(told, Source::Replica, r, person.id);
                 }
                 for presence in &person.rooms {
-                    self.enter_here(r, person.id, &presence.name, presence.unlisted);
+                    self.enter_here(r, told, person.id, &presence.name, presence.unlisted);
                     let before = r.member(person.id, &presence.name).and_then(|m| m.call);
                     if before != presence.call {
-                        self.set_call_here(r, person.id, &presence.name, presence.call);
+                        self.set_call_here(r, told, person.id, &presence.name, presence.call);
                     }
                 }
             });
@@ -190,9 +189,9 @@ impl Hub {
     /// Someone of another node is gone: they leave every room, and the sockets here are told.
     fn forget_person(&self, id: PersonId) {
         self.nodes.lock().disown(id);
-        self.with_rooms(|r| {
+        self.with_rooms(|r, told| {
             for left in r.disconnect(id) {
-                self.tell(Source::Replica, RoomChange::Left(&left));
+                self.tell(told, Source::Replica, RoomChange::Left(&left));
             }
         });
     }

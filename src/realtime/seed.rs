@@ -24,7 +24,7 @@ pub(super) const EVENTS: &[EventDef] = &[
 
 pub(super) async fn nickname(hub: Arc<Hub>, s: SocketRef, nickname: String, ack: AckSender) {
     let mut answer = Answer::new(ack);
-    let result = hub.rename(&s, &nickname).await.map(|_| answer.ok(&NO_ARGS));
+    let result = hub.rename(&s, &nickname).map(|_| answer.ok(&NO_ARGS));
     answer.finish(result);
 }
 
@@ -33,7 +33,7 @@ pub(super) async fn enter_room(hub: Arc<Hub>, session: Arc<Session>, s: SocketRe
     let result = async {
         let already_in = hub.rooms.lock().is_member(person(&s), &room);
         hub.count_entry(&session, already_in)?;
-        hub.enter(&s, &session, &room, false, |_, _| answer.ok(&NO_ARGS)).await
+        hub.enter(&s, &session, &room, false, |_, _| answer.later(NO_ARGS))
     };
     let result = result.await;
     answer.finish(result);
@@ -47,7 +47,7 @@ pub(super) async fn new_message(
     ack: AckSender,
 ) {
     let mut answer = Answer::new(ack);
-    let result = hub.post(&s, &session, &room, text, |_| answer.ok(&NO_ARGS)).await;
+    let result = hub.post(&s, &session, &room, text, |_| answer.later(NO_ARGS));
     answer.finish(result);
 }
 

@@ -146,7 +146,7 @@ impl Hub {
             hub.here.lock().remove(&me);
             // Behind every event already queued, whatever the limit.
             let hub = hub.clone();
-            let _ = queue.push(usize::MAX, async move { hub.disconnect(s).await });
+            let _ = queue.push(usize::MAX, async move { hub.disconnect(s) });
             ready(())
         });
     }
@@ -163,11 +163,14 @@ impl Hub {
     pub(super) async fn become_noom(&self, s: &SocketRef, session: &Session) {
         session.noom.store(true, Ordering::Relaxed);
         s.leave(SEED_SOCKETS);
-        let in_rooms = self.with_rooms(|r| {
+        let in_rooms = self.with_rooms(|r, told| {
             let rooms = r.rooms_of(person(s));
             for room in &rooms {
-                s.leave(room_key(Flavour::Seed, room));
-                s.join(room_key(Flavour::Noom, room));
+                let (s, seed, noom) = (s.clone(), room_key(Flavour::Seed, room), room_key(Flavour::Noom, room));
+                told.queue(room, move || {
+                    s.leave(seed);
+                    s.join(noom);
+                });
             }
             !rooms.is_empty()
         });

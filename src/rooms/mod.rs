@@ -259,7 +259,9 @@ impl Rooms {
         Ok(Participant { id, nickname: person.nickname.clone(), call: None })
     }
 
-    /// Enters a (validated) room, creating it if needed; `unlisted` only matters to its creator.
+    /// Enters a (validated) room, creating it if needed; `unlisted` only matters to its creator,
+    /// and to a room of a link (a name ending in an unlisted suffix) that another node opened the
+    /// moment before, public: the room ends unlisted, as its creator asked.
     pub fn enter(&mut self, id: PersonId, name: &str, unlisted: bool) -> Result<Entered, ApiError> {
         let person = self.person(id)?;
         let me = Participant { id, nickname: person.nickname.clone(), call: None };
@@ -280,8 +282,13 @@ impl Rooms {
             members: Vec::new(),
             call: Vec::new(),
         });
+        let hides = unlisted && !room.unlisted && has_unlisted_suffix(name);
+        room.unlisted |= hides;
         room.members.push(id);
         self.presence_version += 1;
+        if hides {
+            self.directory_version += 1;
+        }
         let info = room.info();
         if !info.unlisted {
             self.directory_version += 1;
@@ -911,5 +918,20 @@ mod tests {
         assert!(rooms.directory(10).rooms.is_empty());
         assert!(rooms.directory_version() > version);
         rooms.mark_unlisted("closed");
+    }
+
+    #[test]
+    fn a_link_s_room_opened_public_elsewhere_a_moment_before_ends_unlisted_and_no_other_room_does() {
+        let (mut rooms, ids) = setup(2);
+        let link = format!("hidden-{}", unlisted_suffix());
+        // Someone of another node got there first, asking for a public room.
+        rooms.enter(ids[0], &link, false).unwrap();
+        let version = rooms.directory_version();
+        let entered = rooms.enter(ids[1], &link, true).unwrap();
+        assert!(entered.room.unlisted && rooms.directory(10).rooms.is_empty());
+        assert!(rooms.directory_version() > version);
+        rooms.enter(ids[0], "hall", false).unwrap();
+        assert!(!rooms.enter(ids[1], "hall", true).unwrap().room.unlisted, "a public room stays listed");
+        rooms.check_invariants().unwrap();
     }
 }
