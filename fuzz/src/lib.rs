@@ -239,3 +239,54 @@ pub fn ws_frame(data: &[u8]) {
         Err(message) => assert!(!message.is_empty()),
     }
 }
+
+/// Datagrams at the media port, for a call of two whose browsers have offered: any sequence of
+/// datagrams, from either browser's address (a forged source) or another, with time passing. No
+/// panic; a datagram from nobody in the call is refused; nobody is taken out of the call by what
+/// they did not send.
+pub fn media_datagram(data: &[u8]) {
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    use noom::sfu::{CallRouter, RouterOutput};
+    use str0m::media::{Direction, MediaKind};
+    use str0m::{Candidate, Rtc};
+
+    let server: SocketAddr = "192.0.2.1:3000".parse().expect("an address");
+    let browsers: [SocketAddr; 2] =
+        ["198.51.100.1:5000".parse().expect("an address"), "198.51.100.2:5000".parse().expect("an address")];
+    let stranger: SocketAddr = "203.0.113.9:4000".parse().expect("an address");
+    let mut now = Instant::now();
+    let mut router = CallRouter::new(vec![server]);
+    for address in browsers {
+        let mut rtc = Rtc::new(now);
+        rtc.add_local_candidate(Candidate::host(address, "udp").expect("a candidate"));
+        let mut api = rtc.sdp_api();
+        api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let (offer, _) = api.apply().expect("an offer");
+        router.join(PersonId::random(), offer, now).expect("an answer");
+    }
+    // Each datagram: a byte saying where from (and whether time passes first), a length byte,
+    // then the datagram.
+    let mut rest = data;
+    while let [head, len, tail @ ..] = rest {
+        let len = (*len as usize).min(tail.len());
+        let (datagram, next) = tail.split_at(len);
+        rest = next;
+        if head & 0x80 != 0 {
+            now += Duration::from_millis(10 * u64::from(head & 0x0f));
+            router.handle_timeout(now);
+        }
+        let source = match head % 3 {
+            0 => browsers[0],
+            1 => browsers[1],
+            _ => stranger,
+        };
+        let taken = router.handle_receive(now, source, server, datagram);
+        assert!(!taken || source != stranger, "a datagram of nobody in the call was taken");
+    }
+    while let Some(output) = router.poll_output() {
+        assert!(!matches!(output, RouterOutput::Gone(_)), "someone was taken out by datagrams they did not send");
+    }
+    assert_eq!(router.len(), 2);
+}

@@ -35,6 +35,11 @@ fn cluster_ops() {
 }
 
 #[test]
+fn media_datagrams() {
+    replay("media_datagram", noom_fuzz::media_datagram);
+}
+
+#[test]
 fn plain_websocket_frames() {
     replay("ws_frame", noom_fuzz::ws_frame);
 }

@@ -1,0 +1,15 @@
+//! The media server: calls whose media goes through Noom (a selective forwarding unit), on
+//! str0m.
+//!
+//! Like str0m itself, nothing here does IO: datagrams and time go in, datagrams to send and
+//! signalling to deliver come out, so that forwarding and negotiation are tested by feeding
+//! them, with real ICE, DTLS and SRTP between real str0m peers and no socket.
+//!
+//! - [`router`]: one call: a peer connection per participant, the tracks each publishes, the
+//!   tracks each receives, and the offers that tell a browser of tracks come and gone.
+//! - [`speakers`]: who is speaking, from the audio levels in the packets.
+
+pub mod router;
+pub mod speakers;
+
+pub use router::{CallRouter, RouterError, RouterOutput, Wanted};

@@ -1,0 +1,1010 @@
+//! One call through the media server: a peer connection (a str0m [`Rtc`]) per participant, the
+//! tracks each publishes, and the tracks of the others each receives.
+//!
+//! A browser offers its own tracks when it joins ([`CallRouter::join`]); the router answers. When
+//! tracks come or go, the router offers each participant concerned the change and waits for its
+//! answer ([`CallRouter::answer`]) before offering the next: the server drives renegotiation, so
+//! offers never cross. Media is forwarded frame by frame (str0m's frame mode): str0m
+//! depacketises what a publisher sends and packetises it again for each receiver, with its own
+//! sequence numbers, NACK/RTX history, pacing and RTCP per peer, so a receiver's losses are
+//! repaired from the server and never reach the publisher. A receiver that joins a track, or
+//! loses frames of it, has the publisher asked for a keyframe, at most every
+//! [`KEYFRAME_REQUEST_EVERY`].
+//!
+//! Datagrams are matched to a participant by their source address once its ICE has found it,
+//! and before that by str0m's own check (the ICE user name of a STUN request).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Rid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+use super::speakers::Speakers;
+use crate::rooms::PersonId;
+
+/// A publisher's track is asked for a keyframe at most this often, however many receivers ask.
+pub const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_millis(500);
+
+/// What the router has for its IO to do.
+#[derive(Debug)]
+pub enum RouterOutput {
+    /// A datagram to send from the media port.
+    Transmit { source: SocketAddr, destination: SocketAddr, contents: Vec<u8> },
+    /// Tracks came or went: `to`'s browser is to answer this offer ([`CallRouter::answer`]).
+    Offer { to: PersonId, offer: SdpOffer },
+    /// The participant's connection ended (its ICE gave up, or str0m closed it): it is out of
+    /// the call.
+    Gone(PersonId),
+    /// Who is speaking now, the loudest first (see [`Speakers`]).
+    Speakers(Vec<PersonId>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouterError {
+    NotInCall,
+    AlreadyInCall,
+    /// No offer of the router's awaits an answer from this participant.
+    NoOfferPending,
+    /// The participant receives no such track.
+    NoSuchTrack,
+    /// The session description could not be used.
+    Sdp(String),
+}
+
+impl std::fmt::Display for RouterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouterError::NotInCall => f.write_str("not in the call"),
+            RouterError::AlreadyInCall => f.write_str("already in the call"),
+            RouterError::NoOfferPending => f.write_str("no offer awaits an answer"),
+            RouterError::NoSuchTrack => f.write_str("no such track"),
+            RouterError::Sdp(why) => write!(f, "session description refused: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for RouterError {}
+
+/// One call's media.
+pub struct CallRouter {
+    /// Where browsers reach the media port: each is a host candidate of every connection.
+    addresses: Vec<SocketAddr>,
+    participants: Vec<Participant>,
+    /// The participant behind each source address its ICE has used.
+    by_source: HashMap<SocketAddr, PersonId>,
+    speakers: Speakers,
+    outputs: VecDeque<RouterOutput>,
+}
+
+struct Participant {
+    id: PersonId,
+    rtc: Rtc,
+    /// When str0m next wants time to pass.
+    timeout: Instant,
+    connected: bool,
+    /// The tracks it sends.
+    published: Vec<Published>,
+    /// The tracks of others it receives, or is to be offered.
+    receiving: Vec<Receiving>,
+    /// The router's offer that awaits its answer.
+    pending: Option<SdpPendingOffer>,
+}
+
+struct Published {
+    mid: Mid,
+    kind: MediaKind,
+    /// Its simulcast layers' rids; none without simulcast.
+    layers: Vec<Rid>,
+    /// When each layer (`None`: the track, without simulcast) was last asked for a keyframe.
+    keyframe_requests: Vec<(Option<Rid>, Instant)>,
+}
+
+/// What a receiver wants of a track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    /// Whatever comes; of a simulcast track, the first layer heard.
+    Any,
+    /// Of a simulcast track, this layer.
+    Layer(Rid),
+    /// Nothing: the receiver does not show it.
+    Paused,
+}
+
+struct Receiving {
+    from: PersonId,
+    from_mid: Mid,
+    kind: MediaKind,
+    state: Negotiation,
+    wanted: Wanted,
+    /// Of a simulcast track, the layer forwarded now. A switch to another waits for a keyframe
+    /// of it, so that the receiver never gets a frame it cannot decode.
+    current: Option<Rid>,
+    /// Without simulcast: a keyframe has been forwarded (until then the receiver shows nothing,
+    /// and the publisher is asked for one).
+    keyframe_seen: bool,
+    /// Added to the publisher's media time: each layer has a clock of its own, and the
+    /// receiver's must not jump at a switch.
+    time_offset: i64,
+    /// The media time of the last frame written, after the offset.
+    last_time: Option<MediaTime>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Negotiation {
+    /// Not offered yet.
+    ToOffer,
+    /// In the offer that awaits an answer, under this mid.
+    Offered(Mid),
+    /// Agreed: frames are written to this mid.
+    Open(Mid),
+    /// Its publisher is gone, and it is to be stopped at the next offer.
+    ToStop(Mid),
+    /// Stopped in the offer that awaits an answer.
+    Stopping(Mid),
+}
+
+impl CallRouter {
+    pub fn new(addresses: Vec<SocketAddr>) -> Self {
+        Self {
+            addresses,
+            participants: Vec::new(),
+            by_source: HashMap::new(),
+            speakers: Speakers::default(),
+            outputs: VecDeque::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.participants.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.participants.is_empty()
+    }
+
+    pub fn contains(&self, id: PersonId) -> bool {
+        self.index(id).is_some()
+    }
+
+    /// Someone joins with their browser's offer (its tracks to publish); returns the answer.
+    /// The tracks of those already in the call are offered to them once connected.
+    pub fn join(&mut self, id: PersonId, offer: SdpOffer, now: Instant) -> Result<SdpAnswer, RouterError> {
+        if self.contains(id) {
+            return Err(RouterError::AlreadyInCall);
+        }
+        // The server's address is known to the browser from its candidates: it needs no ICE
+        // checks of its own (ICE lite, as media servers do).
+        let mut rtc = Rtc::builder().set_ice_lite(true).build(now);
+        for address in &self.addresses {
+            if let Ok(candidate) = Candidate::host(*address, "udp") {
+                rtc.add_local_candidate(candidate);
+            }
+        }
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| RouterError::Sdp(e.to_string()))?;
+        let receiving = self
+            .participants
+            .iter()
+            .flat_map(|p| p.published.iter().map(move |track| (p.id, track)))
+            .map(|(from, track)| Receiving::new(from, track))
+            .collect();
+        self.participants.push(Participant {
+            id,
+            rtc,
+            timeout: now,
+            connected: false,
+            published: Vec::new(),
+            receiving,
+            pending: None,
+        });
+        self.drive(vec![self.participants.len() - 1], now);
+        Ok(answer)
+    }
+
+    /// A participant's browser answers the router's offer.
+    pub fn answer(&mut self, id: PersonId, answer: SdpAnswer, now: Instant) -> Result<(), RouterError> {
+        let at = self.index(id).ok_or(RouterError::NotInCall)?;
+        let me = &mut self.participants[at];
+        let pending = me.pending.take().ok_or(RouterError::NoOfferPending)?;
+        me.rtc.sdp_api().accept_answer(pending, answer).map_err(|e| RouterError::Sdp(e.to_string()))?;
+        let mut opened = Vec::new();
+        me.receiving.retain_mut(|track| match track.state {
+            Negotiation::Offered(mid) => {
+                track.state = Negotiation::Open(mid);
+                opened.push((track.from, track.from_mid, track.current, track.wanted.clone()));
+                true
+            }
+            Negotiation::Stopping(_) => false,
+            Negotiation::ToOffer | Negotiation::Open(_) | Negotiation::ToStop(_) => true,
+        });
+        // A new receiver can show nothing until the next keyframe.
+        for (from, mid, current, wanted) in opened {
+            self.ask_keyframe(from, mid, current, &wanted, now);
+        }
+        self.drive(vec![at], now);
+        Ok(())
+    }
+
+    /// What `receiver` wants of `from`'s track `from_mid` (its mid in `from`'s own session): a
+    /// layer, anything, or nothing (a tile it does not show). The publisher is asked for a
+    /// keyframe of a layer newly wanted, which the switch waits for.
+    pub fn set_wanted(
+        &mut self,
+        receiver: PersonId,
+        from: PersonId,
+        from_mid: Mid,
+        wanted: Wanted,
+        now: Instant,
+    ) -> Result<(), RouterError> {
+        let at = self.index(receiver).ok_or(RouterError::NotInCall)?;
+        let track = self.participants[at]
+            .receiving
+            .iter_mut()
+            .find(|t| t.from == from && t.from_mid == from_mid)
+            .ok_or(RouterError::NoSuchTrack)?;
+        track.wanted = wanted.clone();
+        if let Wanted::Layer(rid) = wanted
+            && track.current != Some(rid)
+        {
+            self.request_keyframe(from, from_mid, Some(rid), now);
+        }
+        Ok(())
+    }
+
+    /// Someone leaves the call: the others stop receiving their tracks.
+    pub fn leave(&mut self, id: PersonId, now: Instant) {
+        let Some(at) = self.index(id) else { return };
+        let mut gone = self.participants.remove(at);
+        gone.rtc.disconnect();
+        self.forget(id, now);
+    }
+
+    /// A datagram came to the media port; false if it belongs to nobody in this call.
+    pub fn handle_receive(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, bytes: &[u8]) -> bool {
+        let Ok(contents) = bytes.try_into() else { return false };
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        let known = self.by_source.get(&source).and_then(|id| self.index(*id));
+        let at = match known {
+            Some(at) => at,
+            None => match self.participants.iter().position(|p| p.rtc.accepts(&input)) {
+                Some(at) => {
+                    self.by_source.insert(source, self.participants[at].id);
+                    at
+                }
+                None => return false,
+            },
+        };
+        // A datagram that cannot be read is dropped: its source may be forged, and one bad
+        // datagram must not end a call. What ends the connection for good, str0m says by no
+        // longer being alive, which `drive` acts on.
+        if let Err(e) = self.participants[at].rtc.handle_input(input) {
+            tracing::debug!(id = %self.participants[at].id, "a media datagram refused: {e}");
+        }
+        self.drive(vec![at], now);
+        true
+    }
+
+    /// Time passed: whoever's timeout is due is told.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<usize> = (0..self.participants.len()).filter(|at| self.participants[*at].timeout <= now).collect();
+        for &at in &due {
+            let _ = self.participants[at].rtc.handle_input(Input::Timeout(now));
+        }
+        self.drive(due, now);
+    }
+
+    /// When [`CallRouter::handle_timeout`] is next wanted.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.participants.iter().map(|p| p.timeout).min()
+    }
+
+    pub fn poll_output(&mut self) -> Option<RouterOutput> {
+        self.outputs.pop_front()
+    }
+
+    fn index(&self, id: PersonId) -> Option<usize> {
+        self.participants.iter().position(|p| p.id == id)
+    }
+
+    /// Polls each participant in `work` until str0m wants time to pass, acting on what it says;
+    /// those it writes frames to are polled in turn.
+    fn drive(&mut self, mut work: Vec<usize>, now: Instant) {
+        while let Some(at) = work.pop() {
+            let mut events = Vec::new();
+            let me = &mut self.participants[at];
+            loop {
+                match me.rtc.poll_output() {
+                    Ok(Output::Timeout(when)) => {
+                        me.timeout = when;
+                        break;
+                    }
+                    Ok(Output::Transmit(t)) => self.outputs.push_back(RouterOutput::Transmit {
+                        source: t.source,
+                        destination: t.destination,
+                        contents: t.contents.to_vec(),
+                    }),
+                    Ok(Output::Event(event)) => events.push(event),
+                    Err(e) => {
+                        tracing::info!(id = %me.id, "media connection ended: {e}");
+                        me.rtc.disconnect();
+                        break;
+                    }
+                }
+            }
+            if !self.participants[at].rtc.is_alive() {
+                self.drop_participant(at, now);
+                // Indices after it moved down by one.
+                work.retain(|w| *w != at);
+                work.iter_mut().filter(|w| **w > at).for_each(|w| *w -= 1);
+                continue;
+            }
+            for event in events {
+                self.on_event(at, event, now, &mut work);
+            }
+        }
+        // What was published or has gone may concern anyone.
+        for at in 0..self.participants.len() {
+            self.offer_if_needed(at);
+        }
+        if let Some(speakers) = self.speakers.update(now) {
+            self.outputs.push_back(RouterOutput::Speakers(speakers));
+        }
+    }
+
+    fn on_event(&mut self, at: usize, event: Event, now: Instant, work: &mut Vec<usize>) {
+        match event {
+            Event::Connected => {
+                self.participants[at].connected = true;
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.participants[at].rtc.disconnect();
+                work.push(at);
+            }
+            Event::MediaAdded(added) => {
+                // Our own offers add tracks we send; a browser's, tracks it sends us.
+                if matches!(added.direction, Direction::RecvOnly | Direction::SendRecv) {
+                    // Its simulcast layers, as we receive them.
+                    let layers = added.simulcast.map(|s| s.recv.iter().map(|layer| layer.rid).collect());
+                    self.published(at, added.mid, added.kind, layers.unwrap_or_default());
+                }
+            }
+            Event::MediaData(data) => self.forward(at, data, now, work),
+            Event::KeyframeRequest(request) => {
+                let me = &self.participants[at];
+                let asked = me.receiving.iter().find(|t| t.state == Negotiation::Open(request.mid));
+                if let Some(track) = asked {
+                    let (from, mid, current, wanted) =
+                        (track.from, track.from_mid, track.current, track.wanted.clone());
+                    self.ask_keyframe(from, mid, current, &wanted, now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A participant publishes a new track: everyone else is to be offered it.
+    fn published(&mut self, at: usize, mid: Mid, kind: MediaKind, layers: Vec<Rid>) {
+        let me = &mut self.participants[at];
+        if me.published.iter().any(|t| t.mid == mid) {
+            return;
+        }
+        let track = Published { mid, kind, layers, keyframe_requests: Vec::new() };
+        let from = me.id;
+        for (other, p) in self.participants.iter_mut().enumerate() {
+            if other != at {
+                p.receiving.push(Receiving::new(from, &track));
+            }
+        }
+        self.participants[at].published.push(track);
+    }
+
+    /// Writes a publisher's frame to everyone receiving that track.
+    fn forward(&mut self, at: usize, data: MediaData, now: Instant, work: &mut Vec<usize>) {
+        let from = self.participants[at].id;
+        if let Some(level) = data.ext_vals.audio_level {
+            self.speakers.heard(from, level, data.ext_vals.voice_activity.unwrap_or(true), now);
+        }
+        if !data.contiguous {
+            // Frames were lost on the way in: receivers need a fresh start.
+            self.request_keyframe(from, data.mid, data.rid, now);
+        }
+        // The first frames of a layer may come before its keyframe can be asked for.
+        let mut needs_keyframe = false;
+        for (to, p) in self.participants.iter_mut().enumerate() {
+            if to == at {
+                continue;
+            }
+            for track in &mut p.receiving {
+                let Negotiation::Open(mid) = track.state else { continue };
+                if track.from != from || track.from_mid != data.mid {
+                    continue;
+                }
+                match track.takes(&data) {
+                    Take::Frame => {}
+                    Take::Nothing => continue,
+                    Take::FrameButNeedsKeyframe => needs_keyframe = true,
+                    Take::NothingUntilKeyframe => {
+                        needs_keyframe = true;
+                        continue;
+                    }
+                }
+                let time = track.time_of(&data);
+                let Some(writer) = p.rtc.writer(mid) else { continue };
+                let Some(pt) = writer.match_params(data.params) else { continue };
+                if writer.write(pt, data.network_time, time, data.data.clone()).is_ok() && !work.contains(&to) {
+                    work.push(to);
+                }
+            }
+        }
+        if needs_keyframe
+            && self.participants[at].published.iter().any(|t| t.mid == data.mid && t.kind == MediaKind::Video)
+        {
+            self.request_keyframe(from, data.mid, data.rid, now);
+        }
+    }
+
+    /// Asks a publisher for a keyframe a receiver needs: of the layer it gets or wants; of every
+    /// layer when it wants any and has none yet (the first keyframe decides).
+    fn ask_keyframe(&mut self, from: PersonId, mid: Mid, current: Option<Rid>, wanted: &Wanted, now: Instant) {
+        let layers = self
+            .index(from)
+            .and_then(|at| self.participants[at].published.iter().find(|t| t.mid == mid))
+            .map(|track| track.layers.clone())
+            .unwrap_or_default();
+        let rids: Vec<Option<Rid>> = match wanted {
+            Wanted::Paused => Vec::new(),
+            Wanted::Layer(rid) => vec![Some(*rid)],
+            Wanted::Any if current.is_some() || layers.is_empty() => vec![current],
+            Wanted::Any => layers.into_iter().map(Some).collect(),
+        };
+        for rid in rids {
+            self.request_keyframe(from, mid, rid, now);
+        }
+    }
+
+    fn request_keyframe(&mut self, from: PersonId, mid: Mid, rid: Option<Rid>, now: Instant) {
+        let Some(at) = self.index(from) else { return };
+        let publisher = &mut self.participants[at];
+        let Some(track) = publisher.published.iter_mut().find(|t| t.mid == mid) else { return };
+        let last = track.keyframe_requests.iter_mut().find(|(layer, _)| *layer == rid);
+        if track.kind != MediaKind::Video
+            || last.as_ref().is_some_and(|(_, last)| now.duration_since(*last) < KEYFRAME_REQUEST_EVERY)
+        {
+            return;
+        }
+        let Some(mut writer) = publisher.rtc.writer(mid) else { return };
+        if writer.request_keyframe(rid, KeyframeRequestKind::Pli).is_ok() {
+            match last {
+                Some((_, last)) => *last = now,
+                None => track.keyframe_requests.push((rid, now)),
+            }
+        }
+    }
+
+    /// Offers a connected participant the tracks that came or went, unless an offer of the
+    /// router's still awaits its answer.
+    fn offer_if_needed(&mut self, at: usize) {
+        let me = &mut self.participants[at];
+        if !me.connected || me.pending.is_some() {
+            return;
+        }
+        let mut api = me.rtc.sdp_api();
+        for track in &mut me.receiving {
+            match track.state {
+                Negotiation::ToOffer => {
+                    // The browser tells whose a track is by its stream, and which by its id.
+                    let stream = track.from.to_string();
+                    let id = format!("{stream}-{}", track.from_mid);
+                    let mid = api.add_media(track.kind, Direction::SendOnly, Some(stream), Some(id), None);
+                    track.state = Negotiation::Offered(mid);
+                }
+                Negotiation::ToStop(mid) => {
+                    api.stop_media(mid);
+                    track.state = Negotiation::Stopping(mid);
+                }
+                Negotiation::Offered(_) | Negotiation::Open(_) | Negotiation::Stopping(_) => {}
+            }
+        }
+        if let Some((offer, pending)) = api.apply() {
+            me.pending = Some(pending);
+            self.outputs.push_back(RouterOutput::Offer { to: me.id, offer });
+        }
+    }
+
+    /// Takes out a participant whose connection ended, and tells the IO.
+    fn drop_participant(&mut self, at: usize, now: Instant) {
+        let gone = self.participants.remove(at);
+        self.outputs.push_back(RouterOutput::Gone(gone.id));
+        self.forget(gone.id, now);
+    }
+
+    /// The others stop receiving what `id` published.
+    fn forget(&mut self, id: PersonId, now: Instant) {
+        self.by_source.retain(|_, owner| *owner != id);
+        self.speakers.forget(id);
+        for p in &mut self.participants {
+            p.receiving.retain_mut(|track| {
+                if track.from != id {
+                    return true;
+                }
+                match track.state {
+                    // Never in a session description: nothing to stop.
+                    Negotiation::ToOffer => false,
+                    Negotiation::Offered(mid) | Negotiation::Open(mid) | Negotiation::ToStop(mid) => {
+                        track.state = Negotiation::ToStop(mid);
+                        true
+                    }
+                    Negotiation::Stopping(_) => true,
+                }
+            });
+        }
+        let all = (0..self.participants.len()).collect();
+        self.drive(all, now);
+    }
+}
+
+/// What becomes of one frame for one receiver.
+enum Take {
+    Frame,
+    Nothing,
+    /// Forwarded, but the receiver still waits for a keyframe.
+    FrameButNeedsKeyframe,
+    /// Of the layer wanted, but not a keyframe: nothing until one comes.
+    NothingUntilKeyframe,
+}
+
+impl Receiving {
+    fn new(from: PersonId, track: &Published) -> Self {
+        Self {
+            from,
+            from_mid: track.mid,
+            kind: track.kind,
+            state: Negotiation::ToOffer,
+            wanted: Wanted::Any,
+            current: None,
+            keyframe_seen: false,
+            time_offset: 0,
+            last_time: None,
+        }
+    }
+
+    /// Whether this frame of the track is to be forwarded to this receiver; switches layer at
+    /// a keyframe of the one wanted.
+    fn takes(&mut self, data: &MediaData) -> Take {
+        // Every audio frame stands alone.
+        let keyframe = self.kind == MediaKind::Audio || data.is_keyframe();
+        if data.rid.is_none() {
+            // Without simulcast every frame goes, but a receiver that started between keyframes
+            // shows nothing until the next.
+            if self.wanted == Wanted::Paused {
+                return Take::Nothing;
+            }
+            self.keyframe_seen |= keyframe;
+            return if self.keyframe_seen { Take::Frame } else { Take::FrameButNeedsKeyframe };
+        }
+        let wanted = match &self.wanted {
+            Wanted::Paused => return Take::Nothing,
+            Wanted::Any => self.current.or(data.rid),
+            Wanted::Layer(rid) => Some(*rid),
+        };
+        if data.rid == self.current {
+            // Until the wanted layer's keyframe comes, the current one goes on.
+            return Take::Frame;
+        }
+        if data.rid != wanted {
+            return Take::Nothing;
+        }
+        if !keyframe {
+            return Take::NothingUntilKeyframe;
+        }
+        // The switch: the new layer's clock goes on from where the old one stopped, a frame on.
+        if let Some(last) = self.last_time {
+            let frame = i64::from(data.time.frequency().get() / 30);
+            self.time_offset = last.numer() as i64 + frame - data.time.numer() as i64;
+        }
+        self.current = data.rid;
+        Take::Frame
+    }
+
+    /// The media time the receiver is given for this frame.
+    fn time_of(&mut self, data: &MediaData) -> MediaTime {
+        let time = MediaTime::new((data.time.numer() as i64 + self.time_offset).max(0) as u64, data.time.frequency());
+        self.last_time = Some(time);
+        time
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Browsers played by str0m peers, on a network that delivers every datagram at once: real
+    //! ICE, DTLS, SRTP and RTP between them and the router, and time that passes only when the
+    //! test says.
+
+    use super::*;
+    use str0m::format::Codec;
+    use str0m::media::{Frequency, Simulcast, SimulcastLayer};
+
+    const SERVER: &str = "192.0.2.1:3000";
+    const STEP: Duration = Duration::from_millis(5);
+
+    struct Browser {
+        id: PersonId,
+        rtc: Rtc,
+        address: SocketAddr,
+        /// The track it publishes.
+        sends: Option<(Mid, MediaKind)>,
+        /// Of a simulcast track: each layer's rid and frame size (so that a receiver can tell
+        /// which it got).
+        layers: Vec<(&'static str, usize)>,
+        /// Frames received, by the mid they came on.
+        heard: HashMap<Mid, Vec<Heard>>,
+        keyframe_requests: usize,
+        /// Layers to send a keyframe of next (`None`: the track without simulcast).
+        keyframes_asked: Vec<Option<Rid>>,
+        /// The audio level its audio frames say (RFC 6464: 0 the loudest).
+        level: i8,
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    struct Heard {
+        size: usize,
+        keyframe: bool,
+        time: u64,
+    }
+
+    /// A VP8 frame's first byte: its lowest bit clear on a key frame.
+    const KEY: u8 = 0x10;
+    const DELTA: u8 = 0x11;
+
+    struct Call {
+        router: CallRouter,
+        browsers: Vec<Browser>,
+        start: Instant,
+        now: Instant,
+        gone: Vec<PersonId>,
+        speakers: Vec<Vec<PersonId>>,
+    }
+
+    impl Call {
+        fn new() -> Self {
+            let now = Instant::now();
+            Self {
+                router: CallRouter::new(vec![SERVER.parse().unwrap()]),
+                browsers: Vec::new(),
+                start: now,
+                now,
+                gone: Vec::new(),
+                speakers: Vec::new(),
+            }
+        }
+
+        /// A call of `n` browsers, each publishing audio.
+        fn with_audio(n: usize) -> Self {
+            let mut call = Self::new();
+            for _ in 0..n {
+                call.join(MediaKind::Audio);
+            }
+            call
+        }
+
+        /// A browser joins, publishing one track of `kind`.
+        fn join(&mut self, kind: MediaKind) -> usize {
+            self.join_with_layers(kind, &[])
+        }
+
+        /// A browser joins, publishing one track of `kind`, in these simulcast layers if any.
+        fn join_with_layers(&mut self, kind: MediaKind, layers: &[(&'static str, usize)]) -> usize {
+            let n = self.browsers.len();
+            let address: SocketAddr = format!("198.51.100.{}:5000", n + 1).parse().unwrap();
+            let mut rtc = Rtc::new(self.now);
+            rtc.add_local_candidate(Candidate::host(address, "udp").unwrap());
+            let mut api = rtc.sdp_api();
+            let simulcast = (!layers.is_empty()).then(|| {
+                let mut simulcast = Simulcast::new();
+                for (rid, _) in layers {
+                    simulcast.add_send_layer(SimulcastLayer::new(rid));
+                }
+                simulcast
+            });
+            let mid = api.add_media(kind, Direction::SendOnly, None, None, simulcast);
+            let (offer, pending) = api.apply().unwrap();
+            let id = PersonId::random();
+            let answer = self.router.join(id, offer, self.now).unwrap();
+            rtc.sdp_api().accept_answer(pending, answer).unwrap();
+            self.browsers.push(Browser {
+                id,
+                rtc,
+                address,
+                sends: Some((mid, kind)),
+                layers: layers.to_vec(),
+                heard: HashMap::new(),
+                keyframe_requests: 0,
+                keyframes_asked: vec![None],
+                level: -100,
+            });
+            n
+        }
+
+        /// Lets `duration` pass, each browser sending a frame of its track every 20 ms.
+        fn run(&mut self, duration: Duration) {
+            let until = self.now + duration;
+            while self.now < until {
+                self.now += STEP;
+                let since = self.now - self.start;
+                if since.as_millis().is_multiple_of(20) {
+                    for b in &mut self.browsers {
+                        send_frame(b, self.now, since);
+                    }
+                }
+                self.exchange();
+            }
+        }
+
+        /// Moves datagrams and offers until nothing is left to move.
+        fn exchange(&mut self) {
+            let now = self.now;
+            for b in &mut self.browsers {
+                let _ = b.rtc.handle_input(Input::Timeout(now));
+            }
+            self.router.handle_timeout(now);
+            loop {
+                let mut moved = false;
+                for at in 0..self.browsers.len() {
+                    for (source, destination, contents) in poll_browser(&mut self.browsers[at]) {
+                        moved = true;
+                        self.router.handle_receive(now, source, destination, &contents);
+                    }
+                }
+                while let Some(output) = self.router.poll_output() {
+                    moved = true;
+                    match output {
+                        RouterOutput::Transmit { source, destination, contents } => {
+                            let Some(b) = self.browsers.iter_mut().find(|b| b.address == destination) else { continue };
+                            let input = Input::Receive(
+                                now,
+                                Receive {
+                                    proto: Protocol::Udp,
+                                    source,
+                                    destination,
+                                    contents: (&contents[..]).try_into().unwrap(),
+                                },
+                            );
+                            b.rtc.handle_input(input).unwrap();
+                        }
+                        RouterOutput::Offer { to, offer } => {
+                            let b = self.browsers.iter_mut().find(|b| b.id == to).unwrap();
+                            let answer = b.rtc.sdp_api().accept_offer(offer).unwrap();
+                            self.router.answer(to, answer, now).unwrap();
+                        }
+                        RouterOutput::Gone(id) => self.gone.push(id),
+                        RouterOutput::Speakers(speakers) => self.speakers.push(speakers),
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+
+        /// How many of the others' tracks browser `at` received at least `frames` frames of.
+        fn tracks_heard(&self, at: usize, frames: usize) -> usize {
+            self.browsers[at].heard.values().filter(|heard| heard.len() >= frames).count()
+        }
+
+        /// Frames received so far by browser `at`, by mid.
+        fn counts(&self, at: usize) -> HashMap<Mid, usize> {
+            self.browsers[at].heard.iter().map(|(mid, heard)| (*mid, heard.len())).collect()
+        }
+
+        /// How many of browser `at`'s tracks received more than `frames` frames since `before`.
+        fn tracks_going_on(&self, at: usize, before: &HashMap<Mid, usize>, frames: usize) -> usize {
+            let now = self.counts(at);
+            now.iter().filter(|(mid, n)| **n > before.get(*mid).copied().unwrap_or(0) + frames).count()
+        }
+    }
+
+    /// A frame of the browser's track (of each layer), a keyframe where one was asked for.
+    fn send_frame(b: &mut Browser, now: Instant, since: Duration) {
+        let Some((mid, kind)) = b.sends else { return };
+        if !b.rtc.is_connected() {
+            return;
+        }
+        let codec = if kind == MediaKind::Audio { Codec::Opus } else { Codec::Vp8 };
+        let Some(pt) = b.rtc.codec_config().find(|p| p.spec().codec == codec).map(|p| p.pt()) else { return };
+        let rate = if kind == MediaKind::Audio { 48_000 } else { 90_000 };
+        let time = MediaTime::new(since.as_micros() as u64 * rate / 1_000_000, Frequency::new(rate as u32).unwrap());
+        let layers: Vec<(Option<Rid>, usize)> = if b.layers.is_empty() {
+            vec![(None, if kind == MediaKind::Audio { 80 } else { 1200 })]
+        } else {
+            b.layers.iter().map(|(rid, size)| (Some(Rid::from(*rid)), *size)).collect()
+        };
+        for (rid, size) in layers {
+            let key = kind == MediaKind::Video && b.keyframes_asked.contains(&rid);
+            let mut frame = vec![if key { KEY } else { DELTA }; size];
+            if kind == MediaKind::Audio {
+                frame.fill(1);
+            }
+            let Some(mut writer) = b.rtc.writer(mid) else { return };
+            if let Some(rid) = rid {
+                writer = writer.rid(rid);
+            }
+            if kind == MediaKind::Audio {
+                writer = writer.audio_level(b.level, b.level > -60);
+            }
+            writer.write(pt, now, time, frame).unwrap();
+            if key {
+                b.keyframes_asked.retain(|asked| *asked != rid);
+            }
+        }
+    }
+
+    /// Everything the browser has to send, and what it heard.
+    fn poll_browser(b: &mut Browser) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
+        let mut out = Vec::new();
+        loop {
+            match b.rtc.poll_output().unwrap() {
+                Output::Timeout(_) => return out,
+                Output::Transmit(t) => out.push((t.source, t.destination, t.contents.to_vec())),
+                Output::Event(Event::MediaData(data)) => b.heard.entry(data.mid).or_default().push(Heard {
+                    size: data.data.len(),
+                    keyframe: data.data.first().is_some_and(|first| first & 1 == 0),
+                    time: data.time.numer(),
+                }),
+                Output::Event(Event::KeyframeRequest(request)) => {
+                    b.keyframe_requests += 1;
+                    b.keyframes_asked.push(request.rid);
+                }
+                Output::Event(_) => {}
+            }
+        }
+    }
+
+    #[test]
+    fn three_people_each_hear_the_two_others_through_the_router() {
+        let mut call = Call::with_audio(3);
+        call.run(Duration::from_secs(3));
+        for at in 0..3 {
+            assert_eq!(call.tracks_heard(at, 50), 2, "browser {at} heard {:?}", call.browsers[at].heard);
+        }
+        assert!(call.gone.is_empty());
+    }
+
+    #[test]
+    fn someone_who_joins_later_is_offered_the_tracks_already_there_and_the_publisher_asked_for_a_keyframe() {
+        let mut call = Call::new();
+        let first = call.join(MediaKind::Video);
+        call.join(MediaKind::Video);
+        call.run(Duration::from_secs(2));
+        let asked = call.browsers[first].keyframe_requests;
+        let late = call.join(MediaKind::Video);
+        call.run(Duration::from_secs(2));
+        assert_eq!(call.tracks_heard(late, 20), 2, "the latecomer heard {:?}", call.browsers[late].heard);
+        assert!(call.browsers[first].keyframe_requests > asked, "the publisher was asked for a keyframe");
+        for at in 0..2 {
+            assert_eq!(call.tracks_heard(at, 20), 2, "browser {at} heard {:?}", call.browsers[at].heard);
+        }
+    }
+
+    #[test]
+    fn when_someone_leaves_the_others_stop_receiving_them_and_go_on_with_the_rest() {
+        let mut call = Call::with_audio(3);
+        call.run(Duration::from_secs(2));
+        let leaving = call.browsers[2].id;
+        call.router.leave(leaving, call.now);
+        call.browsers[2].sends = None;
+        let before: Vec<HashMap<Mid, usize>> = (0..2).map(|at| call.counts(at)).collect();
+        call.run(Duration::from_secs(2));
+        for (at, before) in before.iter().enumerate() {
+            assert_eq!(call.tracks_going_on(at, before, 50), 1, "browser {at} goes on hearing the one other left");
+        }
+        assert_eq!(call.router.len(), 2);
+    }
+
+    #[test]
+    fn someone_whose_network_dies_is_gone_within_15_seconds_and_the_others_carry_on() {
+        let mut call = Call::with_audio(3);
+        call.run(Duration::from_secs(2));
+        // Its browser is killed: nothing more comes from it, and nothing reaches it.
+        let dead = call.browsers.remove(2);
+        let before: Vec<HashMap<Mid, usize>> = (0..2).map(|at| call.counts(at)).collect();
+        call.run(Duration::from_secs(15));
+        assert_eq!(call.gone, vec![dead.id]);
+        assert!(!call.router.contains(dead.id));
+        for (at, before) in before.iter().enumerate() {
+            assert_eq!(call.tracks_going_on(at, before, 50), 1, "browser {at} goes on hearing the one other left");
+        }
+    }
+
+    #[test]
+    fn the_others_are_told_who_speaks_from_the_audio_levels_of_the_packets() {
+        let mut call = Call::with_audio(3);
+        call.browsers[1].level = -20;
+        call.run(Duration::from_secs(2));
+        assert_eq!(call.speakers.last(), Some(&vec![call.browsers[1].id]));
+        call.browsers[1].level = -100;
+        call.browsers[2].level = -25;
+        call.run(Duration::from_secs(2));
+        assert_eq!(call.speakers.last(), Some(&vec![call.browsers[2].id]));
+        assert!(call.speakers.len() <= 4, "told only as it changed: {:?}", call.speakers);
+    }
+
+    const LAYERS: [(&str, usize); 3] = [("l", 300), ("m", 1_500), ("h", 6_000)];
+
+    #[test]
+    fn a_receiver_gets_the_layer_it_wants_switching_only_at_a_keyframe_of_it_and_nothing_when_paused() {
+        let mut call = Call::new();
+        let publisher = call.join_with_layers(MediaKind::Video, &LAYERS);
+        let receiver = call.join(MediaKind::Audio);
+        call.run(Duration::from_secs(1));
+        let (from, (from_mid, _)) = (call.browsers[publisher].id, call.browsers[publisher].sends.unwrap());
+        let to = call.browsers[receiver].id;
+        let mid = *call.browsers[receiver]
+            .heard
+            .keys()
+            .find(|mid| call.browsers[receiver].heard[*mid].iter().any(|h| h.size >= 300))
+            .expect("some video");
+
+        for (rid, size) in [("h", 6_000), ("l", 300), ("m", 1_500)] {
+            call.router.set_wanted(to, from, from_mid, Wanted::Layer(Rid::from(rid)), call.now).unwrap();
+            let start = call.browsers[receiver].heard[&mid].len();
+            call.run(Duration::from_secs(1));
+            let heard = &call.browsers[receiver].heard[&mid][start..];
+            let switched =
+                heard.iter().position(|h| h.size == size).unwrap_or_else(|| panic!("no frame of {rid}: {heard:?}"));
+            assert!(heard[switched].keyframe, "the switch to {rid} is at a keyframe");
+            assert!(heard[switched..].iter().all(|h| h.size == size), "{rid} alone once switched");
+            assert!(heard[..switched].iter().all(|h| h.size == heard[0].size), "one layer until then");
+        }
+        let all = &call.browsers[receiver].heard[&mid];
+        for pair in all.windows(2) {
+            let step = pair[1].time as i64 - pair[0].time as i64;
+            assert!((1..=9_000).contains(&step), "the receiver's clock runs on smoothly: {pair:?}");
+        }
+
+        call.router.set_wanted(to, from, from_mid, Wanted::Paused, call.now).unwrap();
+        call.run(Duration::from_millis(100));
+        let paused = call.browsers[receiver].heard[&mid].len();
+        call.run(Duration::from_secs(1));
+        assert_eq!(call.browsers[receiver].heard[&mid].len(), paused, "nothing while paused");
+        assert_eq!(
+            call.router.set_wanted(to, from, Mid::from("nope"), Wanted::Any, call.now),
+            Err(RouterError::NoSuchTrack)
+        );
+    }
+
+    #[test]
+    fn datagrams_of_nobody_in_the_call_are_refused_and_harm_nothing() {
+        let mut call = Call::new();
+        call.join(MediaKind::Audio);
+        call.join(MediaKind::Audio);
+        let stranger: SocketAddr = "203.0.113.9:4000".parse().unwrap();
+        let server: SocketAddr = SERVER.parse().unwrap();
+        let junk: [&[u8]; 6] = [
+            b"",
+            &[0u8; 1],
+            // An RTP header, a DTLS record, a STUN header, and bytes of nothing.
+            &[0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 9, 9, 9, 9],
+            &[0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200],
+            &[0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+            &[0xff; 1500],
+        ];
+        for datagram in junk {
+            assert!(!call.router.handle_receive(call.now, stranger, server, datagram));
+        }
+        call.run(Duration::from_secs(1));
+        // The same from a participant's own address (a forged source): dropped, the call goes on.
+        let victim = call.browsers[0].address;
+        for datagram in junk {
+            call.router.handle_receive(call.now, victim, server, datagram);
+        }
+        let before: Vec<HashMap<Mid, usize>> = (0..2).map(|at| call.counts(at)).collect();
+        call.run(Duration::from_secs(2));
+        assert!(call.gone.is_empty() && call.router.len() == 2);
+        for (at, before) in before.iter().enumerate() {
+            assert_eq!(call.tracks_going_on(at, before, 50), 1, "browser {at} goes on hearing the other");
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Who is speaking in a call, from the audio level each browser writes in its packets (RFC 6464:
+//! 0 is the loudest, -127 silence), as the loudest first, told a few times a second at most.
+//!
+//! Each person's loudness is smoothed over about a fifth of a second, so that a cough or the gap
+//! between two words moves nothing; someone whose audio stops (Opus sends next to nothing in
+//! silence) is quiet at once. Two voices about as loud keep their order.
+
+use std::time::{Duration, Instant};
+
+use crate::rooms::PersonId;
+
+/// The speakers are told at most this often.
+pub const UPDATE_EVERY: Duration = Duration::from_millis(250);
+/// At most this many speakers are told, the loudest first.
+pub const MAX_SPEAKERS: usize = 3;
+/// Quieter than this (in dB below the loudest) is not speaking.
+const THRESHOLD: f32 = 50.0;
+/// Audio not heard for this long is silence.
+const SILENT_AFTER: Duration = Duration::from_millis(600);
+/// Each frame moves the smoothed loudness this far towards its own.
+const SMOOTHING: f32 = 0.2;
+/// A speaker passes another only when louder by this much.
+const MARGIN: f32 = 3.0;
+
+#[derive(Default)]
+pub struct Speakers {
+    people: Vec<Voice>,
+    told: Vec<PersonId>,
+    next_update: Option<Instant>,
+}
+
+struct Voice {
+    id: PersonId,
+    /// Smoothed, from 0 (silence) to 127 (the loudest).
+    loudness: f32,
+    last_heard: Instant,
+}
+
+impl Speakers {
+    /// A frame of `id`'s audio came with this level and voice activity flag.
+    pub fn heard(&mut self, id: PersonId, level: i8, voice: bool, now: Instant) {
+        let frame = if voice { f32::from(level.clamp(-127, 0)) + 127.0 } else { 0.0 };
+        match self.people.iter_mut().find(|v| v.id == id) {
+            Some(v) => {
+                // After a silence, start from silence.
+                if now.duration_since(v.last_heard) > SILENT_AFTER {
+                    v.loudness = 0.0;
+                }
+                v.loudness += (frame - v.loudness) * SMOOTHING;
+                v.last_heard = now;
+            }
+            None => self.people.push(Voice { id, loudness: frame * SMOOTHING, last_heard: now }),
+        }
+    }
+
+    pub fn forget(&mut self, id: PersonId) {
+        self.people.retain(|v| v.id != id);
+    }
+
+    /// The speakers, loudest first, when they changed since last told and it is time to tell.
+    pub fn update(&mut self, now: Instant) -> Option<Vec<PersonId>> {
+        if self.next_update.is_some_and(|next| now < next) {
+            return None;
+        }
+        let loudness = |v: &Voice| {
+            if now.duration_since(v.last_heard) > SILENT_AFTER { 0.0 } else { v.loudness }
+        };
+        let mut speaking: Vec<(PersonId, f32)> = self
+            .people
+            .iter()
+            .map(|v| (v.id, loudness(v)))
+            .filter(|(_, loudness)| *loudness > 127.0 - THRESHOLD)
+            .collect();
+        // Loudest first, but one told before keeps its place over one not louder by the margin.
+        let rank = |id: PersonId| self.told.iter().position(|t| *t == id).unwrap_or(usize::MAX);
+        speaking.sort_by(
+            |a, b| {
+                if (a.1 - b.1).abs() < MARGIN { rank(a.0).cmp(&rank(b.0)) } else { b.1.total_cmp(&a.1) }
+            },
+        );
+        let speakers: Vec<PersonId> = speaking.into_iter().take(MAX_SPEAKERS).map(|(id, _)| id).collect();
+        if speakers == self.told {
+            return None;
+        }
+        self.next_update = Some(now + UPDATE_EVERY);
+        self.told = speakers.clone();
+        Some(speakers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME: Duration = Duration::from_millis(20);
+
+    /// Feeds `seconds` of 20 ms frames, each person at their level (`None`: no audio at all),
+    /// and returns every update told.
+    fn talk(
+        s: &mut Speakers,
+        now: &mut Instant,
+        seconds: f32,
+        levels: &[(PersonId, Option<i8>)],
+    ) -> Vec<Vec<PersonId>> {
+        let mut told = Vec::new();
+        for _ in 0..(seconds / 0.02) as usize {
+            *now += FRAME;
+            for (id, level) in levels {
+                if let Some(level) = level {
+                    s.heard(*id, *level, *level > -60, *now);
+                }
+            }
+            told.extend(s.update(*now));
+        }
+        told
+    }
+
+    #[test]
+    fn the_loudest_first_the_silent_left_out_and_a_speaker_who_stops_is_gone_at_once() {
+        let (a, b, c) = (PersonId::random(), PersonId::random(), PersonId::random());
+        let (mut s, mut now) = (Speakers::default(), Instant::now());
+        let told = talk(&mut s, &mut now, 1.0, &[(a, Some(-20)), (b, Some(-40)), (c, Some(-100))]);
+        assert_eq!(told.last().unwrap(), &vec![a, b], "c is silent");
+        // a stops sending (Opus in silence): gone within the silence bound and an update.
+        let told = talk(&mut s, &mut now, 1.0, &[(a, None), (b, Some(-40)), (c, Some(-100))]);
+        assert_eq!(told.last().unwrap(), &vec![b]);
+        s.forget(b);
+        let told = talk(&mut s, &mut now, 0.5, &[(c, Some(-100))]);
+        assert_eq!(told.last().unwrap(), &Vec::<PersonId>::new());
+    }
+
+    #[test]
+    fn told_a_few_times_a_second_at_most_however_the_voices_move() {
+        let (a, b) = (PersonId::random(), PersonId::random());
+        let (mut s, mut now) = (Speakers::default(), Instant::now());
+        let mut told = 0;
+        // Every 100 ms the other one is much louder.
+        for i in 0..20 {
+            let (loud, soft) = if i % 2 == 0 { (a, b) } else { (b, a) };
+            told += talk(&mut s, &mut now, 0.1, &[(loud, Some(-10)), (soft, Some(-45))]).len();
+        }
+        assert!(told <= (2.0 / UPDATE_EVERY.as_secs_f32()) as usize + 1, "{told} updates in 2 s");
+    }
+
+    #[test]
+    fn two_voices_about_as_loud_keep_their_order() {
+        let (a, b) = (PersonId::random(), PersonId::random());
+        let (mut s, mut now) = (Speakers::default(), Instant::now());
+        talk(&mut s, &mut now, 1.0, &[(a, Some(-30)), (b, Some(-45))]);
+        let told = talk(&mut s, &mut now, 2.0, &[(a, Some(-30)), (b, Some(-29))]);
+        assert!(told.is_empty(), "a stays first: {told:?}");
+        let told = talk(&mut s, &mut now, 2.0, &[(a, Some(-30)), (b, Some(-15))]);
+        assert_eq!(told.last().unwrap(), &vec![b, a]);
+    }
+}
