@@ -241,13 +241,16 @@ pub fn ws_frame(data: &[u8]) {
 }
 
 /// Datagrams at the media port, for a call of two whose browsers have offered: any sequence of
-/// datagrams, from either browser's address (a forged source) or another, with time passing. No
-/// panic; a datagram from nobody in the call is refused; nobody is taken out of the call by what
-/// they did not send.
+/// datagrams, from either browser's address (a forged source) or another, with time passing,
+/// routed as the port does (`sfu::demux`) and given to the call's router. No panic; the port
+/// gives a stranger's address to the call only for a STUN request naming one of its
+/// connections; the router refuses a datagram from nobody in the call; nobody is taken out of
+/// the call by what they did not send.
 pub fn media_datagram(data: &[u8]) {
     use std::net::SocketAddr;
     use std::time::{Duration, Instant};
 
+    use noom::sfu::demux::{Demux, stun_ufrag};
     use noom::sfu::{CallRouter, RouterOutput};
     use str0m::media::{Direction, MediaKind};
     use str0m::{Candidate, Rtc};
@@ -258,13 +261,19 @@ pub fn media_datagram(data: &[u8]) {
     let stranger: SocketAddr = "203.0.113.9:4000".parse().expect("an address");
     let mut now = Instant::now();
     let mut router = CallRouter::new(vec![server]);
+    let mut demux = Demux::default();
+    let mut ufrags = Vec::new();
     for address in browsers {
         let mut rtc = Rtc::new(now);
         rtc.add_local_candidate(Candidate::host(address, "udp").expect("a candidate"));
         let mut api = rtc.sdp_api();
         api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
         let (offer, _) = api.apply().expect("an offer");
-        router.join(PersonId::random(), offer, now).expect("an answer");
+        let id = PersonId::random();
+        router.join(id, offer, now).expect("an answer");
+        let ufrag = router.ufrag(id).expect("in the call").to_owned();
+        demux.register(&ufrag, "the call");
+        ufrags.push(ufrag);
     }
     // Each datagram: a byte saying where from (and whether time passes first), a length byte,
     // then the datagram.
@@ -282,6 +291,10 @@ pub fn media_datagram(data: &[u8]) {
             1 => browsers[1],
             _ => stranger,
         };
+        if source == stranger && demux.route(source, datagram).is_some() {
+            let named = stun_ufrag(datagram).expect("a STUN request");
+            assert!(ufrags.iter().any(|u| u == named), "routed by a user name of nobody");
+        }
         let taken = router.handle_receive(now, source, server, datagram);
         assert!(!taken || source != stranger, "a datagram of nobody in the call was taken");
     }

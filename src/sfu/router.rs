@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Rid};
 use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
 use super::speakers::Speakers;
 use crate::rooms::PersonId;
@@ -83,6 +83,8 @@ pub struct CallRouter {
 struct Participant {
     id: PersonId,
     rtc: Rtc,
+    /// The first part of its connection's ICE user name, chosen here.
+    ufrag: String,
     /// When str0m next wants time to pass.
     timeout: Instant,
     connected: bool,
@@ -170,6 +172,12 @@ impl CallRouter {
         self.index(id).is_some()
     }
 
+    /// The first part of the ICE user name of `id`'s connection: what the media port routes its
+    /// first datagrams by (see [`super::demux`]).
+    pub fn ufrag(&self, id: PersonId) -> Option<&str> {
+        self.index(id).map(|at| self.participants[at].ufrag.as_str())
+    }
+
     /// Someone joins with their browser's offer (its tracks to publish); returns the answer.
     /// The tracks of those already in the call are offered to them once connected.
     pub fn join(&mut self, id: PersonId, offer: SdpOffer, now: Instant) -> Result<SdpAnswer, RouterError> {
@@ -178,7 +186,9 @@ impl CallRouter {
         }
         // The server's address is known to the browser from its candidates: it needs no ICE
         // checks of its own (ICE lite, as media servers do).
-        let mut rtc = Rtc::builder().set_ice_lite(true).build(now);
+        let credentials = IceCreds::new();
+        let ufrag = credentials.ufrag.clone();
+        let mut rtc = Rtc::builder().set_ice_lite(true).set_local_ice_credentials(credentials).build(now);
         for address in &self.addresses {
             if let Ok(candidate) = Candidate::host(*address, "udp") {
                 rtc.add_local_candidate(candidate);
@@ -194,6 +204,7 @@ impl CallRouter {
         self.participants.push(Participant {
             id,
             rtc,
+            ufrag,
             timeout: now,
             connected: false,
             published: Vec::new(),
@@ -209,7 +220,18 @@ impl CallRouter {
         let at = self.index(id).ok_or(RouterError::NotInCall)?;
         let me = &mut self.participants[at];
         let pending = me.pending.take().ok_or(RouterError::NoOfferPending)?;
-        me.rtc.sdp_api().accept_answer(pending, answer).map_err(|e| RouterError::Sdp(e.to_string()))?;
+        if let Err(e) = me.rtc.sdp_api().accept_answer(pending, answer) {
+            // The offer is void: what it carried is offered again, in the next one.
+            for track in &mut me.receiving {
+                track.state = match track.state {
+                    Negotiation::Offered(_) => Negotiation::ToOffer,
+                    Negotiation::Stopping(mid) => Negotiation::ToStop(mid),
+                    other => other,
+                };
+            }
+            self.drive(vec![at], now);
+            return Err(RouterError::Sdp(e.to_string()));
+        }
         let mut opened = Vec::new();
         me.receiving.retain_mut(|track| match track.state {
             Negotiation::Offered(mid) => {
@@ -646,6 +668,17 @@ mod tests {
         keyframes_asked: Vec<Option<Rid>>,
         /// The audio level its audio frames say (RFC 6464: 0 the loudest).
         level: i8,
+        /// How many of the router's offers it answers with an answer to something else.
+        bad_answers: usize,
+    }
+
+    /// An answer to another offer than the router's.
+    fn unrelated_answer(now: Instant) -> SdpAnswer {
+        let (mut offerer, mut answerer) = (Rtc::new(now), Rtc::new(now));
+        let mut api = offerer.sdp_api();
+        api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let (offer, _) = api.apply().unwrap();
+        answerer.sdp_api().accept_offer(offer).unwrap()
     }
 
     #[derive(Debug, Clone, Copy)]
@@ -666,6 +699,8 @@ mod tests {
         now: Instant,
         gone: Vec<PersonId>,
         speakers: Vec<Vec<PersonId>>,
+        /// The user names of the STUN requests browsers sent (their first part).
+        ufrags_seen: std::collections::HashSet<String>,
     }
 
     impl Call {
@@ -678,6 +713,7 @@ mod tests {
                 now,
                 gone: Vec::new(),
                 speakers: Vec::new(),
+                ufrags_seen: Default::default(),
             }
         }
 
@@ -724,6 +760,7 @@ mod tests {
                 keyframe_requests: 0,
                 keyframes_asked: vec![None],
                 level: -100,
+                bad_answers: 0,
             });
             n
         }
@@ -755,6 +792,9 @@ mod tests {
                 for at in 0..self.browsers.len() {
                     for (source, destination, contents) in poll_browser(&mut self.browsers[at]) {
                         moved = true;
+                        if let Some(ufrag) = crate::sfu::demux::stun_ufrag(&contents) {
+                            self.ufrags_seen.insert(ufrag.to_owned());
+                        }
                         self.router.handle_receive(now, source, destination, &contents);
                     }
                 }
@@ -776,6 +816,12 @@ mod tests {
                         }
                         RouterOutput::Offer { to, offer } => {
                             let b = self.browsers.iter_mut().find(|b| b.id == to).unwrap();
+                            if b.bad_answers > 0 {
+                                b.bad_answers -= 1;
+                                let refused = self.router.answer(to, unrelated_answer(now), now);
+                                assert!(matches!(refused, Err(RouterError::Sdp(_))), "{refused:?}");
+                                continue;
+                            }
                             let answer = b.rtc.sdp_api().accept_offer(offer).unwrap();
                             self.router.answer(to, answer, now).unwrap();
                         }
@@ -868,6 +914,9 @@ mod tests {
         call.run(Duration::from_secs(3));
         for at in 0..3 {
             assert_eq!(call.tracks_heard(at, 50), 2, "browser {at} heard {:?}", call.browsers[at].heard);
+            // What the media port will route a browser's first datagrams by.
+            let ufrag = call.router.ufrag(call.browsers[at].id).unwrap();
+            assert!(call.ufrags_seen.contains(ufrag), "{ufrag} not in {:?}", call.ufrags_seen);
         }
         assert!(call.gone.is_empty());
     }
@@ -886,6 +935,18 @@ mod tests {
         for at in 0..2 {
             assert_eq!(call.tracks_heard(at, 20), 2, "browser {at} heard {:?}", call.browsers[at].heard);
         }
+    }
+
+    #[test]
+    fn an_answer_that_does_not_fit_is_refused_and_the_tracks_are_offered_again() {
+        let mut call = Call::with_audio(2);
+        call.run(Duration::from_secs(1));
+        let late = call.join(MediaKind::Audio);
+        call.browsers[late].bad_answers = 1;
+        call.run(Duration::from_secs(2));
+        assert_eq!(call.browsers[late].bad_answers, 0, "a bad answer was given");
+        assert_eq!(call.tracks_heard(late, 50), 2, "the latecomer heard {:?}", call.browsers[late].heard);
+        assert!(call.gone.is_empty());
     }
 
     #[test]

@@ -1,0 +1,165 @@
+//! Which call a datagram at the media port is for, before any call's router sees it: by its
+//! source address once a call has taken that address, and before that by the ICE user name of a
+//! STUN request (RFC 8445: `<our ufrag>:<theirs>`), whose first part the router chose for that
+//! participant's connection ([`super::CallRouter::ufrag`]). A datagram of nobody is dropped here,
+//! at the cost of two map lookups, whatever the number of calls.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::SocketAddr;
+
+const STUN_MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
+const STUN_HEADER: usize = 20;
+const USERNAME: u16 = 0x0006;
+/// Addresses one connection may take: its ICE candidates (host, reflexive, relayed, on IPv4 and
+/// IPv6) are a handful. More would let one participant grow this map with forged sources.
+pub const ADDRESSES_PER_CONNECTION: usize = 8;
+
+/// The calls of the media port, by user name and by source address.
+pub struct Demux<K> {
+    by_ufrag: HashMap<String, K>,
+    /// Each address's call, and the connection (its ufrag) that took it.
+    by_source: HashMap<SocketAddr, (K, String)>,
+}
+
+impl<K> Default for Demux<K> {
+    fn default() -> Self {
+        Self { by_ufrag: HashMap::new(), by_source: HashMap::new() }
+    }
+}
+
+impl<K: Clone + Eq + Hash> Demux<K> {
+    /// A participant of `call` has a connection whose ICE user name starts with `ufrag`.
+    pub fn register(&mut self, ufrag: &str, call: K) {
+        self.by_ufrag.insert(ufrag.to_owned(), call);
+    }
+
+    /// A connection is gone: its user name and the addresses it took are forgotten.
+    pub fn unregister(&mut self, ufrag: &str) {
+        self.by_ufrag.remove(ufrag);
+        self.by_source.retain(|_, (_, taker)| taker != ufrag);
+    }
+
+    /// A call is over: everything of it is forgotten.
+    pub fn forget_call(&mut self, call: &K) {
+        self.by_ufrag.retain(|_, owner| owner != call);
+        self.by_source.retain(|_, (owner, _)| owner != call);
+    }
+
+    /// The call a datagram from `source` is for, if any. A STUN request naming a connection
+    /// gives that connection's call the address, up to [`ADDRESSES_PER_CONNECTION`].
+    pub fn route(&mut self, source: SocketAddr, datagram: &[u8]) -> Option<K> {
+        if let Some((call, _)) = self.by_source.get(&source) {
+            return Some(call.clone());
+        }
+        let ufrag = stun_ufrag(datagram)?;
+        let call = self.by_ufrag.get(ufrag)?.clone();
+        let taken = self.by_source.values().filter(|(_, taker)| taker == ufrag).count();
+        if taken < ADDRESSES_PER_CONNECTION {
+            self.by_source.insert(source, (call.clone(), ufrag.to_owned()));
+        }
+        Some(call)
+    }
+
+    pub fn addresses(&self) -> usize {
+        self.by_source.len()
+    }
+}
+
+/// Of a STUN message with a USERNAME attribute, the part before the colon: the receiver's ufrag.
+pub fn stun_ufrag(datagram: &[u8]) -> Option<&str> {
+    if datagram.len() < STUN_HEADER || datagram[0] & 0xc0 != 0 || datagram[4..8] != STUN_MAGIC_COOKIE {
+        return None;
+    }
+    let length = usize::from(u16::from_be_bytes([datagram[2], datagram[3]]));
+    let mut attributes = datagram.get(STUN_HEADER..STUN_HEADER + length)?;
+    while let [t0, t1, l0, l1, rest @ ..] = attributes {
+        let (kind, len) = (u16::from_be_bytes([*t0, *t1]), usize::from(u16::from_be_bytes([*l0, *l1])));
+        let value = rest.get(..len)?;
+        if kind == USERNAME {
+            let username = std::str::from_utf8(value).ok()?;
+            return username.split_once(':').map(|(ours, _)| ours).filter(|ours| !ours.is_empty());
+        }
+        // Values are padded to four bytes.
+        attributes = rest.get(len.next_multiple_of(4)..)?;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A STUN binding request with these attributes.
+    fn stun(attributes: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (kind, value) in attributes {
+            body.extend(kind.to_be_bytes());
+            body.extend((value.len() as u16).to_be_bytes());
+            body.extend(*value);
+            body.resize(body.len().next_multiple_of(4), 0);
+        }
+        let mut message = vec![0x00, 0x01];
+        message.extend((body.len() as u16).to_be_bytes());
+        message.extend(STUN_MAGIC_COOKIE);
+        message.extend([7; 12]);
+        message.extend(body);
+        message
+    }
+
+    #[test]
+    fn the_user_name_is_read_past_other_attributes_and_junk_is_nobody_s() {
+        let priority: &[u8] = &[0, 0, 1, 0];
+        let request = stun(&[(0x0024, priority), (0x8029, &[1; 8]), (USERNAME, b"abcd:efgh"), (0x0008, &[0; 20])]);
+        assert_eq!(stun_ufrag(&request), Some("abcd"));
+        assert_eq!(stun_ufrag(&stun(&[(USERNAME, b"odd")])), None, "no colon");
+        assert_eq!(stun_ufrag(&stun(&[(USERNAME, b":efgh")])), None, "no ufrag of ours");
+        assert_eq!(stun_ufrag(&stun(&[(0x0024, priority)])), None, "no user name");
+        let mut truncated = request.clone();
+        truncated.truncate(30);
+        assert_eq!(stun_ufrag(&truncated), None);
+        let mut lying = stun(&[(USERNAME, b"abcd:efgh")]);
+        lying[STUN_HEADER + 3] = 200;
+        assert_eq!(stun_ufrag(&lying), None, "an attribute longer than the message");
+        for junk in [&b""[..], &[0x80, 0x60, 0, 1], &[0x16; 40], &[0; 20]] {
+            assert_eq!(stun_ufrag(junk), None);
+        }
+    }
+
+    #[test]
+    fn a_call_takes_the_address_its_stun_came_from_and_lets_it_go_with_the_connection() {
+        let mut demux = Demux::default();
+        demux.register("aaaa", "hall");
+        demux.register("bbbb", "hall");
+        demux.register("cccc", "kitchen");
+        let (one, two, stranger): (SocketAddr, SocketAddr, SocketAddr) = (
+            "198.51.100.1:5000".parse().unwrap(),
+            "198.51.100.2:5000".parse().unwrap(),
+            "203.0.113.9:1".parse().unwrap(),
+        );
+        let media = [0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1];
+        assert_eq!(demux.route(one, &media), None, "media before ICE is nobody's");
+        assert_eq!(demux.route(one, &stun(&[(USERNAME, b"aaaa:x")])), Some("hall"));
+        assert_eq!(demux.route(one, &media), Some("hall"), "then the address is the call's");
+        assert_eq!(demux.route(two, &stun(&[(USERNAME, b"cccc:x")])), Some("kitchen"));
+        assert_eq!(demux.route(stranger, &stun(&[(USERNAME, b"zzzz:x")])), None);
+        demux.unregister("bbbb");
+        assert_eq!(demux.route(one, &media), Some("hall"), "the address is aaaa's");
+        demux.unregister("aaaa");
+        assert_eq!(demux.route(one, &media), None);
+        demux.forget_call(&"kitchen");
+        assert_eq!(demux.route(two, &media), None);
+        assert_eq!(demux.addresses(), 0);
+    }
+
+    #[test]
+    fn one_connection_takes_a_handful_of_addresses_however_many_sources_it_forges() {
+        let mut demux = Demux::default();
+        demux.register("aaaa", "hall");
+        for port in 1..=1000u16 {
+            let source = SocketAddr::from(([198, 51, 100, 1], port));
+            assert_eq!(demux.route(source, &stun(&[(USERNAME, b"aaaa:x")])), Some("hall"));
+        }
+        assert_eq!(demux.addresses(), ADDRESSES_PER_CONNECTION);
+    }
+}
