@@ -461,9 +461,8 @@ impl CallRouter {
                 }
             }
         }
-        if needs_keyframe
-            && self.participants[at].published.iter().any(|t| t.mid == data.mid && t.kind == MediaKind::Video)
-        {
+        // Of audio, which has no keyframes, `request_keyframe` asks nothing.
+        if needs_keyframe {
             self.request_keyframe(from, data.mid, data.rid, now);
         }
     }
