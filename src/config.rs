@@ -108,9 +108,27 @@ pub struct Config {
     #[arg(long, env = "NOOM_PING_TIMEOUT", default_value_t = 20)]
     pub ping_timeout: u64,
 
-    /// Most people in one room's call (browser-to-browser mesh: each sends to every other).
-    #[arg(long, env = "NOOM_CALL_SIZE", default_value_t = 6, value_parser = clap::value_parser!(u16).range(2..=50))]
-    pub call_size: u16,
+    /// How calls carry their media: `sfu` through this server's media port (each browser sends
+    /// once, the server forwards what each needs), `mesh` browser to browser (each sends to
+    /// every other). A server that cannot bind its media port, or one in a cluster, runs the
+    /// mesh and says so at start.
+    #[arg(long, env = "NOOM_CALLS", value_enum, default_value_t = Calls::Sfu)]
+    pub calls: Calls,
+
+    /// Most people in one room's call [default: 100 through the media server, 6 in a mesh].
+    #[arg(long, env = "NOOM_CALL_SIZE", value_parser = clap::value_parser!(u16).range(2..=100))]
+    pub call_size: Option<u16>,
+
+    /// The UDP port all call media comes to, for every call [default: the same number as --port].
+    /// Browsers must reach it: open it in the firewall.
+    #[arg(long, env = "NOOM_MEDIA_PORT")]
+    pub media_port: Option<u16>,
+
+    /// The addresses browsers reach the media port at, comma-separated [default: this host's
+    /// own address]. Behind NAT or in a container, give the public address (the port forwarded
+    /// to this one must be the same number).
+    #[arg(long, env = "NOOM_MEDIA_ADDRESS", value_delimiter = ',')]
+    pub media_address: Vec<IpAddr>,
 
     /// STUN servers handed to browsers, comma-separated (`stun:host:port`); empty for none.
     #[arg(long, env = "NOOM_STUN_URLS", value_delimiter = ',', default_value = "stun:stun.l.google.com:19302")]
@@ -181,6 +199,19 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
+pub enum Calls {
+    Sfu,
+    Mesh,
+}
+
+/// Most people in a call through the media server, unless --call-size says otherwise.
+pub const SFU_CALL_SIZE: u16 = 100;
+/// Most people in a mesh call, unless --call-size says otherwise: each browser sends its camera
+/// to every other, which a phone does not manage for more.
+pub const MESH_CALL_SIZE: u16 = 6;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum IceTransportPolicy {
     All,
     Relay,
@@ -242,7 +273,18 @@ impl Config {
 
     /// The configuration in effect, as a `--config` file would give it.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+        let mut text = toml::to_string(self).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"));
+        if self.call_size.is_none() {
+            text.push_str(&format!(
+                "# call-size: {SFU_CALL_SIZE} through the media server, {MESH_CALL_SIZE} in a mesh (not set)\n"
+            ));
+        }
+        text
+    }
+
+    /// Most people in one call, as the calls are carried (`sfu`: through the media server).
+    pub fn call_size(&self, sfu: bool) -> u16 {
+        self.call_size.unwrap_or(if sfu { SFU_CALL_SIZE } else { MESH_CALL_SIZE })
     }
 
     /// Whether the server speaks HTTPS.

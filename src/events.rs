@@ -35,6 +35,10 @@ pub mod noom {
     pub const CALL_LEAVE: &str = "call:leave";
     /// Emitted to send a signal, pushed to deliver one.
     pub const RTC_SIGNAL: &str = "rtc:signal";
+    /// Calls through the media server: the browser's offer in, the server's answer back.
+    pub const SFU_JOIN: &str = "sfu:join";
+    pub const SFU_ANSWER: &str = "sfu:answer";
+    pub const SFU_VIEW: &str = "sfu:view";
 
     pub const SESSION: &str = "session";
     pub const DIRECTORY: &str = "directory";
@@ -44,13 +48,30 @@ pub mod noom {
     pub const CHAT_MESSAGE: &str = "chat:message";
     pub const CALL_ICE: &str = "call:ice";
     pub const ROOM_CLOSED: &str = "room:closed";
+    /// The media server offers a browser the tracks that came or went.
+    pub const SFU_OFFER: &str = "sfu:offer";
+    pub const SFU_SPEAKERS: &str = "sfu:speakers";
+    /// The media server lost a browser's connection: it is out of the call.
+    pub const SFU_CLOSED: &str = "sfu:closed";
     /// To every socket, seed-flavoured too.
     pub const SERVER_RESTARTING: &str = "server:restarting";
     pub const SERVER_DISCONNECTED: &str = "server:disconnected";
 
     /// Emitted by clients.
-    pub const EMITTED: &[&str] =
-        &[USER_RENAME, ROOM_JOIN, ROOM_LEAVE, CHAT_SEND, DIRECTORY_GET, CALL_JOIN, CALL_MEDIA, CALL_LEAVE, RTC_SIGNAL];
+    pub const EMITTED: &[&str] = &[
+        USER_RENAME,
+        ROOM_JOIN,
+        ROOM_LEAVE,
+        CHAT_SEND,
+        DIRECTORY_GET,
+        CALL_JOIN,
+        CALL_MEDIA,
+        CALL_LEAVE,
+        RTC_SIGNAL,
+        SFU_JOIN,
+        SFU_ANSWER,
+        SFU_VIEW,
+    ];
     /// Pushed by the server.
     pub const PUSHED: &[&str] = &[
         SESSION,
@@ -62,6 +83,9 @@ pub mod noom {
         RTC_SIGNAL,
         CALL_ICE,
         ROOM_CLOSED,
+        SFU_OFFER,
+        SFU_SPEAKERS,
+        SFU_CLOSED,
         SERVER_RESTARTING,
         SERVER_DISCONNECTED,
     ];

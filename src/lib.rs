@@ -93,11 +93,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     descriptors::raise_limit(config.max_connections_per_address);
     let tls = tls::load(&config).await?;
-    let (socket_io, hub) = Hub::build(config.clone()).await?;
-    let app = http::router(config.clone(), socket_io, hub.clone());
     let addr = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    let (socket_io, hub) = Hub::build(config.clone(), local.port()).await?;
+    let app = http::router(config.clone(), socket_io, hub.clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Shutdown: first stop accepting (so that pages do not reconnect here), then close the open
     // connections and tell the other nodes.

@@ -18,6 +18,21 @@ pub struct Counters {
     behind: AtomicU64,
     rejected: [AtomicU64; ErrorCode::ALL.len()],
     refused: [AtomicU64; Refusal::ALL.len()],
+    media: MediaCounters,
+}
+
+/// The media port's datagrams.
+struct MediaCounters {
+    datagrams_in: AtomicU64,
+    bytes_in: AtomicU64,
+    datagrams_out: AtomicU64,
+    bytes_out: AtomicU64,
+    /// Of nobody: no call's participant has taken its source, and it names none.
+    unrouted: AtomicU64,
+    /// Its call's queue was full.
+    queue_full: AtomicU64,
+    /// The kernel would not take it at once.
+    send_failed: AtomicU64,
 }
 
 impl Counters {
@@ -30,7 +45,38 @@ impl Counters {
             behind: AtomicU64::new(0),
             rejected: [const { AtomicU64::new(0) }; ErrorCode::ALL.len()],
             refused: [const { AtomicU64::new(0) }; Refusal::ALL.len()],
+            media: MediaCounters {
+                datagrams_in: AtomicU64::new(0),
+                bytes_in: AtomicU64::new(0),
+                datagrams_out: AtomicU64::new(0),
+                bytes_out: AtomicU64::new(0),
+                unrouted: AtomicU64::new(0),
+                queue_full: AtomicU64::new(0),
+                send_failed: AtomicU64::new(0),
+            },
         }
+    }
+
+    pub fn media_in(&self, bytes: usize) {
+        self.media.datagrams_in.fetch_add(1, Ordering::Relaxed);
+        self.media.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn media_out(&self, bytes: usize) {
+        self.media.datagrams_out.fetch_add(1, Ordering::Relaxed);
+        self.media.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn media_unrouted(&self) {
+        self.media.unrouted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn media_queue_full(&self) {
+        self.media.queue_full.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn media_send_failed(&self) {
+        self.media.send_failed.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn connected(&self) {
@@ -107,6 +153,29 @@ pub fn render(gauges: &Gauges) -> String {
     metric("noom_participants", "gauge", "People in at least one room.", &[("", gauges.participants as f64)]);
     metric("noom_calls", "gauge", "Rooms with someone in their call.", &[("", gauges.calls as f64)]);
     metric("noom_call_participants", "gauge", "People in calls.", &[("", gauges.in_calls as f64)]);
+    let m = &c.media;
+    metric(
+        "noom_media_datagrams_total",
+        "counter",
+        "Datagrams through the media port.",
+        &[("{direction=\"in\"}", get(&m.datagrams_in)), ("{direction=\"out\"}", get(&m.datagrams_out))],
+    );
+    metric(
+        "noom_media_bytes_total",
+        "counter",
+        "Bytes of datagrams through the media port.",
+        &[("{direction=\"in\"}", get(&m.bytes_in)), ("{direction=\"out\"}", get(&m.bytes_out))],
+    );
+    metric(
+        "noom_media_datagrams_dropped_total",
+        "counter",
+        "Datagrams at the media port dropped: of no call, past a call's queue, or refused by the kernel on sending.",
+        &[
+            ("{reason=\"unrouted\"}", get(&m.unrouted)),
+            ("{reason=\"queue_full\"}", get(&m.queue_full)),
+            ("{reason=\"send_failed\"}", get(&m.send_failed)),
+        ],
+    );
     metric(
         "noom_chat_messages_total",
         "counter",

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use crate::events::{noom, seed};
 use crate::rooms::Media;
-use crate::signal::{Candidate, SessionDescription, Signal};
-use crate::validate::{self, ApiError};
+use crate::signal::{Candidate, SDP_MAX, SessionDescription, Signal};
+use crate::validate::{self, ApiError, ErrorCode};
 
 /// All the arguments of an event, whatever their number.
 #[derive(Debug)]
@@ -130,7 +130,29 @@ pub enum Request {
         to: String,
         signal: Signal,
     },
+    /// A browser's offer to the media server (`sfu:join`), or its answer to the server's
+    /// (`sfu:answer`): the SDP as sent, within [`SDP_MAX`]; whether it can be used is the media
+    /// server's to say.
+    SfuJoin {
+        room: String,
+        sdp: String,
+    },
+    SfuAnswer {
+        room: String,
+        sdp: String,
+    },
+    /// The others' tiles the browser shows, each by person id as sent and its height in device
+    /// pixels; anyone not listed is not shown.
+    SfuView {
+        room: String,
+        tiles: Vec<(String, u32)>,
+    },
 }
+
+/// Most tiles one view may list: the largest call.
+pub const VIEW_TILES_MAX: usize = 100;
+/// The tallest tile a view may give, in device pixels.
+pub const TILE_HEIGHT_MAX: u32 = 8192;
 
 /// Reads the request of event `name` from its arguments; `None` for an event that does not
 /// exist. The checks run in the order the protocol's errors imply: the shape, then each field.
@@ -151,6 +173,9 @@ pub fn parse(name: &str, args: &Args) -> Option<Result<Request, ApiError>> {
         noom::CALL_MEDIA => call_media(args),
         noom::CALL_LEAVE => call_leave(args),
         noom::RTC_SIGNAL => signal(args),
+        noom::SFU_JOIN => sfu_sdp(args).map(|(room, sdp)| Request::SfuJoin { room, sdp }),
+        noom::SFU_ANSWER => sfu_sdp(args).map(|(room, sdp)| Request::SfuAnswer { room, sdp }),
+        noom::SFU_VIEW => sfu_view(args),
         _ => return None,
     };
     Some(request)
@@ -273,12 +298,50 @@ fn signal(args: &Args) -> Result<Request, ApiError> {
     Ok(Request::Signal { room, to, signal: Signal::from_request(request)? })
 }
 
+fn sfu_sdp(args: &Args) -> Result<(String, String), ApiError> {
+    #[derive(Deserialize)]
+    struct Body {
+        room: String,
+        sdp: String,
+    }
+    let body: Body = args.object()?;
+    let room = validate::room_name(&body.room)?;
+    if body.sdp.is_empty() || body.sdp.len() > SDP_MAX {
+        return Err(ApiError::new(
+            ErrorCode::InvalidSignal,
+            format!("sdp must be a session description of at most {SDP_MAX} bytes"),
+        ));
+    }
+    Ok((room, body.sdp))
+}
+
+fn sfu_view(args: &Args) -> Result<Request, ApiError> {
+    #[derive(Deserialize)]
+    struct Tile {
+        id: String,
+        height: u32,
+    }
+    #[derive(Deserialize)]
+    struct Body {
+        room: String,
+        tiles: Vec<Tile>,
+    }
+    let body: Body = args.object()?;
+    let room = validate::room_name(&body.room)?;
+    if body.tiles.len() > VIEW_TILES_MAX {
+        return Err(ApiError::bad_request(format!("tiles must list at most {VIEW_TILES_MAX}")));
+    }
+    if body.tiles.iter().any(|t| t.height == 0 || t.height > TILE_HEIGHT_MAX) {
+        return Err(ApiError::bad_request(format!("a tile's height must be 1 to {TILE_HEIGHT_MAX} pixels")));
+    }
+    Ok(Request::SfuView { room, tiles: body.tiles.into_iter().map(|t| (t.id, t.height)).collect() })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::validate::ErrorCode;
 
     fn args(value: Value) -> Args {
         serde_json::from_value(value).unwrap()
@@ -326,5 +389,21 @@ mod tests {
         assert_eq!(code("call:media", json!([{"room": "r", "audio": true}])), ErrorCode::BadRequest);
         assert_eq!(code("rtc:signal", json!([{"room": "r", "to": 1}])), ErrorCode::BadRequest);
         assert_eq!(code("rtc:signal", json!([{"room": "r", "to": "x"}])), ErrorCode::InvalidSignal);
+        assert_eq!(code("sfu:join", json!([{"room": "r"}])), ErrorCode::BadRequest);
+        assert_eq!(code("sfu:join", json!([{"room": "r", "sdp": ""}])), ErrorCode::InvalidSignal);
+        assert_eq!(
+            code("sfu:answer", json!([{"room": "r", "sdp": "x".repeat(SDP_MAX + 1)}])),
+            ErrorCode::InvalidSignal
+        );
+        assert_eq!(
+            code("sfu:view", json!([{"room": "r", "tiles": [{"id": "1", "height": 0}]}])),
+            ErrorCode::BadRequest
+        );
+        let many: Vec<Value> = (0..=VIEW_TILES_MAX).map(|i| json!({"id": i.to_string(), "height": 90})).collect();
+        assert_eq!(code("sfu:view", json!([{"room": "r", "tiles": many}])), ErrorCode::BadRequest);
+        assert_eq!(
+            parse("sfu:view", &args(json!([{"room": "r", "tiles": [{"id": "7", "height": 360}]}]))).unwrap().unwrap(),
+            Request::SfuView { room: "r".into(), tiles: vec![("7".into(), 360)] }
+        );
     }
 }

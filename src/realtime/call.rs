@@ -36,6 +36,9 @@ struct Joined {
     ice_servers: Vec<IceServer>,
     ice_transport_policy: IceTransportPolicy,
     limit: u16,
+    /// How the call's media travels: `sfu` through the media server (`sfu:join` next), `mesh`
+    /// browser to browser (`rtc:signal`).
+    via: &'static str,
 }
 
 pub(super) async fn join(hub: Arc<Hub>, s: SocketRef, (room, media): (String, Media), ack: AckSender) {
@@ -49,7 +52,8 @@ pub(super) async fn join(hub: Arc<Hub>, s: SocketRef, (room, media): (String, Me
                 participants: rooms.participants(&room),
                 ice_servers,
                 ice_transport_policy: hub.config.ice_transport_policy,
-                limit: hub.config.call_size,
+                limit: hub.call_size,
+                via: if hub.calls_via_media_server() { "sfu" } else { "mesh" },
             });
             Ok((change, answer))
         })
@@ -171,7 +175,7 @@ impl Hub {
     /// With `claim`, a place in the call is first taken for the whole cluster; `change` is told
     /// whether the size limit was checked so (it checks it itself otherwise: a node alone, or
     /// one whose link is down).
-    async fn change_call(
+    pub(super) async fn change_call(
         &self,
         s: &SocketRef,
         room: &str,
@@ -182,9 +186,9 @@ impl Hub {
         let me = person(s);
         let mut limit_checked = false;
         if claim && self.rooms.lock().is_member(me, room) {
-            match self.link.claim_call_place(room, me, self.config.call_size.into()).await {
+            match self.link.claim_call_place(room, me, self.call_size.into()).await {
                 Some(true) => limit_checked = true,
-                Some(false) => return Err(crate::rooms::call_full(self.config.call_size.into())),
+                Some(false) => return Err(crate::rooms::call_full(self.call_size.into())),
                 None => {}
             }
         }

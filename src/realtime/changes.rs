@@ -218,8 +218,12 @@ impl Hub {
             }
             RoomChange::Left(Left { room, me, count }) => {
                 self.tell_presence(told, source, room, me, *count, (seed::BYE, noom::PARTICIPANT_LEFT));
+                self.left_media(room, me.id);
             }
             RoomChange::Updated { room, participant } => {
+                if participant.call.is_none() {
+                    self.left_media(room, participant.id);
+                }
                 let (to_noom, participant, name) =
                     (self.audience(source, noom, room), participant.clone(), room.to_owned());
                 told.queue(room, move || {

@@ -13,7 +13,7 @@ use socketioxide::extract::{Event, TryData};
 
 use super::outbox::{AckSender, Asked};
 use super::room_home::Delivery;
-use super::{Flavour, Hub, RawAckSender, Session, SocketRef, call, noom, seed};
+use super::{Flavour, Hub, RawAckSender, Session, SocketRef, call, media, noom, seed};
 use crate::metrics::COUNTERS;
 use crate::requests::{self, Args, Request};
 use crate::validate::{ApiError, ErrorCode};
@@ -32,7 +32,7 @@ pub(super) struct EventDef {
 }
 
 pub(super) fn find_event(name: &str) -> Option<&'static EventDef> {
-    seed::EVENTS.iter().chain(noom::EVENTS).chain(call::EVENTS).find(|def| def.name == name)
+    seed::EVENTS.iter().chain(noom::EVENTS).chain(call::EVENTS).chain(media::EVENTS).find(|def| def.name == name)
 }
 
 /// What an event is, for its limits and the pushes its sender gets.
@@ -82,6 +82,12 @@ pub(super) fn run(
         Request::CallMedia { room, media } => Box::pin(call::media(hub, s, (room, media), ack)),
         Request::CallLeave { room } => Box::pin(call::leave(hub, s, room, ack)),
         Request::Signal { room, to, signal } => Box::pin(call::signal(hub, session, s, (room, to, signal), ack)),
+        Request::SfuJoin { room, sdp } => Box::pin(media::join(hub, session, s, (room, sdp), ack)),
+        Request::SfuAnswer { room, sdp } => Box::pin(media::answer(hub, s, (room, sdp), ack)),
+        Request::SfuView { room, tiles } => {
+            media::view(&hub, &s, (room, tiles), ack);
+            Box::pin(ready(()))
+        }
     }
 }
 

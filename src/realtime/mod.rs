@@ -7,6 +7,7 @@
 //! - `dispatch`: every event in: which exist, their rate and queue, the order they run in.
 //! - `limits`: what one socket and one client address may cost.
 //! - `seed`, `noom`, `call`: what each event does (the seed's, Noom's, calls').
+//! - `media`: calls through the media server: their signalling, and what their media tells.
 //! - `changes`: changes to rooms made here, and how each is told (the sockets here, other nodes).
 //! - `replica`: changes made on other nodes, applied here and told to the sockets here.
 //! - `moderation`: the admin's actions.
@@ -25,6 +26,7 @@ mod directory;
 mod dispatch;
 mod limits;
 mod locks;
+mod media;
 mod moderation;
 mod noom;
 mod outbox;
@@ -61,6 +63,7 @@ use crate::config::Config;
 use crate::metrics::Gauges;
 use crate::ratelimit::PerAddress;
 use crate::rooms::{Limits, PersonId, Rooms};
+use crate::sfu::MediaServer;
 use room_home::{RoomHomes, Told};
 
 /// The directory lists at most this many rooms.
@@ -120,6 +123,10 @@ pub struct Hub {
     /// Moves when anyone's presence does (see [`Rooms::presence_version`]), and at shutdown:
     /// what the admin panel's live view waits on.
     presence: tokio::sync::watch::Sender<u64>,
+    /// The media server, when calls go through it; `None`: calls are a mesh.
+    media: Option<Arc<MediaServer>>,
+    /// Most people in one call, as calls are carried.
+    call_size: u16,
 }
 
 /// Where a push about a room comes from: a socket of this node (which does not hear its own
@@ -143,10 +150,13 @@ fn now_ms() -> u64 {
 }
 
 impl Hub {
-    /// Builds the Socket.IO layer and the hub behind it, and starts the directory publisher and,
-    /// with Redis, the link to the other nodes.
-    pub async fn build(config: Arc<Config>) -> anyhow::Result<(SocketIoLayer<Adapter>, Arc<Hub>)> {
+    /// Builds the Socket.IO layer and the hub behind it, and starts the directory publisher, the
+    /// media server (its port defaults to `http_port`) and, with Redis, the link to the other
+    /// nodes.
+    pub async fn build(config: Arc<Config>, http_port: u16) -> anyhow::Result<(SocketIoLayer<Adapter>, Arc<Hub>)> {
         let link = Link::new(config.redis_url.as_deref())?;
+        let (media, media_events) = media::start(&config, http_port).await.unzip();
+        let call_size = config.call_size(media.is_some());
         let adapter = RedisAdapterCtr::new_with_driver(
             link.clone(),
             RedisAdapterConfig::new().with_prefix(crate::cluster::PREFIX),
@@ -166,7 +176,7 @@ impl Hub {
             history_size: config.history_size,
             history_memory: config.history_memory << 20,
             rooms_per_person: config.rooms_per_person.into(),
-            call_size: config.call_size.into(),
+            call_size: call_size.into(),
         };
         let admission = Arc::new(Admission::new(admission::Limits {
             open: config.max_connections_per_address,
@@ -191,7 +201,12 @@ impl Hub {
             closing: AtomicBool::new(false),
             nodes: Ranked::new(Rank::Nodes, Nodes::default()),
             presence: tokio::sync::watch::Sender::new(0),
+            media,
+            call_size,
         });
+        if let Some(events) = media_events {
+            tokio::spawn(media::relay_events(Arc::downgrade(&hub), events));
+        }
         let setup = {
             let hub = hub.clone();
             move |s: SocketRef, TryData(auth): TryData<serde_json::Value>| {

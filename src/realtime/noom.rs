@@ -81,7 +81,7 @@ pub(super) async fn join(
                 me: entered.me.clone(),
                 participants: rooms.participants(&room),
                 history: if entered.is_new { rooms.history(&room) } else { Vec::new() },
-                call_limit: hub.config.call_size,
+                call_limit: hub.call_size,
             })
         })
     };

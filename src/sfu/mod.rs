@@ -12,6 +12,8 @@
 
 pub mod demux;
 pub mod router;
+pub mod server;
 pub mod speakers;
 
 pub use router::{CallRouter, RouterError, RouterOutput, Wanted};
+pub use server::{MediaError, MediaEvent, MediaServer};

@@ -96,11 +96,14 @@ struct Participant {
     pending: Option<SdpPendingOffer>,
 }
 
+#[derive(Clone)]
 struct Published {
     mid: Mid,
     kind: MediaKind,
-    /// Its simulcast layers' rids; none without simulcast.
+    /// Its simulcast layers' rids, lowest first; none without simulcast.
     layers: Vec<Rid>,
+    /// Each layer's picture height, as its last keyframe said.
+    heights: Vec<(Rid, u32)>,
     /// When each layer (`None`: the track, without simulcast) was last asked for a keyframe.
     keyframe_requests: Vec<(Option<Rid>, Instant)>,
 }
@@ -112,6 +115,8 @@ pub enum Wanted {
     Any,
     /// Of a simulcast track, this layer.
     Layer(Rid),
+    /// Of a simulcast track, the layer that best fills a tile this many pixels high.
+    Fit(u32),
     /// Nothing: the receiver does not show it.
     Paused,
 }
@@ -268,12 +273,46 @@ impl CallRouter {
             .find(|t| t.from == from && t.from_mid == from_mid)
             .ok_or(RouterError::NoSuchTrack)?;
         track.wanted = wanted.clone();
-        if let Wanted::Layer(rid) = wanted
-            && track.current != Some(rid)
+        let current = track.current;
+        let layer = self.published_track(from, from_mid).map(|t| t.resolve(&wanted));
+        if let Some(Wanted::Layer(rid)) = layer
+            && current != Some(rid)
         {
             self.request_keyframe(from, from_mid, Some(rid), now);
         }
         Ok(())
+    }
+
+    /// Shows `from` to `receiver` in a tile `height` pixels high, or not at all: each of their
+    /// video tracks is sent in the layer that fits, or paused. Audio is not concerned.
+    pub fn show(
+        &mut self,
+        receiver: PersonId,
+        from: PersonId,
+        height: Option<u32>,
+        now: Instant,
+    ) -> Result<(), RouterError> {
+        let at = self.index(receiver).ok_or(RouterError::NotInCall)?;
+        let mids: Vec<Mid> = self.participants[at]
+            .receiving
+            .iter()
+            .filter(|t| t.from == from && t.kind == MediaKind::Video)
+            .map(|t| t.from_mid)
+            .collect();
+        let wanted = height.map_or(Wanted::Paused, Wanted::Fit);
+        for mid in mids {
+            self.set_wanted(receiver, from, mid, wanted.clone(), now)?;
+        }
+        Ok(())
+    }
+
+    /// Everyone in the call.
+    pub fn ids(&self) -> impl Iterator<Item = PersonId> + '_ {
+        self.participants.iter().map(|p| p.id)
+    }
+
+    fn published_track(&self, from: PersonId, mid: Mid) -> Option<&Published> {
+        self.index(from).and_then(|at| self.participants[at].published.iter().find(|t| t.mid == mid))
     }
 
     /// Someone leaves the call: the others stop receiving their tracks.
@@ -413,7 +452,7 @@ impl CallRouter {
         if me.published.iter().any(|t| t.mid == mid) {
             return;
         }
-        let track = Published { mid, kind, layers, keyframe_requests: Vec::new() };
+        let track = Published { mid, kind, layers, heights: Vec::new(), keyframe_requests: Vec::new() };
         let from = me.id;
         for (other, p) in self.participants.iter_mut().enumerate() {
             if other != at {
@@ -433,6 +472,14 @@ impl CallRouter {
             // Frames were lost on the way in: receivers need a fresh start.
             self.request_keyframe(from, data.mid, data.rid, now);
         }
+        let Some(track) = self.participants[at].published.iter_mut().find(|t| t.mid == data.mid) else { return };
+        if let (Some(rid), Some(height)) = (data.rid, vp8_keyframe_height(&data)) {
+            match track.heights.iter_mut().find(|(layer, _)| *layer == rid) {
+                Some((_, known)) => *known = height,
+                None => track.heights.push((rid, height)),
+            }
+        }
+        let publisher = track.clone();
         // The first frames of a layer may come before its keyframe can be asked for.
         let mut needs_keyframe = false;
         for (to, p) in self.participants.iter_mut().enumerate() {
@@ -444,7 +491,8 @@ impl CallRouter {
                 if track.from != from || track.from_mid != data.mid {
                     continue;
                 }
-                match track.takes(&data) {
+                let wanted = publisher.resolve(&track.wanted);
+                match track.takes(&data, &wanted) {
                     Take::Frame => {}
                     Take::Nothing => continue,
                     Take::FrameButNeedsKeyframe => needs_keyframe = true,
@@ -456,6 +504,11 @@ impl CallRouter {
                 let time = track.time_of(&data);
                 let Some(writer) = p.rtc.writer(mid) else { continue };
                 let Some(pt) = writer.match_params(data.params) else { continue };
+                // Kept, so that the receiving browser can tell who is loud as well.
+                let writer = match data.ext_vals.audio_level {
+                    Some(level) => writer.audio_level(level, data.ext_vals.voice_activity.unwrap_or(true)),
+                    None => writer,
+                };
                 if writer.write(pt, data.network_time, time, data.data.clone()).is_ok() && !work.contains(&to) {
                     work.push(to);
                 }
@@ -470,16 +523,15 @@ impl CallRouter {
     /// Asks a publisher for a keyframe a receiver needs: of the layer it gets or wants; of every
     /// layer when it wants any and has none yet (the first keyframe decides).
     fn ask_keyframe(&mut self, from: PersonId, mid: Mid, current: Option<Rid>, wanted: &Wanted, now: Instant) {
-        let layers = self
-            .index(from)
-            .and_then(|at| self.participants[at].published.iter().find(|t| t.mid == mid))
-            .map(|track| track.layers.clone())
-            .unwrap_or_default();
-        let rids: Vec<Option<Rid>> = match wanted {
+        let Some(track) = self.published_track(from, mid) else { return };
+        let (layers, wanted) = (track.layers.clone(), track.resolve(wanted));
+        let rids: Vec<Option<Rid>> = match &wanted {
             Wanted::Paused => Vec::new(),
             Wanted::Layer(rid) => vec![Some(*rid)],
             Wanted::Any if current.is_some() || layers.is_empty() => vec![current],
             Wanted::Any => layers.into_iter().map(Some).collect(),
+            // Resolved above.
+            Wanted::Fit(_) => Vec::new(),
         };
         for rid in rids {
             self.request_keyframe(from, mid, rid, now);
@@ -567,6 +619,39 @@ impl CallRouter {
     }
 }
 
+impl Published {
+    /// What `wanted` comes to of this track: a tile's height becomes the layer for it, the
+    /// lowest at least nearly as high (a little upscaling does not show); the highest when none
+    /// is. A layer not yet seen in a keyframe is taken to be half as high as the next above it,
+    /// the highest 720 pixels, as the web client sends them.
+    fn resolve(&self, wanted: &Wanted) -> Wanted {
+        let Wanted::Fit(tile) = *wanted else { return wanted.clone() };
+        if self.layers.is_empty() {
+            return Wanted::Any;
+        }
+        let top = self.layers.len() - 1;
+        let height = |at: usize, rid: &Rid| {
+            self.heights.iter().find(|(layer, _)| layer == rid).map_or(720 >> (top - at), |(_, h)| *h)
+        };
+        let fits = self.layers.iter().enumerate().find(|(at, rid)| height(*at, rid) * 5 >= tile * 4);
+        Wanted::Layer(fits.map_or(self.layers[top], |(_, rid)| *rid))
+    }
+}
+
+/// The height of a VP8 key frame's picture, from its header (RFC 6386 9.1); `None` for any other
+/// frame.
+fn vp8_keyframe_height(data: &MediaData) -> Option<u32> {
+    if data.params.spec().codec != str0m::format::Codec::Vp8 {
+        return None;
+    }
+    let frame = &data.data;
+    let keyframe = frame.first().is_some_and(|tag| tag & 1 == 0);
+    if !keyframe || frame.len() < 10 || frame[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    Some(u32::from(u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff))
+}
+
 /// What becomes of one frame for one receiver.
 enum Take {
     Frame,
@@ -594,21 +679,21 @@ impl Receiving {
 
     /// Whether this frame of the track is to be forwarded to this receiver; switches layer at
     /// a keyframe of the one wanted.
-    fn takes(&mut self, data: &MediaData) -> Take {
+    fn takes(&mut self, data: &MediaData, wanted: &Wanted) -> Take {
         // Every audio frame stands alone.
         let keyframe = self.kind == MediaKind::Audio || data.is_keyframe();
         if data.rid.is_none() {
             // Without simulcast every frame goes, but a receiver that started between keyframes
             // shows nothing until the next.
-            if self.wanted == Wanted::Paused {
+            if *wanted == Wanted::Paused {
                 return Take::Nothing;
             }
             self.keyframe_seen |= keyframe;
             return if self.keyframe_seen { Take::Frame } else { Take::FrameButNeedsKeyframe };
         }
-        let wanted = match &self.wanted {
+        let wanted = match wanted {
             Wanted::Paused => return Take::Nothing,
-            Wanted::Any => self.current.or(data.rid),
+            Wanted::Any | Wanted::Fit(_) => self.current.or(data.rid),
             Wanted::Layer(rid) => Some(*rid),
         };
         if data.rid == self.current {

@@ -18,7 +18,8 @@ import {
   tiles,
 } from "../support/rtc.mjs";
 
-const NO_STUN = ["--stun-urls", ""];
+// Browser-to-browser paths: a mesh call (through the media server, see sfu.test.mjs).
+const NO_STUN = ["--stun-urls", "", "--calls", "mesh"];
 const server = useServer({ args: NO_STUN });
 const turn = useTurn();
 const browser = useBrowser();

@@ -26,7 +26,8 @@ const browser = useBrowser();
 /** Noom pointed at our coturn only (no STUN), relay only, with `secret` for the credentials. */
 function startNoom(secret, extra = []) {
   return startServer({
-    args: ["--stun-urls", "", "--turn-urls", turn.url, "--turn-secret", secret, "--ice-transport-policy", "relay", ...extra],
+    // Browser to browser, each through its relay.
+    args: ["--stun-urls", "", "--calls", "mesh", "--turn-urls", turn.url, "--turn-secret", secret, "--ice-transport-policy", "relay", ...extra],
   });
 }
 

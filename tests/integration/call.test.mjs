@@ -24,7 +24,7 @@ import {
 } from "../support/clients.mjs";
 import { CANDIDATE, OFF, SDP } from "../support/signals.mjs";
 
-// The defaults: calls of 6, Google's STUN server, no TURN, policy "all".
+// The defaults: calls through the media server, of 100, Google's STUN server, no TURN, policy "all".
 const server = useServer();
 
 const DEFAULT_ICE = [{ urls: ["stun:stun.l.google.com:19302"] }];
@@ -104,7 +104,8 @@ describe("call:join", () => {
       participants: [withCall(alice, "Alice", media(true, true)), participant(bob, "Bob"), participant(carol, "Carol")],
       iceServers: DEFAULT_ICE,
       iceTransportPolicy: "all",
-      limit: 6,
+      limit: 100,
+      via: "sfu",
     });
 
     // Bob, in the room but not the call, is told; the seed socket is not (it has no such event).
@@ -154,14 +155,14 @@ describe("call:join", () => {
   test("room:join answers the call limit, and whoever is in the call shows it there", async () => {
     const room = roomName();
     const { socket: alice, joined: first } = await noomClient(server.url, "Alice", room);
-    assert.equal(first.callLimit, 6);
+    assert.equal(first.callLimit, 100, "through the media server");
     await joinCall(alice, room, media(false, true, true));
 
     // Dave arrives later: he sees at once that Alice is in the call, and what she sends.
     const { socket: dave, joined } = await noomClient(server.url, "Dave", room);
     assert.deepEqual(joined.participants, [withCall(alice, "Alice", media(false, true, true)), participant(dave, "Dave")]);
     assert.deepEqual(joined.self, participant(dave, "Dave"));
-    assert.equal(joined.callLimit, 6);
+    assert.equal(joined.callLimit, 100);
     // Alice is told of Dave's arrival; he is not in the call.
     assert.deepEqual(await waitFor(alice, "participant:joined"), [{ room, participant: participant(dave, "Dave"), count: 2 }]);
   });
@@ -672,16 +673,16 @@ describe("call size (--call-size 2)", () => {
     for (const a of refused) assertError(a, "call_full", "call:join");
   });
 
-  test("a call size outside 2 to 50 stops the server at start-up", async () => {
-    for (const size of ["1", "51", "0"]) {
+  test("a call size outside 2 to 100 stops the server at start-up", async () => {
+    for (const size of ["1", "101", "0"]) {
       const output = await startFails(["--call-size", size]);
       assert.match(output, /call-size/, `the error names the option: ${output}`);
     }
-    const big = await startServer({ args: ["--call-size", "50"] });
+    const big = await startServer({ args: ["--call-size", "100"] });
     try {
       const { socket, joined } = await noomClient(big.url, "Alice", roomName());
-      assert.equal(joined.callLimit, 50);
-      assert.equal((await joinCall(socket, joined.room.name)).limit, 50);
+      assert.equal(joined.callLimit, 100);
+      assert.equal((await joinCall(socket, joined.room.name)).limit, 100);
       await disconnect(socket);
     } finally {
       await big.stop();
@@ -775,5 +776,62 @@ describe("packets", () => {
     await expectError(alice, "invalid_signal", "rtc:signal", { room, to: bob.person, description: { type: "offer", sdp: "s".repeat(120 * 1024) } });
     assert.ok(alice.connected);
     assert.deepEqual(await ackArgs(alice, "rtc:signal", { room, to: bob.person, candidate: null }), [{}]);
+  });
+});
+
+describe("through the media server", () => {
+  test("sfu:join, sfu:answer and sfu:view refuse whoever is not in the call, and what is not a session description", async () => {
+    const room = roomName();
+    const { socket: alice } = await noomClient(server.url, "Alice", room);
+    for (const event of ["sfu:join", "sfu:answer"]) {
+      assertError(await ack(alice, event, { room, sdp: "v=0" }), "not_in_call", event);
+    }
+    assertError(await ack(alice, "sfu:view", { room, tiles: [] }), "not_in_call", "sfu:view");
+    await joinCall(alice, room);
+    assertError(await ack(alice, "sfu:join", { room, sdp: "not a session description" }), "invalid_signal", "sfu:join");
+    assertError(await ack(alice, "sfu:join", { room, sdp: "" }), "invalid_signal", "an empty sdp");
+    assertError(await ack(alice, "sfu:join", { room }), "bad_request", "no sdp");
+    assertError(await ack(alice, "sfu:answer", { room, sdp: SDP }), "not_in_call", "an answer before sfu:join");
+    assertError(await ack(alice, "sfu:view", { room, tiles: [{ id: "x", height: 0 }] }), "bad_request", "a tile 0 high");
+    assert.deepEqual(await ack(alice, "sfu:view", { room, tiles: [{ id: "nobody", height: 360 }] }), {}, "an id of nobody shows nobody");
+    // The call goes on for everyone: the server is still there.
+    assert.deepEqual((await joinCall(alice, room)).via, "sfu");
+    await disconnect(alice);
+  });
+
+  test("--calls mesh: calls go browser to browser, and there is no media server to join", async () => {
+    const mesh = await startServer({ args: ["--calls", "mesh"] });
+    try {
+      const room = roomName();
+      const { socket, joined } = await noomClient(mesh.url, "Alice", room);
+      assert.equal(joined.callLimit, 6, "a mesh holds 6 by default");
+      const answer = await joinCall(socket, room);
+      assert.equal(answer.via, "mesh");
+      assert.equal(answer.limit, 6);
+      const refused = await ack(socket, "sfu:join", { room, sdp: SDP });
+      assertError(refused, "bad_request", "sfu:join");
+      assert.match(refused.error.message, /browser to browser/);
+      await disconnect(socket);
+    } finally {
+      await mesh.stop();
+    }
+  });
+
+  test("a server whose media port is taken runs the mesh, and says so at start-up", async () => {
+    const { createSocket } = await import("node:dgram");
+    const taken = createSocket("udp4");
+    await new Promise((resolve) => taken.bind(0, "0.0.0.0", resolve));
+    const port = taken.address().port;
+    const fallback = await startServer({ args: ["--media-port", String(port)] });
+    try {
+      assert.match(fallback.output(), new RegExp(`cannot bind the media port udp 0\\.0\\.0\\.0:${port}.*browser to browser`));
+      const room = roomName();
+      const { socket } = await noomClient(fallback.url, "Alice", room);
+      assert.equal((await joinCall(socket, room)).via, "mesh");
+      await disconnect(socket);
+    } finally {
+      await fallback.stop();
+      taken.close();
+    }
   });
 });

@@ -149,63 +149,77 @@ export async function liveConnections(page) {
 }
 
 /**
- * For each live peer connection: `{ index, framesDecoded, bytesReceived, audioSamples }`:
- * `framesDecoded` and `bytesReceived` summed over its inbound video streams (`inbound-rtp`, kind
- * video), `audioSamples` the audio samples it received (`totalSamplesReceived`); 0 for none.
+ * What the page receives from each other person: `{ index, framesDecoded, bytesReceived,
+ * audioSamples }` per remote stream, that is per person, whether each has a connection of its own
+ * (a mesh) or all come over one (the media server). `index` names the stream
+ * (`<connection>:<stream id>`); `framesDecoded` and `bytesReceived` are summed over its inbound
+ * video, `audioSamples` is the audio samples it received (`totalSamplesReceived`); 0 for none.
+ * Tracks no longer received (a stopped transceiver) and closed connections are left out.
  */
 export function inboundMedia(page) {
   return page.evaluate(async () => {
-    const out = [];
+    const out = new Map();
     for (const [index, { pc }] of (window.__rtc?.connections ?? []).entries()) {
       if (pc.signalingState === "closed" || pc.connectionState === "closed") continue;
-      let framesDecoded = 0;
-      let bytesReceived = 0;
-      let audioSamples = 0;
+      // Each m-section's stream id (a=msid), by its mid.
+      const streamOf = new Map();
+      for (const section of (pc.remoteDescription?.sdp ?? "").split(/\r?\nm=/).slice(1)) {
+        const mid = section.match(/\na=mid:(\S+)/)?.[1];
+        const msid = section.match(/\na=msid:(\S+)/)?.[1];
+        if (mid) streamOf.set(mid, msid ?? "-");
+      }
+      const receiving = new Map();
+      for (const t of pc.getTransceivers()) {
+        if (t.stopped || !["recvonly", "sendrecv"].includes(t.currentDirection ?? "")) continue;
+        receiving.set(t.receiver.track.id, `${index}:${streamOf.get(t.mid) ?? "-"}`);
+      }
+      for (const key of receiving.values()) if (!out.has(key)) out.set(key, { index: key, framesDecoded: 0, bytesReceived: 0, audioSamples: 0 });
       (await pc.getStats()).forEach((s) => {
-        if (s.type === "inbound-rtp" && s.kind === "video") {
-          framesDecoded += s.framesDecoded ?? 0;
-          bytesReceived += s.bytesReceived ?? 0;
-        } else if (s.type === "inbound-rtp" && s.kind === "audio") {
-          audioSamples += s.totalSamplesReceived ?? 0;
+        const entry = s.type === "inbound-rtp" && out.get(receiving.get(s.trackIdentifier));
+        if (!entry) return;
+        if (s.kind === "video") {
+          entry.framesDecoded += s.framesDecoded ?? 0;
+          entry.bytesReceived += s.bytesReceived ?? 0;
+        } else if (s.kind === "audio") {
+          entry.audioSamples += s.totalSamplesReceived ?? 0;
         }
       });
-      out.push({ index, framesDecoded, bytesReceived, audioSamples });
     }
-    return out;
+    return [...out.values()];
   });
 }
 
 /**
- * Waits until the page has exactly `n` live peer connections and each of them decodes video:
- * its `framesDecoded` is above zero and higher than when first read here (frames keep coming,
- * not one frame and a freeze).
+ * Waits until the page receives from exactly `n` others and decodes video from each: its
+ * `framesDecoded` is above zero and higher than when first read here (frames keep coming, not one
+ * frame and a freeze).
  */
 export function expectDecoding(page, n, { who = "page", timeout = CALL_TIMEOUT } = {}) {
   const first = new Map();
   return explained(page, who, () => eventually(async () => {
     const stats = await inboundMedia(page);
     for (const s of stats) if (!first.has(s.index) && s.framesDecoded > 0) first.set(s.index, s.framesDecoded);
-    assert.equal(stats.length, n, `${who}: live peer connections ${JSON.stringify(stats)}`);
+    assert.equal(stats.length, n, `${who}: people received from ${JSON.stringify(stats)}`);
     for (const s of stats) {
       assert.ok(s.framesDecoded > 0 && s.framesDecoded > first.get(s.index),
-        `${who}: connection ${s.index} decodes rising video frames (first seen ${first.get(s.index) ?? 0}, now ${s.framesDecoded}) in ${JSON.stringify(stats)}`);
+        `${who}: stream ${s.index} decodes rising video frames (first seen ${first.get(s.index) ?? 0}, now ${s.framesDecoded}) in ${JSON.stringify(stats)}`);
     }
   }, { timeout, interval: 250 }));
 }
 
 /**
- * Waits until the page has exactly `n` live peer connections and each of them receives audio:
- * its received samples are above zero and rising.
+ * Waits until the page receives from exactly `n` others and hears each: the audio samples
+ * received are above zero and rising.
  */
 export function expectHearing(page, n, { who = "page", timeout = CALL_TIMEOUT } = {}) {
   const first = new Map();
   return explained(page, who, () => eventually(async () => {
     const stats = await inboundMedia(page);
     for (const s of stats) if (!first.has(s.index) && s.audioSamples > 0) first.set(s.index, s.audioSamples);
-    assert.equal(stats.length, n, `${who}: live peer connections ${JSON.stringify(stats)}`);
+    assert.equal(stats.length, n, `${who}: people received from ${JSON.stringify(stats)}`);
     for (const s of stats) {
       assert.ok(s.audioSamples > 0 && s.audioSamples > first.get(s.index),
-        `${who}: connection ${s.index} receives rising audio (first seen ${first.get(s.index) ?? 0} samples, now ${s.audioSamples})`);
+        `${who}: stream ${s.index} receives rising audio (first seen ${first.get(s.index) ?? 0} samples, now ${s.audioSamples})`);
     }
   }, { timeout, interval: 250 }));
 }

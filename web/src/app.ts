@@ -21,6 +21,8 @@ import {
   isSendAck,
   isServerDisconnected,
   isIceRenewed,
+  isSfuClosed,
+  isSfuOffer,
   isSignal,
   type JoinAck,
   type ProtocolError,
@@ -121,6 +123,8 @@ export class App {
 
     this.conn.on(Events.signal, isSignal, (signal) => this.call.signal(signal));
     this.conn.on(Events.iceRenewed, isIceRenewed, (ev) => this.call.iceRenewed(ev));
+    this.conn.on(Events.sfuOffer, isSfuOffer, (ev) => this.call.sfuOffer(ev));
+    this.conn.on(Events.sfuClosed, isSfuClosed, (ev) => this.call.sfuClosed(ev));
 
     this.conn.on(Events.message, isChatMessage, (message) => {
       const room = this.room;

@@ -7,13 +7,17 @@ import { CallView, joinFailureNotice } from "./callView";
 import type { Connection } from "./connection";
 import { canShareScreen, LocalMedia } from "./media";
 import { MeshTransport } from "./mesh";
+import { SfuTransport } from "./sfu";
 import type { OutgoingSignal } from "./peer";
 import {
   Events,
   isCallJoinAck,
   isCallMediaAck,
   isEmptyAck,
+  isSfuAnswer,
   type CallJoinAck,
+  type SfuClosed,
+  type SfuOffer,
   type IceRenewed,
   type IceServer,
   type Media,
@@ -24,7 +28,7 @@ import {
 import { sameMedia, type CallChange, type RoomState } from "./roomState";
 import { LevelMeter, POLL_MS, SpeakingDetector } from "./speaking";
 import { TilesView } from "./tiles";
-import type { CallTransport, LocalTracks } from "./transport";
+import type { CallTransport, LocalTracks, TransportEvents } from "./transport";
 
 /** How soon a call:media that timed out is sent again. */
 const MEDIA_RETRY_MS = 3000;
@@ -200,8 +204,9 @@ export class CallSession {
     const media = this.currentMedia();
     this.told = media;
     this.early = [];
+    // Made when the answer says how the media travels.
     this.transport?.close();
-    this.transport = this.makeTransport();
+    this.transport = null;
     this.view.showStage(true);
     this.refreshControls();
     this.putSelfTile();
@@ -236,7 +241,9 @@ export class CallSession {
     const inCall = new Set(others.map((p) => p.id));
     this.dropRemotes((id) => inCall.has(id));
     const config = { iceServers: rtcIceServers(ack.iceServers), iceTransportPolicy: ack.iceTransportPolicy };
-    this.transport?.joined(config, [...inCall]);
+    this.transport = ack.via === "sfu" ? this.makeSfuTransport(room) : this.makeMeshTransport();
+    this.transport.publish(this.localTracks());
+    this.transport.joined(config, [...inCall]);
     this.host.peopleChanged();
     this.refreshOpen();
     const early = this.early;
@@ -300,22 +307,61 @@ export class CallSession {
 
   // ---- the transport ----
 
-  private makeTransport(): CallTransport {
-    const transport = new MeshTransport({
+  private transportEvents(): TransportEvents {
+    return {
+      arriving: (id) => {
+        const who = this.host.room()?.find(id);
+        this.putRemoteTile(who ?? { id, nickname: "?", call: NO_MEDIA });
+      },
+      stream: (id, stream) => this.tiles.setStream(id, stream),
+      connection: (id, label) => this.tiles.setConnection(id, label),
+    };
+  }
+
+  private makeMeshTransport(): CallTransport {
+    return new MeshTransport({
       selfId: () => this.host.room()?.self.id ?? "",
       inCall: (id) => this.phase === "in-call" && Boolean(this.host.room()?.find(id)?.call),
       send: (to, signal) => this.sendSignal(to, signal),
-      events: {
-        arriving: (id) => {
-          const who = this.host.room()?.find(id);
-          this.putRemoteTile(who ?? { id, nickname: "?", call: NO_MEDIA });
-        },
-        stream: (id, stream) => this.tiles.setStream(id, stream),
-        connection: (id, label) => this.tiles.setConnection(id, label),
-      },
+      events: this.transportEvents(),
     });
-    transport.publish(this.localTracks());
-    return transport;
+  }
+
+  private makeSfuTransport(room: RoomState): SfuTransport {
+    const request = <T>(event: string, payload: object, check: (v: unknown) => v is T) =>
+      this.conn.request(event, { room: room.name, ...payload }, check, { needConnected: true });
+    return new SfuTransport({
+      join: async (sdp) => {
+        const res = await request(Events.sfuJoin, { sdp }, isSfuAnswer);
+        if (!res.ok && res.error.code !== "disconnected") console.warn("call: the media server refused us", res.error);
+        return res.ok ? res.value.sdp : null;
+      },
+      answer: async (sdp) => {
+        const res = await request(Events.sfuAnswer, { sdp }, isEmptyAck);
+        if (!res.ok && res.error.code !== "disconnected") console.warn("call: an answer was refused", res.error);
+        return res.ok;
+      },
+      view: (tiles) => {
+        if (this.conn.connected) this.conn.emit(Events.sfuView, { room: room.name, tiles });
+      },
+      tiles: () => this.tiles.shown(),
+      events: this.transportEvents(),
+    });
+  }
+
+  /** The media server offers us the tracks that came or went. */
+  sfuOffer(ev: SfuOffer): void {
+    const room = this.host.room();
+    if (!room || ev.room !== room.name || this.phase !== "in-call") return;
+    if (this.transport instanceof SfuTransport) this.transport.serverOffer(ev.sdp);
+  }
+
+  /** The media server lost our connection and took us out of the call: we connect again. */
+  sfuClosed(ev: SfuClosed): void {
+    const room = this.host.room();
+    if (!room || ev.room !== room.name || !this.active) return;
+    this.dropRemotes();
+    this.sendJoin();
   }
 
   private localTracks(): LocalTracks {

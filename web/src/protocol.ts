@@ -24,6 +24,12 @@ export const Events = {
   callLeave: "call:leave",
   signal: "rtc:signal",
   iceRenewed: "call:ice",
+  sfuJoin: "sfu:join",
+  sfuAnswer: "sfu:answer",
+  sfuView: "sfu:view",
+  sfuOffer: "sfu:offer",
+  sfuSpeakers: "sfu:speakers",
+  sfuClosed: "sfu:closed",
 } as const;
 
 /** What someone in a call sends: microphone, camera, screen. */
@@ -76,7 +82,17 @@ export type CallJoinAck = {
   iceServers: IceServer[];
   iceTransportPolicy: "all" | "relay";
   limit: number;
+  /** How the media travels: through the server's media server, or browser to browser (absent: mesh). */
+  via?: "sfu" | "mesh";
 };
+/** The media server's answer to our offer (`sfu:join`). */
+export type SfuAnswer = { sdp: string };
+/** The media server offers us the tracks that came or went; we answer with `sfu:answer`. */
+export type SfuOffer = { room: string; sdp: string };
+/** Who speaks in the call, loudest first. */
+export type SfuSpeakers = { room: string; speakers: string[] };
+/** The media server lost our connection: we are out of the call. */
+export type SfuClosed = { room: string };
 export type CallMediaAck = { participant: Participant };
 export type EmptyAck = Record<string, never>;
 /** A signal from one peer: exactly one of `description` and `candidate` (null: end of candidates). */
@@ -244,8 +260,27 @@ export function isCallJoinAck(v: unknown): v is CallJoinAck {
     Array.isArray(v.iceServers) &&
     v.iceServers.every(isIceServer) &&
     (v.iceTransportPolicy === "all" || v.iceTransportPolicy === "relay") &&
-    typeof v.limit === "number"
+    typeof v.limit === "number" &&
+    (v.via === undefined || v.via === "sfu" || v.via === "mesh")
   );
+}
+
+export function isSfuAnswer(v: unknown): v is SfuAnswer {
+  return isObj(v) && typeof v.sdp === "string";
+}
+
+export function isSfuOffer(v: unknown): v is SfuOffer {
+  return isObj(v) && typeof v.room === "string" && typeof v.sdp === "string";
+}
+
+export function isSfuSpeakers(v: unknown): v is SfuSpeakers {
+  return (
+    isObj(v) && typeof v.room === "string" && Array.isArray(v.speakers) && v.speakers.every((s) => typeof s === "string")
+  );
+}
+
+export function isSfuClosed(v: unknown): v is SfuClosed {
+  return isObj(v) && typeof v.room === "string";
 }
 
 export function isCallMediaAck(v: unknown): v is CallMediaAck {

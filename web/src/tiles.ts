@@ -80,6 +80,18 @@ export class TilesView {
     return [...this.tiles.keys()];
   }
 
+  /** The others' tiles on the screen, each with its height in device pixels. */
+  shown(): { id: string; height: number }[] {
+    const ratio = window.devicePixelRatio || 1;
+    const shown = [];
+    for (const [id, tile] of this.tiles) {
+      if (tile.self) continue;
+      const height = Math.round(tile.video.getBoundingClientRect().height * ratio);
+      if (height > 0) shown.push({ id, height });
+    }
+    return shown;
+  }
+
   /** Adds a tile (the own one first), or updates the one there. */
   put(id: string, info: TileInfo): void {
     let tile = this.tiles.get(id);

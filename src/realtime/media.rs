@@ -1,0 +1,212 @@
+//! Calls through the media server: starting it, the signalling between a browser and it
+//! (`sfu:join`, `sfu:answer`, `sfu:view`), and what its calls' media tells the room (offers,
+//! speakers, connections lost).
+//!
+//! Presence stays where it is: who is in a call, with what media, is the room state's
+//! (`call:join` and the others in `call`). The media server only carries the media of those the
+//! room state has in the call, and drops anyone the moment the room state no longer does (see
+//! [`Hub::tell`]).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::{Arc, Weak};
+
+use serde::Serialize;
+use serde_json::Map;
+use tokio::sync::mpsc;
+
+use super::{AckSender, EventDef, EventKind, Hub, Session, SocketRef, outbox, person, refuse, reply};
+use crate::config::{Calls, Config};
+use crate::events;
+use crate::rooms::{CallChange, PersonId};
+use crate::sfu::{MediaError, MediaEvent, MediaServer, RouterError};
+use crate::validate::{ApiError, ErrorCode};
+
+pub(super) const EVENTS: &[EventDef] = &[
+    EventDef { name: events::noom::SFU_JOIN, kind: EventKind::NoomSignal },
+    EventDef { name: events::noom::SFU_ANSWER, kind: EventKind::NoomSignal },
+    EventDef { name: events::noom::SFU_VIEW, kind: EventKind::NoomSignal },
+];
+
+/// Starts the media server, unless calls are to be a mesh; a server that cannot bind its port
+/// runs the mesh, and says so.
+pub(super) async fn start(
+    config: &Config,
+    http_port: u16,
+) -> Option<(Arc<MediaServer>, mpsc::UnboundedReceiver<MediaEvent>)> {
+    if config.calls == Calls::Mesh {
+        return None;
+    }
+    if config.redis_url.is_some() {
+        println!("noom: calls are browser to browser (a mesh): the media server does not span a cluster yet");
+        return None;
+    }
+    let port = config.media_port.unwrap_or(http_port);
+    let ips = if config.media_address.is_empty() { vec![own_address()] } else { config.media_address.clone() };
+    let addresses: Vec<SocketAddr> = ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
+    let bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+    match MediaServer::bind(bind, addresses).await {
+        Ok(started) => {
+            let advertised: Vec<String> = started.0.addresses().iter().map(ToString::to_string).collect();
+            println!("noom media on udp port {port}, reached at {}", advertised.join(", "));
+            Some(started)
+        }
+        Err(e) => {
+            println!("noom: cannot bind the media port udp {bind} ({e}): calls are browser to browser (a mesh)");
+            tracing::warn!(%bind, "media port unavailable: {e}");
+            None
+        }
+    }
+}
+
+/// This host's address on its default route: what a browser elsewhere on the network reaches
+/// it at. Connecting a UDP socket sends nothing; it only picks the route. Loopback when there is
+/// no route (a machine offline), which serves a browser on the same machine.
+fn own_address() -> IpAddr {
+    let routed = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .and_then(|socket| socket.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).map(|()| socket))
+        .and_then(|socket| socket.local_addr());
+    match routed {
+        Ok(address) if !address.ip().is_unspecified() => address.ip(),
+        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    }
+}
+
+#[derive(Serialize)]
+struct Sdp {
+    sdp: String,
+}
+
+#[derive(Serialize)]
+struct Offered<'a> {
+    room: &'a str,
+    sdp: &'a str,
+}
+
+#[derive(Serialize)]
+struct Speaking<'a> {
+    room: &'a str,
+    speakers: &'a [PersonId],
+}
+
+#[derive(Serialize)]
+struct Closed<'a> {
+    room: &'a str,
+}
+
+impl Hub {
+    /// The media server, for someone in `room`'s call.
+    fn media_for(&self, s: &SocketRef, room: &str) -> Result<Arc<MediaServer>, ApiError> {
+        let media = self.media.clone().ok_or_else(|| {
+            ApiError::bad_request("calls on this server are browser to browser: there is no media server")
+        })?;
+        let in_call = self.rooms.lock().member(person(s), room).is_some_and(|m| m.call.is_some());
+        if !in_call {
+            return Err(ApiError::new(ErrorCode::NotInCall, format!("not in the call of room {room:?}")));
+        }
+        Ok(media)
+    }
+
+    /// Whether calls go through the media server.
+    pub(super) fn calls_via_media_server(&self) -> bool {
+        self.media.is_some()
+    }
+
+    /// Someone is out of a room's call: the media server stops carrying their media.
+    pub(super) fn left_media(&self, room: &str, id: PersonId) {
+        if let Some(media) = &self.media {
+            media.leave(room, id);
+        }
+    }
+}
+
+fn media_error(e: MediaError) -> ApiError {
+    match e {
+        MediaError::Sdp(why) | MediaError::Router(RouterError::Sdp(why)) => {
+            ApiError::new(ErrorCode::InvalidSignal, format!("session description refused: {why}"))
+        }
+        MediaError::Router(RouterError::NotInCall) => {
+            ApiError::new(ErrorCode::NotInCall, "not connected to the media server (sfu:join first)")
+        }
+        MediaError::Router(e) => ApiError::bad_request(e.to_string()),
+    }
+}
+
+pub(super) async fn join(
+    hub: Arc<Hub>,
+    session: Arc<Session>,
+    s: SocketRef,
+    (room, sdp): (String, String),
+    ack: AckSender,
+) {
+    let result = async {
+        let media = hub.media_for(&s, &room)?;
+        let answer = media.join(&room, person(&s), &sdp).await.map_err(media_error)?;
+        // The server's answer is large: what a browser that stops reading is made to hold.
+        session.spend_bulk(&hub, answer.len())?;
+        // Taken out of the call while its offer was read: out of the media server too.
+        if hub.media_for(&s, &room).is_err() {
+            media.leave(&room, person(&s));
+            return Err(ApiError::new(ErrorCode::NotInCall, format!("not in the call of room {room:?}")));
+        }
+        Ok(Sdp { sdp: answer })
+    };
+    match result.await {
+        Ok(answer) => reply(ack, &answer),
+        Err(e) => refuse(ack, &e),
+    }
+}
+
+pub(super) async fn answer(hub: Arc<Hub>, s: SocketRef, (room, sdp): (String, String), ack: AckSender) {
+    let result = async {
+        let media = hub.media_for(&s, &room)?;
+        media.answer(&room, person(&s), &sdp).await.map_err(media_error)
+    };
+    match result.await {
+        Ok(()) => reply(ack, &Map::new()),
+        Err(e) => refuse(ack, &e),
+    }
+}
+
+pub(super) fn view(hub: &Hub, s: &SocketRef, (room, tiles): (String, Vec<(String, u32)>), ack: AckSender) {
+    let result = hub.media_for(s, &room).map(|media| {
+        // An id that names nobody shows nobody.
+        let tiles = tiles.into_iter().filter_map(|(id, height)| Some((id.parse().ok()?, height))).collect();
+        media.show(&room, person(s), tiles);
+    });
+    match result {
+        Ok(()) => reply(ack, &Map::new()),
+        Err(e) => refuse(ack, &e),
+    }
+}
+
+/// Delivers what the calls' media tells: to each browser its offers, to those in a call who
+/// speaks, and to one whose connection was lost that it is out of the call (as everyone else
+/// is told).
+pub(super) async fn relay_events(hub: Weak<Hub>, mut events: mpsc::UnboundedReceiver<MediaEvent>) {
+    while let Some(event) = events.recv().await {
+        let Some(hub) = hub.upgrade() else { return };
+        match event {
+            MediaEvent::Offer { room, to, sdp } => {
+                if let Some(s) = hub.socket_of(to) {
+                    outbox::push(&s, events::noom::SFU_OFFER, &Offered { room: &room, sdp: &sdp });
+                }
+            }
+            MediaEvent::Speakers { room, speakers, listeners } => {
+                let event = Speaking { room: &room, speakers: &speakers };
+                for s in listeners.into_iter().filter_map(|id| hub.socket_of(id)) {
+                    outbox::push(&s, events::noom::SFU_SPEAKERS, &event);
+                }
+            }
+            MediaEvent::Gone { room, id } => {
+                let Some(s) = hub.socket_of(id) else { continue };
+                let left = hub.change_call(&s, &room, false, |rooms, _| {
+                    let me = rooms.leave_call(id, &room)?;
+                    Ok((CallChange { me, changed: true }, Box::new(|| {})))
+                });
+                if left.await.is_ok() {
+                    outbox::push(&s, events::noom::SFU_CLOSED, &Closed { room: &room });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The media port and the calls behind it: the IO around the sans-IO routers.
+//!
+//! One UDP socket takes every call's datagrams. Its receiving task finds each datagram's call
+//! ([`Demux`]) and hands it to that call's task, which owns the call's [`CallRouter`]: the task
+//! feeds it datagrams, signalling and time, sends what it transmits, and reports the rest
+//! ([`MediaEvent`]) to the signalling side. Calls never share a router, so one busy call runs
+//! on its own thread while others run on theirs.
+//!
+//! Nothing here blocks on a participant: a call whose queue of datagrams is full drops the
+//! next (as the network would), and a datagram the kernel cannot take at once is dropped
+//! rather than waited for (str0m's NACKs and keyframe requests repair what matters).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use str0m::change::{SdpAnswer, SdpOffer};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use super::demux::Demux;
+use super::router::{CallRouter, RouterError, RouterOutput};
+use crate::metrics::COUNTERS;
+use crate::rooms::PersonId;
+
+/// Datagrams waiting for one call's task; more are dropped. A second of a 25-person call's
+/// video at full rate is about this many.
+const CALL_QUEUE: usize = 4096;
+/// The largest datagram read: a UDP payload on Ethernet is at most 1,472 bytes, and browsers
+/// keep their RTP well under it.
+const DATAGRAM_MAX: usize = 2048;
+/// Datagrams a call's task takes at once before it sends what they caused.
+const BATCH: usize = 64;
+
+/// What a call's media has for the signalling side.
+#[derive(Debug)]
+pub enum MediaEvent {
+    /// `to`'s browser is to answer this offer (`sfu:answer`).
+    Offer { room: Arc<str>, to: PersonId, sdp: String },
+    /// `id`'s connection ended: they are out of the call.
+    Gone { room: Arc<str>, id: PersonId },
+    /// Who speaks now, loudest first, for everyone in the call (`listeners`).
+    Speakers { room: Arc<str>, speakers: Vec<PersonId>, listeners: Vec<PersonId> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaError {
+    /// The session description could not be read or used.
+    Sdp(String),
+    /// Refused by the call's router.
+    Router(RouterError),
+}
+
+impl std::fmt::Display for MediaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MediaError::Sdp(why) => write!(f, "session description refused: {why}"),
+            MediaError::Router(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The media server: its port, and a task per call.
+pub struct MediaServer {
+    socket: Arc<UdpSocket>,
+    /// Where browsers reach the port: advertised as the candidates of every connection.
+    addresses: Vec<SocketAddr>,
+    table: Mutex<Table>,
+    next_call: AtomicU64,
+    events: mpsc::UnboundedSender<MediaEvent>,
+}
+
+/// The calls: by room, and by the number the port routes datagrams by.
+#[derive(Default)]
+struct Table {
+    demux: Demux<u64>,
+    calls: HashMap<u64, CallHandle>,
+    by_room: HashMap<Arc<str>, u64>,
+}
+
+#[derive(Clone)]
+struct CallHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    datagrams: mpsc::Sender<(SocketAddr, Vec<u8>)>,
+}
+
+enum Command {
+    Join { id: PersonId, offer: SdpOffer, answer: oneshot::Sender<Result<SdpAnswer, RouterError>> },
+    Answer { id: PersonId, answer: SdpAnswer, done: oneshot::Sender<Result<(), RouterError>> },
+    Show { id: PersonId, tiles: Vec<(PersonId, u32)> },
+    Leave { id: PersonId },
+}
+
+impl MediaServer {
+    /// Binds the media port and starts receiving on it. Events for the signalling side come out
+    /// of the receiver returned.
+    pub async fn bind(
+        bind: SocketAddr,
+        addresses: Vec<SocketAddr>,
+    ) -> io::Result<(Arc<Self>, mpsc::UnboundedReceiver<MediaEvent>)> {
+        let socket = Arc::new(UdpSocket::bind(bind).await?);
+        let (events, receiver) = mpsc::unbounded_channel();
+        let server = Arc::new(Self {
+            socket,
+            addresses,
+            table: Mutex::new(Table::default()),
+            next_call: AtomicU64::new(1),
+            events,
+        });
+        tokio::spawn(receive(Arc::downgrade(&server), server.socket.clone()));
+        Ok((server, receiver))
+    }
+
+    pub fn addresses(&self) -> &[SocketAddr] {
+        &self.addresses
+    }
+
+    /// Calls with media going through the server now.
+    pub fn calls(&self) -> usize {
+        self.table.lock().calls.len()
+    }
+
+    /// `id` joins `room`'s call with their browser's offer; the answer comes back. Someone
+    /// already connected starts again with the new offer (a page that rebuilt its connection).
+    pub async fn join(self: &Arc<Self>, room: &str, id: PersonId, offer: &str) -> Result<String, MediaError> {
+        let read = || SdpOffer::from_sdp_string(offer).map_err(|e| MediaError::Sdp(e.to_string()));
+        read()?;
+        // A call's task may end (its last participant gone) just as this reaches it: a new
+        // call then starts.
+        for _ in 0..2 {
+            let (answer, answered) = oneshot::channel();
+            let command = Command::Join { id, offer: read()?, answer };
+            if !self.send(room, command, true) {
+                continue;
+            }
+            if let Ok(result) = answered.await {
+                return result.map(|a| a.to_sdp_string()).map_err(MediaError::Router);
+            }
+        }
+        Err(MediaError::Router(RouterError::NotInCall))
+    }
+
+    /// `id`'s browser answers the router's offer.
+    pub async fn answer(self: &Arc<Self>, room: &str, id: PersonId, answer: &str) -> Result<(), MediaError> {
+        let answer = SdpAnswer::from_sdp_string(answer).map_err(|e| MediaError::Sdp(e.to_string()))?;
+        let (done, answered) = oneshot::channel();
+        if !self.send(room, Command::Answer { id, answer, done }, false) {
+            return Err(MediaError::Router(RouterError::NotInCall));
+        }
+        answered.await.unwrap_or(Err(RouterError::NotInCall)).map_err(MediaError::Router)
+    }
+
+    /// What `id` shows of the others: each one's tile height in pixels; anyone not listed is
+    /// not shown, and is sent no video.
+    pub fn show(self: &Arc<Self>, room: &str, id: PersonId, tiles: Vec<(PersonId, u32)>) {
+        self.send(room, Command::Show { id, tiles }, false);
+    }
+
+    /// `id` is out of `room`'s call (or was never in it).
+    pub fn leave(self: &Arc<Self>, room: &str, id: PersonId) {
+        self.send(room, Command::Leave { id }, false);
+    }
+
+    /// Hands a command to the room's call, starting the call if `start`; false if there is no
+    /// call to take it.
+    fn send(self: &Arc<Self>, room: &str, command: Command, start: bool) -> bool {
+        let mut table = self.table.lock();
+        let handle = match table.by_room.get(room).and_then(|call| table.calls.get(call)) {
+            Some(handle) => handle.clone(),
+            None if start => self.start_call(&mut table, room),
+            None => return false,
+        };
+        handle.commands.send(command).is_ok()
+    }
+
+    fn start_call(self: &Arc<Self>, table: &mut Table, room: &str) -> CallHandle {
+        let call = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let (commands, command_queue) = mpsc::unbounded_channel();
+        let (datagrams, datagram_queue) = mpsc::channel(CALL_QUEUE);
+        let handle = CallHandle { commands, datagrams };
+        let room: Arc<str> = Arc::from(room);
+        table.calls.insert(call, handle.clone());
+        table.by_room.insert(room.clone(), call);
+        let task = CallTask {
+            server: self.clone(),
+            room,
+            call,
+            router: CallRouter::new(self.addresses.clone()),
+            ufrags: HashMap::new(),
+        };
+        tokio::spawn(task.run(command_queue, datagram_queue));
+        handle
+    }
+
+    /// The address a datagram from `source` came to: the advertised one of its family (the
+    /// socket listens on all; ICE only needs the pair to match what was advertised).
+    fn destination(&self, source: SocketAddr) -> Option<SocketAddr> {
+        self.addresses.iter().find(|a| a.is_ipv4() == source.is_ipv4()).copied()
+    }
+}
+
+/// The port's receiving loop: each datagram to its call, or dropped.
+async fn receive(server: std::sync::Weak<MediaServer>, socket: Arc<UdpSocket>) {
+    let mut buffer = vec![0u8; DATAGRAM_MAX];
+    loop {
+        let (length, source) = match socket.recv_from(&mut buffer).await {
+            Ok(received) => received,
+            // An ICMP error from an earlier send (a peer gone), on some systems: not ours to end.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => continue,
+            Err(e) => {
+                tracing::error!("the media port stopped receiving: {e}");
+                return;
+            }
+        };
+        let Some(server) = server.upgrade() else { return };
+        let datagram = &buffer[..length];
+        COUNTERS.media_in(length);
+        let handle = {
+            let mut table = server.table.lock();
+            let call = table.demux.route(source, datagram);
+            call.and_then(|call| table.calls.get(&call).cloned())
+        };
+        match handle {
+            Some(handle) => {
+                if handle.datagrams.try_send((source, datagram.to_vec())).is_err() {
+                    COUNTERS.media_queue_full();
+                }
+            }
+            None => COUNTERS.media_unrouted(),
+        }
+    }
+}
+
+/// One call's task: the only owner of its router.
+struct CallTask {
+    server: Arc<MediaServer>,
+    room: Arc<str>,
+    call: u64,
+    router: CallRouter,
+    /// Each participant's ICE user name, to forget in the port's table when they go.
+    ufrags: HashMap<PersonId, String>,
+}
+
+impl CallTask {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut datagrams: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
+    ) {
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let wake = self.router.next_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => return,
+                },
+                count = datagrams.recv_many(&mut batch, BATCH) => {
+                    if count == 0 {
+                        return;
+                    }
+                    for (source, datagram) in batch.drain(..) {
+                        let Some(destination) = self.server.destination(source) else { continue };
+                        self.router.handle_receive(Instant::now(), source, destination, &datagram);
+                    }
+                }
+                () = tokio::time::sleep_until(wake.into()) => self.router.handle_timeout(Instant::now()),
+            }
+            self.flush();
+            if self.router.is_empty() && self.end(&commands) {
+                return;
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Join { id, offer, answer } => {
+                if self.router.contains(id) {
+                    self.forget(id);
+                    self.router.leave(id, now);
+                }
+                let result = self.router.join(id, offer, now);
+                if let Some(ufrag) = self.router.ufrag(id) {
+                    self.server.table.lock().demux.register(ufrag, self.call);
+                    self.ufrags.insert(id, ufrag.to_owned());
+                }
+                let _ = answer.send(result);
+            }
+            Command::Answer { id, answer, done } => {
+                let _ = done.send(self.router.answer(id, answer, now));
+            }
+            Command::Show { id, tiles } => {
+                let others: Vec<PersonId> = self.router.ids().filter(|other| *other != id).collect();
+                for from in others {
+                    let height = tiles.iter().find(|(shown, _)| *shown == from).map(|(_, height)| *height);
+                    // Of someone not in the call, or a viewer not in it, nothing is shown.
+                    let _ = self.router.show(id, from, height, now);
+                }
+            }
+            Command::Leave { id } => {
+                self.forget(id);
+                self.router.leave(id, now);
+            }
+        }
+    }
+
+    /// Sends what the router transmits and reports the rest.
+    fn flush(&mut self) {
+        while let Some(output) = self.router.poll_output() {
+            match output {
+                RouterOutput::Transmit { destination, contents, .. } => {
+                    match self.server.socket.try_send_to(&contents, destination) {
+                        Ok(_) => COUNTERS.media_out(contents.len()),
+                        Err(_) => COUNTERS.media_send_failed(),
+                    }
+                }
+                RouterOutput::Offer { to, offer } => {
+                    self.report(MediaEvent::Offer { room: self.room.clone(), to, sdp: offer.to_sdp_string() });
+                }
+                RouterOutput::Gone(id) => {
+                    self.forget(id);
+                    self.report(MediaEvent::Gone { room: self.room.clone(), id });
+                }
+                RouterOutput::Speakers(speakers) => {
+                    let listeners = self.router.ids().collect();
+                    self.report(MediaEvent::Speakers { room: self.room.clone(), speakers, listeners });
+                }
+            }
+        }
+    }
+
+    fn report(&self, event: MediaEvent) {
+        let _ = self.server.events.send(event);
+    }
+
+    fn forget(&mut self, id: PersonId) {
+        if let Some(ufrag) = self.ufrags.remove(&id) {
+            self.server.table.lock().demux.unregister(&ufrag);
+        }
+    }
+
+    /// Ends the call, unless a command came meanwhile (commands are sent with the table locked,
+    /// so none can come once it is gone from the table).
+    fn end(&self, commands: &mpsc::UnboundedReceiver<Command>) -> bool {
+        let mut table = self.server.table.lock();
+        if !commands.is_empty() {
+            return false;
+        }
+        table.calls.remove(&self.call);
+        if table.by_room.get(&self.room) == Some(&self.call) {
+            table.by_room.remove(&self.room);
+        }
+        table.demux.forget_call(&self.call);
+        true
+    }
+}

@@ -1,0 +1,189 @@
+// A call through the media server: one peer connection to the server carries our tracks up
+// (the camera in three layers, so that the server can send each viewer the one that fits) and
+// everyone else's down. We offer once, with one audio and one video sender; after that the
+// server offers whenever someone's tracks come or go, and we answer (server-driven
+// renegotiation: offers never cross). A changed camera, a shared screen or a muted microphone
+// only replaces the track of a sender, and needs no offer. Each remote track's stream is named
+// by the id of the person it belongs to.
+import { connectionLabel, type ConnectionLabel } from "./peer";
+import type { Signal } from "./protocol";
+import type { CallTransport, LocalTracks, TransportEvents } from "./transport";
+
+/** The camera's layers, lowest first, as the server expects them: a quarter, a half and the whole. */
+export const CAMERA_LAYERS: RTCRtpEncodingParameters[] = [
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_700_000 },
+];
+
+/** How often the tiles' sizes are looked at, to tell the server what we show. */
+export const VIEW_EVERY_MS = 1000;
+
+export type Tile = { id: string; height: number };
+
+export type SfuOptions = {
+  /** Sends our offer to the media server; its answer, or null when refused or lost. */
+  join(sdp: string): Promise<string | null>;
+  /** Sends our answer to the server's offer; false when refused or lost. */
+  answer(sdp: string): Promise<boolean>;
+  /** Tells the server which of the others we show, and how tall. */
+  view(tiles: Tile[]): void;
+  /** The others' tiles on the screen now, in device pixels. */
+  tiles(): Tile[];
+  events: TransportEvents;
+  makeConnection?: (config: RTCConfiguration) => RTCPeerConnection;
+};
+
+export class SfuTransport implements CallTransport {
+  private pc: RTCPeerConnection | null = null;
+  private audio: RTCRtpSender | null = null;
+  private video: RTCRtpSender | null = null;
+  private tracks: LocalTracks = { audio: null, video: null, screen: false };
+  /** Each person's stream, and the receiver of their sound. */
+  private readonly streams = new Map<string, MediaStream>();
+  private readonly voices = new Map<string, RTCRtpReceiver>();
+  /** The server's offers, answered one at a time in the order they came. */
+  private negotiation: Promise<void> = Promise.resolve();
+  private viewTimer: number | undefined;
+  private lastView = "";
+  private closed = false;
+
+  constructor(private readonly options: SfuOptions) {}
+
+  joined(config: RTCConfiguration, _others: readonly string[]): void {
+    if (this.pc) return;
+    const make = this.options.makeConnection ?? ((c: RTCConfiguration) => new RTCPeerConnection(c));
+    // The server's address is in its answer: no STUN or TURN is needed to reach it, but a
+    // network that blocks UDP reaches it through TURN.
+    const pc = make(config);
+    this.pc = pc;
+    this.audio = pc.addTransceiver("audio", { direction: "sendonly" }).sender;
+    this.video = pc.addTransceiver("video", { direction: "sendonly", sendEncodings: CAMERA_LAYERS }).sender;
+    this.publish(this.tracks);
+    pc.ontrack = (ev) => this.track(ev);
+    pc.onconnectionstatechange = () => this.connectionChanged();
+    this.negotiation = this.offer(pc);
+    this.viewTimer = window.setInterval(() => this.sendView(), VIEW_EVERY_MS);
+  }
+
+  present(_id: string, _justJoined: boolean): void {
+    // The server offers their tracks once they publish.
+  }
+
+  gone(id: string): void {
+    // The server stops their tracks in its next offer; their tile goes now.
+    this.streams.delete(id);
+    this.voices.delete(id);
+  }
+
+  signal(_sig: Signal): void {
+    // Browser-to-browser signals have no place in a call through the server.
+  }
+
+  /** The server's offer: answered once those before it are. */
+  serverOffer(sdp: string): void {
+    const pc = this.pc;
+    if (!pc || this.closed) return;
+    this.negotiation = this.negotiation.then(() => this.answerOffer(pc, sdp));
+  }
+
+  publish(tracks: LocalTracks): void {
+    this.tracks = tracks;
+    // A track that cannot be set now is set by the next publish; nothing else depends on it.
+    void this.audio?.replaceTrack(tracks.audio).catch(() => {});
+    void this.video?.replaceTrack(tracks.video).catch(() => {});
+  }
+
+  renewIce(config: RTCConfiguration): void {
+    try {
+      this.pc?.setConfiguration(config);
+    } catch {
+      // A configuration the browser refuses keeps the one in use.
+    }
+  }
+
+  audioLevel(id: string): number {
+    const receiver = this.voices.get(id);
+    if (!receiver || typeof receiver.getSynchronizationSources !== "function") return 0;
+    let level = 0;
+    for (const source of receiver.getSynchronizationSources()) level = Math.max(level, source.audioLevel ?? 0);
+    return level;
+  }
+
+  remotes(): string[] {
+    return [...this.streams.keys()];
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    window.clearInterval(this.viewTimer);
+    this.pc?.close();
+    this.pc = null;
+    this.streams.clear();
+    this.voices.clear();
+  }
+
+  private async offer(pc: RTCPeerConnection): Promise<void> {
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      const sdp = pc.localDescription?.sdp;
+      if (!sdp || this.closed) return;
+      const answer = await this.options.join(sdp);
+      if (answer === null || this.closed) return this.failed();
+      await pc.setRemoteDescription({ type: "answer", sdp: answer });
+    } catch (error) {
+      if (!this.closed) {
+        console.warn("call: the media server's answer could not be used", error);
+        this.failed();
+      }
+    }
+  }
+
+  private async answerOffer(pc: RTCPeerConnection, sdp: string): Promise<void> {
+    if (this.closed) return;
+    try {
+      await pc.setRemoteDescription({ type: "offer", sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      const answer = pc.localDescription?.sdp;
+      if (answer && !this.closed) await this.options.answer(answer);
+    } catch (error) {
+      if (!this.closed) console.warn("call: the media server's offer could not be used", error);
+    }
+  }
+
+  private track(ev: RTCTrackEvent): void {
+    const stream = ev.streams[0];
+    if (!stream) return;
+    const id = stream.id;
+    if (ev.track.kind === "audio") this.voices.set(id, ev.receiver);
+    if (this.streams.get(id) !== stream) {
+      this.streams.set(id, stream);
+      this.options.events.arriving(id);
+      this.options.events.stream(id, stream);
+    }
+    this.connectionChanged();
+    this.sendView();
+  }
+
+  private connectionChanged(): void {
+    const pc = this.pc;
+    if (!pc) return;
+    const label: ConnectionLabel = connectionLabel(pc.connectionState, pc.iceConnectionState);
+    for (const id of this.streams.keys()) this.options.events.connection(id, label);
+  }
+
+  private failed(): void {
+    for (const id of this.streams.keys()) this.options.events.connection(id, "failed");
+  }
+
+  /** Tells the server what we show, when it changed. */
+  private sendView(): void {
+    if (this.closed) return;
+    const tiles = this.options.tiles().filter((t) => this.streams.has(t.id));
+    const view = JSON.stringify(tiles);
+    if (view === this.lastView) return;
+    this.lastView = view;
+    this.options.view(tiles);
+  }
+}
