@@ -15,8 +15,9 @@ use socketioxide_core::packet::PacketData;
 use socketioxide_core::parser::{Parse, ParseConfig, ParserState};
 use socketioxide_parser_common::CommonParser;
 
-/// Every event a client may send, for inputs that pick one by number.
-pub const EVENTS: [&str; 16] = [
+/// Every event a client may send, for inputs that pick one by number (new ones go at the end, so
+/// that kept inputs keep picking the event they picked; a test holds it to `noom::events`).
+pub const EVENTS: [&str; 19] = [
     "nickname",
     "enter_room",
     "join_room",
@@ -33,6 +34,9 @@ pub const EVENTS: [&str; 16] = [
     "call:media",
     "call:leave",
     "rtc:signal",
+    "sfu:join",
+    "sfu:answer",
+    "sfu:view",
 ];
 
 /// A Socket.IO packet as a WebSocket text frame carries it (after Engine.IO's `4`), through
@@ -115,6 +119,15 @@ fn check_valid(request: &Request) {
                 }
                 Signal::Candidate(None) => {}
             }
+        }
+        Request::SfuJoin { room: r, sdp } | Request::SfuAnswer { room: r, sdp } => {
+            room(r);
+            assert!(!sdp.is_empty() && sdp.len() <= SDP_MAX, "an sdp of {} bytes", sdp.len());
+        }
+        Request::SfuView { room: r, tiles } => {
+            room(r);
+            assert!(tiles.len() <= noom::requests::VIEW_TILES_MAX);
+            assert!(tiles.iter().all(|(_, h)| (1..=noom::requests::TILE_HEIGHT_MAX).contains(h)));
         }
     }
 }

@@ -43,3 +43,14 @@ fn media_datagrams() {
 fn plain_websocket_frames() {
     replay("ws_frame", noom_fuzz::ws_frame);
 }
+
+#[test]
+fn the_fuzzer_picks_from_every_event_a_client_may_send() {
+    use noom::events;
+    let mut declared: Vec<&str> = events::seed::EMITTED.iter().chain(events::noom::EMITTED).copied().collect();
+    let mut picked = noom_fuzz::EVENTS.to_vec();
+    declared.sort_unstable();
+    declared.dedup();
+    picked.sort_unstable();
+    assert_eq!(picked, declared);
+}
