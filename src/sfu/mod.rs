@@ -7,9 +7,11 @@
 //!
 //! - [`router`]: one call: a peer connection per participant, the tracks each publishes, the
 //!   tracks each receives, and the offers that tell a browser of tracks come and gone.
+//! - [`allocator`]: which layer of each track a receiver's bandwidth estimate allows.
 //! - [`speakers`]: who is speaking, from the audio levels in the packets.
 //! - [`demux`]: which call a datagram at the media port is for, before any router sees it.
 
+pub mod allocator;
 pub mod demux;
 pub mod router;
 pub mod server;

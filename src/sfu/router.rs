@@ -18,16 +18,30 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Rid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
+use super::allocator::{self, Demand, Hysteresis};
 use super::speakers::Speakers;
 use crate::rooms::PersonId;
 
 /// A publisher's track is asked for a keyframe at most this often, however many receivers ask.
 pub const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_millis(500);
+/// A participant whose connection is not up this long after joining is gone, as one whose ICE
+/// dies is.
+pub const CONNECT_WITHIN: Duration = Duration::from_secs(15);
+/// Each receiver's bandwidth estimate starts here, and grows as str0m probes for more.
+pub const INITIAL_ESTIMATE: u64 = 1_000_000;
+/// How often each receiver's layers are allocated again (the layers' bitrates move).
+const ALLOCATE_EVERY: Duration = Duration::from_secs(1);
+/// What a layer is taken to cost before it has been measured, lowest first: the web client's
+/// limits for its camera's three layers.
+const ASSUMED_LAYER_BITRATES: [u64; 3] = [150_000, 500_000, 1_700_000];
+/// What a track without simulcast is taken to cost before it has been measured.
+const ASSUMED_TRACK_BITRATE: u64 = 1_000_000;
 
 /// What the router has for its IO to do.
 #[derive(Debug)]
@@ -77,7 +91,12 @@ pub struct CallRouter {
     /// The participant behind each source address its ICE has used.
     by_source: HashMap<SocketAddr, PersonId>,
     speakers: Speakers,
+    /// The speakers last told, loudest first: served first by the allocator.
+    speaking: Vec<PersonId>,
     outputs: VecDeque<RouterOutput>,
+    next_allocation: Option<Instant>,
+    /// Whether receivers' bandwidth is estimated (and their layers allocated within it).
+    estimating: bool,
 }
 
 struct Participant {
@@ -87,6 +106,8 @@ struct Participant {
     ufrag: String,
     /// When str0m next wants time to pass.
     timeout: Instant,
+    /// When it joined: its connection must be up within [`CONNECT_WITHIN`].
+    joined: Instant,
     connected: bool,
     /// The tracks it sends.
     published: Vec<Published>,
@@ -94,6 +115,10 @@ struct Participant {
     receiving: Vec<Receiving>,
     /// The router's offer that awaits its answer.
     pending: Option<SdpPendingOffer>,
+    /// Its connection's bandwidth estimate, bits a second (str0m's, from TWCC feedback).
+    estimate: Option<u64>,
+    /// The layers its estimate allows, kept from flapping.
+    allocation: Hysteresis,
 }
 
 #[derive(Clone)]
@@ -104,6 +129,8 @@ struct Published {
     layers: Vec<Rid>,
     /// Each layer's picture height, as its last keyframe said.
     heights: Vec<(Rid, u32)>,
+    /// Each layer's bitrate as received (`None`: the track, without simulcast).
+    rates: Vec<(Option<Rid>, RateMeter)>,
     /// When each layer (`None`: the track, without simulcast) was last asked for a keyframe.
     keyframe_requests: Vec<(Option<Rid>, Instant)>,
 }
@@ -127,6 +154,8 @@ struct Receiving {
     kind: MediaKind,
     state: Negotiation,
     wanted: Wanted,
+    /// The highest layer the receiver's bandwidth allows.
+    ceiling: Ceiling,
     /// Of a simulcast track, the layer forwarded now. A switch to another waits for a keyframe
     /// of it, so that the receiver never gets a frame it cannot decode.
     current: Option<Rid>,
@@ -138,6 +167,38 @@ struct Receiving {
     time_offset: i64,
     /// The media time of the last frame written, after the offset.
     last_time: Option<MediaTime>,
+}
+
+/// What a receiver's bandwidth allows of one track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ceiling {
+    /// No estimate yet, or the track is not shown.
+    None,
+    /// At most this layer (an index, lowest first).
+    Layer(usize),
+    /// Nothing: not even its lowest layer fits.
+    Off,
+}
+
+/// Bytes received over the last second or so, as a bitrate.
+#[derive(Clone, Default)]
+struct RateMeter {
+    since: Option<Instant>,
+    bytes: u64,
+    bitrate: Option<u64>,
+}
+
+impl RateMeter {
+    fn add(&mut self, bytes: usize, now: Instant) {
+        let since = *self.since.get_or_insert(now);
+        self.bytes += bytes as u64;
+        let elapsed = now.duration_since(since);
+        if elapsed >= Duration::from_secs(1) {
+            self.bitrate = Some((self.bytes as f64 * 8.0 / elapsed.as_secs_f64()) as u64);
+            self.since = Some(now);
+            self.bytes = 0;
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -161,8 +222,18 @@ impl CallRouter {
             participants: Vec::new(),
             by_source: HashMap::new(),
             speakers: Speakers::default(),
+            speaking: Vec::new(),
             outputs: VecDeque::new(),
+            next_allocation: None,
+            estimating: true,
         }
+    }
+
+    /// A router that sends each receiver what its tiles want, whatever its bandwidth: for tests
+    /// of forwarding alone, on a simulated network whose timing the estimator would misread.
+    pub fn without_bandwidth_estimation(mut self) -> Self {
+        self.estimating = false;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -193,7 +264,11 @@ impl CallRouter {
         // checks of its own (ICE lite, as media servers do).
         let credentials = IceCreds::new();
         let ufrag = credentials.ufrag.clone();
-        let mut rtc = Rtc::builder().set_ice_lite(true).set_local_ice_credentials(credentials).build(now);
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .set_local_ice_credentials(credentials)
+            .enable_bwe(self.estimating.then(|| Bitrate::bps(INITIAL_ESTIMATE)))
+            .build(now);
         for address in &self.addresses {
             if let Ok(candidate) = Candidate::host(*address, "udp") {
                 rtc.add_local_candidate(candidate);
@@ -211,10 +286,13 @@ impl CallRouter {
             rtc,
             ufrag,
             timeout: now,
+            joined: now,
             connected: false,
             published: Vec::new(),
             receiving,
             pending: None,
+            estimate: None,
+            allocation: Hysteresis::default(),
         });
         self.drive(vec![self.participants.len() - 1], now);
         Ok(answer)
@@ -303,6 +381,7 @@ impl CallRouter {
         for mid in mids {
             self.set_wanted(receiver, from, mid, wanted.clone(), now)?;
         }
+        self.allocate(at, now);
         Ok(())
     }
 
@@ -350,6 +429,19 @@ impl CallRouter {
 
     /// Time passed: whoever's timeout is due is told.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.next_allocation.is_none_or(|next| next <= now) {
+            self.next_allocation = Some(now + ALLOCATE_EVERY);
+            for at in 0..self.participants.len() {
+                self.allocate(at, now);
+            }
+        }
+        for p in &mut self.participants {
+            if !p.connected && now.duration_since(p.joined) >= CONNECT_WITHIN {
+                tracing::info!(id = %p.id, "media connection not up in time");
+                p.rtc.disconnect();
+                p.timeout = now;
+            }
+        }
         let due: Vec<usize> = (0..self.participants.len()).filter(|at| self.participants[*at].timeout <= now).collect();
         for &at in &due {
             let _ = self.participants[at].rtc.handle_input(Input::Timeout(now));
@@ -359,11 +451,51 @@ impl CallRouter {
 
     /// When [`CallRouter::handle_timeout`] is next wanted.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.participants.iter().map(|p| p.timeout).min()
+        let allocation = self.next_allocation.filter(|_| !self.participants.is_empty());
+        let connect_by = self.participants.iter().filter(|p| !p.connected).map(|p| p.joined + CONNECT_WITHIN);
+        self.participants.iter().map(|p| p.timeout).chain(allocation).chain(connect_by).min()
     }
 
     pub fn poll_output(&mut self) -> Option<RouterOutput> {
         self.outputs.pop_front()
+    }
+
+    /// Shares `at`'s bandwidth estimate among the video tracks it shows (see [`allocator`]), and
+    /// tells str0m what to probe for.
+    fn allocate(&mut self, at: usize, now: Instant) {
+        let Some(estimate) = self.participants[at].estimate else { return };
+        let mut shown = Vec::new();
+        let mut demands = Vec::new();
+        for (index, track) in self.participants[at].receiving.iter().enumerate() {
+            if track.kind != MediaKind::Video || !matches!(track.state, Negotiation::Open(_)) {
+                continue;
+            }
+            let Some(published) = self.published_track(track.from, track.from_mid) else { continue };
+            let Some(wanted) = published.wanted_index(&track.wanted) else { continue };
+            let first = self.speaking.first() == Some(&track.from);
+            shown.push(index);
+            demands.push(Demand { layers: published.bitrates(), wanted, first });
+        }
+        let desired: u64 = demands.iter().map(|d| d.layers[d.wanted.min(d.layers.len() - 1)]).sum();
+        let allocation = allocator::allocate(estimate, &demands);
+        let me = &mut self.participants[at];
+        let applied = me.allocation.update(allocation, now).clone();
+        let spent: u64 = applied.iter().zip(&demands).filter_map(|(layer, d)| layer.map(|l| d.layers[l])).sum();
+        for track in &mut me.receiving {
+            track.ceiling = Ceiling::None;
+        }
+        for (index, layer) in shown.into_iter().zip(applied) {
+            me.receiving[index].ceiling = layer.map_or(Ceiling::Off, Ceiling::Layer);
+        }
+        me.rtc.bwe().set_bitrate(Bitrate::bps(spent), Bitrate::bps(desired.max(spent)));
+    }
+
+    /// A receiver's bandwidth estimate, as str0m's would say it.
+    #[cfg(test)]
+    fn estimated(&mut self, id: PersonId, bitrate: u64, now: Instant) {
+        let at = self.index(id).expect("in the call");
+        self.participants[at].estimate = Some(bitrate);
+        self.allocate(at, now);
     }
 
     fn index(&self, id: PersonId) -> Option<usize> {
@@ -411,6 +543,7 @@ impl CallRouter {
             self.offer_if_needed(at);
         }
         if let Some(speakers) = self.speakers.update(now) {
+            self.speaking.clone_from(&speakers);
             self.outputs.push_back(RouterOutput::Speakers(speakers));
         }
     }
@@ -433,6 +566,10 @@ impl CallRouter {
                 }
             }
             Event::MediaData(data) => self.forward(at, data, now, work),
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                self.participants[at].estimate = Some(estimate.as_u64());
+                self.allocate(at, now);
+            }
             Event::KeyframeRequest(request) => {
                 let me = &self.participants[at];
                 let asked = me.receiving.iter().find(|t| t.state == Negotiation::Open(request.mid));
@@ -452,7 +589,8 @@ impl CallRouter {
         if me.published.iter().any(|t| t.mid == mid) {
             return;
         }
-        let track = Published { mid, kind, layers, heights: Vec::new(), keyframe_requests: Vec::new() };
+        let track =
+            Published { mid, kind, layers, heights: Vec::new(), rates: Vec::new(), keyframe_requests: Vec::new() };
         let from = me.id;
         for (other, p) in self.participants.iter_mut().enumerate() {
             if other != at {
@@ -473,6 +611,14 @@ impl CallRouter {
             self.request_keyframe(from, data.mid, data.rid, now);
         }
         let Some(track) = self.participants[at].published.iter_mut().find(|t| t.mid == data.mid) else { return };
+        match track.rates.iter_mut().find(|(layer, _)| *layer == data.rid) {
+            Some((_, meter)) => meter.add(data.data.len(), now),
+            None => {
+                let mut meter = RateMeter::default();
+                meter.add(data.data.len(), now);
+                track.rates.push((data.rid, meter));
+            }
+        }
         if let (Some(rid), Some(height)) = (data.rid, vp8_keyframe_height(&data)) {
             match track.heights.iter_mut().find(|(layer, _)| *layer == rid) {
                 Some((_, known)) => *known = height,
@@ -491,7 +637,7 @@ impl CallRouter {
                 if track.from != from || track.from_mid != data.mid {
                     continue;
                 }
-                let wanted = publisher.resolve(&track.wanted);
+                let wanted = publisher.capped(publisher.resolve(&track.wanted), track.ceiling);
                 match track.takes(&data, &wanted) {
                     Take::Frame => {}
                     Take::Nothing => continue,
@@ -620,6 +766,51 @@ impl CallRouter {
 }
 
 impl Published {
+    /// What a receiver gets of `wanted` within what its bandwidth allows.
+    fn capped(&self, wanted: Wanted, ceiling: Ceiling) -> Wanted {
+        let top = match ceiling {
+            Ceiling::None => return wanted,
+            Ceiling::Off => return Wanted::Paused,
+            Ceiling::Layer(top) => top,
+        };
+        let Some(&highest) = self.layers.get(top) else { return wanted };
+        match wanted {
+            Wanted::Layer(rid) if self.layers.iter().position(|l| *l == rid).is_some_and(|at| at > top) => {
+                Wanted::Layer(highest)
+            }
+            Wanted::Any | Wanted::Fit(_) => Wanted::Layer(highest),
+            other => other,
+        }
+    }
+
+    /// Each layer's bitrate, lowest first: as measured, or as assumed until it is.
+    fn bitrates(&self) -> Vec<u64> {
+        let measured = |rid: Option<Rid>| {
+            self.rates.iter().find(|(layer, _)| *layer == rid).and_then(|(_, meter)| meter.bitrate).filter(|b| *b > 0)
+        };
+        if self.layers.is_empty() {
+            return vec![measured(None).unwrap_or(ASSUMED_TRACK_BITRATE)];
+        }
+        let top = self.layers.len() - 1;
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(at, rid)| {
+                let assumed = ASSUMED_LAYER_BITRATES[ASSUMED_LAYER_BITRATES.len().saturating_sub(top + 1) + at.min(2)];
+                measured(Some(*rid)).unwrap_or(assumed)
+            })
+            .collect()
+    }
+
+    /// The layer (an index, lowest first) `wanted` asks for at most.
+    fn wanted_index(&self, wanted: &Wanted) -> Option<usize> {
+        match self.resolve(wanted) {
+            Wanted::Paused => None,
+            Wanted::Layer(rid) => Some(self.layers.iter().position(|l| *l == rid).unwrap_or(0)),
+            Wanted::Any | Wanted::Fit(_) => Some(self.layers.len().saturating_sub(1)),
+        }
+    }
+
     /// What `wanted` comes to of this track: a tile's height becomes the layer for it, the
     /// lowest at least nearly as high (a little upscaling does not show); the highest when none
     /// is. A layer not yet seen in a keyframe is taken to be half as high as the next above it,
@@ -670,6 +861,7 @@ impl Receiving {
             kind: track.kind,
             state: Negotiation::ToOffer,
             wanted: Wanted::Any,
+            ceiling: Ceiling::None,
             current: None,
             keyframe_seen: false,
             time_offset: 0,
@@ -791,7 +983,7 @@ mod tests {
         fn new() -> Self {
             let now = Instant::now();
             Self {
-                router: CallRouter::new(vec![SERVER.parse().unwrap()]),
+                router: CallRouter::new(vec![SERVER.parse().unwrap()]).without_bandwidth_estimation(),
                 browsers: Vec::new(),
                 start: now,
                 now,
@@ -1064,6 +1256,24 @@ mod tests {
     }
 
     #[test]
+    fn someone_whose_connection_never_comes_up_is_gone_within_15_seconds() {
+        let mut call = Call::with_audio(2);
+        call.run(Duration::from_secs(1));
+        // An offer, and then nothing: no datagram ever comes (a network that drops UDP).
+        let mut rtc = Rtc::new(call.now);
+        let mut api = rtc.sdp_api();
+        api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let (offer, _) = api.apply().unwrap();
+        let silent = PersonId::random();
+        call.router.join(silent, offer, call.now).unwrap();
+        call.run(CONNECT_WITHIN - Duration::from_millis(100));
+        assert!(call.router.contains(silent), "still waited for");
+        call.run(Duration::from_millis(200));
+        assert_eq!(call.gone, vec![silent]);
+        assert!(!call.router.contains(silent));
+    }
+
+    #[test]
     fn the_others_are_told_who_speaks_from_the_audio_levels_of_the_packets() {
         let mut call = Call::with_audio(3);
         call.browsers[1].level = -20;
@@ -1118,6 +1328,45 @@ mod tests {
             call.router.set_wanted(to, from, Mid::from("nope"), Wanted::Any, call.now),
             Err(RouterError::NoSuchTrack)
         );
+    }
+
+    #[test]
+    fn a_receiver_gets_what_its_bandwidth_allows_lower_at_once_higher_once_it_held() {
+        // The layers cost 120 kbit/s, 600 kbit/s and 2.4 Mbit/s (a frame every 20 ms).
+        let mut call = Call::new();
+        let publisher = call.join_with_layers(MediaKind::Video, &LAYERS);
+        let receiver = call.join(MediaKind::Audio);
+        call.run(Duration::from_secs(2));
+        let (from, to) = (call.browsers[publisher].id, call.browsers[receiver].id);
+        call.router.show(to, from, Some(720), call.now).unwrap();
+        let mid = *call.browsers[receiver]
+            .heard
+            .keys()
+            .find(|m| call.browsers[receiver].heard[*m].iter().any(|h| h.size >= 300))
+            .unwrap();
+        let last_size = |call: &Call, since: usize| {
+            let heard = &call.browsers[receiver].heard[&mid];
+            heard[since..].last().map(|h| h.size)
+        };
+        call.run(Duration::from_secs(1));
+        assert_eq!(last_size(&call, 0), Some(6_000), "no estimate yet: the layer the tile wants");
+
+        call.router.estimated(to, 500_000, call.now);
+        let start = call.browsers[receiver].heard[&mid].len();
+        call.run(Duration::from_secs(1));
+        assert_eq!(last_size(&call, start), Some(300), "500 kbit/s holds the lowest layer only, at once");
+
+        call.router.estimated(to, 5_000_000, call.now);
+        call.run(allocator::UP_AFTER / 2);
+        assert_eq!(last_size(&call, start), Some(300), "not up before the estimate held");
+        call.run(allocator::UP_AFTER);
+        assert_eq!(last_size(&call, start), Some(6_000), "up once it held");
+
+        call.router.estimated(to, 50_000, call.now);
+        call.run(Duration::from_millis(200));
+        let off = call.browsers[receiver].heard[&mid].len();
+        call.run(Duration::from_secs(1));
+        assert_eq!(call.browsers[receiver].heard[&mid].len(), off, "too little for any layer: nothing");
     }
 
     #[test]

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useServer } from "../support/server.mjs";
 import { assertNoPageErrors, enterRoom, eventually, useBrowser } from "../support/browser.mjs";
+import { inboundVideo } from "../support/sfu.mjs";
 import {
   CALL_TIMEOUT,
   describeConnections,
@@ -18,32 +19,6 @@ import {
 // The media port is advertised on loopback, where the browsers are.
 const server = useServer({ args: ["--stun-urls", "", "--media-address", "127.0.0.1"] });
 const browser = useBrowser();
-
-/**
- * Each inbound video stream of the page's live connections, by the person it comes from (its
- * track's stream id): `{ from, framesDecoded, frameWidth, frameHeight }`.
- */
-function inboundVideo(page) {
-  return page.evaluate(async () => {
-    const out = [];
-    for (const { pc } of window.__rtc?.connections ?? []) {
-      if (pc.connectionState === "closed") continue;
-      const stats = await pc.getStats();
-      for (const transceiver of pc.getTransceivers()) {
-        const track = transceiver.receiver.track;
-        if (track.kind !== "video" || transceiver.currentDirection !== "recvonly") continue;
-        const from = document.querySelector(`#tiles .tile video`) && [...document.querySelectorAll("#tiles .tile")]
-          .find((t) => t.querySelector("video")?.srcObject?.getTracks().includes(track))?.dataset.id;
-        stats.forEach((s) => {
-          if (s.type === "inbound-rtp" && s.kind === "video" && s.trackIdentifier === track.id) {
-            out.push({ from: from ?? null, framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth ?? 0, frameHeight: s.frameHeight ?? 0 });
-          }
-        });
-      }
-    }
-    return out;
-  });
-}
 
 /** Waits until the page decodes rising video frames from each of `from` (person ids). */
 async function expectVideoFrom(page, from, who) {

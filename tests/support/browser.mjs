@@ -30,11 +30,12 @@ const FAKE_DEVICES = "--use-fake-device-for-media-stream";
 /**
  * Launches headless Chromium. Pages have a fake camera and microphone and are allowed to use them
  * without asking; with `fakeDevices: false` they have the machine's own devices, on a machine
- * without any (a server, CI) none at all.
+ * without any (a server, CI) none at all. `executablePath` runs another Chromium launcher (one in
+ * a network namespace: see network.mjs).
  */
-export function launchBrowser({ fakeDevices = true, extraArgs = [] } = {}) {
+export function launchBrowser({ fakeDevices = true, extraArgs = [], executablePath = CHROMIUM_PATH } = {}) {
   const args = [...CHROMIUM_ARGS, ...(fakeDevices ? [FAKE_DEVICES] : []), ...extraArgs];
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args });
+  return chromium.launch({ executablePath, headless: true, args });
 }
 
 /**

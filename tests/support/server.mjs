@@ -13,13 +13,13 @@ export const noomBin = process.env.NOOM_BIN || path.join(root, "target/debug/noo
 
 /**
  * `port` listens on that port instead of a free one (to start a server again where a stopped one
- * was).
+ * was); `host` on that address instead of loopback.
  *
- * @param {{ args?: string[], env?: Record<string,string>, port?: number }} [options]
+ * @param {{ args?: string[], env?: Record<string,string>, port?: number, host?: string }} [options]
  * @returns {Promise<{ url: string, port: number, proc: import("node:child_process").ChildProcess, output: () => string, stop: () => Promise<void> }>}
  */
 export async function startServer(options = {}) {
-  const proc = spawn(noomBin, ["--host", "127.0.0.1", "--port", String(options.port ?? 0), ...(options.args ?? [])], {
+  const proc = spawn(noomBin, ["--host", options.host ?? "127.0.0.1", "--port", String(options.port ?? 0), ...(options.args ?? [])], {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn", ...(options.env ?? {}) },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -30,6 +30,12 @@ import { LevelMeter, POLL_MS, SpeakingDetector } from "./speaking";
 import { TilesView } from "./tiles";
 import type { CallTransport, LocalTracks, TransportEvents } from "./transport";
 
+/**
+ * A call the media server lost is joined again at once; lost again within this long, it is given
+ * up and the person told (their network does not carry the call).
+ */
+const RETRY_LOST_CALL_WITHIN_MS = 60_000;
+
 /** How soon a call:media that timed out is sent again. */
 const MEDIA_RETRY_MS = 3000;
 
@@ -56,6 +62,8 @@ export class CallSession {
   private early: Signal[] = [];
   /** The media state the server was last told, so only changes are sent. */
   private told: Media | null = null;
+  /** When the media server last lost our connection (0: never). */
+  private lastLost = 0;
   /** Bumped by every join and every end, so that a stale join answer is recognised. */
   private attempt = 0;
   /** The id our own tile is under (it changes with the connection). */
@@ -356,12 +364,24 @@ export class CallSession {
     if (this.transport instanceof SfuTransport) this.transport.serverOffer(ev.sdp);
   }
 
-  /** The media server lost our connection and took us out of the call: we connect again. */
+  /**
+   * The media server lost our connection and took us out of the call: we join again, unless it
+   * was lost a moment ago too.
+   */
   sfuClosed(ev: SfuClosed): void {
     const room = this.host.room();
     if (!room || ev.room !== room.name || !this.active) return;
-    this.dropRemotes();
-    this.sendJoin();
+    const now = Date.now();
+    if (now - this.lastLost > RETRY_LOST_CALL_WITHIN_MS) {
+      this.lastLost = now;
+      this.dropRemotes();
+      this.sendJoin();
+      return;
+    }
+    this.end();
+    room.setSelfCall(null);
+    this.view.setNotice({ key: "call.lost" });
+    this.host.peopleChanged();
   }
 
   private localTracks(): LocalTracks {

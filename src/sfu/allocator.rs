@@ -1,0 +1,167 @@
+//! What each receiver's bandwidth allows: of the video tracks it shows, which layer of each it is
+//! sent, within its estimate (str0m's, from TWCC feedback), shared across its tracks.
+//!
+//! As the best media servers do (Jitsi Videobridge's allocation, LiveKit's stream allocator,
+//! mediasoup's distribution of the available bitrate): first every track its lowest layer, the
+//! most important first, as long as they fit; then, in the same order, each track one layer up at
+//! a time, until none can go up within the estimate or each has the layer its tile wants. A track
+//! whose lowest layer does not fit is not sent. The screen and the speakers come first, then the
+//! others in the order the receiver shows them.
+//!
+//! Switching down is at once; switching up waits until the estimate has allowed it for
+//! [`UP_AFTER`] ([`Hysteresis`]), so that an estimate that swings does not make layers flap (each
+//! switch costs a keyframe).
+
+use std::time::{Duration, Instant};
+
+/// How long an estimate must allow more before a receiver is switched up.
+pub const UP_AFTER: Duration = Duration::from_secs(3);
+
+/// The share of the estimate given to video: the rest is headroom for audio, retransmissions and
+/// the estimate's own error.
+const VIDEO_SHARE: f64 = 0.85;
+
+/// One video track a receiver shows, as the allocator sees it.
+#[derive(Debug, Clone)]
+pub struct Demand {
+    /// Each layer's bitrate, in bits a second, lowest first (one entry without simulcast).
+    pub layers: Vec<u64>,
+    /// The highest layer its tile wants (an index into `layers`).
+    pub wanted: usize,
+    /// Served first: a shared screen, or someone speaking.
+    pub first: bool,
+}
+
+/// Of each demand, the layer sent (an index), or `None`: nothing fits.
+pub type Allocation = Vec<Option<usize>>;
+
+/// The layers that fit `estimate` bits a second, for `demands` in the order the receiver shows
+/// them.
+pub fn allocate(estimate: u64, demands: &[Demand]) -> Allocation {
+    let budget = (estimate as f64 * VIDEO_SHARE) as u64;
+    let mut order: Vec<usize> = (0..demands.len()).collect();
+    // Stable: among equals, the receiver's own order.
+    order.sort_by_key(|at| !demands[*at].first);
+    let mut chosen: Allocation = vec![None; demands.len()];
+    let mut spent = 0u64;
+    for &at in &order {
+        let Some(&lowest) = demands[at].layers.first() else { continue };
+        if spent + lowest <= budget {
+            chosen[at] = Some(0);
+            spent += lowest;
+        }
+    }
+    loop {
+        let mut raised = false;
+        for &at in &order {
+            let demand = &demands[at];
+            let Some(layer) = chosen[at] else { continue };
+            let top = demand.wanted.min(demand.layers.len() - 1);
+            if layer >= top {
+                continue;
+            }
+            let more = demand.layers[layer + 1].saturating_sub(demand.layers[layer]);
+            if spent + more <= budget {
+                chosen[at] = Some(layer + 1);
+                spent += more;
+                raised = true;
+            }
+        }
+        if !raised {
+            return chosen;
+        }
+    }
+}
+
+/// The allocation a receiver is given: lower at once, higher once it has held.
+#[derive(Debug, Default)]
+pub struct Hysteresis {
+    current: Allocation,
+    /// Since when the allocation computed has been higher than the current one somewhere.
+    higher_since: Option<Instant>,
+}
+
+impl Hysteresis {
+    /// Takes a new allocation computed for the same demands as the last (a different number of
+    /// demands starts afresh); returns the one to apply.
+    pub fn update(&mut self, computed: Allocation, now: Instant) -> &Allocation {
+        if computed.len() != self.current.len() {
+            self.current = computed;
+            self.higher_since = None;
+            return &self.current;
+        }
+        let higher = computed.iter().zip(&self.current).any(|(new, old)| new > old);
+        // Down at once, where it went down.
+        for (old, new) in self.current.iter_mut().zip(&computed) {
+            if new < old {
+                *old = *new;
+            }
+        }
+        if !higher {
+            self.higher_since = None;
+        } else {
+            let since = *self.higher_since.get_or_insert(now);
+            if now.duration_since(since) >= UP_AFTER {
+                self.current = computed;
+                self.higher_since = None;
+            }
+        }
+        &self.current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAMERA: [u64; 3] = [150_000, 500_000, 1_700_000];
+
+    fn camera(wanted: usize, first: bool) -> Demand {
+        Demand { layers: CAMERA.to_vec(), wanted, first }
+    }
+
+    #[test]
+    fn a_free_link_gets_every_tile_the_layer_it_wants() {
+        let demands = [camera(2, false), camera(0, false), camera(1, false)];
+        assert_eq!(allocate(10_000_000, &demands), vec![Some(2), Some(0), Some(1)]);
+    }
+
+    #[test]
+    fn a_slow_link_gets_everyone_low_before_anyone_high() {
+        // 1 Mbit/s: 850 kbit/s for video. Three lows (450), then one up to the middle (+350).
+        let demands = [camera(2, false), camera(2, false), camera(2, false)];
+        assert_eq!(allocate(1_000_000, &demands), vec![Some(1), Some(0), Some(0)]);
+    }
+
+    #[test]
+    fn the_screen_and_the_speaker_come_first() {
+        let demands = [camera(2, false), camera(2, true)];
+        assert_eq!(allocate(800_000, &demands), vec![Some(0), Some(1)]);
+        // Too little for two lows: the first one only.
+        assert_eq!(allocate(200_000, &demands), vec![None, Some(0)]);
+    }
+
+    #[test]
+    fn nothing_fits_nothing_is_sent() {
+        assert_eq!(allocate(50_000, &[camera(2, false)]), vec![None]);
+        assert_eq!(allocate(50_000, &[]), Vec::<Option<usize>>::new());
+    }
+
+    #[test]
+    fn down_at_once_up_only_after_it_held() {
+        let start = Instant::now();
+        let mut h = Hysteresis::default();
+        assert_eq!(h.update(vec![Some(2)], start), &vec![Some(2)]);
+        assert_eq!(h.update(vec![Some(0)], start + Duration::from_secs(1)), &vec![Some(0)], "down at once");
+        let up = start + Duration::from_secs(2);
+        assert_eq!(h.update(vec![Some(2)], up), &vec![Some(0)], "not up yet");
+        assert_eq!(h.update(vec![Some(2)], up + UP_AFTER / 2), &vec![Some(0)]);
+        assert_eq!(h.update(vec![Some(2)], up + UP_AFTER), &vec![Some(2)], "up once it held");
+        // An estimate that dips resets the wait.
+        assert_eq!(h.update(vec![Some(1)], up + UP_AFTER * 2), &vec![Some(1)]);
+        let later = up + UP_AFTER * 2 + Duration::from_millis(100);
+        assert_eq!(h.update(vec![Some(2)], later), &vec![Some(1)]);
+        assert_eq!(h.update(vec![Some(1)], later + UP_AFTER / 2), &vec![Some(1)]);
+        assert_eq!(h.update(vec![Some(2)], later + UP_AFTER), &vec![Some(1)], "the wait began again");
+    }
+}
