@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useServer } from "../support/server.mjs";
-import { assertNoPageErrors, enterRoom, eventually, useBrowser } from "../support/browser.mjs";
+import { assertNoPageErrors, enterRoom, eventually, launchBrowser, useBrowser } from "../support/browser.mjs";
 import { inboundVideo } from "../support/sfu.mjs";
 import {
   CALL_TIMEOUT,
@@ -14,6 +14,7 @@ import {
   liveConnections,
   openCallUser,
   selectedPairs,
+  tiles,
 } from "../support/rtc.mjs";
 
 // The media port is advertised on loopback, where the browsers are.
@@ -95,5 +96,93 @@ test("a small tile gets the low layer of someone's camera, and a larger one a hi
     }, { timeout: CALL_TIMEOUT, interval: 250 });
   } finally {
     for (const user of users) await user.close();
+  }
+});
+
+test("the one who talks is shown speaking to the others, from what the media server hears", { timeout: 180_000 }, async () => {
+  const users = [];
+  try {
+    const ids = {};
+    for (const [name, mic] of [["Ann", true], ["Bob", false], ["Cat", false]]) {
+      const user = await openCallUser(browser, server.url);
+      user.name = name;
+      users.push(user);
+      await enterRoom(user.page, { nickname: name, room: "sfu-speaker" });
+      ids[name] = await joinCall(user.page, { mic });
+    }
+    const [, bob, cat] = users;
+    // Ann's microphone is Chromium's fake one: a beep, loud enough to be speaking each time.
+    for (const user of [bob, cat]) {
+      const seen = new Set();
+      await eventually(async () => {
+        for (const tile of await tiles(user.page)) if (tile.speaking === "true") seen.add(tile.id);
+        assert.ok(seen.has(ids.Ann), `${user.name} sees Ann speaking (seen: ${[...seen]})`);
+      }, { timeout: CALL_TIMEOUT, interval: 100 });
+      const muted = [ids.Bob, ids.Cat].filter((id) => id !== ids[user.name]);
+      assert.ok(!muted.some((id) => seen.has(id)), `${user.name} never sees the muted speaking`);
+    }
+  } finally {
+    for (const user of users) await user.close();
+  }
+});
+
+test("a flood of junk at the media port and a browser killed mid-call: the others keep decoding, and the dead one is gone", { timeout: 180_000 }, async (t) => {
+  const { createSocket } = await import("node:dgram");
+  const { randomBytes } = await import("node:crypto");
+  const { execFileSync } = await import("node:child_process");
+  // The victim's browser carries a mark of its own on its command line, to be killed by.
+  const mark = `--noom-test-victim-${process.pid}-${Date.now()}`;
+  const victimBrowser = await launchBrowser({ extraArgs: [mark] });
+  const users = [];
+  try {
+    const ids = {};
+    for (const [name, b] of [["Ann", browser], ["Bob", browser], ["Vic", victimBrowser]]) {
+      const user = await openCallUser(b, server.url);
+      user.name = name;
+      users.push(user);
+      await enterRoom(user.page, { nickname: name, room: "sfu-flood" });
+      ids[name] = await joinCall(user.page);
+    }
+    const [ann, bob] = users;
+    await expectVideoFrom(ann.page, [ids.Bob, ids.Vic], "Ann");
+    await expectVideoFrom(bob.page, [ids.Ann, ids.Vic], "Bob");
+
+    // Junk: random bytes, and STUN binding requests naming connections that do not exist.
+    const junk = createSocket("udp4");
+    const unroutedBefore = await metric(server.url, 'noom_media_datagrams_dropped_total{reason="unrouted"}');
+    const stun = (ufrag) => {
+      const name = Buffer.from(`${ufrag}:x`);
+      const padded = Buffer.alloc(Math.ceil(name.length / 4) * 4);
+      name.copy(padded);
+      const attribute = Buffer.concat([Buffer.from([0x00, 0x06, 0, name.length]), padded]);
+      const header = Buffer.concat([Buffer.from([0x00, 0x01, 0, attribute.length, 0x21, 0x12, 0xa4, 0x42]), randomBytes(12)]);
+      return Buffer.concat([header, attribute]);
+    };
+    const sent = 20_000;
+    for (let i = 0; i < sent; i++) {
+      const datagram = i % 2 ? randomBytes(1 + (i % 1200)) : stun(randomBytes(6).toString("hex"));
+      await new Promise((resolve) => junk.send(datagram, server.port, "127.0.0.1", resolve));
+    }
+    junk.close();
+    const unrouted = (await metric(server.url, 'noom_media_datagrams_dropped_total{reason="unrouted"}')) - unroutedBefore;
+    t.diagnostic(`${sent} junk datagrams sent, ${unrouted} counted as of no call`);
+    assert.ok(unrouted > sent / 2, `the junk was dropped as of no call (${unrouted})`);
+    await expectVideoFrom(ann.page, [ids.Bob, ids.Vic], "Ann, after the flood");
+    await expectVideoFrom(bob.page, [ids.Ann, ids.Vic], "Bob, after the flood");
+
+    // Vic's browser dies without a word.
+    execFileSync("pkill", ["-KILL", "-f", mark.slice(2)]);
+    for (const user of [ann, bob]) {
+      await eventually(async () => {
+        const shown = (await tiles(user.page)).map((tile) => tile.id);
+        assert.ok(!shown.includes(ids.Vic), `${user.name} no longer shows Vic: ${shown}`);
+      }, { timeout: 15_000, interval: 250 });
+    }
+    await expectVideoFrom(ann.page, [ids.Bob], "Ann, once Vic is gone");
+    await expectVideoFrom(bob.page, [ids.Ann], "Bob, once Vic is gone");
+    for (const user of [ann, bob]) assertNoPageErrors(user, user.name);
+  } finally {
+    for (const user of users) await user.close().catch(() => {});
+    await victimBrowser.close().catch(() => {});
   }
 });

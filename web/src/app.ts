@@ -23,6 +23,7 @@ import {
   isIceRenewed,
   isSfuClosed,
   isSfuOffer,
+  isSfuSpeakers,
   isSignal,
   type JoinAck,
   type ProtocolError,
@@ -125,6 +126,7 @@ export class App {
     this.conn.on(Events.iceRenewed, isIceRenewed, (ev) => this.call.iceRenewed(ev));
     this.conn.on(Events.sfuOffer, isSfuOffer, (ev) => this.call.sfuOffer(ev));
     this.conn.on(Events.sfuClosed, isSfuClosed, (ev) => this.call.sfuClosed(ev));
+    this.conn.on(Events.sfuSpeakers, isSfuSpeakers, (ev) => this.call.sfuSpeakers(ev));
 
     this.conn.on(Events.message, isChatMessage, (message) => {
       const room = this.room;

@@ -18,6 +18,7 @@ import {
   type CallJoinAck,
   type SfuClosed,
   type SfuOffer,
+  type SfuSpeakers,
   type IceRenewed,
   type IceServer,
   type Media,
@@ -362,6 +363,13 @@ export class CallSession {
     const room = this.host.room();
     if (!room || ev.room !== room.name || this.phase !== "in-call") return;
     if (this.transport instanceof SfuTransport) this.transport.serverOffer(ev.sdp);
+  }
+
+  /** The media server says who speaks in the call. */
+  sfuSpeakers(ev: SfuSpeakers): void {
+    const room = this.host.room();
+    if (!room || ev.room !== room.name || this.phase !== "in-call") return;
+    if (this.transport instanceof SfuTransport) this.transport.speaking(ev.speakers);
   }
 
   /**

@@ -41,7 +41,8 @@ export class SfuTransport implements CallTransport {
   private tracks: LocalTracks = { audio: null, video: null, screen: false };
   /** Each person's stream, and the receiver of their sound. */
   private readonly streams = new Map<string, MediaStream>();
-  private readonly voices = new Map<string, RTCRtpReceiver>();
+  /** Who speaks, as the server last said (it reads everyone's audio levels). */
+  private speakers = new Set<string>();
   /** The server's offers, answered one at a time in the order they came. */
   private negotiation: Promise<void> = Promise.resolve();
   private viewTimer: number | undefined;
@@ -73,7 +74,12 @@ export class SfuTransport implements CallTransport {
   gone(id: string): void {
     // The server stops their tracks in its next offer; their tile goes now.
     this.streams.delete(id);
-    this.voices.delete(id);
+    this.speakers.delete(id);
+  }
+
+  /** The server says who speaks now. */
+  speaking(ids: readonly string[]): void {
+    this.speakers = new Set(ids);
   }
 
   signal(_sig: Signal): void {
@@ -102,12 +108,10 @@ export class SfuTransport implements CallTransport {
     }
   }
 
+  /** Loud (1) while the server counts them among the speakers, else silent: in a large call no
+   * browser reads everyone's levels itself. */
   audioLevel(id: string): number {
-    const receiver = this.voices.get(id);
-    if (!receiver || typeof receiver.getSynchronizationSources !== "function") return 0;
-    let level = 0;
-    for (const source of receiver.getSynchronizationSources()) level = Math.max(level, source.audioLevel ?? 0);
-    return level;
+    return this.speakers.has(id) ? 1 : 0;
   }
 
   remotes(): string[] {
@@ -121,7 +125,7 @@ export class SfuTransport implements CallTransport {
     this.pc?.close();
     this.pc = null;
     this.streams.clear();
-    this.voices.clear();
+    this.speakers.clear();
   }
 
   private async offer(pc: RTCPeerConnection): Promise<void> {
@@ -156,7 +160,6 @@ export class SfuTransport implements CallTransport {
     const stream = ev.streams[0];
     if (!stream) return;
     const id = stream.id;
-    if (ev.track.kind === "audio") this.voices.set(id, ev.receiver);
     if (this.streams.get(id) !== stream) {
       this.streams.set(id, stream);
       this.options.events.arriving(id);
