@@ -27,6 +27,9 @@ use crate::validate::{ApiError, ErrorCode};
 
 /// The longest a request for the state waits for it to change.
 const LONG_POLL: Duration = Duration::from_secs(25);
+/// While calls go through the media server, their figures move all the time: the state is
+/// answered at least this often.
+const MEDIA_REFRESH: Duration = Duration::from_secs(2);
 
 /// Wrong tokens one client address may send in a burst, then one every [`GUESS_EVERY`] seconds.
 const GUESS_BURST: u32 = 10;
@@ -87,7 +90,8 @@ async fn state(State(admin): State<Admin>, client: Client, headers: HeaderMap, R
     }
     match after(query.as_deref().unwrap_or("")) {
         Ok(Some(seen)) => {
-            let _ = tokio::time::timeout(LONG_POLL, admin.hub.presence_changed(seen)).await;
+            let wait = if admin.hub.media_calls() > 0 { MEDIA_REFRESH } else { LONG_POLL };
+            let _ = tokio::time::timeout(wait, admin.hub.presence_changed(seen)).await;
         }
         Ok(None) => {}
         Err(e) => return failure(e),

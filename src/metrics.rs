@@ -33,7 +33,22 @@ struct MediaCounters {
     queue_full: AtomicU64,
     /// The kernel would not take it at once.
     send_failed: AtomicU64,
+    /// In a call through the media server, on this node.
+    participants: AtomicI64,
+    /// Retransmissions asked for by receivers (NACKs), answered from the server's history.
+    nacks: AtomicU64,
+    /// Keyframes asked of publishers (PLI).
+    keyframe_requests: AtomicU64,
+    /// A receiver moved from one simulcast layer to another.
+    layer_switches: AtomicU64,
+    /// Receivers' bandwidth estimates, as str0m makes them: a histogram.
+    estimates: [AtomicU64; ESTIMATE_BUCKETS.len()],
+    estimates_count: AtomicU64,
+    estimates_sum: AtomicU64,
 }
+
+/// The upper bounds of the estimate histogram's buckets, in bits a second.
+const ESTIMATE_BUCKETS: [u64; 8] = [100_000, 250_000, 500_000, 1_000_000, 2_000_000, 4_000_000, 8_000_000, 16_000_000];
 
 impl Counters {
     const fn new() -> Self {
@@ -53,6 +68,13 @@ impl Counters {
                 unrouted: AtomicU64::new(0),
                 queue_full: AtomicU64::new(0),
                 send_failed: AtomicU64::new(0),
+                participants: AtomicI64::new(0),
+                nacks: AtomicU64::new(0),
+                keyframe_requests: AtomicU64::new(0),
+                layer_switches: AtomicU64::new(0),
+                estimates: [const { AtomicU64::new(0) }; ESTIMATE_BUCKETS.len()],
+                estimates_count: AtomicU64::new(0),
+                estimates_sum: AtomicU64::new(0),
             },
         }
     }
@@ -77,6 +99,35 @@ impl Counters {
 
     pub fn media_send_failed(&self) {
         self.media.send_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// People in calls through the media server moved by `change`.
+    pub fn media_participants(&self, change: i64) {
+        self.media.participants.fetch_add(change, Ordering::Relaxed);
+    }
+
+    pub fn media_nacks(&self, n: u64) {
+        self.media.nacks.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn media_keyframe_request(&self) {
+        self.media.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn media_layer_switch(&self) {
+        self.media.layer_switches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A receiver's new bandwidth estimate, in bits a second.
+    pub fn media_estimate(&self, bitrate: u64) {
+        let m = &self.media;
+        for (bound, bucket) in ESTIMATE_BUCKETS.iter().zip(&m.estimates) {
+            if bitrate <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        m.estimates_count.fetch_add(1, Ordering::Relaxed);
+        m.estimates_sum.fetch_add(bitrate, Ordering::Relaxed);
     }
 
     pub fn connected(&self) {
@@ -175,6 +226,45 @@ pub fn render(gauges: &Gauges) -> String {
             ("{reason=\"queue_full\"}", get(&m.queue_full)),
             ("{reason=\"send_failed\"}", get(&m.send_failed)),
         ],
+    );
+    metric(
+        "noom_media_participants",
+        "gauge",
+        "People in calls through this node's media server.",
+        &[("", m.participants.load(Ordering::Relaxed).max(0) as f64)],
+    );
+    metric(
+        "noom_media_nacks_total",
+        "counter",
+        "Retransmissions receivers asked the media server for (NACKs).",
+        &[("", get(&m.nacks))],
+    );
+    metric(
+        "noom_media_keyframe_requests_total",
+        "counter",
+        "Keyframes the media server asked publishers for (PLI).",
+        &[("", get(&m.keyframe_requests))],
+    );
+    metric(
+        "noom_media_layer_switches_total",
+        "counter",
+        "Receivers moved from one simulcast layer to another.",
+        &[("", get(&m.layer_switches))],
+    );
+    let mut buckets: Vec<(String, f64)> = ESTIMATE_BUCKETS
+        .iter()
+        .zip(&m.estimates)
+        .map(|(bound, count)| (format!("_bucket{{le=\"{bound}\"}}"), get(count)))
+        .collect();
+    buckets.push(("_bucket{le=\"+Inf\"}".into(), get(&m.estimates_count)));
+    buckets.push(("_sum".into(), get(&m.estimates_sum)));
+    buckets.push(("_count".into(), get(&m.estimates_count)));
+    let buckets: Vec<(&str, f64)> = buckets.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    metric(
+        "noom_media_estimate_bits_per_second",
+        "histogram",
+        "Receivers' bandwidth estimates (TWCC), as they are made.",
+        &buckets,
     );
     metric(
         "noom_chat_messages_total",

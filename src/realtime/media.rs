@@ -106,6 +106,11 @@ impl Hub {
         Ok(media)
     }
 
+    /// Calls whose media goes through this node's media server now.
+    pub fn media_calls(&self) -> usize {
+        self.media.as_ref().map_or(0, |media| media.calls())
+    }
+
     /// Whether calls go through the media server.
     pub(super) fn calls_via_media_server(&self) -> bool {
         self.media.is_some()

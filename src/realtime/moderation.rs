@@ -56,6 +56,9 @@ pub struct AdminParticipant {
     pub node: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub call: Option<Media>,
+    /// Their media through this node's media server: tracks, layers, bitrate, loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<crate::sfu::ParticipantStats>,
 }
 
 impl Hub {
@@ -86,7 +89,13 @@ impl Hub {
                     let participants: Vec<AdminParticipant> = rooms
                         .participants(&room.name)
                         .into_iter()
-                        .map(|p| AdminParticipant { node: node_of(p.id), id: p.id, nickname: p.nickname, call: p.call })
+                        .map(|p| AdminParticipant {
+                            node: node_of(p.id),
+                            media: p.call.and(self.media.as_ref()).and_then(|m| m.stats_of(p.id)),
+                            id: p.id,
+                            nickname: p.nickname,
+                            call: p.call,
+                        })
                         .collect();
                     AdminRoom {
                         in_call: participants.iter().filter(|p| p.call.is_some()).count(),

@@ -17,5 +17,5 @@ pub mod router;
 pub mod server;
 pub mod speakers;
 
-pub use router::{CallRouter, RouterError, RouterOutput, Wanted};
+pub use router::{CallRouter, ParticipantStats, RouterError, RouterOutput, Wanted};
 pub use server::{MediaError, MediaEvent, MediaServer};

@@ -26,6 +26,7 @@ use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
 use super::allocator::{self, Demand, Hysteresis};
 use super::speakers::Speakers;
+use crate::metrics::COUNTERS;
 use crate::rooms::PersonId;
 
 /// A publisher's track is asked for a keyframe at most this often, however many receivers ask.
@@ -33,8 +34,15 @@ pub const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_millis(500);
 /// A participant whose connection is not up this long after joining is gone, as one whose ICE
 /// dies is.
 pub const CONNECT_WITHIN: Duration = Duration::from_secs(15);
+/// The most one participant may publish, in bits a second over a second: a camera's three layers
+/// and a microphone take under 2.5 Mbit/s, a sharp shared screen a few more. Past it the
+/// participant is cut off: what it sends costs everyone who receives it. Only media that passed
+/// SRTP counts, so nobody can get someone else cut off by forging their address.
+pub const PUBLISH_MAX: u64 = 20_000_000;
 /// Each receiver's bandwidth estimate starts here, and grows as str0m probes for more.
 pub const INITIAL_ESTIMATE: u64 = 1_000_000;
+/// How often str0m reports each track's figures (bytes, loss, NACKs).
+const STATS_EVERY: Duration = Duration::from_secs(1);
 /// How often each receiver's layers are allocated again (the layers' bitrates move).
 const ALLOCATE_EVERY: Duration = Duration::from_secs(1);
 /// What a layer is taken to cost before it has been measured, lowest first: the web client's
@@ -55,6 +63,54 @@ pub enum RouterOutput {
     Gone(PersonId),
     /// Who is speaking now, the loudest first (see [`Speakers`]).
     Speakers(Vec<PersonId>),
+}
+
+/// One participant's media, as the admin panel shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantStats {
+    pub id: PersonId,
+    pub connected: bool,
+    /// Its connection's bandwidth estimate, bits a second.
+    pub estimate: Option<u64>,
+    /// What it publishes, all tracks, bits a second.
+    pub publishing: Option<u64>,
+    pub published: Vec<PublishedStats>,
+    pub receiving: Vec<ReceivingStats>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PublishedStats {
+    pub kind: &'static str,
+    /// Its layers, lowest first (one, named `null`, without simulcast).
+    pub layers: Vec<LayerStats>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LayerStats {
+    pub rid: Option<String>,
+    /// Bits a second, as received.
+    pub bitrate: Option<u64>,
+    /// Picture height, from its last keyframe.
+    pub height: Option<u32>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReceivingStats {
+    pub from: PersonId,
+    pub kind: &'static str,
+    /// The layer it is sent now, if any.
+    pub layer: Option<String>,
+    /// Whether its frames go to the receiver now.
+    pub sending: bool,
+    /// Bits a second, as sent.
+    pub bitrate: Option<u64>,
+    /// The share lost on the way, as the receiver reported it (0 to 1).
+    pub loss: Option<f32>,
+}
+
+fn kind_name(kind: MediaKind) -> &'static str {
+    if kind == MediaKind::Audio { "audio" } else { "video" }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +171,8 @@ struct Participant {
     receiving: Vec<Receiving>,
     /// The router's offer that awaits its answer.
     pending: Option<SdpPendingOffer>,
+    /// What it publishes, all tracks together.
+    publishing: RateMeter,
     /// Its connection's bandwidth estimate, bits a second (str0m's, from TWCC feedback).
     estimate: Option<u64>,
     /// The layers its estimate allows, kept from flapping.
@@ -156,6 +214,8 @@ struct Receiving {
     wanted: Wanted,
     /// The highest layer the receiver's bandwidth allows.
     ceiling: Ceiling,
+    /// What str0m last reported of sending it.
+    sent: Sent,
     /// Of a simulcast track, the layer forwarded now. A switch to another waits for a keyframe
     /// of it, so that the receiver never gets a frame it cannot decode.
     current: Option<Rid>,
@@ -178,6 +238,17 @@ enum Ceiling {
     Layer(usize),
     /// Nothing: not even its lowest layer fits.
     Off,
+}
+
+/// What str0m reported of sending one track to one receiver.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sent {
+    bytes: u64,
+    nacks: u64,
+    /// The share lost on the way, as the receiver reported it.
+    loss: Option<f32>,
+    at: Option<Instant>,
+    bitrate: Option<u64>,
 }
 
 /// Bytes received over the last second or so, as a bitrate.
@@ -268,6 +339,7 @@ impl CallRouter {
             .set_ice_lite(true)
             .set_local_ice_credentials(credentials)
             .enable_bwe(self.estimating.then(|| Bitrate::bps(INITIAL_ESTIMATE)))
+            .set_stats_interval(Some(STATS_EVERY))
             .build(now);
         for address in &self.addresses {
             if let Ok(candidate) = Candidate::host(*address, "udp") {
@@ -291,6 +363,7 @@ impl CallRouter {
             published: Vec::new(),
             receiving,
             pending: None,
+            publishing: RateMeter::default(),
             estimate: None,
             allocation: Hysteresis::default(),
         });
@@ -383,6 +456,52 @@ impl CallRouter {
         }
         self.allocate(at, now);
         Ok(())
+    }
+
+    /// Each participant's media: what they publish, what they receive, how fast, with what loss.
+    pub fn stats(&self) -> Vec<ParticipantStats> {
+        self.participants
+            .iter()
+            .map(|p| ParticipantStats {
+                id: p.id,
+                connected: p.connected,
+                estimate: p.estimate,
+                publishing: p.publishing.bitrate,
+                published: p
+                    .published
+                    .iter()
+                    .map(|track| {
+                        let rids: Vec<Option<Rid>> = if track.layers.is_empty() {
+                            vec![None]
+                        } else {
+                            track.layers.iter().copied().map(Some).collect()
+                        };
+                        let layers = rids
+                            .into_iter()
+                            .map(|rid| LayerStats {
+                                rid: rid.map(|r| r.to_string()),
+                                bitrate: track.rates.iter().find(|(l, _)| *l == rid).and_then(|(_, m)| m.bitrate),
+                                height: rid.and_then(|r| track.heights.iter().find(|(l, _)| *l == r).map(|(_, h)| *h)),
+                            })
+                            .collect();
+                        PublishedStats { kind: kind_name(track.kind), layers }
+                    })
+                    .collect(),
+                receiving: p
+                    .receiving
+                    .iter()
+                    .filter(|t| matches!(t.state, Negotiation::Open(_)))
+                    .map(|t| ReceivingStats {
+                        from: t.from,
+                        kind: kind_name(t.kind),
+                        layer: t.current.map(|r| r.to_string()),
+                        sending: t.wanted != Wanted::Paused && t.ceiling != Ceiling::Off,
+                        bitrate: t.sent.bitrate,
+                        loss: t.sent.loss,
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Everyone in the call.
@@ -566,8 +685,26 @@ impl CallRouter {
                 }
             }
             Event::MediaData(data) => self.forward(at, data, now, work),
+            Event::MediaEgressStats(stats) => {
+                let me = &mut self.participants[at];
+                if let Some(track) = me.receiving.iter_mut().find(|t| t.state == Negotiation::Open(stats.mid)) {
+                    COUNTERS.media_nacks(stats.nacks.saturating_sub(track.sent.nacks));
+                    let elapsed = track.sent.at.map(|at| stats.timestamp.saturating_duration_since(at).as_secs_f64());
+                    track.sent.bitrate = elapsed
+                        .filter(|e| *e > 0.0)
+                        .map(|e| (stats.bytes.saturating_sub(track.sent.bytes) as f64 * 8.0 / e) as u64);
+                    track.sent = Sent {
+                        bytes: stats.bytes,
+                        nacks: stats.nacks,
+                        loss: stats.loss,
+                        at: Some(stats.timestamp),
+                        ..track.sent
+                    };
+                }
+            }
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
                 self.participants[at].estimate = Some(estimate.as_u64());
+                COUNTERS.media_estimate(estimate.as_u64());
                 self.allocate(at, now);
             }
             Event::KeyframeRequest(request) => {
@@ -603,6 +740,13 @@ impl CallRouter {
     /// Writes a publisher's frame to everyone receiving that track.
     fn forward(&mut self, at: usize, data: MediaData, now: Instant, work: &mut Vec<usize>) {
         let from = self.participants[at].id;
+        let me = &mut self.participants[at];
+        me.publishing.add(data.data.len(), now);
+        if me.publishing.bitrate.is_some_and(|rate| rate > PUBLISH_MAX) {
+            tracing::warn!(id = %from, bitrate = me.publishing.bitrate, "publishes more than allowed: cut off");
+            me.rtc.disconnect();
+            return;
+        }
         if let Some(level) = data.ext_vals.audio_level {
             self.speakers.heard(from, level, data.ext_vals.voice_activity.unwrap_or(true), now);
         }
@@ -696,6 +840,7 @@ impl CallRouter {
         }
         let Some(mut writer) = publisher.rtc.writer(mid) else { return };
         if writer.request_keyframe(rid, KeyframeRequestKind::Pli).is_ok() {
+            COUNTERS.media_keyframe_request();
             match last {
                 Some((_, last)) => *last = now,
                 None => track.keyframe_requests.push((rid, now)),
@@ -862,6 +1007,7 @@ impl Receiving {
             state: Negotiation::ToOffer,
             wanted: Wanted::Any,
             ceiling: Ceiling::None,
+            sent: Sent::default(),
             current: None,
             keyframe_seen: false,
             time_offset: 0,
@@ -902,6 +1048,9 @@ impl Receiving {
         if let Some(last) = self.last_time {
             let frame = i64::from(data.time.frequency().get() / 30);
             self.time_offset = last.numer() as i64 + frame - data.time.numer() as i64;
+        }
+        if self.current.is_some() {
+            COUNTERS.media_layer_switch();
         }
         self.current = data.rid;
         Take::Frame
@@ -1252,6 +1401,22 @@ mod tests {
         assert!(!call.router.contains(dead.id));
         for (at, before) in before.iter().enumerate() {
             assert_eq!(call.tracks_going_on(at, before, 50), 1, "browser {at} goes on hearing the one other left");
+        }
+    }
+
+    #[test]
+    fn a_publisher_that_floods_is_cut_off_and_the_others_carry_on() {
+        let mut call = Call::with_audio(2);
+        // 30 kB every 20 ms: 12 Mbit/s on each of two layers.
+        let flooder = call.join_with_layers(MediaKind::Video, &[("a", 30_000), ("b", 30_000)]);
+        let flooder = call.browsers[flooder].id;
+        call.run(Duration::from_secs(3));
+        assert_eq!(call.gone, vec![flooder]);
+        assert!(!call.router.contains(flooder));
+        let before: Vec<HashMap<Mid, usize>> = (0..2).map(|at| call.counts(at)).collect();
+        call.run(Duration::from_secs(1));
+        for (at, before) in before.iter().enumerate() {
+            assert_eq!(call.tracks_going_on(at, before, 30), 1, "browser {at} goes on hearing the other");
         }
     }
 

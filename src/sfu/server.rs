@@ -23,7 +23,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use super::demux::Demux;
-use super::router::{CallRouter, RouterError, RouterOutput};
+use super::router::{CallRouter, ParticipantStats, RouterError, RouterOutput};
 use crate::metrics::COUNTERS;
 use crate::rooms::PersonId;
 
@@ -35,6 +35,8 @@ const CALL_QUEUE: usize = 4096;
 const DATAGRAM_MAX: usize = 2048;
 /// Datagrams a call's task takes at once before it sends what they caused.
 const BATCH: usize = 64;
+/// How often each call's figures are copied out for the admin panel.
+const STATS_EVERY: Duration = Duration::from_secs(1);
 
 /// What a call's media has for the signalling side.
 #[derive(Debug)]
@@ -72,6 +74,8 @@ pub struct MediaServer {
     table: Mutex<Table>,
     next_call: AtomicU64,
     events: mpsc::UnboundedSender<MediaEvent>,
+    /// Everyone's media figures, as their call last copied them out.
+    stats: Mutex<HashMap<PersonId, ParticipantStats>>,
 }
 
 /// The calls: by room, and by the number the port routes datagrams by.
@@ -110,6 +114,7 @@ impl MediaServer {
             table: Mutex::new(Table::default()),
             next_call: AtomicU64::new(1),
             events,
+            stats: Mutex::new(HashMap::new()),
         });
         tokio::spawn(receive(Arc::downgrade(&server), server.socket.clone()));
         Ok((server, receiver))
@@ -117,6 +122,11 @@ impl MediaServer {
 
     pub fn addresses(&self) -> &[SocketAddr] {
         &self.addresses
+    }
+
+    /// `id`'s media figures, as of the last second or so.
+    pub fn stats_of(&self, id: PersonId) -> Option<ParticipantStats> {
+        self.stats.lock().get(&id).cloned()
     }
 
     /// Calls with media going through the server now.
@@ -252,6 +262,8 @@ impl CallTask {
         mut datagrams: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
     ) {
         let mut batch = Vec::with_capacity(BATCH);
+        let mut counted = 0;
+        let mut copy_stats = tokio::time::interval(STATS_EVERY);
         loop {
             let wake = self.router.next_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             tokio::select! {
@@ -270,8 +282,12 @@ impl CallTask {
                     }
                 }
                 () = tokio::time::sleep_until(wake.into()) => self.router.handle_timeout(Instant::now()),
+                _ = copy_stats.tick() => self.copy_stats(),
             }
             self.flush();
+            let now_in = self.router.len();
+            COUNTERS.media_participants(now_in as i64 - counted as i64);
+            counted = now_in;
             if self.router.is_empty() && self.end(&commands) {
                 return;
             }
@@ -336,6 +352,13 @@ impl CallTask {
         }
     }
 
+    fn copy_stats(&self) {
+        let mut stats = self.server.stats.lock();
+        for participant in self.router.stats() {
+            stats.insert(participant.id, participant);
+        }
+    }
+
     fn report(&self, event: MediaEvent) {
         let _ = self.server.events.send(event);
     }
@@ -344,6 +367,7 @@ impl CallTask {
         if let Some(ufrag) = self.ufrags.remove(&id) {
             self.server.table.lock().demux.unregister(&ufrag);
         }
+        self.server.stats.lock().remove(&id);
     }
 
     /// Ends the call, unless a command came meanwhile (commands are sent with the table locked,

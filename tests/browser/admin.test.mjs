@@ -174,6 +174,33 @@ test("the admin page: a wrong token shows nothing; the right one shows the rooms
   }
 });
 
+test("the admin page shows each caller's media through the media server: layers sent, videos received, the estimate", { timeout: 120_000 }, async () => {
+  const opened = [];
+  try {
+    const ids = {};
+    for (const name of ["Mia", "Noa"]) {
+      const user = await openCallUser(browser, server.url);
+      opened.push(user);
+      await enterRoom(user.page, { nickname: name, room: "media figures" });
+      ids[name] = await joinCall(user.page);
+    }
+    const admin = await openAdmin();
+    opened.push(admin);
+    for (const id of Object.values(ids)) {
+      await eventually(async () => {
+        const lines = await texts(personRow(admin.page, id).locator(".admin-media-stats li"));
+        assert.equal(lines.length, 3, `three lines of figures: ${lines}`);
+        assert.match(lines[0], /^Sends [\d.]+ (kbit|Mbit)\/s: q \d+p .*h \d+p .*f \d+p/, "what is sent, layer by layer");
+        assert.match(lines[1], /^Receives 1 of 1 videos \([qhf]\), [\d.]+ (kbit|Mbit)\/s, \d+% lost$/, "what is received");
+        assert.match(lines[2], /^Bandwidth estimate [\d.]+ (kbit|Mbit)\/s$/);
+      }, { timeout: 30_000, interval: 500 });
+    }
+    assertNoPageErrors(admin, "the admin page");
+  } finally {
+    for (const user of opened) await user.close();
+  }
+});
+
 test("closing a room from the admin page sends everyone in it back to the lobby and ends their call", { timeout: 120_000 }, async () => {
   const opened = [];
   try {

@@ -6,8 +6,27 @@ import { isMedia, isObj, parseAck, type Media, type ProtocolError, type Result }
 /** This node's link to the others: "off" when it runs alone. */
 export type RedisLink = "off" | "up" | "down";
 export type AdminNode = { id: string; self: boolean; people: number };
-/** `call` is there while they are in the room's call. */
-export type AdminParticipant = { id: string; nickname: string; node: string; call?: Media | null };
+/** A layer of a published track: rid (null without simulcast), bits a second, picture height. */
+export type LayerStats = { rid: string | null; bitrate: number | null; height: number | null };
+/** What one receives of someone's track through the media server. */
+export type ReceivingStats = {
+  from: string;
+  kind: "audio" | "video";
+  layer: string | null;
+  sending: boolean;
+  bitrate: number | null;
+  loss: number | null;
+};
+/** One participant's media through the media server (rates in bits a second). */
+export type MediaStats = {
+  connected: boolean;
+  estimate: number | null;
+  publishing: number | null;
+  published: { kind: "audio" | "video"; layers: LayerStats[] }[];
+  receiving: ReceivingStats[];
+};
+/** `call` is there while they are in the room's call; `media` while it goes through the media server. */
+export type AdminParticipant = { id: string; nickname: string; node: string; call?: Media | null; media?: MediaStats };
 export type AdminRoom = {
   name: string;
   unlisted: boolean;
@@ -48,7 +67,38 @@ export function isAdminParticipant(v: unknown): v is AdminParticipant {
     typeof v.id === "string" &&
     typeof v.nickname === "string" &&
     typeof v.node === "string" &&
-    (v.call === undefined || v.call === null || isMedia(v.call))
+    (v.call === undefined || v.call === null || isMedia(v.call)) &&
+    (v.media === undefined || isMediaStats(v.media))
+  );
+}
+
+const isRate = (v: unknown) => v === null || typeof v === "number";
+
+export function isMediaStats(v: unknown): v is MediaStats {
+  return (
+    isObj(v) &&
+    typeof v.connected === "boolean" &&
+    isRate(v.estimate) &&
+    isRate(v.publishing) &&
+    Array.isArray(v.published) &&
+    v.published.every(
+      (t) =>
+        isObj(t) &&
+        (t.kind === "audio" || t.kind === "video") &&
+        Array.isArray(t.layers) &&
+        t.layers.every((l) => isObj(l) && (l.rid === null || typeof l.rid === "string") && isRate(l.bitrate) && isRate(l.height)),
+    ) &&
+    Array.isArray(v.receiving) &&
+    v.receiving.every(
+      (r) =>
+        isObj(r) &&
+        typeof r.from === "string" &&
+        (r.kind === "audio" || r.kind === "video") &&
+        (r.layer === null || typeof r.layer === "string") &&
+        typeof r.sending === "boolean" &&
+        isRate(r.bitrate) &&
+        isRate(r.loss),
+    )
   );
 }
 

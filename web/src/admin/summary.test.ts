@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { isMediaStats, type MediaStats } from "./api";
 import { translate } from "../i18n";
 import { sampleState } from "./sampleState";
-import { closedText, failedText, nameOf, redisText, signInErrorText, summarize, type Text } from "./summary";
+import { closedText, failedText, mediaTexts, nameOf, rate, redisText, signInErrorText, summarize, type Text } from "./summary";
 
 const en = (text: Text) => translate("en", text.key, text.params);
 
@@ -38,5 +39,49 @@ describe("texts", () => {
   it("says a refused token in the sign-in form's words", () => {
     expect(en(signInErrorText({ code: "unauthorized", message: "x" }))).toBe("That token is not right.");
     expect(en(signInErrorText({ code: "network", message: "x" }))).toBe("Couldn't reach the server. Try again.");
+  });
+});
+
+describe("media through the media server", () => {
+  const media: MediaStats = {
+    connected: true,
+    estimate: 2_400_000,
+    publishing: 2_100_000,
+    published: [
+      { kind: "audio", layers: [{ rid: null, bitrate: 32_000, height: null }] },
+      {
+        kind: "video",
+        layers: [
+          { rid: "q", bitrate: 150_000, height: 180 },
+          { rid: "h", bitrate: 480_000, height: 360 },
+          { rid: "f", bitrate: 1_500_000, height: 720 },
+        ],
+      },
+    ],
+    receiving: [
+      { from: "b", kind: "video", layer: "h", sending: true, bitrate: 500_000, loss: 0.02 },
+      { from: "c", kind: "video", layer: null, sending: false, bitrate: null, loss: null },
+      { from: "b", kind: "audio", layer: null, sending: true, bitrate: 30_000, loss: 0 },
+    ],
+  };
+
+  it("says what one sends, layer by layer, what one receives, and the estimate", () => {
+    expect(mediaTexts(media)).toEqual([
+      { key: "admin.mediaSends", params: { rate: "2.1 Mbit/s", layers: "q 180p 150 kbit/s · h 360p 480 kbit/s · f 720p 1.5 Mbit/s" } },
+      { key: "admin.mediaReceives", params: { count: 1, of: 2, layers: "h", rate: "530 kbit/s", loss: "2%" } },
+      { key: "admin.mediaEstimate", params: { rate: "2.4 Mbit/s" } },
+    ]);
+  });
+
+  it("reads rates as people do, and a rate not known yet as a dash", () => {
+    expect(rate(null)).toBe("–");
+    expect(rate(999_499)).toBe("999 kbit/s");
+    expect(rate(1_250_000)).toBe("1.3 Mbit/s");
+  });
+
+  it("accepts the server's figures and refuses a malformed one", () => {
+    expect(isMediaStats(media)).toBe(true);
+    expect(isMediaStats({ ...media, receiving: [{ from: "b" }] })).toBe(false);
+    expect(isMediaStats({ ...media, estimate: "fast" })).toBe(false);
   });
 });

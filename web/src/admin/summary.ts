@@ -2,7 +2,7 @@
 // keys), so that it can be checked without a page.
 import type { Key, Params } from "../i18n";
 import type { ProtocolError } from "../protocol";
-import type { AdminState, ClosedRoom, RedisLink } from "./api";
+import type { AdminState, ClosedRoom, MediaStats, RedisLink } from "./api";
 
 /** A text in the current language, kept as its key so that it follows a language switch. */
 export type Text = { key: Key; params?: Params };
@@ -55,4 +55,36 @@ export function signInErrorText(error: ProtocolError): Text {
   if (error.code === "unauthorized") return { key: "admin.wrongToken" };
   if (error.code === "network" || error.code === "timeout") return { key: "admin.unreachable" };
   return failedText(error);
+}
+
+/** A bitrate as people read it: kbit/s below a megabit, Mbit/s above. */
+export function rate(bitsPerSecond: number | null): string {
+  if (bitsPerSecond === null) return "–";
+  if (bitsPerSecond < 1_000_000) return `${Math.round(bitsPerSecond / 1000)} kbit/s`;
+  return `${(bitsPerSecond / 1_000_000).toFixed(1)} Mbit/s`;
+}
+
+/**
+ * One participant's media through the media server, in three lines: what they send (each video
+ * layer with its height and rate), what they receive (video streams, the layers, the rate, the
+ * worst loss) and their connection's bandwidth estimate.
+ */
+export function mediaTexts(media: MediaStats): Text[] {
+  const layers = media.published
+    .filter((t) => t.kind === "video")
+    .flatMap((t) => t.layers)
+    .map((l) => [l.rid, l.height ? `${l.height}p` : null, rate(l.bitrate)].filter(Boolean).join(" "));
+  const video = media.receiving.filter((r) => r.kind === "video");
+  const sending = video.filter((r) => r.sending);
+  const received = media.receiving.reduce((sum, r) => sum + (r.bitrate ?? 0), 0);
+  const loss = Math.max(0, ...media.receiving.map((r) => r.loss ?? 0));
+  const shown = [...new Set(sending.map((r) => r.layer ?? "–"))].join(", ") || "–";
+  return [
+    { key: "admin.mediaSends", params: { rate: rate(media.publishing), layers: layers.join(" · ") || "–" } },
+    {
+      key: "admin.mediaReceives",
+      params: { count: sending.length, of: video.length, layers: shown, rate: rate(received), loss: `${Math.round(loss * 100)}%` },
+    },
+    { key: media.connected ? "admin.mediaEstimate" : "admin.mediaConnecting", params: { rate: rate(media.estimate) } },
+  ];
 }

@@ -6,7 +6,7 @@ import { initial } from "../format";
 import { onLangChange, t } from "../lang";
 import { callIcons } from "../people";
 import type { AdminNode, AdminParticipant, AdminRoom, AdminState } from "./api";
-import { redisText, summarize, type Text } from "./summary";
+import { mediaTexts, redisText, summarize, type Text } from "./summary";
 
 export type AdminViewHandlers = {
   signIn(token: string): void;
@@ -221,6 +221,7 @@ export class AdminView {
       el("code", { className: "admin-participant-node" }),
       el("span", { className: "admin-media" }),
       el("button", { className: "btn btn-small btn-danger admin-disconnect", attrs: { type: "button" } }),
+      el("ul", { className: "admin-media-stats small muted" }),
     );
   }
 
@@ -238,6 +239,9 @@ export class AdminView {
       p.call ? callIcons(p.call) : el("span", { className: "muted small", text: t("admin.notInCall") }),
     );
     part(item, ".admin-disconnect").textContent = t("admin.disconnect");
+    const stats = part(item, ".admin-media-stats");
+    stats.hidden = !p.media;
+    stats.replaceChildren(...(p.media ? mediaTexts(p.media).map((line) => el("li", { text: say(line) })) : []));
   }
 
   /** Redraws the texts around the state: the form's, the live indicator's, the status line's. */
