@@ -73,6 +73,32 @@ pub fn allocate(estimate: u64, demands: &[Demand]) -> Allocation {
     }
 }
 
+/// The estimate that would carry this much video (the inverse of the share video gets).
+pub fn estimate_for(video: u64) -> u64 {
+    (video as f64 / VIDEO_SHARE) as u64
+}
+
+/// What `allocation` costs, and the least more that would raise one track a step toward what its
+/// tile wants (starting one not sent counts as a step); `None` when every track has its wish.
+pub fn cost_and_next_step(demands: &[Demand], allocation: &Allocation) -> (u64, Option<u64>) {
+    let mut spent = 0;
+    let mut step: Option<u64> = None;
+    for (demand, chosen) in demands.iter().zip(allocation) {
+        let top = demand.wanted.min(demand.layers.len().saturating_sub(1));
+        let more = match *chosen {
+            Some(layer) => {
+                spent += demand.layers[layer];
+                (layer < top).then(|| demand.layers[layer + 1].saturating_sub(demand.layers[layer]))
+            }
+            None => demand.layers.first().copied(),
+        };
+        if let Some(more) = more {
+            step = Some(step.map_or(more, |s| s.min(more)));
+        }
+    }
+    (spent, step)
+}
+
 /// The allocation a receiver is given: lower at once, higher once it has held.
 #[derive(Debug, Default)]
 pub struct Hysteresis {
@@ -145,6 +171,14 @@ mod tests {
     fn nothing_fits_nothing_is_sent() {
         assert_eq!(allocate(50_000, &[camera(2, false)]), vec![None]);
         assert_eq!(allocate(50_000, &[]), Vec::<Option<usize>>::new());
+    }
+
+    #[test]
+    fn the_next_step_is_the_cheapest_raise_toward_what_the_tiles_want() {
+        let demands = [camera(2, false), camera(0, false), camera(1, false)];
+        assert_eq!(cost_and_next_step(&demands, &vec![Some(0), Some(0), None]), (300_000, Some(150_000)));
+        assert_eq!(cost_and_next_step(&demands, &vec![Some(1), Some(0), Some(0)]), (800_000, Some(350_000)));
+        assert_eq!(cost_and_next_step(&demands, &vec![Some(2), Some(0), Some(1)]), (2_350_000, None));
     }
 
     #[test]

@@ -599,14 +599,19 @@ impl CallRouter {
         let allocation = allocator::allocate(estimate, &demands);
         let me = &mut self.participants[at];
         let applied = me.allocation.update(allocation, now).clone();
-        let spent: u64 = applied.iter().zip(&demands).filter_map(|(layer, d)| layer.map(|l| d.layers[l])).sum();
+        // str0m pads up to `minimum`: enough to show whether the next step up would fit, so that
+        // the estimate can grow while the media sent is less than it (a sender that sends only
+        // what the estimate allows never learns that more would go through).
+        let (spent, step) = allocator::cost_and_next_step(&demands, &applied);
+        let minimum = allocator::estimate_for(spent + step.unwrap_or(0));
+        let desired = allocator::estimate_for(desired).max(minimum);
         for track in &mut me.receiving {
             track.ceiling = Ceiling::None;
         }
         for (index, layer) in shown.into_iter().zip(applied) {
             me.receiving[index].ceiling = layer.map_or(Ceiling::Off, Ceiling::Layer);
         }
-        me.rtc.bwe().set_bitrate(Bitrate::bps(spent), Bitrate::bps(desired.max(spent)));
+        me.rtc.bwe().set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
     }
 
     /// A receiver's bandwidth estimate, as str0m's would say it.
