@@ -51,6 +51,8 @@ pub mod noom {
     /// The media server offers a browser the tracks that came or went.
     pub const SFU_OFFER: &str = "sfu:offer";
     pub const SFU_SPEAKERS: &str = "sfu:speakers";
+    /// The layers of its camera a browser is to send (the others nobody receives).
+    pub const SFU_LAYERS: &str = "sfu:layers";
     /// The media server lost a browser's connection: it is out of the call.
     pub const SFU_CLOSED: &str = "sfu:closed";
     /// To every socket, seed-flavoured too.
@@ -85,6 +87,7 @@ pub mod noom {
         ROOM_CLOSED,
         SFU_OFFER,
         SFU_SPEAKERS,
+        SFU_LAYERS,
         SFU_CLOSED,
         SERVER_RESTARTING,
         SERVER_DISCONNECTED,

@@ -89,6 +89,12 @@ struct Speaking<'a> {
 }
 
 #[derive(Serialize)]
+struct Layers<'a> {
+    room: &'a str,
+    active: &'a [String],
+}
+
+#[derive(Serialize)]
 struct Closed<'a> {
     room: &'a str,
 }
@@ -200,6 +206,11 @@ pub(super) async fn relay_events(hub: Weak<Hub>, mut events: mpsc::UnboundedRece
                 let event = Speaking { room: &room, speakers: &speakers };
                 for s in listeners.into_iter().filter_map(|id| hub.socket_of(id)) {
                     outbox::push(&s, events::noom::SFU_SPEAKERS, &event);
+                }
+            }
+            MediaEvent::Layers { room, to, active } => {
+                if let Some(s) = hub.socket_of(to) {
+                    outbox::push(&s, events::noom::SFU_LAYERS, &Layers { room: &room, active: &active });
                 }
             }
             MediaEvent::Gone { room, id } => {

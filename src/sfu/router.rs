@@ -41,6 +41,9 @@ pub const CONNECT_WITHIN: Duration = Duration::from_secs(15);
 pub const PUBLISH_MAX: u64 = 20_000_000;
 /// Each receiver's bandwidth estimate starts here, and grows as str0m probes for more.
 pub const INITIAL_ESTIMATE: u64 = 1_000_000;
+/// A layer nobody has needed for this long is paused at its publisher; one needed again is
+/// resumed at once.
+pub const PAUSE_UNNEEDED_AFTER: Duration = Duration::from_secs(5);
 /// How often str0m reports each track's figures (bytes, loss, NACKs).
 const STATS_EVERY: Duration = Duration::from_secs(1);
 /// How often each receiver's layers are allocated again (the layers' bitrates move).
@@ -63,6 +66,9 @@ pub enum RouterOutput {
     Gone(PersonId),
     /// Who is speaking now, the loudest first (see [`Speakers`]).
     Speakers(Vec<PersonId>),
+    /// Of `to`'s simulcast track `mid`, the layers someone receives (or may soon): the browser is
+    /// to send those and pause the rest, which nobody needs.
+    Layers { to: PersonId, mid: Mid, active: Vec<Rid> },
 }
 
 /// One participant's media, as the admin panel shows it.
@@ -189,6 +195,10 @@ struct Published {
     heights: Vec<(Rid, u32)>,
     /// Each layer's bitrate as received (`None`: the track, without simulcast).
     rates: Vec<(Option<Rid>, RateMeter)>,
+    /// Of each layer (lowest first), since when nobody has needed it; `None`: needed now.
+    unneeded_since: Vec<Option<Instant>>,
+    /// The layers the publisher was last told to send; `None`: not told yet (it sends all).
+    told_active: Option<Vec<bool>>,
     /// When each layer (`None`: the track, without simulcast) was last asked for a keyframe.
     keyframe_requests: Vec<(Option<Rid>, Instant)>,
 }
@@ -553,6 +563,7 @@ impl CallRouter {
             for at in 0..self.participants.len() {
                 self.allocate(at, now);
             }
+            self.pause_unneeded_layers(now);
         }
         for p in &mut self.participants {
             if !p.connected && now.duration_since(p.joined) >= CONNECT_WITHIN {
@@ -612,6 +623,56 @@ impl CallRouter {
             me.receiving[index].ceiling = layer.map_or(Ceiling::Off, Ceiling::Layer);
         }
         me.rtc.bwe().set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
+    }
+
+    /// Tells each publisher which layers of its simulcast tracks anyone receives, so that it stops
+    /// encoding and sending the others (LiveKit calls this dynacast).
+    fn pause_unneeded_layers(&mut self, now: Instant) {
+        let mut told = Vec::new();
+        for at in 0..self.participants.len() {
+            for t in 0..self.participants[at].published.len() {
+                let track = &self.participants[at].published[t];
+                if track.layers.is_empty() {
+                    continue;
+                }
+                let (from, mid) = (self.participants[at].id, track.mid);
+                let mut needed = vec![false; track.layers.len()];
+                for receiving in self.participants.iter().flat_map(|p| &p.receiving) {
+                    if receiving.from != from || receiving.from_mid != mid {
+                        continue;
+                    }
+                    let index = |rid: Rid| track.layers.iter().position(|l| *l == rid);
+                    if let Some(current) = receiving.current.and_then(index) {
+                        needed[current] = true;
+                    }
+                    let wanted = match receiving.state {
+                        Negotiation::Open(_) => track.capped(track.resolve(&receiving.wanted), receiving.ceiling),
+                        // About to receive it: the lowest layer, to start with.
+                        Negotiation::ToOffer | Negotiation::Offered(_) => Wanted::Any,
+                        Negotiation::ToStop(_) | Negotiation::Stopping(_) => Wanted::Paused,
+                    };
+                    match wanted {
+                        Wanted::Layer(rid) => needed[index(rid).unwrap_or(0)] = true,
+                        Wanted::Any | Wanted::Fit(_) => needed[0] = true,
+                        Wanted::Paused => {}
+                    }
+                }
+                let track = &mut self.participants[at].published[t];
+                let mut active = Vec::with_capacity(needed.len());
+                for (layer, needed) in needed.into_iter().enumerate() {
+                    let since = &mut track.unneeded_since[layer];
+                    *since = if needed { None } else { Some(since.unwrap_or(now)) };
+                    active.push(since.is_none_or(|since| now.duration_since(since) < PAUSE_UNNEEDED_AFTER));
+                }
+                let unchanged = track.told_active.as_ref().map_or(active.iter().all(|a| *a), |told| *told == active);
+                if !unchanged {
+                    let rids = track.layers.iter().zip(&active).filter(|(_, a)| **a).map(|(rid, _)| *rid).collect();
+                    track.told_active = Some(active);
+                    told.push(RouterOutput::Layers { to: from, mid, active: rids });
+                }
+            }
+        }
+        self.outputs.extend(told);
     }
 
     /// A receiver's bandwidth estimate, as str0m's would say it.
@@ -731,8 +792,16 @@ impl CallRouter {
         if me.published.iter().any(|t| t.mid == mid) {
             return;
         }
-        let track =
-            Published { mid, kind, layers, heights: Vec::new(), rates: Vec::new(), keyframe_requests: Vec::new() };
+        let track = Published {
+            mid,
+            kind,
+            unneeded_since: vec![None; layers.len()],
+            layers,
+            heights: Vec::new(),
+            rates: Vec::new(),
+            told_active: None,
+            keyframe_requests: Vec::new(),
+        };
         let from = me.id;
         for (other, p) in self.participants.iter_mut().enumerate() {
             if other != at {
@@ -1100,6 +1169,8 @@ mod tests {
         level: i8,
         /// How many of the router's offers it answers with an answer to something else.
         bad_answers: usize,
+        /// The layers the router last told it to send (`None`: all).
+        active_layers: Option<Vec<String>>,
     }
 
     /// An answer to another offer than the router's.
@@ -1191,6 +1262,7 @@ mod tests {
                 keyframes_asked: vec![None],
                 level: -100,
                 bad_answers: 0,
+                active_layers: None,
             });
             n
         }
@@ -1257,6 +1329,10 @@ mod tests {
                         }
                         RouterOutput::Gone(id) => self.gone.push(id),
                         RouterOutput::Speakers(speakers) => self.speakers.push(speakers),
+                        RouterOutput::Layers { to, active, .. } => {
+                            let b = self.browsers.iter_mut().find(|b| b.id == to).unwrap();
+                            b.active_layers = Some(active.iter().map(|r| r.to_string()).collect());
+                        }
                     }
                 }
                 if !moved {
@@ -1295,7 +1371,11 @@ mod tests {
         let layers: Vec<(Option<Rid>, usize)> = if b.layers.is_empty() {
             vec![(None, if kind == MediaKind::Audio { 80 } else { 1200 })]
         } else {
-            b.layers.iter().map(|(rid, size)| (Some(Rid::from(*rid)), *size)).collect()
+            b.layers
+                .iter()
+                .filter(|(rid, _)| b.active_layers.as_ref().is_none_or(|active| active.iter().any(|a| a == rid)))
+                .map(|(rid, size)| (Some(Rid::from(*rid)), *size))
+                .collect()
         };
         for (rid, size) in layers {
             let key = kind == MediaKind::Video && b.keyframes_asked.contains(&rid);
@@ -1537,6 +1617,46 @@ mod tests {
         let off = call.browsers[receiver].heard[&mid].len();
         call.run(Duration::from_secs(1));
         assert_eq!(call.browsers[receiver].heard[&mid].len(), off, "too little for any layer: nothing");
+    }
+
+    #[test]
+    fn layers_nobody_receives_are_paused_at_the_publisher_and_resumed_when_wanted() {
+        let mut call = Call::new();
+        let publisher = call.join_with_layers(MediaKind::Video, &LAYERS);
+        let receiver = call.join(MediaKind::Audio);
+        call.run(Duration::from_secs(2));
+        let (from, to) = (call.browsers[publisher].id, call.browsers[receiver].id);
+        // LAYERS' heights are not in their frames: taken as 180, 360 and 720 pixels.
+        call.router.show(to, from, Some(150), call.now).unwrap();
+        call.run(PAUSE_UNNEEDED_AFTER - Duration::from_secs(1));
+        assert_eq!(call.browsers[publisher].active_layers, None, "not paused before a while");
+        call.run(Duration::from_secs(2));
+        assert_eq!(call.browsers[publisher].active_layers, Some(vec!["l".to_owned()]));
+        let mid = *call.browsers[receiver]
+            .heard
+            .keys()
+            .find(|m| call.browsers[receiver].heard[*m].iter().any(|h| h.size >= 300))
+            .unwrap();
+        let start = call.browsers[receiver].heard[&mid].len();
+        call.run(Duration::from_secs(1));
+        assert!(call.browsers[receiver].heard[&mid][start..].iter().any(|h| h.size == 300), "the low layer goes on");
+
+        call.router.show(to, from, Some(720), call.now).unwrap();
+        call.run(Duration::from_millis(1100));
+        assert_eq!(
+            call.browsers[publisher].active_layers,
+            Some(vec!["l".to_owned(), "h".to_owned()]),
+            "resumed at once"
+        );
+        let start = call.browsers[receiver].heard[&mid].len();
+        call.run(Duration::from_secs(1));
+        assert_eq!(call.browsers[receiver].heard[&mid].last().map(|h| h.size), Some(6_000), "and received");
+        assert!(call.browsers[receiver].heard[&mid].len() > start);
+
+        // Nobody left to receive it: everything is paused, in time.
+        call.router.leave(to, call.now);
+        call.run(PAUSE_UNNEEDED_AFTER + Duration::from_secs(2));
+        assert_eq!(call.browsers[publisher].active_layers, Some(vec![]));
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub enum MediaEvent {
     Gone { room: Arc<str>, id: PersonId },
     /// Who speaks now, loudest first, for everyone in the call (`listeners`).
     Speakers { room: Arc<str>, speakers: Vec<PersonId>, listeners: Vec<PersonId> },
+    /// `to`'s browser is to send these layers of its camera (rids) and pause the others.
+    Layers { room: Arc<str>, to: PersonId, active: Vec<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -343,6 +345,10 @@ impl CallTask {
                 RouterOutput::Gone(id) => {
                     self.forget(id);
                     self.report(MediaEvent::Gone { room: self.room.clone(), id });
+                }
+                RouterOutput::Layers { to, active, .. } => {
+                    let active = active.iter().map(ToString::to_string).collect();
+                    self.report(MediaEvent::Layers { room: self.room.clone(), to, active });
                 }
                 RouterOutput::Speakers(speakers) => {
                     let listeners = self.router.ids().collect();

@@ -99,6 +99,42 @@ test("a small tile gets the low layer of someone's camera, and a larger one a hi
   }
 });
 
+test("layers of a camera that nobody receives are not sent, and come back when someone needs them", { timeout: 180_000 }, async () => {
+  const users = [];
+  /** Which of the page's camera layers are sent: rid to `active`. */
+  const sent = (page) => page.evaluate(() => {
+    for (const { pc } of window.__rtc?.connections ?? []) {
+      if (pc.connectionState === "closed") continue;
+      const sender = pc.getTransceivers().find((t) => t.sender.track?.kind === "video" || (t.mid !== null && t.currentDirection === "sendonly" && t.receiver.track.kind === "video"))?.sender;
+      if (sender) return Object.fromEntries(sender.getParameters().encodings.map((e) => [e.rid, e.active]));
+    }
+    return null;
+  });
+  try {
+    const alone = await openCallUser(browser, server.url);
+    users.push(alone);
+    await enterRoom(alone.page, { nickname: "Una", room: "sfu-dynacast" });
+    const una = await joinCall(alone.page);
+    // Nobody receives Una's camera: in a while, none of its layers is sent.
+    await eventually(async () => {
+      assert.deepEqual(await sent(alone.page), { q: false, h: false, f: false }, "alone in the call, nothing is sent");
+    }, { timeout: 20_000, interval: 500 });
+    const viewer = await openCallUser(browser, server.url, { viewport: { width: 1600, height: 1200 } });
+    users.push(viewer);
+    await enterRoom(viewer.page, { nickname: "Vin", room: "sfu-dynacast" });
+    await joinCall(viewer.page);
+    await expectVideoFrom(viewer.page, [una], "Vin");
+    await eventually(async () => {
+      const layers = await sent(alone.page);
+      assert.ok(layers?.f, `a large tile brings back the top layer: ${JSON.stringify(layers)}`);
+      const w = (await inboundVideo(viewer.page)).find((v) => v.from === una)?.frameWidth ?? 0;
+      assert.ok(w > 640, `and Vin gets it: ${w} wide`);
+    }, { timeout: CALL_TIMEOUT, interval: 500 });
+  } finally {
+    for (const user of users) await user.close();
+  }
+});
+
 test("the one who talks is shown speaking to the others, from what the media server hears", { timeout: 180_000 }, async () => {
   const users = [];
   try {

@@ -22,6 +22,7 @@ import {
   isServerDisconnected,
   isIceRenewed,
   isSfuClosed,
+  isSfuLayers,
   isSfuOffer,
   isSfuSpeakers,
   isSignal,
@@ -127,6 +128,7 @@ export class App {
     this.conn.on(Events.sfuOffer, isSfuOffer, (ev) => this.call.sfuOffer(ev));
     this.conn.on(Events.sfuClosed, isSfuClosed, (ev) => this.call.sfuClosed(ev));
     this.conn.on(Events.sfuSpeakers, isSfuSpeakers, (ev) => this.call.sfuSpeakers(ev));
+    this.conn.on(Events.sfuLayers, isSfuLayers, (ev) => this.call.sfuLayers(ev));
 
     this.conn.on(Events.message, isChatMessage, (message) => {
       const room = this.room;

@@ -18,6 +18,7 @@ import {
   type CallJoinAck,
   type SfuClosed,
   type SfuOffer,
+  type SfuLayers,
   type SfuSpeakers,
   type IceRenewed,
   type IceServer,
@@ -363,6 +364,13 @@ export class CallSession {
     const room = this.host.room();
     if (!room || ev.room !== room.name || this.phase !== "in-call") return;
     if (this.transport instanceof SfuTransport) this.transport.serverOffer(ev.sdp);
+  }
+
+  /** The media server says which layers of our camera anyone receives. */
+  sfuLayers(ev: SfuLayers): void {
+    const room = this.host.room();
+    if (!room || ev.room !== room.name || this.phase !== "in-call") return;
+    if (this.transport instanceof SfuTransport) this.transport.sendLayers(ev.active);
   }
 
   /** The media server says who speaks in the call. */

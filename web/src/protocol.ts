@@ -29,6 +29,7 @@ export const Events = {
   sfuView: "sfu:view",
   sfuOffer: "sfu:offer",
   sfuSpeakers: "sfu:speakers",
+  sfuLayers: "sfu:layers",
   sfuClosed: "sfu:closed",
 } as const;
 
@@ -91,6 +92,8 @@ export type SfuAnswer = { sdp: string };
 export type SfuOffer = { room: string; sdp: string };
 /** Who speaks in the call, loudest first. */
 export type SfuSpeakers = { room: string; speakers: string[] };
+/** The layers of our camera (rids) someone receives: the others are paused. */
+export type SfuLayers = { room: string; active: string[] };
 /** The media server lost our connection: we are out of the call. */
 export type SfuClosed = { room: string };
 export type CallMediaAck = { participant: Participant };
@@ -277,6 +280,10 @@ export function isSfuSpeakers(v: unknown): v is SfuSpeakers {
   return (
     isObj(v) && typeof v.room === "string" && Array.isArray(v.speakers) && v.speakers.every((s) => typeof s === "string")
   );
+}
+
+export function isSfuLayers(v: unknown): v is SfuLayers {
+  return isObj(v) && typeof v.room === "string" && Array.isArray(v.active) && v.active.every((r) => typeof r === "string");
 }
 
 export function isSfuClosed(v: unknown): v is SfuClosed {

@@ -46,6 +46,9 @@ export class SfuTransport implements CallTransport {
   /** The server's offers, answered one at a time in the order they came. */
   private negotiation: Promise<void> = Promise.resolve();
   private viewTimer: number | undefined;
+  private activeLayers = new Set(CAMERA_LAYERS.map((l) => l.rid ?? ""));
+  /** Changes of the layers sent, one at a time. */
+  private layersChange: Promise<void> = Promise.resolve();
   private lastView = "";
   private closed = false;
 
@@ -75,6 +78,29 @@ export class SfuTransport implements CallTransport {
     // The server stops their tracks in its next offer; their tile goes now.
     this.streams.delete(id);
     this.speakers.delete(id);
+  }
+
+  /**
+   * The server says which layers of our camera anyone receives: the others are not encoded or
+   * sent at all, which spares our upload and our CPU (a layer comes back when someone needs it).
+   */
+  sendLayers(active: readonly string[]): void {
+    const sender = this.video;
+    if (!sender || this.closed) return;
+    this.activeLayers = new Set(active);
+    this.layersChange = this.layersChange.then(async () => {
+      const params = sender.getParameters();
+      if (!params.encodings?.length) return;
+      let changed = false;
+      for (const encoding of params.encodings) {
+        const on = encoding.rid === undefined || this.activeLayers.has(encoding.rid);
+        if (encoding.active !== on) {
+          encoding.active = on;
+          changed = true;
+        }
+      }
+      if (changed) await sender.setParameters(params).catch(() => {});
+    });
   }
 
   /** The server says who speaks now. */
