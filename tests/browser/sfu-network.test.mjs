@@ -1,20 +1,21 @@
 // Calls through the media server with one browser on a bad network of its own (a network
 // namespace: see support/network.mjs): a slow link gets a lower layer while the others do not
 // notice, and a browser whose UDP dies is taken out of the call. Needs root (CI runs as root).
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../support/server.mjs";
+import { startTurn } from "../support/turn.mjs";
 import { makeNetwork } from "../support/network.mjs";
 import { enterRoom, eventually, expectVisible, launchBrowser, useBrowser } from "../support/browser.mjs";
-import { CALL_TIMEOUT, joinCall, openCallUser, tiles } from "../support/rtc.mjs";
+import { CALL_TIMEOUT, joinCall, openCallUser, selectedPairs, tiles } from "../support/rtc.mjs";
 import { inboundVideo } from "../support/sfu.mjs";
 
 const root = process.getuid?.() === 0;
 const browser = useBrowser();
 
 /** A server reached from the namespace, its media advertised on the namespace's link. */
-async function serverFor(network) {
-  const server = await startServer({ host: "0.0.0.0", args: ["--stun-urls", "", "--media-address", network.hostAddress] });
+async function serverFor(network, args = ["--media-address", network.hostAddress]) {
+  const server = await startServer({ host: "0.0.0.0", args: ["--stun-urls", "", ...args] });
   return { ...server, local: `http://127.0.0.1:${server.port}`, remote: `http://${network.hostAddress}:${server.port}` };
 }
 
@@ -23,98 +24,143 @@ function browserIn(network, origin) {
   return launchBrowser({ executablePath: network.launcher, extraArgs: [`--unsafely-treat-insecure-origin-as-secure=${origin}`] });
 }
 
-let network;
-before(() => {
-  if (root) network = makeNetwork();
-});
-after(() => network?.close());
+/** Runs `body` with a network of its own, taken down afterwards. */
+async function withNetwork(body) {
+  const network = makeNetwork();
+  try {
+    await body(network);
+  } finally {
+    network.close();
+  }
+}
 
 test("a viewer on a slow link gets a lower layer than one on a free link, and both go on seeing the speaker", { skip: !root && "needs root", timeout: 180_000 }, async () => {
-  const server = await serverFor(network);
-  const slowBrowser = await browserIn(network, server.remote);
-  const users = [];
-  try {
-    const publisher = await openCallUser(browser, server.local);
-    users.push(publisher);
-    await enterRoom(publisher.page, { nickname: "Pat", room: "slow and free" });
-    const pat = await joinCall(publisher.page);
-    const viewers = {};
-    for (const [name, b, url] of [["Free", browser, server.local], ["Slow", slowBrowser, server.remote]]) {
-      const user = await openCallUser(b, url, { viewport: { width: 1280, height: 800 } });
-      users.push(user);
-      await enterRoom(user.page, { nickname: name, room: "slow and free" });
-      await joinCall(user.page, { camera: false });
-      viewers[name] = user;
-    }
-    const width = async (name) => (await inboundVideo(viewers[name].page)).find((s) => s.from === pat) ?? { frameWidth: 0, framesDecoded: 0 };
-    await eventually(async () => {
-      assert.ok((await width("Free")).frameWidth > 320, `the free viewer gets more than the quarter layer: ${JSON.stringify(await width("Free"))}`);
-      assert.ok((await width("Slow")).framesDecoded > 0, "the slow viewer decodes too");
-    }, { timeout: CALL_TIMEOUT, interval: 250 });
-    // 400 kbit/s down: the quarter layer (150 kbit/s) fits, the half (500) does not.
-    network.limit(400);
-    await eventually(async () => {
-      const [slow, free] = [await width("Slow"), await width("Free")];
-      assert.ok(slow.frameWidth > 0 && slow.frameWidth <= 320, `the slow viewer is moved down to the quarter layer: ${JSON.stringify(slow)}`);
-      assert.ok(free.frameWidth > slow.frameWidth, `the free viewer gets a higher layer than the slow one: ${JSON.stringify({ slow, free })}`);
-    }, { timeout: 60_000, interval: 500 });
-    // Both go on seeing Pat.
-    const before = { Slow: await width("Slow"), Free: await width("Free") };
-    await eventually(async () => {
-      for (const name of ["Slow", "Free"]) {
-        assert.ok((await width(name)).framesDecoded > before[name].framesDecoded + 10, `${name} still decodes Pat`);
+  await withNetwork(async (network) => {
+    const server = await serverFor(network);
+    const slowBrowser = await browserIn(network, server.remote);
+    const users = [];
+    try {
+      const publisher = await openCallUser(browser, server.local);
+      users.push(publisher);
+      await enterRoom(publisher.page, { nickname: "Pat", room: "slow and free" });
+      const pat = await joinCall(publisher.page);
+      const viewers = {};
+      for (const [name, b, url] of [["Free", browser, server.local], ["Slow", slowBrowser, server.remote]]) {
+        const user = await openCallUser(b, url, { viewport: { width: 1600, height: 1200 } });
+        users.push(user);
+        await enterRoom(user.page, { nickname: name, room: "slow and free" });
+        await joinCall(user.page, { camera: false });
+        viewers[name] = user;
       }
-    }, { timeout: CALL_TIMEOUT, interval: 500 });
-  } finally {
-    for (const user of users) await user.close();
-    await slowBrowser.close();
-    await server.stop();
-  }
+      const width = async (name) => (await inboundVideo(viewers[name].page)).find((s) => s.from === pat) ?? { frameWidth: 0, framesDecoded: 0 };
+      await eventually(async () => {
+        assert.ok((await width("Free")).frameWidth > 320, `the free viewer gets more than the quarter layer: ${JSON.stringify(await width("Free"))}`);
+        assert.ok((await width("Slow")).framesDecoded > 0, "the slow viewer decodes too");
+      }, { timeout: CALL_TIMEOUT, interval: 250 });
+      // 400 kbit/s down: the quarter layer (150 kbit/s) fits, the half (500) does not.
+      network.limit(400);
+      await eventually(async () => {
+        const [slow, free] = [await width("Slow"), await width("Free")];
+        assert.ok(slow.frameWidth > 0 && slow.frameWidth <= 320, `the slow viewer is moved down to the quarter layer: ${JSON.stringify(slow)}`);
+        assert.ok(free.frameWidth > slow.frameWidth, `the free viewer gets a higher layer than the slow one: ${JSON.stringify({ slow, free })}`);
+      }, { timeout: 60_000, interval: 500 });
+      // Both go on seeing Pat.
+      const before = { Slow: await width("Slow"), Free: await width("Free") };
+      await eventually(async () => {
+        for (const name of ["Slow", "Free"]) {
+          assert.ok((await width(name)).framesDecoded > before[name].framesDecoded + 10, `${name} still decodes Pat`);
+        }
+      }, { timeout: CALL_TIMEOUT, interval: 500 });
+    } finally {
+      for (const user of users) await user.close();
+      await slowBrowser.close();
+      await server.stop();
+    }
+  });
 });
 
 test("a browser whose UDP dies is out of the call within 15 seconds, and says so; the others carry on", { skip: !root && "needs root", timeout: 180_000 }, async (t) => {
-  const server = await serverFor(network);
-  const cutBrowser = await browserIn(network, server.remote);
-  const users = [];
-  try {
-    const ids = {};
-    for (const [name, b, url] of [["Ann", browser, server.local], ["Bob", browser, server.local], ["Cut", cutBrowser, server.remote]]) {
-      const user = await openCallUser(b, url);
-      users.push(user);
-      await enterRoom(user.page, { nickname: name, room: "udp dies" });
-      ids[name] = await joinCall(user.page);
-      user.name = name;
-    }
-    const [ann, bob, cut] = users;
-    for (const user of [ann, bob]) {
+  await withNetwork(async (network) => {
+    const server = await serverFor(network);
+    const cutBrowser = await browserIn(network, server.remote);
+    const users = [];
+    try {
+      const ids = {};
+      for (const [name, b, url] of [["Ann", browser, server.local], ["Bob", browser, server.local], ["Cut", cutBrowser, server.remote]]) {
+        const user = await openCallUser(b, url);
+        users.push(user);
+        await enterRoom(user.page, { nickname: name, room: "udp dies" });
+        ids[name] = await joinCall(user.page);
+        user.name = name;
+      }
+      const [ann, bob, cut] = users;
+      for (const user of [ann, bob]) {
+        await eventually(async () => {
+          const streams = await inboundVideo(user.page);
+          assert.equal(streams.filter((s) => s.framesDecoded > 0).length, 2, `${user.name} sees both others: ${JSON.stringify(streams)}`);
+        }, { timeout: CALL_TIMEOUT, interval: 250 });
+      }
+      network.dropUdp();
+      const cutAt = Date.now();
+      for (const user of [ann, bob]) {
+        await eventually(async () => {
+          const shown = (await tiles(user.page)).map((t) => t.id);
+          assert.ok(!shown.includes(ids.Cut), `${user.name} no longer shows Cut's tile: ${shown}`);
+        }, { timeout: 20_000, interval: 250 });
+      }
+      t.diagnostic(`out of the others' calls ${((Date.now() - cutAt) / 1000).toFixed(1)} s after the network died`);
+      // Ann and Bob still see each other.
+      const before = (await inboundVideo(ann.page)).find((s) => s.from === ids.Bob)?.framesDecoded ?? 0;
       await eventually(async () => {
-        const streams = await inboundVideo(user.page);
-        assert.equal(streams.filter((s) => s.framesDecoded > 0).length, 2, `${user.name} sees both others: ${JSON.stringify(streams)}`);
+        const now = (await inboundVideo(ann.page)).find((s) => s.from === ids.Bob)?.framesDecoded ?? 0;
+        assert.ok(now > before + 10, "Ann keeps decoding Bob");
       }, { timeout: CALL_TIMEOUT, interval: 250 });
-    }
-    network.dropUdp();
-    const cutAt = Date.now();
-    for (const user of [ann, bob]) {
+      // Cut's page tries again once, then says the call was lost.
       await eventually(async () => {
-        const shown = (await tiles(user.page)).map((t) => t.id);
-        assert.ok(!shown.includes(ids.Cut), `${user.name} no longer shows Cut's tile: ${shown}`);
-      }, { timeout: 20_000, interval: 250 });
+        await expectVisible(cut.page.locator("#call-error"), "Cut's page says the call's connection was lost");
+        assert.match(await cut.page.locator("#call-error").innerText(), /connection was lost/);
+      }, { timeout: 60_000, interval: 500 });
+    } finally {
+      for (const user of users) await user.close();
+      await cutBrowser.close();
+      await server.stop();
     }
-    t.diagnostic(`out of the others' calls ${((Date.now() - cutAt) / 1000).toFixed(1)} s after the network died`);
-    // Ann and Bob still see each other.
-    const before = (await inboundVideo(ann.page)).find((s) => s.from === ids.Bob)?.framesDecoded ?? 0;
-    await eventually(async () => {
-      const now = (await inboundVideo(ann.page)).find((s) => s.from === ids.Bob)?.framesDecoded ?? 0;
-      assert.ok(now > before + 10, "Ann keeps decoding Bob");
-    }, { timeout: CALL_TIMEOUT, interval: 250 });
-    // Cut's page tries again once, then says the call was lost.
-    await eventually(async () => {
-      await expectVisible(cut.page.locator("#call-error"), "Cut's page says the call's connection was lost");
-      assert.match(await cut.page.locator("#call-error").innerText(), /connection was lost/);
-    }, { timeout: 60_000, interval: 500 });
-  } finally {
-    for (const user of users) await user.close();
-    await cutBrowser.close();
-    await server.stop();
-  }
+  });
+});
+
+test("a browser whose network drops all UDP joins through TURN over TCP, and sees and is seen", { skip: !root && "needs root", timeout: 180_000 }, async () => {
+  await withNetwork(async (network) => {
+    // coturn where the namespace reaches it, relaying to the media port on loopback.
+    const turn = await startTurn({ listen: network.hostAddress });
+    const server = await serverFor(network, ["--media-address", "127.0.0.1", "--turn-urls", turn.tcpUrl, "--turn-secret", turn.secret]);
+    const tcpOnly = await browserIn(network, server.remote);
+    const users = [];
+    try {
+      network.dropUdp();
+      const ids = {};
+      for (const [name, b, url] of [["Ada", browser, server.local], ["Tom", tcpOnly, server.remote]]) {
+        const user = await openCallUser(b, url);
+        user.name = name;
+        users.push(user);
+        await enterRoom(user.page, { nickname: name, room: "udp blocked" });
+        ids[name] = await joinCall(user.page);
+      }
+      const [ada, tom] = users;
+      for (const [user, other] of [[ada, ids.Tom], [tom, ids.Ada]]) {
+        await eventually(async () => {
+          const from = (await inboundVideo(user.page)).find((s) => s.from === other);
+          assert.ok(from && from.framesDecoded > 10, `${user.name} decodes the other: ${JSON.stringify(from)}`);
+        }, { timeout: CALL_TIMEOUT, interval: 250 });
+      }
+      const [pair] = await selectedPairs(tom.page);
+      assert.equal(pair.pair?.local?.type, "relay", `Tom's media goes through the relay: ${JSON.stringify(pair)}`);
+      assert.equal(pair.pair?.local?.relayProtocol, "tcp", "reached over TCP");
+      assert.equal(pair.pair?.remote?.port, server.port, "to the media port");
+    } finally {
+      for (const user of users) await user.close();
+      await tcpOnly.close();
+      await server.stop();
+      await turn.stop();
+    }
+  });
 });

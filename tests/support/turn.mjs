@@ -34,10 +34,10 @@ async function freePort() {
 }
 
 /**
- * Sends a STUN Binding request to 127.0.0.1:`port` over UDP and resolves to true if a Binding
+ * Sends a STUN Binding request to `host`:`port` (127.0.0.1) over UDP and resolves to true if a Binding
  * success response comes back within `timeout` ms.
  */
-export function stunBinding(port, timeout = 500) {
+export function stunBinding(port, timeout = 500, host = "127.0.0.1") {
   return new Promise((resolve) => {
     const socket = dgram.createSocket("udp4");
     const id = randomBytes(12);
@@ -56,7 +56,7 @@ export function stunBinding(port, timeout = 500) {
       if (msg.length >= 20 && msg.readUInt16BE(0) === 0x0101 && msg.subarray(8, 20).equals(id)) done(true);
     });
     socket.on("error", () => done(false));
-    socket.send(request, port, "127.0.0.1");
+    socket.send(request, port, host);
   });
 }
 
@@ -71,15 +71,16 @@ export function turnCredentials(secret, name, ttlSeconds = 3600) {
 }
 
 /**
- * Starts coturn on 127.0.0.1 with a fresh random shared secret (or `secret`). It relays UDP
- * between peers on loopback only and answers STUN too; no configuration file, TLS, DTLS or CLI,
- * and its user database, pid file and log in a temporary directory of its own. `log()` reads
- * the log (verbose: every request, with the user name and the outcome).
+ * Starts coturn on 127.0.0.1 (or `listen`, an address of this machine) with a fresh random shared
+ * secret (or `secret`), over UDP and TCP. It relays UDP between peers on loopback only and
+ * answers STUN too; no configuration file, TLS, DTLS or CLI, and its user database, pid file and
+ * log in a temporary directory of its own. `log()` reads the log (verbose: every request, with the
+ * user name and the outcome).
  *
- * @param {{ secret?: string }} [options]
+ * @param {{ secret?: string, listen?: string }} [options]
  * @returns {Promise<{ port: number, url: string, secret: string, realm: string, log: () => Promise<string>, stop: () => Promise<void> }>}
  */
-export async function startTurn({ secret = randomBytes(16).toString("hex") } = {}) {
+export async function startTurn({ secret = randomBytes(16).toString("hex"), listen = "127.0.0.1" } = {}) {
   const dir = await mkdtemp(path.join(os.tmpdir(), "noom-turn-"));
   const logFile = path.join(dir, "turn.log");
   const port = await freePort();
@@ -90,7 +91,7 @@ export async function startTurn({ secret = randomBytes(16).toString("hex") } = {
   const args = [
     "-n", // no configuration file: only these flags
     `--listening-port=${port}`,
-    "--listening-ip=127.0.0.1",
+    `--listening-ip=${listen}`,
     "--relay-ip=127.0.0.1",
     `--min-port=${minPort}`,
     `--max-port=${maxPort}`,
@@ -137,12 +138,12 @@ export async function startTurn({ secret = randomBytes(16).toString("hex") } = {
     if (proc.exitCode !== null || Date.now() > deadline) {
       const text = await log();
       await stop();
-      throw new Error(`coturn did not answer on 127.0.0.1:${port} (exit ${proc.exitCode}):\n${stderr}\n${text.slice(-4000)}`);
+      throw new Error(`coturn did not answer on ${listen}:${port} (exit ${proc.exitCode}):\n${stderr}\n${text.slice(-4000)}`);
     }
-    if (await stunBinding(port, 200)) break;
+    if (await stunBinding(port, 200, listen)) break;
   }
 
-  return { port, url: `turn:127.0.0.1:${port}?transport=udp`, secret, realm: REALM, log, stop };
+  return { port, url: `turn:${listen}:${port}?transport=udp`, tcpUrl: `turn:${listen}:${port}?transport=tcp`, secret, realm: REALM, log, stop };
 }
 
 /** Starts coturn for the enclosing test file (or suite) and returns its handle, filled in once it runs. */
