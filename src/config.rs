@@ -119,6 +119,11 @@ pub struct Config {
     #[arg(long, env = "NOOM_CALL_SIZE", value_parser = clap::value_parser!(u16).range(2..=100))]
     pub call_size: Option<u16>,
 
+    /// In a call through the media server of more people than this, only the loudest 3 voices
+    /// are forwarded to each.
+    #[arg(long, env = "NOOM_ALL_VOICES_UP_TO", default_value_t = 12, value_parser = clap::value_parser!(u16).range(2..=100))]
+    pub all_voices_up_to: u16,
+
     /// The UDP port all call media comes to, for every call [default: the same number as --port].
     /// Browsers must reach it: open it in the firewall.
     #[arg(long, env = "NOOM_MEDIA_PORT")]

@@ -44,7 +44,7 @@ pub(super) async fn start(
     let ips = if config.media_address.is_empty() { vec![own_address()] } else { config.media_address.clone() };
     let addresses: Vec<SocketAddr> = ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
     let bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
-    match MediaServer::bind(bind, addresses).await {
+    match MediaServer::bind(bind, addresses, config.all_voices_up_to.into()).await {
         Ok(started) => {
             let advertised: Vec<String> = started.0.addresses().iter().map(ToString::to_string).collect();
             println!("noom media on udp port {port}, reached at {}", advertised.join(", "));

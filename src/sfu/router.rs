@@ -44,6 +44,11 @@ pub const INITIAL_ESTIMATE: u64 = 1_000_000;
 /// A layer nobody has needed for this long is paused at its publisher; one needed again is
 /// resumed at once.
 pub const PAUSE_UNNEEDED_AFTER: Duration = Duration::from_secs(5);
+/// In a call of more people than its router's `all_voices_up_to`, only this many voices are
+/// forwarded: the loudest, and those last told as speaking.
+pub const VOICES_FORWARDED: usize = 3;
+/// How often the loudest voices are ranked again, in a large call.
+const RANK_VOICES_EVERY: Duration = Duration::from_millis(100);
 /// How often str0m reports each track's figures (bytes, loss, NACKs).
 const STATS_EVERY: Duration = Duration::from_secs(1);
 /// How often each receiver's layers are allocated again (the layers' bitrates move).
@@ -159,6 +164,11 @@ pub struct CallRouter {
     next_allocation: Option<Instant>,
     /// Whether receivers' bandwidth is estimated (and their layers allocated within it).
     estimating: bool,
+    /// In a call of more people than this, only the loudest few voices are forwarded.
+    all_voices_up_to: usize,
+    /// In such a call, whose voices are forwarded, and when that was decided.
+    audible: Vec<PersonId>,
+    audible_at: Option<Instant>,
 }
 
 struct Participant {
@@ -307,7 +317,17 @@ impl CallRouter {
             outputs: VecDeque::new(),
             next_allocation: None,
             estimating: true,
+            all_voices_up_to: usize::MAX,
+            audible: Vec::new(),
+            audible_at: None,
         }
+    }
+
+    /// Above `people` in the call, only the loudest [`VOICES_FORWARDED`] voices are forwarded:
+    /// nobody can follow more at once, and each costs every receiver its bandwidth and decoding.
+    pub fn with_all_voices_up_to(mut self, people: usize) -> Self {
+        self.all_voices_up_to = people;
+        self
     }
 
     /// A router that sends each receiver what its tiles want, whatever its bandwidth: for tests
@@ -824,6 +844,9 @@ impl CallRouter {
         if let Some(level) = data.ext_vals.audio_level {
             self.speakers.heard(from, level, data.ext_vals.voice_activity.unwrap_or(true), now);
         }
+        if data.ext_vals.audio_level.is_some() && !self.audible_now(from, now) {
+            return;
+        }
         if !data.contiguous {
             // Frames were lost on the way in: receivers need a fresh start.
             self.request_keyframe(from, data.mid, data.rid, now);
@@ -882,6 +905,24 @@ impl CallRouter {
         if needs_keyframe {
             self.request_keyframe(from, data.mid, data.rid, now);
         }
+    }
+
+    /// Whether `from`'s voice is forwarded now: always in a call small enough, else when among
+    /// the loudest or those told as speaking.
+    fn audible_now(&mut self, from: PersonId, now: Instant) -> bool {
+        if self.participants.len() <= self.all_voices_up_to {
+            return true;
+        }
+        if self.audible_at.is_none_or(|at| now.duration_since(at) >= RANK_VOICES_EVERY) {
+            self.audible = self.speakers.loudest(VOICES_FORWARDED, now);
+            for id in &self.speaking {
+                if !self.audible.contains(id) {
+                    self.audible.push(*id);
+                }
+            }
+            self.audible_at = Some(now);
+        }
+        self.audible.contains(&from)
     }
 
     /// Asks a publisher for a keyframe a receiver needs: of the layer it gets or wants; of every
@@ -1487,6 +1528,36 @@ mod tests {
         for (at, before) in before.iter().enumerate() {
             assert_eq!(call.tracks_going_on(at, before, 50), 1, "browser {at} goes on hearing the one other left");
         }
+    }
+
+    #[test]
+    fn in_a_large_call_only_the_loudest_voices_are_forwarded() {
+        let mut call = Call::new();
+        call.router =
+            CallRouter::new(vec![SERVER.parse().unwrap()]).without_bandwidth_estimation().with_all_voices_up_to(4);
+        for _ in 0..6 {
+            call.join(MediaKind::Audio);
+        }
+        // Everyone sends audio; two of them speak.
+        call.browsers[1].level = -20;
+        call.browsers[2].level = -30;
+        call.run(Duration::from_secs(2));
+        let before = call.counts(0);
+        call.run(Duration::from_secs(1));
+        assert_eq!(call.tracks_going_on(0, &before, 20), 2, "the two who speak, not the three who do not");
+        // A third speaks up, louder: heard at once.
+        call.browsers[3].level = -10;
+        call.run(Duration::from_millis(500));
+        let before = call.counts(0);
+        call.run(Duration::from_secs(1));
+        assert_eq!(call.tracks_going_on(0, &before, 20), 3);
+
+        // In a call small enough, every voice goes.
+        let mut small = Call::with_audio(4);
+        small.run(Duration::from_secs(2));
+        let before = small.counts(0);
+        small.run(Duration::from_secs(1));
+        assert_eq!(small.tracks_going_on(0, &before, 20), 3, "every other voice, speaking or not");
     }
 
     #[test]

@@ -73,6 +73,8 @@ pub struct MediaServer {
     socket: Arc<UdpSocket>,
     /// Where browsers reach the port: advertised as the candidates of every connection.
     addresses: Vec<SocketAddr>,
+    /// See [`CallRouter::with_all_voices_up_to`].
+    all_voices_up_to: usize,
     table: Mutex<Table>,
     next_call: AtomicU64,
     events: mpsc::UnboundedSender<MediaEvent>,
@@ -107,12 +109,14 @@ impl MediaServer {
     pub async fn bind(
         bind: SocketAddr,
         addresses: Vec<SocketAddr>,
+        all_voices_up_to: usize,
     ) -> io::Result<(Arc<Self>, mpsc::UnboundedReceiver<MediaEvent>)> {
         let socket = Arc::new(UdpSocket::bind(bind).await?);
         let (events, receiver) = mpsc::unbounded_channel();
         let server = Arc::new(Self {
             socket,
             addresses,
+            all_voices_up_to,
             table: Mutex::new(Table::default()),
             next_call: AtomicU64::new(1),
             events,
@@ -201,7 +205,7 @@ impl MediaServer {
             server: self.clone(),
             room,
             call,
-            router: CallRouter::new(self.addresses.clone()),
+            router: CallRouter::new(self.addresses.clone()).with_all_voices_up_to(self.all_voices_up_to),
             ufrags: HashMap::new(),
         };
         tokio::spawn(task.run(command_queue, datagram_queue));

@@ -57,6 +57,19 @@ impl Speakers {
         self.people.retain(|v| v.id != id);
     }
 
+    /// The `n` loudest now, louder than silence, loudest first: no smoothing of the order, so that
+    /// someone who starts speaking is among them at once.
+    pub fn loudest(&self, n: usize, now: Instant) -> Vec<PersonId> {
+        let mut loud: Vec<(PersonId, f32)> = self
+            .people
+            .iter()
+            .filter(|v| now.duration_since(v.last_heard) <= SILENT_AFTER && v.loudness > 127.0 - THRESHOLD)
+            .map(|v| (v.id, v.loudness))
+            .collect();
+        loud.sort_by(|a, b| b.1.total_cmp(&a.1));
+        loud.into_iter().take(n).map(|(id, _)| id).collect()
+    }
+
     /// The speakers, loudest first, when they changed since last told and it is time to tell.
     pub fn update(&mut self, now: Instant) -> Option<Vec<PersonId>> {
         if self.next_update.is_some_and(|next| now < next) {
