@@ -1,17 +1,21 @@
 #!/usr/bin/env node
-// Call set-up time: how long after a person clicks "Join now" they see the first video frame from
-// someone already in the call, and from everyone in it. Real Noom, real Chromium pages (one
-// browser context per person, Chromium's fake camera and microphone), media over loopback.
+// Call set-up time, through the media server and browser to browser, side by side in one run: how
+// long after a person clicks "Join now" they see the first video frame from someone already in the
+// call, and from everyone in it; then what a call costs the server while it runs. Real Noom (one
+// server per way, `--calls sfu` and `--calls mesh`), real Chromium pages (one browser context per
+// person, Chromium's fake camera and microphone), media over loopback.
 //
 //   cargo build --release
 //   (cd tests && npm ci)        # playwright-core, shared with the browser tests
-//   node bench/call-setup.mjs [--runs N] [--users N] [--bin path/to/noom] [--json]
+//   node bench/call-setup.mjs [--runs N] [--users N] [--calls sfu,mesh] [--bin path/to/noom] [--json]
 //
-// For each call size (2, and --users when it is larger; 2 to 6) and each run: a fresh room, the
-// others join its call and connect, then the last one opens the preview, waits until it shows
-// the camera, and clicks "Join now". Reported: median and 90th percentile over the runs, and the
-// server's CPU time and memory. It is a measurement, not a test: it exits non-zero only if a call
-// did not connect at all (that run is left out of the figures and counted as failed).
+// For each call size (2, 4 and --users when larger; 2 to 8, though two cores run about six pages)
+// and each run, each way in turn: a fresh room, the others join its call and connect, then the
+// last one opens the preview, waits until it shows the camera, and clicks "Join now". Reported:
+// median and 90th percentile over the runs, and the server's CPU time per run. Then, each way, a
+// call of --users people held for 10 s: the server's CPU time per second and its resident memory
+// per participant. It is a measurement, not a test: it exits non-zero only if a call did not
+// connect at all (that run is left out of the figures and counted as failed).
 import { spawn, execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import os from "node:os";
@@ -27,6 +31,7 @@ const { values: opts } = parseArgs({
   options: {
     runs: { type: "string", default: "5" },
     users: { type: "string", default: "4" },
+    calls: { type: "string", default: "sfu,mesh" },
     bin: { type: "string", default: path.join(root, "target/release/noom") },
     json: { type: "boolean", default: false },
   },
@@ -34,8 +39,12 @@ const { values: opts } = parseArgs({
 const runs = Number(opts.runs);
 const largest = Number(opts.users);
 if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs: a whole number, 1 or more");
-if (!Number.isInteger(largest) || largest < 2 || largest > 6) throw new Error("--users: 2 to 6");
-const sizes = largest > 2 ? [2, largest] : [2];
+if (!Number.isInteger(largest) || largest < 2 || largest > 8) throw new Error("--users: 2 to 8");
+const sizes = [...new Set([2, 4, largest])].filter((n) => n <= largest);
+const ways = opts.calls.split(",").map((w) => w.trim());
+if (!ways.length || ways.some((w) => w !== "sfu" && w !== "mesh")) throw new Error("--calls: sfu, mesh or both");
+/** How long the held call is watched. */
+const HOLD_MS = 10_000;
 
 /** How long one call may take to connect before the benchmark gives up. */
 const CONNECT_TIMEOUT = 60_000;
@@ -44,8 +53,9 @@ const CLOCK_TICKS = 100; // USER_HZ: /proc's CPU times are in 1/100 s on Linux
 // ---------------------------------------------------------------------------------------------
 // The server, and what it costs
 
-function startNoom(bin) {
-  const proc = spawn(bin, ["--host", "127.0.0.1", "--port", "0", "--stun-urls", ""], {
+function startNoom(bin, way) {
+  const media = way === "sfu" ? ["--media-address", "127.0.0.1"] : [];
+  const proc = spawn(bin, ["--host", "127.0.0.1", "--port", "0", "--stun-urls", "", "--calls", way, ...media], {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -85,9 +95,10 @@ function memoryKiB(pid) {
 // One measurement
 
 /**
- * Starts watching, in the page, its peer connections' inbound video; resolves (in the page) with
- * the times (performance.now()) at which the first and then all `peers` connections had decoded
- * a frame. Polls every 10 ms, so figures carry up to 10 ms of that.
+ * Starts watching, in the page, the inbound video streams of its peer connections (one per peer in
+ * a mesh, all on one through the media server); resolves (in the page) with the times
+ * (performance.now()) at which the first and then all `peers` streams had decoded a frame. Polls
+ * every 10 ms, so figures carry up to 10 ms of that.
  */
 function watchFirstFrames(page, peers) {
   return page.evaluate(async ({ peers, timeout }) => {
@@ -96,16 +107,14 @@ function watchFirstFrames(page, peers) {
     const deadline = performance.now() + timeout;
     while (performance.now() < deadline) {
       for (const [index, { pc }] of window.__rtc.connections.entries()) {
-        if (firstFrame.has(index) || pc.connectionState === "closed") continue;
-        let frames = 0;
+        if (pc.connectionState === "closed") continue;
         (await pc.getStats()).forEach((s) => {
-          if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded ?? 0;
-        });
-        if (frames > 0) {
+          const key = `${index}:${s.trackIdentifier}`;
+          if (s.type !== "inbound-rtp" || s.kind !== "video" || firstFrame.has(key) || !(s.framesDecoded > 0)) return;
           const now = performance.now();
-          firstFrame.set(index, now);
+          firstFrame.set(key, now);
           first ??= now;
-        }
+        });
       }
       if (firstFrame.size >= peers) return { first, all: Math.max(...firstFrame.values()) };
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -114,7 +123,8 @@ function watchFirstFrames(page, peers) {
   }, { peers, timeout: CONNECT_TIMEOUT });
 }
 
-async function measure(browser, url, size, run) {
+async function measure(browser, server, size, run) {
+  const url = server.url;
   const room = `bench ${size} #${run} ${Date.now()}`;
   const users = [];
   const cpuAtStart = cpuMs(server.proc.pid);
@@ -183,45 +193,88 @@ function machine(browserVersion) {
 
 // ---------------------------------------------------------------------------------------------
 
-const server = await startNoom(opts.bin);
+/**
+ * A call of `size` people held for HOLD_MS once everyone decodes everyone: the server's CPU time
+ * per second over it, and its resident memory per participant (over what it held before).
+ */
+async function hold(browser, server, size) {
+  const room = `bench hold ${size} ${Date.now()}`;
+  const users = [];
+  const before = memoryKiB(server.proc.pid).rss;
+  try {
+    for (let i = 0; i < size; i++) {
+      const user = await openCallUser(browser, server.url);
+      users.push(user);
+      await enterRoom(user.page, { nickname: `User ${i + 1}`, room });
+      await joinCall(user.page);
+    }
+    for (const user of users) await expectDecoding(user.page, size - 1, { who: "held", timeout: CONNECT_TIMEOUT });
+    const cpuStart = cpuMs(server.proc.pid);
+    const started = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, HOLD_MS));
+    const cpuPerSecond = ((cpuMs(server.proc.pid) - cpuStart) * 1000) / (Date.now() - started);
+    const during = memoryKiB(server.proc.pid).rss;
+    return { size, cpuMsPerSecond: cpuPerSecond, rssKiBPerParticipant: (during - before) / size };
+  } finally {
+    for (const user of users) await user.close();
+  }
+}
+
+const servers = {};
+for (const way of ways) servers[way] = await startNoom(opts.bin, way);
 const browser = await launchBrowser();
 const results = [];
-const startCpu = cpuMs(server.proc.pid);
-const startMemory = memoryKiB(server.proc.pid);
+const held = [];
+const startCpu = Object.fromEntries(ways.map((w) => [w, cpuMs(servers[w].proc.pid)]));
+const startMemory = Object.fromEntries(ways.map((w) => [w, memoryKiB(servers[w].proc.pid)]));
 try {
   for (const size of sizes) {
-    const samples = [];
-    const failures = [];
+    const samples = Object.fromEntries(ways.map((w) => [w, []]));
+    const failures = Object.fromEntries(ways.map((w) => [w, []]));
     for (let run = 1; run <= runs; run++) {
-      try {
-        const sample = await measure(browser, server.url, size, run);
-        samples.push(sample);
-        process.stderr.write(`${size} people, run ${run}/${runs}: first frame ${ms(sample.first)}, all ${ms(sample.all)}\n`);
-      } catch (error) {
-        failures.push(String(error.message ?? error).split("\n")[0]);
-        process.stderr.write(`${size} people, run ${run}/${runs}: FAILED\n${error.message ?? error}\n`);
+      // Each way in turn, so that both see the same machine at about the same time.
+      for (const way of ways) {
+        try {
+          const sample = await measure(browser, servers[way], size, run);
+          samples[way].push(sample);
+          process.stderr.write(`${way}, ${size} people, run ${run}/${runs}: first frame ${ms(sample.first)}, all ${ms(sample.all)}\n`);
+        } catch (error) {
+          failures[way].push(String(error.message ?? error).split("\n")[0]);
+          process.stderr.write(`${way}, ${size} people, run ${run}/${runs}: FAILED\n${error.message ?? error}\n`);
+        }
       }
     }
-    const pick = (key) => samples.map((s) => s[key]);
-    results.push({
-      size,
-      runs: samples.length,
-      failures,
-      first: { median: quantile(pick("first"), 0.5), p90: quantile(pick("first"), 0.9) },
-      all: { median: quantile(pick("all"), 0.5), p90: quantile(pick("all"), 0.9) },
-      // A mean, not a median: /proc counts CPU time in 10 ms ticks, and one run takes a few.
-      serverCpuPerRunMs: samples.length ? pick("serverCpu").reduce((a, b) => a + b, 0) / samples.length : undefined,
-      samples,
-    });
+    for (const way of ways) {
+      const pick = (key) => samples[way].map((s) => s[key]);
+      results.push({
+        way,
+        size,
+        runs: samples[way].length,
+        failures: failures[way],
+        first: { median: quantile(pick("first"), 0.5), p90: quantile(pick("first"), 0.9) },
+        all: { median: quantile(pick("all"), 0.5), p90: quantile(pick("all"), 0.9) },
+        // A mean, not a median: /proc counts CPU time in 10 ms ticks, and one run takes a few.
+        serverCpuPerRunMs: samples[way].length ? pick("serverCpu").reduce((a, b) => a + b, 0) / samples[way].length : undefined,
+        samples: samples[way],
+      });
+    }
   }
-  const endMemory = memoryKiB(server.proc.pid);
+  for (const way of ways) {
+    try {
+      held.push({ way, ...(await hold(browser, servers[way], largest)) });
+    } catch (error) {
+      process.stderr.write(`${way}: the held call of ${largest} FAILED\n${error.message ?? error}\n`);
+      held.push({ way, size: largest, failed: true });
+    }
+  }
   const report = {
     machine: machine(browser.version()),
-    server: {
-      cpuMs: cpuMs(server.proc.pid) - startCpu,
-      rssKiB: { start: startMemory.rss, end: endMemory.rss, peak: endMemory.peak },
-    },
+    servers: Object.fromEntries(ways.map((w) => {
+      const end = memoryKiB(servers[w].proc.pid);
+      return [w, { cpuMs: cpuMs(servers[w].proc.pid) - startCpu[w], rssKiB: { start: startMemory[w].rss, end: end.rss, peak: end.peak } }];
+    })),
     results,
+    held,
   };
 
   if (opts.json) {
@@ -229,21 +282,32 @@ try {
   } else {
     const m = report.machine;
     console.log(`Machine: ${m.cores} cores, ${m.cpu}, ${m.memoryGiB} GiB, Linux ${m.kernel}; Chromium ${m.chromium}; Node ${m.node}; Noom ${m.commit}`);
-    console.log(`Command: node bench/call-setup.mjs --runs ${runs} --users ${largest}${opts.bin === path.join(root, "target/release/noom") ? "" : ` --bin ${path.relative(root, opts.bin)}`}`);
+    console.log(`Command: node bench/call-setup.mjs --runs ${runs} --users ${largest} --calls ${ways.join(",")}${opts.bin === path.join(root, "target/release/noom") ? "" : ` --bin ${path.relative(root, opts.bin)}`}`);
     console.log("");
-    console.log("| people in the call | runs | first peer's video, median | p90 | everyone's video, median | p90 | server CPU per run (mean) |");
-    console.log("|---|---|---|---|---|---|---|");
+    console.log("| people in the call | calls | runs | first peer's video, median | p90 | everyone's video, median | p90 | server CPU per run (mean) |");
+    console.log("|---|---|---|---|---|---|---|---|");
     for (const r of results) {
       const runsCell = r.failures.length ? `${r.runs} (${r.failures.length} failed)` : `${r.runs}`;
-      console.log(`| ${r.size} | ${runsCell} | ${ms(r.first.median)} | ${ms(r.first.p90)} | ${ms(r.all.median)} | ${ms(r.all.p90)} | ${ms(r.serverCpuPerRunMs)} |`);
+      console.log(`| ${r.size} | ${r.way} | ${runsCell} | ${ms(r.first.median)} | ${ms(r.first.p90)} | ${ms(r.all.median)} | ${ms(r.all.p90)} | ${ms(r.serverCpuPerRunMs)} |`);
+    }
+    console.log("");
+    console.log(`A call of ${largest} held for ${HOLD_MS / 1000} s:`);
+    console.log("");
+    console.log("| calls | server CPU per second of call | resident memory per participant |");
+    console.log("|---|---|---|");
+    for (const h of held) {
+      if (h.failed) console.log(`| ${h.way} | failed | failed |`);
+      else console.log(`| ${h.way} | ${ms(h.cpuMsPerSecond)} | ${(h.rssKiBPerParticipant / 1024).toFixed(2)} MiB |`);
     }
     console.log("");
     const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`;
-    console.log(`Server over the whole run: ${ms(report.server.cpuMs)} of CPU time; resident memory ${mib(report.server.rssKiB.start)} at the start, ${mib(report.server.rssKiB.end)} at the end, ${mib(report.server.rssKiB.peak)} at its peak.`);
+    for (const [w, srv] of Object.entries(report.servers)) {
+      console.log(`Server (${w}) over the whole run: ${ms(srv.cpuMs)} of CPU time; resident memory ${mib(srv.rssKiB.start)} at the start, ${mib(srv.rssKiB.end)} at the end, ${mib(srv.rssKiB.peak)} at its peak.`);
+    }
   }
   // A call that never connected is a bug, not a figure: say so with the exit status.
-  if (results.some((r) => r.failures.length)) process.exitCode = 1;
+  if (results.some((r) => r.failures.length) || held.some((h) => h.failed)) process.exitCode = 1;
 } finally {
   await browser.close();
-  server.proc.kill("SIGTERM");
+  for (const srv of Object.values(servers)) srv.proc.kill("SIGTERM");
 }
