@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useServer } from "../support/server.mjs";
-import { assertNoPageErrors, enterRoom, eventually, launchBrowser, useBrowser } from "../support/browser.mjs";
+import { assertNoPageErrors, enterRoom, eventually, expectVisible, launchBrowser, useBrowser } from "../support/browser.mjs";
 import { inboundVideo } from "../support/sfu.mjs";
 import {
   CALL_TIMEOUT,
@@ -130,6 +130,49 @@ test("layers of a camera that nobody receives are not sent, and come back when s
       const w = (await inboundVideo(viewer.page)).find((v) => v.from === una)?.frameWidth ?? 0;
       assert.ok(w > 640, `and Vin gets it: ${w} wide`);
     }, { timeout: CALL_TIMEOUT, interval: 500 });
+  } finally {
+    for (const user of users) await user.close();
+  }
+});
+
+test("a call larger than the screen shows pages of tiles; only the page shown is received", { timeout: 180_000 }, async () => {
+  const users = [];
+  try {
+    const ids = {};
+    for (const name of ["Pia", "Quy"]) {
+      const user = await openCallUser(browser, server.url);
+      users.push(user);
+      await enterRoom(user.page, { nickname: name, room: "sfu-pages" });
+      ids[name] = await joinCall(user.page);
+    }
+    // A screen with room for one tile at a time.
+    const small = await openCallUser(browser, server.url, { viewport: { width: 320, height: 480 } });
+    users.push(small);
+    await enterRoom(small.page, { nickname: "Ray", room: "sfu-pages" });
+    await joinCall(small.page);
+    const page = small.page;
+    await expectVisible(page.locator("#tiles-pager"), "the pager shows");
+    const frames = async (id) => (await inboundVideo(page)).find((v) => v.from === id)?.framesDecoded ?? 0;
+    const visible = (id) => page.locator(`#tiles .tile[data-id="${id}"]`).isVisible();
+    for (const [shown, hidden] of [[ids.Pia, ids.Quy], [ids.Quy, ids.Pia]]) {
+      // By keyboard: the next page until the tile shows.
+      for (let turns = 0; !(await visible(shown)); turns++) {
+        assert.ok(turns < 5, `${shown}'s tile shows on some page`);
+        await page.locator("#tiles-next").focus();
+        await page.keyboard.press("Enter");
+      }
+      assert.match(await page.locator("#tiles-page").innerText(), /^Page \d of \d$/);
+      await expectVideoFrom(page, [shown], "Ray, the person on the page shown");
+      // The other, off the page, is not sent: their frames stop.
+      let last = await frames(hidden);
+      await eventually(async () => {
+        const now = await frames(hidden);
+        const still = now === last;
+        last = now;
+        assert.ok(still, `nothing decoded of the person off the page (${now} frames)`);
+      }, { timeout: CALL_TIMEOUT, interval: 1500 });
+    }
+    assertNoPageErrors(small, "Ray");
   } finally {
     for (const user of users) await user.close();
   }

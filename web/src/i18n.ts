@@ -85,6 +85,9 @@ const en = {
   "call.screenFailed": "Screen sharing didn't start.",
   "call.autoplay": "Click anywhere on the page to hear the others.",
   "call.lost": "The call's connection was lost. Join again when your network is back.",
+  "call.page": "Page {page} of {pages}",
+  "call.previousPage": "Previous page of people",
+  "call.nextPage": "Next page of people",
   "call.dismiss": "Dismiss",
 
   "media.blocked.all": "Camera and microphone are blocked for this site. You can still join to see and hear the others.",
@@ -261,6 +264,9 @@ const ko: Record<Key, string> = {
   "call.screenFailed": "화면 공유를 시작하지 못했어요.",
   "call.autoplay": "페이지 아무 곳이나 클릭하면 다른 사람의 소리가 들려요.",
   "call.lost": "통화 연결이 끊겼어요. 네트워크가 돌아오면 다시 참여하세요.",
+  "call.page": "{pages}쪽 중 {page}쪽",
+  "call.previousPage": "참여자 이전 쪽",
+  "call.nextPage": "참여자 다음 쪽",
   "call.dismiss": "닫기",
 
   "media.blocked.all": "이 사이트에서 카메라와 마이크가 차단되어 있어요. 그래도 참여해서 다른 사람을 보고 들을 수 있어요.",

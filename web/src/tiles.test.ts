@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { gridLayout, TILE_GAP } from "./tiles";
+import { gridLayout, PAGE_MAX, PAGE_MAX_NARROW, pageSize, TILE_GAP } from "./tiles";
 
 const shape = (n: number, w: number, h: number) => {
   const l = gridLayout(n, w, h);
@@ -59,5 +59,24 @@ describe("gridLayout before the stage has a size", () => {
   it("still says how many columns, with no tile size", () => {
     expect(gridLayout(4, 0, 0)).toEqual({ cols: 2, rows: 2, width: 0, height: 0 });
     expect(gridLayout(0, 0, 0)).toEqual({ cols: 1, rows: 1, width: 0, height: 0 });
+  });
+});
+
+describe("pages of tiles", () => {
+  it("holds as many tiles as fit at a readable size, at most 25", () => {
+    expect(pageSize(1200, 700)).toBe(PAGE_MAX);
+    // 3 columns of 160 and 3 rows of 100, with gaps.
+    expect(pageSize(500 + 2 * TILE_GAP, 300 + 2 * TILE_GAP)).toBe(PAGE_MAX_NARROW);
+    expect(pageSize(700, 330)).toBe(12);
+  });
+
+  it("holds at most 6 on a phone, and always one", () => {
+    expect(pageSize(370, 900)).toBe(PAGE_MAX_NARROW);
+    expect(pageSize(300, 220)).toBe(2);
+    expect(pageSize(100, 50)).toBe(1);
+  });
+
+  it("holds the most before the stage has a size", () => {
+    expect(pageSize(0, 0)).toBe(PAGE_MAX);
   });
 });

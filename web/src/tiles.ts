@@ -1,6 +1,8 @@
-// The call's video grid (#tiles): one tile per person in the call, laid out so that n tiles are
-// as large as the stage allows, each showing its video (or an initial when the camera is off),
-// its name, a muted mark, who is speaking and how its connection is doing.
+// The call's video grid (#tiles): one tile per person in the call, laid out so that the tiles of
+// a page are as large as the stage allows, each showing its video (or an initial when the camera
+// is off), its name, a muted mark, who is speaking and how its connection is doing. A large call
+// shows a page of tiles at a time (as many as fit at a readable size, at most 25, and 6 on a
+// phone); tiles of other pages are not on screen, so no video of theirs is received.
 import { byId, el, setMediaData, streamShowing } from "./dom";
 import { initial } from "./format";
 import { onLangChange, t } from "./lang";
@@ -12,6 +14,20 @@ export type Layout = { cols: number; rows: number; width: number; height: number
 export const TILE_GAP = 8;
 /** Tiles are never wider than a widescreen picture… */
 const WIDEST = 16 / 9;
+/** The smallest tile a page holds, in CSS pixels: smaller, a face is no longer a face. */
+export const MIN_TILE = { width: 160, height: 100 };
+/** The most tiles on one page; on a narrow screen (a phone), fewer. */
+export const PAGE_MAX = 25;
+export const PAGE_MAX_NARROW = 6;
+const NARROW = 600;
+
+/** How many tiles one page of a `width` × `height` stage holds. */
+export function pageSize(width: number, height: number, gap = TILE_GAP): number {
+  if (width <= 0 || height <= 0) return PAGE_MAX;
+  const cols = Math.max(1, Math.floor((width + gap) / (MIN_TILE.width + gap)));
+  const rows = Math.max(1, Math.floor((height + gap) / (MIN_TILE.height + gap)));
+  return Math.min(cols * rows, width < NARROW ? PAGE_MAX_NARROW : PAGE_MAX);
+}
 
 /**
  * Columns, rows and tile size for `n` tiles on a `width` × `height` stage: the arrangement that
@@ -56,14 +72,30 @@ type Tile = {
 
 export class TilesView {
   private readonly grid = byId("tiles", HTMLElement);
+  private readonly pager = byId("tiles-pager", HTMLElement);
+  private readonly prev = byId("tiles-prev", HTMLButtonElement);
+  private readonly next = byId("tiles-next", HTMLButtonElement);
+  private readonly pageLabel = byId("tiles-page", HTMLElement);
   private readonly tiles = new Map<string, Tile>();
   private autoplayHandler: () => void = () => {};
+  /** The page shown, from 0. */
+  private page = 0;
+  private pages = 1;
 
   constructor() {
     if (typeof ResizeObserver !== "undefined") new ResizeObserver(() => this.layout()).observe(this.grid);
     onLangChange(() => {
       for (const tile of this.tiles.values()) this.relabel(tile);
+      this.relabelPager();
     });
+    this.prev.addEventListener("click", () => this.turn(-1));
+    this.next.addEventListener("click", () => this.turn(1));
+    this.layout();
+  }
+
+  /** Shows the page before (-1) or after (1) this one. */
+  private turn(by: number): void {
+    this.page = Math.min(this.pages - 1, Math.max(0, this.page + by));
     this.layout();
   }
 
@@ -180,7 +212,19 @@ export class TilesView {
 
   /** Sizes the tiles for how many there are and how large the stage is now. */
   layout(): void {
-    const n = this.tiles.size;
+    const all = [...this.tiles.values()];
+    const perPage = pageSize(this.grid.clientWidth, this.grid.clientHeight);
+    this.pages = Math.max(1, Math.ceil(all.length / perPage));
+    this.page = Math.min(this.page, this.pages - 1);
+    const first = this.page * perPage;
+    all.forEach((tile, at) => {
+      tile.root.hidden = at < first || at >= first + perPage;
+    });
+    this.pager.hidden = this.pages < 2;
+    this.prev.disabled = this.page === 0;
+    this.next.disabled = this.page === this.pages - 1;
+    this.relabelPager();
+    const n = Math.min(perPage, all.length - first);
     this.grid.dataset.count = String(n);
     const layout = gridLayout(n, this.grid.clientWidth, this.grid.clientHeight);
     this.grid.dataset.cols = String(layout.cols);
@@ -189,6 +233,12 @@ export class TilesView {
       this.grid.style.setProperty("--tile-w", `${layout.width}px`);
       this.grid.style.setProperty("--tile-h", `${layout.height}px`);
     }
+  }
+
+  private relabelPager(): void {
+    this.pageLabel.textContent = t("call.page", { page: this.page + 1, pages: this.pages });
+    this.prev.setAttribute("aria-label", t("call.previousPage"));
+    this.next.setAttribute("aria-label", t("call.nextPage"));
   }
 
   private play(tile: Tile): void {
