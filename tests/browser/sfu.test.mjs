@@ -10,6 +10,8 @@ import { inboundVideo } from "../support/sfu.mjs";
 import {
   CALL_TIMEOUT,
   describeConnections,
+  expectHearing,
+  expectTile,
   joinCall,
   liveConnections,
   openCallUser,
@@ -173,6 +175,42 @@ test("a call larger than the screen shows pages of tiles; only the page shown is
       }, { timeout: CALL_TIMEOUT, interval: 1500 });
     }
     assertNoPageErrors(small, "Ray");
+  } finally {
+    for (const user of users) await user.close();
+  }
+});
+
+test("the data saver: audio only receives no video and still hears everyone; back to everyone, the video comes back", { timeout: 180_000 }, async () => {
+  const users = [];
+  try {
+    const ids = {};
+    for (const name of ["Sol", "Tae", "Uma"]) {
+      const user = await openCallUser(browser, server.url);
+      users.push(user);
+      await enterRoom(user.page, { nickname: name, room: "sfu-saver" });
+      ids[name] = await joinCall(user.page);
+    }
+    const page = users[2].page;
+    await expectVideoFrom(page, [ids.Sol, ids.Tae], "Uma");
+    await page.locator("#call-settings").click();
+    await page.locator("#call-others-video").selectOption("none");
+    await page.keyboard.press("Escape");
+    for (const id of [ids.Sol, ids.Tae]) await expectTile(page, id, { video: "off" }, { who: "Uma, on audio only" });
+    const decoded = async () => (await inboundVideo(page)).reduce((sum, v) => sum + v.framesDecoded, 0);
+    let last = await decoded();
+    await eventually(async () => {
+      const now = await decoded();
+      const still = now === last;
+      last = now;
+      assert.ok(still, `no video decoded on audio only (${now} frames)`);
+    }, { timeout: CALL_TIMEOUT, interval: 1500 });
+    await expectHearing(page, 2, { who: "Uma, on audio only" });
+    // Remembered, and undone as easily.
+    assert.equal(await page.evaluate(() => localStorage.getItem("noom.othersVideo")), "none");
+    await page.locator("#call-settings").click();
+    await page.locator("#call-others-video").selectOption("all");
+    await expectVideoFrom(page, [ids.Sol, ids.Tae], "Uma, back to everyone");
+    for (const id of [ids.Sol, ids.Tae]) await expectTile(page, id, { video: "on" }, { who: "Uma" });
   } finally {
     for (const user of users) await user.close();
   }

@@ -3,11 +3,12 @@
 // and joining again after a reconnection. How the media travels is its transport's business
 // (transport.ts; today the mesh of mesh.ts). The app hands it the room's pushes and signals; the
 // chat never depends on it.
-import { CallView, joinFailureNotice } from "./callView";
+import { CallView, isOthersVideo, joinFailureNotice, type OthersVideo } from "./callView";
 import type { Connection } from "./connection";
 import { canShareScreen, LocalMedia } from "./media";
 import { MeshTransport } from "./mesh";
 import { SfuTransport } from "./sfu";
+import { load, save } from "./storage";
 import type { OutgoingSignal } from "./peer";
 import {
   Events,
@@ -64,6 +65,10 @@ export class CallSession {
   private early: Signal[] = [];
   /** The media state the server was last told, so only changes are sent. */
   private told: Media | null = null;
+  /** The data saver: whose video we receive (through the media server). */
+  private othersVideo: OthersVideo = "all";
+  /** Who speaks, as the media server last said. */
+  private speakers: readonly string[] = [];
   /** When the media server last lost our connection (0: never). */
   private lastLost = 0;
   /** Bumped by every join and every end, so that a stale join answer is recognised. */
@@ -92,7 +97,11 @@ export class CallSession {
       leave: () => this.leave(),
       pickCamera: (id) => void this.pickDevice((media) => media.useCamera(id)),
       pickMic: (id) => void this.pickDevice((media) => media.useMic(id)),
+      pickOthersVideo: (choice) => this.pickOthersVideo(choice),
     });
+    const saved = load("othersVideo");
+    this.othersVideo = isOthersVideo(saved) ? saved : "all";
+    this.view.setOthersVideo(this.othersVideo);
     this.tiles.onAutoplayBlocked(() => this.autoplayBlocked());
     // Closing or leaving the page must not leave the camera light on.
     window.addEventListener("pagehide", () => this.end());
@@ -354,7 +363,7 @@ export class CallSession {
       view: (tiles) => {
         if (this.conn.connected) this.conn.emit(Events.sfuView, { room: room.name, tiles });
       },
-      tiles: () => this.tiles.shown(),
+      tiles: () => this.receivedTiles(),
       events: this.transportEvents(),
     });
   }
@@ -378,6 +387,29 @@ export class CallSession {
     const room = this.host.room();
     if (!room || ev.room !== room.name || this.phase !== "in-call") return;
     if (this.transport instanceof SfuTransport) this.transport.speaking(ev.speakers);
+    // Someone else speaking now: the one whose video the data saver keeps.
+    const others = ev.speakers.filter((id) => !room.isSelf(id));
+    if (others.length && others[0] !== this.speakers[0]) {
+      this.speakers = others;
+      if (this.othersVideo === "speaker") this.relabelTiles();
+    }
+  }
+
+  /** The tiles whose video we ask the media server for: what is on screen, less what the data
+   * saver leaves out. */
+  private receivedTiles(): { id: string; height: number }[] {
+    return this.tiles.shown().filter((tile) => this.receivesVideoOf(tile.id));
+  }
+
+  private receivesVideoOf(id: string): boolean {
+    if (this.othersVideo === "none") return false;
+    return this.othersVideo === "all" || this.speakers[0] === id;
+  }
+
+  private pickOthersVideo(choice: OthersVideo): void {
+    this.othersVideo = choice;
+    save("othersVideo", choice);
+    this.relabelTiles();
   }
 
   /**
@@ -564,7 +596,10 @@ export class CallSession {
 
   private putRemoteTile(p: Participant): void {
     const name = this.host.room()?.label(p.id, p.nickname) ?? p.nickname;
-    this.tiles.put(p.id, { name, self: false, media: p.call ?? NO_MEDIA });
+    const media = p.call ?? NO_MEDIA;
+    // Video the data saver leaves out shows as a camera turned off, not a frozen picture.
+    const shown = this.transport instanceof SfuTransport && !this.receivesVideoOf(p.id) ? { ...media, video: false } : media;
+    this.tiles.put(p.id, { name, self: false, media: shown });
   }
 
   /** Names that read alike are told apart on the tiles as in the list (see `tellApart`). */

@@ -40,7 +40,16 @@ export type CallViewHandlers = {
   leave(): void;
   pickCamera(deviceId: string): void;
   pickMic(deviceId: string): void;
+  /** The data saver: whose video to receive. */
+  pickOthersVideo(choice: OthersVideo): void;
 };
+
+/** Whose video a person receives: everyone shown, only who speaks, or nobody's (audio only). */
+export type OthersVideo = "all" | "speaker" | "none";
+
+export function isOthersVideo(v: unknown): v is OthersVideo {
+  return v === "all" || v === "speaker" || v === "none";
+}
 
 export class CallView {
   private readonly openButton = byId("call-open", HTMLButtonElement);
@@ -58,6 +67,7 @@ export class CallView {
   private readonly leaveButton = byId("call-leave", HTMLButtonElement);
   private readonly callCameraSelect = byId("call-camera-select", HTMLSelectElement);
   private readonly callMicSelect = byId("call-mic-select", HTMLSelectElement);
+  private readonly othersVideo = byId("call-others-video", HTMLSelectElement);
 
   private readonly preview = byId("call-preview", HTMLElement);
   private readonly previewStage = byId("preview-stage", HTMLElement);
@@ -100,6 +110,10 @@ export class CallView {
       select.addEventListener("change", () => select.value && handlers.pickMic(select.value));
     }
 
+    this.othersVideo.addEventListener("change", () => {
+      if (isOthersVideo(this.othersVideo.value)) handlers.pickOthersVideo(this.othersVideo.value);
+    });
+
     this.settings.addEventListener("click", () => this.setSettingsOpen(this.settingsPanel.hidden));
     document.addEventListener("click", (event) => {
       if (this.settingsPanel.hidden || !(event.target instanceof Node)) return;
@@ -114,6 +128,11 @@ export class CallView {
 
     onLangChange(() => this.relabel());
     this.relabel();
+  }
+
+  /** Shows the data saver's choice. */
+  setOthersVideo(choice: OthersVideo): void {
+    this.othersVideo.value = choice;
   }
 
   /**

@@ -1,10 +1,10 @@
 // What the client remembers between visits (nickname, default-name seed, language, chosen camera
-// and microphone) through localStorage, and for one tab only (the admin page's token) through
+// and microphone, the data saver) through localStorage, and for one tab only (the admin page's token) through
 // sessionStorage, failing quietly where storage is unavailable (private modes, blocked cookies).
 
 const PREFIX = "noom.";
 
-export type StoredKey = "nickname" | "nameSeed" | "lang" | "camera" | "mic";
+export type StoredKey = "nickname" | "nameSeed" | "lang" | "camera" | "mic" | "othersVideo";
 /** Kept only while the tab is open: a secret should not outlive the visit. */
 export type SessionKey = "adminToken";
 
