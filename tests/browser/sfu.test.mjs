@@ -216,6 +216,48 @@ test("the data saver: audio only receives no video and still hears everyone; bac
   }
 });
 
+test("pinning someone shows them large over a strip of the others, in a higher layer; unpinning goes back to the grid", { timeout: 180_000 }, async () => {
+  const users = [];
+  try {
+    const ids = {};
+    for (const name of ["Val", "Wes"]) {
+      const user = await openCallUser(browser, server.url);
+      users.push(user);
+      await enterRoom(user.page, { nickname: name, room: "sfu-pin" });
+      ids[name] = await joinCall(user.page);
+    }
+    const viewer = await openCallUser(browser, server.url, { viewport: { width: 1280, height: 800 } });
+    users.push(viewer);
+    await enterRoom(viewer.page, { nickname: "Xia", room: "sfu-pin" });
+    await joinCall(viewer.page);
+    const page = viewer.page;
+    await expectVideoFrom(page, [ids.Val, ids.Wes], "Xia");
+    const height = (id) => page.locator(`#tiles .tile[data-id="${id}"]`).evaluate((tile) => tile.getBoundingClientRect().height);
+    const width = async (id) => (await inboundVideo(page)).find((v) => v.from === id)?.frameWidth ?? 0;
+    // By keyboard: Val's pin button.
+    const pin = page.locator(`#tiles .tile[data-id="${ids.Val}"] .tile-pin`);
+    assert.equal(await pin.getAttribute("aria-label"), "Pin Val: show them large");
+    await pin.focus();
+    await page.keyboard.press("Enter");
+    assert.equal(await pin.getAttribute("aria-pressed"), "true");
+    await eventually(async () => {
+      const [big, small] = [await height(ids.Val), await height(ids.Wes)];
+      assert.ok(big > 3 * small, `Val large (${big} px high), Wes in the strip (${small} px)`);
+    });
+    await eventually(async () => {
+      const [big, small] = [await width(ids.Val), await width(ids.Wes)];
+      assert.ok(big > small, `Val's video in a higher layer than Wes's: ${big} against ${small} wide`);
+    }, { timeout: CALL_TIMEOUT, interval: 500 });
+    await pin.click();
+    await eventually(async () => {
+      const [a, b] = [await height(ids.Val), await height(ids.Wes)];
+      assert.ok(Math.abs(a - b) <= 1, `back to the grid: ${a} and ${b} px high`);
+    });
+  } finally {
+    for (const user of users) await user.close();
+  }
+});
+
 test("the one who talks is shown speaking to the others, from what the media server hears", { timeout: 180_000 }, async () => {
   const users = [];
   try {

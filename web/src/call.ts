@@ -3,7 +3,7 @@
 // and joining again after a reconnection. How the media travels is its transport's business
 // (transport.ts; today the mesh of mesh.ts). The app hands it the room's pushes and signals; the
 // chat never depends on it.
-import { CallView, isOthersVideo, joinFailureNotice, type OthersVideo } from "./callView";
+import { CallView, isOthersVideo, joinFailureNotice, type LayoutChoice, type OthersVideo } from "./callView";
 import type { Connection } from "./connection";
 import { canShareScreen, LocalMedia } from "./media";
 import { MeshTransport } from "./mesh";
@@ -65,6 +65,11 @@ export class CallSession {
   private early: Signal[] = [];
   /** The media state the server was last told, so only changes are sent. */
   private told: Media | null = null;
+  /** The tile shown large, chosen by its pin button. */
+  private pinned: string | null = null;
+  private layoutChoice: LayoutChoice = "grid";
+  /** Who spoke last (another person), for the speaker layout between two speakers. */
+  private lastSpeaker: string | null = null;
   /** The data saver: whose video we receive (through the media server). */
   private othersVideo: OthersVideo = "all";
   /** Who speaks, as the media server last said. */
@@ -98,6 +103,15 @@ export class CallSession {
       pickCamera: (id) => void this.pickDevice((media) => media.useCamera(id)),
       pickMic: (id) => void this.pickDevice((media) => media.useMic(id)),
       pickOthersVideo: (choice) => this.pickOthersVideo(choice),
+      pickLayout: (layout) => {
+        this.layoutChoice = layout;
+        if (layout === "grid") this.pinned = null;
+        this.arrange();
+      },
+    });
+    this.tiles.onPin((id) => {
+      this.pinned = this.pinned === id ? null : id;
+      this.arrange();
     });
     const saved = load("othersVideo");
     this.othersVideo = isOthersVideo(saved) ? saved : "all";
@@ -144,6 +158,7 @@ export class CallSession {
     this.putRemoteTile(p);
     this.transport?.present(p.id, change === "joined");
     this.relabelTiles();
+    this.arrange();
   }
 
   /** New TURN credentials: every connection takes them up before the old ones expire. */
@@ -271,6 +286,7 @@ export class CallSession {
     // A change made while the answer was on its way.
     this.publish();
     this.startPolling();
+    this.arrange();
   }
 
   // ---- leaving ----
@@ -304,6 +320,10 @@ export class CallSession {
     this.transport = null;
     this.dropRemotes();
     this.tiles.clear();
+    this.pinned = null;
+    this.lastSpeaker = null;
+    this.speakers = [];
+    this.tiles.arrange({ kind: "grid" }, null);
     this.selfTileId = null;
     this.detectors.clear();
     this.early = [];
@@ -391,8 +411,27 @@ export class CallSession {
     const others = ev.speakers.filter((id) => !room.isSelf(id));
     if (others.length && others[0] !== this.speakers[0]) {
       this.speakers = others;
+      this.lastSpeaker = others[0] ?? null;
       if (this.othersVideo === "speaker") this.relabelTiles();
+      this.arrange();
     }
+  }
+
+  /**
+   * Who is shown large, if anyone: the pinned person; else someone sharing their screen; else,
+   * in the speaker layout, who speaks (or spoke last, or anyone).
+   */
+  private arrange(): void {
+    const room = this.host.room();
+    const others = room ? room.inCall().filter((p) => !room.isSelf(p.id) && this.tiles.has(p.id)) : [];
+    const present = (id: string | null) => (id && others.some((p) => p.id === id) ? id : null);
+    if (this.pinned && !present(this.pinned)) this.pinned = null;
+    const main =
+      this.pinned ??
+      others.find((p) => p.call?.screen)?.id ??
+      (this.layoutChoice === "speaker" ? (present(this.lastSpeaker) ?? others[0]?.id ?? null) : null);
+    this.view.setLayout(this.pinned ? "speaker" : this.layoutChoice);
+    this.tiles.arrange(main ? { kind: "speaker", main } : { kind: "grid" }, this.pinned);
   }
 
   /** The tiles whose video we ask the media server for: what is on screen, less what the data
@@ -442,6 +481,7 @@ export class CallSession {
     this.transport?.gone(id);
     this.detectors.delete(id);
     if (id !== this.selfTileId) this.tiles.remove(id);
+    if (id === this.pinned || id === this.lastSpeaker) this.arrange();
   }
 
   /** Removes everyone else but those to `keep`. */

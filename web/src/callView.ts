@@ -42,7 +42,11 @@ export type CallViewHandlers = {
   pickMic(deviceId: string): void;
   /** The data saver: whose video to receive. */
   pickOthersVideo(choice: OthersVideo): void;
+  pickLayout(layout: LayoutChoice): void;
 };
+
+/** The grid, or the speaker large over a strip of the others. */
+export type LayoutChoice = "grid" | "speaker";
 
 /** Whose video a person receives: everyone shown, only who speaks, or nobody's (audio only). */
 export type OthersVideo = "all" | "speaker" | "none";
@@ -68,6 +72,7 @@ export class CallView {
   private readonly callCameraSelect = byId("call-camera-select", HTMLSelectElement);
   private readonly callMicSelect = byId("call-mic-select", HTMLSelectElement);
   private readonly othersVideo = byId("call-others-video", HTMLSelectElement);
+  private readonly layoutSelect = byId("call-layout", HTMLSelectElement);
 
   private readonly preview = byId("call-preview", HTMLElement);
   private readonly previewStage = byId("preview-stage", HTMLElement);
@@ -110,6 +115,10 @@ export class CallView {
       select.addEventListener("change", () => select.value && handlers.pickMic(select.value));
     }
 
+    this.layoutSelect.addEventListener("change", () => {
+      const value = this.layoutSelect.value;
+      if (value === "grid" || value === "speaker") handlers.pickLayout(value);
+    });
     this.othersVideo.addEventListener("change", () => {
       if (isOthersVideo(this.othersVideo.value)) handlers.pickOthersVideo(this.othersVideo.value);
     });
@@ -128,6 +137,11 @@ export class CallView {
 
     onLangChange(() => this.relabel());
     this.relabel();
+  }
+
+  /** Shows the layout chosen. */
+  setLayout(layout: LayoutChoice): void {
+    this.layoutSelect.value = layout;
   }
 
   /** Shows the data saver's choice. */

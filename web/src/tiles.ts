@@ -21,6 +21,13 @@ export const PAGE_MAX = 25;
 export const PAGE_MAX_NARROW = 6;
 const NARROW = 600;
 
+/** How the tiles are laid out: a grid of pages, or one person large over a strip of the others. */
+export type Arrangement = { kind: "grid" } | { kind: "speaker"; main: string };
+
+/** The strip under the main tile: tiles this high (CSS pixels), 16:9. */
+const STRIP_HEIGHT = 90;
+const STRIP_HEIGHT_NARROW = 64;
+
 /** How many tiles one page of a `width` × `height` stage holds. */
 export function pageSize(width: number, height: number, gap = TILE_GAP): number {
   if (width <= 0 || height <= 0) return PAGE_MAX;
@@ -62,6 +69,7 @@ export type TileInfo = { name: string; self: boolean; media: Media | null; conne
 type Tile = {
   root: HTMLElement;
   video: HTMLVideoElement;
+  pin: HTMLButtonElement | null;
   avatar: HTMLElement;
   name: HTMLElement;
   muted: HTMLElement;
@@ -78,6 +86,8 @@ export class TilesView {
   private readonly pageLabel = byId("tiles-page", HTMLElement);
   private readonly tiles = new Map<string, Tile>();
   private autoplayHandler: () => void = () => {};
+  private pinHandler: (id: string) => void = () => {};
+  private arrangement: Arrangement = { kind: "grid" };
   /** The page shown, from 0. */
   private page = 0;
   private pages = 1;
@@ -96,6 +106,22 @@ export class TilesView {
   /** Shows the page before (-1) or after (1) this one. */
   private turn(by: number): void {
     this.page = Math.min(this.pages - 1, Math.max(0, this.page + by));
+    this.layout();
+  }
+
+  /** Called when someone's pin button is pressed. */
+  onPin(handler: (id: string) => void): void {
+    this.pinHandler = handler;
+  }
+
+  /** The grid, or one person large (see [`Arrangement`]); the pinned tile's button says so. */
+  arrange(arrangement: Arrangement, pinned: string | null): void {
+    this.arrangement = arrangement;
+    for (const [id, tile] of this.tiles) {
+      tile.pin?.setAttribute("aria-pressed", String(id === pinned));
+      tile.root.toggleAttribute("data-pinned", id === pinned);
+      this.relabel(tile);
+    }
     this.layout();
   }
 
@@ -155,6 +181,7 @@ export class TilesView {
     if (!tile) return;
     tile.name.textContent = name;
     tile.avatar.dataset.initial = initial(name);
+    this.relabel(tile);
   }
 
   setMedia(id: string, media: Media | null): void {
@@ -212,6 +239,15 @@ export class TilesView {
 
   /** Sizes the tiles for how many there are and how large the stage is now. */
   layout(): void {
+    const arrangement = this.arrangement;
+    const main = arrangement.kind === "speaker" ? this.tiles.get(arrangement.main) : undefined;
+    this.grid.dataset.layout = main ? "speaker" : "grid";
+    if (main) return this.layoutSpeaker(main);
+    for (const tile of this.tiles.values()) {
+      tile.root.removeAttribute("data-main");
+      tile.root.style.removeProperty("--tile-w");
+      tile.root.style.removeProperty("--tile-h");
+    }
     const all = [...this.tiles.values()];
     const perPage = pageSize(this.grid.clientWidth, this.grid.clientHeight);
     this.pages = Math.max(1, Math.ceil(all.length / perPage));
@@ -233,6 +269,29 @@ export class TilesView {
       this.grid.style.setProperty("--tile-w", `${layout.width}px`);
       this.grid.style.setProperty("--tile-h", `${layout.height}px`);
     }
+  }
+
+  /** One tile as large as the stage allows, the others in a strip under it, as many as fit. */
+  private layoutSpeaker(main: Tile): void {
+    const [width, height] = [this.grid.clientWidth, this.grid.clientHeight];
+    this.pager.hidden = true;
+    const stripH = width < NARROW ? STRIP_HEIGHT_NARROW : STRIP_HEIGHT;
+    const stripW = Math.floor((stripH * 16) / 9);
+    const others = [...this.tiles.values()].filter((tile) => tile !== main);
+    const fits = Math.max(0, Math.floor((width + TILE_GAP) / (stripW + TILE_GAP)));
+    const strip = others.length ? stripH + TILE_GAP : 0;
+    const big = gridLayout(1, width, Math.max(0, height - strip));
+    main.root.hidden = false;
+    main.root.setAttribute("data-main", "");
+    main.root.style.setProperty("--tile-w", `${big.width}px`);
+    main.root.style.setProperty("--tile-h", `${big.height}px`);
+    others.forEach((tile, at) => {
+      tile.root.removeAttribute("data-main");
+      tile.root.hidden = at >= fits;
+      tile.root.style.setProperty("--tile-w", `${stripW}px`);
+      tile.root.style.setProperty("--tile-h", `${stripH}px`);
+    });
+    this.grid.dataset.count = String(1 + Math.min(fits, others.length));
   }
 
   private relabelPager(): void {
@@ -261,6 +320,8 @@ export class TilesView {
     const muted = el("span", { className: "tile-muted", attrs: { role: "img" } });
     const you = self ? el("span", { className: "tile-you" }) : null;
     const stateText = el("span", { className: "tile-state-text" });
+    const pin = self ? null : el("button", { className: "tile-pin", attrs: { type: "button", "aria-pressed": "false" } });
+    pin?.addEventListener("click", () => this.pinHandler(id));
     const spinner = el("span", { className: "tile-spinner", attrs: { "aria-hidden": "true" } });
     const root = el(
       "div",
@@ -269,9 +330,10 @@ export class TilesView {
       el("div", { className: "tile-off", attrs: { "aria-hidden": "true" } }, avatar),
       el("div", { className: "tile-state" }, spinner, stateText),
       el("div", { className: "tile-label" }, muted, name, you),
+      ...(pin ? [pin] : []),
     );
     if (self) root.setAttribute("data-self", "");
-    const tile = { root, video, avatar, name, muted, stateText, you, self };
+    const tile = { root, video, pin, avatar, name, muted, stateText, you, self };
     this.relabel(tile);
     return tile;
   }
@@ -280,6 +342,11 @@ export class TilesView {
     tile.muted.setAttribute("aria-label", t("call.muted"));
     tile.muted.title = t("call.muted");
     if (tile.you) tile.you.textContent = t("room.you");
+    if (tile.pin) {
+      const pinned = tile.pin.getAttribute("aria-pressed") === "true";
+      tile.pin.textContent = t(pinned ? "call.unpin" : "call.pin");
+      tile.pin.setAttribute("aria-label", t(pinned ? "call.unpinName" : "call.pinName", { name: tile.name.textContent ?? "" }));
+    }
     tile.stateText.textContent = tile.root.dataset.connection === "failed" ? t("call.failed") : t("call.connecting");
   }
 }
