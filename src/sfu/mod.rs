@@ -7,6 +7,7 @@
 //!
 //! - [`router`]: one call: a peer connection per participant, the tracks each publishes, the
 //!   tracks each receives, and the offers that tell a browser of tracks come and gone.
+//! - `track`: one track: its layers, what each receiver wants of it, which frame goes to whom.
 //! - [`allocator`]: which layer of each track a receiver's bandwidth estimate allows.
 //! - [`speakers`]: who is speaking, from the audio levels in the packets.
 //! - [`demux`]: which call a datagram at the media port is for, before any router sees it.
@@ -16,6 +17,8 @@ pub mod demux;
 pub mod router;
 pub mod server;
 pub mod speakers;
+mod track;
 
-pub use router::{CallRouter, ParticipantStats, RouterError, RouterOutput, Wanted};
+pub use router::{CallRouter, ParticipantStats, RouterError, RouterOutput};
 pub use server::{MediaError, MediaEvent, MediaServer};
+pub use track::Wanted;
