@@ -1,0 +1,666 @@
+//! One call through the media server: a peer connection (a str0m [`Rtc`]) per participant, the
+//! tracks each publishes, and the tracks of the others each receives.
+//!
+//! A browser offers its own tracks when it joins ([`CallRouter::join`]); the router answers. When
+//! tracks come or go, the router offers each participant concerned the change and waits for its
+//! answer ([`CallRouter::answer`]) before offering the next: the server drives renegotiation, so
+//! offers never cross. Media is forwarded frame by frame (str0m's frame mode): str0m
+//! depacketises what a publisher sends and packetises it again for each receiver, with its own
+//! sequence numbers, NACK/RTX history, pacing and RTCP per peer, so a receiver's losses are
+//! repaired from the server and never reach the publisher. A receiver that joins a track, or
+//! loses frames of it, has the publisher asked for a keyframe, at most every
+//! [`KEYFRAME_REQUEST_EVERY`].
+//!
+//! Datagrams are matched to a participant by their source address once its ICE has found it,
+//! and before that by str0m's own check (the ICE user name of a STUN request).
+//!
+//! Here: the connections, their negotiation and forwarding. Beside it: `layers` (which layers
+//! each receiver gets, which publishers need not send, which voices go in a large call),
+//! `stats` (what the admin panel shows), `tests` (the router against str0m peers).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::bwe::{Bitrate, BweKind};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
+
+use super::allocator::Hysteresis;
+use super::speakers::Speakers;
+use super::track::{Negotiation, Published, RateMeter, Receiving, Sent, Take, Wanted, vp8_keyframe_height};
+use crate::metrics::COUNTERS;
+use crate::rooms::PersonId;
+
+/// A publisher's track is asked for a keyframe at most this often, however many receivers ask.
+pub const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_millis(500);
+/// A participant whose connection is not up this long after joining is gone, as one whose ICE
+/// dies is.
+pub const CONNECT_WITHIN: Duration = Duration::from_secs(15);
+/// The most one participant may publish, in bits a second over a second: a camera's three layers
+/// and a microphone take under 2.5 Mbit/s, a sharp shared screen a few more. Past it the
+/// participant is cut off: what it sends costs everyone who receives it. Only media that passed
+/// SRTP counts, so nobody can get someone else cut off by forging their address.
+pub const PUBLISH_MAX: u64 = 20_000_000;
+/// Each receiver's bandwidth estimate starts here, and grows as str0m probes for more.
+pub const INITIAL_ESTIMATE: u64 = 1_000_000;
+/// A layer nobody has needed for this long is paused at its publisher; one needed again is
+/// resumed at once.
+pub const PAUSE_UNNEEDED_AFTER: Duration = Duration::from_secs(5);
+/// In a call of more people than its router's `all_voices_up_to`, only this many voices are
+/// forwarded: the loudest, and those last told as speaking.
+pub const VOICES_FORWARDED: usize = 3;
+/// How often the loudest voices are ranked again, in a large call.
+const RANK_VOICES_EVERY: Duration = Duration::from_millis(100);
+/// How often str0m reports each track's figures (bytes, loss, NACKs).
+const STATS_EVERY: Duration = Duration::from_secs(1);
+/// How often each receiver's layers are allocated again (the layers' bitrates move).
+const ALLOCATE_EVERY: Duration = Duration::from_secs(1);
+
+/// What the router has for its IO to do.
+#[derive(Debug)]
+pub enum RouterOutput {
+    /// A datagram to send from the media port.
+    Transmit { source: SocketAddr, destination: SocketAddr, contents: Vec<u8> },
+    /// Tracks came or went: `to`'s browser is to answer this offer ([`CallRouter::answer`]).
+    Offer { to: PersonId, offer: SdpOffer },
+    /// The participant's connection ended (its ICE gave up, or str0m closed it): it is out of
+    /// the call.
+    Gone(PersonId),
+    /// Who is speaking now, the loudest first (see [`Speakers`]).
+    Speakers(Vec<PersonId>),
+    /// Of `to`'s simulcast track `mid`, the layers someone receives (or may soon): the browser is
+    /// to send those and pause the rest, which nobody needs.
+    Layers { to: PersonId, mid: Mid, active: Vec<Rid> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouterError {
+    NotInCall,
+    AlreadyInCall,
+    /// No offer of the router's awaits an answer from this participant.
+    NoOfferPending,
+    /// The participant receives no such track.
+    NoSuchTrack,
+    /// The session description could not be used.
+    Sdp(String),
+}
+
+impl std::fmt::Display for RouterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouterError::NotInCall => f.write_str("not in the call"),
+            RouterError::AlreadyInCall => f.write_str("already in the call"),
+            RouterError::NoOfferPending => f.write_str("no offer awaits an answer"),
+            RouterError::NoSuchTrack => f.write_str("no such track"),
+            RouterError::Sdp(why) => write!(f, "session description refused: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for RouterError {}
+
+/// One call's media.
+pub struct CallRouter {
+    /// Where browsers reach the media port: each is a host candidate of every connection.
+    addresses: Vec<SocketAddr>,
+    participants: Vec<Participant>,
+    /// The participant behind each source address its ICE has used.
+    by_source: HashMap<SocketAddr, PersonId>,
+    speakers: Speakers,
+    /// The speakers last told, loudest first: served first by the allocator.
+    speaking: Vec<PersonId>,
+    outputs: VecDeque<RouterOutput>,
+    next_allocation: Option<Instant>,
+    /// Whether receivers' bandwidth is estimated (and their layers allocated within it).
+    estimating: bool,
+    /// In a call of more people than this, only the loudest few voices are forwarded.
+    all_voices_up_to: usize,
+    /// In such a call, whose voices are forwarded, and when that was decided.
+    audible: Vec<PersonId>,
+    audible_at: Option<Instant>,
+}
+
+struct Participant {
+    id: PersonId,
+    rtc: Rtc,
+    /// The first part of its connection's ICE user name, chosen here.
+    ufrag: String,
+    /// When str0m next wants time to pass.
+    timeout: Instant,
+    /// When it joined: its connection must be up within [`CONNECT_WITHIN`].
+    joined: Instant,
+    connected: bool,
+    /// The tracks it sends.
+    published: Vec<Published>,
+    /// The tracks of others it receives, or is to be offered.
+    receiving: Vec<Receiving>,
+    /// The router's offer that awaits its answer.
+    pending: Option<SdpPendingOffer>,
+    /// What it publishes, all tracks together.
+    publishing: RateMeter,
+    /// Its connection's bandwidth estimate, bits a second (str0m's, from TWCC feedback).
+    estimate: Option<u64>,
+    /// The layers its estimate allows, kept from flapping.
+    allocation: Hysteresis,
+}
+
+impl CallRouter {
+    pub fn new(addresses: Vec<SocketAddr>) -> Self {
+        Self {
+            addresses,
+            participants: Vec::new(),
+            by_source: HashMap::new(),
+            speakers: Speakers::default(),
+            speaking: Vec::new(),
+            outputs: VecDeque::new(),
+            next_allocation: None,
+            estimating: true,
+            all_voices_up_to: usize::MAX,
+            audible: Vec::new(),
+            audible_at: None,
+        }
+    }
+
+    /// Above `people` in the call, only the loudest [`VOICES_FORWARDED`] voices are forwarded:
+    /// nobody can follow more at once, and each costs every receiver its bandwidth and decoding.
+    pub fn with_all_voices_up_to(mut self, people: usize) -> Self {
+        self.all_voices_up_to = people;
+        self
+    }
+
+    /// A router that sends each receiver what its tiles want, whatever its bandwidth: for tests
+    /// of forwarding alone, on a simulated network whose timing the estimator would misread.
+    pub fn without_bandwidth_estimation(mut self) -> Self {
+        self.estimating = false;
+        self
+    }
+
+    pub fn len(&self) -> usize {
+        self.participants.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.participants.is_empty()
+    }
+
+    pub fn contains(&self, id: PersonId) -> bool {
+        self.index(id).is_some()
+    }
+
+    /// The first part of the ICE user name of `id`'s connection: what the media port routes its
+    /// first datagrams by (see [`super::demux`]).
+    pub fn ufrag(&self, id: PersonId) -> Option<&str> {
+        self.index(id).map(|at| self.participants[at].ufrag.as_str())
+    }
+
+    /// Someone joins with their browser's offer (its tracks to publish); returns the answer.
+    /// The tracks of those already in the call are offered to them once connected.
+    pub fn join(&mut self, id: PersonId, offer: SdpOffer, now: Instant) -> Result<SdpAnswer, RouterError> {
+        if self.contains(id) {
+            return Err(RouterError::AlreadyInCall);
+        }
+        // The server's address is known to the browser from its candidates: it needs no ICE
+        // checks of its own (ICE lite, as media servers do).
+        let credentials = IceCreds::new();
+        let ufrag = credentials.ufrag.clone();
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .set_local_ice_credentials(credentials)
+            .enable_bwe(self.estimating.then(|| Bitrate::bps(INITIAL_ESTIMATE)))
+            .set_stats_interval(Some(STATS_EVERY))
+            .build(now);
+        for address in &self.addresses {
+            if let Ok(candidate) = Candidate::host(*address, "udp") {
+                rtc.add_local_candidate(candidate);
+            }
+        }
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| RouterError::Sdp(e.to_string()))?;
+        let receiving = self
+            .participants
+            .iter()
+            .flat_map(|p| p.published.iter().map(move |track| (p.id, track)))
+            .map(|(from, track)| Receiving::new(from, track))
+            .collect();
+        self.participants.push(Participant {
+            id,
+            rtc,
+            ufrag,
+            timeout: now,
+            joined: now,
+            connected: false,
+            published: Vec::new(),
+            receiving,
+            pending: None,
+            publishing: RateMeter::default(),
+            estimate: None,
+            allocation: Hysteresis::default(),
+        });
+        self.drive(vec![self.participants.len() - 1], now);
+        Ok(answer)
+    }
+
+    /// A participant's browser answers the router's offer.
+    pub fn answer(&mut self, id: PersonId, answer: SdpAnswer, now: Instant) -> Result<(), RouterError> {
+        let at = self.index(id).ok_or(RouterError::NotInCall)?;
+        let me = &mut self.participants[at];
+        let pending = me.pending.take().ok_or(RouterError::NoOfferPending)?;
+        if let Err(e) = me.rtc.sdp_api().accept_answer(pending, answer) {
+            // The offer is void: what it carried is offered again, in the next one.
+            for track in &mut me.receiving {
+                track.state = match track.state {
+                    Negotiation::Offered(_) => Negotiation::ToOffer,
+                    Negotiation::Stopping(mid) => Negotiation::ToStop(mid),
+                    other => other,
+                };
+            }
+            self.drive(vec![at], now);
+            return Err(RouterError::Sdp(e.to_string()));
+        }
+        let mut opened = Vec::new();
+        me.receiving.retain_mut(|track| match track.state {
+            Negotiation::Offered(mid) => {
+                track.state = Negotiation::Open(mid);
+                opened.push((track.from, track.from_mid, track.current, track.wanted.clone()));
+                true
+            }
+            Negotiation::Stopping(_) => false,
+            Negotiation::ToOffer | Negotiation::Open(_) | Negotiation::ToStop(_) => true,
+        });
+        // A new receiver can show nothing until the next keyframe.
+        for (from, mid, current, wanted) in opened {
+            self.ask_keyframe(from, mid, current, &wanted, now);
+        }
+        self.drive(vec![at], now);
+        Ok(())
+    }
+
+    /// Everyone in the call.
+    pub fn ids(&self) -> impl Iterator<Item = PersonId> + '_ {
+        self.participants.iter().map(|p| p.id)
+    }
+
+    fn published_track(&self, from: PersonId, mid: Mid) -> Option<&Published> {
+        self.index(from).and_then(|at| self.participants[at].published.iter().find(|t| t.mid == mid))
+    }
+
+    /// Someone leaves the call: the others stop receiving their tracks.
+    pub fn leave(&mut self, id: PersonId, now: Instant) {
+        let Some(at) = self.index(id) else { return };
+        let mut gone = self.participants.remove(at);
+        gone.rtc.disconnect();
+        self.forget(id, now);
+    }
+
+    /// A datagram came to the media port; false if it belongs to nobody in this call.
+    pub fn handle_receive(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, bytes: &[u8]) -> bool {
+        let Ok(contents) = bytes.try_into() else { return false };
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        let known = self.by_source.get(&source).and_then(|id| self.index(*id));
+        let at = match known {
+            Some(at) => at,
+            None => match self.participants.iter().position(|p| p.rtc.accepts(&input)) {
+                Some(at) => {
+                    self.by_source.insert(source, self.participants[at].id);
+                    at
+                }
+                None => return false,
+            },
+        };
+        // A datagram that cannot be read is dropped: its source may be forged, and one bad
+        // datagram must not end a call. What ends the connection for good, str0m says by no
+        // longer being alive, which `drive` acts on.
+        if let Err(e) = self.participants[at].rtc.handle_input(input) {
+            tracing::debug!(id = %self.participants[at].id, "a media datagram refused: {e}");
+        }
+        self.drive(vec![at], now);
+        true
+    }
+
+    /// Time passed: whoever's timeout is due is told.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.next_allocation.is_none_or(|next| next <= now) {
+            self.next_allocation = Some(now + ALLOCATE_EVERY);
+            for at in 0..self.participants.len() {
+                self.allocate(at, now);
+            }
+            self.pause_unneeded_layers(now);
+        }
+        for p in &mut self.participants {
+            if !p.connected && now.duration_since(p.joined) >= CONNECT_WITHIN {
+                tracing::info!(id = %p.id, "media connection not up in time");
+                p.rtc.disconnect();
+                p.timeout = now;
+            }
+        }
+        let due: Vec<usize> = (0..self.participants.len()).filter(|at| self.participants[*at].timeout <= now).collect();
+        for &at in &due {
+            let _ = self.participants[at].rtc.handle_input(Input::Timeout(now));
+        }
+        self.drive(due, now);
+    }
+
+    /// When [`CallRouter::handle_timeout`] is next wanted.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        let allocation = self.next_allocation.filter(|_| !self.participants.is_empty());
+        let connect_by = self.participants.iter().filter(|p| !p.connected).map(|p| p.joined + CONNECT_WITHIN);
+        self.participants.iter().map(|p| p.timeout).chain(allocation).chain(connect_by).min()
+    }
+
+    pub fn poll_output(&mut self) -> Option<RouterOutput> {
+        self.outputs.pop_front()
+    }
+
+    fn index(&self, id: PersonId) -> Option<usize> {
+        self.participants.iter().position(|p| p.id == id)
+    }
+
+    /// Polls each participant in `work` until str0m wants time to pass, acting on what it says;
+    /// those it writes frames to are polled in turn.
+    fn drive(&mut self, mut work: Vec<usize>, now: Instant) {
+        while let Some(at) = work.pop() {
+            let mut events = Vec::new();
+            let me = &mut self.participants[at];
+            loop {
+                match me.rtc.poll_output() {
+                    Ok(Output::Timeout(when)) => {
+                        me.timeout = when;
+                        break;
+                    }
+                    Ok(Output::Transmit(t)) => self.outputs.push_back(RouterOutput::Transmit {
+                        source: t.source,
+                        destination: t.destination,
+                        contents: t.contents.to_vec(),
+                    }),
+                    Ok(Output::Event(event)) => events.push(event),
+                    Err(e) => {
+                        tracing::info!(id = %me.id, "media connection ended: {e}");
+                        me.rtc.disconnect();
+                        break;
+                    }
+                }
+            }
+            if !self.participants[at].rtc.is_alive() {
+                self.drop_participant(at, now);
+                // Indices after it moved down by one.
+                work.retain(|w| *w != at);
+                work.iter_mut().filter(|w| **w > at).for_each(|w| *w -= 1);
+                continue;
+            }
+            for event in events {
+                self.on_event(at, event, now, &mut work);
+            }
+        }
+        // What was published or has gone may concern anyone.
+        for at in 0..self.participants.len() {
+            self.offer_if_needed(at);
+        }
+        if let Some(speakers) = self.speakers.update(now) {
+            self.speaking.clone_from(&speakers);
+            self.outputs.push_back(RouterOutput::Speakers(speakers));
+        }
+    }
+
+    fn on_event(&mut self, at: usize, event: Event, now: Instant, work: &mut Vec<usize>) {
+        match event {
+            Event::Connected => {
+                self.participants[at].connected = true;
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.participants[at].rtc.disconnect();
+                work.push(at);
+            }
+            Event::MediaAdded(added) => {
+                // Our own offers add tracks we send; a browser's, tracks it sends us.
+                if matches!(added.direction, Direction::RecvOnly | Direction::SendRecv) {
+                    // Its simulcast layers, as we receive them.
+                    let layers = added.simulcast.map(|s| s.recv.iter().map(|layer| layer.rid).collect());
+                    self.published(at, added.mid, added.kind, layers.unwrap_or_default());
+                }
+            }
+            Event::MediaData(data) => self.forward(at, data, now, work),
+            Event::MediaEgressStats(stats) => {
+                let me = &mut self.participants[at];
+                if let Some(track) = me.receiving.iter_mut().find(|t| t.state == Negotiation::Open(stats.mid)) {
+                    COUNTERS.media_nacks(stats.nacks.saturating_sub(track.sent.nacks));
+                    let elapsed = track.sent.at.map(|at| stats.timestamp.saturating_duration_since(at).as_secs_f64());
+                    track.sent.bitrate = elapsed
+                        .filter(|e| *e > 0.0)
+                        .map(|e| (stats.bytes.saturating_sub(track.sent.bytes) as f64 * 8.0 / e) as u64);
+                    track.sent = Sent {
+                        bytes: stats.bytes,
+                        nacks: stats.nacks,
+                        loss: stats.loss,
+                        at: Some(stats.timestamp),
+                        ..track.sent
+                    };
+                }
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                self.participants[at].estimate = Some(estimate.as_u64());
+                COUNTERS.media_estimate(estimate.as_u64());
+                self.allocate(at, now);
+            }
+            Event::KeyframeRequest(request) => {
+                let me = &self.participants[at];
+                let asked = me.receiving.iter().find(|t| t.state == Negotiation::Open(request.mid));
+                if let Some(track) = asked {
+                    let (from, mid, current, wanted) =
+                        (track.from, track.from_mid, track.current, track.wanted.clone());
+                    self.ask_keyframe(from, mid, current, &wanted, now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A participant publishes a new track: everyone else is to be offered it.
+    fn published(&mut self, at: usize, mid: Mid, kind: MediaKind, layers: Vec<Rid>) {
+        let me = &mut self.participants[at];
+        if me.published.iter().any(|t| t.mid == mid) {
+            return;
+        }
+        let track = Published {
+            mid,
+            kind,
+            unneeded_since: vec![None; layers.len()],
+            layers,
+            heights: Vec::new(),
+            rates: Vec::new(),
+            told_active: None,
+            keyframe_requests: Vec::new(),
+        };
+        let from = me.id;
+        for (other, p) in self.participants.iter_mut().enumerate() {
+            if other != at {
+                p.receiving.push(Receiving::new(from, &track));
+            }
+        }
+        self.participants[at].published.push(track);
+    }
+
+    /// Writes a publisher's frame to everyone receiving that track.
+    fn forward(&mut self, at: usize, data: MediaData, now: Instant, work: &mut Vec<usize>) {
+        let from = self.participants[at].id;
+        let me = &mut self.participants[at];
+        me.publishing.add(data.data.len(), now);
+        if me.publishing.bitrate.is_some_and(|rate| rate > PUBLISH_MAX) {
+            tracing::warn!(id = %from, bitrate = me.publishing.bitrate, "publishes more than allowed: cut off");
+            me.rtc.disconnect();
+            return;
+        }
+        if let Some(level) = data.ext_vals.audio_level {
+            self.speakers.heard(from, level, data.ext_vals.voice_activity.unwrap_or(true), now);
+        }
+        if data.ext_vals.audio_level.is_some() && !self.audible_now(from, now) {
+            return;
+        }
+        if !data.contiguous {
+            // Frames were lost on the way in: receivers need a fresh start.
+            self.request_keyframe(from, data.mid, data.rid, now);
+        }
+        let Some(track) = self.participants[at].published.iter_mut().find(|t| t.mid == data.mid) else { return };
+        match track.rates.iter_mut().find(|(layer, _)| *layer == data.rid) {
+            Some((_, meter)) => meter.add(data.data.len(), now),
+            None => {
+                let mut meter = RateMeter::default();
+                meter.add(data.data.len(), now);
+                track.rates.push((data.rid, meter));
+            }
+        }
+        if let (Some(rid), Some(height)) = (data.rid, vp8_keyframe_height(&data)) {
+            match track.heights.iter_mut().find(|(layer, _)| *layer == rid) {
+                Some((_, known)) => *known = height,
+                None => track.heights.push((rid, height)),
+            }
+        }
+        let publisher = track.clone();
+        // The first frames of a layer may come before its keyframe can be asked for.
+        let mut needs_keyframe = false;
+        for (to, p) in self.participants.iter_mut().enumerate() {
+            if to == at {
+                continue;
+            }
+            for track in &mut p.receiving {
+                let Negotiation::Open(mid) = track.state else { continue };
+                if track.from != from || track.from_mid != data.mid {
+                    continue;
+                }
+                let wanted = publisher.capped(publisher.resolve(&track.wanted), track.ceiling);
+                match track.takes(&data, &wanted) {
+                    Take::Frame => {}
+                    Take::Nothing => continue,
+                    Take::FrameButNeedsKeyframe => needs_keyframe = true,
+                    Take::NothingUntilKeyframe => {
+                        needs_keyframe = true;
+                        continue;
+                    }
+                }
+                let time = track.time_of(&data);
+                let Some(writer) = p.rtc.writer(mid) else { continue };
+                let Some(pt) = writer.match_params(data.params) else { continue };
+                // Kept, so that the receiving browser can tell who is loud as well.
+                let writer = match data.ext_vals.audio_level {
+                    Some(level) => writer.audio_level(level, data.ext_vals.voice_activity.unwrap_or(true)),
+                    None => writer,
+                };
+                if writer.write(pt, data.network_time, time, data.data.clone()).is_ok() && !work.contains(&to) {
+                    work.push(to);
+                }
+            }
+        }
+        // Of audio, which has no keyframes, `request_keyframe` asks nothing.
+        if needs_keyframe {
+            self.request_keyframe(from, data.mid, data.rid, now);
+        }
+    }
+
+    /// Asks a publisher for a keyframe a receiver needs: of the layer it gets or wants; of every
+    /// layer when it wants any and has none yet (the first keyframe decides).
+    fn ask_keyframe(&mut self, from: PersonId, mid: Mid, current: Option<Rid>, wanted: &Wanted, now: Instant) {
+        let Some(track) = self.published_track(from, mid) else { return };
+        let (layers, wanted) = (track.layers.clone(), track.resolve(wanted));
+        let rids: Vec<Option<Rid>> = match &wanted {
+            Wanted::Paused => Vec::new(),
+            Wanted::Layer(rid) => vec![Some(*rid)],
+            Wanted::Any if current.is_some() || layers.is_empty() => vec![current],
+            Wanted::Any => layers.into_iter().map(Some).collect(),
+            // Resolved above.
+            Wanted::Fit(_) => Vec::new(),
+        };
+        for rid in rids {
+            self.request_keyframe(from, mid, rid, now);
+        }
+    }
+
+    fn request_keyframe(&mut self, from: PersonId, mid: Mid, rid: Option<Rid>, now: Instant) {
+        let Some(at) = self.index(from) else { return };
+        let publisher = &mut self.participants[at];
+        let Some(track) = publisher.published.iter_mut().find(|t| t.mid == mid) else { return };
+        let last = track.keyframe_requests.iter_mut().find(|(layer, _)| *layer == rid);
+        if track.kind != MediaKind::Video
+            || last.as_ref().is_some_and(|(_, last)| now.duration_since(*last) < KEYFRAME_REQUEST_EVERY)
+        {
+            return;
+        }
+        let Some(mut writer) = publisher.rtc.writer(mid) else { return };
+        if writer.request_keyframe(rid, KeyframeRequestKind::Pli).is_ok() {
+            COUNTERS.media_keyframe_request();
+            match last {
+                Some((_, last)) => *last = now,
+                None => track.keyframe_requests.push((rid, now)),
+            }
+        }
+    }
+
+    /// Offers a participant the tracks that came or went, unless an offer of the router's still
+    /// awaits its answer. A newcomer is offered the tracks already there at once, without waiting
+    /// for its connection: the round trip of the offer overlaps ICE and DTLS.
+    fn offer_if_needed(&mut self, at: usize) {
+        let me = &mut self.participants[at];
+        if me.pending.is_some() {
+            return;
+        }
+        let mut api = me.rtc.sdp_api();
+        for track in &mut me.receiving {
+            match track.state {
+                Negotiation::ToOffer => {
+                    // The browser tells whose a track is by its stream, and which by its id.
+                    let stream = track.from.to_string();
+                    let id = format!("{stream}-{}", track.from_mid);
+                    let mid = api.add_media(track.kind, Direction::SendOnly, Some(stream), Some(id), None);
+                    track.state = Negotiation::Offered(mid);
+                }
+                Negotiation::ToStop(mid) => {
+                    api.stop_media(mid);
+                    track.state = Negotiation::Stopping(mid);
+                }
+                Negotiation::Offered(_) | Negotiation::Open(_) | Negotiation::Stopping(_) => {}
+            }
+        }
+        if let Some((offer, pending)) = api.apply() {
+            me.pending = Some(pending);
+            self.outputs.push_back(RouterOutput::Offer { to: me.id, offer });
+        }
+    }
+
+    /// Takes out a participant whose connection ended, and tells the IO.
+    fn drop_participant(&mut self, at: usize, now: Instant) {
+        let gone = self.participants.remove(at);
+        self.outputs.push_back(RouterOutput::Gone(gone.id));
+        self.forget(gone.id, now);
+    }
+
+    /// The others stop receiving what `id` published.
+    fn forget(&mut self, id: PersonId, now: Instant) {
+        self.by_source.retain(|_, owner| *owner != id);
+        self.speakers.forget(id);
+        for p in &mut self.participants {
+            p.receiving.retain_mut(|track| {
+                if track.from != id {
+                    return true;
+                }
+                match track.state {
+                    // Never in a session description: nothing to stop.
+                    Negotiation::ToOffer => false,
+                    Negotiation::Offered(mid) | Negotiation::Open(mid) | Negotiation::ToStop(mid) => {
+                        track.state = Negotiation::ToStop(mid);
+                        true
+                    }
+                    Negotiation::Stopping(_) => true,
+                }
+            });
+        }
+        let all = (0..self.participants.len()).collect();
+        self.drive(all, now);
+    }
+}
+
+mod layers;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+pub use stats::{LayerStats, ParticipantStats, PublishedStats, ReceivingStats};

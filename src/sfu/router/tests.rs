@@ -1,0 +1,578 @@
+//! Browsers played by str0m peers, on a network that delivers every datagram at once: real
+//! ICE, DTLS, SRTP and RTP between them and the router, and time that passes only when the
+//! test says.
+
+use super::*;
+use str0m::format::Codec;
+use str0m::media::{Frequency, MediaTime, Simulcast, SimulcastLayer};
+
+const SERVER: &str = "192.0.2.1:3000";
+const STEP: Duration = Duration::from_millis(5);
+
+struct Browser {
+    id: PersonId,
+    rtc: Rtc,
+    address: SocketAddr,
+    /// The track it publishes.
+    sends: Option<(Mid, MediaKind)>,
+    /// Of a simulcast track: each layer's rid and frame size (so that a receiver can tell
+    /// which it got).
+    layers: Vec<(&'static str, usize)>,
+    /// Frames received, by the mid they came on.
+    heard: HashMap<Mid, Vec<Heard>>,
+    keyframe_requests: usize,
+    /// Layers to send a keyframe of next (`None`: the track without simulcast).
+    keyframes_asked: Vec<Option<Rid>>,
+    /// The audio level its audio frames say (RFC 6464: 0 the loudest).
+    level: i8,
+    /// How many of the router's offers it answers with an answer to something else.
+    bad_answers: usize,
+    /// The layers the router last told it to send (`None`: all).
+    active_layers: Option<Vec<String>>,
+}
+
+/// An answer to another offer than the router's.
+fn unrelated_answer(now: Instant) -> SdpAnswer {
+    let (mut offerer, mut answerer) = (Rtc::new(now), Rtc::new(now));
+    let mut api = offerer.sdp_api();
+    api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+    let (offer, _) = api.apply().unwrap();
+    answerer.sdp_api().accept_offer(offer).unwrap()
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Heard {
+    size: usize,
+    keyframe: bool,
+    time: u64,
+}
+
+/// A VP8 frame's first byte: its lowest bit clear on a key frame.
+const KEY: u8 = 0x10;
+const DELTA: u8 = 0x11;
+
+struct Call {
+    router: CallRouter,
+    browsers: Vec<Browser>,
+    start: Instant,
+    now: Instant,
+    gone: Vec<PersonId>,
+    speakers: Vec<Vec<PersonId>>,
+    /// The user names of the STUN requests browsers sent (their first part).
+    ufrags_seen: std::collections::HashSet<String>,
+}
+
+impl Call {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            router: CallRouter::new(vec![SERVER.parse().unwrap()]).without_bandwidth_estimation(),
+            browsers: Vec::new(),
+            start: now,
+            now,
+            gone: Vec::new(),
+            speakers: Vec::new(),
+            ufrags_seen: Default::default(),
+        }
+    }
+
+    /// A call of `n` browsers, each publishing audio.
+    fn with_audio(n: usize) -> Self {
+        let mut call = Self::new();
+        for _ in 0..n {
+            call.join(MediaKind::Audio);
+        }
+        call
+    }
+
+    /// A browser joins, publishing one track of `kind`.
+    fn join(&mut self, kind: MediaKind) -> usize {
+        self.join_with_layers(kind, &[])
+    }
+
+    /// A browser joins, publishing one track of `kind`, in these simulcast layers if any.
+    fn join_with_layers(&mut self, kind: MediaKind, layers: &[(&'static str, usize)]) -> usize {
+        let n = self.browsers.len();
+        let address: SocketAddr = format!("198.51.100.{}:5000", n + 1).parse().unwrap();
+        let mut rtc = Rtc::new(self.now);
+        rtc.add_local_candidate(Candidate::host(address, "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        let simulcast = (!layers.is_empty()).then(|| {
+            let mut simulcast = Simulcast::new();
+            for (rid, _) in layers {
+                simulcast.add_send_layer(SimulcastLayer::new(rid));
+            }
+            simulcast
+        });
+        let mid = api.add_media(kind, Direction::SendOnly, None, None, simulcast);
+        let (offer, pending) = api.apply().unwrap();
+        let id = PersonId::random();
+        let answer = self.router.join(id, offer, self.now).unwrap();
+        rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        self.browsers.push(Browser {
+            id,
+            rtc,
+            address,
+            sends: Some((mid, kind)),
+            layers: layers.to_vec(),
+            heard: HashMap::new(),
+            keyframe_requests: 0,
+            keyframes_asked: vec![None],
+            level: -100,
+            bad_answers: 0,
+            active_layers: None,
+        });
+        n
+    }
+
+    /// Lets `duration` pass, each browser sending a frame of its track every 20 ms.
+    fn run(&mut self, duration: Duration) {
+        let until = self.now + duration;
+        while self.now < until {
+            self.now += STEP;
+            let since = self.now - self.start;
+            if since.as_millis().is_multiple_of(20) {
+                for b in &mut self.browsers {
+                    send_frame(b, self.now, since);
+                }
+            }
+            self.exchange();
+        }
+    }
+
+    /// Moves datagrams and offers until nothing is left to move.
+    fn exchange(&mut self) {
+        let now = self.now;
+        for b in &mut self.browsers {
+            let _ = b.rtc.handle_input(Input::Timeout(now));
+        }
+        self.router.handle_timeout(now);
+        loop {
+            let mut moved = false;
+            for at in 0..self.browsers.len() {
+                for (source, destination, contents) in poll_browser(&mut self.browsers[at]) {
+                    moved = true;
+                    if let Some(ufrag) = crate::sfu::demux::stun_ufrag(&contents) {
+                        self.ufrags_seen.insert(ufrag.to_owned());
+                    }
+                    self.router.handle_receive(now, source, destination, &contents);
+                }
+            }
+            while let Some(output) = self.router.poll_output() {
+                moved = true;
+                match output {
+                    RouterOutput::Transmit { source, destination, contents } => {
+                        let Some(b) = self.browsers.iter_mut().find(|b| b.address == destination) else { continue };
+                        let input = Input::Receive(
+                            now,
+                            Receive {
+                                proto: Protocol::Udp,
+                                source,
+                                destination,
+                                contents: (&contents[..]).try_into().unwrap(),
+                            },
+                        );
+                        b.rtc.handle_input(input).unwrap();
+                    }
+                    RouterOutput::Offer { to, offer } => {
+                        // One the test joined without a browser answers nothing.
+                        let Some(b) = self.browsers.iter_mut().find(|b| b.id == to) else { continue };
+                        if b.bad_answers > 0 {
+                            b.bad_answers -= 1;
+                            let refused = self.router.answer(to, unrelated_answer(now), now);
+                            assert!(matches!(refused, Err(RouterError::Sdp(_))), "{refused:?}");
+                            continue;
+                        }
+                        let answer = b.rtc.sdp_api().accept_offer(offer).unwrap();
+                        self.router.answer(to, answer, now).unwrap();
+                    }
+                    RouterOutput::Gone(id) => self.gone.push(id),
+                    RouterOutput::Speakers(speakers) => self.speakers.push(speakers),
+                    RouterOutput::Layers { to, active, .. } => {
+                        let b = self.browsers.iter_mut().find(|b| b.id == to).unwrap();
+                        b.active_layers = Some(active.iter().map(|r| r.to_string()).collect());
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    /// How many of the others' tracks browser `at` received at least `frames` frames of.
+    fn tracks_heard(&self, at: usize, frames: usize) -> usize {
+        self.browsers[at].heard.values().filter(|heard| heard.len() >= frames).count()
+    }
+
+    /// Frames received so far by browser `at`, by mid.
+    fn counts(&self, at: usize) -> HashMap<Mid, usize> {
+        self.browsers[at].heard.iter().map(|(mid, heard)| (*mid, heard.len())).collect()
+    }
+
+    /// How many of browser `at`'s tracks received more than `frames` frames since `before`.
+    fn tracks_going_on(&self, at: usize, before: &HashMap<Mid, usize>, frames: usize) -> usize {
+        let now = self.counts(at);
+        now.iter().filter(|(mid, n)| **n > before.get(*mid).copied().unwrap_or(0) + frames).count()
+    }
+}
+
+/// A frame of the browser's track (of each layer), a keyframe where one was asked for.
+fn send_frame(b: &mut Browser, now: Instant, since: Duration) {
+    let Some((mid, kind)) = b.sends else { return };
+    if !b.rtc.is_connected() {
+        return;
+    }
+    let codec = if kind == MediaKind::Audio { Codec::Opus } else { Codec::Vp8 };
+    let Some(pt) = b.rtc.codec_config().find(|p| p.spec().codec == codec).map(|p| p.pt()) else { return };
+    let rate = if kind == MediaKind::Audio { 48_000 } else { 90_000 };
+    let time = MediaTime::new(since.as_micros() as u64 * rate / 1_000_000, Frequency::new(rate as u32).unwrap());
+    let layers: Vec<(Option<Rid>, usize)> = if b.layers.is_empty() {
+        vec![(None, if kind == MediaKind::Audio { 80 } else { 1200 })]
+    } else {
+        b.layers
+            .iter()
+            .filter(|(rid, _)| b.active_layers.as_ref().is_none_or(|active| active.iter().any(|a| a == rid)))
+            .map(|(rid, size)| (Some(Rid::from(*rid)), *size))
+            .collect()
+    };
+    for (rid, size) in layers {
+        let key = kind == MediaKind::Video && b.keyframes_asked.contains(&rid);
+        let mut frame = vec![if key { KEY } else { DELTA }; size];
+        if kind == MediaKind::Audio {
+            frame.fill(1);
+        }
+        let Some(mut writer) = b.rtc.writer(mid) else { return };
+        if let Some(rid) = rid {
+            writer = writer.rid(rid);
+        }
+        if kind == MediaKind::Audio {
+            writer = writer.audio_level(b.level, b.level > -60);
+        }
+        writer.write(pt, now, time, frame).unwrap();
+        if key {
+            b.keyframes_asked.retain(|asked| *asked != rid);
+        }
+    }
+}
+
+/// Everything the browser has to send, and what it heard.
+fn poll_browser(b: &mut Browser) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
+    let mut out = Vec::new();
+    loop {
+        match b.rtc.poll_output().unwrap() {
+            Output::Timeout(_) => return out,
+            Output::Transmit(t) => out.push((t.source, t.destination, t.contents.to_vec())),
+            Output::Event(Event::MediaData(data)) => b.heard.entry(data.mid).or_default().push(Heard {
+                size: data.data.len(),
+                keyframe: data.data.first().is_some_and(|first| first & 1 == 0),
+                time: data.time.numer(),
+            }),
+            Output::Event(Event::KeyframeRequest(request)) => {
+                b.keyframe_requests += 1;
+                b.keyframes_asked.push(request.rid);
+            }
+            Output::Event(_) => {}
+        }
+    }
+}
+
+#[test]
+fn three_people_each_hear_the_two_others_through_the_router() {
+    let mut call = Call::with_audio(3);
+    call.run(Duration::from_secs(3));
+    for at in 0..3 {
+        assert_eq!(call.tracks_heard(at, 50), 2, "browser {at} heard {:?}", call.browsers[at].heard);
+        // What the media port will route a browser's first datagrams by.
+        let ufrag = call.router.ufrag(call.browsers[at].id).unwrap();
+        assert!(call.ufrags_seen.contains(ufrag), "{ufrag} not in {:?}", call.ufrags_seen);
+    }
+    assert!(call.gone.is_empty());
+}
+
+#[test]
+fn someone_who_joins_later_is_offered_the_tracks_already_there_and_the_publisher_asked_for_a_keyframe() {
+    let mut call = Call::new();
+    let first = call.join(MediaKind::Video);
+    call.join(MediaKind::Video);
+    call.run(Duration::from_secs(2));
+    let asked = call.browsers[first].keyframe_requests;
+    let late = call.join(MediaKind::Video);
+    call.run(Duration::from_secs(2));
+    assert_eq!(call.tracks_heard(late, 20), 2, "the latecomer heard {:?}", call.browsers[late].heard);
+    assert!(call.browsers[first].keyframe_requests > asked, "the publisher was asked for a keyframe");
+    for at in 0..2 {
+        assert_eq!(call.tracks_heard(at, 20), 2, "browser {at} heard {:?}", call.browsers[at].heard);
+    }
+}
+
+#[test]
+fn an_answer_that_does_not_fit_is_refused_and_the_tracks_are_offered_again() {
+    let mut call = Call::with_audio(2);
+    call.run(Duration::from_secs(1));
+    let late = call.join(MediaKind::Audio);
+    call.browsers[late].bad_answers = 1;
+    call.run(Duration::from_secs(2));
+    assert_eq!(call.browsers[late].bad_answers, 0, "a bad answer was given");
+    assert_eq!(call.tracks_heard(late, 50), 2, "the latecomer heard {:?}", call.browsers[late].heard);
+    assert!(call.gone.is_empty());
+}
+
+#[test]
+fn when_someone_leaves_the_others_stop_receiving_them_and_go_on_with_the_rest() {
+    let mut call = Call::with_audio(3);
+    call.run(Duration::from_secs(2));
+    let leaving = call.browsers[2].id;
+    call.router.leave(leaving, call.now);
+    call.browsers[2].sends = None;
+    let before: Vec<HashMap<Mid, usize>> = (0..2).map(|at| call.counts(at)).collect();
+    call.run(Duration::from_secs(2));
+    for (at, before) in before.iter().enumerate() {
+        assert_eq!(call.tracks_going_on(at, before, 50), 1, "browser {at} goes on hearing the one other left");
+    }
+    assert_eq!(call.router.len(), 2);
+}
+
+#[test]
+fn someone_whose_network_dies_is_gone_within_15_seconds_and_the_others_carry_on() {
+    let mut call = Call::with_audio(3);
+    call.run(Duration::from_secs(2));
+    // Its browser is killed: nothing more comes from it, and nothing reaches it.
+    let dead = call.browsers.remove(2);
+    let before: Vec<HashMap<Mid, usize>> = (0..2).map(|at| call.counts(at)).collect();
+    call.run(Duration::from_secs(15));
+    assert_eq!(call.gone, vec![dead.id]);
+    assert!(!call.router.contains(dead.id));
+    for (at, before) in before.iter().enumerate() {
+        assert_eq!(call.tracks_going_on(at, before, 50), 1, "browser {at} goes on hearing the one other left");
+    }
+}
+
+#[test]
+fn in_a_large_call_only_the_loudest_voices_are_forwarded() {
+    let mut call = Call::new();
+    call.router =
+        CallRouter::new(vec![SERVER.parse().unwrap()]).without_bandwidth_estimation().with_all_voices_up_to(4);
+    for _ in 0..6 {
+        call.join(MediaKind::Audio);
+    }
+    // Everyone sends audio; two of them speak.
+    call.browsers[1].level = -20;
+    call.browsers[2].level = -30;
+    call.run(Duration::from_secs(2));
+    let before = call.counts(0);
+    call.run(Duration::from_secs(1));
+    assert_eq!(call.tracks_going_on(0, &before, 20), 2, "the two who speak, not the three who do not");
+    // A third speaks up, louder: heard at once.
+    call.browsers[3].level = -10;
+    call.run(Duration::from_millis(500));
+    let before = call.counts(0);
+    call.run(Duration::from_secs(1));
+    assert_eq!(call.tracks_going_on(0, &before, 20), 3);
+
+    // In a call small enough, every voice goes.
+    let mut small = Call::with_audio(4);
+    small.run(Duration::from_secs(2));
+    let before = small.counts(0);
+    small.run(Duration::from_secs(1));
+    assert_eq!(small.tracks_going_on(0, &before, 20), 3, "every other voice, speaking or not");
+}
+
+#[test]
+fn a_publisher_that_floods_is_cut_off_and_the_others_carry_on() {
+    let mut call = Call::with_audio(2);
+    // 30 kB every 20 ms: 12 Mbit/s on each of two layers.
+    let flooder = call.join_with_layers(MediaKind::Video, &[("a", 30_000), ("b", 30_000)]);
+    let flooder = call.browsers[flooder].id;
+    call.run(Duration::from_secs(3));
+    assert_eq!(call.gone, vec![flooder]);
+    assert!(!call.router.contains(flooder));
+    let before: Vec<HashMap<Mid, usize>> = (0..2).map(|at| call.counts(at)).collect();
+    call.run(Duration::from_secs(1));
+    for (at, before) in before.iter().enumerate() {
+        assert_eq!(call.tracks_going_on(at, before, 30), 1, "browser {at} goes on hearing the other");
+    }
+}
+
+#[test]
+fn someone_whose_connection_never_comes_up_is_gone_within_15_seconds() {
+    let mut call = Call::with_audio(2);
+    call.run(Duration::from_secs(1));
+    // An offer, and then nothing: no datagram ever comes (a network that drops UDP).
+    let mut rtc = Rtc::new(call.now);
+    let mut api = rtc.sdp_api();
+    api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+    let (offer, _) = api.apply().unwrap();
+    let silent = PersonId::random();
+    call.router.join(silent, offer, call.now).unwrap();
+    call.run(CONNECT_WITHIN - Duration::from_millis(100));
+    assert!(call.router.contains(silent), "still waited for");
+    call.run(Duration::from_millis(200));
+    assert_eq!(call.gone, vec![silent]);
+    assert!(!call.router.contains(silent));
+}
+
+#[test]
+fn the_others_are_told_who_speaks_from_the_audio_levels_of_the_packets() {
+    let mut call = Call::with_audio(3);
+    call.browsers[1].level = -20;
+    call.run(Duration::from_secs(2));
+    assert_eq!(call.speakers.last(), Some(&vec![call.browsers[1].id]));
+    call.browsers[1].level = -100;
+    call.browsers[2].level = -25;
+    call.run(Duration::from_secs(2));
+    assert_eq!(call.speakers.last(), Some(&vec![call.browsers[2].id]));
+    assert!(call.speakers.len() <= 4, "told only as it changed: {:?}", call.speakers);
+}
+
+const LAYERS: [(&str, usize); 3] = [("l", 300), ("m", 1_500), ("h", 6_000)];
+
+#[test]
+fn a_receiver_gets_the_layer_it_wants_switching_only_at_a_keyframe_of_it_and_nothing_when_paused() {
+    let mut call = Call::new();
+    let publisher = call.join_with_layers(MediaKind::Video, &LAYERS);
+    let receiver = call.join(MediaKind::Audio);
+    call.run(Duration::from_secs(1));
+    let (from, (from_mid, _)) = (call.browsers[publisher].id, call.browsers[publisher].sends.unwrap());
+    let to = call.browsers[receiver].id;
+    let mid = *call.browsers[receiver]
+        .heard
+        .keys()
+        .find(|mid| call.browsers[receiver].heard[*mid].iter().any(|h| h.size >= 300))
+        .expect("some video");
+
+    for (rid, size) in [("h", 6_000), ("l", 300), ("m", 1_500)] {
+        call.router.set_wanted(to, from, from_mid, Wanted::Layer(Rid::from(rid)), call.now).unwrap();
+        let start = call.browsers[receiver].heard[&mid].len();
+        call.run(Duration::from_secs(1));
+        let heard = &call.browsers[receiver].heard[&mid][start..];
+        let switched =
+            heard.iter().position(|h| h.size == size).unwrap_or_else(|| panic!("no frame of {rid}: {heard:?}"));
+        assert!(heard[switched].keyframe, "the switch to {rid} is at a keyframe");
+        assert!(heard[switched..].iter().all(|h| h.size == size), "{rid} alone once switched");
+        assert!(heard[..switched].iter().all(|h| h.size == heard[0].size), "one layer until then");
+    }
+    let all = &call.browsers[receiver].heard[&mid];
+    for pair in all.windows(2) {
+        let step = pair[1].time as i64 - pair[0].time as i64;
+        assert!((1..=9_000).contains(&step), "the receiver's clock runs on smoothly: {pair:?}");
+    }
+
+    call.router.set_wanted(to, from, from_mid, Wanted::Paused, call.now).unwrap();
+    call.run(Duration::from_millis(100));
+    let paused = call.browsers[receiver].heard[&mid].len();
+    call.run(Duration::from_secs(1));
+    assert_eq!(call.browsers[receiver].heard[&mid].len(), paused, "nothing while paused");
+    assert_eq!(
+        call.router.set_wanted(to, from, Mid::from("nope"), Wanted::Any, call.now),
+        Err(RouterError::NoSuchTrack)
+    );
+}
+
+#[test]
+fn a_receiver_gets_what_its_bandwidth_allows_lower_at_once_higher_once_it_held() {
+    // The layers cost 120 kbit/s, 600 kbit/s and 2.4 Mbit/s (a frame every 20 ms).
+    let mut call = Call::new();
+    let publisher = call.join_with_layers(MediaKind::Video, &LAYERS);
+    let receiver = call.join(MediaKind::Audio);
+    call.run(Duration::from_secs(2));
+    let (from, to) = (call.browsers[publisher].id, call.browsers[receiver].id);
+    call.router.show(to, from, Some(720), call.now).unwrap();
+    let mid = *call.browsers[receiver]
+        .heard
+        .keys()
+        .find(|m| call.browsers[receiver].heard[*m].iter().any(|h| h.size >= 300))
+        .unwrap();
+    let last_size = |call: &Call, since: usize| {
+        let heard = &call.browsers[receiver].heard[&mid];
+        heard[since..].last().map(|h| h.size)
+    };
+    call.run(Duration::from_secs(1));
+    assert_eq!(last_size(&call, 0), Some(6_000), "no estimate yet: the layer the tile wants");
+
+    call.router.estimated(to, 500_000, call.now);
+    let start = call.browsers[receiver].heard[&mid].len();
+    call.run(Duration::from_secs(1));
+    assert_eq!(last_size(&call, start), Some(300), "500 kbit/s holds the lowest layer only, at once");
+
+    call.router.estimated(to, 5_000_000, call.now);
+    call.run(crate::sfu::allocator::UP_AFTER / 2);
+    assert_eq!(last_size(&call, start), Some(300), "not up before the estimate held");
+    call.run(crate::sfu::allocator::UP_AFTER);
+    assert_eq!(last_size(&call, start), Some(6_000), "up once it held");
+
+    call.router.estimated(to, 50_000, call.now);
+    call.run(Duration::from_millis(200));
+    let off = call.browsers[receiver].heard[&mid].len();
+    call.run(Duration::from_secs(1));
+    assert_eq!(call.browsers[receiver].heard[&mid].len(), off, "too little for any layer: nothing");
+}
+
+#[test]
+fn layers_nobody_receives_are_paused_at_the_publisher_and_resumed_when_wanted() {
+    let mut call = Call::new();
+    let publisher = call.join_with_layers(MediaKind::Video, &LAYERS);
+    let receiver = call.join(MediaKind::Audio);
+    call.run(Duration::from_secs(2));
+    let (from, to) = (call.browsers[publisher].id, call.browsers[receiver].id);
+    // LAYERS' heights are not in their frames: taken as 180, 360 and 720 pixels.
+    call.router.show(to, from, Some(150), call.now).unwrap();
+    call.run(PAUSE_UNNEEDED_AFTER - Duration::from_secs(1));
+    assert_eq!(call.browsers[publisher].active_layers, None, "not paused before a while");
+    call.run(Duration::from_secs(2));
+    assert_eq!(call.browsers[publisher].active_layers, Some(vec!["l".to_owned()]));
+    let mid = *call.browsers[receiver]
+        .heard
+        .keys()
+        .find(|m| call.browsers[receiver].heard[*m].iter().any(|h| h.size >= 300))
+        .unwrap();
+    let start = call.browsers[receiver].heard[&mid].len();
+    call.run(Duration::from_secs(1));
+    assert!(call.browsers[receiver].heard[&mid][start..].iter().any(|h| h.size == 300), "the low layer goes on");
+
+    call.router.show(to, from, Some(720), call.now).unwrap();
+    call.run(Duration::from_millis(1100));
+    assert_eq!(call.browsers[publisher].active_layers, Some(vec!["l".to_owned(), "h".to_owned()]), "resumed at once");
+    let start = call.browsers[receiver].heard[&mid].len();
+    call.run(Duration::from_secs(1));
+    assert_eq!(call.browsers[receiver].heard[&mid].last().map(|h| h.size), Some(6_000), "and received");
+    assert!(call.browsers[receiver].heard[&mid].len() > start);
+
+    // Nobody left to receive it: everything is paused, in time.
+    call.router.leave(to, call.now);
+    call.run(PAUSE_UNNEEDED_AFTER + Duration::from_secs(2));
+    assert_eq!(call.browsers[publisher].active_layers, Some(vec![]));
+}
+
+#[test]
+fn datagrams_of_nobody_in_the_call_are_refused_and_harm_nothing() {
+    let mut call = Call::new();
+    call.join(MediaKind::Audio);
+    call.join(MediaKind::Audio);
+    let stranger: SocketAddr = "203.0.113.9:4000".parse().unwrap();
+    let server: SocketAddr = SERVER.parse().unwrap();
+    let junk: [&[u8]; 6] = [
+        b"",
+        &[0u8; 1],
+        // An RTP header, a DTLS record, a STUN header, and bytes of nothing.
+        &[0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 9, 9, 9, 9],
+        &[0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200],
+        &[0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+        &[0xff; 1500],
+    ];
+    for datagram in junk {
+        assert!(!call.router.handle_receive(call.now, stranger, server, datagram));
+    }
+    call.run(Duration::from_secs(1));
+    // The same from a participant's own address (a forged source): dropped, the call goes on.
+    let victim = call.browsers[0].address;
+    for datagram in junk {
+        call.router.handle_receive(call.now, victim, server, datagram);
+    }
+    let before: Vec<HashMap<Mid, usize>> = (0..2).map(|at| call.counts(at)).collect();
+    call.run(Duration::from_secs(2));
+    assert!(call.gone.is_empty() && call.router.len() == 2);
+    for (at, before) in before.iter().enumerate() {
+        assert_eq!(call.tracks_going_on(at, before, 50), 1, "browser {at} goes on hearing the other");
+    }
+}
