@@ -87,7 +87,7 @@ const SEED_SOCKETS: &str = "f:seed";
 const LOBBY: &str = "lobby";
 
 /// The Socket.IO adapter: socketioxide-redis over our [`Link`]. A node alone uses it too; its
-/// broadcasts are all marked local (see [`Hub::broadcast`]), so nothing is encoded for Redis.
+/// broadcasts are all marked local (see `Hub::audience`), so nothing is encoded for Redis.
 pub type Adapter = CustomRedisAdapter<socketioxide::adapter::Emitter, Link>;
 type SocketRef = socketioxide::extract::SocketRef<Adapter>;
 type SocketIo = socketioxide::SocketIo<Adapter>;

@@ -100,8 +100,16 @@ test("a browser whose UDP dies is out of the call within 15 seconds, and says so
           assert.equal(streams.filter((s) => s.framesDecoded > 0).length, 2, `${user.name} sees both others: ${JSON.stringify(streams)}`);
         }, { timeout: CALL_TIMEOUT, interval: 250 });
       }
+      const qualityOf = (user, id) => user.page.locator(`#tiles .tile[data-id="${id}"]`).getAttribute("data-quality");
+      await eventually(async () => assert.equal(await qualityOf(ann, ids.Cut), "good", "Cut's media arrives well"), { timeout: CALL_TIMEOUT });
       network.dropUdp();
       const cutAt = Date.now();
+      // Before the server gives up on Cut: Ann sees Cut's connection is poor, and Cut is warned.
+      await eventually(async () => assert.equal(await qualityOf(ann, ids.Cut), "poor", "Ann sees Cut's connection poor"), { timeout: 12_000 });
+      await eventually(async () => {
+        assert.ok(await cut.page.locator("#call-network").isVisible(), "Cut is told their network is poor");
+        assert.match(await cut.page.locator("#call-network").innerText(), /Your network is poor/);
+      }, { timeout: 12_000 });
       for (const user of [ann, bob]) {
         await eventually(async () => {
           const shown = (await tiles(user.page)).map((t) => t.id);
@@ -115,7 +123,7 @@ test("a browser whose UDP dies is out of the call within 15 seconds, and says so
         const now = (await inboundVideo(ann.page)).find((s) => s.from === ids.Bob)?.framesDecoded ?? 0;
         assert.ok(now > before + 10, "Ann keeps decoding Bob");
       }, { timeout: CALL_TIMEOUT, interval: 250 });
-      // Cut's page tries again once, then says the call was lost.
+      // Cut's page says the call's connection was lost.
       await eventually(async () => {
         await expectVisible(cut.page.locator("#call-error"), "Cut's page says the call's connection was lost");
         assert.match(await cut.page.locator("#call-error").innerText(), /connection was lost/);

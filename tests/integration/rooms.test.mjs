@@ -71,7 +71,7 @@ describe("room:join", () => {
       self: participant(alice, "Alice"),
       participants: [participant(alice, "Alice")],
       history: [],
-      callLimit: 6,
+      callLimit: 100,
     });
 
     const { socket: bob, joined: b } = await noomClient(server.url, "Bob", room);
@@ -80,7 +80,7 @@ describe("room:join", () => {
       self: participant(bob, "Bob"),
       participants: [participant(alice, "Alice"), participant(bob, "Bob")],
       history: [],
-      callLimit: 6,
+      callLimit: 100,
     });
 
     const carol = await seedClient(server.url, "Carol", room);

@@ -33,12 +33,6 @@ import { LevelMeter, POLL_MS, SpeakingDetector } from "./speaking";
 import { TilesView } from "./tiles";
 import type { CallTransport, LocalTracks, TransportEvents } from "./transport";
 
-/**
- * A call the media server lost is joined again at once; lost again within this long, it is given
- * up and the person told (their network does not carry the call).
- */
-const RETRY_LOST_CALL_WITHIN_MS = 60_000;
-
 /** How soon a call:media that timed out is sent again. */
 const MEDIA_RETRY_MS = 3000;
 
@@ -74,8 +68,6 @@ export class CallSession {
   private othersVideo: OthersVideo = "all";
   /** Who speaks, as the media server last said. */
   private speakers: readonly string[] = [];
-  /** When the media server last lost our connection (0: never). */
-  private lastLost = 0;
   /** Bumped by every join and every end, so that a stale join answer is recognised. */
   private attempt = 0;
   /** The id our own tile is under (it changes with the connection). */
@@ -320,6 +312,7 @@ export class CallSession {
     this.transport = null;
     this.dropRemotes();
     this.tiles.clear();
+    this.view.setPoorNetwork(false);
     this.pinned = null;
     this.lastSpeaker = null;
     this.speakers = [];
@@ -354,6 +347,11 @@ export class CallSession {
       },
       stream: (id, stream) => this.tiles.setStream(id, stream),
       connection: (id, label) => this.tiles.setConnection(id, label),
+      quality: (id, quality) => {
+        if (id === "self") return this.view.setPoorNetwork(quality === "poor");
+        // Someone without a microphone sends no audio to judge by.
+        this.tiles.setQuality(id, this.host.room()?.find(id)?.call?.audio ? quality : null);
+      },
     };
   }
 
@@ -452,19 +450,13 @@ export class CallSession {
   }
 
   /**
-   * The media server lost our connection and took us out of the call: we join again, unless it
-   * was lost a moment ago too.
+   * The media server lost our connection (nothing came through for 15 s) and took us out of the
+   * call, as the others were told. Joining again by itself would only show the others someone
+   * coming and going while the network is down: the person is told, and joins again when ready.
    */
   sfuClosed(ev: SfuClosed): void {
     const room = this.host.room();
     if (!room || ev.room !== room.name || !this.active) return;
-    const now = Date.now();
-    if (now - this.lastLost > RETRY_LOST_CALL_WITHIN_MS) {
-      this.lastLost = now;
-      this.dropRemotes();
-      this.sendJoin();
-      return;
-    }
     this.end();
     room.setSelfCall(null);
     this.view.setNotice({ key: "call.lost" });

@@ -73,6 +73,7 @@ export class CallView {
   private readonly callMicSelect = byId("call-mic-select", HTMLSelectElement);
   private readonly othersVideo = byId("call-others-video", HTMLSelectElement);
   private readonly layoutSelect = byId("call-layout", HTMLSelectElement);
+  private readonly network = byId("call-network", HTMLElement);
 
   private readonly preview = byId("call-preview", HTMLElement);
   private readonly previewStage = byId("preview-stage", HTMLElement);
@@ -137,6 +138,12 @@ export class CallView {
 
     onLangChange(() => this.relabel());
     this.relabel();
+  }
+
+  /** Warns, or stops warning, that one's own network is poor. */
+  setPoorNetwork(poor: boolean): void {
+    this.network.hidden = !poor;
+    this.network.textContent = poor ? t("call.poorNetwork") : "";
   }
 
   /** Shows the layout chosen. */
@@ -266,6 +273,7 @@ export class CallView {
   }
 
   private relabel(): void {
+    if (!this.network.hidden) this.network.textContent = t("call.poorNetwork");
     this.renderOpen();
     this.renderNotice();
     this.renderDevices();

@@ -7,7 +7,7 @@
 // by the id of the person it belongs to.
 import { connectionLabel, type ConnectionLabel } from "./peer";
 import type { Signal } from "./protocol";
-import type { CallTransport, LocalTracks, TransportEvents } from "./transport";
+import { qualityOf, type CallTransport, type LocalTracks, type TransportEvents } from "./transport";
 
 /** The camera's layers, lowest first, as the server expects them: a quarter, a half and the whole. */
 export const CAMERA_LAYERS: RTCRtpEncodingParameters[] = [
@@ -18,6 +18,8 @@ export const CAMERA_LAYERS: RTCRtpEncodingParameters[] = [
 
 /** How often the tiles' sizes are looked at, to tell the server what we show. */
 export const VIEW_EVERY_MS = 1000;
+/** How often the connection's figures are read for the quality shown on tiles. */
+export const QUALITY_EVERY_MS = 2000;
 
 export type Tile = { id: string; height: number };
 
@@ -46,6 +48,11 @@ export class SfuTransport implements CallTransport {
   /** The server's offers, answered one at a time in the order they came. */
   private negotiation: Promise<void> = Promise.resolve();
   private viewTimer: number | undefined;
+  private qualityTimer: number | undefined;
+  /** Each inbound stream's packets received and lost when last read, by track id. */
+  private counted = new Map<string, { received: number; lost: number }>();
+  /** Our video's packets lost as the server last reported, and sent. */
+  private ours = { sent: 0, lost: 0 };
   private activeLayers = new Set(CAMERA_LAYERS.map((l) => l.rid ?? ""));
   /** Changes of the layers sent, one at a time. */
   private layersChange: Promise<void> = Promise.resolve();
@@ -68,6 +75,7 @@ export class SfuTransport implements CallTransport {
     pc.onconnectionstatechange = () => this.connectionChanged();
     this.negotiation = this.offer(pc);
     this.viewTimer = window.setInterval(() => this.sendView(), VIEW_EVERY_MS);
+    this.qualityTimer = window.setInterval(() => void this.readQuality(), QUALITY_EVERY_MS);
   }
 
   present(_id: string, _justJoined: boolean): void {
@@ -148,6 +156,7 @@ export class SfuTransport implements CallTransport {
     if (this.closed) return;
     this.closed = true;
     window.clearInterval(this.viewTimer);
+    window.clearInterval(this.qualityTimer);
     this.pc?.close();
     this.pc = null;
     this.streams.clear();
@@ -204,6 +213,55 @@ export class SfuTransport implements CallTransport {
 
   private failed(): void {
     for (const id of this.streams.keys()) this.options.events.connection(id, "failed");
+  }
+
+  /**
+   * How well each person's media arrives (packets lost of those sent since the last reading; none
+   * at all is poor), and how well ours goes out (what the server reports losing of our video).
+   */
+  private async readQuality(): Promise<void> {
+    const pc = this.pc;
+    const report = this.options.events.quality;
+    if (!pc || this.closed || !report) return;
+    if (pc.connectionState === "disconnected" || pc.connectionState === "failed") {
+      // Nothing arrives, nothing gets through: it is our network (or the server).
+      for (const id of this.streams.keys()) report(id, "poor");
+      report("self", "poor");
+      return;
+    }
+    if (pc.connectionState !== "connected") return;
+    const streamOf = new Map<string, string>();
+    for (const t of pc.getTransceivers()) {
+      const stream = [...this.streams].find(([, s]) => s.getTracks().includes(t.receiver.track))?.[0];
+      if (stream && t.currentDirection === "recvonly") streamOf.set(t.receiver.track.id, stream);
+    }
+    const perPerson = new Map<string, { received: number; lost: number }>();
+    const ours = { sent: 0, lost: 0 };
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "audio") {
+        const id = streamOf.get(s.trackIdentifier);
+        if (!id) return;
+        const before = this.counted.get(s.trackIdentifier) ?? { received: 0, lost: 0 };
+        const now = { received: s.packetsReceived ?? 0, lost: Math.max(0, s.packetsLost ?? 0) };
+        this.counted.set(s.trackIdentifier, now);
+        const sum = perPerson.get(id) ?? { received: 0, lost: 0 };
+        perPerson.set(id, { received: sum.received + now.received - before.received, lost: sum.lost + now.lost - before.lost });
+      } else if (s.type === "outbound-rtp" && s.kind === "video") {
+        ours.sent += s.packetsSent ?? 0;
+      } else if (s.type === "remote-inbound-rtp" && s.kind === "video") {
+        ours.lost += Math.max(0, s.packetsLost ?? 0);
+      }
+    });
+    if (this.closed) return;
+    // Audio is always sent (video may be paused by choice): it is what tells a path's health.
+    for (const [id, counts] of perPerson) report(id, qualityOf(counts.received, counts.lost));
+    const sent = ours.sent - this.ours.sent;
+    const lost = ours.lost - this.ours.lost;
+    this.ours = ours;
+    // Nothing from anyone: our own path is what fails.
+    const nothingIn = perPerson.size > 0 && [...perPerson.values()].every((c) => c.received === 0);
+    if (nothingIn) report("self", "poor");
+    else if (sent > 0) report("self", qualityOf(Math.max(0, sent - lost), Math.max(0, lost)));
   }
 
   /** Tells the server what we show, when it changed. */

@@ -8,6 +8,7 @@ import { initial } from "./format";
 import { onLangChange, t } from "./lang";
 import type { ConnectionLabel } from "./peer";
 import type { Media } from "./protocol";
+import type { Quality } from "./transport";
 
 export type Layout = { cols: number; rows: number; width: number; height: number };
 
@@ -69,6 +70,7 @@ export type TileInfo = { name: string; self: boolean; media: Media | null; conne
 type Tile = {
   root: HTMLElement;
   video: HTMLVideoElement;
+  quality: HTMLElement;
   pin: HTMLButtonElement | null;
   avatar: HTMLElement;
   name: HTMLElement;
@@ -198,6 +200,15 @@ export class TilesView {
     this.relabel(tile);
   }
 
+  /** How well their media arrives, as bars on the tile; `null`: not known (nothing shown). */
+  setQuality(id: string, quality: Quality | null): void {
+    const tile = this.tiles.get(id);
+    if (!tile || (tile.root.dataset.quality ?? null) === quality) return;
+    if (quality) tile.root.dataset.quality = quality;
+    else delete tile.root.dataset.quality;
+    this.relabel(tile);
+  }
+
   setSpeaking(id: string, speaking: boolean): void {
     const tile = this.tiles.get(id);
     if (!tile) return;
@@ -320,6 +331,13 @@ export class TilesView {
     const muted = el("span", { className: "tile-muted", attrs: { role: "img" } });
     const you = self ? el("span", { className: "tile-you" }) : null;
     const stateText = el("span", { className: "tile-state-text" });
+    const quality = el(
+      "span",
+      { className: "tile-quality", attrs: { role: "img" } },
+      el("span", { className: "bar" }),
+      el("span", { className: "bar" }),
+      el("span", { className: "bar" }),
+    );
     const pin = self ? null : el("button", { className: "tile-pin", attrs: { type: "button", "aria-pressed": "false" } });
     pin?.addEventListener("click", () => this.pinHandler(id));
     const spinner = el("span", { className: "tile-spinner", attrs: { "aria-hidden": "true" } });
@@ -329,11 +347,11 @@ export class TilesView {
       video,
       el("div", { className: "tile-off", attrs: { "aria-hidden": "true" } }, avatar),
       el("div", { className: "tile-state" }, spinner, stateText),
-      el("div", { className: "tile-label" }, muted, name, you),
+      el("div", { className: "tile-label" }, quality, muted, name, you),
       ...(pin ? [pin] : []),
     );
     if (self) root.setAttribute("data-self", "");
-    const tile = { root, video, pin, avatar, name, muted, stateText, you, self };
+    const tile = { root, video, quality, pin, avatar, name, muted, stateText, you, self };
     this.relabel(tile);
     return tile;
   }
@@ -342,6 +360,12 @@ export class TilesView {
     tile.muted.setAttribute("aria-label", t("call.muted"));
     tile.muted.title = t("call.muted");
     if (tile.you) tile.you.textContent = t("room.you");
+    const quality = tile.root.dataset.quality;
+    if (quality === "good" || quality === "fair" || quality === "poor") {
+      const label = t(`call.quality.${quality}`);
+      tile.quality.setAttribute("aria-label", label);
+      tile.quality.title = label;
+    }
     if (tile.pin) {
       const pinned = tile.pin.getAttribute("aria-pressed") === "true";
       tile.pin.textContent = t(pinned ? "call.unpin" : "call.pin");

@@ -22,7 +22,21 @@ export type TransportEvents = {
   stream(id: string, stream: MediaStream): void;
   /** How the media path to someone stands, for their tile. */
   connection(id: string, label: ConnectionLabel): void;
+  /** How well someone's media arrives, for their tile; `self`: how well ours goes out. */
+  quality?(id: string | "self", quality: Quality): void;
 };
+
+/** How well media arrives: nearly all of it, some lost, or little or none. */
+export type Quality = "good" | "fair" | "poor";
+
+/** Quality from what was lost of what was sent over a while (`received` and `lost` packets). */
+export function qualityOf(received: number, lost: number): Quality {
+  const total = received + lost;
+  if (received === 0) return "poor";
+  const share = lost / total;
+  if (share >= 0.1) return "poor";
+  return share >= 0.02 ? "fair" : "good";
+}
 
 export interface CallTransport {
   /** The call was joined with these others already in it, and these ICE servers. */
