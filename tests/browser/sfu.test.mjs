@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { useServer } from "../support/server.mjs";
 import { assertNoPageErrors, enterRoom, eventually, expectVisible, launchBrowser, useBrowser } from "../support/browser.mjs";
 import { inboundVideo } from "../support/sfu.mjs";
+import { seriousViolations } from "../support/axe.mjs";
 import {
   CALL_TIMEOUT,
   describeConnections,
@@ -253,6 +254,35 @@ test("pinning someone shows them large over a strip of the others, in a higher l
       const [a, b] = [await height(ids.Val), await height(ids.Wes)];
       assert.ok(Math.abs(a - b) <= 1, `back to the grid: ${a} and ${b} px high`);
     });
+  } finally {
+    for (const user of users) await user.close();
+  }
+});
+
+test("the call, its pages, its speaker layout and its settings pass axe-core's checks, in English and Korean, on a phone and a desktop", { timeout: 180_000 }, async () => {
+  const users = [];
+  try {
+    for (const name of ["Yun", "Zoe"]) {
+      const user = await openCallUser(browser, server.url);
+      users.push(user);
+      await enterRoom(user.page, { nickname: name, room: "sfu-a11y" });
+      await joinCall(user.page);
+    }
+    for (const [viewport, locale] of [[{ width: 390, height: 844 }, "ko-KR"], [{ width: 1280, height: 800 }, "en-US"], [{ width: 320, height: 480 }, "en-US"]]) {
+      const user = await openCallUser(browser, server.url, { viewport, locale });
+      users.push(user);
+      await enterRoom(user.page, { nickname: "Ann", room: "sfu-a11y" });
+      await joinCall(user.page);
+      await expectVideoFrom(user.page, [], "the checker");
+      const where = `${viewport.width}x${viewport.height} ${locale}`;
+      assert.deepEqual(await seriousViolations(user.page), [], `the call, ${where}`);
+      await user.page.locator("#tiles .tile:not([data-self]) .tile-pin").first().focus();
+      await user.page.keyboard.press("Enter");
+      await user.page.locator("#call-settings").click();
+      assert.deepEqual(await seriousViolations(user.page), [], `the speaker layout with the settings open, ${where}`);
+      await user.close();
+      users.pop();
+    }
   } finally {
     for (const user of users) await user.close();
   }
