@@ -27,6 +27,8 @@ pub struct Speakers {
     people: Vec<Voice>,
     told: Vec<PersonId>,
     next_update: Option<Instant>,
+    /// Tell at the next update even if nothing changed.
+    must_tell: bool,
 }
 
 struct Voice {
@@ -70,7 +72,13 @@ impl Speakers {
         loud.into_iter().take(n).map(|(id, _)| id).collect()
     }
 
-    /// The speakers, loudest first, when they changed since last told and it is time to tell.
+    /// Someone new is listening: the speakers are told again at the next update, changed or not.
+    pub fn tell_again(&mut self) {
+        self.must_tell = true;
+    }
+
+    /// The speakers, loudest first, when they changed since last told (or someone new listens)
+    /// and it is time to tell.
     pub fn update(&mut self, now: Instant) -> Option<Vec<PersonId>> {
         if self.next_update.is_some_and(|next| now < next) {
             return None;
@@ -92,9 +100,10 @@ impl Speakers {
             },
         );
         let speakers: Vec<PersonId> = speaking.into_iter().take(MAX_SPEAKERS).map(|(id, _)| id).collect();
-        if speakers == self.told {
+        if speakers == self.told && !self.must_tell {
             return None;
         }
+        self.must_tell = false;
         self.next_update = Some(now + UPDATE_EVERY);
         self.told = speakers.clone();
         Some(speakers)

@@ -238,6 +238,8 @@ impl CallRouter {
             estimate: None,
             allocation: Hysteresis::default(),
         });
+        // The newcomer is told who speaks now, not only when that changes.
+        self.speakers.tell_again();
         self.drive(vec![self.participants.len() - 1], now);
         Ok(answer)
     }

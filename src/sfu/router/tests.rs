@@ -413,6 +413,19 @@ fn someone_whose_connection_never_comes_up_is_gone_within_15_seconds() {
 }
 
 #[test]
+fn someone_who_joins_is_told_who_speaks_even_when_it_has_not_changed() {
+    let mut call = Call::with_audio(2);
+    call.browsers[1].level = -20;
+    call.run(Duration::from_secs(2));
+    assert_eq!(call.speakers.last(), Some(&vec![call.browsers[1].id]));
+    let told = call.speakers.len();
+    call.join(MediaKind::Audio);
+    call.run(Duration::from_secs(1));
+    assert_eq!(call.speakers.len(), told + 1, "told again, for the newcomer");
+    assert_eq!(call.speakers.last(), Some(&vec![call.browsers[1].id]));
+}
+
+#[test]
 fn the_others_are_told_who_speaks_from_the_audio_levels_of_the_packets() {
     let mut call = Call::with_audio(3);
     call.browsers[1].level = -20;
