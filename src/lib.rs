@@ -18,8 +18,8 @@
 //! - [`tls`]: HTTPS certificates: from files, reloaded, or made at start.
 //! - [`origin`]: which host names the server answers for, and which pages may talk to it.
 //! - [`ice`]: the STUN and TURN servers handed to browsers, with TURN credentials.
-//! - [`sfu`]: the media server, which forwards each call's media (built and tested alone: not yet
-//!   reachable from calls).
+//! - [`sfu`]: the media server, which forwards each call's media: its UDP port, a router per call
+//!   (the signalling it answers is `realtime::media`'s).
 //! - [`metrics`]: what `/metrics` reports.
 //! - [`admin`]: the admin panel's API: every room live, closing rooms, disconnecting people.
 //! - [`validate`], [`ratelimit`]: what input is accepted, and how fast.

@@ -15,7 +15,7 @@
 //! - `outbox`: everything sent to a socket, counted in bytes; a socket that falls behind is
 //!   closed.
 //! - `room_home`: each room's home: what its members hear, in the order it changed, sent with no
-//!   lock held; its turn; later, its call's media router.
+//!   lock held; its turn. (A call's media router has a task of its own: see [`crate::sfu`].)
 //! - `serial`: a socket's events, in the order they came.
 //! - `locks`: the hub's locks and the one order they are taken in.
 //! - `plain_ws`: the plain WebSocket chat at `/ws`, apart from all of the above.
