@@ -73,6 +73,13 @@ describe("media through the media server", () => {
     ]);
   });
 
+  it("shows a layer the browser does not send as a dash", () => {
+    const published = media.published.map((t) =>
+      t.kind === "video" ? { ...t, layers: t.layers.map((l) => (l.rid === "f" ? { ...l, bitrate: null, height: null } : l)) } : t,
+    );
+    expect(mediaTexts({ ...media, published })[0]?.params?.layers).toBe("q 180p 150 kbit/s · h 360p 480 kbit/s · f –");
+  });
+
   it("reads rates as people do, and a rate not known yet as a dash", () => {
     expect(rate(null)).toBe("–");
     expect(rate(999_499)).toBe("999 kbit/s");
