@@ -115,6 +115,12 @@ pub struct Config {
     #[arg(long, env = "NOOM_CALLS", value_enum, default_value_t = Calls::Sfu)]
     pub calls: Calls,
 
+    /// A call of two through the media server: `direct`, the two talk browser to browser while
+    /// their connections to the server stand by (media moves to the server when a third joins,
+    /// or when the direct path fails), or `server`, through the server from the start.
+    #[arg(long, env = "NOOM_PAIRS", value_enum, default_value_t = Pairs::Direct)]
+    pub pairs: Pairs,
+
     /// Most people in one room's call [default: 100 through the media server, 6 in a mesh].
     #[arg(long, env = "NOOM_CALL_SIZE", value_parser = clap::value_parser!(u16).range(2..=100))]
     pub call_size: Option<u16>,
@@ -207,6 +213,13 @@ pub enum LogFormat {
 pub enum Calls {
     Sfu,
     Mesh,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pairs {
+    Direct,
+    Server,
 }
 
 /// Most people in a call through the media server, unless --call-size says otherwise.

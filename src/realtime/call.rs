@@ -14,7 +14,7 @@ use super::{
     AckSender, Answer, EventDef, EventKind, Hub, Session, SocketRef, Source, now_ms, outbox, person, refuse, reply,
 };
 use crate::cluster::Op;
-use crate::config::IceTransportPolicy;
+use crate::config::{IceTransportPolicy, Pairs};
 use crate::events;
 use crate::ice::{self, IceServer};
 use crate::metrics::COUNTERS;
@@ -39,6 +39,8 @@ struct Joined {
     /// How the call's media travels: `sfu` through the media server (`sfu:join` next), `mesh`
     /// browser to browser (`rtc:signal`).
     via: &'static str,
+    /// With `sfu`: whether a call of two talks browser to browser while the server stands by.
+    pairs: Pairs,
 }
 
 pub(super) async fn join(hub: Arc<Hub>, s: SocketRef, (room, media): (String, Media), ack: AckSender) {
@@ -54,6 +56,7 @@ pub(super) async fn join(hub: Arc<Hub>, s: SocketRef, (room, media): (String, Me
                 ice_transport_policy: hub.config.ice_transport_policy,
                 limit: hub.call_size,
                 via: if hub.calls_via_media_server() { "sfu" } else { "mesh" },
+                pairs: hub.config.pairs,
             });
             Ok((change, answer))
         })

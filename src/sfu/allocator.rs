@@ -5,8 +5,11 @@
 //! mediasoup's distribution of the available bitrate): first every track its lowest layer, the
 //! most important first, as long as they fit; then, in the same order, each track one layer up at
 //! a time, until none can go up within the estimate or each has the layer its tile wants. A track
-//! whose lowest layer does not fit is not sent. The screen and the speakers come first, then the
-//! others in the order the receiver shows them.
+//! whose lowest layer does not fit is not sent, except the first: as Jitsi Videobridge does for
+//! its on-stage participant, one picture always moves, at its lowest layer (an estimate can fall
+//! far for a moment, when everyone's video starts at once; a link that truly cannot carry it shows
+//! as loss on the quality bars). Who speaks, and a track just sent again after a pause (its viewers
+//! were watching it another way), come first; then the others in the order the receiver shows them.
 //!
 //! Switching down is at once; switching up waits until the estimate has allowed it for
 //! [`UP_AFTER`] ([`Hysteresis`]), so that an estimate that swings does not make layers flap (each
@@ -28,7 +31,7 @@ pub struct Demand {
     pub layers: Vec<u64>,
     /// The highest layer its tile wants (an index into `layers`).
     pub wanted: usize,
-    /// Served first: a shared screen, or someone speaking.
+    /// Served first: someone speaking, or a track just sent again (see `Published::resumed`).
     pub first: bool,
 }
 
@@ -44,9 +47,9 @@ pub fn allocate(estimate: u64, demands: &[Demand]) -> Allocation {
     order.sort_by_key(|at| !demands[*at].first);
     let mut chosen: Allocation = vec![None; demands.len()];
     let mut spent = 0u64;
-    for &at in &order {
+    for (rank, &at) in order.iter().enumerate() {
         let Some(&lowest) = demands[at].layers.first() else { continue };
-        if spent + lowest <= budget {
+        if rank == 0 || spent + lowest <= budget {
             chosen[at] = Some(0);
             spent += lowest;
         }
@@ -99,38 +102,51 @@ pub fn cost_and_next_step(demands: &[Demand], allocation: &Allocation) -> (u64, 
     (spent, step)
 }
 
-/// The allocation a receiver is given: lower at once, higher once it has held.
+/// The allocation a receiver is given: lower at once when what it gets no longer fits, any other
+/// change once the new allocation has held.
+///
+/// A change that only moves the budget from one track to another (the speaker changed, a track
+/// started) waits as a raise does: applying its lowering at once and its raise later would leave
+/// both tracks low, or off, meanwhile; and a speaker who speaks briefly should not cost everyone a
+/// keyframe each way.
 #[derive(Debug, Default)]
 pub struct Hysteresis {
     current: Allocation,
-    /// Since when the allocation computed has been higher than the current one somewhere.
+    /// Since when the allocation computed has differed from the current one by a raise somewhere.
     higher_since: Option<Instant>,
 }
 
 impl Hysteresis {
     /// Takes a new allocation computed for the same demands as the last (a different number of
-    /// demands starts afresh); returns the one to apply.
-    pub fn update(&mut self, computed: Allocation, now: Instant) -> &Allocation {
+    /// demands starts afresh) within `estimate`; returns the one to apply.
+    pub fn update(&mut self, computed: Allocation, demands: &[Demand], estimate: u64, now: Instant) -> &Allocation {
         if computed.len() != self.current.len() {
             self.current = computed;
             self.higher_since = None;
             return &self.current;
         }
         let higher = computed.iter().zip(&self.current).any(|(new, old)| new > old);
-        // Down at once, where it went down.
-        for (old, new) in self.current.iter_mut().zip(&computed) {
-            if new < old {
-                *old = *new;
+        if !higher {
+            self.current = computed;
+            self.higher_since = None;
+            return &self.current;
+        }
+        let cost = |allocation: &Allocation| cost_and_next_step(demands, allocation).0;
+        // What is computed may exceed the budget by the first track's lowest layer (see
+        // `allocate`): what costs no more still fits.
+        let budget = ((estimate as f64 * VIDEO_SHARE) as u64).max(cost(&computed));
+        if cost(&self.current) > budget {
+            // Down at once, where it went down: what it gets now does not fit.
+            for (old, new) in self.current.iter_mut().zip(&computed) {
+                if new < old {
+                    *old = *new;
+                }
             }
         }
-        if !higher {
+        let since = *self.higher_since.get_or_insert(now);
+        if now.duration_since(since) >= UP_AFTER {
+            self.current = computed;
             self.higher_since = None;
-        } else {
-            let since = *self.higher_since.get_or_insert(now);
-            if now.duration_since(since) >= UP_AFTER {
-                self.current = computed;
-                self.higher_since = None;
-            }
         }
         &self.current
     }
@@ -160,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn the_screen_and_the_speaker_come_first() {
+    fn the_speaker_comes_first() {
         let demands = [camera(2, false), camera(2, true)];
         assert_eq!(allocate(800_000, &demands), vec![Some(0), Some(1)]);
         // Too little for two lows: the first one only.
@@ -168,8 +184,9 @@ mod tests {
     }
 
     #[test]
-    fn nothing_fits_nothing_is_sent() {
-        assert_eq!(allocate(50_000, &[camera(2, false)]), vec![None]);
+    fn when_nothing_fits_the_first_still_gets_its_lowest_layer_and_no_other_does() {
+        assert_eq!(allocate(50_000, &[camera(2, false)]), vec![Some(0)]);
+        assert_eq!(allocate(50_000, &[camera(2, false), camera(2, true), camera(2, false)]), vec![None, Some(0), None]);
         assert_eq!(allocate(50_000, &[]), Vec::<Option<usize>>::new());
     }
 
@@ -185,17 +202,54 @@ mod tests {
     fn down_at_once_up_only_after_it_held() {
         let start = Instant::now();
         let mut h = Hysteresis::default();
-        assert_eq!(h.update(vec![Some(2)], start), &vec![Some(2)]);
-        assert_eq!(h.update(vec![Some(0)], start + Duration::from_secs(1)), &vec![Some(0)], "down at once");
+        let one = [camera(2, false)];
+        let mut update = |allocation: Vec<Option<usize>>, estimate: u64, at: Instant| {
+            h.update(allocation, &one, estimate, at).clone()
+        };
+        assert_eq!(update(vec![Some(2)], 5_000_000, start), vec![Some(2)]);
+        assert_eq!(update(vec![Some(0)], 200_000, start + Duration::from_secs(1)), vec![Some(0)], "down at once");
         let up = start + Duration::from_secs(2);
-        assert_eq!(h.update(vec![Some(2)], up), &vec![Some(0)], "not up yet");
-        assert_eq!(h.update(vec![Some(2)], up + UP_AFTER / 2), &vec![Some(0)]);
-        assert_eq!(h.update(vec![Some(2)], up + UP_AFTER), &vec![Some(2)], "up once it held");
+        assert_eq!(update(vec![Some(2)], 5_000_000, up), vec![Some(0)], "not up yet");
+        assert_eq!(update(vec![Some(2)], 5_000_000, up + UP_AFTER / 2), vec![Some(0)]);
+        assert_eq!(update(vec![Some(2)], 5_000_000, up + UP_AFTER), vec![Some(2)], "up once it held");
         // An estimate that dips resets the wait.
-        assert_eq!(h.update(vec![Some(1)], up + UP_AFTER * 2), &vec![Some(1)]);
+        assert_eq!(update(vec![Some(1)], 1_000_000, up + UP_AFTER * 2), vec![Some(1)]);
         let later = up + UP_AFTER * 2 + Duration::from_millis(100);
-        assert_eq!(h.update(vec![Some(2)], later), &vec![Some(1)]);
-        assert_eq!(h.update(vec![Some(1)], later + UP_AFTER / 2), &vec![Some(1)]);
-        assert_eq!(h.update(vec![Some(2)], later + UP_AFTER), &vec![Some(1)], "the wait began again");
+        assert_eq!(update(vec![Some(2)], 5_000_000, later), vec![Some(1)]);
+        assert_eq!(update(vec![Some(1)], 1_000_000, later + UP_AFTER / 2), vec![Some(1)]);
+        assert_eq!(update(vec![Some(2)], 5_000_000, later + UP_AFTER), vec![Some(1)], "the wait began again");
+    }
+
+    #[test]
+    fn a_picture_handed_over_to_another_waits_and_is_never_off_meanwhile() {
+        // Room for one low picture: the speaker changes from the second to the first.
+        let start = Instant::now();
+        let mut h = Hysteresis::default();
+        let demands = [camera(2, true), camera(2, false)];
+        let before = vec![None, Some(0)];
+        assert_eq!(h.update(before.clone(), &demands, 200_000, start), &before);
+        let handed = vec![Some(0), None];
+        assert_eq!(
+            h.update(handed.clone(), &demands, 200_000, start + Duration::from_secs(1)),
+            &before,
+            "the old one stays"
+        );
+        assert_eq!(
+            h.update(handed.clone(), &demands, 200_000, start + Duration::from_secs(1) + UP_AFTER),
+            &handed,
+            "once it held"
+        );
+        // The estimate falls under what is sent: down at once, the raise still waiting.
+        let mut h = Hysteresis::default();
+        let both = vec![Some(1), Some(0)];
+        h.update(both, &demands, 1_000_000, start);
+        assert_eq!(
+            h.update(vec![None, Some(0)], &demands, 100_000, start + Duration::from_secs(1)),
+            &vec![None, Some(0)]
+        );
+        assert_eq!(
+            h.update(vec![Some(0), None], &demands, 200_000, start + Duration::from_secs(2)),
+            &vec![None, Some(0)]
+        );
     }
 }

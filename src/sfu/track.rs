@@ -31,7 +31,24 @@ pub(super) struct Published {
     pub(super) told_active: Option<Vec<bool>>,
     /// When each layer (`None`: the track, without simulcast) was last asked for a keyframe.
     pub(super) keyframe_requests: Vec<(Option<Rid>, Instant)>,
+    /// When its publisher's offer added it.
+    pub(super) published_at: Instant,
+    /// When its last frame came.
+    pub(super) last_frame: Option<Instant>,
+    /// When frames came again after a quiet spell (see [`Published::resumed`]).
+    pub(super) resumed_at: Option<Instant>,
 }
+
+/// How long a track that was sent again counts as resumed.
+pub(super) const RESUMED_FOR: Duration = Duration::from_secs(5);
+
+/// A simulcast layer with no frame for this long is not being sent: a receiver that wants it
+/// gets another meanwhile (a browser that starts sending again starts with its lowest layers).
+pub(super) const LAYER_QUIET_AFTER: Duration = Duration::from_secs(1);
+
+/// A track with no frame for this long is not being sent (a muted camera, or a call of two whose
+/// media goes directly): nothing of it is allocated or probed for.
+pub(super) const QUIET_AFTER: Duration = Duration::from_secs(2);
 
 /// What a receiver wants of a track.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,10 +114,13 @@ pub(super) struct RateMeter {
     pub(super) since: Option<Instant>,
     pub(super) bytes: u64,
     pub(super) bitrate: Option<u64>,
+    /// When bytes last came.
+    pub(super) last: Option<Instant>,
 }
 
 impl RateMeter {
     pub(super) fn add(&mut self, bytes: usize, now: Instant) {
+        self.last = Some(now);
         let since = *self.since.get_or_insert(now);
         self.bytes += bytes as u64;
         let elapsed = now.duration_since(since);
@@ -127,6 +147,46 @@ pub(super) enum Negotiation {
 }
 
 impl Published {
+    /// Whether frames of it come now.
+    pub(super) fn sending(&self, now: Instant) -> bool {
+        self.last_frame.is_some_and(|at| now.duration_since(at) < QUIET_AFTER)
+    }
+
+    /// A frame came now.
+    pub(super) fn framed(&mut self, now: Instant) {
+        // Quiet since its last frame, or since it was added when it never had one (a call of two
+        // that went direct before the server had anything of it).
+        if now.duration_since(self.last_frame.unwrap_or(self.published_at)) >= QUIET_AFTER {
+            self.resumed_at = Some(now);
+        }
+        self.last_frame = Some(now);
+    }
+
+    /// Sent (again) lately after a quiet spell: its viewers were most likely watching it another
+    /// way meanwhile (a call of two talking directly, just joined by a third), and it should not
+    /// stop for them now.
+    pub(super) fn resumed(&self, now: Instant) -> bool {
+        self.resumed_at.is_some_and(|at| now.duration_since(at) < RESUMED_FOR)
+    }
+
+    /// `wanted` if that layer is being sent; else the highest layer below it that is, or above it
+    /// when none below is; `wanted` still when nothing is sent.
+    pub(super) fn available(&self, wanted: Wanted, now: Instant) -> Wanted {
+        let Wanted::Layer(rid) = wanted else { return wanted };
+        let flowing = |layer: &Rid| {
+            self.rates.iter().any(|(r, meter)| {
+                *r == Some(*layer) && meter.last.is_some_and(|at| now.duration_since(at) < LAYER_QUIET_AFTER)
+            })
+        };
+        let Some(at) = self.layers.iter().position(|l| *l == rid) else { return wanted };
+        if flowing(&rid) {
+            return wanted;
+        }
+        let below = self.layers[..at].iter().rev().find(|l| flowing(l));
+        let above = || self.layers[at + 1..].iter().find(|l| flowing(l));
+        below.or_else(above).map_or(wanted, |l| Wanted::Layer(*l))
+    }
+
     /// What a receiver gets of `wanted` within what its bandwidth allows.
     pub(super) fn capped(&self, wanted: Wanted, ceiling: Ceiling) -> Wanted {
         let top = match ceiling {

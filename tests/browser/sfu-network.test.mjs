@@ -8,14 +8,18 @@ import { startTurn } from "../support/turn.mjs";
 import { makeNetwork } from "../support/network.mjs";
 import { enterRoom, eventually, expectVisible, launchBrowser, useBrowser } from "../support/browser.mjs";
 import { CALL_TIMEOUT, joinCall, openCallUser, selectedPairs, tiles } from "../support/rtc.mjs";
-import { inboundVideo } from "../support/sfu.mjs";
+import { expectVideoFrom, inboundVideo } from "../support/sfu.mjs";
 
 const root = process.getuid?.() === 0;
 const browser = useBrowser();
 
-/** A server reached from the namespace, its media advertised on the namespace's link. */
+/**
+ * A server reached from the namespace, its media advertised on the namespace's link. Calls of two
+ * go through it too, unless `args` say otherwise.
+ */
 async function serverFor(network, args = ["--media-address", network.hostAddress]) {
-  const server = await startServer({ host: "0.0.0.0", args: ["--stun-urls", "", ...args] });
+  const pairs = args.includes("--pairs") ? [] : ["--pairs", "server"];
+  const server = await startServer({ host: "0.0.0.0", args: ["--stun-urls", "", ...pairs, ...args] });
   return { ...server, local: `http://127.0.0.1:${server.port}`, remote: `http://${network.hostAddress}:${server.port}` };
 }
 
@@ -169,6 +173,42 @@ test("a browser whose network drops all UDP joins through TURN over TCP, and see
       await tcpOnly.close();
       await server.stop();
       await turn.stop();
+    }
+  });
+});
+
+test("two people whose networks cannot reach each other talk through the media server, with nothing to set", { skip: !root && "needs root", timeout: 180_000 }, async () => {
+  await withNetwork(async (network) => {
+    const server = await serverFor(network, ["--media-address", network.hostAddress, "--pairs", "direct"]);
+    // The namespace reaches the server's port and nothing else of this machine: no path between
+    // the two browsers.
+    network.onlyPort(server.port);
+    const apart = await browserIn(network, server.remote);
+    const users = [];
+    try {
+      const ids = {};
+      for (const [name, b, url] of [["Eva", browser, server.local], ["Kai", apart, server.remote]]) {
+        const user = await openCallUser(b, url);
+        user.name = name;
+        users.push(user);
+        await enterRoom(user.page, { nickname: name, room: "out of reach" });
+        ids[name] = await joinCall(user.page);
+      }
+      const [eva, kai] = users;
+      for (const [user, other] of [[eva, ids.Kai], [kai, ids.Eva]]) {
+        await expectVideoFrom(user.page, [other], user.name);
+      }
+      // Long after a direct path would have been up: still through the server, still moving.
+      await new Promise((resolve) => setTimeout(resolve, 8000));
+      for (const [user, other] of [[eva, ids.Kai], [kai, ids.Eva]]) {
+        const connected = (await selectedPairs(user.page)).filter(({ pair }) => pair?.state === "succeeded");
+        assert.deepEqual(connected.map(({ pair }) => pair.remote?.port), [server.port], `${user.name}'s only path is to the media port`);
+        await expectVideoFrom(user.page, [other], `${user.name}, later`);
+      }
+    } finally {
+      for (const user of users) await user.close();
+      await apart.close();
+      await server.stop();
     }
   });
 });

@@ -6,11 +6,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useServer } from "../support/server.mjs";
 import { assertNoPageErrors, enterRoom, eventually, expectVisible, launchBrowser, useBrowser } from "../support/browser.mjs";
-import { inboundVideo } from "../support/sfu.mjs";
+import { expectVideoFrom, expectVideoStopped, inboundVideo, metric } from "../support/sfu.mjs";
 import { seriousViolations } from "../support/axe.mjs";
 import {
   CALL_TIMEOUT,
-  describeConnections,
   expectHearing,
   expectTile,
   joinCall,
@@ -21,32 +20,9 @@ import {
 } from "../support/rtc.mjs";
 
 // The media port is advertised on loopback, where the browsers are.
-const server = useServer({ args: ["--stun-urls", "", "--media-address", "127.0.0.1"] });
+// Calls of two go through it too (pair calls have their own file, call-of-two.test.mjs).
+const server = useServer({ args: ["--stun-urls", "", "--media-address", "127.0.0.1", "--pairs", "server"] });
 const browser = useBrowser();
-
-/** Waits until the page decodes rising video frames from each of `from` (person ids). */
-async function expectVideoFrom(page, from, who) {
-  const first = new Map();
-  try {
-    await eventually(async () => {
-      const streams = (await inboundVideo(page)).filter((s) => s.framesDecoded > 0);
-      for (const s of streams) if (!first.has(s.from)) first.set(s.from, s.framesDecoded);
-      for (const id of from) {
-        const s = streams.find((v) => v.from === id);
-        assert.ok(s && s.framesDecoded > first.get(id), `${who} decodes rising frames from ${id}: ${JSON.stringify(streams)}`);
-      }
-    }, { timeout: CALL_TIMEOUT, interval: 250 });
-  } catch (error) {
-    error.message += `\n${who}'s connections:\n${await describeConnections(page)}`;
-    throw error;
-  }
-}
-
-async function metric(url, name) {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(name));
-  return line ? Number(line.split(" ").pop()) : NaN;
-}
 
 test("four people in a call through the media server each see the three others, over one connection to the media port", async () => {
   const users = [];
@@ -155,7 +131,6 @@ test("a call larger than the screen shows pages of tiles; only the page shown is
     await joinCall(small.page);
     const page = small.page;
     await expectVisible(page.locator("#tiles-pager"), "the pager shows");
-    const frames = async (id) => (await inboundVideo(page)).find((v) => v.from === id)?.framesDecoded ?? 0;
     const visible = (id) => page.locator(`#tiles .tile[data-id="${id}"]`).isVisible();
     for (const [shown, hidden] of [[ids.Pia, ids.Quy], [ids.Quy, ids.Pia]]) {
       // By keyboard: the next page until the tile shows.
@@ -167,13 +142,7 @@ test("a call larger than the screen shows pages of tiles; only the page shown is
       assert.match(await page.locator("#tiles-page").innerText(), /^Page \d of \d$/);
       await expectVideoFrom(page, [shown], "Ray, the person on the page shown");
       // The other, off the page, is not sent: their frames stop.
-      let last = await frames(hidden);
-      await eventually(async () => {
-        const now = await frames(hidden);
-        const still = now === last;
-        last = now;
-        assert.ok(still, `nothing decoded of the person off the page (${now} frames)`);
-      }, { timeout: CALL_TIMEOUT, interval: 1500 });
+      await expectVideoStopped(page, { from: hidden, who: "Ray, for the person off the page" });
     }
     assertNoPageErrors(small, "Ray");
   } finally {
@@ -197,14 +166,7 @@ test("the data saver: audio only receives no video and still hears everyone; bac
     await page.locator("#call-others-video").selectOption("none");
     await page.keyboard.press("Escape");
     for (const id of [ids.Sol, ids.Tae]) await expectTile(page, id, { video: "off" }, { who: "Uma, on audio only" });
-    const decoded = async () => (await inboundVideo(page)).reduce((sum, v) => sum + v.framesDecoded, 0);
-    let last = await decoded();
-    await eventually(async () => {
-      const now = await decoded();
-      const still = now === last;
-      last = now;
-      assert.ok(still, `no video decoded on audio only (${now} frames)`);
-    }, { timeout: CALL_TIMEOUT, interval: 1500 });
+    await expectVideoStopped(page, { who: "Uma, on audio only" });
     await expectHearing(page, 2, { who: "Uma, on audio only" });
     // Remembered, and undone as easily.
     assert.equal(await page.evaluate(() => localStorage.getItem("noom.othersVideo")), "none");

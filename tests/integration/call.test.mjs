@@ -106,6 +106,7 @@ describe("call:join", () => {
       iceTransportPolicy: "all",
       limit: 100,
       via: "sfu",
+      pairs: "direct",
     });
 
     // Bob, in the room but not the call, is told; the seed socket is not (it has no such event).
@@ -797,6 +798,19 @@ describe("through the media server", () => {
     // The call goes on for everyone: the server is still there.
     assert.deepEqual((await joinCall(alice, room)).via, "sfu");
     await disconnect(alice);
+  });
+
+  test("--pairs server: the answer says a call of two goes through the server too", async () => {
+    const paired = await startServer({ args: ["--pairs", "server"] });
+    try {
+      const room = roomName();
+      const { socket } = await noomClient(paired.url, "Alice", room);
+      const answer = await joinCall(socket, room);
+      assert.deepEqual([answer.via, answer.pairs], ["sfu", "server"]);
+      await disconnect(socket);
+    } finally {
+      await paired.stop();
+    }
   });
 
   test("--calls mesh: calls go browser to browser, and there is no media server to join", async () => {

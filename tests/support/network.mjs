@@ -17,7 +17,7 @@ function sh(...args) {
 
 /**
  * Makes a namespace with one link to this machine: this machine is `hostAddress` on it, the
- * namespace `address`. Returns `{ hostAddress, address, launcher, limit, dropUdp, close }`.
+ * namespace `address`. Returns `{ hostAddress, address, launcher, limit, dropUdp, onlyPort, close }`.
  */
 export function makeNetwork() {
   const n = (process.pid % 200) * 10 + made++;
@@ -57,6 +57,19 @@ export function makeNetwork() {
       for (const hook of ["input", "output"]) {
         sh("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "noomtest", hook, `{ type filter hook ${hook} priority 0 ; }`);
         sh("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "noomtest", hook, "meta", "l4proto", "udp", "drop");
+      }
+    },
+    /**
+     * Drops every TCP and UDP packet between the namespace and this machine but those to or from
+     * `port`: the server's page, signalling and media get through, a path to a browser outside
+     * does not.
+     */
+    onlyPort(port) {
+      sh("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "noomtest");
+      for (const [hook, dir, side] of [["input", "iifname", "sport"], ["output", "oifname", "dport"]]) {
+        sh("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "noomtest", hook, `{ type filter hook ${hook} priority 0 ; }`);
+        sh("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "noomtest", hook, dir, "lo", "accept");
+        sh("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "noomtest", hook, "meta", "l4proto", "{ tcp, udp }", "th", side, "!=", String(port), "drop");
       }
     },
     close() {

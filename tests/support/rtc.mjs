@@ -149,16 +149,18 @@ export async function liveConnections(page) {
 }
 
 /**
- * What the page receives from each other person: `{ index, framesDecoded, bytesReceived,
- * audioSamples }` per remote stream, that is per person, whether each has a connection of its own
- * (a mesh) or all come over one (the media server). `index` names the stream
- * (`<connection>:<stream id>`); `framesDecoded` and `bytesReceived` are summed over its inbound
- * video, `audioSamples` is the audio samples it received (`totalSamplesReceived`); 0 for none.
- * Tracks no longer received (a stopped transceiver) and closed connections are left out.
+ * What the page receives from each other person and shows on a tile: `{ index, framesDecoded,
+ * bytesReceived, audioSamples }` per remote stream, that is per person, whether each has a
+ * connection of its own (a mesh) or all come over one (the media server). `index` names the
+ * stream (`<connection>:<stream id>`); `framesDecoded` and `bytesReceived` are summed over its
+ * inbound video, `audioSamples` is the audio samples it received (`totalSamplesReceived`); 0 for
+ * none. Tracks no longer received (a stopped transceiver), closed connections and tracks no tile
+ * shows (a call of two's idle path to the server, or the direct one it left) are left out.
  */
 export function inboundMedia(page) {
   return page.evaluate(async () => {
     const out = new Map();
+    const shown = new Set([...document.querySelectorAll("#tiles .tile video")].flatMap((v) => v.srcObject?.getTracks().map((t) => t.id) ?? []));
     for (const [index, { pc }] of (window.__rtc?.connections ?? []).entries()) {
       if (pc.signalingState === "closed" || pc.connectionState === "closed") continue;
       // Each m-section's stream id (a=msid), by its mid.
@@ -170,7 +172,7 @@ export function inboundMedia(page) {
       }
       const receiving = new Map();
       for (const t of pc.getTransceivers()) {
-        if (t.stopped || !["recvonly", "sendrecv"].includes(t.currentDirection ?? "")) continue;
+        if (t.stopped || !["recvonly", "sendrecv"].includes(t.currentDirection ?? "") || !shown.has(t.receiver.track.id)) continue;
         receiving.set(t.receiver.track.id, `${index}:${streamOf.get(t.mid) ?? "-"}`);
       }
       for (const key of receiving.values()) if (!out.has(key)) out.set(key, { index: key, framesDecoded: 0, bytesReceived: 0, audioSamples: 0 });

@@ -1,4 +1,7 @@
 // Helpers for calls through the media server: what a page receives, stream by stream.
+import assert from "node:assert/strict";
+import { eventually } from "./browser.mjs";
+import { CALL_TIMEOUT, describeConnections } from "./rtc.mjs";
 
 /**
  * Each inbound video stream of the page's live connections, by the person it comes from (its
@@ -24,4 +27,77 @@ export function inboundVideo(page) {
     }
     return out;
   });
+}
+
+/**
+ * Starts timing the frames each tile's video shows (`requestVideoFrameCallback`), whatever
+ * connection they come over; `longestFrameGaps` then says the longest wait for a frame, per tile.
+ */
+export function watchFrames(page) {
+  return page.evaluate(() => {
+    const watched = (window.__frames = new Map());
+    for (const tile of document.querySelectorAll("#tiles .tile[data-id]")) {
+      const video = tile.querySelector("video");
+      if (!video || !("requestVideoFrameCallback" in video)) continue;
+      const record = { last: null, longest: 0 };
+      watched.set(tile.dataset.id, record);
+      const step = (now) => {
+        if (record.last !== null) record.longest = Math.max(record.longest, now - record.last);
+        record.last = now;
+        video.requestVideoFrameCallback(step);
+      };
+      video.requestVideoFrameCallback(step);
+    }
+  });
+}
+
+/** Since `watchFrames`, the longest time in ms each tile (by person id) went without a new frame,
+ * the wait for the next one still to come included; null for a tile that never showed one. */
+export function longestFrameGaps(page) {
+  return page.evaluate(() => {
+    const now = performance.now();
+    const out = {};
+    for (const [id, { last, longest }] of window.__frames ?? []) out[id] = last === null ? null : Math.round(Math.max(longest, now - last));
+    return out;
+  });
+}
+
+/** Waits until the page decodes rising video frames from each of `from` (person ids) through
+ * the media server. */
+export async function expectVideoFrom(page, from, who) {
+  const first = new Map();
+  try {
+    await eventually(async () => {
+      const streams = (await inboundVideo(page)).filter((s) => s.framesDecoded > 0);
+      for (const s of streams) if (!first.has(s.from)) first.set(s.from, s.framesDecoded);
+      for (const id of from) {
+        const s = streams.find((v) => v.from === id);
+        assert.ok(s && s.framesDecoded > first.get(id), `${who} decodes rising frames from ${id}: ${JSON.stringify(streams)}`);
+      }
+    }, { timeout: CALL_TIMEOUT, interval: 250 });
+  } catch (error) {
+    error.message += `\n${who}'s connections:\n${await describeConnections(page)}`;
+    throw error;
+  }
+}
+
+/** Waits until no new frame is decoded from `from` (a person id; everyone when left out) between
+ * two looks 1.5 s apart. */
+export async function expectVideoStopped(page, { from, who = "page" } = {}) {
+  const decoded = async () =>
+    (await inboundVideo(page)).filter((v) => from === undefined || v.from === from).reduce((sum, v) => sum + v.framesDecoded, 0);
+  let last = await decoded();
+  await eventually(async () => {
+    const now = await decoded();
+    const still = now === last;
+    last = now;
+    assert.ok(still, `${who}: no new video decoded${from ? ` from ${from}` : ""} (${now} frames)`);
+  }, { timeout: CALL_TIMEOUT, interval: 1500 });
+}
+
+/** A counter or gauge of the server's /metrics, by its name with labels. */
+export async function metric(url, name) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(name));
+  return line ? Number(line.split(" ").pop()) : NaN;
 }

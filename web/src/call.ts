@@ -1,12 +1,13 @@
 // The call in the current room, from this person's side: the preview, joining and leaving, the
 // local media and what the others are told of it (call:media), tiles and speaking highlights,
 // and joining again after a reconnection. How the media travels is its transport's business
-// (transport.ts; today the mesh of mesh.ts). The app hands it the room's pushes and signals; the
-// chat never depends on it.
+// (transport.ts: the media server's in sfu.ts, with pair.ts for a call of two, or the mesh of
+// mesh.ts). The app hands it the room's pushes and signals; the chat never depends on it.
 import { CallView, isOthersVideo, joinFailureNotice, type LayoutChoice, type OthersVideo } from "./callView";
 import type { Connection } from "./connection";
 import { canShareScreen, LocalMedia } from "./media";
 import { MeshTransport } from "./mesh";
+import { PairTransport } from "./pair";
 import { SfuTransport } from "./sfu";
 import { load, save } from "./storage";
 import type { OutgoingSignal } from "./peer";
@@ -54,6 +55,8 @@ export class CallSession {
   private media: LocalMedia | null = null;
   /** How the media of the call travels; one per join, from the click to the end. */
   private transport: CallTransport | null = null;
+  /** The media server's path of that transport, when the call goes through the server. */
+  private server: SfuTransport | null = null;
   private readonly detectors = new Map<string, SpeakingDetector>();
   /** Signals that came while our own join was still unanswered. */
   private early: Signal[] = [];
@@ -231,8 +234,7 @@ export class CallSession {
     this.told = media;
     this.early = [];
     // Made when the answer says how the media travels.
-    this.transport?.close();
-    this.transport = null;
+    this.closeTransport();
     this.view.showStage(true);
     this.refreshControls();
     this.putSelfTile();
@@ -267,7 +269,12 @@ export class CallSession {
     const inCall = new Set(others.map((p) => p.id));
     this.dropRemotes((id) => inCall.has(id));
     const config = { iceServers: rtcIceServers(ack.iceServers), iceTransportPolicy: ack.iceTransportPolicy };
-    this.transport = ack.via === "sfu" ? this.makeSfuTransport(room) : this.makeMeshTransport();
+    this.transport =
+      ack.via !== "sfu"
+        ? this.makeMeshTransport(this.transportEvents())
+        : ack.pairs === "direct"
+          ? this.makePairTransport(room)
+          : this.makeSfuTransport(room, this.transportEvents());
     this.transport.publish(this.localTracks());
     this.transport.joined(config, [...inCall]);
     this.host.peopleChanged();
@@ -308,8 +315,7 @@ export class CallSession {
   private end(): void {
     this.attempt++;
     this.phase = "idle";
-    this.transport?.close();
-    this.transport = null;
+    this.closeTransport();
     this.dropRemotes();
     this.tiles.clear();
     this.view.setPoorNetwork(false);
@@ -355,19 +361,37 @@ export class CallSession {
     };
   }
 
-  private makeMeshTransport(): CallTransport {
+  private closeTransport(): void {
+    this.transport?.close();
+    this.transport = null;
+    this.server = null;
+  }
+
+  private makeMeshTransport(events: TransportEvents): MeshTransport {
     return new MeshTransport({
       selfId: () => this.host.room()?.self.id ?? "",
       inCall: (id) => this.phase === "in-call" && Boolean(this.host.room()?.find(id)?.call),
       send: (to, signal) => this.sendSignal(to, signal),
+      events,
+    });
+  }
+
+  /** Through the media server, two people talking directly while they are two (pair.ts). */
+  private makePairTransport(room: RoomState): PairTransport {
+    return new PairTransport({
+      server: (events) => this.makeSfuTransport(room, events),
+      direct: (events) => this.makeMeshTransport(events),
+      selfId: () => this.host.room()?.self.id ?? "",
+      // The data saver is the server's to honour: a direct path carries all of their video.
+      directAllowed: () => this.othersVideo === "all",
       events: this.transportEvents(),
     });
   }
 
-  private makeSfuTransport(room: RoomState): SfuTransport {
+  private makeSfuTransport(room: RoomState, events: TransportEvents): SfuTransport {
     const request = <T>(event: string, payload: object, check: (v: unknown) => v is T) =>
       this.conn.request(event, { room: room.name, ...payload }, check, { needConnected: true });
-    return new SfuTransport({
+    const transport = new SfuTransport({
       join: async (sdp) => {
         const res = await request(Events.sfuJoin, { sdp }, isSfuAnswer);
         if (!res.ok && res.error.code !== "disconnected") console.warn("call: the media server refused us", res.error);
@@ -382,29 +406,31 @@ export class CallSession {
         if (this.conn.connected) this.conn.emit(Events.sfuView, { room: room.name, tiles });
       },
       tiles: () => this.receivedTiles(),
-      events: this.transportEvents(),
+      events,
     });
+    this.server = transport;
+    return transport;
   }
 
   /** The media server offers us the tracks that came or went. */
   sfuOffer(ev: SfuOffer): void {
     const room = this.host.room();
     if (!room || ev.room !== room.name || this.phase !== "in-call") return;
-    if (this.transport instanceof SfuTransport) this.transport.serverOffer(ev.sdp);
+    this.server?.serverOffer(ev.sdp);
   }
 
   /** The media server says which layers of our camera anyone receives. */
   sfuLayers(ev: SfuLayers): void {
     const room = this.host.room();
     if (!room || ev.room !== room.name || this.phase !== "in-call") return;
-    if (this.transport instanceof SfuTransport) this.transport.sendLayers(ev.active);
+    this.server?.sendLayers(ev.active);
   }
 
   /** The media server says who speaks in the call. */
   sfuSpeakers(ev: SfuSpeakers): void {
     const room = this.host.room();
     if (!room || ev.room !== room.name || this.phase !== "in-call") return;
-    if (this.transport instanceof SfuTransport) this.transport.speaking(ev.speakers);
+    this.server?.speaking(ev.speakers);
     // Someone else speaking now: the one whose video the data saver keeps.
     const others = ev.speakers.filter((id) => !room.isSelf(id));
     if (others.length && others[0] !== this.speakers[0]) {
@@ -447,6 +473,7 @@ export class CallSession {
     this.othersVideo = choice;
     save("othersVideo", choice);
     this.relabelTiles();
+    if (this.transport instanceof PairTransport) this.transport.reconsider();
   }
 
   /**
@@ -630,7 +657,7 @@ export class CallSession {
     const name = this.host.room()?.label(p.id, p.nickname) ?? p.nickname;
     const media = p.call ?? NO_MEDIA;
     // Video the data saver leaves out shows as a camera turned off, not a frozen picture.
-    const shown = this.transport instanceof SfuTransport && !this.receivesVideoOf(p.id) ? { ...media, video: false } : media;
+    const shown = this.server && !this.receivesVideoOf(p.id) ? { ...media, video: false } : media;
     this.tiles.put(p.id, { name, self: false, media: shown });
   }
 

@@ -1,7 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { MeshTransport, OFFER_FALLBACK_MS, type MeshPeer } from "./mesh";
-import type { PeerOptions } from "./peer";
+import { NOTHING_RECEIVED, type PeerOptions } from "./peer";
 import type { Signal } from "./protocol";
+import { useFakeWindowTimers } from "./testing";
 
 type FakePeer = MeshPeer & { options: PeerOptions; closed: boolean; received: unknown[]; tracks: Record<string, unknown> };
 
@@ -24,6 +25,7 @@ function mesh(inCall: (id: string) => boolean = () => true) {
         setSendLimits: () => {},
         renewIce: () => {},
         audioLevel: () => 0.5,
+        mediaReceived: () => Promise.resolve(NOTHING_RECEIVED),
         close: () => void (peer.closed = true),
       };
       peers.push(peer);
@@ -37,14 +39,7 @@ const offer = (from: string): Signal => ({ room: "r", from, description: { type:
 const track = { kind: "audio" } as MediaStreamTrack;
 
 describe("MeshTransport", () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-    vi.stubGlobal("window", globalThis);
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-    vi.unstubAllGlobals();
-  });
+  useFakeWindowTimers();
 
   it("a newcomer connects to everyone already in the call, offering, with its tracks", () => {
     const { transport, peers } = mesh();

@@ -3,7 +3,7 @@
 // come, the other side offers after a while. Our upload grows with every peer, so each gets its
 // share of a fixed video budget.
 import { sendLimits } from "./media";
-import { isPolite, Peer, type OutgoingSignal, type PeerOptions } from "./peer";
+import { isPolite, NOTHING_RECEIVED, Peer, type OutgoingSignal, type PeerOptions, type Received } from "./peer";
 import type { Signal } from "./protocol";
 import type { CallTransport, LocalTracks, TransportEvents } from "./transport";
 
@@ -14,7 +14,7 @@ import type { CallTransport, LocalTracks, TransportEvents } from "./transport";
 export const OFFER_FALLBACK_MS = 5000;
 
 /** The part of a peer connection the mesh uses (a fake in the unit tests). */
-export type MeshPeer = Pick<Peer, "receive" | "setTrack" | "setSendLimits" | "renewIce" | "audioLevel" | "close">;
+export type MeshPeer = Pick<Peer, "receive" | "setTrack" | "setSendLimits" | "renewIce" | "audioLevel" | "mediaReceived" | "close">;
 
 export type MeshOptions = {
   /** Our own id in the room, which decides who is polite. */
@@ -86,6 +86,11 @@ export class MeshTransport implements CallTransport {
 
   audioLevel(id: string): number {
     return this.peers.get(id)?.audioLevel() ?? 0;
+  }
+
+  /** Someone's media received so far (none without a connection to them). */
+  mediaFrom(id: string): Promise<Received> {
+    return this.peers.get(id)?.mediaReceived() ?? Promise.resolve(NOTHING_RECEIVED);
   }
 
   remotes(): string[] {

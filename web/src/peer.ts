@@ -128,6 +128,36 @@ async function relayed(pc: RTCPeerConnection): Promise<boolean> {
   return false;
 }
 
+/** Media received so far: video frames decoded; bytes, packets and packets lost of audio. */
+export type Received = { frames: number; audio: number; packets: number; lost: number };
+
+export const NOTHING_RECEIVED: Received = { frames: 0, audio: 0, packets: 0, lost: 0 };
+
+/**
+ * Media received so far for these tracks: it grows while their media arrives (a track's `muted`
+ * says nothing of a sender that stopped, and padding, which a server sends to probe the path,
+ * carries no bytes of media).
+ */
+export async function mediaReceived(pc: RTCPeerConnection, tracks: readonly MediaStreamTrack[]): Promise<Received> {
+  const ids = new Set(tracks.map((t) => t.id));
+  const received = { ...NOTHING_RECEIVED };
+  try {
+    (await pc.getStats()).forEach((s) => {
+      if (s.type !== "inbound-rtp" || !ids.has(s.trackIdentifier)) return;
+      if (s.kind === "video") {
+        received.frames += s.framesDecoded ?? 0;
+      } else {
+        received.audio += s.bytesReceived ?? 0;
+        received.packets += s.packetsReceived ?? 0;
+        received.lost += Math.max(0, s.packetsLost ?? 0);
+      }
+    });
+  } catch {
+    // Closed meanwhile: nothing more arrives.
+  }
+  return received;
+}
+
 export class Peer {
   readonly id: string;
   private pc!: RTCPeerConnection;
@@ -216,6 +246,11 @@ export class Peer {
     let level = 0;
     for (const source of receiver.getSynchronizationSources()) level = Math.max(level, source.audioLevel ?? 0);
     return level;
+  }
+
+  /** Their media received so far. */
+  mediaReceived(): Promise<Received> {
+    return mediaReceived(this.pc, this.stream.getTracks());
   }
 
   close(): void {

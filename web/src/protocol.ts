@@ -85,6 +85,8 @@ export type CallJoinAck = {
   limit: number;
   /** How the media travels: through the server's media server, or browser to browser (absent: mesh). */
   via?: "sfu" | "mesh";
+  /** With `sfu`: a call of two talks browser to browser while the server stands by (absent: server). */
+  pairs?: "direct" | "server";
 };
 /** The media server's answer to our offer (`sfu:join`). */
 export type SfuAnswer = { sdp: string };
@@ -264,7 +266,8 @@ export function isCallJoinAck(v: unknown): v is CallJoinAck {
     v.iceServers.every(isIceServer) &&
     (v.iceTransportPolicy === "all" || v.iceTransportPolicy === "relay") &&
     typeof v.limit === "number" &&
-    (v.via === undefined || v.via === "sfu" || v.via === "mesh")
+    (v.via === undefined || v.via === "sfu" || v.via === "mesh") &&
+    (v.pairs === undefined || v.pairs === "direct" || v.pairs === "server")
   );
 }
 

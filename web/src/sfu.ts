@@ -5,9 +5,9 @@
 // renegotiation: offers never cross). A changed camera, a shared screen or a muted microphone
 // only replaces the track of a sender, and needs no offer. Each remote track's stream is named
 // by the id of the person it belongs to.
-import { connectionLabel, type ConnectionLabel } from "./peer";
+import { connectionLabel, mediaReceived, NOTHING_RECEIVED, type ConnectionLabel, type Received } from "./peer";
 import type { Signal } from "./protocol";
-import { qualityOf, type CallTransport, type LocalTracks, type TransportEvents } from "./transport";
+import { QUALITY_EVERY_MS, qualityOf, type CallTransport, type LocalTracks, type TransportEvents } from "./transport";
 
 /** The camera's layers, lowest first, as the server expects them: a quarter, a half and the whole. */
 export const CAMERA_LAYERS: RTCRtpEncodingParameters[] = [
@@ -18,8 +18,6 @@ export const CAMERA_LAYERS: RTCRtpEncodingParameters[] = [
 
 /** How often the tiles' sizes are looked at, to tell the server what we show. */
 export const VIEW_EVERY_MS = 1000;
-/** How often the connection's figures are read for the quality shown on tiles. */
-export const QUALITY_EVERY_MS = 2000;
 
 export type Tile = { id: string; height: number };
 
@@ -57,6 +55,8 @@ export class SfuTransport implements CallTransport {
   /** Changes of the layers sent, one at a time. */
   private layersChange: Promise<void> = Promise.resolve();
   private lastView = "";
+  /** Sending nothing to the server: a call of two talks directly meanwhile (pair.ts). */
+  private held = false;
   private closed = false;
 
   constructor(private readonly options: SfuOptions) {}
@@ -130,8 +130,24 @@ export class SfuTransport implements CallTransport {
   publish(tracks: LocalTracks): void {
     this.tracks = tracks;
     // A track that cannot be set now is set by the next publish; nothing else depends on it.
-    void this.audio?.replaceTrack(tracks.audio).catch(() => {});
-    void this.video?.replaceTrack(tracks.video).catch(() => {});
+    void this.audio?.replaceTrack(this.held ? null : tracks.audio).catch(() => {});
+    void this.video?.replaceTrack(this.held ? null : tracks.video).catch(() => {});
+  }
+
+  /**
+   * Stops sending our tracks to the server, or sends them again. The connection stays up: when
+   * sending resumes, the first frame is a keyframe and the others see us within a round trip.
+   */
+  hold(held: boolean): void {
+    if (this.held === held) return;
+    this.held = held;
+    this.publish(this.tracks);
+  }
+
+  /** Someone's media received from the server so far. */
+  mediaFrom(id: string): Promise<Received> {
+    const stream = this.streams.get(id);
+    return this.pc && stream ? mediaReceived(this.pc, stream.getTracks()) : Promise.resolve(NOTHING_RECEIVED);
   }
 
   renewIce(config: RTCConfiguration): void {

@@ -1,8 +1,9 @@
 // How a call's media travels, as the call session sees it: it publishes our tracks, receives
 // everyone else's with who they belong to, and leaves. The session (phases, devices, tiles,
-// speaking) talks to nothing else of the media path. Today's transport is the mesh (mesh.ts: one
-// connection to each person); a media server's (one connection to the server, many remote
-// tracks) takes its place behind the same interface.
+// speaking) talks to nothing else of the media path. Three stand behind this interface: the
+// media server's (sfu.ts: one connection to the server, many remote tracks), the same with two
+// people talking directly while they are two (pair.ts), and the mesh (mesh.ts: one connection to
+// each person).
 import type { ConnectionLabel } from "./peer";
 import type { Signal } from "./protocol";
 
@@ -28,6 +29,9 @@ export type TransportEvents = {
 
 /** How well media arrives: nearly all of it, some lost, or little or none. */
 export type Quality = "good" | "fair" | "poor";
+
+/** How often a connection's figures are read for the quality shown on tiles. */
+export const QUALITY_EVERY_MS = 2000;
 
 /** Quality from what was lost of what was sent over a while (`received` and `lost` packets). */
 export function qualityOf(received: number, lost: number): Quality {

@@ -76,15 +76,19 @@ impl CallRouter {
                 continue;
             }
             let Some(published) = self.published_track(track.from, track.from_mid) else { continue };
+            // A track not sent now costs nothing, and is not worth probing for.
+            if !published.sending(now) {
+                continue;
+            }
             let Some(wanted) = published.wanted_index(&track.wanted) else { continue };
-            let first = self.speaking.first() == Some(&track.from);
+            let first = self.speaking.first() == Some(&track.from) || published.resumed(now);
             shown.push(index);
             demands.push(Demand { layers: published.bitrates(), wanted, first });
         }
         let desired: u64 = demands.iter().map(|d| d.layers[d.wanted.min(d.layers.len() - 1)]).sum();
         let allocation = allocator::allocate(estimate, &demands);
         let me = &mut self.participants[at];
-        let applied = me.allocation.update(allocation, now).clone();
+        let applied = me.allocation.update(allocation, &demands, estimate, now).clone();
         // str0m pads up to `minimum`: enough to show whether the next step up would fit, so that
         // the estimate can grow while the media sent is less than it (a sender that sends only
         // what the estimate allows never learns that more would go through).
@@ -97,6 +101,7 @@ impl CallRouter {
         for (index, layer) in shown.into_iter().zip(applied) {
             me.receiving[index].ceiling = layer.map_or(Ceiling::Off, Ceiling::Layer);
         }
+        me.probing = (minimum, desired);
         me.rtc.bwe().set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
     }
 
@@ -156,6 +161,12 @@ impl CallRouter {
         let at = self.index(id).expect("in the call");
         self.participants[at].estimate = Some(bitrate);
         self.allocate(at, now);
+    }
+
+    /// What str0m was last asked to probe for on `id`'s connection: at least, at most.
+    #[cfg(test)]
+    pub(super) fn probing(&self, id: PersonId) -> (u64, u64) {
+        self.participants[self.index(id).expect("in the call")].probing
     }
 
     /// Whether `from`'s voice is forwarded now: always in a call small enough, else when among

@@ -145,6 +145,8 @@ struct Participant {
     estimate: Option<u64>,
     /// The layers its estimate allows, kept from flapping.
     allocation: Hysteresis,
+    /// What str0m was last asked to probe for, at least and at most (bits a second).
+    probing: (u64, u64),
 }
 
 impl CallRouter {
@@ -237,6 +239,7 @@ impl CallRouter {
             publishing: RateMeter::default(),
             estimate: None,
             allocation: Hysteresis::default(),
+            probing: (0, 0),
         });
         // The newcomer is told who speaks now, not only when that changes.
         self.speakers.tell_again();
@@ -419,7 +422,7 @@ impl CallRouter {
                 if matches!(added.direction, Direction::RecvOnly | Direction::SendRecv) {
                     // Its simulcast layers, as we receive them.
                     let layers = added.simulcast.map(|s| s.recv.iter().map(|layer| layer.rid).collect());
-                    self.published(at, added.mid, added.kind, layers.unwrap_or_default());
+                    self.published(at, added.mid, added.kind, layers.unwrap_or_default(), now);
                 }
             }
             Event::MediaData(data) => self.forward(at, data, now, work),
@@ -459,7 +462,7 @@ impl CallRouter {
     }
 
     /// A participant publishes a new track: everyone else is to be offered it.
-    fn published(&mut self, at: usize, mid: Mid, kind: MediaKind, layers: Vec<Rid>) {
+    fn published(&mut self, at: usize, mid: Mid, kind: MediaKind, layers: Vec<Rid>, now: Instant) {
         let me = &mut self.participants[at];
         if me.published.iter().any(|t| t.mid == mid) {
             return;
@@ -473,6 +476,9 @@ impl CallRouter {
             rates: Vec::new(),
             told_active: None,
             keyframe_requests: Vec::new(),
+            published_at: now,
+            last_frame: None,
+            resumed_at: None,
         };
         let from = me.id;
         for (other, p) in self.participants.iter_mut().enumerate() {
@@ -504,6 +510,7 @@ impl CallRouter {
             self.request_keyframe(from, data.mid, data.rid, now);
         }
         let Some(track) = self.participants[at].published.iter_mut().find(|t| t.mid == data.mid) else { return };
+        track.framed(now);
         match track.rates.iter_mut().find(|(layer, _)| *layer == data.rid) {
             Some((_, meter)) => meter.add(data.data.len(), now),
             None => {
@@ -531,6 +538,7 @@ impl CallRouter {
                     continue;
                 }
                 let wanted = publisher.capped(publisher.resolve(&track.wanted), track.ceiling);
+                let wanted = publisher.available(wanted, now);
                 match track.takes(&data, &wanted) {
                     Take::Frame => {}
                     Take::Nothing => continue,

@@ -29,6 +29,8 @@ struct Browser {
     bad_answers: usize,
     /// The layers the router last told it to send (`None`: all).
     active_layers: Option<Vec<String>>,
+    /// Sends nothing for now (`replaceTrack(null)`).
+    sends_paused: bool,
 }
 
 /// An answer to another offer than the router's.
@@ -121,8 +123,18 @@ impl Call {
             level: -100,
             bad_answers: 0,
             active_layers: None,
+            sends_paused: false,
         });
         n
+    }
+
+    /// A camera sending `LAYERS` and a viewer, both connected: the call, the camera, the viewer.
+    fn camera_and_viewer() -> (Self, usize, usize) {
+        let mut call = Call::new();
+        let camera = call.join_with_layers(MediaKind::Video, &LAYERS);
+        let viewer = call.join(MediaKind::Audio);
+        call.run(Duration::from_secs(2));
+        (call, camera, viewer)
     }
 
     /// Lets `duration` pass, each browser sending a frame of its track every 20 ms.
@@ -220,7 +232,7 @@ impl Call {
 /// A frame of the browser's track (of each layer), a keyframe where one was asked for.
 fn send_frame(b: &mut Browser, now: Instant, since: Duration) {
     let Some((mid, kind)) = b.sends else { return };
-    if !b.rtc.is_connected() {
+    if !b.rtc.is_connected() || b.sends_paused {
         return;
     }
     let codec = if kind == MediaKind::Audio { Codec::Opus } else { Codec::Vp8 };
@@ -485,10 +497,7 @@ fn a_receiver_gets_the_layer_it_wants_switching_only_at_a_keyframe_of_it_and_not
 #[test]
 fn a_receiver_gets_what_its_bandwidth_allows_lower_at_once_higher_once_it_held() {
     // The layers cost 120 kbit/s, 600 kbit/s and 2.4 Mbit/s (a frame every 20 ms).
-    let mut call = Call::new();
-    let publisher = call.join_with_layers(MediaKind::Video, &LAYERS);
-    let receiver = call.join(MediaKind::Audio);
-    call.run(Duration::from_secs(2));
+    let (mut call, publisher, receiver) = Call::camera_and_viewer();
     let (from, to) = (call.browsers[publisher].id, call.browsers[receiver].id);
     call.router.show(to, from, Some(720), call.now).unwrap();
     let mid = *call.browsers[receiver]
@@ -515,18 +524,99 @@ fn a_receiver_gets_what_its_bandwidth_allows_lower_at_once_higher_once_it_held()
     assert_eq!(last_size(&call, start), Some(6_000), "up once it held");
 
     call.router.estimated(to, 50_000, call.now);
-    call.run(Duration::from_millis(200));
-    let off = call.browsers[receiver].heard[&mid].len();
+    let start = call.browsers[receiver].heard[&mid].len();
     call.run(Duration::from_secs(1));
-    assert_eq!(call.browsers[receiver].heard[&mid].len(), off, "too little for any layer: nothing");
+    assert_eq!(
+        last_size(&call, start),
+        Some(300),
+        "too little for any layer: the only picture at its lowest all the same"
+    );
+}
+
+#[test]
+fn a_receiver_whose_layer_is_not_sent_gets_the_best_one_that_is_and_goes_back_when_it_is() {
+    let (mut call, publisher, receiver) = Call::camera_and_viewer();
+    let (from, to) = (call.browsers[publisher].id, call.browsers[receiver].id);
+    call.router.show(to, from, Some(720), call.now).unwrap();
+    call.run(Duration::from_secs(1));
+    let mid = *call.browsers[receiver]
+        .heard
+        .keys()
+        .find(|m| call.browsers[receiver].heard[*m].iter().any(|h| h.size >= 300))
+        .unwrap();
+    let last_size = |call: &Call| call.browsers[receiver].heard[&mid].last().map(|h| h.size);
+    assert_eq!(last_size(&call), Some(6_000), "the top layer, for a large tile");
+
+    // As a browser that sends again after a pause: its lowest layer first.
+    call.browsers[publisher].layers.truncate(1);
+    call.run(crate::sfu::track::LAYER_QUIET_AFTER + Duration::from_millis(500));
+    assert_eq!(last_size(&call), Some(300), "the layer that is sent, rather than nothing");
+
+    call.browsers[publisher].layers = LAYERS.to_vec();
+    call.run(Duration::from_secs(1));
+    assert_eq!(last_size(&call), Some(6_000), "back up once the wanted layer comes");
+}
+
+#[test]
+fn a_picture_sent_again_after_a_pause_comes_first_when_only_one_fits() {
+    // Two publishers told apart by their frames' sizes; a receiver whose estimate fits one
+    // picture at its lowest layer, no more.
+    let mut call = Call::new();
+    let ann = call.join_with_layers(MediaKind::Video, &LAYERS);
+    let bob = call.join_with_layers(MediaKind::Video, &[("l", 301), ("m", 1_501), ("h", 6_001)]);
+    let receiver = call.join(MediaKind::Audio);
+    call.run(Duration::from_secs(2));
+    let to = call.browsers[receiver].id;
+    for from in [call.browsers[ann].id, call.browsers[bob].id] {
+        call.router.show(to, from, Some(180), call.now).unwrap();
+    }
+    call.router.estimated(to, 100_000, call.now);
+    let sizes_during = |call: &mut Call, duration: Duration| {
+        let counts = |call: &Call| {
+            call.browsers[receiver].heard.iter().map(|(mid, h)| (*mid, h.len())).collect::<HashMap<_, _>>()
+        };
+        let before = counts(call);
+        call.run(duration);
+        let heard = &call.browsers[receiver].heard;
+        let mut sizes: Vec<usize> = heard
+            .iter()
+            .flat_map(|(mid, h)| h[before.get(mid).copied().unwrap_or(0)..].iter().map(|h| h.size))
+            .collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
+    };
+    call.run(Duration::from_secs(1));
+    let shown = sizes_during(&mut call, Duration::from_secs(1));
+    assert!(shown == [300] || shown == [301], "one picture alone: {shown:?}");
+    // The other stops sending for a while (its viewers see it another way), then sends again.
+    let (other, other_size) = if shown == [300] { (bob, 301) } else { (ann, 300) };
+    call.browsers[other].sends_paused = true;
+    call.run(crate::sfu::track::QUIET_AFTER + Duration::from_secs(1));
+    call.browsers[other].sends_paused = false;
+    call.run(Duration::from_secs(2));
+    assert_eq!(sizes_during(&mut call, Duration::from_secs(1)), vec![other_size], "the picture sent again, first");
+}
+
+#[test]
+fn a_track_whose_publisher_stops_sending_is_neither_allocated_nor_probed_for() {
+    // As in a call of two whose media goes browser to browser: the server's connections stay up,
+    // idle, and must stay idle.
+    let (mut call, publisher, receiver) = Call::camera_and_viewer();
+    let (from, to) = (call.browsers[publisher].id, call.browsers[receiver].id);
+    call.router.show(to, from, Some(720), call.now).unwrap();
+    call.router.estimated(to, 5_000_000, call.now);
+    assert!(call.router.probing(to).1 > 0, "probes for the layers shown: {:?}", call.router.probing(to));
+
+    call.browsers[publisher].sends = None;
+    call.run(crate::sfu::track::QUIET_AFTER + Duration::from_secs(1));
+    call.router.estimated(to, 5_000_000, call.now);
+    assert_eq!(call.router.probing(to), (0, 0), "nothing to probe for");
 }
 
 #[test]
 fn layers_nobody_receives_are_paused_at_the_publisher_and_resumed_when_wanted() {
-    let mut call = Call::new();
-    let publisher = call.join_with_layers(MediaKind::Video, &LAYERS);
-    let receiver = call.join(MediaKind::Audio);
-    call.run(Duration::from_secs(2));
+    let (mut call, publisher, receiver) = Call::camera_and_viewer();
     let (from, to) = (call.browsers[publisher].id, call.browsers[receiver].id);
     // LAYERS' heights are not in their frames: taken as 180, 360 and 720 pixels.
     call.router.show(to, from, Some(150), call.now).unwrap();

@@ -1,0 +1,119 @@
+// A call of two through a server with a media server: the two talk browser to browser while the
+// server's connection stands by; a third person moves everyone to the server, one leaving moves
+// the two back, and nobody's picture stops for more than two seconds on the way. (Two people
+// whose networks cannot reach each other are in sfu-network.test.mjs.)
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { useServer } from "../support/server.mjs";
+import { assertNoPageErrors, enterRoom, eventually, useBrowser } from "../support/browser.mjs";
+import { expectVideoFrom, longestFrameGaps, watchFrames } from "../support/sfu.mjs";
+import { CALL_TIMEOUT, describeConnections, joinCall, leaveCall, openCallUser, selectedPairs } from "../support/rtc.mjs";
+
+const server = useServer({ args: ["--stun-urls", "", "--media-address", "127.0.0.1"] });
+const browser = useBrowser();
+
+/** The page's connected paths: `server` to the media port, `direct` to another browser. */
+async function paths(page) {
+  const out = { server: 0, direct: 0 };
+  for (const { pair } of await selectedPairs(page)) {
+    if (pair?.state !== "succeeded") continue;
+    if (pair.remote?.port === server.port) out.server++;
+    else out.direct++;
+  }
+  return out;
+}
+
+async function expectPaths(page, expected, who) {
+  try {
+    await eventually(async () => assert.deepEqual(await paths(page), expected, `${who}'s connected paths`), { timeout: CALL_TIMEOUT, interval: 250 });
+  } catch (error) {
+    error.message += `\n${who}'s connections:\n${await describeConnections(page)}`;
+    throw error;
+  }
+}
+
+/** Bytes of media (audio and video, padding left out) received so far on the page's connection
+ * to the media server. */
+function mediaFromServer(page) {
+  return page.evaluate(async (port) => {
+    let bytes = 0;
+    for (const { pc } of window.__rtc?.connections ?? []) {
+      if (pc.connectionState === "closed") continue;
+      const stats = await pc.getStats();
+      const toServer = [...stats.values()].some((s) => s.type === "remote-candidate" && s.port === port);
+      if (!toServer) continue;
+      stats.forEach((s) => {
+        if (s.type === "inbound-rtp") bytes += s.bytesReceived ?? 0;
+      });
+    }
+    return bytes;
+  }, server.port);
+}
+
+/** Waits until the page's tile of each of `ids` shows new frames, whichever path they come by. */
+async function expectFramesOn(page, ids, who) {
+  await watchFrames(page);
+  await eventually(async () => {
+    const gaps = await longestFrameGaps(page);
+    for (const id of ids) assert.ok(gaps[id] !== null && gaps[id] !== undefined && gaps[id] < 1000, `${who} shows frames of ${id}: ${JSON.stringify(gaps)}`);
+  }, { timeout: CALL_TIMEOUT, interval: 250 });
+}
+
+/** Since `watchFrames`, no tile of `ids` went more than two seconds without a frame; says the
+ * longest wait. */
+async function expectNoLongGap(t, page, ids, who) {
+  const gaps = await longestFrameGaps(page);
+  for (const id of ids) assert.ok(gaps[id] !== null && gaps[id] <= 2000, `${who}'s picture of ${id} never stopped for more than 2 s: ${JSON.stringify(gaps)}`);
+  t.diagnostic(`${who}: the longest wait for a frame was ${Math.max(...ids.map((id) => gaps[id]))} ms`);
+}
+
+test("two people talk browser to browser; a third moves the call to the media server and one leaving moves it back, with no picture stopping for more than two seconds", { timeout: 240_000 }, async (t) => {
+  const users = [];
+  try {
+    const ids = {};
+    const join = async (name) => {
+      const user = await openCallUser(browser, server.url);
+      users.push(user);
+      await enterRoom(user.page, { nickname: name, room: "a call of two" });
+      ids[name] = await joinCall(user.page);
+      return user;
+    };
+    const ann = await join("Ann");
+    const bob = await join("Bob");
+    const pair = [[ann, "Ann", "Bob"], [bob, "Bob", "Ann"]];
+
+    // Two: a direct path each, besides the idle one to the server, and the other's picture on it.
+    for (const [user, name, other] of pair) {
+      await expectPaths(user.page, { server: 1, direct: 1 }, name);
+      await expectFramesOn(user.page, [ids[other]], name);
+    }
+    // The server's connections stay up but carry no media (only str0m's padding, which keeps
+    // its bandwidth estimate alive).
+    for (const [user, name] of pair) {
+      const before = await mediaFromServer(user.page);
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const after = await mediaFromServer(user.page);
+      assert.equal(after - before, 0, `${name} receives no media from the server while talking directly`);
+    }
+
+    // A third: everyone through the server, the direct paths closed.
+    for (const [user] of pair) await watchFrames(user.page);
+    const cat = await join("Cat");
+    for (const [user, name] of pair) await expectPaths(user.page, { server: 1, direct: 0 }, name);
+    for (const [user, name] of [[ann, "Ann"], [bob, "Bob"], [cat, "Cat"]]) {
+      await expectVideoFrom(user.page, Object.values(ids).filter((id) => id !== ids[name]), name);
+    }
+    for (const [user, name, other] of pair) await expectNoLongGap(t, user.page, [ids[other]], `${name}, as Cat joined`);
+
+    // Two again: directly again.
+    for (const [user] of pair) await watchFrames(user.page);
+    await leaveCall(cat.page);
+    for (const [user, name] of pair) await expectPaths(user.page, { server: 1, direct: 1 }, name);
+    // Long enough for the server's media to have stopped, had the direct path not taken over.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    for (const [user, name, other] of pair) await expectNoLongGap(t, user.page, [ids[other]], `${name}, as Cat left`);
+    for (const [user, name] of pair) assertNoPageErrors(user, name);
+  } finally {
+    for (const user of users) await user.close();
+  }
+});
