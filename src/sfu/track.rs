@@ -33,8 +33,6 @@ pub(super) struct Published {
     pub(super) keyframe_requests: Vec<(Option<Rid>, Instant)>,
     /// When its publisher's offer added it.
     pub(super) published_at: Instant,
-    /// When its last frame came.
-    pub(super) last_frame: Option<Instant>,
     /// When frames came again after a quiet spell (see [`Published::resumed`]).
     pub(super) resumed_at: Option<Instant>,
 }
@@ -147,19 +145,23 @@ pub(super) enum Negotiation {
 }
 
 impl Published {
-    /// Whether frames of it come now.
-    pub(super) fn sending(&self, now: Instant) -> bool {
-        self.last_frame.is_some_and(|at| now.duration_since(at) < QUIET_AFTER)
+    /// When its last frame came, of any layer.
+    fn last_frame(&self) -> Option<Instant> {
+        self.rates.iter().filter_map(|(_, meter)| meter.last).max()
     }
 
-    /// A frame came now.
+    /// Whether frames of it come now.
+    pub(super) fn sending(&self, now: Instant) -> bool {
+        self.last_frame().is_some_and(|at| now.duration_since(at) < QUIET_AFTER)
+    }
+
+    /// A frame comes now: called before its layer's meter counts it.
     pub(super) fn framed(&mut self, now: Instant) {
         // Quiet since its last frame, or since it was added when it never had one (a call of two
         // that went direct before the server had anything of it).
-        if now.duration_since(self.last_frame.unwrap_or(self.published_at)) >= QUIET_AFTER {
+        if now.duration_since(self.last_frame().unwrap_or(self.published_at)) >= QUIET_AFTER {
             self.resumed_at = Some(now);
         }
-        self.last_frame = Some(now);
     }
 
     /// Sent (again) lately after a quiet spell: its viewers were most likely watching it another

@@ -477,7 +477,6 @@ impl CallRouter {
             told_active: None,
             keyframe_requests: Vec::new(),
             published_at: now,
-            last_frame: None,
             resumed_at: None,
         };
         let from = me.id;
