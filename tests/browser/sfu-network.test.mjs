@@ -28,6 +28,22 @@ function browserIn(network, origin) {
   return launchBrowser({ executablePath: network.launcher, extraArgs: [`--unsafely-treat-insecure-origin-as-secure=${origin}`] });
 }
 
+/**
+ * Each of `who` (`[name, browser, url]`) opens a page, enters `room` and joins its call, in turn;
+ * the pages, named, go into `users` (to be closed by the caller). Returns each one's id by name.
+ */
+async function joinEach(room, who, users) {
+  const ids = {};
+  for (const [name, b, url] of who) {
+    const user = await openCallUser(b, url);
+    user.name = name;
+    users.push(user);
+    await enterRoom(user.page, { nickname: name, room });
+    ids[name] = await joinCall(user.page);
+  }
+  return ids;
+}
+
 /** Runs `body` with a network of its own, taken down afterwards. */
 async function withNetwork(body) {
   const network = makeNetwork();
@@ -89,14 +105,7 @@ test("a browser whose UDP dies is out of the call within 15 seconds, and says so
     const cutBrowser = await browserIn(network, server.remote);
     const users = [];
     try {
-      const ids = {};
-      for (const [name, b, url] of [["Ann", browser, server.local], ["Bob", browser, server.local], ["Cut", cutBrowser, server.remote]]) {
-        const user = await openCallUser(b, url);
-        users.push(user);
-        await enterRoom(user.page, { nickname: name, room: "udp dies" });
-        ids[name] = await joinCall(user.page);
-        user.name = name;
-      }
+      const ids = await joinEach("udp dies", [["Ann", browser, server.local], ["Bob", browser, server.local], ["Cut", cutBrowser, server.remote]], users);
       const [ann, bob, cut] = users;
       for (const user of [ann, bob]) {
         await eventually(async () => {
@@ -149,14 +158,7 @@ test("a browser whose network drops all UDP joins through TURN over TCP, and see
     const users = [];
     try {
       network.dropUdp();
-      const ids = {};
-      for (const [name, b, url] of [["Ada", browser, server.local], ["Tom", tcpOnly, server.remote]]) {
-        const user = await openCallUser(b, url);
-        user.name = name;
-        users.push(user);
-        await enterRoom(user.page, { nickname: name, room: "udp blocked" });
-        ids[name] = await joinCall(user.page);
-      }
+      const ids = await joinEach("udp blocked", [["Ada", browser, server.local], ["Tom", tcpOnly, server.remote]], users);
       const [ada, tom] = users;
       for (const [user, other] of [[ada, ids.Tom], [tom, ids.Ada]]) {
         await eventually(async () => {
@@ -186,14 +188,7 @@ test("two people whose networks cannot reach each other talk through the media s
     const apart = await browserIn(network, server.remote);
     const users = [];
     try {
-      const ids = {};
-      for (const [name, b, url] of [["Eva", browser, server.local], ["Kai", apart, server.remote]]) {
-        const user = await openCallUser(b, url);
-        user.name = name;
-        users.push(user);
-        await enterRoom(user.page, { nickname: name, room: "out of reach" });
-        ids[name] = await joinCall(user.page);
-      }
+      const ids = await joinEach("out of reach", [["Eva", browser, server.local], ["Kai", apart, server.remote]], users);
       const [eva, kai] = users;
       for (const [user, other] of [[eva, ids.Kai], [kai, ids.Eva]]) {
         await expectVideoFrom(user.page, [other], user.name);

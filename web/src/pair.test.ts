@@ -71,6 +71,13 @@ async function flows(paths: Fake<CountingTransport> | Fake<CountingTransport>[],
   }
 }
 
+/** `path` to "b" comes up, with the stream `name`, and b's media flows on it. */
+async function connects(path: Fake<CountingTransport>, name: string) {
+  path.events.stream("b", stream(name));
+  path.events.connection("b", "connected");
+  await flows(path, "b");
+}
+
 /** Two people, "a" (us) and "b", talking directly. */
 async function talkingDirectly(self = "a") {
   const p = pair(self);
@@ -78,9 +85,7 @@ async function talkingDirectly(self = "a") {
   p.server().events.stream("b", stream("server b"));
   p.server().events.connection("b", "connected");
   const direct = p.directs[0]!;
-  direct.events.stream("b", stream("direct b"));
-  direct.events.connection("b", "connected");
-  await flows(direct, "b");
+  await connects(direct, "direct b");
   return { ...p, direct };
 }
 
@@ -173,10 +178,7 @@ describe("PairTransport", () => {
     await vi.advanceTimersByTimeAsync(SWITCH_WITHIN_MS + CLOSE_AFTER_MS + WATCH_EVERY_MS * 2);
     transport.gone("c");
     expect(directs).toHaveLength(2);
-    const again = directs[1]!;
-    again.events.stream("b", stream("direct b again"));
-    again.events.connection("b", "connected");
-    await flows(again, "b");
+    await connects(directs[1]!, "direct b again");
     expect(shown.get("b")?.id).toBe("direct b again");
     expect(server().held).toBe(true);
   });

@@ -94,9 +94,9 @@ export class PairTransport implements CallTransport {
     this.server.gone(id);
     this.serverStreams.delete(id);
     this.serverLabels.delete(id);
-    for (const direct of [this.current, ...this.leaving]) {
+    for (const direct of this.directs()) {
       // Nothing more of theirs comes by either path: no reason to wait.
-      if (direct?.partner === id) this.closeDirect(direct);
+      if (direct.partner === id) this.closeDirect(direct);
     }
     this.reconsider();
   }
@@ -108,8 +108,7 @@ export class PairTransport implements CallTransport {
       this.others.add(sig.from);
       this.reconsider();
     }
-    const direct = [this.current, ...this.leaving].find((d) => d?.partner === sig.from);
-    direct?.transport.signal(sig);
+    this.directs().find((d) => d.partner === sig.from)?.transport.signal(sig);
   }
 
   publish(tracks: LocalTracks): void {
@@ -232,12 +231,7 @@ export class PairTransport implements CallTransport {
       window.clearInterval(direct.timer);
       direct.timer = undefined;
       if (!direct.shown) return;
-      direct.shown = false;
-      window.clearInterval(direct.qualityTimer);
-      const { events } = this.options;
-      const stream = this.serverStreams.get(partner);
-      if (stream) events.stream(partner, stream);
-      events.connection(partner, this.serverLabels.get(partner) ?? "connecting");
+      this.showServer(direct);
       if (this.leaving.has(direct)) window.setTimeout(() => this.closeDirect(direct), CLOSE_AFTER_MS);
     };
     if (direct.label !== "connected") return switchOver();
@@ -271,11 +265,19 @@ export class PairTransport implements CallTransport {
     this.leaving.delete(direct);
     if (this.current === direct) this.current = null;
     if (direct.shown && !this.closed) {
-      direct.shown = false;
       this.server.hold(false);
-      const stream = this.serverStreams.get(direct.partner);
-      if (stream) this.options.events.stream(direct.partner, stream);
+      this.showServer(direct);
     }
+  }
+
+  /** `direct`'s partner on the tile from the server's path again. */
+  private showServer(direct: Direct): void {
+    direct.shown = false;
+    window.clearInterval(direct.qualityTimer);
+    const { partner } = direct;
+    const stream = this.serverStreams.get(partner);
+    if (stream) this.options.events.stream(partner, stream);
+    this.options.events.connection(partner, this.serverLabels.get(partner) ?? "connecting");
   }
 
   private directEvents(direct: Direct): TransportEvents {
