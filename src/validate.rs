@@ -2,14 +2,14 @@
 //!
 //! Every name and message from the network passes through here before it touches any state.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const NICKNAME_MAX: usize = 32;
 pub const ROOM_NAME_MAX: usize = 64;
 pub const MESSAGE_MAX: usize = 2_000;
 
 /// The `code` of an error answer, as listed in `docs/protocol.md`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,

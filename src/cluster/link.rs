@@ -39,7 +39,7 @@ pub trait Replica: Send + Sync + 'static {
     /// The places in calls this node's people hold: `(room, id)`.
     fn call_places(&self) -> Vec<(String, PersonId)>;
     /// Forgets the nodes not heard from for [`NODE_TIMEOUT`].
-    fn drop_silent(&self, now: Instant);
+    fn drop_silent(self: Arc<Self>, now: Instant);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +126,22 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 ";
 
+/// The node whose media server carries a call: the one named, while it lives, else the asker
+/// (`ARGV[1]`), which carries it from now on.
+const MEDIA_NODE: &str = r"
+local node = redis.call('GET', KEYS[1])
+if node and redis.call('EXISTS', ARGV[2] .. node) == 1 then return node end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+";
+
+/// Frees a place in a call; a call left empty is carried by no node any more.
+const RELEASE_PLACE: &str = r"
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end
+return 1
+";
+
 /// The channel of Noom's ops.
 const STATE_CHANNEL: &str = "noom#state";
 
@@ -135,6 +151,10 @@ fn node_key(node: &str) -> String {
 
 fn call_key(room: &str) -> String {
     format!("{PREFIX}:call:{room}")
+}
+
+fn media_key(room: &str) -> String {
+    format!("{PREFIX}:media:{room}")
 }
 
 /// The URL with RESP3 asked for: pushes (pub/sub messages) share the connection with commands.
@@ -209,7 +229,7 @@ impl Link {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                replica.drop_silent(Instant::now());
+                replica.clone().drop_silent(Instant::now());
             }
         });
     }
@@ -251,9 +271,28 @@ impl Link {
 
     pub fn release_call_place(&self, room: &str, id: PersonId) {
         if self.is_clustered() {
-            let mut cmd = redis::cmd("HDEL");
-            cmd.arg(call_key(room)).arg(id.to_string());
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(RELEASE_PLACE).arg(2).arg(call_key(room)).arg(media_key(room)).arg(id.to_string());
             self.send(cmd);
+        }
+    }
+
+    /// The node whose media server carries `room`'s call, for the whole cluster: this one if no
+    /// live node does yet. `None` if Redis cannot say now (the node then carries it itself).
+    pub async fn media_node(&self, room: &str) -> Option<String> {
+        if self.state() != LinkState::Up {
+            return None;
+        }
+        let mut conn = self.0.conn.lock().clone()?;
+        let script = redis::Script::new(MEDIA_NODE);
+        let mut invocation = script.key(media_key(room));
+        invocation.arg(&self.0.node).arg(format!("{PREFIX}:node:"));
+        match invocation.invoke_async::<String>(&mut conn).await {
+            Ok(node) => Some(node),
+            Err(e) => {
+                tracing::warn!("could not ask Redis which node carries a call's media: {e}");
+                None
+            }
         }
     }
 

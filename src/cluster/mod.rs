@@ -12,7 +12,8 @@
 //! [`NODE_TIMEOUT`] is gone, its people with it. A node whose link comes (back) up says
 //! [`Op::Hello`], everyone answers with a [`Op::Snapshot`] of what it owns, and the copies
 //! converge. The only state kept in Redis itself is who holds a place in each call, so that the
-//! call size limit is one decision for the whole cluster.
+//! call size limit is one decision for the whole cluster, and which node's media server carries
+//! each call, so that a call's media meets in one place.
 
 mod link;
 mod nodes;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::rooms::{ChatMessage, Media, PersonId};
+use crate::validate::ErrorCode;
 
 /// Channels and keys in Redis, the adapter's included, are named under this prefix.
 pub const PREFIX: &str = "noom";
@@ -64,8 +66,28 @@ pub enum Op {
     Kick { id: PersonId },
     /// A page connected again with its resume token: its old connection, wherever it is, is dead.
     Resumed { token: String },
+    /// A browser of the sending node asks `node`'s media server, which carries `room`'s call.
+    /// `ask` numbers the question for its answer ([`Op::MediaAnswer`]); `None` wants none.
+    MediaAsk { node: String, ask: Option<u64>, id: PersonId, room: String, request: MediaRequest },
+    /// The answer to `node`'s question `ask`: a session description for a join, or why not.
+    MediaAnswer { node: String, ask: u64, result: Result<Option<String>, (ErrorCode, String)> },
+    /// The media server carrying `room`'s call lost `id`'s connection: their node takes them out
+    /// of the call.
+    MediaLost { id: PersonId, room: String },
     /// This node shuts down: its people are gone now.
     Gone,
+}
+
+/// What a browser asks of its call's media server (`sfu:join`, `sfu:answer`, `sfu:view`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MediaRequest {
+    /// Its offer; the server's answer comes back.
+    Join { sdp: String },
+    /// Its answer to the server's offer.
+    Answer { sdp: String },
+    /// The height of each tile it shows.
+    View { tiles: Vec<(PersonId, u32)> },
 }
 
 /// One person a node owns, as its snapshot carries them.
@@ -117,6 +139,23 @@ mod tests {
             Op::Call { id, room: "r".into(), media: None },
             Op::CloseRoom { room: "r".into() },
             Op::Kick { id },
+            Op::MediaAsk {
+                node: "node-b".into(),
+                ask: Some(7),
+                id,
+                room: "r".into(),
+                request: MediaRequest::View { tiles: vec![(id, 360)] },
+            },
+            Op::MediaAsk {
+                node: "node-b".into(),
+                ask: None,
+                id,
+                room: "r".into(),
+                request: MediaRequest::Join { sdp: "v=0".into() },
+            },
+            Op::MediaAnswer { node: "node-a".into(), ask: 7, result: Ok(Some("v=0".into())) },
+            Op::MediaAnswer { node: "node-a".into(), ask: 8, result: Err((ErrorCode::NotInCall, "no".into())) },
+            Op::MediaLost { id, room: "r".into() },
             Op::Snapshot {
                 people: vec![PersonState {
                     id,

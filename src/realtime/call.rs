@@ -224,12 +224,27 @@ impl Hub {
     }
 
     /// Sends one person a push, wherever they are connected.
-    async fn send_to<T: Serialize + ?Sized>(&self, to: PersonId, event: &'static str, data: &T) {
+    pub(super) async fn send_to<T: Serialize + ?Sized>(&self, to: PersonId, event: &'static str, data: &T) {
         // A peer that vanished meanwhile is told by its departure; the sender learns of it so.
         if let Some(peer) = self.socket_of(to) {
             outbox::push(&peer, event, data);
         } else if self.link.is_clustered() {
             let _ = self.io.to(to.to_string()).emit(event, data).await;
+        }
+    }
+
+    /// Sends several people a push, wherever they are connected: the ones of other nodes in one
+    /// message through Redis.
+    pub(super) async fn send_to_all<T: Serialize + ?Sized>(&self, to: &[PersonId], event: &'static str, data: &T) {
+        let mut elsewhere = Vec::new();
+        for &id in to {
+            match self.socket_of(id) {
+                Some(s) => outbox::push(&s, event, data),
+                None => elsewhere.push(id.to_string()),
+            }
+        }
+        if self.link.is_clustered() && !elsewhere.is_empty() {
+            let _ = self.io.to(elsewhere).emit(event, data).await;
         }
     }
 }

@@ -14,12 +14,12 @@ use serde::Serialize;
 use serde_json::Map;
 use tokio::sync::mpsc;
 
-use super::{AckSender, EventDef, EventKind, Hub, Session, SocketRef, outbox, person, refuse, reply};
+use super::{AckSender, EventDef, EventKind, Hub, Session, SocketRef, outbox, refuse, reply};
+use crate::cluster::{MediaRequest, Op};
 use crate::config::{Calls, Config};
 use crate::events;
 use crate::rooms::{CallChange, PersonId};
-use crate::sfu::{MediaError, MediaEvent, MediaServer, RouterError};
-use crate::validate::{ApiError, ErrorCode};
+use crate::sfu::{MediaEvent, MediaServer};
 
 pub(super) const EVENTS: &[EventDef] = &[
     EventDef { name: events::noom::SFU_JOIN, kind: EventKind::NoomSignal },
@@ -34,10 +34,6 @@ pub(super) async fn start(
     http_port: u16,
 ) -> Option<(Arc<MediaServer>, mpsc::UnboundedReceiver<MediaEvent>)> {
     if config.calls == Calls::Mesh {
-        return None;
-    }
-    if config.redis_url.is_some() {
-        println!("noom: calls are browser to browser (a mesh): the media server does not span a cluster yet");
         return None;
     }
     let port = config.media_port.unwrap_or(http_port);
@@ -100,18 +96,6 @@ struct Closed<'a> {
 }
 
 impl Hub {
-    /// The media server, for someone in `room`'s call.
-    fn media_for(&self, s: &SocketRef, room: &str) -> Result<Arc<MediaServer>, ApiError> {
-        let media = self.media.clone().ok_or_else(|| {
-            ApiError::bad_request("calls on this server are browser to browser: there is no media server")
-        })?;
-        let in_call = self.rooms.lock().member(person(s), room).is_some_and(|m| m.call.is_some());
-        if !in_call {
-            return Err(ApiError::new(ErrorCode::NotInCall, format!("not in the call of room {room:?}")));
-        }
-        Ok(media)
-    }
-
     /// Calls whose media goes through this node's media server now.
     pub fn media_calls(&self) -> usize {
         self.media.as_ref().map_or(0, |media| media.calls())
@@ -120,25 +104,6 @@ impl Hub {
     /// Whether calls go through the media server.
     pub(super) fn calls_via_media_server(&self) -> bool {
         self.media.is_some()
-    }
-
-    /// Someone is out of a room's call: the media server stops carrying their media.
-    pub(super) fn left_media(&self, room: &str, id: PersonId) {
-        if let Some(media) = &self.media {
-            media.leave(room, id);
-        }
-    }
-}
-
-fn media_error(e: MediaError) -> ApiError {
-    match e {
-        MediaError::Sdp(why) | MediaError::Router(RouterError::Sdp(why)) => {
-            ApiError::new(ErrorCode::InvalidSignal, format!("session description refused: {why}"))
-        }
-        MediaError::Router(RouterError::NotInCall) => {
-            ApiError::new(ErrorCode::NotInCall, "not connected to the media server (sfu:join first)")
-        }
-        MediaError::Router(e) => ApiError::bad_request(e.to_string()),
     }
 }
 
@@ -150,15 +115,9 @@ pub(super) async fn join(
     ack: AckSender,
 ) {
     let result = async {
-        let media = hub.media_for(&s, &room)?;
-        let answer = media.join(&room, person(&s), &sdp).await.map_err(media_error)?;
+        let answer = hub.ask_media(&s, &room, MediaRequest::Join { sdp }).await?.unwrap_or_default();
         // The server's answer is large: what a browser that stops reading is made to hold.
         session.spend_bulk(&hub, answer.len())?;
-        // Taken out of the call while its offer was read: out of the media server too.
-        if hub.media_for(&s, &room).is_err() {
-            media.leave(&room, person(&s));
-            return Err(ApiError::new(ErrorCode::NotInCall, format!("not in the call of room {room:?}")));
-        }
         Ok(Sdp { sdp: answer })
     };
     match result.await {
@@ -168,61 +127,57 @@ pub(super) async fn join(
 }
 
 pub(super) async fn answer(hub: Arc<Hub>, s: SocketRef, (room, sdp): (String, String), ack: AckSender) {
-    let result = async {
-        let media = hub.media_for(&s, &room)?;
-        media.answer(&room, person(&s), &sdp).await.map_err(media_error)
-    };
-    match result.await {
-        Ok(()) => reply(ack, &Map::new()),
+    match hub.ask_media(&s, &room, MediaRequest::Answer { sdp }).await {
+        Ok(_) => reply(ack, &Map::new()),
         Err(e) => refuse(ack, &e),
     }
 }
 
-pub(super) fn view(hub: &Hub, s: &SocketRef, (room, tiles): (String, Vec<(String, u32)>), ack: AckSender) {
-    let result = hub.media_for(s, &room).map(|media| {
-        // An id that names nobody shows nobody.
-        let tiles = tiles.into_iter().filter_map(|(id, height)| Some((id.parse().ok()?, height))).collect();
-        media.show(&room, person(s), tiles);
-    });
-    match result {
-        Ok(()) => reply(ack, &Map::new()),
+pub(super) async fn view(hub: Arc<Hub>, s: SocketRef, (room, tiles): (String, Vec<(String, u32)>), ack: AckSender) {
+    // An id that names nobody shows nobody.
+    let tiles = tiles.into_iter().filter_map(|(id, height)| Some((id.parse().ok()?, height))).collect();
+    match hub.ask_media(&s, &room, MediaRequest::View { tiles }).await {
+        Ok(_) => reply(ack, &Map::new()),
         Err(e) => refuse(ack, &e),
     }
 }
 
 /// Delivers what the calls' media tells: to each browser its offers, to those in a call who
 /// speaks, and to one whose connection was lost that it is out of the call (as everyone else
-/// is told).
+/// is told). Some may be connected to other nodes.
 pub(super) async fn relay_events(hub: Weak<Hub>, mut events: mpsc::UnboundedReceiver<MediaEvent>) {
     while let Some(event) = events.recv().await {
         let Some(hub) = hub.upgrade() else { return };
         match event {
             MediaEvent::Offer { room, to, sdp } => {
-                if let Some(s) = hub.socket_of(to) {
-                    outbox::push(&s, events::noom::SFU_OFFER, &Offered { room: &room, sdp: &sdp });
-                }
+                hub.send_to(to, events::noom::SFU_OFFER, &Offered { room: &room, sdp: &sdp }).await;
             }
             MediaEvent::Speakers { room, speakers, listeners } => {
                 let event = Speaking { room: &room, speakers: &speakers };
-                for s in listeners.into_iter().filter_map(|id| hub.socket_of(id)) {
-                    outbox::push(&s, events::noom::SFU_SPEAKERS, &event);
-                }
+                hub.send_to_all(&listeners, events::noom::SFU_SPEAKERS, &event).await;
             }
             MediaEvent::Layers { room, to, active } => {
-                if let Some(s) = hub.socket_of(to) {
-                    outbox::push(&s, events::noom::SFU_LAYERS, &Layers { room: &room, active: &active });
-                }
+                hub.send_to(to, events::noom::SFU_LAYERS, &Layers { room: &room, active: &active }).await;
             }
             MediaEvent::Gone { room, id } => {
-                let Some(s) = hub.socket_of(id) else { continue };
-                let left = hub.change_call(&s, &room, false, |rooms, _| {
-                    let me = rooms.leave_call(id, &room)?;
-                    Ok((CallChange { me, changed: true }, Box::new(|| {})))
-                });
-                if left.await.is_ok() {
-                    outbox::push(&s, events::noom::SFU_CLOSED, &Closed { room: &room });
+                if hub.socket_of(id).is_some() {
+                    lost(&hub, &room, id).await;
+                } else {
+                    hub.link.publish_op(Op::MediaLost { id, room: room.to_string() });
                 }
             }
         }
+    }
+}
+
+/// The media server lost the connection of `id`, of this node: out of the call they go.
+pub(super) async fn lost(hub: &Hub, room: &str, id: PersonId) {
+    let Some(s) = hub.socket_of(id) else { return };
+    let left = hub.change_call(&s, room, false, |rooms, _| {
+        let me = rooms.leave_call(id, room)?;
+        Ok((CallChange { me, changed: true }, Box::new(|| {})))
+    });
+    if left.await.is_ok() {
+        outbox::push(&s, events::noom::SFU_CLOSED, &Closed { room });
     }
 }

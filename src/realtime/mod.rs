@@ -8,6 +8,7 @@
 //! - `limits`: what one socket and one client address may cost.
 //! - `seed`, `noom`, `call`: what each event does (the seed's, Noom's, calls').
 //! - `media`: calls through the media server: their signalling, and what their media tells.
+//! - `media_route`: which node's media server carries a call, and the way to it from here.
 //! - `changes`: changes to rooms made here, and how each is told (the sockets here, other nodes).
 //! - `replica`: changes made on other nodes, applied here and told to the sockets here.
 //! - `moderation`: the admin's actions.
@@ -27,6 +28,7 @@ mod dispatch;
 mod limits;
 mod locks;
 mod media;
+mod media_route;
 mod moderation;
 mod noom;
 mod outbox;
@@ -125,6 +127,8 @@ pub struct Hub {
     presence: tokio::sync::watch::Sender<u64>,
     /// The media server, when calls go through it; `None`: calls are a mesh.
     media: Option<Arc<MediaServer>>,
+    /// Requests to other nodes' media servers, for calls they carry.
+    routes: media_route::MediaRoutes,
     /// Most people in one call, as calls are carried.
     call_size: u16,
 }
@@ -202,6 +206,7 @@ impl Hub {
             nodes: Ranked::new(Rank::Nodes, Nodes::default()),
             presence: tokio::sync::watch::Sender::new(0),
             media,
+            routes: Default::default(),
             call_size,
         });
         if let Some(events) = media_events {

@@ -60,6 +60,19 @@ impl Replica for Hub {
             Op::CloseRoom { room } => self.close_room_here(&room),
             Op::Kick { id } => self.kick_here(id),
             Op::Resumed { token } => self.resumed_elsewhere(&token),
+            Op::MediaAsk { node, ask, id, room, request } => {
+                if node == self.link.node() {
+                    self.media_asked(from, ask, id, room, request);
+                }
+            }
+            Op::MediaAnswer { node, ask, result } => {
+                if node == self.link.node() {
+                    self.media_answered(ask, result);
+                }
+            }
+            Op::MediaLost { id, room } => {
+                tokio::spawn(async move { super::media::lost(&self, &room, id).await });
+            }
             Op::Gone => self.forget_node(from),
         }
     }
@@ -109,7 +122,7 @@ impl Replica for Hub {
         })
     }
 
-    fn drop_silent(&self, now: Instant) {
+    fn drop_silent(self: Arc<Self>, now: Instant) {
         let silent = self.nodes.lock().silent(now, NODE_TIMEOUT);
         for node in silent {
             tracing::warn!(%node, "node not heard from for {NODE_TIMEOUT:?}: its people leave");
@@ -196,10 +209,12 @@ impl Hub {
         });
     }
 
-    fn forget_node(&self, node: &str) {
+    /// A node is gone, and its people with it; so are the calls its media server carried.
+    fn forget_node(self: &Arc<Self>, node: &str) {
         let people = self.nodes.lock().remove(node);
         for id in people {
             self.forget_person(id);
         }
+        self.media_node_gone(node);
     }
 }

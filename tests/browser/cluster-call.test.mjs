@@ -1,8 +1,11 @@
-// A video call across two Noom nodes sharing one Redis: Alice's page is served by (and connected
-// to) node A, Bob's by node B. They meet in one room, chat, join its call, and each decodes the
-// other's video; the signalling between them (`rtc:signal`, targeted at one socket of the other
-// node) and the media state (a mute) cross the nodes through Redis. Media itself goes page to
-// page over loopback, as in call.test.mjs (no STUN server, nothing tries the internet).
+// Video calls across two Noom nodes sharing one Redis: Alice's page is served by (and connected
+// to) node A, Bob's by node B.
+// - Two of them meet in one room, chat, join its call, and each decodes the other's video; the
+//   signalling between them (`rtc:signal`, targeted at one socket of the other node) and the media
+//   state (a mute) cross the nodes through Redis. A call of two goes page to page over loopback,
+//   as in call.test.mjs (no STUN server, nothing tries the internet).
+// - Three of them, on both nodes, go through one node's media server: every page sends its media
+//   to that node's port, and decodes everyone else's from it.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../support/server.mjs";
@@ -17,6 +20,7 @@ import {
   sendMessage,
   useBrowser,
 } from "../support/browser.mjs";
+import { expectVideoFrom, metric } from "../support/sfu.mjs";
 import {
   expectDecoding,
   expectHearing,
@@ -25,7 +29,9 @@ import {
   expectTilesConnected,
   expectTilesPlaying,
   joinCall,
+  liveConnections,
   openCallUser,
+  selectedPairs,
   tile,
   tiles,
 } from "../support/rtc.mjs";
@@ -40,7 +46,8 @@ let nodeB;
 // Redis first, then the nodes, in one hook: Node 20 runs a file's top-level `before` hooks concurrently.
 before(async () => {
   redis = await startRedis();
-  const args = ["--stun-urls", "", "--redis-url", redis.url];
+  // The media servers are advertised on loopback, where the browsers are.
+  const args = ["--stun-urls", "", "--media-address", "127.0.0.1", "--redis-url", redis.url];
   nodeA = await startServer({ args });
   nodeB = await startServer({ args });
 });
@@ -108,5 +115,34 @@ test("Alice on node A and Bob on node B: a call across nodes, each decoding the 
     for (const [name, user] of Object.entries(users)) assertNoPageErrors(user, name);
   } finally {
     for (const user of opened.splice(0)) await user.close();
+  }
+});
+
+test("Ann on node A, Ben and Cai on node B: a call of three through A's media server, the first to join being on A", { timeout: 180_000 }, async () => {
+  const room = "three across two nodes";
+  const users = [];
+  try {
+    for (const [name, node] of [["Ann", nodeA], ["Ben", nodeB], ["Cai", nodeB]]) {
+      const user = await openCallUser(browser, node.url);
+      users.push(user);
+      user.name = name;
+      await enterRoom(user.page, { nickname: name, room });
+      user.id = await joinCall(user.page);
+    }
+    for (const user of users) {
+      await expectVideoFrom(user.page, users.filter((u) => u !== user).map((u) => u.id), user.name);
+    }
+    for (const user of users) {
+      const live = await liveConnections(user.page);
+      assert.equal(live.length, 1, `${user.name} has one peer connection: ${JSON.stringify(live)}`);
+      const [pair] = await selectedPairs(user.page);
+      assert.equal(pair.pair?.remote?.port, nodeA.port, `${user.name}'s media goes to A's media port: ${JSON.stringify(pair)}`);
+    }
+    const out = 'noom_media_datagrams_total{direction="out"}';
+    assert.ok((await metric(nodeA.url, out)) > 1000, "A's media server forwarded the call");
+    assert.ok(!((await metric(nodeB.url, out)) > 0), "B's media server carried nothing");
+    for (const user of users) assertNoPageErrors(user, user.name);
+  } finally {
+    for (const user of users) await user.close();
   }
 });

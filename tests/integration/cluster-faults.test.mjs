@@ -1,13 +1,15 @@
 // Faults in a cluster of Noom nodes sharing rooms through Redis: a node killed outright (its users
 // must leave every room on the other nodes within 15 s, and the others lose nothing of each
-// other's conversation), a node stopped with SIGTERM (its users
-// leave at once), and Redis itself stopping and coming back (each node keeps serving its own users,
+// other's conversation), the node whose media server carries a call killed (the call's people on
+// other nodes are out of it within 15 s, and can join again), a node stopped with SIGTERM (its
+// users leave at once), and Redis itself stopping and coming back (each node keeps serving its own users,
 // then the nodes resynchronise). Each test starts its own Redis and nodes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { alive, expectDirectory, expectRoomList, healthz, waitForRedisStatus, waitUntil, withCluster } from "../support/cluster.mjs";
 import { ack, ackArgs, connectNoom, disconnect, disconnectAll, noomClient, participant, received, roomName,
   seedClient, waitFor, connect } from "../support/clients.mjs";
+import { AUDIO_OFFER, mediaPortOf } from "../support/signals.mjs";
 
 const ARGS = ["--call-size", "2", "--directory-interval-ms", "100", "--chat-burst", "100", "--chat-rate", "100"];
 /** How long something done on one node may take to show on another in normal operation. */
@@ -171,6 +173,28 @@ test("a node killed in the middle of a conversation: the survivors lose nothing 
     assert.deepEqual(fromCid, sent.Cid.slice(0, fromCid.length));
     t.diagnostic(`sent before the kill by Cid and acknowledged: ${sent.Cid.length}; reached the others: ${fromCid.length}`);
     assertStillConnected([ann, bea]);
+  });
+});
+
+test("the node carrying a call's media killed: the call's people on other nodes are out of it within 15 s, and joining again a live node carries it", { timeout: 120000 }, async (t) => {
+  await withCluster(2, { args: ARGS, cleanup: disconnectAll }, async ({ nodes }) => {
+    const [a, b] = nodes;
+    const room = roomName("media-kill");
+    const { socket: alice } = await noomAt(a, "Alice", room);
+    const { socket: bob } = await noomAt(b, "Bob", room);
+    for (const s of [alice, bob]) assert.equal((await ack(s, "call:join", { room }))?.via, "sfu");
+    assert.equal(mediaPortOf(await ack(alice, "sfu:join", { room, sdp: AUDIO_OFFER })), Number(new URL(a.url).port));
+    assert.equal(mediaPortOf(await ack(bob, "sfu:join", { room, sdp: AUDIO_OFFER })), Number(new URL(a.url).port), "A carries Bob's media");
+
+    const killedAt = Date.now();
+    await a.kill();
+    assert.deepEqual(await waitFor(bob, "sfu:closed", { timeout: DEAD_NODE_BOUND }), [{ room }]);
+    t.diagnostic(`Bob was out of the call ${Date.now() - killedAt} ms after the kill`);
+    assertStillConnected([bob]);
+
+    const again = await ack(bob, "call:join", { room });
+    assert.equal(again?.via, "sfu", `Bob joins again: ${JSON.stringify(again)}`);
+    assert.equal(mediaPortOf(await ack(bob, "sfu:join", { room, sdp: AUDIO_OFFER })), Number(new URL(b.url).port), "B carries the call now");
   });
 });
 

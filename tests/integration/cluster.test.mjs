@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
 import { startServer } from "../support/server.mjs";
 import { expectDirectory, expectRoomList, healthz, useCluster, waitUntil } from "../support/cluster.mjs";
-import { ack, ackArgs, connect, connectNoom, disconnect, disconnectAll, expectError, expectNothing,
+import { ack, ackArgs, assertError, connect, connectNoom, disconnect, disconnectAll, expectError, expectNothing,
   noomClient, participant, pause, received, roomName, seedClient, unlistedName, waitFor } from "../support/clients.mjs";
-import { CANDIDATE, OFF, SDP } from "../support/signals.mjs";
+import { AUDIO_OFFER, CANDIDATE, mediaPortOf, OFF, SDP } from "../support/signals.mjs";
 
 // Calls of 2, so that the limit is easy to reach with one user on each of three nodes; a generous
 // chat rate (these tests are not about it); quick directory pushes.
@@ -771,5 +771,37 @@ describe("call size", () => {
       assert.equal(joined.participants.filter((p) => p.call).length, CALL_SIZE, `round ${round}: ${JSON.stringify(joined.participants)}`);
       await disconnectAll();
     }
+  });
+});
+
+describe("media server", () => {
+  const portOf = (label) => Number(new URL(at(label)).port);
+
+  test("one node's media server carries a call for people of every node; a connection it loses takes its owner out of the call on its own node", { timeout: 60_000 }, async () => {
+    const room = roomName("media");
+    const [alice, bob] = await enterInTurn(room, [["A", "Alice"], ["B", "Bob"]]);
+    assert.equal((await joinCall(alice, room)).via, "sfu");
+    assert.equal((await joinCall(bob, room)).via, "sfu");
+
+    // The first to connect makes the call its node's; Bob's offer, on B, reaches A's media server.
+    assert.equal(mediaPortOf(await ack(alice, "sfu:join", { room, sdp: AUDIO_OFFER })), portOf("A"), "Alice is sent to A's port");
+    assert.equal(mediaPortOf(await ack(bob, "sfu:join", { room, sdp: AUDIO_OFFER })), portOf("A"), "Bob, on B, is sent to A's port too");
+    assert.deepEqual(await ack(bob, "sfu:view", { room, tiles: [{ id: alice.person, height: 360 }] }), {});
+    // A refusal of A's media server comes back to Bob on B as it would on A.
+    assertError(await ack(bob, "sfu:answer", { room, sdp: "not a session description" }), "invalid_signal", "Bob's bad answer");
+
+    // Neither connects: A's media server gives both up, and each is out of the call, told on
+    // their own node, and everyone sees it.
+    const closed = { timeout: 30_000 };
+    assert.deepEqual(await waitFor(alice, "sfu:closed", closed), [{ room }]);
+    assert.deepEqual(await waitFor(bob, "sfu:closed", closed), [{ room }]);
+    for (const [s, other] of [[alice, bob], [bob, alice]]) {
+      await waitFor(s, "participant:updated", { where: (u) => u.participant.id === other.person && !u.participant.call, timeout: CROSS });
+    }
+
+    // The call emptied is carried by no node now: the next to connect, on C, makes it C's.
+    const { socket: carl } = await noomAt("C", "Carl", room);
+    await joinCall(carl, room);
+    assert.equal(mediaPortOf(await ack(carl, "sfu:join", { room, sdp: AUDIO_OFFER })), portOf("C"), "Carl is sent to C's port");
   });
 });

@@ -1,0 +1,173 @@
+//! Which media server carries a call, and the way to it from here.
+//!
+//! A call's media meets in one router, on one node: the first of the cluster to be asked for it
+//! (Redis keeps which, see [`crate::cluster::Link::media_node`]). A browser connected to another
+//! node sends its media straight to that node's UDP port; only its signalling comes through its
+//! own node, which hands each request on as an [`Op::MediaAsk`] and waits for the
+//! [`Op::MediaAnswer`]. What the router tells a browser of another node reaches it as any
+//! targeted push does (its socket is in the adapter's room named by its person id); a connection
+//! the router lost comes back to its node as [`Op::MediaLost`], which takes the person out of the
+//! call as the room state owns them.
+//!
+//! The ops travel on the one ordered channel of the cluster, so the media node hears of a
+//! person joining a call before their first request, and of their leaving after their last.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use super::{Hub, SocketRef, person};
+use crate::cluster::{MediaRequest, Op};
+use crate::rooms::PersonId;
+use crate::sfu::{MediaError, MediaServer, RouterError};
+use crate::validate::{ApiError, ErrorCode};
+
+/// How long a browser's request waits for another node's media server before it is refused.
+const ASK_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Answered = Result<Option<String>, ApiError>;
+
+/// The requests this node's people have in flight to other nodes' media servers, and which node
+/// carries each of their calls when not this one. A leaf lock each: taken alone, or under the
+/// hub's, and nothing is locked while they are held.
+#[derive(Default)]
+pub(super) struct MediaRoutes {
+    next_ask: AtomicU64,
+    asks: Mutex<HashMap<u64, oneshot::Sender<Answered>>>,
+    elsewhere: Mutex<HashMap<(PersonId, String), String>>,
+}
+
+impl Hub {
+    /// Does what `s`'s browser asks of the media server of `room`'s call, wherever it runs:
+    /// a join finds (or makes this node) the call's media node; the rest follow the join.
+    pub(super) async fn ask_media(&self, s: &SocketRef, room: &str, request: MediaRequest) -> Answered {
+        let me = person(s);
+        self.media_for(me, room)?;
+        let key = (me, room.to_owned());
+        let route = if matches!(request, MediaRequest::Join { .. }) {
+            let node = self.link.media_node(room).await.filter(|node| node != self.link.node());
+            match &node {
+                Some(node) => self.routes.elsewhere.lock().insert(key, node.clone()),
+                None => self.routes.elsewhere.lock().remove(&key),
+            };
+            node
+        } else {
+            self.routes.elsewhere.lock().get(&key).cloned()
+        };
+        let Some(node) = route else { return self.serve_media(me, room, request).await };
+        let wants_answer = !matches!(request, MediaRequest::View { .. });
+        let ask = wants_answer.then(|| self.routes.next_ask.fetch_add(1, Ordering::Relaxed));
+        let answered = ask.map(|ask| {
+            let (answer, answered) = oneshot::channel();
+            self.routes.asks.lock().insert(ask, answer);
+            answered
+        });
+        self.link.publish_op(Op::MediaAsk { node, ask, id: me, room: room.to_owned(), request });
+        let (Some(ask), Some(answered)) = (ask, answered) else { return Ok(None) };
+        let answer = tokio::time::timeout(ASK_TIMEOUT, answered).await;
+        self.routes.asks.lock().remove(&ask);
+        answer.ok().and_then(Result::ok).unwrap_or_else(|| {
+            Err(ApiError::new(ErrorCode::ClusterUnavailable, "the node carrying this call's media did not answer"))
+        })
+    }
+
+    /// What this node's media server makes of a request from someone in `room`'s call, whichever
+    /// node they are connected to.
+    async fn serve_media(&self, id: PersonId, room: &str, request: MediaRequest) -> Answered {
+        let media = self.media_for(id, room)?;
+        match request {
+            MediaRequest::Join { sdp } => {
+                let answer = media.join(room, id, &sdp).await.map_err(media_error)?;
+                // Taken out of the call while its offer was read: out of the media server too.
+                if let Err(e) = self.media_for(id, room) {
+                    media.leave(room, id);
+                    return Err(e);
+                }
+                Ok(Some(answer))
+            }
+            MediaRequest::Answer { sdp } => media.answer(room, id, &sdp).await.map(|()| None).map_err(media_error),
+            MediaRequest::View { tiles } => {
+                media.show(room, id, tiles);
+                Ok(None)
+            }
+        }
+    }
+
+    /// This node's media server, for someone the room state has in `room`'s call.
+    fn media_for(&self, id: PersonId, room: &str) -> Result<Arc<MediaServer>, ApiError> {
+        let media = self.media.clone().ok_or_else(|| {
+            ApiError::bad_request("calls on this server are browser to browser: there is no media server")
+        })?;
+        if self.rooms.lock().member(id, room).is_none_or(|m| m.call.is_none()) {
+            return Err(ApiError::new(ErrorCode::NotInCall, format!("not in the call of room {room:?}")));
+        }
+        Ok(media)
+    }
+
+    /// Another node's browser asks this node's media server.
+    pub(super) fn media_asked(
+        self: Arc<Self>,
+        from: &str,
+        ask: Option<u64>,
+        id: PersonId,
+        room: String,
+        request: MediaRequest,
+    ) {
+        let from = from.to_owned();
+        tokio::spawn(async move {
+            let result = self.serve_media(id, &room, request).await;
+            if let Some(ask) = ask {
+                let result = result.map_err(|e| (e.code, e.message));
+                self.link.publish_op(Op::MediaAnswer { node: from, ask, result });
+            }
+        });
+    }
+
+    /// Another node's media server answers a request of this node's.
+    pub(super) fn media_answered(&self, ask: u64, result: Result<Option<String>, (ErrorCode, String)>) {
+        if let Some(answer) = self.routes.asks.lock().remove(&ask) {
+            let _ = answer.send(result.map_err(|(code, message)| ApiError::new(code, message)));
+        }
+    }
+
+    /// The node whose media server carried calls of this node's people is gone: their media
+    /// with it. They are out of those calls, as if it had lost their connections; joining again
+    /// finds the calls a live node.
+    pub(super) fn media_node_gone(self: &Arc<Self>, node: &str) {
+        let lost: Vec<(PersonId, String)> = {
+            let mut elsewhere = self.routes.elsewhere.lock();
+            let lost = elsewhere.iter().filter(|(_, carrier)| *carrier == node).map(|(key, _)| key.clone()).collect();
+            elsewhere.retain(|_, carrier| carrier != node);
+            lost
+        };
+        for (id, room) in lost {
+            let hub = self.clone();
+            tokio::spawn(async move { super::media::lost(&hub, &room, id).await });
+        }
+    }
+
+    /// Someone is out of `room`'s call, as the room state has it (every node hears): this node's
+    /// media server stops carrying them, and this node forgets where it sent theirs.
+    pub(super) fn left_media(&self, room: &str, id: PersonId) {
+        self.routes.elsewhere.lock().remove(&(id, room.to_owned()));
+        if let Some(media) = &self.media {
+            media.leave(room, id);
+        }
+    }
+}
+
+pub(super) fn media_error(e: MediaError) -> ApiError {
+    match e {
+        MediaError::Sdp(why) | MediaError::Router(RouterError::Sdp(why)) => {
+            ApiError::new(ErrorCode::InvalidSignal, format!("session description refused: {why}"))
+        }
+        MediaError::Router(RouterError::NotInCall) => {
+            ApiError::new(ErrorCode::NotInCall, "not connected to the media server (sfu:join first)")
+        }
+        MediaError::Router(e) => ApiError::bad_request(e.to_string()),
+    }
+}
