@@ -45,6 +45,8 @@ pub mod noom {
     pub const PARTICIPANT_JOINED: &str = "participant:joined";
     pub const PARTICIPANT_LEFT: &str = "participant:left";
     pub const PARTICIPANT_UPDATED: &str = "participant:updated";
+    /// Media-state changes in a large call, batched, for those who show them.
+    pub const PARTICIPANTS_UPDATED: &str = "participants:updated";
     pub const CHAT_MESSAGE: &str = "chat:message";
     pub const CALL_ICE: &str = "call:ice";
     pub const ROOM_CLOSED: &str = "room:closed";
@@ -81,6 +83,7 @@ pub mod noom {
         PARTICIPANT_JOINED,
         PARTICIPANT_LEFT,
         PARTICIPANT_UPDATED,
+        PARTICIPANTS_UPDATED,
         CHAT_MESSAGE,
         RTC_SIGNAL,
         CALL_ICE,

@@ -146,6 +146,9 @@ pub enum Request {
     SfuView {
         room: String,
         tiles: Vec<(String, u32)>,
+        /// Whose entries in its list of people (with their media state) are on screen, by id as
+        /// sent.
+        people: Vec<String>,
     },
 }
 
@@ -325,16 +328,22 @@ fn sfu_view(args: &Args) -> Result<Request, ApiError> {
     struct Body {
         room: String,
         tiles: Vec<Tile>,
+        #[serde(default)]
+        people: Vec<String>,
     }
     let body: Body = args.object()?;
     let room = validate::room_name(&body.room)?;
     if body.tiles.len() > VIEW_TILES_MAX {
         return Err(ApiError::bad_request(format!("tiles must list at most {VIEW_TILES_MAX}")));
     }
+    if body.people.len() > VIEW_TILES_MAX {
+        return Err(ApiError::bad_request(format!("people must list at most {VIEW_TILES_MAX}")));
+    }
     if body.tiles.iter().any(|t| t.height == 0 || t.height > TILE_HEIGHT_MAX) {
         return Err(ApiError::bad_request(format!("a tile's height must be 1 to {TILE_HEIGHT_MAX} pixels")));
     }
-    Ok(Request::SfuView { room, tiles: body.tiles.into_iter().map(|t| (t.id, t.height)).collect() })
+    let tiles = body.tiles.into_iter().map(|t| (t.id, t.height)).collect();
+    Ok(Request::SfuView { room, tiles, people: body.people })
 }
 
 #[cfg(test)]
@@ -403,7 +412,14 @@ mod tests {
         assert_eq!(code("sfu:view", json!([{"room": "r", "tiles": many}])), ErrorCode::BadRequest);
         assert_eq!(
             parse("sfu:view", &args(json!([{"room": "r", "tiles": [{"id": "7", "height": 360}]}]))).unwrap().unwrap(),
-            Request::SfuView { room: "r".into(), tiles: vec![("7".into(), 360)] }
+            Request::SfuView { room: "r".into(), tiles: vec![("7".into(), 360)], people: vec![] }
         );
+        assert_eq!(
+            parse("sfu:view", &args(json!([{"room": "r", "tiles": [], "people": ["7"]}]))).unwrap().unwrap(),
+            Request::SfuView { room: "r".into(), tiles: vec![], people: vec!["7".into()] }
+        );
+        assert_eq!(code("sfu:view", json!([{"room": "r", "tiles": [], "people": true}])), ErrorCode::BadRequest);
+        let many: Vec<String> = (0..=VIEW_TILES_MAX).map(|i| i.to_string()).collect();
+        assert_eq!(code("sfu:view", json!([{"room": "r", "tiles": [], "people": many}])), ErrorCode::BadRequest);
     }
 }

@@ -124,9 +124,10 @@ fn check_valid(request: &Request) {
             room(r);
             assert!(!sdp.is_empty() && sdp.len() <= SDP_MAX, "an sdp of {} bytes", sdp.len());
         }
-        Request::SfuView { room: r, tiles } => {
+        Request::SfuView { room: r, tiles, people } => {
             room(r);
             assert!(tiles.len() <= noom::requests::VIEW_TILES_MAX);
+            assert!(people.len() <= noom::requests::VIEW_TILES_MAX);
             assert!(tiles.iter().all(|(_, h)| (1..=noom::requests::TILE_HEIGHT_MAX).contains(h)));
         }
     }

@@ -196,6 +196,7 @@ impl Hub {
             }
         }
         self.with_rooms(|r, told| {
+            let was_in_call = r.member(me, room).is_some_and(|m| m.call.is_some());
             let (outcome, answer) = match change(r, limit_checked) {
                 Ok(outcome) => outcome,
                 Err(e) => {
@@ -214,7 +215,10 @@ impl Hub {
                     // Signals for this person from other nodes are addressed to them by name.
                     s.join(me.to_string());
                 }
-                self.tell(told, Source::Socket(s), RoomChange::Updated { room, participant: &outcome.me });
+                let media_only = was_in_call && media.is_some();
+                if !(media_only && self.batch_media_change(r, room, me)) {
+                    self.tell(told, Source::Socket(s), RoomChange::Updated { room, participant: &outcome.me });
+                }
             }
             // After the others are told: a signal the caller sends once answered reaches peers
             // that know of it.

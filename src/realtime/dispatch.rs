@@ -84,7 +84,7 @@ pub(super) fn run(
         Request::Signal { room, to, signal } => Box::pin(call::signal(hub, session, s, (room, to, signal), ack)),
         Request::SfuJoin { room, sdp } => Box::pin(media::join(hub, session, s, (room, sdp), ack)),
         Request::SfuAnswer { room, sdp } => Box::pin(media::answer(hub, s, (room, sdp), ack)),
-        Request::SfuView { room, tiles } => Box::pin(media::view(hub, s, (room, tiles), ack)),
+        Request::SfuView { room, tiles, people } => Box::pin(media::view(hub, s, (room, tiles, people), ack)),
     }
 }
 

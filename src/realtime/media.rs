@@ -133,11 +133,20 @@ pub(super) async fn answer(hub: Arc<Hub>, s: SocketRef, (room, sdp): (String, St
     }
 }
 
-pub(super) async fn view(hub: Arc<Hub>, s: SocketRef, (room, tiles): (String, Vec<(String, u32)>), ack: AckSender) {
+pub(super) async fn view(
+    hub: Arc<Hub>,
+    s: SocketRef,
+    (room, tiles, people): (String, Vec<(String, u32)>, Vec<String>),
+    ack: AckSender,
+) {
     // An id that names nobody shows nobody.
-    let tiles = tiles.into_iter().filter_map(|(id, height)| Some((id.parse().ok()?, height))).collect();
-    match hub.ask_media(&s, &room, MediaRequest::View { tiles }).await {
-        Ok(_) => reply(ack, &Map::new()),
+    let tiles: Vec<_> = tiles.into_iter().filter_map(|(id, height)| Some((id.parse().ok()?, height))).collect();
+    let people: Vec<PersonId> = people.iter().filter_map(|id| id.parse().ok()).collect();
+    match hub.ask_media(&s, &room, MediaRequest::View { tiles: tiles.clone() }).await {
+        Ok(_) => {
+            hub.shows(&s, &room, &tiles, &people);
+            reply(ack, &Map::new());
+        }
         Err(e) => refuse(ack, &e),
     }
 }

@@ -154,6 +154,7 @@ impl Hub {
     /// media server stops carrying them, and this node forgets where it sent theirs.
     pub(super) fn left_media(&self, room: &str, id: PersonId) {
         self.routes.elsewhere.lock().remove(&(id, room.to_owned()));
+        self.shows_nothing(room, id);
         if let Some(media) = &self.media {
             media.leave(room, id);
         }

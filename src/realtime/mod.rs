@@ -9,6 +9,7 @@
 //! - `seed`, `noom`, `call`: what each event does (the seed's, Noom's, calls').
 //! - `media`: calls through the media server: their signalling, and what their media tells.
 //! - `media_route`: which node's media server carries a call, and the way to it from here.
+//! - `call_presence`: media state in large calls, batched and told only to those who show it.
 //! - `changes`: changes to rooms made here, and how each is told (the sockets here, other nodes).
 //! - `replica`: changes made on other nodes, applied here and told to the sockets here.
 //! - `moderation`: the admin's actions.
@@ -22,6 +23,7 @@
 //! - `plain_ws`: the plain WebSocket chat at `/ws`, apart from all of the above.
 
 mod call;
+mod call_presence;
 mod changes;
 mod directory;
 mod dispatch;
@@ -129,6 +131,8 @@ pub struct Hub {
     media: Option<Arc<MediaServer>>,
     /// Requests to other nodes' media servers, for calls they carry.
     routes: media_route::MediaRoutes,
+    /// Large calls' media-state changes waiting for their batch, and what each person shows.
+    call_presence: call_presence::CallPresence,
     /// Most people in one call, as calls are carried.
     call_size: u16,
 }
@@ -207,6 +211,7 @@ impl Hub {
             presence: tokio::sync::watch::Sender::new(0),
             media,
             routes: Default::default(),
+            call_presence: Default::default(),
             call_size,
         });
         if let Some(events) = media_events {
@@ -245,6 +250,7 @@ impl Hub {
         hub.every(admission::SWEEP_EVERY, |hub| hub.admission.sweep(std::time::Instant::now()));
         hub.every(outbox::RECOUNT_EVERY, |hub| hub.waiting.recount());
         hub.every(room_home::SWEEP_EVERY, |hub| hub.homes.sweep());
+        hub.every(call_presence::BATCH_EVERY, |hub| hub.send_media_batches());
         hub.link.start(hub.clone());
         Ok((layer, hub))
     }

@@ -153,12 +153,17 @@ impl Hub {
 
     /// Someone of another node joined a call (or changed their media), or left it.
     fn set_call_here(&self, r: &mut Rooms, told: &mut Told, id: PersonId, room: &str, media: Option<Media>) {
+        let was_in_call = r.member(id, room).is_some_and(|m| m.call.is_some());
         let changed = match media {
             // Their node took the place.
             Some(media) => r.join_call(id, room, media, false).is_ok_and(|c| c.changed),
             None => r.leave_call(id, room).is_ok(),
         };
-        if changed && let Some(member) = r.member(id, room) {
+        let media_only = was_in_call && media.is_some();
+        if changed
+            && !(media_only && self.batch_media_change(r, room, id))
+            && let Some(member) = r.member(id, room)
+        {
             self.tell(told, Source::Replica, RoomChange::Updated { room, participant: &member });
         }
     }

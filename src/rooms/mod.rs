@@ -418,6 +418,11 @@ impl Rooms {
         r.members.iter().filter_map(|id| self.member(*id, room)).collect()
     }
 
+    /// How many people are in a room's call.
+    pub fn call_len(&self, room: &str) -> usize {
+        self.rooms.get(room).map_or(0, |r| r.call.len())
+    }
+
     fn room_of_member(&mut self, id: PersonId, room: &str) -> Result<&mut Room, ApiError> {
         if !self.is_member(id, room) {
             return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));

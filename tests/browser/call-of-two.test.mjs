@@ -88,12 +88,17 @@ test("two people talk browser to browser; a third moves the call to the media se
       await expectFramesOn(user.page, [ids[other]], name);
     }
     // The server's connections stay up but carry no media (only str0m's padding, which keeps
-    // its bandwidth estimate alive).
+    // its bandwidth estimate alive). A loaded machine can make a direct path falter for a moment,
+    // and the call rightly leans on the server meanwhile: what is asserted is that, the path
+    // steady, a 3 s stretch passes with no media from the server.
     for (const [user, name] of pair) {
-      const before = await mediaFromServer(user.page);
-      await new Promise((resolve) => setTimeout(resolve, 3000));
-      const after = await mediaFromServer(user.page);
-      assert.equal(after - before, 0, `${name} receives no media from the server while talking directly`);
+      await eventually(async () => {
+        await expectPaths(user.page, { server: 1, direct: 1 }, name);
+        const before = await mediaFromServer(user.page);
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        const after = await mediaFromServer(user.page);
+        assert.equal(after - before, 0, `${name} receives no media from the server while talking directly`);
+      }, { timeout: 20_000, interval: 0 });
     }
 
     // A third: everyone through the server, the direct paths closed.

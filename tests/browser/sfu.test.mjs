@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useServer } from "../support/server.mjs";
 import { assertNoPageErrors, enterRoom, eventually, expectVisible, launchBrowser, useBrowser } from "../support/browser.mjs";
+import { ack, noomClient } from "../support/clients.mjs";
 import { expectVideoFrom, expectVideoStopped, inboundVideo, metric } from "../support/sfu.mjs";
 import { seriousViolations } from "../support/axe.mjs";
 import {
@@ -146,6 +147,59 @@ test("a call larger than the screen shows pages of tiles; only the page shown is
     }
     assertNoPageErrors(small, "Ray");
   } finally {
+    for (const user of users) await user.close();
+  }
+});
+
+test("in a call of more than 12, a phone is told of media changes on its tiles, and on its list of people once that is on screen", { timeout: 180_000 }, async () => {
+  const room = "sfu-large";
+  const users = [];
+  const guests = [];
+  try {
+    const ann = await openCallUser(browser, server.url, { viewport: { width: 390, height: 844 } });
+    users.push(ann);
+    await enterRoom(ann.page, { nickname: "Ann", room });
+    await joinCall(ann.page);
+    const ben = await openCallUser(browser, server.url, { viewport: { width: 1280, height: 900 } });
+    users.push(ben);
+    await enterRoom(ben.page, { nickname: "Ben", room });
+    const benId = await joinCall(ben.page);
+    // Eleven more, with a microphone and no camera (no browsers): a call of 13.
+    for (let i = 1; i <= 11; i++) {
+      const { socket } = await noomClient(server.url, `Guest ${i}`, room);
+      const joined = await ack(socket, "call:join", { room, media: { audio: true, video: false, screen: false } });
+      assert.ok(!joined.error, JSON.stringify(joined));
+      guests.push(socket);
+    }
+    await expectVideoFrom(ann.page, [benId], "Ann");
+    // Ann's strip of people shows the first two or three; Ben's list, beside his call, six or so.
+    const guest = guests[1];
+    const inList = (user) => user.page.locator(`#participants li[data-id="${guest.person}"]`);
+    // On screen: what is seen at its middle is the entry (not clipped by its list, not off the window).
+    const onScreen = (user) => inList(user).evaluate((item) => {
+      const box = item.getBoundingClientRect();
+      return item.contains(document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2));
+    });
+    assert.ok(!(await onScreen(ann)), "the guest's entry in Ann's list of people is off her phone's screen");
+    assert.ok(await onScreen(ben), "the guest's entry in Ben's list of people is on his screen");
+
+    // Ben mutes: Ann, who shows his tile, sees it.
+    await ben.page.locator("#call-mic").click();
+    await expectTile(ann.page, benId, { audio: "off", muted: true }, { who: "Ann" });
+
+    // A guest mutes: Ben's list shows it; Ann's phone, which shows neither the guest's tile nor
+    // their entry in the list, is not woken for it.
+    assert.ok(!(await ack(guest, "call:media", { room, audio: false, video: false, screen: false })).error);
+    await eventually(async () => assert.equal(await inList(ben).getAttribute("data-audio"), "off", "Ben's list: the guest's microphone"));
+    await expectTile(ann.page, benId, { audio: "off" }, { who: "Ann, a while later" });
+    assert.equal(await inList(ann).getAttribute("data-audio"), "on", "Ann's list, off screen, was not told");
+
+    // Ann scrolls the list to the guest: their state comes as it is now.
+    await inList(ann).scrollIntoViewIfNeeded();
+    await eventually(async () => assert.equal(await inList(ann).getAttribute("data-audio"), "off", "Ann's list, on screen: the guest's microphone"));
+    for (const user of users) assertNoPageErrors(user, user === ann ? "Ann" : "Ben");
+  } finally {
+    for (const socket of guests) socket.disconnect();
     for (const user of users) await user.close();
   }
 });

@@ -11,8 +11,10 @@ import {
   assertError,
   connectNoom,
   disconnect,
+  eventually,
   expectError,
   expectNothing,
+  mark,
   noomClient,
   participant,
   pause,
@@ -798,6 +800,61 @@ describe("through the media server", () => {
     // The call goes on for everyone: the server is still there.
     assert.deepEqual((await joinCall(alice, room)).via, "sfu");
     await disconnect(alice);
+  });
+
+  test("in a call of more than 12, media changes come a few at once, each only to those who show that person", async () => {
+    const names = Array.from({ length: 13 }, (_, i) => `P${i}`);
+    const { room, people } = await callRoom(server.url, names);
+    const [alice, bob, carl, viewer, lister, watcher] = names.map((n) => people[n]);
+    const tile = (s) => ({ id: s.person, height: 180 });
+    // The viewer shows Alice's and Bob's tiles; the lister shows no tile but Carl's entry in its
+    // list of people; the watcher never said what it shows.
+    assert.deepEqual(await ack(viewer, "sfu:view", { room, tiles: [tile(alice), tile(bob)] }), {});
+    assert.deepEqual(await ack(lister, "sfu:view", { room, tiles: [], people: [carl.person] }), {});
+    // Everyone has heard the last one join before the changes start.
+    const newest = people[names.at(-1)];
+    for (const s of Object.values(people).filter((s) => s !== newest)) {
+      await waitFor(s, "participant:updated", { where: (u) => u.participant.id === newest.person && u.participant.call });
+    }
+    const from = new Map(Object.values(people).map((s) => [s, mark(s)]));
+    const since = (s, event) => s.inbox.entries.slice(from.get(s)).filter((e) => e.name === event).map((e) => e.args[0]);
+    /** The last state each person has been told of, by id, from the batches `s` received. */
+    const told = (s) => new Map(since(s, "participants:updated").flatMap((b) => b.participants).map((p) => [p.id, p.call]));
+
+    const changes = 10;
+    for (let i = 0; i < changes; i++) {
+      for (const s of [alice, bob, carl]) {
+        assert.ok(!(await ack(s, "call:media", { room, ...media(i % 2 === 0, true) })).error);
+      }
+    }
+    const last = media((changes - 1) % 2 === 0, true);
+    const expect = (s, who) => eventually(() => {
+      const states = told(s);
+      for (const p of who) assert.deepEqual(states.get(p.person), last, `${s.inbox.label} told of ${p.inbox.label}`);
+    });
+    await expect(watcher, [alice, bob, carl]);
+    await expect(lister, [carl]);
+    await expect(viewer, [alice, bob]);
+    assert.ok(!told(viewer).has(carl.person), "the viewer, who does not show Carl, is not told of him");
+    assert.ok(!told(lister).has(alice.person) && !told(lister).has(bob.person), "the lister is told of Carl only");
+    for (const s of Object.values(people)) {
+      assert.deepEqual(since(s, "participant:updated"), [], `${s.inbox.label}: no change told one at a time`);
+      const pushes = since(s, "participants:updated").length;
+      assert.ok(pushes < changes * 3, `${s.inbox.label}: ${changes * 3} changes came in ${pushes} pushes`);
+    }
+    // Nobody is told of their own change.
+    assert.ok(!told(alice).has(alice.person));
+
+    // The viewer starts showing Carl: his state comes, as it is now.
+    assert.deepEqual(await ack(viewer, "sfu:view", { room, tiles: [tile(alice), tile(bob), tile(carl)] }), {});
+    await expect(viewer, [carl]);
+
+    // Leaving the call is told at once, to everyone.
+    await ack(carl, "call:leave", { room });
+    for (const s of [viewer, watcher]) {
+      await waitFor(s, "participant:updated", { where: (u) => u.participant.id === carl.person && !u.participant.call });
+    }
+    for (const s of Object.values(people)) await disconnect(s);
   });
 
   test("--pairs server: the answer says a call of two goes through the server too", async () => {

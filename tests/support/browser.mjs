@@ -4,6 +4,10 @@
 import { after, before } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
+// Polling assertions are shared with the Socket.IO tests.
+import { eventually } from "./clients.mjs";
+
+export { eventually };
 
 /** How long a polling assertion or a Playwright action may take before the test fails. */
 export const TIMEOUT = 10_000;
@@ -79,25 +83,6 @@ function watchWebSocket(page) {
     done,
     new Promise((_, reject) => setTimeout(() => reject(new Error("the connection never ran over WebSocket")), TIMEOUT).unref()),
   ]);
-}
-
-/**
- * Retries `check` (which throws while its condition does not hold) until it passes, and fails
- * with its last error after `timeout` ms.
- */
-export async function eventually(check, { timeout = TIMEOUT, interval = 50, message } = {}) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() >= deadline) {
-        if (message) error.message = `${message}: ${error.message}`;
-        throw error;
-      }
-    }
-    await new Promise((resolve) => setTimeout(resolve, interval));
-  }
 }
 
 /** The trimmed text of every element `locator` matches (no waiting). */

@@ -141,6 +141,25 @@ export function waitFor(client, event, options) {
   return client.inbox.take(event, options);
 }
 
+/**
+ * Retries `check` (which throws while its condition does not hold) until it passes, and fails
+ * with its last error after `timeout` ms.
+ */
+export async function eventually(check, { timeout = 10_000, interval = 50, message } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() >= deadline) {
+        if (message) error.message = `${message}: ${error.message}`;
+        throw error;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+}
+
 /** A mark in what the client received so far, for `waitFor(..., { after })`. */
 export function mark(client) {
   return client.inbox.entries.length;

@@ -14,6 +14,7 @@ import {
   isJoinAck,
   isLeaveAck,
   isParticipantEvent,
+  isParticipantsUpdate,
   isParticipantUpdate,
   isChatMessage,
   isRenameAck,
@@ -27,6 +28,7 @@ import {
   isSfuSpeakers,
   isSignal,
   type JoinAck,
+  type Participant,
   type ProtocolError,
 } from "./protocol";
 import { RoomView } from "./room";
@@ -60,6 +62,7 @@ export class App {
     this.call = new CallSession(this.conn, {
       room: () => this.room,
       peopleChanged: () => this.roomView.renderPeople(),
+      peopleShown: () => this.roomView.peopleShown(),
     });
   }
 
@@ -89,6 +92,18 @@ export class App {
     this.followAddress(parseRoute(location.pathname));
   }
 
+  /** Someone renamed, or their call or media changed (a large call's changes come several at once). */
+  private participantsUpdated(roomName: string, participants: Participant[]): void {
+    const room = this.room;
+    if (!room || roomName !== room.name) return;
+    for (const p of participants) {
+      const { oldName, call } = room.updated(p);
+      this.call.participantUpdated(p, call);
+      if (oldName !== null) this.roomView.system("sys.renamed", { old: oldName, new: room.label(p.id, p.nickname) });
+    }
+    this.roomView.renderPeople();
+  }
+
   private listen(): void {
     this.conn.on(Events.directory, isDirectory, (directory) => this.lobby.renderDirectory(directory));
 
@@ -112,16 +127,8 @@ export class App {
       if (gone) this.roomView.system("sys.left", { name });
     });
 
-    this.conn.on(Events.updated, isParticipantUpdate, (ev) => {
-      const room = this.room;
-      if (!room || ev.room !== room.name) return;
-      const { oldName, call } = room.updated(ev.participant);
-      this.roomView.renderPeople();
-      this.call.participantUpdated(ev.participant, call);
-      if (oldName !== null) {
-        this.roomView.system("sys.renamed", { old: oldName, new: room.label(ev.participant.id, ev.participant.nickname) });
-      }
-    });
+    this.conn.on(Events.updated, isParticipantUpdate, (ev) => this.participantsUpdated(ev.room, [ev.participant]));
+    this.conn.on(Events.participantsUpdated, isParticipantsUpdate, (ev) => this.participantsUpdated(ev.room, ev.participants));
 
     this.conn.on(Events.signal, isSignal, (signal) => this.call.signal(signal));
     this.conn.on(Events.iceRenewed, isIceRenewed, (ev) => this.call.iceRenewed(ev));

@@ -46,6 +46,8 @@ export type CallHost = {
   room(): RoomState | null;
   /** The participants list needs drawing again (someone's call state changed). */
   peopleChanged(): void;
+  /** The people whose entries in the participants list (with their media state) are on screen. */
+  peopleShown(): string[];
 };
 
 export class CallSession {
@@ -402,10 +404,11 @@ export class CallSession {
         if (!res.ok && res.error.code !== "disconnected") console.warn("call: an answer was refused", res.error);
         return res.ok;
       },
-      view: (tiles) => {
-        if (this.conn.connected) this.conn.emit(Events.sfuView, { room: room.name, tiles });
+      view: (tiles, people) => {
+        if (this.conn.connected) this.conn.emit(Events.sfuView, { room: room.name, tiles, people });
       },
       tiles: () => this.receivedTiles(),
+      peopleShown: () => this.host.peopleShown(),
       events,
     });
     this.server = transport;

@@ -8,6 +8,7 @@ import {
   isJoinAck,
   isKnownErrorCode,
   isParticipantEvent,
+  isParticipantsUpdate,
   isRoomClosed,
   isSendAck,
   isServerDisconnected,
@@ -52,6 +53,9 @@ describe("payload checks", () => {
       }),
     ).toBe(true);
     expect(isParticipantEvent({ room: "r", participant: { id: "s", nickname: "n" }, count: 1 })).toBe(true);
+    const inCall = { id: "s", nickname: "n", call: { audio: false, video: true, screen: false } };
+    expect(isParticipantsUpdate({ room: "r", participants: [inCall, { id: "t", nickname: "m" }] })).toBe(true);
+    expect(isParticipantsUpdate({ room: "r", participants: [] })).toBe(true);
   });
   it("refuses malformed ones", () => {
     expect(isChatMessage({ ...message, ts: "5" })).toBe(false);
@@ -60,6 +64,8 @@ describe("payload checks", () => {
     expect(isDirectory([])).toBe(false);
     expect(isJoinAck({ room: { name: "r" } })).toBe(false);
     expect(isParticipantEvent({ room: "r", participant: { id: 1, nickname: "n" }, count: 1 })).toBe(false);
+    expect(isParticipantsUpdate({ room: "r", participants: [{ id: 1, nickname: "n" }] })).toBe(false);
+    expect(isParticipantsUpdate({ room: "r", participant: { id: "s", nickname: "n" } })).toBe(false);
   });
   it("knows the documented error codes", () => {
     expect(isKnownErrorCode("too_many_rooms")).toBe(true);

@@ -15,6 +15,7 @@ export const Events = {
   joined: "participant:joined",
   left: "participant:left",
   updated: "participant:updated",
+  participantsUpdated: "participants:updated",
   message: "chat:message",
   restarting: "server:restarting",
   disconnected: "server:disconnected",
@@ -62,6 +63,8 @@ export type RenameAck = { nickname: string };
 
 export type ParticipantEvent = { room: string; participant: Participant; count: number };
 export type ParticipantUpdate = { room: string; participant: Participant };
+/** A large call's media-state changes, several at once, of the people this client shows. */
+export type ParticipantsUpdate = { room: string; participants: Participant[] };
 /** Someone closed a room this client was in; the server has already put it back in the lobby. */
 export type RoomClosed = { room: string; reason: string };
 /** The server is about to close this connection and wants it to stay closed. */
@@ -211,6 +214,10 @@ export function isParticipantEvent(v: unknown): v is ParticipantEvent {
 
 export function isParticipantUpdate(v: unknown): v is ParticipantUpdate {
   return isObj(v) && typeof v.room === "string" && isParticipant(v.participant);
+}
+
+export function isParticipantsUpdate(v: unknown): v is ParticipantsUpdate {
+  return isObj(v) && typeof v.room === "string" && Array.isArray(v.participants) && v.participants.every(isParticipant);
 }
 
 // The reason is kept as any string: the server has acted already, so a reason this client does

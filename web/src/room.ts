@@ -46,6 +46,19 @@ export class RoomView {
   private copiedTimer: number | undefined;
   /** Whether the chat log was last seen scrolled to its end. */
   private atBottom = true;
+  /** Whose entries in the list of people (with their microphone and camera) are on screen. */
+  private readonly peopleInView = new Set<string>();
+  private readonly peopleWatcher =
+    typeof IntersectionObserver === "undefined"
+      ? null
+      : new IntersectionObserver((entries) => {
+          for (const entry of entries) {
+            const id = (entry.target as HTMLElement).dataset.id;
+            if (!id) continue;
+            if (entry.isIntersecting) this.peopleInView.add(id);
+            else this.peopleInView.delete(id);
+          }
+        });
 
   /** `retry` is true for a failed message sent again, false for the message box's text. */
   private sendHandler: (text: string, retry: boolean) => void = () => {};
@@ -149,6 +162,11 @@ export class RoomView {
     this.selfNick.textContent = state.self.nickname;
   }
 
+  /** The people whose entries in the list (with their media state) are on screen now. */
+  peopleShown(): string[] {
+    return [...this.peopleInView];
+  }
+
   /** Redraws the participant list from the state. */
   renderPeople(): void {
     const state = this.state;
@@ -174,6 +192,12 @@ export class RoomView {
       return item;
     });
     this.people.replaceChildren(...items);
+    if (this.peopleWatcher) {
+      // New entries: the watcher says again which are on screen.
+      this.peopleWatcher.disconnect();
+      this.peopleInView.clear();
+      for (const item of items) this.peopleWatcher.observe(item);
+    }
     this.renderHeader();
   }
 

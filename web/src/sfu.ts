@@ -18,6 +18,8 @@ export const CAMERA_LAYERS: RTCRtpEncodingParameters[] = [
 
 /** How often the tiles' sizes are looked at, to tell the server what we show. */
 export const VIEW_EVERY_MS = 1000;
+/** The most entries of the list of people one view may name (the server's limit). */
+const VIEW_PEOPLE_MAX = 100;
 
 export type Tile = { id: string; height: number };
 
@@ -26,10 +28,13 @@ export type SfuOptions = {
   join(sdp: string): Promise<string | null>;
   /** Sends our answer to the server's offer; false when refused or lost. */
   answer(sdp: string): Promise<boolean>;
-  /** Tells the server which of the others we show, and how tall. */
-  view(tiles: Tile[]): void;
+  /** Tells the server which of the others we show, and how tall, and whose entries in the list
+   * of people (with their media state) are on screen. */
+  view(tiles: Tile[], people: string[]): void;
   /** The others' tiles on the screen now, in device pixels. */
   tiles(): Tile[];
+  /** The people whose entries in the list of people are on screen now. */
+  peopleShown?: () => string[];
   events: TransportEvents;
   makeConnection?: (config: RTCConfiguration) => RTCPeerConnection;
 };
@@ -284,9 +289,10 @@ export class SfuTransport implements CallTransport {
   private sendView(): void {
     if (this.closed) return;
     const tiles = this.options.tiles().filter((t) => this.streams.has(t.id));
-    const view = JSON.stringify(tiles);
+    const people = (this.options.peopleShown?.() ?? []).sort().slice(0, VIEW_PEOPLE_MAX);
+    const view = JSON.stringify([tiles, people]);
     if (view === this.lastView) return;
     this.lastView = view;
-    this.options.view(tiles);
+    this.options.view(tiles, people);
   }
 }
