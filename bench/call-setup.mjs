@@ -10,8 +10,9 @@
 //   node bench/call-setup.mjs [--runs N] [--users N] [--calls sfu,mesh] [--bin path/to/noom] [--json]
 //
 // For each call size (2, 4 and --users when larger; 2 to 8, though two cores run about six pages)
-// and each run, each way in turn: a fresh room, the others join its call and connect, then the
-// last one opens the preview, waits until it shows the camera, and clicks "Join now". Reported:
+// and each run, each way in turn: a fresh room, the others join its call and connect (and settle:
+// one connection each to the media server, or one to each other in a mesh), then the last one
+// opens the preview, waits until it shows the camera, and clicks "Join now". Reported:
 // median and 90th percentile over the runs, and the server's CPU time per run. Then, each way, a
 // call of --users people held for 10 s: the server's CPU time per second and its resident memory
 // per participant. It is a measurement, not a test: it exits non-zero only if a call did not
@@ -23,7 +24,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { enterRoom, eventually, expectVisible, launchBrowser } from "../tests/support/browser.mjs";
-import { clickMark, expectDecoding, joinCall, openCallUser } from "../tests/support/rtc.mjs";
+import { clickMark, expectDecoding, joinCall, liveConnections, openCallUser } from "../tests/support/rtc.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -70,7 +71,7 @@ function startNoom(bin, way) {
       if (m) {
         clearTimeout(timer);
         proc.removeAllListeners("exit");
-        resolve({ proc, url: m[1] });
+        resolve({ proc, url: m[1], way });
       }
     });
   });
@@ -138,6 +139,16 @@ async function measure(browser, server, size, run) {
     const late = users[users.length - 1];
     for (const user of early) await joinCall(user.page);
     for (const user of early) await expectDecoding(user.page, early.length - 1, { who: "early", timeout: CONNECT_TIMEOUT });
+    // A call in its steady state, as a newcomer usually finds it: each page with its connection
+    // to the media server alone (two who talked directly have closed that path, some 5 s after
+    // the third came), or in a mesh one to each other page.
+    const steady = server.way === "sfu" ? 1 : early.length - 1;
+    for (const user of early) {
+      await eventually(async () => {
+        const live = (await liveConnections(user.page)).length;
+        if (live !== steady) throw new Error(`${live} live connections, not ${steady}`);
+      }, { timeout: CONNECT_TIMEOUT, interval: 250 });
+    }
 
     // The newcomer opens the preview and sees themselves, as a person would before joining.
     await late.page.locator("#call-open").click();
