@@ -57,6 +57,8 @@ pub mod noom {
     pub const SFU_LAYERS: &str = "sfu:layers";
     /// The media server lost a browser's connection: it is out of the call.
     pub const SFU_CLOSED: &str = "sfu:closed";
+    /// The node carrying a call's media is gone: the browser is to connect again.
+    pub const SFU_MOVED: &str = "sfu:moved";
     /// To every socket, seed-flavoured too.
     pub const SERVER_RESTARTING: &str = "server:restarting";
     pub const SERVER_DISCONNECTED: &str = "server:disconnected";
@@ -92,6 +94,7 @@ pub mod noom {
         SFU_SPEAKERS,
         SFU_LAYERS,
         SFU_CLOSED,
+        SFU_MOVED,
         SERVER_RESTARTING,
         SERVER_DISCONNECTED,
     ];

@@ -39,7 +39,7 @@ pub trait Replica: Send + Sync + 'static {
     /// The places in calls this node's people hold: `(room, id)`.
     fn call_places(&self) -> Vec<(String, PersonId)>;
     /// Forgets the nodes not heard from for [`NODE_TIMEOUT`].
-    fn drop_silent(self: Arc<Self>, now: Instant);
+    fn drop_silent(&self, now: Instant);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,11 +126,12 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 ";
 
-/// The node whose media server carries a call: the one named, while it lives, else the asker
-/// (`ARGV[1]`), which carries it from now on.
+/// The node whose media server carries a call: the one named, while it lives (and is not
+/// `ARGV[3]`, which the asker knows is gone), else the asker (`ARGV[1]`), which carries it from
+/// now on.
 const MEDIA_NODE: &str = r"
 local node = redis.call('GET', KEYS[1])
-if node and redis.call('EXISTS', ARGV[2] .. node) == 1 then return node end
+if node and node ~= ARGV[3] and redis.call('EXISTS', ARGV[2] .. node) == 1 then return node end
 redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 ";
@@ -229,7 +230,7 @@ impl Link {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                replica.clone().drop_silent(Instant::now());
+                replica.drop_silent(Instant::now());
             }
         });
     }
@@ -278,15 +279,16 @@ impl Link {
     }
 
     /// The node whose media server carries `room`'s call, for the whole cluster: this one if no
-    /// live node does yet. `None` if Redis cannot say now (the node then carries it itself).
-    pub async fn media_node(&self, room: &str) -> Option<String> {
+    /// live node does yet, or only `gone`, which this node knows is gone (Redis may not yet).
+    /// `None` if Redis cannot say now (the node then carries it itself).
+    pub async fn media_node(&self, room: &str, gone: Option<&str>) -> Option<String> {
         if self.state() != LinkState::Up {
             return None;
         }
         let mut conn = self.0.conn.lock().clone()?;
         let script = redis::Script::new(MEDIA_NODE);
         let mut invocation = script.key(media_key(room));
-        invocation.arg(&self.0.node).arg(format!("{PREFIX}:node:"));
+        invocation.arg(&self.0.node).arg(format!("{PREFIX}:node:")).arg(gone.unwrap_or_default());
         match invocation.invoke_async::<String>(&mut conn).await {
             Ok(node) => Some(node),
             Err(e) => {

@@ -7,7 +7,9 @@
 //! [`Op::MediaAnswer`]. What the router tells a browser of another node reaches it as any
 //! targeted push does (its socket is in the adapter's room named by its person id); a connection
 //! the router lost comes back to its node as [`Op::MediaLost`], which takes the person out of the
-//! call as the room state owns them.
+//! call as the room state owns them. When the media node itself is gone, its calls' people on
+//! other nodes are told to connect again (`sfu:moved`): their next join makes a live node the
+//! carrier, and they never leave the call.
 //!
 //! The ops travel on the one ordered channel of the cluster, so the media node hears of a
 //! person joining a call before their first request, and of their leaving after their last.
@@ -20,8 +22,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use super::{Hub, SocketRef, person};
+use super::{Hub, SocketRef, outbox, person};
 use crate::cluster::{MediaRequest, Op};
+use crate::events;
 use crate::rooms::PersonId;
 use crate::sfu::{MediaError, MediaServer, RouterError};
 use crate::validate::{ApiError, ErrorCode};
@@ -30,6 +33,11 @@ use crate::validate::{ApiError, ErrorCode};
 const ASK_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Answered = Result<Option<String>, ApiError>;
+
+#[derive(serde::Serialize)]
+struct Moved<'a> {
+    room: &'a str,
+}
 
 /// The requests this node's people have in flight to other nodes' media servers, and which node
 /// carries each of their calls when not this one. A leaf lock each: taken alone, or under the
@@ -49,7 +57,12 @@ impl Hub {
         self.media_for(me, room)?;
         let key = (me, room.to_owned());
         let route = if matches!(request, MediaRequest::Join { .. }) {
-            let node = self.link.media_node(room).await.filter(|node| node != self.link.node());
+            let mut node = self.link.media_node(room, None).await;
+            // A node this one has given up on may still be named until its key expires in Redis.
+            if let Some(gone) = node.clone().filter(|n| n != self.link.node() && !self.nodes.lock().knows(n)) {
+                node = self.link.media_node(room, Some(&gone)).await;
+            }
+            let node = node.filter(|node| node != self.link.node());
             match &node {
                 Some(node) => self.routes.elsewhere.lock().insert(key, node.clone()),
                 None => self.routes.elsewhere.lock().remove(&key),
@@ -108,7 +121,8 @@ impl Hub {
         Ok(media)
     }
 
-    /// Another node's browser asks this node's media server.
+    /// Another node's browser asks this node's media server. Its node sends a join or an answer
+    /// only once the one before is answered, so only views can be in flight together.
     pub(super) fn media_asked(
         self: Arc<Self>,
         from: &str,
@@ -117,6 +131,14 @@ impl Hub {
         room: String,
         request: MediaRequest,
     ) {
+        // A view waits for nothing: applied at once, it stays in order with the asker's other
+        // views and with a join or answer that follows it (which its node sends only after).
+        if let MediaRequest::View { tiles } = request {
+            if let Ok(media) = self.media_for(id, &room) {
+                media.show(&room, id, tiles);
+            }
+            return;
+        }
         let from = from.to_owned();
         tokio::spawn(async move {
             let result = self.serve_media(id, &room, request).await;
@@ -134,10 +156,10 @@ impl Hub {
         }
     }
 
-    /// The node whose media server carried calls of this node's people is gone: their media
-    /// with it. They are out of those calls, as if it had lost their connections; joining again
-    /// finds the calls a live node.
-    pub(super) fn media_node_gone(self: &Arc<Self>, node: &str) {
+    /// The node whose media server carried calls of this node's people is gone, their media
+    /// with it: they stay in those calls, and their browsers are told to connect again, which
+    /// makes a live node the carrier.
+    pub(super) fn media_node_gone(&self, node: &str) {
         let lost: Vec<(PersonId, String)> = {
             let mut elsewhere = self.routes.elsewhere.lock();
             let lost = elsewhere.iter().filter(|(_, carrier)| *carrier == node).map(|(key, _)| key.clone()).collect();
@@ -145,8 +167,9 @@ impl Hub {
             lost
         };
         for (id, room) in lost {
-            let hub = self.clone();
-            tokio::spawn(async move { super::media::lost(&hub, &room, id).await });
+            if let Some(s) = self.socket_of(id) {
+                outbox::push(&s, events::noom::SFU_MOVED, &Moved { room: &room });
+            }
         }
     }
 

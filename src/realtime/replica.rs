@@ -122,7 +122,7 @@ impl Replica for Hub {
         })
     }
 
-    fn drop_silent(self: Arc<Self>, now: Instant) {
+    fn drop_silent(&self, now: Instant) {
         let silent = self.nodes.lock().silent(now, NODE_TIMEOUT);
         for node in silent {
             tracing::warn!(%node, "node not heard from for {NODE_TIMEOUT:?}: its people leave");
@@ -215,7 +215,7 @@ impl Hub {
     }
 
     /// A node is gone, and its people with it; so are the calls its media server carried.
-    fn forget_node(self: &Arc<Self>, node: &str) {
+    fn forget_node(&self, node: &str) {
         let people = self.nodes.lock().remove(node);
         for id in people {
             self.forget_person(id);

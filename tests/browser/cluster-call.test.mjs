@@ -6,6 +6,8 @@
 //   as in call.test.mjs (no STUN server, nothing tries the internet).
 // - Three of them, on both nodes, go through one node's media server: every page sends its media
 //   to that node's port, and decodes everyone else's from it.
+// - That node is killed: the people of the other node stay in the call, and see each other again
+//   through their own node's media server.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../support/server.mjs";
@@ -148,5 +150,45 @@ test("Ann on node A, Ben and Cai on node B: a call of three through A's media se
     for (const user of users) assertNoPageErrors(user, user.name);
   } finally {
     for (const user of users) await user.close();
+  }
+});
+
+test("the node carrying a call is killed: the people of the other node stay in the call, and see each other again through their own node", { timeout: 180_000 }, async () => {
+  const room = "a node killed";
+  // Calls of two through the server too: what is watched is which server carries the call.
+  const args = ["--stun-urls", "", "--media-address", "127.0.0.1", "--pairs", "server", "--redis-url", redis.url];
+  const carrier = await startServer({ args });
+  const survivor = await startServer({ args });
+  const users = [];
+  try {
+    for (const [name, node] of [["Ann", carrier], ["Ben", survivor], ["Cai", survivor]]) {
+      const user = await openCallUser(browser, node.url);
+      users.push(user);
+      user.name = name;
+      await enterRoom(user.page, { nickname: name, room });
+      user.id = await joinCall(user.page);
+    }
+    const [, ben, cai] = users;
+    for (const user of [ben, cai]) {
+      await expectVideoFrom(user.page, users.filter((u) => u !== user).map((u) => u.id), user.name);
+      const [pair] = await selectedPairs(user.page);
+      assert.equal(pair.pair?.remote?.port, carrier.port, `${user.name}'s media goes to Ann's node first`);
+    }
+
+    carrier.proc.kill("SIGKILL");
+    for (const [user, other] of [[ben, cai], [cai, ben]]) {
+      await expectVideoFrom(user.page, [other.id], `${user.name}, after Ann's node died`);
+      await eventually(async () => {
+        const pairs = await selectedPairs(user.page);
+        assert.deepEqual(pairs.map((p) => p.pair?.remote?.port), [survivor.port], `${user.name}'s one connection, to Ben's and Cai's node`);
+      }, { timeout: CALL_TIMEOUT });
+      // Still in the call all along: the other's tile is there, Ann's is gone.
+      await expectTiles(user.page, [ben.id, cai.id], { who: user.name });
+    }
+    for (const user of [ben, cai]) assertNoPageErrors(user, user.name);
+  } finally {
+    for (const user of users) await user.close();
+    await carrier.stop();
+    await survivor.stop();
   }
 });

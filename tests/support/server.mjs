@@ -43,7 +43,8 @@ export async function startServer(options = {}) {
     proc,
     output: () => log,
     stop: () => new Promise((resolve) => {
-      if (proc.exitCode !== null) return resolve();
+      // Exited, or killed by a test.
+      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
       proc.once("exit", () => resolve());
       proc.kill("SIGTERM");
       setTimeout(() => proc.kill("SIGKILL"), 3000).unref();

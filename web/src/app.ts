@@ -134,6 +134,8 @@ export class App {
     this.conn.on(Events.iceRenewed, isIceRenewed, (ev) => this.call.iceRenewed(ev));
     this.conn.on(Events.sfuOffer, isSfuOffer, (ev) => this.call.sfuOffer(ev));
     this.conn.on(Events.sfuClosed, isSfuClosed, (ev) => this.call.sfuClosed(ev));
+    // The same shape: the room whose call's media server is gone.
+    this.conn.on(Events.sfuMoved, isSfuClosed, (ev) => this.call.sfuMoved(ev));
     this.conn.on(Events.sfuSpeakers, isSfuSpeakers, (ev) => this.call.sfuSpeakers(ev));
     this.conn.on(Events.sfuLayers, isSfuLayers, (ev) => this.call.sfuLayers(ev));
 

@@ -493,6 +493,16 @@ export class CallSession {
     this.host.peopleChanged();
   }
 
+  /**
+   * The node whose media server carried the call is gone; we are still in the call. Connecting
+   * again makes a live node carry it: the tiles stay, their pictures come back in a moment.
+   */
+  sfuMoved(ev: SfuClosed): void {
+    const room = this.host.room();
+    if (!room || ev.room !== room.name || !this.active) return;
+    this.sendJoin();
+  }
+
   private localTracks(): LocalTracks {
     const media = this.media;
     return { audio: media?.mic ?? null, video: media?.outgoingVideo ?? null, screen: Boolean(media?.screen) };

@@ -32,6 +32,7 @@ export const Events = {
   sfuSpeakers: "sfu:speakers",
   sfuLayers: "sfu:layers",
   sfuClosed: "sfu:closed",
+  sfuMoved: "sfu:moved",
 } as const;
 
 /** What someone in a call sends: microphone, camera, screen. */
