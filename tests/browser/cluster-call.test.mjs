@@ -121,17 +121,25 @@ test("Alice on node A and Bob on node B: a call across nodes, each decoding the 
   }
 });
 
+/**
+ * Opens a page for each `[name, node]` in turn, in `room`, in its call; each goes into `users` as
+ * it opens (for the caller to close), with its `name` and call `id`.
+ */
+async function joinInTurn(users, room, people) {
+  for (const [name, node] of people) {
+    const user = await openCallUser(browser, node.url);
+    users.push(user);
+    user.name = name;
+    await enterRoom(user.page, { nickname: name, room });
+    user.id = await joinCall(user.page);
+  }
+}
+
 test("Ann on node A, Ben and Cai on node B: a call of three through A's media server, the first to join being on A", { timeout: 180_000 }, async () => {
   const room = "three across two nodes";
   const users = [];
   try {
-    for (const [name, node] of [["Ann", nodeA], ["Ben", nodeB], ["Cai", nodeB]]) {
-      const user = await openCallUser(browser, node.url);
-      users.push(user);
-      user.name = name;
-      await enterRoom(user.page, { nickname: name, room });
-      user.id = await joinCall(user.page);
-    }
+    await joinInTurn(users, room, [["Ann", nodeA], ["Ben", nodeB], ["Cai", nodeB]]);
     for (const user of users) {
       await expectVideoFrom(user.page, users.filter((u) => u !== user).map((u) => u.id), user.name);
     }
@@ -161,13 +169,7 @@ test("the node carrying a call is killed: the people of the other node stay in t
   const survivor = await startServer({ args });
   const users = [];
   try {
-    for (const [name, node] of [["Ann", carrier], ["Ben", survivor], ["Cai", survivor]]) {
-      const user = await openCallUser(browser, node.url);
-      users.push(user);
-      user.name = name;
-      await enterRoom(user.page, { nickname: name, room });
-      user.id = await joinCall(user.page);
-    }
+    await joinInTurn(users, room, [["Ann", carrier], ["Ben", survivor], ["Cai", survivor]]);
     const [, ben, cai] = users;
     for (const user of [ben, cai]) {
       await expectVideoFrom(user.page, users.filter((u) => u !== user).map((u) => u.id), user.name);
