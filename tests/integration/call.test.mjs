@@ -802,7 +802,7 @@ describe("through the media server", () => {
     await disconnect(alice);
   });
 
-  test("in a call of more than 12, media changes come a few at once, each only to those who show that person", async () => {
+  test("in a call of more than 12, media changes come a few at once, each only to those who show that person", async (t) => {
     const names = Array.from({ length: 13 }, (_, i) => `P${i}`);
     const { room, people } = await callRoom(server.url, names);
     const [alice, bob, carl, viewer, lister, watcher] = names.map((n) => people[n]);
@@ -842,6 +842,8 @@ describe("through the media server", () => {
       const pushes = since(s, "participants:updated").length;
       assert.ok(pushes < changes * 3, `${s.inbox.label}: ${changes * 3} changes came in ${pushes} pushes`);
     }
+    const pushes = (s) => since(s, "participants:updated").length;
+    t.diagnostic(`${changes * 3} changes: the watcher was told in ${pushes(watcher)} pushes, the viewer (2 shown) in ${pushes(viewer)}, the lister (1 shown) in ${pushes(lister)}`);
     // Nobody is told of their own change.
     assert.ok(!told(alice).has(alice.person));
 
