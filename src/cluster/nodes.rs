@@ -31,12 +31,12 @@ impl Nodes {
         }
     }
 
-    /// Records that `id` is connected to `node`.
     /// Whether `node` is alive, as far as this node knows.
     pub fn knows(&self, node: &str) -> bool {
         self.nodes.contains_key(node)
     }
 
+    /// Records that `id` is connected to `node`.
     pub fn own(&mut self, node: &str, id: PersonId) {
         if let Some(n) = self.nodes.get_mut(node) {
             n.people.insert(id);

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Map;
 
-use super::changes::RoomChange;
 use super::room_home::Delivery;
 use super::{
     AckSender, Answer, EventDef, EventKind, Hub, Session, SocketRef, Source, now_ms, outbox, person, refuse, reply,
@@ -215,10 +214,7 @@ impl Hub {
                     // Signals for this person from other nodes are addressed to them by name.
                     s.join(me.to_string());
                 }
-                let media_only = was_in_call && media.is_some();
-                if !(media_only && self.batch_media_change(r, room, me)) {
-                    self.tell(told, Source::Socket(s), RoomChange::Updated { room, participant: &outcome.me });
-                }
+                self.tell_call_change(r, told, Source::Socket(s), room, &outcome.me, was_in_call);
             }
             // After the others are told: a signal the caller sends once answered reaches peers
             // that know of it.

@@ -18,6 +18,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use super::changes::RoomChange;
 use super::room_home::Told;
 use super::{Flavour, Hub, SocketRef, Source, outbox, person};
 use crate::events::noom;
@@ -48,14 +49,23 @@ struct Batch<'a> {
 }
 
 impl Hub {
-    /// Someone in `room`'s call changed their media: told with the next batch in a large call,
-    /// else at once (`false`).
-    pub(super) fn batch_media_change(&self, rooms: &Rooms, room: &str, id: PersonId) -> bool {
-        if rooms.call_len(room) <= LARGE_CALL {
-            return false;
+    /// Tells the room how `member` now is in its call: a change of media of someone who was in a
+    /// large call already goes with the next batch; joining, leaving, and any change in a smaller
+    /// call, at once.
+    pub(super) fn tell_call_change(
+        &self,
+        rooms: &Rooms,
+        told: &mut Told,
+        source: Source<'_>,
+        room: &str,
+        member: &Participant,
+        was_in_call: bool,
+    ) {
+        if was_in_call && member.call.is_some() && rooms.call_len(room) > LARGE_CALL {
+            self.call_presence.changed.lock().entry(Arc::from(room)).or_default().insert(member.id);
+        } else {
+            self.tell(told, source, RoomChange::Updated { room, participant: member });
         }
-        self.call_presence.changed.lock().entry(Arc::from(room)).or_default().insert(id);
-        true
     }
 
     /// Sends each large call's batch of media-state changes (every [`BATCH_EVERY`]).

@@ -168,25 +168,22 @@ pub(super) async fn relay_events(hub: Weak<Hub>, mut events: mpsc::UnboundedRece
             MediaEvent::Layers { room, to, active } => {
                 hub.send_to(to, events::noom::SFU_LAYERS, &Layers { room: &room, active: &active }).await;
             }
-            MediaEvent::Gone { room, id } => {
-                if hub.socket_of(id).is_some() {
-                    lost(&hub, &room, id).await;
-                } else {
-                    hub.link.publish_op(Op::MediaLost { id, room: room.to_string() });
-                }
-            }
+            MediaEvent::Gone { room, id } => match hub.socket_of(id) {
+                Some(s) => lost(&hub, &s, &room).await,
+                None => hub.link.publish_op(Op::MediaLost { id, room: room.to_string() }),
+            },
         }
     }
 }
 
-/// The media server lost the connection of `id`, of this node: out of the call they go.
-pub(super) async fn lost(hub: &Hub, room: &str, id: PersonId) {
-    let Some(s) = hub.socket_of(id) else { return };
-    let left = hub.change_call(&s, room, false, |rooms, _| {
+/// The media server lost the connection of `s`, of this node: out of the call they go.
+pub(super) async fn lost(hub: &Hub, s: &SocketRef, room: &str) {
+    let id = super::person(s);
+    let left = hub.change_call(s, room, false, |rooms, _| {
         let me = rooms.leave_call(id, room)?;
         Ok((CallChange { me, changed: true }, Box::new(|| {})))
     });
     if left.await.is_ok() {
-        outbox::push(&s, events::noom::SFU_CLOSED, &Closed { room });
+        outbox::push(s, events::noom::SFU_CLOSED, &Closed { room });
     }
 }

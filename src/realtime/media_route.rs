@@ -91,9 +91,9 @@ impl Hub {
     /// What this node's media server makes of a request from someone in `room`'s call, whichever
     /// node they are connected to.
     async fn serve_media(&self, id: PersonId, room: &str, request: MediaRequest) -> Answered {
-        let media = self.media_for(id, room)?;
         match request {
             MediaRequest::Join { sdp } => {
+                let media = self.media_for(id, room)?;
                 let answer = media.join(room, id, &sdp).await.map_err(media_error)?;
                 // Taken out of the call while its offer was read: out of the media server too.
                 if let Err(e) = self.media_for(id, room) {
@@ -102,12 +102,17 @@ impl Hub {
                 }
                 Ok(Some(answer))
             }
-            MediaRequest::Answer { sdp } => media.answer(room, id, &sdp).await.map(|()| None).map_err(media_error),
-            MediaRequest::View { tiles } => {
-                media.show(room, id, tiles);
-                Ok(None)
+            MediaRequest::Answer { sdp } => {
+                self.media_for(id, room)?.answer(room, id, &sdp).await.map(|()| None).map_err(media_error)
             }
+            MediaRequest::View { tiles } => self.serve_view(id, room, tiles).map(|()| None),
         }
+    }
+
+    /// What someone in `room`'s call shows, for this node's media server: it waits for nothing.
+    fn serve_view(&self, id: PersonId, room: &str, tiles: Vec<(PersonId, u32)>) -> Result<(), ApiError> {
+        self.media_for(id, room)?.show(room, id, tiles);
+        Ok(())
     }
 
     /// This node's media server, for someone the room state has in `room`'s call.
@@ -134,9 +139,7 @@ impl Hub {
         // A view waits for nothing: applied at once, it stays in order with the asker's other
         // views and with a join or answer that follows it (which its node sends only after).
         if let MediaRequest::View { tiles } = request {
-            if let Ok(media) = self.media_for(id, &room) {
-                media.show(&room, id, tiles);
-            }
+            let _ = self.serve_view(id, &room, tiles);
             return;
         }
         let from = from.to_owned();
@@ -160,12 +163,8 @@ impl Hub {
     /// with it: they stay in those calls, and their browsers are told to connect again, which
     /// makes a live node the carrier.
     pub(super) fn media_node_gone(&self, node: &str) {
-        let lost: Vec<(PersonId, String)> = {
-            let mut elsewhere = self.routes.elsewhere.lock();
-            let lost = elsewhere.iter().filter(|(_, carrier)| *carrier == node).map(|(key, _)| key.clone()).collect();
-            elsewhere.retain(|_, carrier| carrier != node);
-            lost
-        };
+        let lost: Vec<(PersonId, String)> =
+            self.routes.elsewhere.lock().extract_if(|_, carrier| carrier == node).map(|(key, _)| key).collect();
         for (id, room) in lost {
             if let Some(s) = self.socket_of(id) {
                 outbox::push(&s, events::noom::SFU_MOVED, &Moved { room: &room });
@@ -184,7 +183,7 @@ impl Hub {
     }
 }
 
-pub(super) fn media_error(e: MediaError) -> ApiError {
+fn media_error(e: MediaError) -> ApiError {
     match e {
         MediaError::Sdp(why) | MediaError::Router(RouterError::Sdp(why)) => {
             ApiError::new(ErrorCode::InvalidSignal, format!("session description refused: {why}"))

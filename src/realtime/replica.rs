@@ -71,7 +71,9 @@ impl Replica for Hub {
                 }
             }
             Op::MediaLost { id, room } => {
-                tokio::spawn(async move { super::media::lost(&self, &room, id).await });
+                if let Some(s) = self.socket_of(id) {
+                    tokio::spawn(async move { super::media::lost(&self, &s, &room).await });
+                }
             }
             Op::Gone => self.forget_node(from),
         }
@@ -159,12 +161,8 @@ impl Hub {
             Some(media) => r.join_call(id, room, media, false).is_ok_and(|c| c.changed),
             None => r.leave_call(id, room).is_ok(),
         };
-        let media_only = was_in_call && media.is_some();
-        if changed
-            && !(media_only && self.batch_media_change(r, room, id))
-            && let Some(member) = r.member(id, room)
-        {
-            self.tell(told, Source::Replica, RoomChange::Updated { room, participant: &member });
+        if changed && let Some(member) = r.member(id, room) {
+            self.tell_call_change(r, told, Source::Replica, room, &member, was_in_call);
         }
     }
 
