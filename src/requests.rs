@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::events::{noom, seed};
 use crate::rooms::Media;
-use crate::signal::{Candidate, SDP_MAX, SessionDescription, Signal};
+use crate::signal::{Candidate, SFU_SDP_MAX, SessionDescription, Signal};
 use crate::validate::{self, ApiError, ErrorCode};
 
 /// All the arguments of an event, whatever their number.
@@ -131,7 +131,7 @@ pub enum Request {
         signal: Signal,
     },
     /// A browser's offer to the media server (`sfu:join`), or its answer to the server's
-    /// (`sfu:answer`): the SDP as sent, within [`SDP_MAX`]; whether it can be used is the media
+    /// (`sfu:answer`): the SDP as sent, within [`SFU_SDP_MAX`]; whether it can be used is the media
     /// server's to say.
     SfuJoin {
         room: String,
@@ -309,10 +309,10 @@ fn sfu_sdp(args: &Args) -> Result<(String, String), ApiError> {
     }
     let body: Body = args.object()?;
     let room = validate::room_name(&body.room)?;
-    if body.sdp.is_empty() || body.sdp.len() > SDP_MAX {
+    if body.sdp.is_empty() || body.sdp.len() > SFU_SDP_MAX {
         return Err(ApiError::new(
             ErrorCode::InvalidSignal,
-            format!("sdp must be a session description of at most {SDP_MAX} bytes"),
+            format!("sdp must be a session description of at most {SFU_SDP_MAX} bytes"),
         ));
     }
     Ok((room, body.sdp))
@@ -401,7 +401,7 @@ mod tests {
         assert_eq!(code("sfu:join", json!([{"room": "r"}])), ErrorCode::BadRequest);
         assert_eq!(code("sfu:join", json!([{"room": "r", "sdp": ""}])), ErrorCode::InvalidSignal);
         assert_eq!(
-            code("sfu:answer", json!([{"room": "r", "sdp": "x".repeat(SDP_MAX + 1)}])),
+            code("sfu:answer", json!([{"room": "r", "sdp": "x".repeat(SFU_SDP_MAX + 1)}])),
             ErrorCode::InvalidSignal
         );
         assert_eq!(

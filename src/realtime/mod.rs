@@ -78,9 +78,9 @@ pub const DIRECTORY_LIMIT: usize = 100;
 /// costs an idle socket nothing.
 const SEND_BUFFER: usize = 65_536;
 /// Largest Socket.IO packet accepted: room for the largest session description accepted
-/// ([`crate::signal::SDP_MAX`]), so that one too large is answered with an error rather than a
-/// closed connection.
-const MAX_PAYLOAD: u64 = 128 * 1024;
+/// ([`crate::signal::SFU_SDP_MAX`], with JSON's escapes), so that one too large is answered with
+/// an error rather than a closed connection.
+const MAX_PAYLOAD: u64 = 640 * 1024;
 
 /// Bytes read from a WebSocket at a time. Chat packets are a few hundred bytes; the default of
 /// 4 KiB is a tenth of an idle connection's memory.

@@ -92,13 +92,14 @@ impl Speakers {
             .map(|v| (v.id, loudness(v)))
             .filter(|(_, loudness)| *loudness > 127.0 - THRESHOLD)
             .collect();
-        // Loudest first, but one told before keeps its place over one not louder by the margin.
-        let rank = |id: PersonId| self.told.iter().position(|t| *t == id).unwrap_or(usize::MAX);
-        speaking.sort_by(
-            |a, b| {
-                if (a.1 - b.1).abs() < MARGIN { rank(a.0).cmp(&rank(b.0)) } else { b.1.total_cmp(&a.1) }
-            },
-        );
+        // Loudest first, but one told before keeps its place over one not louder by the margin:
+        // each told speaker counts a margin louder than the one told after it, and than anyone
+        // not told. (Comparing "within the margin" pairwise is no order at all: with many voices
+        // about as loud, the sort found that out and panicked.)
+        let told = self.told.len();
+        let rank = |id: PersonId| self.told.iter().position(|t| *t == id).unwrap_or(told);
+        let held = |(id, loudness): &(PersonId, f32)| loudness + MARGIN * (told - rank(*id)) as f32;
+        speaking.sort_by(|a, b| held(b).total_cmp(&held(a)).then_with(|| rank(a.0).cmp(&rank(b.0))));
         let speakers: Vec<PersonId> = speaking.into_iter().take(MAX_SPEAKERS).map(|(id, _)| id).collect();
         if speakers == self.told && !self.must_tell {
             return None;
@@ -173,5 +174,24 @@ mod tests {
         assert!(told.is_empty(), "a stays first: {told:?}");
         let told = talk(&mut s, &mut now, 2.0, &[(a, Some(-30)), (b, Some(-15))]);
         assert_eq!(told.last().unwrap(), &vec![b, a]);
+    }
+
+    #[test]
+    fn many_voices_about_as_loud_are_ranked_without_fail() {
+        // Pairwise "within the margin" comparisons are not transitive; a sort given them may
+        // panic. Fifty voices a decibel apart, told, then rearranged.
+        let mut speakers = Speakers::default();
+        let start = Instant::now();
+        let people: Vec<PersonId> = (0..50).map(|_| PersonId::random()).collect();
+        for round in 0..20u32 {
+            let now = start + UPDATE_EVERY * (round + 1);
+            for (i, id) in people.iter().enumerate() {
+                let level = -(((i as u32 * 7 + round * 13) % 50) as i8);
+                speakers.heard(*id, level, true, now);
+            }
+            if let Some(told) = speakers.update(now) {
+                assert!(told.len() <= MAX_SPEAKERS);
+            }
+        }
     }
 }

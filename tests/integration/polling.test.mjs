@@ -83,11 +83,11 @@ test("a long-polling client that disconnects is said bye", async () => {
   assert.deepEqual(await waitFor(viaWs, "participant:left"), [{ room, participant: who, count: 1 }]);
 });
 
-test("a long-polling packet over 128 KiB closes the connection and relays nothing", async () => {
+test("a long-polling packet over 640 KiB closes the connection and relays nothing", async () => {
   const room = roomName();
   const ear = await seedClient(server.url, "Ear", room);
   const big = await seedClient(server.url, "Big", room, polling);
-  big.emit("new_message", "x".repeat(200 * 1024), room);
+  big.emit("new_message", "x".repeat(700 * 1024), room);
   await waitForDisconnect(big);
   assert.deepEqual(await waitFor(ear, "bye"), ["Big", 1]);
   assert.equal(received(ear, "new_message").length, 0);

@@ -419,11 +419,11 @@ describe("rooms per socket", () => {
 });
 
 describe("packet size", () => {
-  test("a Socket.IO packet over 128 KiB closes the connection and relays nothing", async () => {
+  test("a Socket.IO packet over 640 KiB closes the connection and relays nothing", async () => {
     const room = roomName();
     const ear = await seedClient(server.url, "Ear", room);
     const big = await seedClient(server.url, "Big", room);
-    big.emit("new_message", "x".repeat(200 * 1024), room);
+    big.emit("new_message", "x".repeat(700 * 1024), room);
     await waitForDisconnect(big);
     assert.deepEqual(await waitFor(ear, "bye"), ["Big", 1]);
     assert.equal(received(ear, "new_message").length, 0);
@@ -432,8 +432,8 @@ describe("packet size", () => {
   test("a large but allowed packet with a too long message is just refused", async () => {
     const room = roomName();
     const sender = await seedClient(server.url, "Sender", room);
-    // 100 KiB: over the old 64 KiB packet limit, under today's 128 KiB.
-    await expectError(sender, "invalid_message", "new_message", "y".repeat(100 * 1024), room);
+    // 300 KiB: over the old 128 KiB packet limit, under today's 640 KiB.
+    await expectError(sender, "invalid_message", "new_message", "y".repeat(300 * 1024), room);
     assert.ok(sender.connected);
     assert.deepEqual(await ackArgs(sender, "new_message", "still connected", room), []);
   });
