@@ -8,8 +8,10 @@
 //! Noom costs beyond this is what its features and its framework cost.
 //!
 //!   noom-floor [--host 127.0.0.1] [--port 0]
+//!   noom-floor --media-relay [--host 127.0.0.1]
 //!
-//! Prints `floor listening on http://ADDR`. One thread: pinned to one core, as the benchmark
+//! Prints `floor listening on http://ADDR`. With `--media-relay` it is the media benchmark's
+//! floor instead (`media_relay.rs`), and prints `… listening on udp://ADDR`. One thread: pinned to one core, as the benchmark
 //! runs it, a multi-threaded runtime would only add synchronisation.
 
 use std::cell::RefCell;
@@ -48,17 +50,27 @@ struct State {
 
 type Shared = Rc<RefCell<State>>;
 
+mod media_relay;
+
 fn main() -> std::io::Result<()> {
     let mut host = "127.0.0.1".to_string();
     let mut port = 0u16;
+    let mut relay = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--media-relay" {
+            relay = true;
+            continue;
+        }
         let value = args.next();
         match (arg.as_str(), value) {
             ("--host", Some(v)) => host = v,
             ("--port", Some(v)) => port = v.parse().map_err(|_| bad_arg("--port needs a number"))?,
-            _ => return Err(bad_arg("usage: noom-floor [--host ADDR] [--port N]")),
+            _ => return Err(bad_arg("usage: noom-floor [--media-relay] [--host ADDR] [--port N]")),
         }
+    }
+    if relay {
+        return media_relay::run(&host);
     }
     let addr: SocketAddr = format!("{host}:{port}").parse().map_err(|_| bad_arg("bad --host"))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -13,6 +13,7 @@
 //! everything back afterwards.
 
 mod client;
+mod media;
 mod report;
 mod scenarios;
 mod servers;
@@ -139,13 +140,17 @@ enum Command {
     /// Runs thousands of users joining, chatting, calling, leaving and reconnecting against one
     /// Noom for a long time, then checks that it holds nothing and how its memory came back.
     Soak(soak::Args),
+    /// Synthetic participants speaking WebRTC in calls through Noom's media server and through
+    /// the floor, a plain UDP relay: what each forwards, at what cost and latency.
+    Media(media::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (no_pin, generator_cpu) = match &cli.command {
         Command::Run { common, .. } | Command::Against { common, .. } => (common.no_pin, common.generator_cpu),
-        Command::Soak(args) => (args.no_pin, args.generator_cpu),
+        Command::Soak(args) => (args.cores.no_pin, args.cores.generator_cpu),
+        Command::Media(args) => (args.cores.no_pin, args.cores.generator_cpu),
         Command::Report { json, out } => {
             return match rewrite_report(json, out.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -201,9 +206,14 @@ fn stages(names: &[String]) -> Result<Vec<Stage>> {
 
 /// Runs everything asked; false when a smoke run found something broken.
 async fn run(command: Command) -> Result<bool> {
-    if let Command::Soak(args) = command {
-        return soak::run(args).await;
-    }
+    let command = match command {
+        Command::Soak(args) => return soak::run(args).await,
+        Command::Media(args) => {
+            servers::raise_file_limit(65_536);
+            return media::run(args).await;
+        }
+        command => command,
+    };
     let load_before = load_average();
     let files = servers::raise_file_limit(65_536);
     let (common, report) = match command {
@@ -262,7 +272,9 @@ async fn run(command: Command) -> Result<bool> {
             let machine = machine(load_before, pin, (!common.no_pin).then_some(common.generator_cpu));
             (common, Report { command: String::new(), smoke: false, machine, params, servers: results })
         }
-        Command::Report { .. } | Command::Soak(_) => unreachable!("answered before the runtime starts, or above"),
+        Command::Report { .. } | Command::Soak(_) | Command::Media(_) => {
+            unreachable!("answered before the runtime starts, or above")
+        }
         Command::Against { common, url, pid, name } => {
             let params = common.params();
             check_files(files, &params)?;

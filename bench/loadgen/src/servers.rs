@@ -57,6 +57,32 @@ pub struct Paths {
     pub logs: PathBuf,
 }
 
+/// Which cores a run uses: the server on one, the generator on another.
+#[derive(clap::Args)]
+pub struct Cores {
+    /// The core the server runs on.
+    #[arg(long, default_value_t = 1)]
+    pub server_cpu: usize,
+    /// The core the generator runs on.
+    #[arg(long, default_value_t = 0)]
+    pub generator_cpu: usize,
+    /// Run without pinning anything.
+    #[arg(long)]
+    pub no_pin: bool,
+}
+
+impl Cores {
+    /// The server's core, unless nothing is pinned.
+    pub fn server(&self) -> Option<usize> {
+        (!self.no_pin).then_some(self.server_cpu)
+    }
+
+    /// The generator's core, unless nothing is pinned.
+    pub fn generator(&self) -> Option<usize> {
+        (!self.no_pin).then_some(self.generator_cpu)
+    }
+}
+
 /// What can be read about a server's processes; nothing when they are not ours to watch.
 #[derive(Clone, Default)]
 pub struct Probe {
@@ -230,6 +256,15 @@ impl Server {
         Ok(server)
     }
 
+    /// One process of `kind` started as `program` with `args`, which prints where it listens.
+    pub fn start_program(kind: Kind, program: &Path, args: &[&str], cpu: Option<usize>, logs: &Path) -> Result<Server> {
+        let mut server = Server::none(kind, cpu, logs)?;
+        let mut command = pinned(cpu, program);
+        command.args(args);
+        server.listen(command, kind.label(), &logs.join(format!("{}.log", kind.name())))?;
+        Ok(server)
+    }
+
     /// A server of no process yet, its logs' directory made.
     fn none(kind: Kind, cpu: Option<usize>, logs: &Path) -> Result<Server> {
         std::fs::create_dir_all(logs).with_context(|| format!("cannot create {}", logs.display()))?;
@@ -305,7 +340,7 @@ impl Server {
         self.listen(command, what, log_path)
     }
 
-    /// Starts a process that prints `listening on http://ADDR` first, and adds it and its
+    /// Starts a process that prints `listening on SCHEME://ADDR` (http, udp) first, and adds it and its
     /// address to the server.
     fn listen(&mut self, mut command: Command, what: &str, log_path: &Path) -> Result<()> {
         let mut child = command
@@ -323,7 +358,7 @@ impl Server {
             let mut found = Some(found);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addr) = line.split("listening on http://").nth(1)
+                if let Some((_, addr)) = line.split("listening on ").nth(1).and_then(|a| a.split_once("://"))
                     && let Some(found) = found.take()
                 {
                     let _ = found.send(addr.trim().to_string());

@@ -68,15 +68,8 @@ pub struct Args {
     /// Seed of the users' schedules.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// The core the server runs on.
-    #[arg(long, default_value_t = 1)]
-    server_cpu: usize,
-    /// The core the generator runs on.
-    #[arg(long, default_value_t = 0)]
-    pub generator_cpu: usize,
-    /// Run without pinning anything.
-    #[arg(long)]
-    pub no_pin: bool,
+    #[command(flatten)]
+    pub cores: crate::servers::Cores,
     /// The command line to print in the report (the script that called this).
     #[arg(long)]
     command_line: Option<String>,
@@ -883,7 +876,7 @@ pub async fn run(args: Args) -> Result<bool> {
             2 * plan.users + 100
         );
     }
-    let pin = (!args.no_pin).then_some(args.server_cpu);
+    let pin = args.cores.server();
     let (interval, timeout) = (PING_INTERVAL_S.to_string(), PING_TIMEOUT_S.to_string());
     let server = Server::start_noom(
         &args.noom_bin,
@@ -931,7 +924,7 @@ pub async fn run(args: Args) -> Result<bool> {
     let trimmed_rss_kb = watch.trim().await;
     let died = watch.died;
     watch.server.stop();
-    let mut machine = crate::machine(load_before, pin, (!args.no_pin).then_some(args.generator_cpu));
+    let mut machine = crate::machine(load_before, pin, args.cores.generator());
     machine.load_after = crate::load_average();
     let soak = Soak {
         command: args.command_line.clone().unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" ")),

@@ -1,0 +1,219 @@
+//! What each synthetic participant saw, and what a run's participants saw together.
+
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+
+use super::stamp::{AUDIO, Stamp};
+
+/// The measuring window, in this process's nanoseconds: only frames received inside it count
+/// towards latency, loss and throughput.
+#[derive(Default)]
+pub struct Window {
+    start: Cell<u64>,
+    end: Cell<u64>,
+}
+
+impl Window {
+    pub fn open(&self, now: u64) {
+        self.start.set(now);
+        self.end.set(u64::MAX);
+    }
+
+    pub fn close(&self, now: u64) {
+        self.end.set(now);
+    }
+
+    fn holds(&self, ns: u64) -> bool {
+        self.start.get() != 0 && ns >= self.start.get() && ns < self.end.get()
+    }
+}
+
+pub struct Seen {
+    window: Rc<Window>,
+    pub slow: bool,
+    /// Whether it shows anyone (a webinar's speaker shows nobody).
+    pub shows_video: bool,
+    /// From `sfu:join` sent to the first video frame received.
+    pub first_video_ns: Option<u64>,
+    pub keyframe_requests: u64,
+    pub nacks_sent: u64,
+    pub sent_frames: u64,
+    /// Datagrams the slow link dropped.
+    pub policed: u64,
+    pub disconnected: bool,
+    /// Every frame received, inside the window or not.
+    pub all_frames: u64,
+    /// Inside the window:
+    pub frames: u64,
+    pub bytes: u64,
+    pub video_latency_us: Vec<u32>,
+    pub audio_latency_us: Vec<u32>,
+    /// Frames of a stream missing between two received (their number skipped), and expected.
+    pub lost: u64,
+    pub expected: u64,
+    /// Each stream received: (publisher, audio or not).
+    pub streams: HashSet<(u32, bool)>,
+    /// The layer and number of each stream's last frame.
+    last: HashMap<(u32, bool), (u8, u32)>,
+}
+
+impl Seen {
+    pub fn new(window: Rc<Window>, slow: bool) -> Self {
+        Seen {
+            window,
+            slow,
+            shows_video: false,
+            first_video_ns: None,
+            keyframe_requests: 0,
+            nacks_sent: 0,
+            sent_frames: 0,
+            policed: 0,
+            disconnected: false,
+            all_frames: 0,
+            frames: 0,
+            bytes: 0,
+            video_latency_us: Vec::new(),
+            audio_latency_us: Vec::new(),
+            lost: 0,
+            expected: 0,
+            streams: HashSet::new(),
+            last: HashMap::new(),
+        }
+    }
+
+    /// A whole frame received at `now`.
+    pub fn frame(&mut self, now: u64, size: usize, stamp: Stamp) {
+        let key = (stamp.publisher, stamp.layer == AUDIO);
+        let last = self.last.insert(key, (stamp.layer, stamp.seq));
+        self.all_frames += 1;
+        if !self.window.holds(now) {
+            return;
+        }
+        self.frames += 1;
+        self.bytes += size as u64;
+        let latency = (now.saturating_sub(stamp.sent_ns) / 1000).min(u32::MAX as u64) as u32;
+        if stamp.layer == AUDIO {
+            self.audio_latency_us.push(latency);
+        } else {
+            self.video_latency_us.push(latency);
+        }
+        self.streams.insert(key);
+        // A layer switched to starts afresh (a switch waits for its keyframe: frames skipped
+        // on purpose); a frame late or repeated skips nothing.
+        if let Some((layer, last)) = last
+            && layer == stamp.layer
+            && stamp.seq > last
+        {
+            self.expected += (stamp.seq - last) as u64;
+            self.lost += (stamp.seq - last - 1) as u64;
+        }
+    }
+}
+
+/// A group of participants' figures over the window.
+#[derive(Serialize, Deserialize, Clone, Default, Debug)]
+pub struct Summary {
+    pub participants: usize,
+    pub video_streams: usize,
+    pub audio_streams: usize,
+    pub frames: u64,
+    pub megabits_per_s: f64,
+    /// Frames lost per frames expected, in percent: over the group, and its worst participant.
+    pub loss_percent: f64,
+    pub worst_loss_percent: f64,
+    pub nacks_sent: u64,
+    pub keyframe_requests: u64,
+    pub video_latency_ms: Percentiles,
+    pub audio_latency_ms: Percentiles,
+    /// From `sfu:join` to the first video frame; None when none came.
+    pub first_video_ms: Percentiles,
+    pub without_video: usize,
+    pub disconnected: usize,
+}
+
+#[derive(Serialize, Deserialize, Clone, Default, Debug)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    fn of_us(mut values: Vec<u32>) -> Self {
+        if values.is_empty() {
+            return Percentiles::default();
+        }
+        values.sort_unstable();
+        let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+        Percentiles { p50: at(0.5), p99: at(0.99), max: at(1.0) }
+    }
+}
+
+pub fn summarise<'a>(group: impl Iterator<Item = &'a Seen>, window_s: f64) -> Summary {
+    let mut s = Summary::default();
+    let (mut video, mut audio, mut first) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut lost, mut expected, mut bytes) = (0, 0, 0);
+    for seen in group {
+        s.participants += 1;
+        s.video_streams += seen.streams.iter().filter(|(_, audio)| !audio).count();
+        s.audio_streams += seen.streams.iter().filter(|(_, audio)| *audio).count();
+        s.frames += seen.frames;
+        bytes += seen.bytes;
+        lost += seen.lost;
+        expected += seen.expected;
+        if seen.expected > 0 {
+            s.worst_loss_percent = s.worst_loss_percent.max(100.0 * seen.lost as f64 / seen.expected as f64);
+        }
+        s.nacks_sent += seen.nacks_sent;
+        s.keyframe_requests += seen.keyframe_requests;
+        video.extend_from_slice(&seen.video_latency_us);
+        audio.extend_from_slice(&seen.audio_latency_us);
+        match seen.first_video_ns {
+            Some(ns) => first.push((ns / 1000).min(u32::MAX as u64) as u32),
+            None if seen.shows_video => s.without_video += 1,
+            None => {}
+        }
+        s.disconnected += seen.disconnected as usize;
+    }
+    s.megabits_per_s = bytes as f64 * 8.0 / 1e6 / window_s.max(1e-9);
+    s.loss_percent = if expected > 0 { 100.0 * lost as f64 / expected as f64 } else { 0.0 };
+    s.video_latency_ms = Percentiles::of_us(video);
+    s.audio_latency_ms = Percentiles::of_us(audio);
+    s.first_video_ms = Percentiles::of_us(first);
+    s
+}
+
+/// One server in one scenario.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Outcome {
+    pub server: String,
+    pub scenario: String,
+    pub participants: usize,
+    pub seconds: f64,
+    /// Everyone, then (in the slow-link scenario) those on good links and the slow ones.
+    pub all: Summary,
+    pub others: Option<Summary>,
+    pub slow: Option<Summary>,
+    pub server_cpu_s: Option<f64>,
+    pub server_rss_kb: Option<u64>,
+    /// Resident memory the participants added, per participant.
+    pub kb_per_participant: Option<f64>,
+    pub generator_cpu_s: f64,
+    pub errors: Vec<String>,
+}
+
+impl Outcome {
+    /// Video and audio streams forwarded at the end of the window, all subscribers together.
+    pub fn streams(&self) -> usize {
+        self.all.video_streams + self.all.audio_streams
+    }
+
+    /// The server's CPU per forwarded stream, in milliseconds of CPU per second.
+    pub fn cpu_ms_per_stream(&self) -> Option<f64> {
+        let streams = self.streams();
+        (streams > 0).then_some(self.server_cpu_s? * 1000.0 / self.seconds / streams as f64)
+    }
+}
