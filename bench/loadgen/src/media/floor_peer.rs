@@ -35,8 +35,6 @@ pub async fn run(
     udp.connect(shared.server).await?;
     let _ = joined.send(());
     let start = Instant::now();
-    // From its subscriptions, as a participant of Noom counts from its `sfu:join`.
-    let mut joined_ns = now_ns();
     let mut sends = Sends::new(start);
     let mut policer = plan.slow_kbps.map(|kbps| Policer::new(kbps, start));
     let mut layers: Vec<u8> = Vec::new();
@@ -47,7 +45,7 @@ pub async fn run(
         tokio::select! {
             received = udp.recv(&mut buf) => {
                 let n = received?;
-                let mut link = Link { policer: &mut policer, partial: &mut partial, seen: &seen, joined_ns };
+                let mut link = Link { policer: &mut policer, partial: &mut partial, seen: &seen };
                 link.receive(&buf[..n]);
                 while let Ok(n) = udp.try_recv(&mut buf) {
                     link.receive(&buf[..n]);
@@ -80,12 +78,11 @@ pub async fn run(
                         datagram.extend_from_slice(part);
                         let _ = udp.try_send(&datagram);
                     }
-                    seen.borrow_mut().sent_frames += 1;
                 }
             }
             order = orders.recv() => match order {
                 Some(show) => {
-                    joined_ns = now_ns();
+                    seen.borrow_mut().asked_ns = now_ns();
                     let wanted = show.tiles.iter().map(|&(who, height)| (who, layer_for(height)))
                         .chain(show.voices.iter().map(|&who| (who, AUDIO)));
                     for (who, layer) in wanted {
@@ -109,7 +106,6 @@ struct Link<'a> {
     /// The bytes of each stream's frame so far.
     partial: &'a mut HashMap<(u32, u8), usize>,
     seen: &'a RefCell<Seen>,
-    joined_ns: u64,
 }
 
 impl Link<'_> {
@@ -117,7 +113,6 @@ impl Link<'_> {
         if let Some(policer) = self.policer.as_mut()
             && !policer.admit(Instant::now(), datagram.len())
         {
-            self.seen.borrow_mut().policed += 1;
             return;
         }
         let (Some(&kind), Some(publisher), Some(&layer)) = (datagram.first(), datagram.get(1..5), datagram.get(5))
@@ -131,12 +126,7 @@ impl Link<'_> {
             && let Some(stamp) = stamp::read(&datagram[HEADER..])
         {
             let frame = std::mem::take(size);
-            let now = now_ns();
-            let mut seen = self.seen.borrow_mut();
-            if layer != AUDIO && seen.first_video_ns.is_none() {
-                seen.first_video_ns = Some(now - self.joined_ns);
-            }
-            seen.frame(now, frame, stamp);
+            self.seen.borrow_mut().frame(now_ns(), frame, stamp);
         }
     }
 }

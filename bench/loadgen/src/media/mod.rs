@@ -205,9 +205,9 @@ async fn run_one(
     let mut wanted = vec![Vec::<u8>::new(); n];
     for &(room, at, _, _) in &people {
         for (who, height) in scenario.view(at) {
-            let layers = &mut wanted[room * scenario.room_size + who];
-            if !layers.contains(&layer_for(height)) {
-                layers.push(layer_for(height));
+            let (layers, layer) = (&mut wanted[room * scenario.room_size + who], layer_for(height));
+            if !layers.contains(&layer) {
+                layers.push(layer);
             }
         }
     }

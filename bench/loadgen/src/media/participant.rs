@@ -93,7 +93,7 @@ pub async fn run(
     }
     let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast));
     let (offer, pending) = api.apply().context("no offer")?;
-    let joined_ns = now_ns();
+    seen.borrow_mut().asked_ns = now_ns();
     let answer = sio.call("sfu:join", json!({ "room": plan.room, "sdp": offer.to_sdp_string() })).await?;
     let answer = SdpAnswer::from_sdp_string(answer["sdp"].as_str().context("sfu:join answered no sdp")?)?;
     rtc.sdp_api().accept_answer(pending, answer)?;
@@ -110,7 +110,6 @@ pub async fn run(
         video,
         sends: Sends::new(start),
         active: LAYERS.iter().map(|l| l.rid.to_string()).collect(),
-        joined_ns,
         policer: None,
         nacks: HashMap::new(),
     };
@@ -163,7 +162,6 @@ struct Peer {
     sends: Sends,
     /// The camera's layers the server wants sent (`sfu:layers`).
     active: Vec<String>,
-    joined_ns: u64,
     policer: Option<Policer>,
     /// The NACKs sent so far, by stream: str0m's counts are totals.
     nacks: HashMap<(Mid, Option<Rid>), u64>,
@@ -189,13 +187,8 @@ impl Peer {
         let mut seen = self.seen.borrow_mut();
         match event {
             Event::MediaData(data) => {
-                let audio = self.rtc.media(data.mid).is_some_and(|m| m.kind() == MediaKind::Audio);
-                let now = now_ns();
-                if !audio && seen.first_video_ns.is_none() {
-                    seen.first_video_ns = Some(now - self.joined_ns);
-                }
                 if let Some(stamp) = stamp::read(&data.data) {
-                    seen.frame(now, data.data.len(), stamp);
+                    seen.frame(now_ns(), data.data.len(), stamp);
                 }
             }
             Event::KeyframeRequest(request) => {
@@ -217,7 +210,6 @@ impl Peer {
         if let Some(policer) = &mut self.policer
             && !policer.admit(now, datagram.len())
         {
-            self.seen.borrow_mut().policed += 1;
             return Ok(());
         }
         let Ok(contents) = datagram.try_into() else { return Ok(()) };
@@ -263,7 +255,6 @@ impl Peer {
                 writer = writer.audio_level(-30, true);
             }
             writer.write(pt, now, time, stamped)?;
-            self.seen.borrow_mut().sent_frames += 1;
         }
         Ok(())
     }

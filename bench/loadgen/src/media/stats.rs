@@ -31,18 +31,18 @@ impl Window {
     }
 }
 
+#[derive(Default)]
 pub struct Seen {
     window: Rc<Window>,
     pub slow: bool,
     /// Whether it shows anyone (a webinar's speaker shows nobody).
     pub shows_video: bool,
-    /// From `sfu:join` sent to the first video frame received.
+    /// When it asked for media (its `sfu:join`, or its subscriptions to the floor).
+    pub asked_ns: u64,
+    /// From then to the first video frame received.
     pub first_video_ns: Option<u64>,
     pub keyframe_requests: u64,
     pub nacks_sent: u64,
-    pub sent_frames: u64,
-    /// Datagrams the slow link dropped.
-    pub policed: u64,
     pub disconnected: bool,
     /// Every frame received, inside the window or not.
     pub all_frames: u64,
@@ -62,26 +62,7 @@ pub struct Seen {
 
 impl Seen {
     pub fn new(window: Rc<Window>, slow: bool) -> Self {
-        Seen {
-            window,
-            slow,
-            shows_video: false,
-            first_video_ns: None,
-            keyframe_requests: 0,
-            nacks_sent: 0,
-            sent_frames: 0,
-            policed: 0,
-            disconnected: false,
-            all_frames: 0,
-            frames: 0,
-            bytes: 0,
-            video_latency_us: Vec::new(),
-            audio_latency_us: Vec::new(),
-            lost: 0,
-            expected: 0,
-            streams: HashSet::new(),
-            last: HashMap::new(),
-        }
+        Seen { window, slow, ..Seen::default() }
     }
 
     /// A whole frame received at `now`.
@@ -89,6 +70,9 @@ impl Seen {
         let key = (stamp.publisher, stamp.layer == AUDIO);
         let last = self.last.insert(key, (stamp.layer, stamp.seq));
         self.all_frames += 1;
+        if stamp.layer != AUDIO && self.first_video_ns.is_none() {
+            self.first_video_ns = Some(now.saturating_sub(self.asked_ns));
+        }
         if !self.window.holds(now) {
             return;
         }
