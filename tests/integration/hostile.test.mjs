@@ -168,7 +168,7 @@ describe("malformed frames over a raw WebSocket", () => {
       '4-1["directory:get"]', '4299999999999999999999999["directory:get"]', '42/nope,["directory:get"]',
       "40/nope,", "41", "43[]", "4399[]", "46[]", "44{}", '451-["chat:send",{"_placeholder":true,"num":0}]',
       '452-["chat:send",{"_placeholder":true,"num":7}]', '459999999999-["x"]', "2probe", "3", "5", "6", "1",
-      "\u0000\uffff", `42["chat:send",{"room":"${room}","text":"${"y".repeat(200_000)}"}]`,
+      "\u0000\uffff", `42["chat:send",{"room":"${room}","text":"${"y".repeat(700_000)}"}]`,
     ];
     const outcome = {};
     // Whether the server closes a connection for a frame, it does so at once: a pause, then the
@@ -181,7 +181,7 @@ describe("malformed frames over a raw WebSocket", () => {
       await disconnect(ws);
     }
     // Binary frames where text is expected, and a binary attachment nobody announced.
-    for (const bytes of [Buffer.from([0xff, 0x00, 0x42]), Buffer.alloc(0), Buffer.alloc(200_000, 7)]) {
+    for (const bytes of [Buffer.from([0xff, 0x00, 0x42]), Buffer.alloc(0), Buffer.alloc(700_000, 7)]) {
       const ws = await rawConnect(server.url);
       ws.send(bytes);
       await pause(200);
