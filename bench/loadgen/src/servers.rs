@@ -19,10 +19,12 @@ pub enum Kind {
     NoomCluster,
     Node,
     Floor,
+    /// Janus's VideoRoom, a media server only: the media benchmark's.
+    Janus,
 }
 
 impl Kind {
-    /// Every kind, in the order reports show them.
+    /// Every kind that serves Socket.IO, in the order reports show them.
     pub const ALL: [Kind; 4] = [Kind::Noom, Kind::NoomCluster, Kind::Node, Kind::Floor];
 
     pub fn label(self) -> &'static str {
@@ -31,6 +33,7 @@ impl Kind {
             Kind::NoomCluster => "Noom ×2 + Redis",
             Kind::Node => "Node",
             Kind::Floor => "floor",
+            Kind::Janus => "Janus",
         }
     }
 
@@ -41,6 +44,7 @@ impl Kind {
             Kind::NoomCluster => "noom-cluster",
             Kind::Node => "node",
             Kind::Floor => "floor",
+            Kind::Janus => "janus",
         }
     }
 
@@ -243,6 +247,7 @@ impl Server {
                 command.arg("--expose-gc").arg(&paths.node_server).arg("0");
                 server.listen(command, kind.label(), &log)?;
             }
+            Kind::Janus => bail!("Janus serves no Socket.IO: the media benchmark starts it"),
         }
         Ok(server)
     }
@@ -262,6 +267,44 @@ impl Server {
         let mut command = pinned(cpu, program);
         command.args(args);
         server.listen(command, kind.label(), &logs.join(format!("{}.log", kind.name())))?;
+        Ok(server)
+    }
+
+    /// One process of `kind` started as `program` with `args`, which says nothing of where it
+    /// listens: ready once `addr` takes a TCP connection.
+    pub fn start_at(
+        kind: Kind,
+        program: &Path,
+        args: &[&str],
+        addr: SocketAddr,
+        cpu: Option<usize>,
+        logs: &Path,
+    ) -> Result<Server> {
+        let mut server = Server::none(kind, cpu, logs)?;
+        let log_path = logs.join(format!("{}.log", kind.name()));
+        let log = create_log(&log_path)?;
+        let child = pinned(cpu, program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", program.display()))?;
+        server.probe.pids.push(child.id());
+        server.children.push(child);
+        let deadline = Instant::now() + START_TIMEOUT;
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if Instant::now() > deadline || !server.alive() {
+                bail!(
+                    "{} did not listen on {addr} within {} s (see {})",
+                    kind.label(),
+                    START_TIMEOUT.as_secs(),
+                    log_path.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server.addrs.push(addr);
         Ok(server)
     }
 

@@ -31,7 +31,7 @@ pub async fn run(
     joined: oneshot::Sender<()>,
     mut orders: mpsc::UnboundedReceiver<Show>,
 ) -> Result<()> {
-    let udp = super::participant::udp_socket().await?;
+    let udp = super::participant::udp_socket(shared.address).await?;
     udp.connect(shared.server).await?;
     let _ = joined.send(());
     let start = Instant::now();

@@ -1,12 +1,16 @@
 //! The media benchmark: synthetic participants (`participant.rs`, real WebRTC on str0m) in the
-//! calls of each scenario (`scenarios.rs`), through Noom's media server and through the floor
+//! calls of each scenario (`scenarios.rs`), through Noom's media server (`noom_peer.rs`),
+//! through Janus's VideoRoom (`janus.rs`, `janus_peer.rs`) and through the floor
 //! (`floor_peer.rs`, a plain UDP relay), one server after the other on the same core, the
 //! generator on another; what they saw and what each server cost (`report.rs`).
 //!
-//!   noom-bench media [--smoke] [--servers noom,floor] [--scenarios grid,rooms-of-4,webinar,slow-tenth]
+//!   noom-bench media [--smoke] [--servers noom,janus,floor] [--scenarios grid,rooms-of-4,webinar,slow-tenth]
 
 mod encoded;
 mod floor_peer;
+mod janus;
+mod janus_peer;
+mod noom_peer;
 mod pace;
 mod participant;
 mod report;
@@ -35,8 +39,8 @@ pub struct Args {
     /// A few participants for a few seconds: checks that everything still works.
     #[arg(long)]
     smoke: bool,
-    /// Servers, comma-separated, in the order they run: noom, floor.
-    #[arg(long, value_delimiter = ',', default_value = "noom,floor")]
+    /// Servers, comma-separated, in the order they run: noom, janus, floor.
+    #[arg(long, value_delimiter = ',', default_value = "noom,janus,floor")]
     servers: Vec<String>,
     /// Scenarios, comma-separated: grid, rooms-of-4, webinar, slow-tenth.
     #[arg(long, value_delimiter = ',', default_value = "grid,rooms-of-4,webinar,slow-tenth")]
@@ -56,6 +60,9 @@ pub struct Args {
     pub noom_bin: PathBuf,
     #[arg(long, default_value = "target/release/noom-floor")]
     pub floor_bin: PathBuf,
+    /// Janus, as Debian installs it (`apt-get install janus`).
+    #[arg(long, default_value = "janus")]
+    pub janus_bin: PathBuf,
     /// Where results.md, results.json and cpu.svg go.
     #[arg(long, default_value = "bench/results/media")]
     out: PathBuf,
@@ -96,10 +103,13 @@ pub async fn run(args: Args) -> Result<bool> {
         let name = Name::parse(name).with_context(|| format!("no scenario {name:?}"))?;
         for scenario in sized(name, scale) {
             for server in &args.servers {
-                let outcome = match server.as_str() {
-                    "noom" | "floor" => run_one(server, &scenario, &args, &media, cpu, &logs, seconds).await?,
-                    other => bail!("no server {other:?} (noom, floor)"),
+                let server = match server.as_str() {
+                    "noom" => Kind::Noom,
+                    "janus" => Kind::Janus,
+                    "floor" => Kind::Floor,
+                    other => bail!("no server {other:?} (noom, janus, floor)"),
                 };
+                let outcome = run_one(server, &scenario, &args, &media, cpu, &logs, seconds).await?;
                 eprintln!("{}", report::line(&outcome));
                 outcomes.push(outcome);
             }
@@ -133,7 +143,7 @@ fn sized(name: Name, scale: f64) -> Vec<Scenario> {
 }
 
 async fn run_one(
-    server_name: &str,
+    kind: Kind,
     scenario: &Scenario,
     args: &Args,
     media: &Rc<Encoded>,
@@ -141,30 +151,46 @@ async fn run_one(
     logs: &std::path::Path,
     seconds: f64,
 ) -> Result<Outcome> {
-    let noom = server_name == "noom";
     let n = scenario.participants();
-    let server = if noom {
-        let media_port = free_udp_port()?.to_string();
-        let call_size = scenario.room_size.max(2).to_string();
-        let noom_args = [
-            "--media-port",
-            &media_port,
-            "--media-address",
-            "127.0.0.1",
-            "--call-size",
-            &call_size,
-            "--pairs",
-            "server",
-            "--event-rate",
-            "1000000",
-        ];
-        Server::start_noom(&args.noom_bin, &noom_args, cpu, logs)?
-    } else {
-        Server::start_program(Kind::Floor, &args.floor_bin, &["--media-relay"], cpu, logs)?
+    let address = match kind {
+        Kind::Janus => janus::host_address()?,
+        _ => std::net::Ipv4Addr::LOCALHOST.into(),
+    };
+    let server = match kind {
+        Kind::Noom => {
+            let media_port = free_udp_port()?.to_string();
+            let call_size = scenario.room_size.max(2).to_string();
+            let noom_args = [
+                "--media-port",
+                &media_port,
+                "--media-address",
+                "127.0.0.1",
+                "--call-size",
+                &call_size,
+                "--pairs",
+                "server",
+                "--event-rate",
+                "1000000",
+            ];
+            Server::start_noom(&args.noom_bin, &noom_args, cpu, logs)?
+        }
+        Kind::Janus => {
+            let server = janus::start(&args.janus_bin, address, cpu, logs)?;
+            let rooms = (0..scenario.rooms).map(|room| room_name(scenario, room));
+            janus_peer::create_rooms(server.addrs[0], rooms, scenario.room_size).await?;
+            server
+        }
+        _ => Server::start_program(Kind::Floor, &args.floor_bin, &["--media-relay"], cpu, logs)?,
     };
     let rss_empty = server.probe.rss_kb();
     let window = Rc::new(Window::default());
-    let shared = Rc::new(Shared { server: server.addrs[0], media: media.clone(), ids: RefCell::default() });
+    let shared = Rc::new(Shared {
+        server: server.addrs[0],
+        address,
+        media: media.clone(),
+        ids: RefCell::default(),
+        mids: RefCell::default(),
+    });
     let errors: Rc<RefCell<Vec<String>>> = Rc::default();
     let mut people = Vec::new();
     // Joined a room's worth at a time, as people arrive, not all in one instant.
@@ -174,7 +200,7 @@ async fn run_one(
             let index = (room * scenario.room_size + at) as u32;
             let plan = Plan {
                 index,
-                room: format!("load-{}-{room}", scenario.name.id()),
+                room: room_name(scenario, room),
                 publishes: scenario.publishes(at),
                 slow_kbps: scenario.slow(at).then_some(scenario.slow_kbps).flatten(),
             };
@@ -183,10 +209,10 @@ async fn run_one(
             let (joined, on_join) = oneshot::channel();
             let (shared, seen_by, errors) = (shared.clone(), seen.clone(), errors.clone());
             tokio::task::spawn_local(async move {
-                let ran = if noom {
-                    participant::run(plan, shared, seen_by, joined, ordered).await
-                } else {
-                    floor_peer::run(plan, shared, seen_by, joined, ordered).await
+                let ran = match kind {
+                    Kind::Noom => noom_peer::run(plan, shared, seen_by, joined, ordered).await,
+                    Kind::Janus => janus_peer::run(plan, shared, seen_by, joined, ordered).await,
+                    _ => floor_peer::run(plan, shared, seen_by, joined, ordered).await,
                 };
                 if let Err(e) = ran {
                     errors.borrow_mut().push(format!("{e:#}"));
@@ -264,7 +290,7 @@ async fn run_one(
     }
     let errors = counted.into_iter().map(|(e, n)| if n > 1 { format!("{n} participants: {e}") } else { e }).collect();
     Ok(Outcome {
-        server: if noom { "Noom".into() } else { "floor".into() },
+        server: kind.label().into(),
         scenario: label(scenario),
         participants: n,
         seconds,
@@ -289,6 +315,10 @@ fn label(s: &Scenario) -> String {
             None => format!("slow tenth: room of {}, no slow link", s.room_size),
         },
     }
+}
+
+fn room_name(scenario: &Scenario, room: usize) -> String {
+    format!("load-{}-{room}", scenario.name.id())
 }
 
 fn free_udp_port() -> Result<u16> {
