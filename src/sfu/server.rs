@@ -97,10 +97,26 @@ struct CallHandle {
 }
 
 enum Command {
-    Join { id: PersonId, offer: SdpOffer, answer: oneshot::Sender<Result<SdpAnswer, RouterError>> },
-    Answer { id: PersonId, answer: SdpAnswer, done: oneshot::Sender<Result<(), RouterError>> },
-    Show { id: PersonId, tiles: Vec<(PersonId, u32)> },
-    Leave { id: PersonId },
+    Join {
+        id: PersonId,
+        offer: SdpOffer,
+        answer: oneshot::Sender<Result<SdpAnswer, RouterError>>,
+    },
+    Answer {
+        id: PersonId,
+        answer: SdpAnswer,
+        done: oneshot::Sender<Result<(), RouterError>>,
+    },
+    Show {
+        id: PersonId,
+        tiles: Vec<(PersonId, u32)>,
+    },
+    Leave {
+        id: PersonId,
+    },
+    /// A fault in the call's media, for the test of what follows one.
+    #[cfg(test)]
+    Fail,
 }
 
 impl MediaServer {
@@ -251,6 +267,15 @@ async fn receive(server: std::sync::Weak<MediaServer>, socket: Arc<UdpSocket>) {
     }
 }
 
+/// Why a call's task woke.
+enum Turn {
+    Command(Command),
+    /// Datagrams are in the batch.
+    Datagrams,
+    Timeout,
+    CopyStats,
+}
+
 /// One call's task: the only owner of its router.
 struct CallTask {
     server: Arc<MediaServer>,
@@ -272,25 +297,32 @@ impl CallTask {
         let mut copy_stats = tokio::time::interval(STATS_EVERY);
         loop {
             let wake = self.router.next_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
-            tokio::select! {
+            let turn = tokio::select! {
                 biased;
                 command = commands.recv() => match command {
-                    Some(command) => self.command(command),
-                    None => return,
+                    Some(command) => Turn::Command(command),
+                    None => break,
                 },
                 count = datagrams.recv_many(&mut batch, BATCH) => {
                     if count == 0 {
-                        return;
+                        break;
                     }
-                    for (source, datagram) in batch.drain(..) {
-                        let Some(destination) = self.server.destination(source) else { continue };
-                        self.router.handle_receive(Instant::now(), source, destination, &datagram);
-                    }
+                    Turn::Datagrams
                 }
-                () = tokio::time::sleep_until(wake.into()) => self.router.handle_timeout(Instant::now()),
-                _ = copy_stats.tick() => self.copy_stats(),
+                () = tokio::time::sleep_until(wake.into()) => Turn::Timeout,
+                _ = copy_stats.tick() => Turn::CopyStats,
+            };
+            // A fault in the call's media must not take the media of other calls, nor leave
+            // this call's people waiting for media that will never come: they are told their
+            // connection is lost (`sfu:closed`), as when their network fails, and may join
+            // again, into a new call.
+            let turned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.turn(turn, &mut batch)));
+            if turned.is_err() {
+                tracing::error!(room = %self.room, "the call's media failed (a panic): everyone in it is told it ended");
+                self.fail();
+                COUNTERS.media_participants(-(counted as i64));
+                return;
             }
-            self.flush();
             let now_in = self.router.len();
             COUNTERS.media_participants(now_in as i64 - counted as i64);
             counted = now_in;
@@ -298,6 +330,39 @@ impl CallTask {
                 return;
             }
         }
+        COUNTERS.media_participants(-(counted as i64));
+    }
+
+    /// What one wake-up of the task brought, handed to the router; what it caused sent.
+    fn turn(&mut self, turn: Turn, batch: &mut Vec<(SocketAddr, Vec<u8>)>) {
+        match turn {
+            Turn::Command(command) => self.command(command),
+            Turn::Datagrams => {
+                for (source, datagram) in batch.drain(..) {
+                    let Some(destination) = self.server.destination(source) else { continue };
+                    self.router.handle_receive(Instant::now(), source, destination, &datagram);
+                }
+            }
+            Turn::Timeout => self.router.handle_timeout(Instant::now()),
+            Turn::CopyStats => self.copy_stats(),
+        }
+        self.flush();
+    }
+
+    /// After a panic: everyone the call had is gone from it, and the call from the table, so that
+    /// a join starts a new one. The router is not touched again.
+    fn fail(&mut self) {
+        let ids: Vec<PersonId> = self.ufrags.keys().copied().collect();
+        for id in ids {
+            self.forget(id);
+            self.report(MediaEvent::Gone { room: self.room.clone(), id });
+        }
+        let mut table = self.server.table.lock();
+        table.calls.remove(&self.call);
+        if table.by_room.get(&self.room) == Some(&self.call) {
+            table.by_room.remove(&self.room);
+        }
+        table.demux.forget_call(&self.call);
     }
 
     fn command(&mut self, command: Command) {
@@ -330,6 +395,8 @@ impl CallTask {
                 self.forget(id);
                 self.router.leave(id, now);
             }
+            #[cfg(test)]
+            Command::Fail => panic!("a fault in the call's media, on purpose"),
         }
     }
 
@@ -393,5 +460,52 @@ impl CallTask {
         }
         table.demux.forget_call(&self.call);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use str0m::Rtc;
+    use str0m::media::{Direction, MediaKind};
+
+    use super::*;
+
+    fn offer() -> String {
+        let mut rtc = Rtc::new(Instant::now());
+        let mut api = rtc.sdp_api();
+        api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let (offer, _) = api.apply().expect("an offer");
+        offer.to_sdp_string()
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_media_fails_tells_everyone_they_are_out_and_a_join_starts_a_new_call() {
+        let bind = "127.0.0.1:0".parse().unwrap();
+        let (server, mut events) = MediaServer::bind(bind, vec!["127.0.0.1:9".parse().unwrap()], 12).await.unwrap();
+        let (ann, bob) = (PersonId::random(), PersonId::random());
+        server.join("room", ann, &offer()).await.unwrap();
+        server.join("room", bob, &offer()).await.unwrap();
+        server.join("other room", ann, &offer()).await.unwrap();
+        assert_eq!(server.calls(), 2);
+
+        assert!(server.send("room", Command::Fail, false));
+        let mut gone = Vec::new();
+        while gone.len() < 2 {
+            match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+                Ok(Some(MediaEvent::Gone { room, id })) if &*room == "room" => gone.push(id),
+                Ok(Some(_)) => {}
+                other => panic!("expected both to be told their media ended, got {other:?}"),
+            }
+        }
+        gone.sort_by_key(|id| id.to_string());
+        let mut both = vec![ann, bob];
+        both.sort_by_key(|id| id.to_string());
+        assert_eq!(gone, both);
+        assert_eq!(server.calls(), 1, "the other room's call goes on");
+
+        server.join("room", bob, &offer()).await.expect("a join after the fault starts a new call");
+        assert_eq!(server.calls(), 2);
     }
 }

@@ -336,7 +336,8 @@ impl CallRouter {
         let Some(at) = self.index(id) else { return };
         let mut gone = self.participants.remove(at);
         gone.rtc.disconnect();
-        self.forget(id, now);
+        self.forget(id);
+        self.drive((0..self.participants.len()).collect(), now);
     }
 
     /// A datagram came to the media port; false if it belongs to nobody in this call.
@@ -446,10 +447,17 @@ impl CallRouter {
                 }
             }
             if !self.participants[at].rtc.is_alive() {
-                self.drop_participant(at, now);
-                // Indices after it moved down by one.
+                self.drop_participant(at);
+                // Indices after it moved down by one; and what it published has gone, which
+                // concerns everyone left. Polled in this same loop: a drive within a drive
+                // would leave this one's indices stale when the inner one drops someone too.
                 work.retain(|w| *w != at);
                 work.iter_mut().filter(|w| **w > at).for_each(|w| *w -= 1);
+                for other in 0..self.participants.len() {
+                    if !work.contains(&other) {
+                        work.push(other);
+                    }
+                }
                 continue;
             }
             for event in events {
@@ -697,14 +705,14 @@ impl CallRouter {
     }
 
     /// Takes out a participant whose connection ended, and tells the IO.
-    fn drop_participant(&mut self, at: usize, now: Instant) {
+    fn drop_participant(&mut self, at: usize) {
         let gone = self.participants.remove(at);
         self.outputs.push_back(RouterOutput::Gone(gone.id));
-        self.forget(gone.id, now);
+        self.forget(gone.id);
     }
 
-    /// The others stop receiving what `id` published.
-    fn forget(&mut self, id: PersonId, now: Instant) {
+    /// The others stop receiving what `id` published (offered at the end of the next drive).
+    fn forget(&mut self, id: PersonId) {
         self.by_source.retain(|_, owner| *owner != id);
         self.speakers.forget(id);
         for p in &mut self.participants {
@@ -724,8 +732,6 @@ impl CallRouter {
             });
         }
         self.negotiating = true;
-        let all = (0..self.participants.len()).collect();
-        self.drive(all, now);
     }
 }
 

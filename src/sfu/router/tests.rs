@@ -425,6 +425,32 @@ fn someone_whose_connection_never_comes_up_is_gone_within_15_seconds() {
 }
 
 #[test]
+fn several_whose_connections_never_come_up_are_gone_at_once_and_the_others_carry_on() {
+    let mut call = Call::with_audio(2);
+    call.run(Duration::from_secs(1));
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        let mut rtc = Rtc::new(call.now);
+        let mut api = rtc.sdp_api();
+        api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let (offer, _) = api.apply().unwrap();
+        let id = PersonId::random();
+        call.router.join(id, offer, call.now).unwrap();
+        silent.push(id);
+    }
+    let before: Vec<HashMap<Mid, usize>> = (0..2).map(|at| call.counts(at)).collect();
+    call.run(CONNECT_WITHIN + Duration::from_secs(1));
+    let mut gone = call.gone.clone();
+    gone.sort_by_key(|id| id.to_string());
+    silent.sort_by_key(|id| id.to_string());
+    assert_eq!(gone, silent);
+    assert_eq!(call.router.len(), 2);
+    for (at, before) in before.iter().enumerate() {
+        assert_eq!(call.tracks_going_on(at, before, 50), 1, "browser {at} goes on hearing the other");
+    }
+}
+
+#[test]
 fn someone_who_joins_is_told_who_speaks_even_when_it_has_not_changed() {
     let mut call = Call::with_audio(2);
     call.browsers[1].level = -20;
