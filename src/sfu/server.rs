@@ -357,12 +357,7 @@ impl CallTask {
             self.forget(id);
             self.report(MediaEvent::Gone { room: self.room.clone(), id });
         }
-        let mut table = self.server.table.lock();
-        table.calls.remove(&self.call);
-        if table.by_room.get(&self.room) == Some(&self.call) {
-            table.by_room.remove(&self.room);
-        }
-        table.demux.forget_call(&self.call);
+        self.leave_table(&mut self.server.table.lock());
     }
 
     fn command(&mut self, command: Command) {
@@ -454,12 +449,17 @@ impl CallTask {
         if !commands.is_empty() {
             return false;
         }
+        self.leave_table(&mut table);
+        true
+    }
+
+    /// The call is no longer reached: by its room, by its number, nor by the port.
+    fn leave_table(&self, table: &mut Table) {
         table.calls.remove(&self.call);
         if table.by_room.get(&self.room) == Some(&self.call) {
             table.by_room.remove(&self.room);
         }
         table.demux.forget_call(&self.call);
-        true
     }
 }
 

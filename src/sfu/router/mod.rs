@@ -169,6 +169,14 @@ struct Participant {
     probing: (u64, u64),
 }
 
+impl Participant {
+    /// The time to give its str0m for `now`: never earlier than what it was given before.
+    fn time(&mut self, now: Instant) -> Instant {
+        self.clock = self.clock.max(now);
+        self.clock
+    }
+}
+
 impl CallRouter {
     pub fn new(addresses: Vec<SocketAddr>) -> Self {
         Self {
@@ -357,7 +365,7 @@ impl CallRouter {
         };
         let me = &mut self.participants[at];
         let input = match input {
-            Input::Receive(_, receive) if me.clock > now => Input::Receive(me.clock, receive),
+            Input::Receive(_, receive) => Input::Receive(me.time(now), receive),
             input => input,
         };
         // A datagram that cannot be read is dropped: its source may be forged, and one bad
@@ -389,8 +397,8 @@ impl CallRouter {
         let due: Vec<usize> = (0..self.participants.len()).filter(|at| self.participants[*at].timeout <= now).collect();
         for &at in &due {
             let me = &mut self.participants[at];
-            me.clock = me.clock.max(now);
-            let _ = me.rtc.handle_input(Input::Timeout(me.clock));
+            let at_time = me.time(now);
+            let _ = me.rtc.handle_input(Input::Timeout(at_time));
         }
         self.drive(due, now);
     }
@@ -426,8 +434,8 @@ impl CallRouter {
                     // in the media benchmark: docs/media.md.
                     Ok(Output::Timeout(when)) if when <= now + TIMER_SLACK && due_now < DUE_NOW_AT_MOST => {
                         due_now += 1;
-                        me.clock = me.clock.max(when);
-                        let _ = me.rtc.handle_input(Input::Timeout(me.clock));
+                        let at_time = me.time(when);
+                        let _ = me.rtc.handle_input(Input::Timeout(at_time));
                     }
                     Ok(Output::Timeout(when)) => {
                         me.timeout = when;

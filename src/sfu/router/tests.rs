@@ -406,17 +406,23 @@ fn a_publisher_that_floods_is_cut_off_and_the_others_carry_on() {
     }
 }
 
-#[test]
-fn someone_whose_connection_never_comes_up_is_gone_within_15_seconds() {
-    let mut call = Call::with_audio(2);
-    call.run(Duration::from_secs(1));
-    // An offer, and then nothing: no datagram ever comes (a network that drops UDP).
+/// Someone who joins with an offer, and then sends nothing: no datagram ever comes (a network
+/// that drops UDP).
+fn join_silently(call: &mut Call) -> PersonId {
     let mut rtc = Rtc::new(call.now);
     let mut api = rtc.sdp_api();
     api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
     let (offer, _) = api.apply().unwrap();
-    let silent = PersonId::random();
-    call.router.join(silent, offer, call.now).unwrap();
+    let id = PersonId::random();
+    call.router.join(id, offer, call.now).unwrap();
+    id
+}
+
+#[test]
+fn someone_whose_connection_never_comes_up_is_gone_within_15_seconds() {
+    let mut call = Call::with_audio(2);
+    call.run(Duration::from_secs(1));
+    let silent = join_silently(&mut call);
     call.run(CONNECT_WITHIN - Duration::from_millis(100));
     assert!(call.router.contains(silent), "still waited for");
     call.run(Duration::from_millis(200));
@@ -428,16 +434,7 @@ fn someone_whose_connection_never_comes_up_is_gone_within_15_seconds() {
 fn several_whose_connections_never_come_up_are_gone_at_once_and_the_others_carry_on() {
     let mut call = Call::with_audio(2);
     call.run(Duration::from_secs(1));
-    let mut silent = Vec::new();
-    for _ in 0..3 {
-        let mut rtc = Rtc::new(call.now);
-        let mut api = rtc.sdp_api();
-        api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-        let (offer, _) = api.apply().unwrap();
-        let id = PersonId::random();
-        call.router.join(id, offer, call.now).unwrap();
-        silent.push(id);
-    }
+    let mut silent: Vec<PersonId> = (0..3).map(|_| join_silently(&mut call)).collect();
     let before: Vec<HashMap<Mid, usize>> = (0..2).map(|at| call.counts(at)).collect();
     call.run(CONNECT_WITHIN + Duration::from_secs(1));
     let mut gone = call.gone.clone();
