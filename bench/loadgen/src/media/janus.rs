@@ -9,10 +9,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::servers::{Kind, Server};
@@ -127,39 +125,26 @@ impl Janus {
         let tcp =
             tokio::net::TcpStream::connect(addr).await.with_context(|| format!("cannot reach Janus at {addr}"))?;
         tcp.set_nodelay(true)?;
-        let (mut ws, _) = tokio_tungstenite::client_async(request, tcp).await?;
-        let (out, mut outgoing) = mpsc::unbounded_channel::<String>();
+        let (ws, _) = tokio_tungstenite::client_async(request, tcp).await?;
+        let (out, outgoing) = mpsc::unbounded_channel::<String>();
         let (pushes, pushed) = mpsc::unbounded_channel();
         let waiting: Waiting = Rc::default();
         let answered = waiting.clone();
         tokio::task::spawn_local(async move {
-            let why = loop {
-                tokio::select! {
-                    text = outgoing.recv() => match text {
-                        Some(text) => if let Err(e) = ws.send(Message::text(text)).await { break e.to_string() },
-                        None => break "closed by this side".into(),
-                    },
-                    message = ws.next() => {
-                        let text = match message {
-                            Some(Ok(Message::Text(text))) => text,
-                            Some(Ok(Message::Close(close))) => break format!("closed by Janus ({close:?})"),
-                            Some(Ok(_)) => continue,
-                            Some(Err(e)) => break e.to_string(),
-                            None => break "the connection ended".into(),
-                        };
-                        let Ok(reply) = serde_json::from_str::<Value>(text.as_str()) else { continue };
-                        // An ack only says that an answer will come as an event.
-                        if reply["janus"] == "ack" {
-                            continue;
-                        }
-                        let waiter = reply["transaction"].as_str().and_then(|t| answered.borrow_mut().remove(t));
-                        match waiter {
-                            Some(waiter) => { let _ = waiter.send(reply); }
-                            None => { let _ = pushes.send(reply); }
-                        }
-                    }
+            let why = super::websocket::pump(ws, outgoing, |text| {
+                let Ok(reply) = serde_json::from_str::<Value>(text) else { return None };
+                // An ack only says that an answer will come as an event.
+                if reply["janus"] == "ack" {
+                    return None;
                 }
-            };
+                let waiter = reply["transaction"].as_str().and_then(|t| answered.borrow_mut().remove(t));
+                match waiter {
+                    Some(waiter) => drop(waiter.send(reply)),
+                    None => drop(pushes.send(reply)),
+                }
+                None
+            })
+            .await;
             let _ = pushes.send(json!({ "janus": "closed", "reason": why }));
             answered.borrow_mut().clear();
         });

@@ -18,6 +18,7 @@ mod scenarios;
 mod sio;
 mod stamp;
 mod stats;
+mod websocket;
 
 use std::cell::RefCell;
 use std::path::PathBuf;

@@ -47,33 +47,20 @@ impl Socket {
         if !connected.starts_with("40") {
             bail!("the namespace refused the connection: {connected:?}");
         }
-        let (out, mut outgoing) = mpsc::unbounded_channel::<String>();
+        let (out, outgoing) = mpsc::unbounded_channel::<String>();
         let (pushes, pushed) = mpsc::unbounded_channel();
         let acks: Acks = Rc::default();
         let answered = acks.clone();
         tokio::task::spawn_local(async move {
-            let why = loop {
-                tokio::select! {
-                    frame = outgoing.recv() => match frame {
-                        Some(frame) => if let Err(e) = ws.send(Message::text(frame)).await { break e.to_string() },
-                        None => break "closed by this side".into(),
-                    },
-                    message = ws.next() => {
-                        let text = match message {
-                            Some(Ok(Message::Text(text))) => text,
-                            Some(Ok(Message::Close(close))) => break format!("closed by the server ({close:?}) at {} ms", crate::client::now_ns() / 1_000_000),
-                            Some(Ok(_)) => continue,
-                            Some(Err(e)) => break e.to_string(),
-                            None => break "the connection ended".into(),
-                        };
-                        if text.as_str() == "2" {
-                            if let Err(e) = ws.send(Message::text("3")).await { break e.to_string() }
-                            continue;
-                        }
-                        read_packet(text.as_str(), &answered, &pushes);
-                    }
+            let why = super::websocket::pump(ws, outgoing, |text| {
+                // Engine.IO's ping, answered with its pong.
+                if text == "2" {
+                    return Some("3".into());
                 }
-            };
+                read_packet(text, &answered, &pushes);
+                None
+            })
+            .await;
             // Whoever waits learns why nothing more will come.
             let _ = pushes.send((CLOSED.into(), Value::String(why)));
             answered.borrow_mut().clear();
