@@ -35,6 +35,9 @@ pub(super) struct Published {
     pub(super) published_at: Instant,
     /// When frames came again after a quiet spell (see [`Published::resumed`]).
     pub(super) resumed_at: Option<Instant>,
+    /// Whether any media of it has come: until then it is offered to nobody
+    /// ([`Negotiation::Silent`]).
+    pub(super) heard: bool,
 }
 
 /// How long a track that was sent again counts as resumed.
@@ -132,6 +135,11 @@ impl RateMeter {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Negotiation {
+    /// Its publisher has sent none of it yet: nobody is offered it until the first frame comes.
+    /// A webinar's listeners, and anyone whose camera is off, negotiate tracks they never send;
+    /// offered to everyone, they gave each connection an m-line per person and track, which str0m
+    /// visits for every packet it sends (a webinar of 100: 200 streams on each connection).
+    Silent,
     /// Not offered yet.
     ToOffer,
     /// In the offer that awaits an answer, under this mid.
@@ -282,7 +290,7 @@ impl Receiving {
             from,
             from_mid: track.mid,
             kind: track.kind,
-            state: Negotiation::ToOffer,
+            state: if track.heard { Negotiation::ToOffer } else { Negotiation::Silent },
             wanted: Wanted::Any,
             ceiling: Ceiling::None,
             sent: Sent::default(),

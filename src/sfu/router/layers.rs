@@ -128,7 +128,7 @@ impl CallRouter {
                     let wanted = match receiving.state {
                         Negotiation::Open(_) => track.capped(track.resolve(&receiving.wanted), receiving.ceiling),
                         // About to receive it: the lowest layer, to start with.
-                        Negotiation::ToOffer | Negotiation::Offered(_) => Wanted::Any,
+                        Negotiation::Silent | Negotiation::ToOffer | Negotiation::Offered(_) => Wanted::Any,
                         Negotiation::ToStop(_) | Negotiation::Stopping(_) => Wanted::Paused,
                     };
                     match wanted {

@@ -2,9 +2,9 @@
 //! tracks each publishes, and the tracks of the others each receives.
 //!
 //! A browser offers its own tracks when it joins ([`CallRouter::join`]); the router answers. When
-//! tracks come or go, the router offers each participant concerned the change and waits for its
-//! answer ([`CallRouter::answer`]) before offering the next: the server drives renegotiation, so
-//! offers never cross. Media is forwarded frame by frame (str0m's frame mode): str0m
+//! tracks come (with their first media) or go, the router offers each participant concerned the
+//! change and waits for its answer ([`CallRouter::answer`]) before offering the next: the server
+//! drives renegotiation, so offers never cross. Media is forwarded frame by frame (str0m's frame mode): str0m
 //! depacketises what a publisher sends and packetises it again for each receiver, with its own
 //! sequence numbers, NACK/RTX history, pacing and RTCP per peer, so a receiver's losses are
 //! repaired from the server and never reach the publisher. A receiver that joins a track, or
@@ -320,7 +320,7 @@ impl CallRouter {
                 true
             }
             Negotiation::Stopping(_) => false,
-            Negotiation::ToOffer | Negotiation::Open(_) | Negotiation::ToStop(_) => true,
+            Negotiation::Silent | Negotiation::ToOffer | Negotiation::Open(_) | Negotiation::ToStop(_) => true,
         });
         // A new receiver can show nothing until the next keyframe.
         for (from, mid, current, wanted) in opened {
@@ -537,7 +537,7 @@ impl CallRouter {
         }
     }
 
-    /// A participant publishes a new track: everyone else is to be offered it.
+    /// A participant's offer adds a track: everyone else is to be offered it once its media comes.
     fn published(&mut self, at: usize, mid: Mid, kind: MediaKind, layers: Vec<Rid>, now: Instant) {
         let me = &mut self.participants[at];
         if me.published.iter().any(|t| t.mid == mid) {
@@ -554,6 +554,7 @@ impl CallRouter {
             keyframe_requests: Vec::new(),
             published_at: now,
             resumed_at: None,
+            heard: false,
         };
         let from = me.id;
         for (other, p) in self.participants.iter_mut().enumerate() {
@@ -575,6 +576,7 @@ impl CallRouter {
             me.rtc.disconnect();
             return;
         }
+        self.first_heard(at, data.mid);
         if let Some(level) = data.ext_vals.audio_level {
             self.speakers.heard(from, level, data.ext_vals.voice_activity.unwrap_or(true), now);
         }
@@ -585,7 +587,8 @@ impl CallRouter {
             // Frames were lost on the way in: receivers need a fresh start.
             self.request_keyframe(from, data.mid, data.rid, now);
         }
-        let Some(track) = self.participants[at].published.iter_mut().find(|t| t.mid == data.mid) else { return };
+        let Some(index) = self.participants[at].published.iter().position(|t| t.mid == data.mid) else { return };
+        let track = &mut self.participants[at].published[index];
         track.framed(now);
         match track.rates.iter_mut().find(|(layer, _)| *layer == data.rid) {
             Some((_, meter)) => meter.add(data.data.len(), now),
@@ -601,7 +604,10 @@ impl CallRouter {
                 None => track.heights.push((rid, height)),
             }
         }
-        let publisher = track.clone();
+        // Set aside while the others are written to (none of them is `at`), rather than copied
+        // for each frame.
+        let published = std::mem::take(&mut self.participants[at].published);
+        let publisher = &published[index];
         // The first frames of a layer may come before its keyframe can be asked for.
         let mut needs_keyframe = false;
         for (to, p) in self.participants.iter_mut().enumerate() {
@@ -637,10 +643,27 @@ impl CallRouter {
                 }
             }
         }
+        self.participants[at].published = published;
         // Of audio, which has no keyframes, `request_keyframe` asks nothing.
         if needs_keyframe {
             self.request_keyframe(from, data.mid, data.rid, now);
         }
+    }
+
+    /// A track's media comes: the first time, everyone else is to be offered it.
+    fn first_heard(&mut self, at: usize, mid: Mid) {
+        let me = &mut self.participants[at];
+        let Some(track) = me.published.iter_mut().find(|t| t.mid == mid) else { return };
+        if std::mem::replace(&mut track.heard, true) {
+            return;
+        }
+        let from = me.id;
+        for receiving in self.participants.iter_mut().flat_map(|p| &mut p.receiving) {
+            if receiving.from == from && receiving.from_mid == mid && receiving.state == Negotiation::Silent {
+                receiving.state = Negotiation::ToOffer;
+            }
+        }
+        self.negotiating = true;
     }
 
     /// Asks a publisher for a keyframe a receiver needs: of the layer it gets or wants; of every
@@ -703,7 +726,7 @@ impl CallRouter {
                     api.stop_media(mid);
                     track.state = Negotiation::Stopping(mid);
                 }
-                Negotiation::Offered(_) | Negotiation::Open(_) | Negotiation::Stopping(_) => {}
+                Negotiation::Silent | Negotiation::Offered(_) | Negotiation::Open(_) | Negotiation::Stopping(_) => {}
             }
         }
         if let Some((offer, pending)) = api.apply() {
@@ -730,7 +753,7 @@ impl CallRouter {
                 }
                 match track.state {
                     // Never in a session description: nothing to stop.
-                    Negotiation::ToOffer => false,
+                    Negotiation::Silent | Negotiation::ToOffer => false,
                     Negotiation::Offered(mid) | Negotiation::Open(mid) | Negotiation::ToStop(mid) => {
                         track.state = Negotiation::ToStop(mid);
                         true

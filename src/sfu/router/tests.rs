@@ -31,6 +31,8 @@ struct Browser {
     active_layers: Option<Vec<String>>,
     /// Sends nothing for now (`replaceTrack(null)`).
     sends_paused: bool,
+    /// How many of the router's offers it got.
+    offers: usize,
 }
 
 /// An answer to another offer than the router's.
@@ -124,6 +126,7 @@ impl Call {
             bad_answers: 0,
             active_layers: None,
             sends_paused: false,
+            offers: 0,
         });
         n
     }
@@ -195,6 +198,7 @@ impl Call {
                             assert!(matches!(refused, Err(RouterError::Sdp(_))), "{refused:?}");
                             continue;
                         }
+                        b.offers += 1;
                         let answer = b.rtc.sdp_api().accept_offer(offer).unwrap();
                         self.router.answer(to, answer, now).unwrap();
                     }
@@ -316,6 +320,24 @@ fn someone_who_joins_later_is_offered_the_tracks_already_there_and_the_publisher
     for at in 0..2 {
         assert_eq!(call.tracks_heard(at, 20), 2, "browser {at} heard {:?}", call.browsers[at].heard);
     }
+}
+
+#[test]
+fn a_track_is_offered_to_the_others_only_once_its_media_comes() {
+    let mut call = Call::new();
+    let camera = call.join(MediaKind::Video);
+    // A camera turned off before joining, as a webinar's listener does.
+    call.browsers[camera].sends_paused = true;
+    let viewer = call.join(MediaKind::Audio);
+    call.run(Duration::from_secs(2));
+    assert_eq!(call.browsers[camera].offers, 1, "the camera was offered the viewer's voice");
+    assert_eq!(call.tracks_heard(camera, 50), 1);
+    assert_eq!(call.browsers[viewer].offers, 0, "the viewer was offered a track nobody sends");
+    call.browsers[camera].sends_paused = false;
+    call.run(Duration::from_secs(2));
+    assert_eq!(call.browsers[viewer].offers, 1);
+    assert_eq!(call.tracks_heard(viewer, 20), 1, "the viewer heard {:?}", call.browsers[viewer].heard);
+    assert!(call.gone.is_empty());
 }
 
 #[test]
