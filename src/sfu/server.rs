@@ -379,12 +379,8 @@ impl CallTask {
                 let _ = done.send(self.router.answer(id, answer, now));
             }
             Command::Show { id, tiles } => {
-                let others: Vec<PersonId> = self.router.ids().filter(|other| *other != id).collect();
-                for from in others {
-                    let height = tiles.iter().find(|(shown, _)| *shown == from).map(|(_, height)| *height);
-                    // Of someone not in the call, or a viewer not in it, nothing is shown.
-                    let _ = self.router.show(id, from, height, now);
-                }
+                // A viewer not in the call shows nothing.
+                let _ = self.router.show_tiles(id, tiles, now);
             }
             Command::Leave { id } => {
                 self.forget(id);

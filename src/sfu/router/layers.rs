@@ -41,6 +41,25 @@ impl CallRouter {
         Ok(())
     }
 
+    /// What `receiver` shows of the others: each tile's person and height in pixels; anyone else
+    /// is not shown. Kept, so that a track that comes later (someone joins the call after their
+    /// tile appeared, as the web client shows them) starts at its tile's layer, not the top one.
+    pub fn show_tiles(
+        &mut self,
+        receiver: PersonId,
+        tiles: Vec<(PersonId, u32)>,
+        now: Instant,
+    ) -> Result<(), RouterError> {
+        let at = self.index(receiver).ok_or(RouterError::NotInCall)?;
+        let others: Vec<PersonId> = self.participants.iter().map(|p| p.id).filter(|id| *id != receiver).collect();
+        self.participants[at].tiles = Some(tiles);
+        for from in others {
+            let height = self.participants[at].tiles.iter().flatten().find(|(shown, _)| *shown == from).map(|t| t.1);
+            self.show(receiver, from, height, now)?;
+        }
+        Ok(())
+    }
+
     /// Shows `from` to `receiver` in a tile `height` pixels high, or not at all: each of their
     /// video tracks is sent in the layer that fits, or paused. Audio is not concerned.
     pub fn show(

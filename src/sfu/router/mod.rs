@@ -167,9 +167,23 @@ struct Participant {
     allocation: Hysteresis,
     /// What str0m was last asked to probe for, at least and at most (bits a second).
     probing: (u64, u64),
+    /// The tiles it last said it shows ([`CallRouter::show_tiles`]); `None`: it has not said.
+    tiles: Option<Vec<(PersonId, u32)>>,
 }
 
 impl Participant {
+    /// What it wants of `from`'s track of `kind`, from its tiles: the layer that fits the tile,
+    /// nothing without a tile, and anything before it has said what it shows.
+    fn wants(&self, from: PersonId, kind: MediaKind) -> Wanted {
+        match &self.tiles {
+            Some(tiles) if kind == MediaKind::Video => tiles
+                .iter()
+                .find(|(shown, _)| *shown == from)
+                .map_or(Wanted::Paused, |(_, height)| Wanted::Fit(*height)),
+            _ => Wanted::Any,
+        }
+    }
+
     /// The time to give its str0m for `now`: never earlier than what it was given before.
     fn time(&mut self, now: Instant) -> Instant {
         self.clock = self.clock.max(now);
@@ -276,6 +290,7 @@ impl CallRouter {
             estimate: None,
             allocation: Hysteresis::default(),
             probing: (0, 0),
+            tiles: None,
         });
         // The newcomer is told who speaks now, not only when that changes.
         self.speakers.tell_again();
@@ -559,7 +574,8 @@ impl CallRouter {
         let from = me.id;
         for (other, p) in self.participants.iter_mut().enumerate() {
             if other != at {
-                p.receiving.push(Receiving::new(from, &track));
+                let receiving = Receiving { wanted: p.wants(from, kind), ..Receiving::new(from, &track) };
+                p.receiving.push(receiving);
             }
         }
         self.participants[at].published.push(track);

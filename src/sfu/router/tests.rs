@@ -96,6 +96,11 @@ impl Call {
 
     /// A browser joins, publishing one track of `kind`, in these simulcast layers if any.
     fn join_with_layers(&mut self, kind: MediaKind, layers: &[(&'static str, usize)]) -> usize {
+        self.join_as(PersonId::random(), kind, layers)
+    }
+
+    /// As [`Call::join_with_layers`], as the person `id`.
+    fn join_as(&mut self, id: PersonId, kind: MediaKind, layers: &[(&'static str, usize)]) -> usize {
         let n = self.browsers.len();
         let address: SocketAddr = format!("198.51.100.{}:5000", n + 1).parse().unwrap();
         let mut rtc = Rtc::new(self.now);
@@ -110,7 +115,6 @@ impl Call {
         });
         let mid = api.add_media(kind, Direction::SendOnly, None, None, simulcast);
         let (offer, pending) = api.apply().unwrap();
-        let id = PersonId::random();
         let answer = self.router.join(id, offer, self.now).unwrap();
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
         self.browsers.push(Browser {
@@ -576,6 +580,23 @@ fn a_receiver_gets_what_its_bandwidth_allows_lower_at_once_higher_once_it_held()
         Some(300),
         "too little for any layer: the only picture at its lowest all the same"
     );
+}
+
+#[test]
+fn what_a_viewer_shows_holds_for_those_who_join_the_call_after_it_said_so() {
+    let mut call = Call::new();
+    let viewer = call.join(MediaKind::Audio);
+    let (shown, hidden) = (PersonId::random(), PersonId::random());
+    // The web client shows a tile once someone is in the call, often before their media joins.
+    let to = call.browsers[viewer].id;
+    call.router.show_tiles(to, vec![(shown, 180)], call.now).unwrap();
+    call.join_as(shown, MediaKind::Video, &LAYERS);
+    call.join_as(hidden, MediaKind::Video, &LAYERS);
+    call.run(Duration::from_secs(3));
+    let heard = &call.browsers[viewer].heard;
+    assert_eq!(heard.len(), 1, "only the one shown is sent, the other is paused");
+    let frames = heard.values().next().unwrap();
+    assert!(frames.len() > 50 && frames.iter().all(|h| h.size == LAYERS[0].1), "the layer of a small tile");
 }
 
 #[test]
