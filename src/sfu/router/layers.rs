@@ -52,11 +52,11 @@ impl CallRouter {
     ) -> Result<(), RouterError> {
         let at = self.index(receiver).ok_or(RouterError::NotInCall)?;
         let others: Vec<PersonId> = self.participants.iter().map(|p| p.id).filter(|id| *id != receiver).collect();
-        self.participants[at].tiles = Some(tiles);
         for from in others {
-            let height = self.participants[at].tiles.iter().flatten().find(|(shown, _)| *shown == from).map(|t| t.1);
+            let height = tiles.iter().find(|(shown, _)| *shown == from).map(|(_, height)| *height);
             self.show(receiver, from, height, now)?;
         }
+        self.participants[at].tiles = Some(tiles);
         Ok(())
     }
 

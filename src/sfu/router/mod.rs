@@ -4,11 +4,11 @@
 //! A browser offers its own tracks when it joins ([`CallRouter::join`]); the router answers. When
 //! tracks come (with their first media) or go, the router offers each participant concerned the
 //! change and waits for its answer ([`CallRouter::answer`]) before offering the next: the server
-//! drives renegotiation, so offers never cross. Media is forwarded frame by frame (str0m's frame mode): str0m
-//! depacketises what a publisher sends and packetises it again for each receiver, with its own
-//! sequence numbers, NACK/RTX history, pacing and RTCP per peer, so a receiver's losses are
-//! repaired from the server and never reach the publisher. A receiver that joins a track, or
-//! loses frames of it, has the publisher asked for a keyframe, at most every
+//! drives renegotiation, so offers never cross. Media is forwarded frame by frame (str0m's frame
+//! mode): str0m depacketises what a publisher sends and packetises it again for each receiver,
+//! with its own sequence numbers, NACK/RTX history, pacing and RTCP per peer, so a receiver's
+//! losses are repaired from the server and never reach the publisher. A receiver that joins a
+//! track, or loses frames of it, has the publisher asked for a keyframe, at most every
 //! [`KEYFRAME_REQUEST_EVERY`].
 //!
 //! Datagrams are matched to a participant by their source address once its ICE has found it,
@@ -592,7 +592,10 @@ impl CallRouter {
             me.rtc.disconnect();
             return;
         }
-        self.first_heard(at, data.mid);
+        let index = self.participants[at].published.iter().position(|t| t.mid == data.mid);
+        if let Some(index) = index {
+            self.first_heard(at, index);
+        }
         if let Some(level) = data.ext_vals.audio_level {
             self.speakers.heard(from, level, data.ext_vals.voice_activity.unwrap_or(true), now);
         }
@@ -603,7 +606,7 @@ impl CallRouter {
             // Frames were lost on the way in: receivers need a fresh start.
             self.request_keyframe(from, data.mid, data.rid, now);
         }
-        let Some(index) = self.participants[at].published.iter().position(|t| t.mid == data.mid) else { return };
+        let Some(index) = index else { return };
         let track = &mut self.participants[at].published[index];
         track.framed(now);
         match track.rates.iter_mut().find(|(layer, _)| *layer == data.rid) {
@@ -666,14 +669,14 @@ impl CallRouter {
         }
     }
 
-    /// A track's media comes: the first time, everyone else is to be offered it.
-    fn first_heard(&mut self, at: usize, mid: Mid) {
+    /// Media of `at`'s track `index` comes: the first time, everyone else is to be offered it.
+    fn first_heard(&mut self, at: usize, index: usize) {
         let me = &mut self.participants[at];
-        let Some(track) = me.published.iter_mut().find(|t| t.mid == mid) else { return };
+        let track = &mut me.published[index];
         if std::mem::replace(&mut track.heard, true) {
             return;
         }
-        let from = me.id;
+        let (from, mid) = (me.id, track.mid);
         for receiving in self.participants.iter_mut().flat_map(|p| &mut p.receiving) {
             if receiving.from == from && receiving.from_mid == mid && receiving.state == Negotiation::Silent {
                 receiving.state = Negotiation::ToOffer;
