@@ -84,8 +84,8 @@ impl Counters {
         self.media.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    pub fn media_out(&self, bytes: usize) {
-        self.media.datagrams_out.fetch_add(1, Ordering::Relaxed);
+    pub fn media_out(&self, datagrams: usize, bytes: usize) {
+        self.media.datagrams_out.fetch_add(datagrams as u64, Ordering::Relaxed);
         self.media.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
@@ -97,8 +97,8 @@ impl Counters {
         self.media.queue_full.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn media_send_failed(&self) {
-        self.media.send_failed.fetch_add(1, Ordering::Relaxed);
+    pub fn media_send_failed(&self, datagrams: usize) {
+        self.media.send_failed.fetch_add(datagrams as u64, Ordering::Relaxed);
     }
 
     /// People in calls through the media server moved by `change`.

@@ -1,9 +1,9 @@
 //! The media server: calls whose media goes through Noom (a selective forwarding unit), on
 //! str0m.
 //!
-//! Like str0m itself, nothing here does IO: datagrams and time go in, datagrams to send and
-//! signalling to deliver come out, so that forwarding and negotiation are tested by feeding
-//! them, with real ICE, DTLS and SRTP between real str0m peers and no socket.
+//! Like str0m itself, nothing here but [`server`] and `port` does IO: datagrams and time go in,
+//! datagrams to send and signalling to deliver come out, so that forwarding and negotiation are
+//! tested by feeding them, with real ICE, DTLS and SRTP between real str0m peers and no socket.
 //!
 //! - [`router`]: one call: a peer connection per participant, the tracks each publishes, the
 //!   tracks each receives, and the offers that tell a browser of tracks come and gone.
@@ -11,9 +11,12 @@
 //! - [`allocator`]: which layer of each track a receiver's bandwidth estimate allows.
 //! - [`speakers`]: who is speaking, from the audio levels in the packets.
 //! - [`demux`]: which call a datagram at the media port is for, before any router sees it.
+//! - [`server`]: the IO around the routers: a task per call; `port`, the media port's socket,
+//!   read and written in batches.
 
 pub mod allocator;
 pub mod demux;
+mod port;
 pub mod router;
 pub mod server;
 pub mod speakers;

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use str0m::change::{SdpAnswer, SdpOffer};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use super::demux::Demux;
+use super::port::{Port, Received};
 use super::router::{CallRouter, ParticipantStats, RouterError, RouterOutput};
 use crate::metrics::COUNTERS;
 use crate::rooms::PersonId;
@@ -30,11 +30,10 @@ use crate::rooms::PersonId;
 /// Datagrams waiting for one call's task; more are dropped. A second of a 25-person call's
 /// video at full rate is about this many.
 const CALL_QUEUE: usize = 4096;
-/// The largest datagram read: a UDP payload on Ethernet is at most 1,472 bytes, and browsers
-/// keep their RTP well under it.
-const DATAGRAM_MAX: usize = 2048;
 /// Datagrams a call's task takes at once before it sends what they caused.
 const BATCH: usize = 64;
+/// Datagrams sent at once: a batch of the port's system call.
+const SEND_BATCH: usize = super::port::BATCH;
 /// How often each call's figures are copied out for the admin panel.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
@@ -70,7 +69,7 @@ impl std::fmt::Display for MediaError {
 
 /// The media server: its port, and a task per call.
 pub struct MediaServer {
-    socket: Arc<UdpSocket>,
+    port: Arc<Port>,
     /// Where browsers reach the port: advertised as the candidates of every connection.
     addresses: Vec<SocketAddr>,
     /// See [`CallRouter::with_all_voices_up_to`].
@@ -127,10 +126,10 @@ impl MediaServer {
         addresses: Vec<SocketAddr>,
         all_voices_up_to: usize,
     ) -> io::Result<(Arc<Self>, mpsc::UnboundedReceiver<MediaEvent>)> {
-        let socket = Arc::new(UdpSocket::bind(bind).await?);
+        let port = Arc::new(Port::bind(bind).await?);
         let (events, receiver) = mpsc::unbounded_channel();
         let server = Arc::new(Self {
-            socket,
+            port,
             addresses,
             all_voices_up_to,
             table: Mutex::new(Table::default()),
@@ -138,7 +137,7 @@ impl MediaServer {
             events,
             stats: Mutex::new(HashMap::new()),
         });
-        tokio::spawn(receive(Arc::downgrade(&server), server.socket.clone()));
+        tokio::spawn(receive(Arc::downgrade(&server), server.port.clone()));
         Ok((server, receiver))
     }
 
@@ -223,6 +222,7 @@ impl MediaServer {
             call,
             router: CallRouter::new(self.addresses.clone()).with_all_voices_up_to(self.all_voices_up_to),
             ufrags: HashMap::new(),
+            outgoing: Vec::with_capacity(SEND_BATCH),
         };
         tokio::spawn(task.run(command_queue, datagram_queue));
         handle
@@ -236,33 +236,34 @@ impl MediaServer {
 }
 
 /// The port's receiving loop: each datagram to its call, or dropped.
-async fn receive(server: std::sync::Weak<MediaServer>, socket: Arc<UdpSocket>) {
-    let mut buffer = vec![0u8; DATAGRAM_MAX];
+async fn receive(server: std::sync::Weak<MediaServer>, port: Arc<Port>) {
+    let mut received = Received::new();
     loop {
-        let (length, source) = match socket.recv_from(&mut buffer).await {
-            Ok(received) => received,
+        match port.receive(&mut received).await {
+            Ok(_) => {}
             // An ICMP error from an earlier send (a peer gone), on some systems: not ours to end.
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => continue,
             Err(e) => {
                 tracing::error!("the media port stopped receiving: {e}");
                 return;
             }
-        };
+        }
         let Some(server) = server.upgrade() else { return };
-        let datagram = &buffer[..length];
-        COUNTERS.media_in(length);
-        let handle = {
-            let mut table = server.table.lock();
-            let call = table.demux.route(source, datagram);
-            call.and_then(|call| table.calls.get(&call).cloned())
-        };
-        match handle {
-            Some(handle) => {
-                if handle.datagrams.try_send((source, datagram.to_vec())).is_err() {
-                    COUNTERS.media_queue_full();
+        for (source, datagram) in received.iter() {
+            COUNTERS.media_in(datagram.len());
+            let handle = {
+                let mut table = server.table.lock();
+                let call = table.demux.route(source, datagram);
+                call.and_then(|call| table.calls.get(&call).cloned())
+            };
+            match handle {
+                Some(handle) => {
+                    if handle.datagrams.try_send((source, datagram.to_vec())).is_err() {
+                        COUNTERS.media_queue_full();
+                    }
                 }
+                None => COUNTERS.media_unrouted(),
             }
-            None => COUNTERS.media_unrouted(),
         }
     }
 }
@@ -284,6 +285,8 @@ struct CallTask {
     router: CallRouter,
     /// Each participant's ICE user name, to forget in the port's table when they go.
     ufrags: HashMap<PersonId, String>,
+    /// Datagrams the router transmitted, sent together when its turn ends.
+    outgoing: Vec<(SocketAddr, Vec<u8>)>,
 }
 
 impl CallTask {
@@ -338,10 +341,11 @@ impl CallTask {
         match turn {
             Turn::Command(command) => self.command(command),
             Turn::Datagrams => {
-                for (source, datagram) in batch.drain(..) {
-                    let Some(destination) = self.server.destination(source) else { continue };
-                    self.router.handle_receive(Instant::now(), source, destination, &datagram);
-                }
+                let server = &self.server;
+                let datagrams = batch.drain(..).filter_map(|(source, datagram)| {
+                    server.destination(source).map(|destination| (source, destination, datagram))
+                });
+                self.router.handle_receive_batch(Instant::now(), datagrams);
             }
             Turn::Timeout => self.router.handle_timeout(Instant::now()),
             Turn::CopyStats => self.copy_stats(),
@@ -391,14 +395,14 @@ impl CallTask {
         }
     }
 
-    /// Sends what the router transmits and reports the rest.
+    /// Sends what the router transmits, in batches, and reports the rest.
     fn flush(&mut self) {
         while let Some(output) = self.router.poll_output() {
             match output {
                 RouterOutput::Transmit { destination, contents, .. } => {
-                    match self.server.socket.try_send_to(&contents, destination) {
-                        Ok(_) => COUNTERS.media_out(contents.len()),
-                        Err(_) => COUNTERS.media_send_failed(),
+                    self.outgoing.push((destination, contents));
+                    if self.outgoing.len() == SEND_BATCH {
+                        self.send_outgoing();
                     }
                 }
                 RouterOutput::Offer { to, offer } => {
@@ -418,6 +422,19 @@ impl CallTask {
                 }
             }
         }
+        self.send_outgoing();
+    }
+
+    fn send_outgoing(&mut self) {
+        if self.outgoing.is_empty() {
+            return;
+        }
+        let sent = self.server.port.send(&self.outgoing);
+        COUNTERS.media_out(sent.datagrams, sent.bytes);
+        if sent.dropped > 0 {
+            COUNTERS.media_send_failed(sent.dropped);
+        }
+        self.outgoing.clear();
     }
 
     fn copy_stats(&self) {

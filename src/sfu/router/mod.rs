@@ -138,6 +138,10 @@ pub struct CallRouter {
     /// an answer settles an offer, so that the datagrams in between do not look through every
     /// participant's every track (in a call of 50, 5,000 checks a datagram).
     negotiating: bool,
+    /// Those written frames since they were last polled: polled at the end of the drive, or of
+    /// the batch of datagrams when `holding`.
+    written: Vec<PersonId>,
+    holding: bool,
 }
 
 struct Participant {
@@ -206,6 +210,8 @@ impl CallRouter {
             audible: Vec::new(),
             audible_at: None,
             negotiating: false,
+            written: Vec::new(),
+            holding: false,
         }
     }
 
@@ -363,6 +369,34 @@ impl CallRouter {
         self.drive((0..self.participants.len()).collect(), now);
     }
 
+    /// Datagrams that came together: each is given to its participant's str0m and polled, and
+    /// those they carried frames for are polled once, after the last, rather than after each
+    /// frame (each poll looks through every stream of the connection). What they send goes out
+    /// after the batch either way.
+    pub fn handle_receive_batch<D: AsRef<[u8]>>(
+        &mut self,
+        now: Instant,
+        datagrams: impl IntoIterator<Item = (SocketAddr, SocketAddr, D)>,
+    ) {
+        self.holding = true;
+        for (source, destination, datagram) in datagrams {
+            self.handle_receive(now, source, destination, datagram.as_ref());
+        }
+        self.holding = false;
+        self.drive(Vec::new(), now);
+    }
+
+    /// Someone frames were written to, to poll now (none while holding them for the batch).
+    fn next_written(&mut self) -> Option<usize> {
+        while !self.holding {
+            let id = self.written.pop()?;
+            if let Some(at) = self.index(id) {
+                return Some(at);
+            }
+        }
+        None
+    }
+
     /// A datagram came to the media port; false if it belongs to nobody in this call.
     pub fn handle_receive(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, bytes: &[u8]) -> bool {
         let Ok(contents) = bytes.try_into() else { return false };
@@ -436,7 +470,7 @@ impl CallRouter {
     /// Polls each participant in `work` until str0m wants time to pass, acting on what it says;
     /// those it writes frames to are polled in turn.
     fn drive(&mut self, mut work: Vec<usize>, now: Instant) {
-        while let Some(at) = work.pop() {
+        while let Some(at) = work.pop().or_else(|| self.next_written()) {
             let mut events = Vec::new();
             let me = &mut self.participants[at];
             let mut due_now = 0;
@@ -516,7 +550,7 @@ impl CallRouter {
                     self.published(at, added.mid, added.kind, layers.unwrap_or_default(), now);
                 }
             }
-            Event::MediaData(data) => self.forward(at, data, now, work),
+            Event::MediaData(data) => self.forward(at, data, now),
             Event::MediaEgressStats(stats) => {
                 let me = &mut self.participants[at];
                 if let Some(track) = me.receiving.iter_mut().find(|t| t.state == Negotiation::Open(stats.mid)) {
@@ -583,7 +617,7 @@ impl CallRouter {
     }
 
     /// Writes a publisher's frame to everyone receiving that track.
-    fn forward(&mut self, at: usize, data: MediaData, now: Instant, work: &mut Vec<usize>) {
+    fn forward(&mut self, at: usize, data: MediaData, now: Instant) {
         let from = self.participants[at].id;
         let me = &mut self.participants[at];
         me.publishing.add(data.data.len(), now);
@@ -657,8 +691,9 @@ impl CallRouter {
                     Some(level) => writer.audio_level(level, data.ext_vals.voice_activity.unwrap_or(true)),
                     None => writer,
                 };
-                if writer.write(pt, data.network_time, time, data.data.clone()).is_ok() && !work.contains(&to) {
-                    work.push(to);
+                if writer.write(pt, data.network_time, time, data.data.clone()).is_ok() && !self.written.contains(&p.id)
+                {
+                    self.written.push(p.id);
                 }
             }
         }
