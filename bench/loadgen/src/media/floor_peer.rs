@@ -126,7 +126,7 @@ impl Link<'_> {
             && let Some(stamp) = stamp::read(&datagram[HEADER..])
         {
             let frame = std::mem::take(size);
-            self.seen.borrow_mut().frame(now_ns(), frame, stamp);
+            self.seen.borrow_mut().frame(now_ns(), frame, stamp, false);
         }
     }
 }

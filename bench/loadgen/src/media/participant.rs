@@ -216,7 +216,7 @@ impl Peer {
         match event {
             Event::MediaData(data) => {
                 if let Some(stamp) = stamp::read(&data.data) {
-                    seen.frame(now_ns(), data.data.len(), stamp);
+                    seen.frame(now_ns(), data.data.len(), stamp, data.contiguous);
                 }
             }
             Event::KeyframeRequest(request) => {

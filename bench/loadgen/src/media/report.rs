@@ -36,7 +36,7 @@ pub fn write(out: &Path, command: &str, smoke: bool, outcomes: &[Outcome]) -> Re
 fn row(md: &mut String, who: &str, o: &Outcome, s: &Summary) {
     let _ = writeln!(
         md,
-        "| {who} | {} | {} | {:.0} | {} | {} | {} | {:.2} / {:.2} | {} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} | {:.0} / {:.0} | {} | {:.0} |",
+        "| {who} | {} | {} | {:.0} | {} | {} | {} | {:.2} / {:.2} | {:.1} | {} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} | {:.0} / {:.0} | {} | {:.0} |",
         s.participants,
         s.video_streams + s.audio_streams,
         s.megabits_per_s,
@@ -45,6 +45,7 @@ fn row(md: &mut String, who: &str, o: &Outcome, s: &Summary) {
         o.kb_per_participant.map_or("?".into(), |k| format!("{k:.0}")),
         s.loss_percent,
         s.worst_loss_percent,
+        s.withheld_percent,
         s.nacks_sent,
         s.video_latency_ms.p50,
         s.video_latency_ms.p99,
@@ -67,9 +68,9 @@ pub fn markdown(command: &str, smoke: bool, outcomes: &[Outcome]) -> String {
     for scenario in scenarios {
         let _ = writeln!(md, "### {scenario}\n");
         md.push_str(
-            "| server | subscribers | streams | Mbit/s | server CPU ms/s | ms/s per stream | KB per participant | loss % (all / worst) | NACKs | video latency ms p50 / p99 / max | audio ms p50 / p99 | first video ms p50 / max | keyframe requests | generator CPU ms/s |\n",
+            "| server | subscribers | streams | Mbit/s | server CPU ms/s | ms/s per stream | KB per participant | loss % (all / worst) | withheld % | NACKs | video latency ms p50 / p99 / max | audio ms p50 / p99 | first video ms p50 / max | keyframe requests | generator CPU ms/s |\n",
         );
-        md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for o in outcomes.iter().filter(|o| o.scenario == scenario) {
             row(&mut md, &o.server, o, &o.all);
             if let (Some(others), Some(slow)) = (&o.others, &o.slow) {

@@ -51,9 +51,13 @@ pub struct Seen {
     pub bytes: u64,
     pub video_latency_us: Vec<u32>,
     pub audio_latency_us: Vec<u32>,
-    /// Frames of a stream missing between two received (their number skipped), and expected.
+    /// Frames of a stream missing between two received (their number skipped) where packets
+    /// went missing on the way, and frames expected.
     pub lost: u64,
     pub expected: u64,
+    /// Frames the server chose not to send (a track paused for the viewer's bandwidth, a voice
+    /// not forwarded): skipped while the stream's packets kept their sequence.
+    pub withheld: u64,
     /// Each stream received: (publisher, audio or not).
     pub streams: HashSet<(u32, bool)>,
     /// The layer and number of each stream's last frame.
@@ -65,8 +69,10 @@ impl Seen {
         Seen { window, slow, ..Seen::default() }
     }
 
-    /// A whole frame received at `now`.
-    pub fn frame(&mut self, now: u64, size: usize, stamp: Stamp) {
+    /// A whole frame received at `now`; `unbroken` when no packet of its stream went missing
+    /// since the last frame (a WebRTC receiver knows from the RTP sequence numbers; a plain
+    /// relay's receiver cannot tell, and says false: every gap is loss).
+    pub fn frame(&mut self, now: u64, size: usize, stamp: Stamp, unbroken: bool) {
         let key = (stamp.publisher, stamp.layer == AUDIO);
         let last = self.last.insert(key, (stamp.layer, stamp.seq));
         self.all_frames += 1;
@@ -91,8 +97,14 @@ impl Seen {
             && layer == stamp.layer
             && stamp.seq > last
         {
-            self.expected += (stamp.seq - last) as u64;
-            self.lost += (stamp.seq - last - 1) as u64;
+            let skipped = (stamp.seq - last - 1) as u64;
+            if unbroken {
+                self.withheld += skipped;
+                self.expected += 1;
+            } else {
+                self.expected += skipped + 1;
+                self.lost += skipped;
+            }
         }
     }
 }
@@ -108,6 +120,9 @@ pub struct Summary {
     /// Frames lost per frames expected, in percent: over the group, and its worst participant.
     pub loss_percent: f64,
     pub worst_loss_percent: f64,
+    /// Frames the server chose not to send, per frames expected and those, in percent.
+    #[serde(default)]
+    pub withheld_percent: f64,
     pub nacks_sent: u64,
     pub keyframe_requests: u64,
     pub video_latency_ms: Percentiles,
@@ -139,7 +154,7 @@ impl Percentiles {
 pub fn summarise<'a>(group: impl Iterator<Item = &'a Seen>, window_s: f64) -> Summary {
     let mut s = Summary::default();
     let (mut video, mut audio, mut first) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut lost, mut expected, mut bytes) = (0, 0, 0);
+    let (mut lost, mut expected, mut withheld, mut bytes) = (0, 0, 0, 0);
     for seen in group {
         s.participants += 1;
         s.video_streams += seen.streams.iter().filter(|(_, audio)| !audio).count();
@@ -148,6 +163,7 @@ pub fn summarise<'a>(group: impl Iterator<Item = &'a Seen>, window_s: f64) -> Su
         bytes += seen.bytes;
         lost += seen.lost;
         expected += seen.expected;
+        withheld += seen.withheld;
         if seen.expected > 0 {
             s.worst_loss_percent = s.worst_loss_percent.max(100.0 * seen.lost as f64 / seen.expected as f64);
         }
@@ -164,6 +180,8 @@ pub fn summarise<'a>(group: impl Iterator<Item = &'a Seen>, window_s: f64) -> Su
     }
     s.megabits_per_s = bytes as f64 * 8.0 / 1e6 / window_s.max(1e-9);
     s.loss_percent = if expected > 0 { 100.0 * lost as f64 / expected as f64 } else { 0.0 };
+    let due = expected + withheld;
+    s.withheld_percent = if due > 0 { 100.0 * withheld as f64 / due as f64 } else { 0.0 };
     s.video_latency_ms = Percentiles::of_us(video);
     s.audio_latency_ms = Percentiles::of_us(audio);
     s.first_video_ms = Percentiles::of_us(first);
@@ -199,5 +217,30 @@ impl Outcome {
     pub fn cpu_ms_per_stream(&self) -> Option<f64> {
         let streams = self.streams();
         (streams > 0).then_some(self.server_cpu_s? * 1000.0 / self.seconds / streams as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames the server chose not to send (the stream's packets unbroken) are not loss; frames
+    /// missing after packets went missing are.
+    #[test]
+    fn a_gap_is_loss_only_when_packets_went_missing() {
+        let window = Rc::new(Window::default());
+        window.open(1);
+        let mut seen = Seen::new(window, false);
+        let stamp = |seq| Stamp { layer: 0, publisher: 1, seq, sent_ns: 0 };
+        seen.frame(1, 100, stamp(1), false);
+        seen.frame(2, 100, stamp(2), true);
+        // Paused for the viewer's bandwidth: frames 3 to 9 were never sent.
+        seen.frame(3, 100, stamp(10), true);
+        // Packets lost on the way: frames 11 and 12 could not be put together.
+        seen.frame(4, 100, stamp(13), false);
+        assert_eq!((seen.lost, seen.expected, seen.withheld), (2, 5, 7));
+        let summary = summarise([&seen].into_iter(), 1.0);
+        assert_eq!(summary.loss_percent, 40.0);
+        assert_eq!(summary.withheld_percent, 7.0 / 12.0 * 100.0);
     }
 }
