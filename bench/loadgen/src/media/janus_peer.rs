@@ -99,6 +99,11 @@ fn note(push: Option<Value>) -> Result<()> {
     }
 }
 
+/// How often, and how far apart, a subscriber's join refused for a stream not yet listed is asked
+/// again.
+const JOIN_TRIES: usize = 10;
+const JOIN_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// A subscriber handle for what `show` names, its connection handed to the peer, each
 /// camera's layer chosen by its tile's height.
 async fn subscribe(
@@ -123,7 +128,18 @@ async fn subscribe(
     let handle = janus.attach().await?;
     seen.borrow_mut().asked_ns = now_ns();
     let join = json!({ "request": "join", "ptype": "subscriber", "room": plan.room, "streams": streams });
-    let (attached, offer) = janus.message(handle, join, None).await?;
+    // A feed's connection can be up (`webrtcup`) a moment before the VideoRoom lists its every
+    // stream: a join naming one of those is refused, and asked again.
+    let mut tries = 0;
+    let (attached, offer) = loop {
+        match janus.message(handle, join.clone(), None).await {
+            Err(e) if tries < JOIN_TRIES && e.to_string().contains("No such mid") => {
+                tries += 1;
+                tokio::time::sleep(JOIN_AGAIN_AFTER).await;
+            }
+            answered => break answered?,
+        }
+    };
     let mut rtc = participant::connection(local)?;
     let answer = rtc.sdp_api().accept_offer(SdpOffer::from_sdp_string(sdp_of(&offer)?)?)?;
     let jsep = json!({ "type": "answer", "sdp": answer.to_sdp_string(), "trickle": false });
