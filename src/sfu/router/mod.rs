@@ -138,8 +138,8 @@ pub struct CallRouter {
     /// an answer settles an offer, so that the datagrams in between do not look through every
     /// participant's every track (in a call of 50, 5,000 checks a datagram).
     negotiating: bool,
-    /// Those written frames since they were last polled: polled at the end of the drive, or of
-    /// the batch of datagrams when `holding`.
+    /// Those frames were written to since they were last polled: polled at the end of the drive,
+    /// or of the batch of datagrams while `holding`.
     written: Vec<PersonId>,
     holding: bool,
 }
@@ -386,7 +386,8 @@ impl CallRouter {
         self.drive(Vec::new(), now);
     }
 
-    /// Someone frames were written to, to poll now (none while holding them for the batch).
+    /// The next participant frames were written to, to poll now (none while holding them for the
+    /// end of a batch).
     fn next_written(&mut self) -> Option<usize> {
         while !self.holding {
             let id = self.written.pop()?;

@@ -168,15 +168,19 @@ impl Call {
         self.router.handle_timeout(now);
         loop {
             let mut moved = false;
+            // What every browser sent comes to the router as one batch, as datagrams queued up
+            // for a call's task do.
+            let mut batch = Vec::new();
             for at in 0..self.browsers.len() {
                 for (source, destination, contents) in poll_browser(&mut self.browsers[at]) {
                     moved = true;
                     if let Some(ufrag) = crate::sfu::demux::stun_ufrag(&contents) {
                         self.ufrags_seen.insert(ufrag.to_owned());
                     }
-                    self.router.handle_receive(now, source, destination, &contents);
+                    batch.push((source, destination, contents));
                 }
             }
+            self.router.handle_receive_batch(now, batch);
             while let Some(output) = self.router.poll_output() {
                 moved = true;
                 match output {
