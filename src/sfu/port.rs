@@ -14,10 +14,10 @@ use std::net::SocketAddr;
 use tokio::net::UdpSocket;
 
 /// The most datagrams read or written by one system call.
-pub const BATCH: usize = 64;
+const BATCH: usize = 64;
 /// The largest datagram read: a UDP payload on Ethernet is at most 1,472 bytes, and browsers
 /// keep their RTP well under it.
-pub const DATAGRAM_MAX: usize = 2048;
+const DATAGRAM_MAX: usize = 2048;
 /// The kernel's buffers for the port, each way: a call's burst (a keyframe to everyone) must
 /// not overflow them while its task runs. The kernel caps them (`net.core.rmem_max`,
 /// `wmem_max`); asking more than it allows is not an error.

@@ -32,8 +32,6 @@ use crate::rooms::PersonId;
 const CALL_QUEUE: usize = 4096;
 /// Datagrams a call's task takes at once before it sends what they caused.
 const BATCH: usize = 64;
-/// Datagrams sent at once: a batch of the port's system call.
-const SEND_BATCH: usize = super::port::BATCH;
 /// How often each call's figures are copied out for the admin panel.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
@@ -222,7 +220,7 @@ impl MediaServer {
             call,
             router: CallRouter::new(self.addresses.clone()).with_all_voices_up_to(self.all_voices_up_to),
             ufrags: HashMap::new(),
-            outgoing: Vec::with_capacity(SEND_BATCH),
+            outgoing: Vec::new(),
         };
         tokio::spawn(task.run(command_queue, datagram_queue));
         handle
@@ -285,7 +283,8 @@ struct CallTask {
     router: CallRouter,
     /// Each participant's ICE user name, to forget in the port's table when they go.
     ufrags: HashMap<PersonId, String>,
-    /// Datagrams the router transmitted, sent together when its turn ends.
+    /// Datagrams the router transmitted, sent together when its turn ends (kept for its
+    /// capacity).
     outgoing: Vec<(SocketAddr, Vec<u8>)>,
 }
 
@@ -401,9 +400,6 @@ impl CallTask {
             match output {
                 RouterOutput::Transmit { destination, contents, .. } => {
                     self.outgoing.push((destination, contents));
-                    if self.outgoing.len() == SEND_BATCH {
-                        self.send_outgoing();
-                    }
                 }
                 RouterOutput::Offer { to, offer } => {
                     self.report(MediaEvent::Offer { room: self.room.clone(), to, sdp: offer.to_sdp_string() });
@@ -422,10 +418,6 @@ impl CallTask {
                 }
             }
         }
-        self.send_outgoing();
-    }
-
-    fn send_outgoing(&mut self) {
         if self.outgoing.is_empty() {
             return;
         }

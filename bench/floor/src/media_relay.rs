@@ -17,20 +17,10 @@ use socket2::SockAddr;
 pub fn run(host: &str) -> std::io::Result<()> {
     let socket = UdpSocket::bind((host, 0))?;
     // Every stream comes in on this one socket: a keyframe of each at once overflows the
-    // kernel's default buffer.
-    for option in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
-        let bytes: libc::c_int = 4 << 20;
-        // SAFETY: setsockopt reads an int of the size given from the pointer given.
-        unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                option,
-                (&bytes as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
-    }
+    // kernel's default buffer (asked, not insisted on: the kernel's own limits apply).
+    let shared = socket2::SockRef::from(&socket);
+    let _ = shared.set_recv_buffer_size(4 << 20);
+    let _ = shared.set_send_buffer_size(4 << 20);
     println!("noom-floor media relay listening on udp://{}", socket.local_addr()?);
     let mut subscribers: HashMap<[u8; 5], Vec<SockAddr>> = HashMap::new();
     let mut buf = [0u8; 2048];
