@@ -102,7 +102,8 @@ impl Port {
         let mut rest = datagrams;
         while !rest.is_empty() {
             let segmenting = self.segmenting.load(Ordering::Relaxed);
-            let mut result = self.socket.try_io(tokio::io::Interest::WRITABLE, || sys::send(&self.socket, rest, segmenting));
+            let mut result =
+                self.socket.try_io(tokio::io::Interest::WRITABLE, || sys::send(&self.socket, rest, segmenting));
             if segmenting && matches!(&result, Err(e) if sys::refuses_segments(e)) {
                 // Some devices cannot cut a message into datagrams (they cannot compute the
                 // checksums): if the same datagrams go one by one, segmenting stays off.

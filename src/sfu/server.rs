@@ -247,14 +247,13 @@ async fn receive(server: std::sync::Weak<MediaServer>, port: Arc<Port>) {
             }
         }
         let Some(server) = server.upgrade() else { return };
+        // Once for the batch: the table changes only as people come and go, and queueing a
+        // datagram for its call never waits.
+        let mut table = server.table.lock();
         for (source, datagram) in received.iter() {
             COUNTERS.media_in(datagram.len());
-            let handle = {
-                let mut table = server.table.lock();
-                let call = table.demux.route(source, datagram);
-                call.and_then(|call| table.calls.get(&call).cloned())
-            };
-            match handle {
+            let call = table.demux.route(source, datagram);
+            match call.and_then(|call| table.calls.get(&call)) {
                 Some(handle) => {
                     if handle.datagrams.try_send((source, datagram.to_vec())).is_err() {
                         COUNTERS.media_queue_full();
@@ -263,6 +262,7 @@ async fn receive(server: std::sync::Weak<MediaServer>, port: Arc<Port>) {
                 None => COUNTERS.media_unrouted(),
             }
         }
+        drop(table);
     }
 }
 
