@@ -110,6 +110,8 @@ export class CallSession {
       this.pinned = this.pinned === id ? null : id;
       this.arrange();
     });
+    // The new page's video is asked for now, not at the next look at the tiles.
+    this.tiles.onTurn(() => this.server?.viewChanged());
     const saved = load("othersVideo");
     this.othersVideo = isOthersVideo(saved) ? saved : "all";
     this.view.setOthersVideo(this.othersVideo);

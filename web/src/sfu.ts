@@ -285,10 +285,17 @@ export class SfuTransport implements CallTransport {
     else if (sent > 0) report("self", qualityOf(Math.max(0, sent - lost), Math.max(0, lost)));
   }
 
+  /** The tiles shown changed (another page): the server is told now. */
+  viewChanged(): void {
+    this.sendView();
+  }
+
   /** Tells the server what we show, when it changed. */
   private sendView(): void {
     if (this.closed) return;
-    const tiles = this.options.tiles().filter((t) => this.streams.has(t.id));
+    // Every tile shown, with media or not yet: the server offers a person's video only once a
+    // tile shows them.
+    const tiles = this.options.tiles();
     const people = (this.options.peopleShown?.() ?? []).sort().slice(0, VIEW_PEOPLE_MAX);
     const view = JSON.stringify([tiles, people]);
     if (view === this.lastView) return;

@@ -89,6 +89,7 @@ export class TilesView {
   private readonly tiles = new Map<string, Tile>();
   private autoplayHandler: () => void = () => {};
   private pinHandler: (id: string) => void = () => {};
+  private turnHandler: () => void = () => {};
   private arrangement: Arrangement = { kind: "grid" };
   /** The page shown, from 0. */
   private page = 0;
@@ -109,11 +110,17 @@ export class TilesView {
   private turn(by: number): void {
     this.page = Math.min(this.pages - 1, Math.max(0, this.page + by));
     this.layout();
+    this.turnHandler();
   }
 
   /** Called when someone's pin button is pressed. */
   onPin(handler: (id: string) => void): void {
     this.pinHandler = handler;
+  }
+
+  /** Called when another page of tiles is shown. */
+  onTurn(handler: () => void): void {
+    this.turnHandler = handler;
   }
 
   /** The grid, or one person large (see [`Arrangement`]); the pinned tile's button says so. */

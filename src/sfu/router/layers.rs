@@ -54,15 +54,29 @@ impl CallRouter {
         let others: Vec<PersonId> = self.participants.iter().map(|p| p.id).filter(|id| *id != receiver).collect();
         for from in others {
             let height = tiles.iter().find(|(shown, _)| *shown == from).map(|(_, height)| *height);
-            self.show(receiver, from, height, now)?;
+            self.set_shown(receiver, from, height, now)?;
         }
         self.participants[at].tiles = Some(tiles);
+        self.shown_changed(at, now);
         Ok(())
     }
 
     /// Shows `from` to `receiver` in a tile `height` pixels high, or not at all: each of their
     /// video tracks is sent in the layer that fits, or paused. Audio is not concerned.
     pub fn show(
+        &mut self,
+        receiver: PersonId,
+        from: PersonId,
+        height: Option<u32>,
+        now: Instant,
+    ) -> Result<(), RouterError> {
+        let at = self.index(receiver).ok_or(RouterError::NotInCall)?;
+        self.set_shown(receiver, from, height, now)?;
+        self.shown_changed(at, now);
+        Ok(())
+    }
+
+    fn set_shown(
         &mut self,
         receiver: PersonId,
         from: PersonId,
@@ -80,8 +94,16 @@ impl CallRouter {
         for mid in mids {
             self.set_wanted(receiver, from, mid, wanted.clone(), now)?;
         }
-        self.allocate(at, now);
         Ok(())
+    }
+
+    /// What `at` shows changed: its bandwidth is shared again, and video it did not show, and
+    /// shows now, is offered. A video track is offered to a receiver only once it is shown (or
+    /// before the receiver first says what it shows), and stays offered: str0m keeps an m-line
+    /// for good, and visits each for every packet its connection sends.
+    fn shown_changed(&mut self, at: usize, now: Instant) {
+        self.allocate(at, now);
+        self.offer_if_needed(at);
     }
 
     /// Shares `at`'s bandwidth estimate among the video tracks it shows (see [`allocator`]), and

@@ -770,6 +770,8 @@ impl CallRouter {
         let mut api = me.rtc.sdp_api();
         for track in &mut me.receiving {
             match track.state {
+                // Video it does not show is offered once it does (see `shown_changed`).
+                Negotiation::ToOffer if track.kind == MediaKind::Video && track.wanted == Wanted::Paused => {}
                 Negotiation::ToOffer => {
                     // The browser tells whose a track is by its stream, and which by its id.
                     let stream = track.from.to_string();

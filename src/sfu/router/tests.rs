@@ -604,6 +604,38 @@ fn what_a_viewer_shows_holds_for_those_who_join_the_call_after_it_said_so() {
 }
 
 #[test]
+fn video_a_viewer_does_not_show_is_offered_only_once_it_shows_it() {
+    let mut call = Call::new();
+    let viewer = call.join(MediaKind::Audio);
+    let to = call.browsers[viewer].id;
+    // A page of the grid that shows nobody yet: someone joins off it.
+    call.router.show_tiles(to, Vec::new(), call.now).unwrap();
+    let camera = call.join_with_layers(MediaKind::Video, &LAYERS);
+    let voice = call.join(MediaKind::Audio);
+    call.run(Duration::from_secs(2));
+    assert_eq!(call.tracks_heard(viewer, 20), 1, "the voice is heard");
+    let offers = call.browsers[viewer].offers;
+    assert_eq!(offers, 1, "only the voice was offered");
+
+    // Paged to them: their video is offered, and comes.
+    let from = call.browsers[camera].id;
+    call.router.show_tiles(to, vec![(from, 180)], call.now).unwrap();
+    call.run(Duration::from_secs(2));
+    assert_eq!(call.browsers[viewer].offers, offers + 1);
+    assert_eq!(call.tracks_heard(viewer, 20), 2, "the video comes once shown");
+
+    // Paged away and back: the m-line stays, paused and resumed without another offer.
+    call.router.show_tiles(to, Vec::new(), call.now).unwrap();
+    call.run(Duration::from_secs(1));
+    let before = call.counts(viewer);
+    call.router.show_tiles(to, vec![(from, 180)], call.now).unwrap();
+    call.run(Duration::from_secs(1));
+    assert_eq!(call.browsers[viewer].offers, offers + 1);
+    assert_eq!(call.tracks_going_on(viewer, &before, 10), 2, "its video and the voice");
+    let _ = voice;
+}
+
+#[test]
 fn a_receiver_whose_layer_is_not_sent_gets_the_best_one_that_is_and_goes_back_when_it_is() {
     let (mut call, publisher, receiver) = Call::camera_and_viewer();
     let (from, to) = (call.browsers[publisher].id, call.browsers[receiver].id);
