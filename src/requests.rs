@@ -136,6 +136,8 @@ pub enum Request {
     SfuJoin {
         room: String,
         sdp: String,
+        /// The tiles it shows already, as in [`Request::SfuView`], if it said.
+        tiles: Option<Vec<(String, u32)>>,
     },
     SfuAnswer {
         room: String,
@@ -176,7 +178,7 @@ pub fn parse(name: &str, args: &Args) -> Option<Result<Request, ApiError>> {
         noom::CALL_MEDIA => call_media(args),
         noom::CALL_LEAVE => call_leave(args),
         noom::RTC_SIGNAL => signal(args),
-        noom::SFU_JOIN => sfu_sdp(args).map(|(room, sdp)| Request::SfuJoin { room, sdp }),
+        noom::SFU_JOIN => sfu_join(args),
         noom::SFU_ANSWER => sfu_sdp(args).map(|(room, sdp)| Request::SfuAnswer { room, sdp }),
         noom::SFU_VIEW => sfu_view(args),
         _ => return None,
@@ -308,22 +310,50 @@ fn sfu_sdp(args: &Args) -> Result<(String, String), ApiError> {
         sdp: String,
     }
     let body: Body = args.object()?;
-    let room = validate::room_name(&body.room)?;
-    if body.sdp.is_empty() || body.sdp.len() > SFU_SDP_MAX {
+    Ok((validate::room_name(&body.room)?, sdp(body.sdp)?))
+}
+
+fn sdp(sdp: String) -> Result<String, ApiError> {
+    if sdp.is_empty() || sdp.len() > SFU_SDP_MAX {
         return Err(ApiError::new(
             ErrorCode::InvalidSignal,
             format!("sdp must be a session description of at most {SFU_SDP_MAX} bytes"),
         ));
     }
-    Ok((room, body.sdp))
+    Ok(sdp)
+}
+
+#[derive(Deserialize)]
+struct Tile {
+    id: String,
+    height: u32,
+}
+
+fn tiles(tiles: Vec<Tile>) -> Result<Vec<(String, u32)>, ApiError> {
+    if tiles.len() > VIEW_TILES_MAX {
+        return Err(ApiError::bad_request(format!("tiles must list at most {VIEW_TILES_MAX}")));
+    }
+    if tiles.iter().any(|t| t.height == 0 || t.height > TILE_HEIGHT_MAX) {
+        return Err(ApiError::bad_request(format!("a tile's height must be 1 to {TILE_HEIGHT_MAX} pixels")));
+    }
+    Ok(tiles.into_iter().map(|t| (t.id, t.height)).collect())
+}
+
+fn sfu_join(args: &Args) -> Result<Request, ApiError> {
+    #[derive(Deserialize)]
+    struct Body {
+        room: String,
+        sdp: String,
+        #[serde(default)]
+        tiles: Option<Vec<Tile>>,
+    }
+    let body: Body = args.object()?;
+    let room = validate::room_name(&body.room)?;
+    let sdp = sdp(body.sdp)?;
+    Ok(Request::SfuJoin { room, sdp, tiles: body.tiles.map(tiles).transpose()? })
 }
 
 fn sfu_view(args: &Args) -> Result<Request, ApiError> {
-    #[derive(Deserialize)]
-    struct Tile {
-        id: String,
-        height: u32,
-    }
     #[derive(Deserialize)]
     struct Body {
         room: String,
@@ -333,16 +363,10 @@ fn sfu_view(args: &Args) -> Result<Request, ApiError> {
     }
     let body: Body = args.object()?;
     let room = validate::room_name(&body.room)?;
-    if body.tiles.len() > VIEW_TILES_MAX {
-        return Err(ApiError::bad_request(format!("tiles must list at most {VIEW_TILES_MAX}")));
-    }
     if body.people.len() > VIEW_TILES_MAX {
         return Err(ApiError::bad_request(format!("people must list at most {VIEW_TILES_MAX}")));
     }
-    if body.tiles.iter().any(|t| t.height == 0 || t.height > TILE_HEIGHT_MAX) {
-        return Err(ApiError::bad_request(format!("a tile's height must be 1 to {TILE_HEIGHT_MAX} pixels")));
-    }
-    let tiles = body.tiles.into_iter().map(|t| (t.id, t.height)).collect();
+    let tiles = tiles(body.tiles)?;
     Ok(Request::SfuView { room, tiles, people: body.people })
 }
 
@@ -421,5 +445,20 @@ mod tests {
         assert_eq!(code("sfu:view", json!([{"room": "r", "tiles": [], "people": true}])), ErrorCode::BadRequest);
         let many: Vec<String> = (0..=VIEW_TILES_MAX).map(|i| i.to_string()).collect();
         assert_eq!(code("sfu:view", json!([{"room": "r", "tiles": [], "people": many}])), ErrorCode::BadRequest);
+        // An offer may say what the browser shows already, with a view's limits.
+        assert_eq!(
+            parse("sfu:join", &args(json!([{"room": "r", "sdp": "v=0", "tiles": [{"id": "7", "height": 90}]}])))
+                .unwrap()
+                .unwrap(),
+            Request::SfuJoin { room: "r".into(), sdp: "v=0".into(), tiles: Some(vec![("7".into(), 90)]) }
+        );
+        assert_eq!(
+            parse("sfu:join", &args(json!([{"room": "r", "sdp": "v=0"}]))).unwrap().unwrap(),
+            Request::SfuJoin { room: "r".into(), sdp: "v=0".into(), tiles: None }
+        );
+        assert_eq!(
+            code("sfu:join", json!([{"room": "r", "sdp": "v=0", "tiles": [{"id": "1", "height": 9000}]}])),
+            ErrorCode::BadRequest
+        );
     }
 }

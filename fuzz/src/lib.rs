@@ -81,6 +81,10 @@ fn check_request(name: &str, args: &Args) {
 
 fn check_valid(request: &Request) {
     let room = |room: &str| assert_eq!(validate::room_name(room).as_deref(), Ok(room), "a checked room name");
+    let tiles = |tiles: &[(String, u32)]| {
+        assert!(tiles.len() <= noom::requests::VIEW_TILES_MAX);
+        assert!(tiles.iter().all(|(_, h)| (1..=noom::requests::TILE_HEIGHT_MAX).contains(h)));
+    };
     let nickname = |name: &str| assert_eq!(validate::nickname(name).as_deref(), Ok(name), "a checked nickname");
     let text = |text: &str| assert!(validate::message(text).is_ok(), "a checked message");
     match request {
@@ -120,15 +124,21 @@ fn check_valid(request: &Request) {
                 Signal::Candidate(None) => {}
             }
         }
-        Request::SfuJoin { room: r, sdp } | Request::SfuAnswer { room: r, sdp } => {
+        Request::SfuJoin { room: r, sdp, tiles: shown } => {
+            room(r);
+            assert!(!sdp.is_empty() && sdp.len() <= SDP_MAX, "an sdp of {} bytes", sdp.len());
+            if let Some(shown) = shown {
+                tiles(shown);
+            }
+        }
+        Request::SfuAnswer { room: r, sdp } => {
             room(r);
             assert!(!sdp.is_empty() && sdp.len() <= SDP_MAX, "an sdp of {} bytes", sdp.len());
         }
-        Request::SfuView { room: r, tiles, people } => {
+        Request::SfuView { room: r, tiles: shown, people } => {
             room(r);
-            assert!(tiles.len() <= noom::requests::VIEW_TILES_MAX);
+            tiles(shown);
             assert!(people.len() <= noom::requests::VIEW_TILES_MAX);
-            assert!(tiles.iter().all(|(_, h)| (1..=noom::requests::TILE_HEIGHT_MAX).contains(h)));
         }
     }
 }
@@ -284,7 +294,7 @@ pub fn media_datagram(data: &[u8]) {
         api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
         let (offer, _) = api.apply().expect("an offer");
         let id = PersonId::random();
-        router.join(id, offer, now).expect("an answer");
+        router.join(id, offer, None, now).expect("an answer");
         let ufrag = router.ufrag(id).expect("in the call").to_owned();
         demux.register(&ufrag, "the call");
         ufrags.push(ufrag);

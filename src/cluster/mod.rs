@@ -82,8 +82,12 @@ pub enum Op {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MediaRequest {
-    /// Its offer; the server's answer comes back.
-    Join { sdp: String },
+    /// Its offer, and the tiles it shows if it said; the server's answer comes back.
+    Join {
+        sdp: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tiles: Option<Vec<(PersonId, u32)>>,
+    },
     /// Its answer to the server's offer.
     Answer { sdp: String },
     /// The height of each tile it shows.
@@ -151,7 +155,7 @@ mod tests {
                 ask: None,
                 id,
                 room: "r".into(),
-                request: MediaRequest::Join { sdp: "v=0".into() },
+                request: MediaRequest::Join { sdp: "v=0".into(), tiles: None },
             },
             Op::MediaAnswer { node: "node-a".into(), ask: 7, result: Ok(Some("v=0".into())) },
             Op::MediaAnswer { node: "node-a".into(), ask: 8, result: Err((ErrorCode::NotInCall, "no".into())) },

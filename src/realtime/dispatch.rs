@@ -82,7 +82,7 @@ pub(super) fn run(
         Request::CallMedia { room, media } => Box::pin(call::media(hub, s, (room, media), ack)),
         Request::CallLeave { room } => Box::pin(call::leave(hub, s, room, ack)),
         Request::Signal { room, to, signal } => Box::pin(call::signal(hub, session, s, (room, to, signal), ack)),
-        Request::SfuJoin { room, sdp } => Box::pin(media::join(hub, session, s, (room, sdp), ack)),
+        Request::SfuJoin { room, sdp, tiles } => Box::pin(media::join(hub, session, s, (room, sdp, tiles), ack)),
         Request::SfuAnswer { room, sdp } => Box::pin(media::answer(hub, s, (room, sdp), ack)),
         Request::SfuView { room, tiles, people } => Box::pin(media::view(hub, s, (room, tiles, people), ack)),
     }

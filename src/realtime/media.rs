@@ -111,11 +111,12 @@ pub(super) async fn join(
     hub: Arc<Hub>,
     session: Arc<Session>,
     s: SocketRef,
-    (room, sdp): (String, String),
+    (room, sdp, tiles): (String, String, Option<Vec<(String, u32)>>),
     ack: AckSender,
 ) {
+    let tiles = tiles.map(known_tiles);
     let result = async {
-        let answer = hub.ask_media(&s, &room, MediaRequest::Join { sdp }).await?.unwrap_or_default();
+        let answer = hub.ask_media(&s, &room, MediaRequest::Join { sdp, tiles }).await?.unwrap_or_default();
         // The server's answer is large: what a browser that stops reading is made to hold.
         session.spend_bulk(&hub, answer.len())?;
         Ok(Sdp { sdp: answer })
@@ -139,8 +140,7 @@ pub(super) async fn view(
     (room, tiles, people): (String, Vec<(String, u32)>, Vec<String>),
     ack: AckSender,
 ) {
-    // An id that names nobody shows nobody.
-    let tiles: Vec<_> = tiles.into_iter().filter_map(|(id, height)| Some((id.parse().ok()?, height))).collect();
+    let tiles = known_tiles(tiles);
     let people: Vec<PersonId> = people.iter().filter_map(|id| id.parse().ok()).collect();
     match hub.ask_media(&s, &room, MediaRequest::View { tiles: tiles.clone() }).await {
         Ok(_) => {
@@ -149,6 +149,11 @@ pub(super) async fn view(
         }
         Err(e) => refuse(ack, &e),
     }
+}
+
+/// The tiles of a view by person: an id that names nobody shows nobody.
+fn known_tiles(tiles: Vec<(String, u32)>) -> Vec<(PersonId, u32)> {
+    tiles.into_iter().filter_map(|(id, height)| Some((id.parse().ok()?, height))).collect()
 }
 
 /// Delivers what the calls' media tells: to each browser its offers, to those in a call who

@@ -92,9 +92,9 @@ impl Hub {
     /// node they are connected to.
     async fn serve_media(&self, id: PersonId, room: &str, request: MediaRequest) -> Answered {
         match request {
-            MediaRequest::Join { sdp } => {
+            MediaRequest::Join { sdp, tiles } => {
                 let media = self.media_for(id, room)?;
-                let answer = media.join(room, id, &sdp).await.map_err(media_error)?;
+                let answer = media.join(room, id, &sdp, tiles).await.map_err(media_error)?;
                 // Taken out of the call while its offer was read: out of the media server too.
                 if let Err(e) = self.media_for(id, room) {
                     media.leave(room, id);

@@ -97,6 +97,7 @@ enum Command {
     Join {
         id: PersonId,
         offer: SdpOffer,
+        tiles: Option<Vec<(PersonId, u32)>>,
         answer: oneshot::Sender<Result<SdpAnswer, RouterError>>,
     },
     Answer {
@@ -153,16 +154,23 @@ impl MediaServer {
         self.table.lock().calls.len()
     }
 
-    /// `id` joins `room`'s call with their browser's offer; the answer comes back. Someone
-    /// already connected starts again with the new offer (a page that rebuilt its connection).
-    pub async fn join(self: &Arc<Self>, room: &str, id: PersonId, offer: &str) -> Result<String, MediaError> {
+    /// `id` joins `room`'s call with their browser's offer, and the tiles it shows if it said;
+    /// the answer comes back. Someone already connected starts again with the new offer (a page
+    /// that rebuilt its connection).
+    pub async fn join(
+        self: &Arc<Self>,
+        room: &str,
+        id: PersonId,
+        offer: &str,
+        tiles: Option<Vec<(PersonId, u32)>>,
+    ) -> Result<String, MediaError> {
         let read = || SdpOffer::from_sdp_string(offer).map_err(|e| MediaError::Sdp(e.to_string()));
         read()?;
         // A call's task may end (its last participant gone) just as this reaches it: a new
         // call then starts.
         for _ in 0..2 {
             let (answer, answered) = oneshot::channel();
-            let command = Command::Join { id, offer: read()?, answer };
+            let command = Command::Join { id, offer: read()?, tiles: tiles.clone(), answer };
             if !self.send(room, command, true) {
                 continue;
             }
@@ -366,12 +374,12 @@ impl CallTask {
     fn command(&mut self, command: Command) {
         let now = Instant::now();
         match command {
-            Command::Join { id, offer, answer } => {
+            Command::Join { id, offer, tiles, answer } => {
                 if self.router.contains(id) {
                     self.forget(id);
                     self.router.leave(id, now);
                 }
-                let result = self.router.join(id, offer, now);
+                let result = self.router.join(id, offer, tiles, now);
                 if let Some(ufrag) = self.router.ufrag(id) {
                     self.server.table.lock().demux.register(ufrag, self.call);
                     self.ufrags.insert(id, ufrag.to_owned());
@@ -490,9 +498,9 @@ mod tests {
         let bind = "127.0.0.1:0".parse().unwrap();
         let (server, mut events) = MediaServer::bind(bind, vec!["127.0.0.1:9".parse().unwrap()], 12).await.unwrap();
         let (ann, bob) = (PersonId::random(), PersonId::random());
-        server.join("room", ann, &offer()).await.unwrap();
-        server.join("room", bob, &offer()).await.unwrap();
-        server.join("other room", ann, &offer()).await.unwrap();
+        server.join("room", ann, &offer(), None).await.unwrap();
+        server.join("room", bob, &offer(), None).await.unwrap();
+        server.join("other room", ann, &offer(), None).await.unwrap();
         assert_eq!(server.calls(), 2);
 
         assert!(server.send("room", Command::Fail, false));
@@ -510,7 +518,7 @@ mod tests {
         assert_eq!(gone, both);
         assert_eq!(server.calls(), 1, "the other room's call goes on");
 
-        server.join("room", bob, &offer()).await.expect("a join after the fault starts a new call");
+        server.join("room", bob, &offer(), None).await.expect("a join after the fault starts a new call");
         assert_eq!(server.calls(), 2);
     }
 }

@@ -396,8 +396,8 @@ export class CallSession {
     const request = <T>(event: string, payload: object, check: (v: unknown) => v is T) =>
       this.conn.request(event, { room: room.name, ...payload }, check, { needConnected: true });
     const transport = new SfuTransport({
-      join: async (sdp) => {
-        const res = await request(Events.sfuJoin, { sdp }, isSfuAnswer);
+      join: async (sdp, tiles) => {
+        const res = await request(Events.sfuJoin, { sdp, tiles }, isSfuAnswer);
         if (!res.ok && res.error.code !== "disconnected") console.warn("call: the media server refused us", res.error);
         return res.ok ? res.value.sdp : null;
       },

@@ -18,14 +18,16 @@ export const CAMERA_LAYERS: RTCRtpEncodingParameters[] = [
 
 /** How often the tiles' sizes are looked at, to tell the server what we show. */
 export const VIEW_EVERY_MS = 1000;
-/** The most entries of the list of people one view may name (the server's limit). */
+/** The most tiles, and entries of the list of people, one view may name (the server's limits). */
+const VIEW_TILES_MAX = 100;
 const VIEW_PEOPLE_MAX = 100;
 
 export type Tile = { id: string; height: number };
 
 export type SfuOptions = {
-  /** Sends our offer to the media server; its answer, or null when refused or lost. */
-  join(sdp: string): Promise<string | null>;
+  /** Sends our offer to the media server, with the tiles we show (the server offers only their
+   * video); its answer, or null when refused or lost. */
+  join(sdp: string, tiles: Tile[] | undefined): Promise<string | null>;
   /** Sends our answer to the server's offer; false when refused or lost. */
   answer(sdp: string): Promise<boolean>;
   /** Tells the server which of the others we show, and how tall, and whose entries in the list
@@ -189,7 +191,9 @@ export class SfuTransport implements CallTransport {
       await pc.setLocalDescription(await pc.createOffer());
       const sdp = pc.localDescription?.sdp;
       if (!sdp || this.closed) return;
-      const answer = await this.options.join(sdp);
+      // No tiles laid out yet: the server offers everyone's video until our first view.
+      const tiles = this.options.tiles().slice(0, VIEW_TILES_MAX);
+      const answer = await this.options.join(sdp, tiles.length ? tiles : undefined);
       if (answer === null || this.closed) return this.failed();
       await pc.setRemoteDescription({ type: "answer", sdp: answer });
     } catch (error) {
@@ -295,7 +299,7 @@ export class SfuTransport implements CallTransport {
     if (this.closed) return;
     // Every tile shown, with media or not yet: the server offers a person's video only once a
     // tile shows them.
-    const tiles = this.options.tiles();
+    const tiles = this.options.tiles().slice(0, VIEW_TILES_MAX);
     const people = (this.options.peopleShown?.() ?? []).sort().slice(0, VIEW_PEOPLE_MAX);
     const view = JSON.stringify([tiles, people]);
     if (view === this.lastView) return;

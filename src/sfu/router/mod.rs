@@ -247,9 +247,16 @@ impl CallRouter {
         self.index(id).map(|at| self.participants[at].ufrag.as_str())
     }
 
-    /// Someone joins with their browser's offer (its tracks to publish); returns the answer.
-    /// The tracks of those already in the call are offered to them once connected.
-    pub fn join(&mut self, id: PersonId, offer: SdpOffer, now: Instant) -> Result<SdpAnswer, RouterError> {
+    /// Someone joins with their browser's offer (its tracks to publish), and the tiles it shows
+    /// if it said (as [`CallRouter::show_tiles`]); returns the answer. The tracks of those
+    /// already in the call are offered to them at once, video only of those it shows.
+    pub fn join(
+        &mut self,
+        id: PersonId,
+        offer: SdpOffer,
+        tiles: Option<Vec<(PersonId, u32)>>,
+        now: Instant,
+    ) -> Result<SdpAnswer, RouterError> {
         if self.contains(id) {
             return Err(RouterError::AlreadyInCall);
         }
@@ -275,12 +282,6 @@ impl CallRouter {
             }
         }
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| RouterError::Sdp(e.to_string()))?;
-        let receiving = self
-            .participants
-            .iter()
-            .flat_map(|p| p.published.iter().map(move |track| (p.id, track)))
-            .map(|(from, track)| Receiving::new(from, track))
-            .collect();
         self.participants.push(Participant {
             id,
             rtc,
@@ -290,14 +291,22 @@ impl CallRouter {
             joined: now,
             connected: false,
             published: Vec::new(),
-            receiving,
+            receiving: Vec::new(),
             pending: None,
             publishing: RateMeter::default(),
             estimate: None,
             allocation: Hysteresis::default(),
             probing: (0, 0),
-            tiles: None,
+            tiles,
         });
+        let newest = self.participants.len() - 1;
+        let (others, me) = self.participants.split_at_mut(newest);
+        let receiving = others
+            .iter()
+            .flat_map(|p| p.published.iter().map(move |track| (p.id, track)))
+            .map(|(from, track)| Receiving { wanted: me[0].wants(from, track.kind), ..Receiving::new(from, track) })
+            .collect();
+        me[0].receiving = receiving;
         // The newcomer is told who speaks now, not only when that changes.
         self.speakers.tell_again();
         self.negotiating = true;

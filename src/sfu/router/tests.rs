@@ -101,6 +101,17 @@ impl Call {
 
     /// As [`Call::join_with_layers`], as the person `id`.
     fn join_as(&mut self, id: PersonId, kind: MediaKind, layers: &[(&'static str, usize)]) -> usize {
+        self.join_showing(id, kind, layers, None)
+    }
+
+    /// As [`Call::join_as`], saying at once which tiles it shows (or not).
+    fn join_showing(
+        &mut self,
+        id: PersonId,
+        kind: MediaKind,
+        layers: &[(&'static str, usize)],
+        tiles: Option<Vec<(PersonId, u32)>>,
+    ) -> usize {
         let n = self.browsers.len();
         let address: SocketAddr = format!("198.51.100.{}:5000", n + 1).parse().unwrap();
         let mut rtc = Rtc::new(self.now);
@@ -115,7 +126,7 @@ impl Call {
         });
         let mid = api.add_media(kind, Direction::SendOnly, None, None, simulcast);
         let (offer, pending) = api.apply().unwrap();
-        let answer = self.router.join(id, offer, self.now).unwrap();
+        let answer = self.router.join(id, offer, tiles, self.now).unwrap();
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
         self.browsers.push(Browser {
             id,
@@ -444,7 +455,7 @@ fn join_silently(call: &mut Call) -> PersonId {
     api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
     let (offer, _) = api.apply().unwrap();
     let id = PersonId::random();
-    call.router.join(id, offer, call.now).unwrap();
+    call.router.join(id, offer, None, call.now).unwrap();
     id
 }
 
@@ -633,6 +644,26 @@ fn video_a_viewer_does_not_show_is_offered_only_once_it_shows_it() {
     assert_eq!(call.browsers[viewer].offers, offers + 1);
     assert_eq!(call.tracks_going_on(viewer, &before, 10), 2, "its video and the voice");
     let _ = voice;
+}
+
+#[test]
+fn someone_who_joins_saying_what_it_shows_is_offered_only_that_video() {
+    let mut call = Call::new();
+    let shown = call.join_with_layers(MediaKind::Video, &LAYERS);
+    let hidden = call.join_with_layers(MediaKind::Video, &LAYERS);
+    call.run(Duration::from_secs(2));
+    let shown_id = call.browsers[shown].id;
+    let viewer = call.join_showing(PersonId::random(), MediaKind::Audio, &[], Some(vec![(shown_id, 180)]));
+    call.run(Duration::from_secs(2));
+    assert_eq!(call.browsers[viewer].offers, 1);
+    assert_eq!(call.tracks_heard(viewer, 20), 1, "the one it shows, and not the other");
+    // Its view comes to list the other too: offered then.
+    let hidden_id = call.browsers[hidden].id;
+    let to = call.browsers[viewer].id;
+    call.router.show_tiles(to, vec![(shown_id, 180), (hidden_id, 180)], call.now).unwrap();
+    call.run(Duration::from_secs(2));
+    assert_eq!(call.browsers[viewer].offers, 2);
+    assert_eq!(call.tracks_heard(viewer, 20), 2);
 }
 
 #[test]

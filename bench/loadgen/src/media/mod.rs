@@ -204,6 +204,11 @@ async fn run_one(
                 room: room_name(scenario, room),
                 publishes: scenario.publishes(at),
                 slow_kbps: scenario.slow(at).then_some(scenario.slow_kbps).flatten(),
+                tiles: scenario
+                    .view(at)
+                    .into_iter()
+                    .map(|(who, h)| ((room * scenario.room_size + who) as u32, h))
+                    .collect(),
             };
             let seen = Rc::new(RefCell::new(Seen::new(window.clone(), plan.slow_kbps.is_some())));
             let (orders, ordered) = mpsc::unbounded_channel();

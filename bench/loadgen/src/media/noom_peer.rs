@@ -1,9 +1,10 @@
 //! One participant of a call through Noom's media server, signalled over Socket.IO as the web
-//! client is: `room:join`, `call:join`, `sfu:join` with its offer, then every `sfu:offer`
+//! client is: `room:join`, `call:join`, `sfu:join` with its offer (and the tiles of those already in the call), then every `sfu:offer`
 //! answered, `sfu:view` for what it shows, `sfu:layers` obeyed. One connection sends and
 //! receives.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -40,7 +41,12 @@ pub async fn run(
     let mut rtc = participant::connection(peer.local())?;
     let (offer, pending, audio, video) = participant::offer_to_send(&mut rtc)?;
     seen.borrow_mut().asked_ns = now_ns();
-    let answer = sio.call("sfu:join", json!({ "room": plan.room, "sdp": offer.to_sdp_string() })).await?;
+    let mut join = json!({ "room": plan.room, "sdp": offer.to_sdp_string() });
+    let tiles = tiles_of(&plan.tiles, &shared.ids.borrow());
+    if !tiles.is_empty() {
+        join["tiles"] = tiles.into();
+    }
+    let answer = sio.call("sfu:join", join).await?;
     let answer = SdpAnswer::from_sdp_string(answer["sdp"].as_str().context("sfu:join answered no sdp")?)?;
     rtc.sdp_api().accept_answer(pending, answer)?;
     let (commands, obeyed) = mpsc::unbounded_channel();
@@ -73,10 +79,7 @@ pub async fn run(
             }
             order = orders.recv() => {
                 let Some(show) = order else { break };
-                let ids = shared.ids.borrow();
-                let tiles: Vec<_> = show.tiles.iter()
-                    .filter_map(|(who, height)| Some(json!({ "id": ids.get(who)?, "height": height })))
-                    .collect();
+                let tiles = tiles_of(&show.tiles, &shared.ids.borrow());
                 sio.emit("sfu:view", json!({ "room": plan.room, "tiles": tiles }))?;
             }
             ended = &mut media => return ended?.and_then(|()| Err(gone())),
@@ -84,4 +87,9 @@ pub async fn run(
     }
     drop(commands);
     media.await?
+}
+
+/// Tiles as `sfu:view` and `sfu:join` give them: of those in the call, by person id.
+fn tiles_of(tiles: &[(u32, u32)], ids: &HashMap<u32, String>) -> Vec<serde_json::Value> {
+    tiles.iter().filter_map(|(who, height)| Some(json!({ "id": ids.get(who)?, "height": height }))).collect()
 }

@@ -39,6 +39,9 @@ pub struct Plan {
     /// Behind a slow link: what arrives beyond this rate (kbit/s) is dropped, as a policer at
     /// the participant's access link would.
     pub slow_kbps: Option<u32>,
+    /// The tiles it shows (by index, and height in pixels), as the web client has them on screen
+    /// when it joins: of those already in the call, it says so with its offer.
+    pub tiles: Vec<(u32, u32)>,
 }
 
 /// What the driver tells a participant once everyone is in: what to show.
