@@ -622,7 +622,7 @@ fn video_a_viewer_does_not_show_is_offered_only_once_it_shows_it() {
     // A page of the grid that shows nobody yet: someone joins off it.
     call.router.show_tiles(to, Vec::new(), call.now).unwrap();
     let camera = call.join_with_layers(MediaKind::Video, &LAYERS);
-    let voice = call.join(MediaKind::Audio);
+    call.join(MediaKind::Audio);
     call.run(Duration::from_secs(2));
     assert_eq!(call.tracks_heard(viewer, 20), 1, "the voice is heard");
     let offers = call.browsers[viewer].offers;
@@ -643,7 +643,6 @@ fn video_a_viewer_does_not_show_is_offered_only_once_it_shows_it() {
     call.run(Duration::from_secs(1));
     assert_eq!(call.browsers[viewer].offers, offers + 1);
     assert_eq!(call.tracks_going_on(viewer, &before, 10), 2, "its video and the voice");
-    let _ = voice;
 }
 
 #[test]
