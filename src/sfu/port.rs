@@ -257,14 +257,13 @@ mod sys {
 
     /// Reads the datagrams waiting, up to a batch, with one `recvmmsg`.
     pub fn receive(socket: &UdpSocket, into: &mut Received) -> io::Result<usize> {
-        let mut addresses: Vec<SockAddrStorage> = (0..BATCH).map(|_| SockAddrStorage::zeroed()).collect();
-        let mut parts: Vec<libc::iovec> = into
-            .buffers
-            .iter_mut()
-            .map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: DATAGRAM_MAX })
-            .collect();
-        // SAFETY: an all-zero mmsghdr is a valid empty one.
-        let mut messages: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; BATCH];
+        let mut addresses: [SockAddrStorage; BATCH] = std::array::from_fn(|_| SockAddrStorage::zeroed());
+        // SAFETY: all-zero mmsghdrs and iovecs are valid empty ones.
+        let mut parts: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        let mut messages: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        for (part, buffer) in parts.iter_mut().zip(into.buffers.iter_mut()) {
+            *part = libc::iovec { iov_base: buffer.as_mut_ptr().cast(), iov_len: DATAGRAM_MAX };
+        }
         for ((message, address), part) in messages.iter_mut().zip(addresses.iter_mut()).zip(parts.iter_mut()) {
             message.msg_hdr.msg_name = (address as *mut SockAddrStorage).cast();
             message.msg_hdr.msg_namelen = address.size_of();
@@ -329,14 +328,26 @@ mod sys {
 mod tests {
     use super::*;
 
+    async fn on_loopback() -> Port {
+        Port::bind("127.0.0.1:0".parse().unwrap()).await.unwrap()
+    }
+
+    /// What `port` receives, until it has at least `count` datagrams.
+    async fn receive_at_least(port: &Port, count: usize) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut received = Received::new();
+        let mut got = Vec::new();
+        while got.len() < count {
+            port.receive(&mut received).await.unwrap();
+            got.extend(received.iter().map(|(s, d)| (s, d.to_vec())));
+        }
+        got
+    }
+
     /// A batch goes out and comes back whole, each datagram to its own destination and from its
     /// own source; a datagram to nowhere does not stop the others.
     #[tokio::test]
     async fn a_batch_of_datagrams_is_sent_and_received_whole() {
-        let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let port = Port::bind(loopback).await.unwrap();
-        let first = Port::bind(loopback).await.unwrap();
-        let second = Port::bind(loopback).await.unwrap();
+        let (port, first, second) = (on_loopback().await, on_loopback().await, on_loopback().await);
         let (a, b) = (first.local_addr().unwrap(), second.local_addr().unwrap());
         let to_nowhere: SocketAddr = "[::1]:9".parse().unwrap();
         let mut datagrams: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
@@ -352,12 +363,7 @@ mod tests {
         assert!(sent.dropped >= 1, "the datagram to another family is refused");
         assert_eq!(sent.datagrams, 150);
 
-        let mut received = Received::new();
-        let mut got: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
-        while got.len() < 100 {
-            first.receive(&mut received).await.unwrap();
-            got.extend(received.iter().map(|(s, d)| (s, d.to_vec())));
-        }
+        let got = receive_at_least(&first, 100).await;
         let me = port.local_addr().unwrap();
         let expected: Vec<(SocketAddr, Vec<u8>)> =
             (0..150u8).filter(|i| i % 3 != 0).map(|i| (me, vec![i; 100 + usize::from(i)])).collect();
@@ -368,10 +374,7 @@ mod tests {
     /// kernel segments, and arrive as the datagrams they were, in order, among others.
     #[tokio::test]
     async fn runs_to_one_destination_arrive_as_the_datagrams_they_were() {
-        let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let port = Port::bind(loopback).await.unwrap();
-        let viewer = Port::bind(loopback).await.unwrap();
-        let other = Port::bind(loopback).await.unwrap();
+        let (port, viewer, other) = (on_loopback().await, on_loopback().await, on_loopback().await);
         let (to, elsewhere) = (viewer.local_addr().unwrap(), other.local_addr().unwrap());
         let mut datagrams: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
         for frame in 0..6u8 {
@@ -389,12 +392,7 @@ mod tests {
         assert!(port.segmenting.load(Ordering::Relaxed), "this kernel segments, and the loopback device took it");
 
         let expected: Vec<Vec<u8>> = datagrams.iter().filter(|(d, _)| *d == to).map(|(_, d)| d.clone()).collect();
-        let mut received = Received::new();
-        let mut got: Vec<Vec<u8>> = Vec::new();
-        while got.len() < expected.len() {
-            viewer.receive(&mut received).await.unwrap();
-            got.extend(received.iter().map(|(_, d)| d.to_vec()));
-        }
+        let got: Vec<Vec<u8>> = receive_at_least(&viewer, expected.len()).await.into_iter().map(|(_, d)| d).collect();
         assert_eq!(got, expected);
     }
 }
