@@ -54,7 +54,7 @@ impl CallRouter {
         let others: Vec<PersonId> = self.participants.iter().map(|p| p.id).filter(|id| *id != receiver).collect();
         for from in others {
             let height = tiles.iter().find(|(shown, _)| *shown == from).map(|(_, height)| *height);
-            self.set_shown(receiver, from, height, now)?;
+            self.set_shown(at, from, height, now)?;
         }
         self.participants[at].tiles = Some(tiles);
         self.shown_changed(at, now);
@@ -71,19 +71,15 @@ impl CallRouter {
         now: Instant,
     ) -> Result<(), RouterError> {
         let at = self.index(receiver).ok_or(RouterError::NotInCall)?;
-        self.set_shown(receiver, from, height, now)?;
+        self.set_shown(at, from, height, now)?;
         self.shown_changed(at, now);
         Ok(())
     }
 
-    fn set_shown(
-        &mut self,
-        receiver: PersonId,
-        from: PersonId,
-        height: Option<u32>,
-        now: Instant,
-    ) -> Result<(), RouterError> {
-        let at = self.index(receiver).ok_or(RouterError::NotInCall)?;
+    /// What participant `at` wants of each of `from`'s video tracks, for a tile `height` high or
+    /// none.
+    fn set_shown(&mut self, at: usize, from: PersonId, height: Option<u32>, now: Instant) -> Result<(), RouterError> {
+        let receiver = self.participants[at].id;
         let mids: Vec<Mid> = self.participants[at]
             .receiving
             .iter()
