@@ -111,7 +111,7 @@ export class CallSession {
       this.arrange();
     });
     // The new page's video is asked for now, not at the next look at the tiles.
-    this.tiles.onTurn(() => this.server?.viewChanged());
+    this.tiles.onTurn(() => this.server?.sendView());
     const saved = load("othersVideo");
     this.othersVideo = isOthersVideo(saved) ? saved : "all";
     this.view.setOthersVideo(this.othersVideo);

@@ -192,7 +192,7 @@ export class SfuTransport implements CallTransport {
       const sdp = pc.localDescription?.sdp;
       if (!sdp || this.closed) return;
       // No tiles laid out yet: the server offers everyone's video until our first view.
-      const tiles = this.options.tiles().slice(0, VIEW_TILES_MAX);
+      const tiles = this.shownTiles();
       const answer = await this.options.join(sdp, tiles.length ? tiles : undefined);
       if (answer === null || this.closed) return this.failed();
       await pc.setRemoteDescription({ type: "answer", sdp: answer });
@@ -289,17 +289,17 @@ export class SfuTransport implements CallTransport {
     else if (sent > 0) report("self", qualityOf(Math.max(0, sent - lost), Math.max(0, lost)));
   }
 
-  /** The tiles shown changed (another page): the server is told now. */
-  viewChanged(): void {
-    this.sendView();
+  /** Every tile shown, with media or not yet (the server offers a person's video only once a
+   * tile shows them), within the server's limit. */
+  private shownTiles(): Tile[] {
+    return this.options.tiles().slice(0, VIEW_TILES_MAX);
   }
 
-  /** Tells the server what we show, when it changed. */
-  private sendView(): void {
+  /** Tells the server what we show, when it changed: every second, as tracks come, and at once
+   * when another page of tiles is shown. */
+  sendView(): void {
     if (this.closed) return;
-    // Every tile shown, with media or not yet: the server offers a person's video only once a
-    // tile shows them.
-    const tiles = this.options.tiles().slice(0, VIEW_TILES_MAX);
+    const tiles = this.shownTiles();
     const people = (this.options.peopleShown?.() ?? []).sort().slice(0, VIEW_PEOPLE_MAX);
     const view = JSON.stringify([tiles, people]);
     if (view === this.lastView) return;
