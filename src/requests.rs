@@ -363,10 +363,10 @@ fn sfu_view(args: &Args) -> Result<Request, ApiError> {
     }
     let body: Body = args.object()?;
     let room = validate::room_name(&body.room)?;
+    let tiles = tiles(body.tiles)?;
     if body.people.len() > VIEW_TILES_MAX {
         return Err(ApiError::bad_request(format!("people must list at most {VIEW_TILES_MAX}")));
     }
-    let tiles = tiles(body.tiles)?;
     Ok(Request::SfuView { room, tiles, people: body.people })
 }
 

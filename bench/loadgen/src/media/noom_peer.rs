@@ -1,7 +1,7 @@
 //! One participant of a call through Noom's media server, signalled over Socket.IO as the web
-//! client is: `room:join`, `call:join`, `sfu:join` with its offer (and the tiles of those already in the call), then every `sfu:offer`
-//! answered, `sfu:view` for what it shows, `sfu:layers` obeyed. One connection sends and
-//! receives.
+//! client is: `room:join`, `call:join`, `sfu:join` with its offer (and the tiles of those already
+//! in the call), then every `sfu:offer` answered, `sfu:view` for what it shows, `sfu:layers`
+//! obeyed. One connection sends and receives.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
