@@ -17,6 +17,7 @@
 pub mod allocator;
 pub mod demux;
 mod port;
+mod rewrite;
 pub mod router;
 pub mod server;
 pub mod speakers;

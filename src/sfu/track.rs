@@ -1,11 +1,13 @@
 //! One track as the router sees it: what its publisher sends (its layers, their sizes and
-//! bitrates), what each receiver wants of it and is sent, and which of its frames goes to whom.
+//! bitrates), what each receiver wants of it and is sent, and which of its packets goes to whom.
 //! Pure: no str0m connection is touched here.
 
 use std::time::{Duration, Instant};
 
-use str0m::media::{MediaData, MediaKind, MediaTime, Mid, Rid};
+use str0m::media::{MediaKind, Mid, Pt, Rid};
+use str0m::rtp::Ssrc;
 
+use super::rewrite::Rewriter;
 use crate::metrics::COUNTERS;
 use crate::rooms::PersonId;
 
@@ -77,14 +79,17 @@ pub(super) struct Receiving {
     /// Of a simulcast track, the layer forwarded now. A switch to another waits for a keyframe
     /// of it, so that the receiver never gets a frame it cannot decode.
     pub(super) current: Option<Rid>,
-    /// Without simulcast: a keyframe has been forwarded (until then the receiver shows nothing,
-    /// and the publisher is asked for one).
-    pub(super) keyframe_seen: bool,
-    /// Added to the publisher's media time: each layer has a clock of its own, and the
-    /// receiver's must not jump at a switch.
-    pub(super) time_offset: i64,
-    /// The media time of the last frame written, after the offset.
-    pub(super) last_time: Option<MediaTime>,
+    /// Without simulcast: packets are forwarded (they start at a keyframe, and stop while
+    /// paused).
+    pub(super) started: bool,
+    /// A frame was begun and not finished: a pause waits for its end, so that the receiver is
+    /// not left with half a frame (which it would count as loss).
+    pub(super) in_frame: bool,
+    /// The numbers its packets are sent with.
+    pub(super) rewriter: Rewriter,
+    /// Where its packets go in the receiver's connection, once open: the send stream and the
+    /// payload type the receiver agreed to for the codec.
+    pub(super) sending: Option<(Ssrc, Pt)>,
 }
 
 /// What a receiver's bandwidth allows of one track.
@@ -144,7 +149,7 @@ pub(super) enum Negotiation {
     ToOffer,
     /// In the offer that awaits an answer, under this mid.
     Offered(Mid),
-    /// Agreed: frames are written to this mid.
+    /// Agreed: packets are written to this mid.
     Open(Mid),
     /// Its publisher is gone, and it is to be stopped at the next offer.
     ToStop(Mid),
@@ -260,13 +265,10 @@ impl Published {
     }
 }
 
-/// The height of a VP8 key frame's picture, from its header (RFC 6386 9.1); `None` for any other
-/// frame.
-pub(super) fn vp8_keyframe_height(data: &MediaData) -> Option<u32> {
-    if data.params.spec().codec != str0m::format::Codec::Vp8 {
-        return None;
-    }
-    let frame = &data.data;
+/// The height of a VP8 key frame's picture, from its header (RFC 6386 9.1), when `payload` (an
+/// RTP packet's) starts one.
+pub(super) fn vp8_keyframe_height(payload: &[u8]) -> Option<u32> {
+    let frame = payload.get(vp8_descriptor_len(payload)?..)?;
     let keyframe = frame.first().is_some_and(|tag| tag & 1 == 0);
     if !keyframe || frame.len() < 10 || frame[3..6] != [0x9d, 0x01, 0x2a] {
         return None;
@@ -274,13 +276,33 @@ pub(super) fn vp8_keyframe_height(data: &MediaData) -> Option<u32> {
     Some(u32::from(u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff))
 }
 
-/// What becomes of one frame for one receiver.
+/// The length of the VP8 payload descriptor at the start of an RTP packet's payload (RFC 7741
+/// 4.2), when the packet starts a frame (its first partition's first packet).
+fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
+    let first = *payload.first()?;
+    if first & 0x10 == 0 || first & 0x07 != 0 {
+        return None;
+    }
+    if first & 0x80 == 0 {
+        return Some(1);
+    }
+    let extension = *payload.get(1)?;
+    let picture = match extension & 0x80 {
+        0 => 0,
+        _ if payload.get(2)? & 0x80 != 0 => 2,
+        _ => 1,
+    };
+    let tl0 = usize::from(extension & 0x40 != 0);
+    let tid_key = usize::from(extension & 0x30 != 0);
+    Some(2 + picture + tl0 + tid_key)
+}
+
+/// What becomes of one packet for one receiver.
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum Take {
-    Frame,
+    Packet,
     Nothing,
-    /// Forwarded, but the receiver still waits for a keyframe.
-    FrameButNeedsKeyframe,
-    /// Of the layer wanted, but not a keyframe: nothing until one comes.
+    /// Of the layer wanted, but not the start of a keyframe: nothing until one comes.
     NothingUntilKeyframe,
 }
 
@@ -295,57 +317,93 @@ impl Receiving {
             ceiling: Ceiling::None,
             sent: Sent::default(),
             current: None,
-            keyframe_seen: false,
-            time_offset: 0,
-            last_time: None,
+            started: false,
+            in_frame: false,
+            rewriter: Rewriter::default(),
+            sending: None,
         }
     }
 
-    /// Whether this frame of the track is to be forwarded to this receiver; switches layer at
-    /// a keyframe of the one wanted.
-    pub(super) fn takes(&mut self, data: &MediaData, wanted: &Wanted) -> Take {
-        // Every audio frame stands alone.
-        let keyframe = self.kind == MediaKind::Audio || data.is_keyframe();
-        if data.rid.is_none() {
-            // Without simulcast every frame goes, but a receiver that started between keyframes
-            // shows nothing until the next.
-            if *wanted == Wanted::Paused {
-                return Take::Nothing;
+    /// Whether a packet of the track's layer `rid` is to be forwarded to this receiver; switches
+    /// layer at the start of a keyframe of the one wanted. `keyframe`: the packet starts a
+    /// keyframe (every audio packet stands alone); `last`: it ends a frame (RTP's marker).
+    pub(super) fn takes(&mut self, rid: Option<Rid>, keyframe: bool, last: bool, wanted: &Wanted) -> Take {
+        let take = self.decide(rid, keyframe, wanted);
+        if take == Take::Packet {
+            self.in_frame = !last;
+        }
+        take
+    }
+
+    fn decide(&mut self, rid: Option<Rid>, keyframe: bool, wanted: &Wanted) -> Take {
+        let of_current = if rid.is_none() { self.started } else { rid == self.current };
+        if *wanted == Wanted::Paused {
+            if self.in_frame && of_current {
+                return Take::Packet;
             }
-            self.keyframe_seen |= keyframe;
-            return if self.keyframe_seen { Take::Frame } else { Take::FrameButNeedsKeyframe };
+            // Taken up again at a keyframe, numbered on as a new source.
+            if std::mem::take(&mut self.started) | self.current.take().is_some() {
+                self.rewriter.switch();
+            }
+            return Take::Nothing;
+        }
+        if rid.is_none() {
+            if !self.started && !keyframe {
+                return Take::NothingUntilKeyframe;
+            }
+            if !self.started {
+                self.started = true;
+                self.rewriter.switch();
+            }
+            return Take::Packet;
         }
         let wanted = match wanted {
-            Wanted::Paused => return Take::Nothing,
-            Wanted::Any | Wanted::Fit(_) => self.current.or(data.rid),
-            Wanted::Layer(rid) => Some(*rid),
+            Wanted::Any | Wanted::Fit(_) => self.current.or(rid),
+            Wanted::Layer(layer) => Some(*layer),
+            Wanted::Paused => None,
         };
-        if data.rid == self.current {
+        if of_current {
             // Until the wanted layer's keyframe comes, the current one goes on.
-            return Take::Frame;
+            return Take::Packet;
         }
-        if data.rid != wanted {
+        if rid != wanted {
             return Take::Nothing;
         }
         if !keyframe {
             return Take::NothingUntilKeyframe;
         }
-        // The switch: the new layer's clock goes on from where the old one stopped, a frame on.
-        if let Some(last) = self.last_time {
-            let frame = i64::from(data.time.frequency().get() / 30);
-            self.time_offset = last.numer() as i64 + frame - data.time.numer() as i64;
-        }
         if self.current.is_some() {
             COUNTERS.media_layer_switch();
         }
-        self.current = data.rid;
-        Take::Frame
+        self.current = rid;
+        self.rewriter.switch();
+        Take::Packet
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first packet of a VP8 frame: a descriptor with a 15-bit picture id, TL0PICIDX and
+    /// TID, then the frame's header.
+    fn first_packet(keyframe: bool, height: u16) -> Vec<u8> {
+        let mut packet = vec![0x90, 0xe0, 0x80 | 0x12, 0x34, 0x07, 0x20];
+        let tag = if keyframe { 0x10 } else { 0x11 };
+        packet.extend([tag, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02]);
+        packet.extend(height.to_le_bytes());
+        packet.extend([0; 20]);
+        packet
     }
 
-    /// The media time the receiver is given for this frame.
-    pub(super) fn time_of(&mut self, data: &MediaData) -> MediaTime {
-        let time = MediaTime::new((data.time.numer() as i64 + self.time_offset).max(0) as u64, data.time.frequency());
-        self.last_time = Some(time);
-        time
+    #[test]
+    fn a_keyframes_height_is_read_from_its_first_packet_and_nothing_from_others() {
+        assert_eq!(vp8_keyframe_height(&first_packet(true, 360)), Some(360));
+        assert_eq!(vp8_keyframe_height(&first_packet(false, 360)), None, "a delta frame");
+        let mut later = first_packet(true, 360);
+        later[0] &= !0x10;
+        assert_eq!(vp8_keyframe_height(&later), None, "not the frame's first packet");
+        assert_eq!(vp8_keyframe_height(&[0x90]), None, "too short");
+        assert_eq!(vp8_keyframe_height(&[]), None);
     }
 }

@@ -4,12 +4,13 @@
 //! A browser offers its own tracks when it joins ([`CallRouter::join`]); the router answers. When
 //! tracks come (with their first media) or go, the router offers each participant concerned the
 //! change and waits for its answer ([`CallRouter::answer`]) before offering the next: the server
-//! drives renegotiation, so offers never cross. Media is forwarded frame by frame (str0m's frame
-//! mode): str0m depacketises what a publisher sends and packetises it again for each receiver,
-//! with its own sequence numbers, NACK/RTX history, pacing and RTCP per peer, so a receiver's
-//! losses are repaired from the server and never reach the publisher. A receiver that joins a
-//! track, or loses frames of it, has the publisher asked for a keyframe, at most every
-//! [`KEYFRAME_REQUEST_EVERY`].
+//! drives renegotiation, so offers never cross. Media is forwarded packet by packet (str0m's RTP
+//! mode): a publisher's RTP packets go to each receiver as they came, with their numbers moved
+//! for that receiver (`super::rewrite`), so that switching layers or leaving packets out never
+//! shows as a gap; str0m keeps a send history per receiver, answers its NACKs from it, and does
+//! its RTCP, so a receiver's losses are repaired from the server and never reach the publisher.
+//! A receiver that joins a track, or switches layer, has the publisher asked for a keyframe, at
+//! most every [`KEYFRAME_REQUEST_EVERY`].
 //!
 //! Datagrams are matched to a participant by their source address once its ICE has found it,
 //! and before that by str0m's own check (the ICE user name of a STUN request).
@@ -24,11 +25,14 @@ use std::time::{Duration, Instant};
 
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, Vp8Descriptor};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
 use super::allocator::Hysteresis;
+use super::rewrite::Numbers;
 use super::speakers::Speakers;
 use super::track::{Negotiation, Published, RateMeter, Receiving, Sent, Take, Wanted, vp8_keyframe_height};
 use crate::metrics::COUNTERS;
@@ -138,7 +142,7 @@ pub struct CallRouter {
     /// an answer settles an offer, so that the datagrams in between do not look through every
     /// participant's every track (in a call of 50, 5,000 checks a datagram).
     negotiating: bool,
-    /// Those frames were written to since they were last polled: polled at the end of the drive,
+    /// Those packets were written to since they were last polled: polled at the end of the drive,
     /// or of the batch of datagrams while `holding`.
     written: Vec<PersonId>,
     holding: bool,
@@ -275,6 +279,7 @@ impl CallRouter {
             .enable_bwe(self.estimating.then(|| Bitrate::bps(INITIAL_ESTIMATE)))
             .set_stats_interval(Some(STATS_EVERY))
             .set_send_buffer_video(SEND_HISTORY_VIDEO)
+            .set_rtp_mode(true)
             .build(now);
         for address in &self.addresses {
             if let Ok(candidate) = Candidate::host(*address, "udp") {
@@ -338,14 +343,7 @@ impl CallRouter {
         me.receiving.retain_mut(|track| match track.state {
             Negotiation::Offered(mid) => {
                 track.state = Negotiation::Open(mid);
-                // Forwarded as it arrives, as Jitsi Videobridge and mediasoup do: the publisher's
-                // browser paced it already, and the allocator keeps what is sent under the
-                // estimate. str0m's pacer, at 1.1 times the estimate, held a receiver's frames
-                // behind one another: a p99 of 23 ms in rooms of 4, seconds behind a slow link
-                // (measured: docs/media.md).
-                if let Some(stream) = rtc.direct_api().stream_tx_by_mid(mid, None) {
-                    stream.set_unpaced(true);
-                }
+                track.sending = send_stream(rtc, mid, track.kind);
                 opened.push((track.from, track.from_mid, track.current, track.wanted.clone()));
                 true
             }
@@ -379,8 +377,8 @@ impl CallRouter {
     }
 
     /// Datagrams that came together: each is given to its participant's str0m and polled, and
-    /// those they carried frames for are polled once, after the last, rather than after each
-    /// frame (each poll looks through every stream of the connection). What they send goes out
+    /// those they carried packets for are polled once, after the last, rather than after each
+    /// packet (each poll looks through every stream of the connection). What they send goes out
     /// after the batch either way.
     pub fn handle_receive_batch<D: AsRef<[u8]>>(
         &mut self,
@@ -395,7 +393,7 @@ impl CallRouter {
         self.drive(Vec::new(), now);
     }
 
-    /// The next participant frames were written to, to poll now (none while holding them for the
+    /// The next participant packets were written to, to poll now (none while holding them for the
     /// end of a batch).
     fn next_written(&mut self) -> Option<usize> {
         while !self.holding {
@@ -478,7 +476,7 @@ impl CallRouter {
     }
 
     /// Polls each participant in `work` until str0m wants time to pass, acting on what it says;
-    /// those it writes frames to are polled in turn.
+    /// those it writes packets to are polled in turn.
     fn drive(&mut self, mut work: Vec<usize>, now: Instant) {
         while let Some(at) = work.pop().or_else(|| self.next_written()) {
             let mut events = Vec::new();
@@ -560,7 +558,7 @@ impl CallRouter {
                     self.published(at, added.mid, added.kind, layers.unwrap_or_default(), now);
                 }
             }
-            Event::MediaData(data) => self.forward(at, data, now),
+            Event::RtpPacket(packet) => self.forward(at, packet, now),
             Event::MediaEgressStats(stats) => {
                 let me = &mut self.participants[at];
                 if let Some(track) = me.receiving.iter_mut().find(|t| t.state == Negotiation::Open(stats.mid)) {
@@ -626,83 +624,116 @@ impl CallRouter {
         self.negotiating = true;
     }
 
-    /// Writes a publisher's frame to everyone receiving that track.
-    fn forward(&mut self, at: usize, data: MediaData, now: Instant) {
+    /// Forwards a publisher's packet to everyone receiving its track (and layer), numbered for
+    /// each (see [`super::rewrite`]).
+    fn forward(&mut self, at: usize, packet: RtpPacket, now: Instant) {
         let from = self.participants[at].id;
         let me = &mut self.participants[at];
-        me.publishing.add(data.data.len(), now);
+        me.publishing.add(packet.payload.len(), now);
         if me.publishing.bitrate.is_some_and(|rate| rate > PUBLISH_MAX) {
             tracing::warn!(id = %from, bitrate = me.publishing.bitrate, "publishes more than allowed: cut off");
             me.rtc.disconnect();
             return;
         }
-        let index = self.participants[at].published.iter().position(|t| t.mid == data.mid);
-        if let Some(index) = index {
-            self.first_heard(at, index);
-        }
-        if let Some(level) = data.ext_vals.audio_level {
-            self.speakers.heard(from, level, data.ext_vals.voice_activity.unwrap_or(true), now);
-        }
-        if data.ext_vals.audio_level.is_some() && !self.audible_now(from, now) {
+        // The packet's track and layer: its first packets name them, str0m keeps them by SSRC.
+        let Some((mid, rid)) = me.rtc.direct_api().stream_rx(&packet.header.ssrc).map(|s| (s.mid(), s.rid())) else {
             return;
+        };
+        let Some(index) = self.participants[at].published.iter().position(|t| t.mid == mid) else { return };
+        self.first_heard(at, index);
+        let ext = &packet.header.ext_vals;
+        if let Some(level) = ext.audio_level {
+            self.speakers.heard(from, level, ext.voice_activity.unwrap_or(true), now);
         }
-        if !data.contiguous {
-            // Frames were lost on the way in: receivers need a fresh start.
-            self.request_keyframe(from, data.mid, data.rid, now);
-        }
-        let Some(index) = index else { return };
+        // Padding, and voices not forwarded in a large call: left out, numbered around.
+        let left_out = packet.payload.is_empty() || (ext.audio_level.is_some() && !self.audible_now(from, now));
         let track = &mut self.participants[at].published[index];
-        track.framed(now);
-        match track.rates.iter_mut().find(|(layer, _)| *layer == data.rid) {
-            Some((_, meter)) => meter.add(data.data.len(), now),
-            None => {
-                let mut meter = RateMeter::default();
-                meter.add(data.data.len(), now);
-                track.rates.push((data.rid, meter));
+        let video = track.kind == MediaKind::Video;
+        let descriptor = video.then(|| Vp8Descriptor::parse(&packet.payload).ok()).flatten();
+        let keyframe = !video || descriptor.is_some_and(|d| d.starts_keyframe(&packet.payload));
+        if !left_out {
+            track.framed(now);
+            match track.rates.iter_mut().find(|(layer, _)| *layer == rid) {
+                Some((_, meter)) => meter.add(packet.payload.len(), now),
+                None => {
+                    let mut meter = RateMeter::default();
+                    meter.add(packet.payload.len(), now);
+                    track.rates.push((rid, meter));
+                }
             }
         }
-        if let (Some(rid), Some(height)) = (data.rid, vp8_keyframe_height(&data)) {
+        if let (Some(rid), true) = (rid, video && keyframe)
+            && let Some(height) = vp8_keyframe_height(&packet.payload)
+        {
             match track.heights.iter_mut().find(|(layer, _)| *layer == rid) {
                 Some((_, known)) => *known = height,
                 None => track.heights.push((rid, height)),
             }
         }
+        let numbers = Numbers {
+            sequence: *packet.seq_no,
+            time: packet.header.timestamp,
+            picture: descriptor.and_then(|d| d.picture_id()),
+            tl0: descriptor.and_then(|d| d.tl0_pic_idx()),
+        };
+        // A switch of layer goes on one frame later (the web client's 30 a second).
+        let frame = if video { 90_000 / 30 } else { 0 };
+        // Kept, so that the receiving browser can tell who is loud, and turn a phone's picture.
+        let ext_vals = ExtensionValues {
+            audio_level: ext.audio_level,
+            voice_activity: ext.voice_activity,
+            video_orientation: ext.video_orientation,
+            ..Default::default()
+        };
         // Set aside while the others are written to (none of them is `at`), rather than copied
-        // for each frame.
+        // for each packet.
         let published = std::mem::take(&mut self.participants[at].published);
         let publisher = &published[index];
-        // The first frames of a layer may come before its keyframe can be asked for.
+        // The first packets of a layer may come before its keyframe can be asked for.
         let mut needs_keyframe = false;
         for (to, p) in self.participants.iter_mut().enumerate() {
             if to == at {
                 continue;
             }
             for track in &mut p.receiving {
-                let Negotiation::Open(mid) = track.state else { continue };
-                if track.from != from || track.from_mid != data.mid {
+                if track.from != from || track.from_mid != mid {
+                    continue;
+                }
+                let (Negotiation::Open(_), Some((ssrc, pt))) = (track.state, track.sending) else { continue };
+                if left_out {
+                    track.rewriter.skip();
                     continue;
                 }
                 let wanted = publisher.capped(publisher.resolve(&track.wanted), track.ceiling);
                 let wanted = publisher.available(wanted, now);
-                match track.takes(&data, &wanted) {
-                    Take::Frame => {}
+                match track.takes(rid, keyframe, packet.header.marker, &wanted) {
+                    Take::Packet => {}
                     Take::Nothing => continue,
-                    Take::FrameButNeedsKeyframe => needs_keyframe = true,
                     Take::NothingUntilKeyframe => {
                         needs_keyframe = true;
                         continue;
                     }
                 }
-                let time = track.time_of(&data);
-                let Some(writer) = p.rtc.writer(mid) else { continue };
-                let Some(pt) = writer.match_params(data.params) else { continue };
-                // Kept, so that the receiving browser can tell who is loud as well.
-                let writer = match data.ext_vals.audio_level {
-                    Some(level) => writer.audio_level(level, data.ext_vals.voice_activity.unwrap_or(true)),
-                    None => writer,
-                };
-                if writer.write(pt, data.network_time, time, data.data.clone()).is_ok() && !self.written.contains(&p.id)
-                {
+                let Some(numbers) = track.rewriter.rewrite(numbers, frame) else { continue };
+                let mut direct = p.rtc.direct_api();
+                let Some(stream) = direct.stream_tx(&ssrc) else { continue };
+                let mut write =
+                    RtpWrite::new(pt, numbers.sequence.into(), numbers.time, packet.timestamp, packet.payload.clone())
+                        .marker(packet.header.marker)
+                        .ext_vals(ext_vals.clone())
+                        .nackable(video);
+                let mut patch = descriptor.map(|d| d.patch());
+                if let (Some(builder), Some(picture)) = (patch.as_mut(), numbers.picture) {
+                    *builder = builder.picture_id(picture);
+                }
+                if let (Some(builder), Some(tl0)) = (patch.as_mut(), numbers.tl0) {
+                    *builder = builder.tl0_pic_idx(tl0);
+                }
+                if let Some(Ok(patch)) = patch.map(|b| b.build()) {
+                    write = write.vp8_patch(patch);
+                }
+                stream.write_rtp(write);
+                if !self.written.contains(&p.id) {
                     self.written.push(p.id);
                 }
             }
@@ -710,7 +741,7 @@ impl CallRouter {
         self.participants[at].published = published;
         // Of audio, which has no keyframes, `request_keyframe` asks nothing.
         if needs_keyframe {
-            self.request_keyframe(from, data.mid, data.rid, now);
+            self.request_keyframe(from, mid, rid, now);
         }
     }
 
@@ -758,13 +789,13 @@ impl CallRouter {
         {
             return;
         }
-        let Some(mut writer) = publisher.rtc.writer(mid) else { return };
-        if writer.request_keyframe(rid, KeyframeRequestKind::Pli).is_ok() {
-            COUNTERS.media_keyframe_request();
-            match last {
-                Some((_, last)) => *last = now,
-                None => track.keyframe_requests.push((rid, now)),
-            }
+        let mut direct = publisher.rtc.direct_api();
+        let Some(stream) = direct.stream_rx_by_mid(mid, rid) else { return };
+        stream.request_keyframe(KeyframeRequestKind::Pli);
+        COUNTERS.media_keyframe_request();
+        match last {
+            Some((_, last)) => *last = now,
+            None => track.keyframe_requests.push((rid, now)),
         }
     }
 
@@ -830,6 +861,22 @@ impl CallRouter {
         }
         self.negotiating = true;
     }
+}
+
+/// The stream a receiver's track is sent on in its connection, made unpaced, and the payload
+/// type the receiver agreed to for the track's codec.
+fn send_stream(rtc: &mut Rtc, mid: Mid, kind: MediaKind) -> Option<(Ssrc, Pt)> {
+    let codec = if kind == MediaKind::Audio { Codec::Opus } else { Codec::Vp8 };
+    let agreed = rtc.media(mid)?.remote_pts().to_vec();
+    let pt = rtc.codec_config().find(|p| p.spec().codec == codec && agreed.contains(&p.pt()))?.pt();
+    let mut direct = rtc.direct_api();
+    let stream = direct.stream_tx_by_mid(mid, None)?;
+    // Forwarded as it arrives, as Jitsi Videobridge and mediasoup do: the publisher's browser
+    // paced it already, and the allocator keeps what is sent under the estimate. str0m's pacer,
+    // at 1.1 times the estimate, held a receiver's frames behind one another: a p99 of 23 ms in
+    // rooms of 4, seconds behind a slow link (measured: docs/media.md).
+    stream.set_unpaced(true);
+    Some((stream.ssrc(), pt))
 }
 
 mod layers;
