@@ -7,7 +7,9 @@
 //!
 //! - [`router`]: one call: a peer connection per participant, the tracks each publishes, the
 //!   tracks each receives, and the offers that tell a browser of tracks come and gone.
-//! - `track`: one track: its layers, what each receiver wants of it, which frame goes to whom.
+//! - `track`: one track: its layers, what each receiver wants of it, which packet goes to whom.
+//! - `rewrite`: the numbers each receiver's copy of a track is sent with, so that it sees one
+//!   unbroken stream across layer switches and packets left out.
 //! - [`allocator`]: which layer of each track a receiver's bandwidth estimate allows.
 //! - [`speakers`]: who is speaking, from the audio levels in the packets.
 //! - [`demux`]: which call a datagram at the media port is for, before any router sees it.

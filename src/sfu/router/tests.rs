@@ -49,6 +49,8 @@ struct Heard {
     size: usize,
     keyframe: bool,
     time: u64,
+    /// No packet of its stream went missing since the frame before (by the RTP sequence).
+    contiguous: bool,
 }
 
 /// A VP8 frame's first byte: its lowest bit clear on a key frame.
@@ -302,6 +304,7 @@ fn poll_browser(b: &mut Browser) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
                 size: data.data.len(),
                 keyframe: data.data.first().is_some_and(|first| first & 1 == 0),
                 time: data.time.numer(),
+                contiguous: data.contiguous,
             }),
             Output::Event(Event::KeyframeRequest(request)) => {
                 b.keyframe_requests += 1;
@@ -422,6 +425,17 @@ fn in_a_large_call_only_the_loudest_voices_are_forwarded() {
     let before = call.counts(0);
     call.run(Duration::from_secs(1));
     assert_eq!(call.tracks_going_on(0, &before, 20), 3);
+    // The one who spoke last falls silent and is left out while another speaks; heard again,
+    // its packets are numbered on from the last it was sent: the receiver sees no loss.
+    call.browsers[3].level = -100;
+    call.browsers[4].level = -5;
+    call.run(Duration::from_secs(2));
+    call.browsers[3].level = -1;
+    call.run(Duration::from_secs(1));
+    let heard = &call.browsers[0].heard;
+    let times = heard.values().map(|frames| frames.windows(2).map(|p| p[1].time - p[0].time).max().unwrap_or(0));
+    assert!(times.max().unwrap() > 48_000, "a voice was left out for a while");
+    assert!(heard.values().all(|frames| frames.iter().skip(1).all(|h| h.contiguous)), "no gap in any voice's numbers");
 
     // In a call small enough, every voice goes.
     let mut small = Call::with_audio(4);
@@ -545,6 +559,7 @@ fn a_receiver_gets_the_layer_it_wants_switching_only_at_a_keyframe_of_it_and_not
     for pair in all.windows(2) {
         let step = pair[1].time as i64 - pair[0].time as i64;
         assert!((1..=9_000).contains(&step), "the receiver's clock runs on smoothly: {pair:?}");
+        assert!(pair[1].contiguous, "its sequence numbers run on across the switches: {pair:?}");
     }
 
     call.router.set_wanted(to, from, from_mid, Wanted::Paused, call.now).unwrap();
