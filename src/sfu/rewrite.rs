@@ -10,6 +10,12 @@
 /// starts at 0, as the receiver assumes without being told otherwise.
 const FIRST_SEQUENCE: u64 = 1;
 
+/// A packet this far from the numbering's start, behind it or ahead of the newest, is no late or
+/// lost packet of the source (those are within a second or so of it) but the source starting over
+/// (a publisher's stream restarted under another SSRC): it is numbered on from it as a new source,
+/// rather than dropped for good or leaving the receiver a gap it would ask to be filled.
+const RESTART_AFTER: u64 = 3_000;
+
 /// One receiver's numbering of one track.
 #[derive(Debug, Default)]
 pub(super) struct Rewriter {
@@ -68,6 +74,12 @@ impl Rewriter {
     /// The numbers `packet` is sent with; `None` for a packet from before the current numbering
     /// began (late, of a source or a stretch that was left): its place is taken.
     pub(super) fn rewrite(&mut self, packet: Numbers, frame: u32) -> Option<Rewritten> {
+        if let (Some((since, from)), Some(last)) = (self.base, self.last_sequence) {
+            let newest = since + (last - from);
+            if packet.sequence + RESTART_AFTER < since || packet.sequence > newest + RESTART_AFTER {
+                self.switch = true;
+            }
+        }
         if self.base.is_none() || self.renumber || self.switch {
             let next = self.last_sequence.map_or(FIRST_SEQUENCE, |last| last + 1);
             self.base = Some((packet.sequence, next));
@@ -141,7 +153,18 @@ mod tests {
         assert_eq!(first, Rewritten { sequence: 3, time: 56_000, picture: Some(0), tl0: Some(0) });
         let next = rewriter.rewrite(numbers(9_001, 4_000_003_000, 501, 41), 3_000).unwrap();
         assert_eq!(next, Rewritten { sequence: 4, time: 59_000, picture: Some(1), tl0: Some(1) });
-        assert_eq!(rewriter.rewrite(numbers(102, 56_000, 0, 0), 3_000), None, "the old layer's stragglers");
+        assert_eq!(rewriter.rewrite(numbers(8_999, 3_999_997_000, 499, 39), 3_000), None, "from before the switch");
+    }
+
+    #[test]
+    fn a_source_that_starts_over_with_other_numbers_is_numbered_on_as_a_new_one() {
+        let mut rewriter = Rewriter::default();
+        rewriter.rewrite(numbers(40_000, 9_000, 100, 1), 3_000).unwrap();
+        let restarted = rewriter.rewrite(numbers(12, 77, 5, 1), 3_000).unwrap();
+        assert_eq!((restarted.sequence, restarted.time, restarted.picture), (2, 12_000, Some(101)));
+        assert_eq!(rewriter.rewrite(numbers(13, 3_077, 6, 1), 3_000).unwrap().sequence, 3);
+        let leapt = rewriter.rewrite(numbers(60_000, 6_077, 7, 1), 3_000).unwrap();
+        assert_eq!(leapt.sequence, 4, "a leap far ahead leaves no gap of thousands");
     }
 
     #[test]
