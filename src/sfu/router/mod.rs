@@ -640,7 +640,10 @@ impl CallRouter {
             return;
         };
         let Some(index) = self.participants[at].published.iter().position(|t| t.mid == mid) else { return };
-        self.first_heard(at, index);
+        // Padding is no media: a track is offered once media of it comes.
+        if !packet.payload.is_empty() {
+            self.first_heard(at, index);
+        }
         let ext = &packet.header.ext_vals;
         if let Some(level) = ext.audio_level {
             self.speakers.heard(from, level, ext.voice_activity.unwrap_or(true), now);
