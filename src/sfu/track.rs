@@ -11,6 +11,10 @@ use super::rewrite::Rewriter;
 use crate::metrics::COUNTERS;
 use crate::rooms::PersonId;
 
+/// A video frame's length in RTP clock ticks (90 kHz), at the web client's 30 frames a second:
+/// a receiver's clock goes on this far across a switch of layer.
+const VIDEO_FRAME_TICKS: u32 = 90_000 / 30;
+
 /// What a layer is taken to cost before it has been measured, lowest first: the web client's
 /// limits for its camera's three layers.
 const ASSUMED_LAYER_BITRATES: [u64; 3] = [150_000, 500_000, 1_700_000];
@@ -319,7 +323,8 @@ impl Receiving {
             current: None,
             started: false,
             in_frame: false,
-            rewriter: Rewriter::default(),
+            // Audio never changes source: one voice per track, no layers.
+            rewriter: Rewriter::new(if track.kind == MediaKind::Video { VIDEO_FRAME_TICKS } else { 0 }),
             sending: None,
         }
     }

@@ -28,11 +28,11 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, Vp8Descriptor};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, Vp8Descriptor, Vp8Patch};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
 use super::allocator::Hysteresis;
-use super::rewrite::Numbers;
+use super::rewrite::{Numbers, Rewritten};
 use super::speakers::Speakers;
 use super::track::{Negotiation, Published, RateMeter, Receiving, Sent, Take, Wanted, vp8_keyframe_height};
 use crate::metrics::COUNTERS;
@@ -665,7 +665,9 @@ impl CallRouter {
                 }
             }
         }
-        if let (Some(rid), true) = (rid, video && keyframe)
+        if video
+            && keyframe
+            && let Some(rid) = rid
             && let Some(height) = vp8_keyframe_height(&packet.payload)
         {
             match track.heights.iter_mut().find(|(layer, _)| *layer == rid) {
@@ -679,8 +681,6 @@ impl CallRouter {
             picture: descriptor.and_then(|d| d.picture_id()),
             tl0: descriptor.and_then(|d| d.tl0_pic_idx()),
         };
-        // A switch of layer goes on one frame later (the web client's 30 a second).
-        let frame = if video { 90_000 / 30 } else { 0 };
         // Kept, so that the receiving browser can tell who is loud, and turn a phone's picture.
         let ext_vals = ExtensionValues {
             audio_level: ext.audio_level,
@@ -717,7 +717,7 @@ impl CallRouter {
                         continue;
                     }
                 }
-                let Some(numbers) = track.rewriter.rewrite(numbers, frame) else { continue };
+                let Some(numbers) = track.rewriter.rewrite(numbers) else { continue };
                 let mut direct = p.rtc.direct_api();
                 let Some(stream) = direct.stream_tx(&ssrc) else { continue };
                 let mut write =
@@ -725,14 +725,7 @@ impl CallRouter {
                         .marker(packet.header.marker)
                         .ext_vals(ext_vals.clone())
                         .nackable(video);
-                let mut patch = descriptor.map(|d| d.patch());
-                if let (Some(builder), Some(picture)) = (patch.as_mut(), numbers.picture) {
-                    *builder = builder.picture_id(picture);
-                }
-                if let (Some(builder), Some(tl0)) = (patch.as_mut(), numbers.tl0) {
-                    *builder = builder.tl0_pic_idx(tl0);
-                }
-                if let Some(Ok(patch)) = patch.map(|b| b.build()) {
+                if let Some(patch) = descriptor.and_then(|d| vp8_patch(d, &numbers)) {
                     write = write.vp8_patch(patch);
                 }
                 stream.write_rtp(write);
@@ -864,6 +857,19 @@ impl CallRouter {
         }
         self.negotiating = true;
     }
+}
+
+/// The VP8 descriptor's picture id and TL0PICIDX, as this receiver is to see them; `None` when
+/// the descriptor has neither, or a value does not fit it (a 7-bit picture id).
+fn vp8_patch(descriptor: Vp8Descriptor, numbers: &Rewritten) -> Option<Vp8Patch> {
+    let mut patch = descriptor.patch();
+    if let Some(picture) = numbers.picture {
+        patch = patch.picture_id(picture);
+    }
+    if let Some(tl0) = numbers.tl0 {
+        patch = patch.tl0_pic_idx(tl0);
+    }
+    patch.build().ok()
 }
 
 /// The stream a receiver's track is sent on in its connection, made unpaced, and the payload
