@@ -4,11 +4,17 @@
 //! request carries its connection's [`Written`]; and hyper's limits on how long and how large a
 //! request's headers may be.
 //!
+//! The web port carries calls' media too, for networks that drop UDP: a connection whose first
+//! byte is 0 (the length of a STUN request framed as RFC 4571 says, never the first byte of an
+//! HTTP request or a TLS handshake) goes to the media server ([`crate::sfu`]'s `tcp`).
+//!
 //! Without these, idle or half-sent connections cost a file descriptor and a buffer each for as
 //! long as their peer keeps them open: a thousand of them exhausted the server's descriptors.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -20,6 +26,7 @@ use tokio::net::TcpStream;
 
 use crate::admission::{Admission, Refusal, TrustedProxies};
 use crate::metrics::COUNTERS;
+use crate::sfu::MediaServer;
 use crate::stall::{StallGuard, Written};
 
 /// The longest a connection may take to send a request's headers, counted from when it is
@@ -38,18 +45,38 @@ pub struct GuardedAcceptor {
     pub admission: Arc<Admission>,
     /// Their connections carry many clients, each counted by the Socket.IO gate instead.
     pub proxies: TrustedProxies,
+    /// Takes the connections that carry media, if calls go through this server.
+    pub media: Option<Arc<MediaServer>>,
 }
 
-impl<S> Accept<TcpStream, S> for GuardedAcceptor {
+impl<S: Send + 'static> Accept<TcpStream, S> for GuardedAcceptor {
     type Stream = StallGuard<TcpStream>;
     type Service = WithWritten<S>;
-    type Future = std::future::Ready<io::Result<(Self::Stream, Self::Service)>>;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
 
     fn accept(&self, tcp: TcpStream, service: S) -> Self::Future {
-        std::future::ready(self.guard(tcp).map(|stream| {
+        let guarded = self.guard(tcp);
+        let media = self.media.clone();
+        Box::pin(async move {
+            let stream = guarded?;
+            if let Some(media) = media {
+                let mut first = [0; 1];
+                let peeked = tokio::time::timeout(HEADER_READ_TIMEOUT, stream.get_ref().peek(&mut first)).await;
+                match peeked {
+                    Ok(Ok(1)) if first[0] == 0 => {
+                        let peer = stream.get_ref().peer_addr()?;
+                        media.serve_tcp(stream, peer);
+                        return Err(io::Error::other("a media connection, handed to the media server"));
+                    }
+                    Ok(Ok(1)) => {}
+                    Ok(Ok(_)) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+                }
+            }
             let written = stream.written();
-            (stream, WithWritten { inner: service, written })
-        }))
+            Ok((stream, WithWritten { inner: service, written }))
+        })
     }
 }
 

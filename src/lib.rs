@@ -113,6 +113,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         stall_limit: std::time::Duration::from_secs(config.ping_timeout),
         admission: hub.admission(),
         proxies: admission::TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(),
+        media: hub.media_server(),
     };
     // Stops accepting at shutdown, and gives open connections a grace period.
     let handle = axum_server::Handle::new();
@@ -136,6 +137,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         listener.set_nonblocking(true)?;
         println!("noom redirects http://{} to HTTPS", listener.local_addr()?);
         let app = http::redirect_to_https(config.served(), local.port()).into_make_service();
+        let acceptor = connection::GuardedAcceptor { media: None, ..acceptor };
         tokio::spawn(connection::server(listener)?.acceptor(acceptor).handle(handle).serve(app));
     }
     tokio::spawn(memory::give_back_periodically());

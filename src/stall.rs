@@ -62,6 +62,10 @@ impl<T> StallGuard<T> {
         Self { inner, limit, writes: Writes::Flowing, written: Written::default(), _slot: slot }
     }
 
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
     /// What this connection has written, counted as it goes.
     pub fn written(&self) -> Written {
         self.written.clone()

@@ -264,8 +264,9 @@ pub fn ws_frame(data: &[u8]) {
     }
 }
 
-/// Datagrams at the media port, for a call of two whose browsers have offered: any sequence of
-/// datagrams, from either browser's address (a forged source) or another, with time passing,
+/// Datagrams at the media port (or frames of TCP connections), for a call of two whose browsers
+/// have offered: any sequence of datagrams, from either browser's address (a forged source) or
+/// another, over UDP or TCP, with time passing,
 /// routed as the port does (`sfu::demux`) and given to the call's router. No panic; the port
 /// gives a stranger's address to the call only for a STUN request naming one of its
 /// connections; the router refuses a datagram from nobody in the call; nobody is taken out of
@@ -275,8 +276,9 @@ pub fn media_datagram(data: &[u8]) {
     use std::time::{Duration, Instant};
 
     use noom::sfu::demux::{Demux, stun_ufrag};
-    use noom::sfu::{CallRouter, RouterOutput};
+    use noom::sfu::{CallRouter, MediaAddresses, RouterOutput};
     use str0m::media::{Direction, MediaKind};
+    use str0m::net::Protocol;
     use str0m::{Candidate, Rtc};
 
     let server: SocketAddr = "192.0.2.1:3000".parse().expect("an address");
@@ -284,7 +286,8 @@ pub fn media_datagram(data: &[u8]) {
         ["198.51.100.1:5000".parse().expect("an address"), "198.51.100.2:5000".parse().expect("an address")];
     let stranger: SocketAddr = "203.0.113.9:4000".parse().expect("an address");
     let mut now = Instant::now();
-    let mut router = CallRouter::new(vec![server]);
+    let web: SocketAddr = "192.0.2.1:443".parse().expect("an address");
+    let mut router = CallRouter::new(MediaAddresses { udp: vec![server], tcp: vec![web] });
     let mut demux = Demux::default();
     let mut ufrags = Vec::new();
     for address in browsers {
@@ -299,8 +302,8 @@ pub fn media_datagram(data: &[u8]) {
         demux.register(&ufrag, "the call");
         ufrags.push(ufrag);
     }
-    // Each datagram: a byte saying where from (and whether time passes first), a length byte,
-    // then the datagram.
+    // Each datagram: a byte saying where from, over UDP or TCP (and whether time passes first), a
+    // length byte, then the datagram.
     let mut rest = data;
     while let [head, len, tail @ ..] = rest {
         let len = (*len as usize).min(tail.len());
@@ -319,7 +322,8 @@ pub fn media_datagram(data: &[u8]) {
             let named = stun_ufrag(datagram).expect("a STUN request");
             assert!(ufrags.iter().any(|u| u == named), "routed by a user name of nobody");
         }
-        let taken = router.handle_receive(now, source, server, datagram);
+        let (proto, to) = if head & 0x40 != 0 { (Protocol::Tcp, web) } else { (Protocol::Udp, server) };
+        let taken = router.handle_receive(now, proto, source, to, datagram);
         assert!(!taken || source != stranger, "a datagram of nobody in the call was taken");
     }
     while let Some(output) = router.poll_output() {

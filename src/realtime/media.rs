@@ -19,7 +19,7 @@ use crate::cluster::{MediaRequest, Op};
 use crate::config::{Calls, Config};
 use crate::events;
 use crate::rooms::{CallChange, PersonId};
-use crate::sfu::{MediaEvent, MediaServer};
+use crate::sfu::{MediaAddresses, MediaEvent, MediaServer};
 
 pub(super) const EVENTS: &[EventDef] = &[
     EventDef { name: events::noom::SFU_JOIN, kind: EventKind::NoomSignal },
@@ -38,12 +38,19 @@ pub(super) async fn start(
     }
     let port = config.media_port.unwrap_or(http_port);
     let ips = if config.media_address.is_empty() { vec![own_address()] } else { config.media_address.clone() };
-    let addresses: Vec<SocketAddr> = ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
+    // Media over TCP comes to the web port, for networks that drop UDP.
+    let addresses = MediaAddresses {
+        udp: ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
+        tcp: ips.iter().map(|ip| SocketAddr::new(*ip, http_port)).collect(),
+    };
     let bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
     match MediaServer::bind(bind, addresses, config.all_voices_up_to.into()).await {
         Ok(started) => {
-            let advertised: Vec<String> = started.0.addresses().iter().map(ToString::to_string).collect();
-            println!("noom media on udp port {port}, reached at {}", advertised.join(", "));
+            let advertised: Vec<String> = ips.iter().map(ToString::to_string).collect();
+            println!(
+                "noom media on udp port {port} (and tcp port {http_port}, the web port's), reached at {}",
+                advertised.join(", ")
+            );
             Some(started)
         }
         Err(e) => {
@@ -99,6 +106,11 @@ impl Hub {
     /// Calls whose media goes through this node's media server now.
     pub fn media_calls(&self) -> usize {
         self.media.as_ref().map_or(0, |media| media.calls())
+    }
+
+    /// The media server, which takes the web port's media connections over TCP.
+    pub fn media_server(&self) -> Option<Arc<MediaServer>> {
+        self.media.clone()
     }
 
     /// Whether calls go through the media server.

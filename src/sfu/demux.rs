@@ -61,6 +61,12 @@ impl<K: Clone + Eq + Hash> Demux<K> {
         Some(call)
     }
 
+    /// The call a STUN request names by its user name, without giving it the source address: a
+    /// TCP connection's first frame ([`super::tcp`]), which binds the whole connection.
+    pub fn named(&self, datagram: &[u8]) -> Option<K> {
+        self.by_ufrag.get(stun_ufrag(datagram)?).cloned()
+    }
+
     pub fn addresses(&self) -> usize {
         self.by_source.len()
     }

@@ -14,7 +14,8 @@
 //! - [`speakers`]: who is speaking, from the audio levels in the packets.
 //! - [`demux`]: which call a datagram at the media port is for, before any router sees it.
 //! - [`server`]: the IO around the routers: a task per call; `port`, the media port's socket,
-//!   read and written in batches.
+//!   read and written in batches; `tcp`, media over TCP connections of the web port, for
+//!   networks that drop UDP.
 
 pub mod allocator;
 pub mod demux;
@@ -23,8 +24,9 @@ mod rewrite;
 pub mod router;
 pub mod server;
 pub mod speakers;
+mod tcp;
 mod track;
 
-pub use router::{CallRouter, ParticipantStats, RouterError, RouterOutput};
+pub use router::{CallRouter, MediaAddresses, ParticipantStats, RouterError, RouterOutput};
 pub use server::{MediaError, MediaEvent, MediaServer};
 pub use track::Wanted;

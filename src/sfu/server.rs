@@ -1,7 +1,8 @@
 //! The media port and the calls behind it: the IO around the sans-IO routers.
 //!
-//! One UDP socket takes every call's datagrams. Its receiving task finds each datagram's call
-//! ([`Demux`]) and hands it to that call's task, which owns the call's [`CallRouter`]: the task
+//! One UDP socket takes every call's datagrams, and TCP connections from the web port take those
+//! of browsers whose network drops UDP ([`super::tcp`]). The receiving task finds each datagram's
+//! call ([`Demux`]) and hands it to that call's task, which owns the call's [`CallRouter`]: the task
 //! feeds it datagrams, signalling and time, sends what it transmits, and reports the rest
 //! ([`MediaEvent`]) to the signalling side. Calls never share a router, so one busy call runs
 //! on its own thread while others run on theirs.
@@ -19,11 +20,13 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::net::Protocol;
 use tokio::sync::{mpsc, oneshot};
 
 use super::demux::Demux;
 use super::port::{Port, Received};
-use super::router::{CallRouter, ParticipantStats, RouterError, RouterOutput};
+use super::router::{CallRouter, MediaAddresses, ParticipantStats, RouterError, RouterOutput};
+use super::tcp::{self, Links};
 use crate::metrics::COUNTERS;
 use crate::rooms::PersonId;
 
@@ -34,6 +37,9 @@ const CALL_QUEUE: usize = 4096;
 const BATCH: usize = 64;
 /// How often each call's figures are copied out for the admin panel.
 const STATS_EVERY: Duration = Duration::from_secs(1);
+
+/// A datagram for a call: how it came (the media port, or a TCP connection), and from where.
+pub(super) type Datagram = (Protocol, SocketAddr, Vec<u8>);
 
 /// What a call's media has for the signalling side.
 #[derive(Debug)]
@@ -68,8 +74,10 @@ impl std::fmt::Display for MediaError {
 /// The media server: its port, and a task per call.
 pub struct MediaServer {
     port: Arc<Port>,
-    /// Where browsers reach the port: advertised as the candidates of every connection.
-    addresses: Vec<SocketAddr>,
+    /// Where browsers reach the server: advertised as the candidates of every connection.
+    addresses: MediaAddresses,
+    /// Its TCP connections.
+    pub(super) links: Links,
     /// See [`CallRouter::with_all_voices_up_to`].
     all_voices_up_to: usize,
     table: Mutex<Table>,
@@ -90,7 +98,7 @@ struct Table {
 #[derive(Clone)]
 struct CallHandle {
     commands: mpsc::UnboundedSender<Command>,
-    datagrams: mpsc::Sender<(SocketAddr, Vec<u8>)>,
+    datagrams: mpsc::Sender<Datagram>,
 }
 
 enum Command {
@@ -119,10 +127,11 @@ enum Command {
 
 impl MediaServer {
     /// Binds the media port and starts receiving on it. Events for the signalling side come out
-    /// of the receiver returned.
+    /// of the receiver returned. Media over TCP comes from the web port's listener, which hands
+    /// over the connections that carry it ([`MediaServer::serve_tcp`]).
     pub async fn bind(
         bind: SocketAddr,
-        addresses: Vec<SocketAddr>,
+        addresses: MediaAddresses,
         all_voices_up_to: usize,
     ) -> io::Result<(Arc<Self>, mpsc::UnboundedReceiver<MediaEvent>)> {
         let port = Arc::new(Port::bind(bind).await?);
@@ -130,6 +139,7 @@ impl MediaServer {
         let server = Arc::new(Self {
             port,
             addresses,
+            links: Links::default(),
             all_voices_up_to,
             table: Mutex::new(Table::default()),
             next_call: AtomicU64::new(1),
@@ -140,8 +150,29 @@ impl MediaServer {
         Ok((server, receiver))
     }
 
-    pub fn addresses(&self) -> &[SocketAddr] {
+    pub fn addresses(&self) -> &MediaAddresses {
         &self.addresses
+    }
+
+    /// Serves a TCP connection of the web port whose first byte says it carries media (see
+    /// [`super::tcp`]).
+    pub fn serve_tcp<S>(self: &Arc<Self>, stream: S, peer: SocketAddr)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    {
+        tokio::spawn(tcp::serve(self.clone(), stream, peer));
+    }
+
+    /// Media connections over TCP open now.
+    pub fn tcp_connections(&self) -> usize {
+        self.links.len()
+    }
+
+    /// The queue of the call whose connection a STUN request names by its user name.
+    pub(super) fn call_named(&self, stun: &[u8]) -> Option<mpsc::Sender<Datagram>> {
+        let table = self.table.lock();
+        let call = table.demux.named(stun)?;
+        table.calls.get(&call).map(|handle| handle.datagrams.clone())
     }
 
     /// `id`'s media figures, as of the last second or so.
@@ -234,10 +265,12 @@ impl MediaServer {
         handle
     }
 
-    /// The address a datagram from `source` came to: the advertised one of its family (the
-    /// socket listens on all; ICE only needs the pair to match what was advertised).
-    fn destination(&self, source: SocketAddr) -> Option<SocketAddr> {
-        self.addresses.iter().find(|a| a.is_ipv4() == source.is_ipv4()).copied()
+    /// The address a datagram from `source` came to: the advertised one of its family and
+    /// transport (the sockets listen on all addresses; ICE only needs the pair to match what was
+    /// advertised).
+    fn destination(&self, proto: Protocol, source: SocketAddr) -> Option<SocketAddr> {
+        let addresses = if proto == Protocol::Tcp { &self.addresses.tcp } else { &self.addresses.udp };
+        addresses.iter().find(|a| a.is_ipv4() == source.is_ipv4()).copied()
     }
 }
 
@@ -263,7 +296,7 @@ async fn receive(server: std::sync::Weak<MediaServer>, port: Arc<Port>) {
             let call = table.demux.route(source, datagram);
             match call.and_then(|call| table.calls.get(&call)) {
                 Some(handle) => {
-                    if handle.datagrams.try_send((source, datagram.to_vec())).is_err() {
+                    if handle.datagrams.try_send((Protocol::Udp, source, datagram.to_vec())).is_err() {
                         COUNTERS.media_queue_full();
                     }
                 }
@@ -291,8 +324,8 @@ struct CallTask {
     router: CallRouter,
     /// Each participant's ICE user name, to forget in the port's table when they go.
     ufrags: HashMap<PersonId, String>,
-    /// Datagrams the router transmitted, sent together when its turn ends (kept for its
-    /// capacity).
+    /// Datagrams the router transmitted to the media port, sent together when its turn ends
+    /// (kept for its capacity).
     outgoing: Vec<(SocketAddr, Vec<u8>)>,
 }
 
@@ -300,7 +333,7 @@ impl CallTask {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
-        mut datagrams: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
+        mut datagrams: mpsc::Receiver<Datagram>,
     ) {
         let mut batch = Vec::with_capacity(BATCH);
         let mut counted = 0;
@@ -344,13 +377,13 @@ impl CallTask {
     }
 
     /// What one wake-up of the task brought, handed to the router; what it caused sent.
-    fn turn(&mut self, turn: Turn, batch: &mut Vec<(SocketAddr, Vec<u8>)>) {
+    fn turn(&mut self, turn: Turn, batch: &mut Vec<Datagram>) {
         match turn {
             Turn::Command(command) => self.command(command),
             Turn::Datagrams => {
                 let server = &self.server;
-                let datagrams = batch.drain(..).filter_map(|(source, datagram)| {
-                    server.destination(source).map(|destination| (source, destination, datagram))
+                let datagrams = batch.drain(..).filter_map(|(proto, source, datagram)| {
+                    server.destination(proto, source).map(|destination| (proto, source, destination, datagram))
                 });
                 self.router.handle_receive_batch(Instant::now(), datagrams);
             }
@@ -406,6 +439,14 @@ impl CallTask {
     fn flush(&mut self) {
         while let Some(output) = self.router.poll_output() {
             match output {
+                RouterOutput::Transmit { proto: Protocol::Tcp, destination, contents, .. } => {
+                    let bytes = contents.len();
+                    if self.server.links.send(destination, contents) {
+                        COUNTERS.media_out(1, bytes);
+                    } else {
+                        COUNTERS.media_send_failed(1);
+                    }
+                }
                 RouterOutput::Transmit { destination, contents, .. } => {
                     self.outgoing.push((destination, contents));
                 }
@@ -496,7 +537,8 @@ mod tests {
     #[tokio::test]
     async fn a_call_whose_media_fails_tells_everyone_they_are_out_and_a_join_starts_a_new_call() {
         let bind = "127.0.0.1:0".parse().unwrap();
-        let (server, mut events) = MediaServer::bind(bind, vec!["127.0.0.1:9".parse().unwrap()], 12).await.unwrap();
+        let addresses = MediaAddresses::udp(vec!["127.0.0.1:9".parse().unwrap()]);
+        let (server, mut events) = MediaServer::bind(bind, addresses, 12).await.unwrap();
         let (ann, bob) = (PersonId::random(), PersonId::random());
         server.join("room", ann, &offer(), None).await.unwrap();
         server.join("room", bob, &offer(), None).await.unwrap();

@@ -175,7 +175,7 @@ test("the admin page: a wrong token shows nothing; the right one shows the rooms
   }
 });
 
-test("the admin page shows each caller's media through the media server: layers sent, videos received, the estimate", { timeout: 120_000 }, async () => {
+test("the admin page shows each caller's media through the media server: layers sent, videos received, UDP or TCP, the estimate", { timeout: 120_000 }, async () => {
   const opened = [];
   try {
     const ids = {};
@@ -197,7 +197,7 @@ test("the admin page shows each caller's media through the media server: layers 
         const sends = new RegExp(`^Sends [\\d.]+ (kbit|Mbit)/s: q \\d+p [\\d.]+ (kbit|Mbit)/s · ${layer("h")} · ${layer("f")}$`);
         assert.match(lines[0], sends, "what is sent, layer by layer");
         assert.match(lines[1], /^Receives 1 of 1 videos \([qhf]\), [\d.]+ (kbit|Mbit)\/s, \d+% lost$/, "what is received");
-        assert.match(lines[2], /^Bandwidth estimate [\d.]+ (kbit|Mbit)\/s$/);
+        assert.match(lines[2], /^Over UDP, bandwidth estimate [\d.]+ (kbit|Mbit)\/s$/, "how the media goes, and the estimate");
       }, { timeout: 30_000, interval: 500 });
     }
     assertNoPageErrors(admin, "the admin page");

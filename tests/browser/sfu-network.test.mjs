@@ -179,6 +179,80 @@ test("a browser whose network drops all UDP joins through TURN over TCP, and see
   });
 });
 
+/** How each person's media goes, as the admin API tells it (`udp`, `tcp`), by id. */
+async function transports(server, token) {
+  const response = await fetch(`${server.local}/admin/api/state`, { headers: { authorization: `Bearer ${token}` } });
+  const state = await response.json();
+  return Object.fromEntries(state.rooms.flatMap((room) => room.participants).map((p) => [p.id, p.media?.transport ?? null]));
+}
+
+test("a browser whose network drops all UDP joins over TCP to the web port, with nothing to set, and sees and is seen", { skip: !root && "needs root", timeout: 180_000 }, async () => {
+  await withNetwork(async (network) => {
+    const token = "network-tests-admin-token-0123456789";
+    const server = await serverFor(network, ["--media-address", network.hostAddress, "--admin-token", token]);
+    const tcpOnly = await browserIn(network, server.remote);
+    const users = [];
+    try {
+      network.dropUdp();
+      const ids = await joinEach("udp dropped", [["Ada", browser, server.local], ["Tom", tcpOnly, server.remote]], users);
+      const [ada, tom] = users;
+      for (const [user, other] of [[ada, ids.Tom], [tom, ids.Ada]]) {
+        await expectVideoFrom(user.page, [other], user.name);
+      }
+      const [pair] = await selectedPairs(tom.page);
+      assert.equal(pair.pair?.local?.protocol, "tcp", `Tom's media goes over TCP: ${JSON.stringify(pair)}`);
+      // Chrome's end of a TCP connection it opened shows as peer-reflexive (its host candidate
+      // names port 9, RFC 6544's placeholder): what matters is that no relay carries it.
+      assert.notEqual(pair.pair?.local?.type, "relay", `straight to the server, no relay: ${JSON.stringify(pair)}`);
+      assert.equal(pair.pair?.remote?.port, server.port, "to the web port");
+      // The admin panel tells the two apart.
+      await eventually(async () => {
+        assert.deepEqual(await transports(server, token), { [ids.Ada]: "udp", [ids.Tom]: "tcp" });
+      }, { timeout: 10_000, interval: 500 });
+    } finally {
+      for (const user of users) await user.close();
+      await tcpOnly.close();
+      await server.stop();
+    }
+  });
+});
+
+test("on a network that lets only HTTPS out, the page loads, signals and shows video, all on the HTTPS port", { skip: !root && "needs root", timeout: 180_000 }, async () => {
+  await withNetwork(async (network) => {
+    const server = await startServer({
+      host: "0.0.0.0",
+      args: ["--stun-urls", "", "--pairs", "server", "--media-address", network.hostAddress, "--tls-self-signed", network.hostAddress],
+    });
+    const local = server.url.replace(/\/\/[^:]+:/, "//127.0.0.1:");
+    const remote = server.url.replace(/\/\/[^:]+:/, `//${network.hostAddress}:`);
+    network.onlyPort(server.port, { tcpOnly: true });
+    const walled = await launchBrowser({ executablePath: network.launcher, extraArgs: ["--ignore-certificate-errors"] });
+    const users = [];
+    try {
+      const who = [["Ida", browser, local], ["Lea", walled, remote]];
+      const ids = {};
+      for (const [name, b, url] of who) {
+        const user = await openCallUser(b, url, { ignoreHTTPSErrors: true });
+        user.name = name;
+        users.push(user);
+        await enterRoom(user.page, { nickname: name, room: "https only" });
+        ids[name] = await joinCall(user.page);
+      }
+      const [ida, lea] = users;
+      for (const [user, other] of [[ida, ids.Lea], [lea, ids.Ida]]) {
+        await expectVideoFrom(user.page, [other], user.name);
+      }
+      const [pair] = await selectedPairs(lea.page);
+      assert.equal(pair.pair?.local?.protocol, "tcp", `Lea's media goes over TCP: ${JSON.stringify(pair)}`);
+      assert.equal(pair.pair?.remote?.port, server.port, "to the HTTPS port");
+    } finally {
+      for (const user of users) await user.close();
+      await walled.close();
+      await server.stop();
+    }
+  });
+});
+
 test("two people whose networks cannot reach each other talk through the media server, with nothing to set", { skip: !root && "needs root", timeout: 180_000 }, async () => {
   await withNetwork(async (network) => {
     const server = await serverFor(network, ["--media-address", network.hostAddress, "--pairs", "direct"]);

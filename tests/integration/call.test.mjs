@@ -4,6 +4,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
+import net from "node:net";
 import { startServer } from "../support/server.mjs";
 import {
   ack,
@@ -24,7 +25,8 @@ import {
   waitFor,
   useServer,
 } from "../support/clients.mjs";
-import { CANDIDATE, OFF, SDP } from "../support/signals.mjs";
+import { AUDIO_OFFER, CANDIDATE, OFF, SDP } from "../support/signals.mjs";
+import { BINDING_SUCCESS, bindingRequest, framed, readFrames, readStun } from "../support/stun.mjs";
 
 // The defaults: calls through the media server, of 100, Google's STUN server, no TURN, policy "all".
 const server = useServer();
@@ -805,6 +807,49 @@ describe("through the media server", () => {
     assertError(await ack(alice, "sfu:view", { room, tiles: [{ id: "x", height: 0 }] }), "bad_request", "a tile 0 high");
     assert.deepEqual(await ack(alice, "sfu:view", { room, tiles: [{ id: "nobody", height: 360 }] }), {}, "an id of nobody shows nobody");
     // The call goes on for everyone: the server is still there.
+    assert.deepEqual((await joinCall(alice, room)).via, "sfu");
+    await disconnect(alice);
+  });
+
+  test("the answer offers the web port for media over TCP: an ICE check framed on it is answered there; a connection that names nobody is closed, and pages go on", async () => {
+    const room = roomName();
+    const { socket: alice } = await noomClient(server.url, "Alice", room);
+    await joinCall(alice, room);
+    const { sdp } = await ack(alice, "sfu:join", { room, sdp: AUDIO_OFFER });
+    const candidate = sdp.split("\r\n").find((line) => line.startsWith("a=candidate:") && line.split(" ")[2].toLowerCase() === "tcp");
+    assert.ok(candidate, `a TCP candidate in ${sdp}`);
+    assert.match(candidate, / typ host tcptype passive/, "passive: the browser connects");
+    const port = Number(candidate.split(" ")[5]);
+    assert.equal(port, Number(new URL(server.url).port), "on the web port");
+    const [ufrag, password] = ["ice-ufrag", "ice-pwd"].map((name) => new RegExp(`a=${name}:(\\S+)`).exec(sdp)[1]);
+
+    const connect = async () => {
+      const socket = net.connect(port, "127.0.0.1");
+      await new Promise((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+      return socket;
+    };
+    const checked = await connect();
+    try {
+      const { message, transactionId } = bindingRequest(`${ufrag}:Ywzk`, password);
+      checked.write(framed(message));
+      const { frames } = await readFrames(checked, { count: 1, timeoutMs: 5000 });
+      const reply = frames.map(readStun).find(Boolean);
+      assert.equal(reply?.type, BINDING_SUCCESS, `the check is answered: ${frames.map((f) => f.toString("hex"))}`);
+      assert.ok(reply.transactionId.equals(transactionId), "the answer is to that check");
+    } finally {
+      checked.destroy();
+    }
+
+    // Frames that name nobody, or are no STUN at all: the connection is closed.
+    for (const first of [bindingRequest(`nobody:Ywzk`, password).message, Buffer.from("not a STUN message")]) {
+      const stranger = await connect();
+      stranger.write(framed(first));
+      const { frames, ended } = await readFrames(stranger, { timeoutMs: 5000 });
+      assert.ok(ended && frames.length === 0, "closed, unanswered");
+      stranger.destroy();
+    }
+    // The web port still serves pages and signalling.
+    assert.equal((await fetch(server.url)).status, 200);
     assert.deepEqual((await joinCall(alice, room)).via, "sfu");
     await disconnect(alice);
   });

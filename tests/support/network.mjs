@@ -62,13 +62,15 @@ export function makeNetwork() {
     /**
      * Drops every TCP and UDP packet between the namespace and this machine but those to or from
      * `port`: the server's page, signalling and media get through, a path to a browser outside
-     * does not.
+     * does not. With `{ tcpOnly: true }`, UDP to that port is dropped too (a network that lets
+     * only HTTPS out).
      */
-    onlyPort(port) {
+    onlyPort(port, { tcpOnly = false } = {}) {
       sh("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "noomtest");
       for (const [hook, dir, side] of [["input", "iifname", "sport"], ["output", "oifname", "dport"]]) {
         sh("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "noomtest", hook, `{ type filter hook ${hook} priority 0 ; }`);
         sh("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "noomtest", hook, dir, "lo", "accept");
+        if (tcpOnly) sh("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "noomtest", hook, "meta", "l4proto", "udp", "drop");
         sh("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "noomtest", hook, "meta", "l4proto", "{ tcp, udp }", "th", side, "!=", String(port), "drop");
       }
     },

@@ -27,7 +27,7 @@ use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, Vp8Descriptor, Vp8Patch};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
@@ -79,8 +79,9 @@ const DUE_NOW_AT_MOST: usize = 1_000;
 /// What the router has for its IO to do.
 #[derive(Debug)]
 pub enum RouterOutput {
-    /// A datagram to send from the media port.
-    Transmit { source: SocketAddr, destination: SocketAddr, contents: Vec<u8> },
+    /// A datagram to send: from the media port (UDP), or as a frame on the TCP connection
+    /// from `destination`.
+    Transmit { proto: Protocol, source: SocketAddr, destination: SocketAddr, contents: Vec<u8> },
     /// Tracks came or went: `to`'s browser is to answer this offer ([`CallRouter::answer`]).
     Offer { to: PersonId, offer: SdpOffer },
     /// The participant's connection ended (its ICE gave up, or str0m closed it): it is out of
@@ -119,13 +120,35 @@ impl std::fmt::Display for RouterError {
 
 impl std::error::Error for RouterError {}
 
+/// Where browsers reach the media server: each address is a host candidate of every connection.
+#[derive(Debug, Clone, Default)]
+pub struct MediaAddresses {
+    /// The media port's.
+    pub udp: Vec<SocketAddr>,
+    /// The web port's, which takes media over TCP too (ICE-TCP, RFC 6544), for networks that
+    /// drop UDP: offered as passive candidates, the browser connecting.
+    pub tcp: Vec<SocketAddr>,
+}
+
+impl MediaAddresses {
+    /// Candidates on UDP only.
+    pub fn udp(udp: Vec<SocketAddr>) -> Self {
+        Self { udp, tcp: Vec::new() }
+    }
+
+    fn candidates(&self) -> impl Iterator<Item = Candidate> + '_ {
+        let udp = self.udp.iter().filter_map(|a| Candidate::host(*a, "udp").ok());
+        let tcp = self.tcp.iter().filter_map(|a| Candidate::builder().tcp().host(*a).tcptype(TcpType::Passive).build().ok());
+        udp.chain(tcp)
+    }
+}
+
 /// One call's media.
 pub struct CallRouter {
-    /// Where browsers reach the media port: each is a host candidate of every connection.
-    addresses: Vec<SocketAddr>,
+    addresses: MediaAddresses,
     participants: Vec<Participant>,
-    /// The participant behind each source address its ICE has used.
-    by_source: HashMap<SocketAddr, PersonId>,
+    /// The participant behind each source its ICE has used (a UDP address, or a TCP connection's).
+    by_source: HashMap<(Protocol, SocketAddr), PersonId>,
     speakers: Speakers,
     /// The speakers last told, loudest first: served first by the allocator.
     speaking: Vec<PersonId>,
@@ -161,6 +184,8 @@ struct Participant {
     /// When it joined: its connection must be up within [`CONNECT_WITHIN`].
     joined: Instant,
     connected: bool,
+    /// How its media comes and goes (UDP, or TCP where its network drops UDP), as its ICE chose.
+    transport: Option<Protocol>,
     /// The tracks it sends.
     published: Vec<Published>,
     /// The tracks of others it receives, or is to be offered.
@@ -200,7 +225,7 @@ impl Participant {
 }
 
 impl CallRouter {
-    pub fn new(addresses: Vec<SocketAddr>) -> Self {
+    pub fn new(addresses: MediaAddresses) -> Self {
         Self {
             addresses,
             participants: Vec::new(),
@@ -281,10 +306,8 @@ impl CallRouter {
             .set_send_buffer_video(SEND_HISTORY_VIDEO)
             .set_rtp_mode(true)
             .build(now);
-        for address in &self.addresses {
-            if let Ok(candidate) = Candidate::host(*address, "udp") {
-                rtc.add_local_candidate(candidate);
-            }
+        for candidate in self.addresses.candidates() {
+            rtc.add_local_candidate(candidate);
         }
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| RouterError::Sdp(e.to_string()))?;
         self.participants.push(Participant {
@@ -295,6 +318,7 @@ impl CallRouter {
             clock: now,
             joined: now,
             connected: false,
+            transport: None,
             published: Vec::new(),
             receiving: Vec::new(),
             pending: None,
@@ -383,11 +407,11 @@ impl CallRouter {
     pub fn handle_receive_batch<D: AsRef<[u8]>>(
         &mut self,
         now: Instant,
-        datagrams: impl IntoIterator<Item = (SocketAddr, SocketAddr, D)>,
+        datagrams: impl IntoIterator<Item = (Protocol, SocketAddr, SocketAddr, D)>,
     ) {
         self.holding = true;
-        for (source, destination, datagram) in datagrams {
-            self.handle_receive(now, source, destination, datagram.as_ref());
+        for (proto, source, destination, datagram) in datagrams {
+            self.handle_receive(now, proto, source, destination, datagram.as_ref());
         }
         self.holding = false;
         self.drive(Vec::new(), now);
@@ -405,16 +429,24 @@ impl CallRouter {
         None
     }
 
-    /// A datagram came to the media port; false if it belongs to nobody in this call.
-    pub fn handle_receive(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, bytes: &[u8]) -> bool {
+    /// A datagram came to the media port (or a frame on a TCP connection, `proto` says); false
+    /// if it belongs to nobody in this call.
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        bytes: &[u8],
+    ) -> bool {
         let Ok(contents) = bytes.try_into() else { return false };
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
-        let known = self.by_source.get(&source).and_then(|id| self.index(*id));
+        let input = Input::Receive(now, Receive { proto, source, destination, contents });
+        let known = self.by_source.get(&(proto, source)).and_then(|id| self.index(*id));
         let at = match known {
             Some(at) => at,
             None => match self.participants.iter().position(|p| p.rtc.accepts(&input)) {
                 Some(at) => {
-                    self.by_source.insert(source, self.participants[at].id);
+                    self.by_source.insert((proto, source), self.participants[at].id);
                     at
                 }
                 None => return false,
@@ -499,6 +531,7 @@ impl CallRouter {
                         break;
                     }
                     Ok(Output::Transmit(t)) => self.outputs.push_back(RouterOutput::Transmit {
+                        proto: t.proto,
                         source: t.source,
                         destination: t.destination,
                         contents: t.contents.into(),
@@ -559,6 +592,11 @@ impl CallRouter {
                 }
             }
             Event::RtpPacket(packet) => self.forward(at, packet, now),
+            Event::PeerStats(stats) => {
+                if let Some(pair) = stats.selected_candidate_pair {
+                    self.participants[at].transport = Some(pair.protocol);
+                }
+            }
             Event::MediaEgressStats(stats) => {
                 let me = &mut self.participants[at];
                 if let Some(track) = me.receiving.iter_mut().find(|t| t.state == Negotiation::Open(stats.mid)) {

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use str0m::media::{MediaKind, Rid};
+use str0m::net::Protocol;
 
 use super::CallRouter;
 use crate::rooms::PersonId;
@@ -13,6 +14,8 @@ use crate::sfu::track::{Ceiling, Negotiation, Wanted};
 pub struct ParticipantStats {
     pub id: PersonId,
     pub connected: bool,
+    /// `udp` or `tcp`, once connected.
+    pub transport: Option<&'static str>,
     /// Its connection's bandwidth estimate, bits a second.
     pub estimate: Option<u64>,
     /// What it publishes, all tracks, bits a second.
@@ -63,6 +66,7 @@ impl CallRouter {
             .map(|p| ParticipantStats {
                 id: p.id,
                 connected: p.connected,
+                transport: p.transport.map(|proto| if proto == Protocol::Udp { "udp" } else { "tcp" }),
                 estimate: p.estimate,
                 publishing: p.publishing.bitrate,
                 published: p

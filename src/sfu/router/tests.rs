@@ -7,12 +7,16 @@ use str0m::format::Codec;
 use str0m::media::{Frequency, MediaTime, Simulcast, SimulcastLayer};
 
 const SERVER: &str = "192.0.2.1:3000";
+/// The web port, which takes media over TCP.
+const SERVER_TCP: &str = "192.0.2.1:443";
 const STEP: Duration = Duration::from_millis(5);
 
 struct Browser {
     id: PersonId,
     rtc: Rtc,
     address: SocketAddr,
+    /// How it reaches the router: UDP, or TCP where its network drops UDP.
+    proto: Protocol,
     /// The track it publishes.
     sends: Option<(Mid, MediaKind)>,
     /// Of a simulcast track: each layer's rid and frame size (so that a receiver can tell
@@ -33,6 +37,10 @@ struct Browser {
     sends_paused: bool,
     /// How many of the router's offers it got.
     offers: usize,
+}
+
+fn addresses() -> MediaAddresses {
+    MediaAddresses { udp: vec![SERVER.parse().unwrap()], tcp: vec![SERVER_TCP.parse().unwrap()] }
 }
 
 /// An answer to another offer than the router's.
@@ -72,7 +80,7 @@ impl Call {
     fn new() -> Self {
         let now = Instant::now();
         Self {
-            router: CallRouter::new(vec![SERVER.parse().unwrap()]).without_bandwidth_estimation(),
+            router: CallRouter::new(addresses()).without_bandwidth_estimation(),
             browsers: Vec::new(),
             start: now,
             now,
@@ -114,10 +122,26 @@ impl Call {
         layers: &[(&'static str, usize)],
         tiles: Option<Vec<(PersonId, u32)>>,
     ) -> usize {
+        self.join_over(Protocol::Udp, id, kind, layers, tiles)
+    }
+
+    /// As [`Call::join_showing`], over UDP or TCP (an active candidate: the browser connects).
+    fn join_over(
+        &mut self,
+        proto: Protocol,
+        id: PersonId,
+        kind: MediaKind,
+        layers: &[(&'static str, usize)],
+        tiles: Option<Vec<(PersonId, u32)>>,
+    ) -> usize {
         let n = self.browsers.len();
         let address: SocketAddr = format!("198.51.100.{}:5000", n + 1).parse().unwrap();
         let mut rtc = Rtc::new(self.now);
-        rtc.add_local_candidate(Candidate::host(address, "udp").unwrap());
+        let candidate = match proto {
+            Protocol::Tcp => Candidate::builder().tcp().host(address).tcptype(TcpType::Active).build(),
+            _ => Candidate::host(address, "udp"),
+        };
+        rtc.add_local_candidate(candidate.unwrap());
         let mut api = rtc.sdp_api();
         let simulcast = (!layers.is_empty()).then(|| {
             let mut simulcast = Simulcast::new();
@@ -134,6 +158,7 @@ impl Call {
             id,
             rtc,
             address,
+            proto,
             sends: Some((mid, kind)),
             layers: layers.to_vec(),
             heard: HashMap::new(),
@@ -185,24 +210,25 @@ impl Call {
             // for a call's task do.
             let mut batch = Vec::new();
             for at in 0..self.browsers.len() {
-                for (source, destination, contents) in poll_browser(&mut self.browsers[at]) {
+                for (proto, source, destination, contents) in poll_browser(&mut self.browsers[at]) {
                     moved = true;
                     if let Some(ufrag) = crate::sfu::demux::stun_ufrag(&contents) {
                         self.ufrags_seen.insert(ufrag.to_owned());
                     }
-                    batch.push((source, destination, contents));
+                    batch.push((proto, source, destination, contents));
                 }
             }
             self.router.handle_receive_batch(now, batch);
             while let Some(output) = self.router.poll_output() {
                 moved = true;
                 match output {
-                    RouterOutput::Transmit { source, destination, contents } => {
+                    RouterOutput::Transmit { proto, source, destination, contents } => {
                         let Some(b) = self.browsers.iter_mut().find(|b| b.address == destination) else { continue };
+                        assert_eq!(proto, b.proto, "the router answers each browser the way it came");
                         let input = Input::Receive(
                             now,
                             Receive {
-                                proto: Protocol::Udp,
+                                proto,
                                 source,
                                 destination,
                                 contents: (&contents[..]).try_into().unwrap(),
@@ -294,12 +320,12 @@ fn send_frame(b: &mut Browser, now: Instant, since: Duration) {
 }
 
 /// Everything the browser has to send, and what it heard.
-fn poll_browser(b: &mut Browser) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
+fn poll_browser(b: &mut Browser) -> Vec<(Protocol, SocketAddr, SocketAddr, Vec<u8>)> {
     let mut out = Vec::new();
     loop {
         match b.rtc.poll_output().unwrap() {
             Output::Timeout(_) => return out,
-            Output::Transmit(t) => out.push((t.source, t.destination, t.contents.to_vec())),
+            Output::Transmit(t) => out.push((t.proto, t.source, t.destination, t.contents.to_vec())),
             Output::Event(Event::MediaData(data)) => b.heard.entry(data.mid).or_default().push(Heard {
                 size: data.data.len(),
                 keyframe: data.data.first().is_some_and(|first| first & 1 == 0),
@@ -313,6 +339,22 @@ fn poll_browser(b: &mut Browser) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
             Output::Event(_) => {}
         }
     }
+}
+
+#[test]
+fn a_browser_whose_network_drops_udp_connects_over_tcp_and_hears_and_is_heard() {
+    let mut call = Call::new();
+    call.join(MediaKind::Audio);
+    let over_tcp = call.join_over(Protocol::Tcp, PersonId::random(), MediaKind::Audio, &[], None);
+    call.run(Duration::from_secs(3));
+    for at in 0..2 {
+        let heard = call.counts(at);
+        assert_eq!(heard.len(), 1, "browser {at} hears the other: {heard:?}");
+        assert!(heard.values().all(|n| *n > 50), "browser {at} hears the other: {heard:?}");
+    }
+    // Every datagram the router sent it went back over TCP (the exchange checks each).
+    assert!(call.gone.is_empty());
+    assert_eq!(call.browsers[over_tcp].proto, Protocol::Tcp);
 }
 
 #[test]
@@ -408,7 +450,7 @@ fn someone_whose_network_dies_is_gone_within_15_seconds_and_the_others_carry_on(
 fn in_a_large_call_only_the_loudest_voices_are_forwarded() {
     let mut call = Call::new();
     call.router =
-        CallRouter::new(vec![SERVER.parse().unwrap()]).without_bandwidth_estimation().with_all_voices_up_to(4);
+        CallRouter::new(addresses()).without_bandwidth_estimation().with_all_voices_up_to(4);
     for _ in 0..6 {
         call.join(MediaKind::Audio);
     }
@@ -811,13 +853,13 @@ fn datagrams_of_nobody_in_the_call_are_refused_and_harm_nothing() {
         &[0xff; 1500],
     ];
     for datagram in junk {
-        assert!(!call.router.handle_receive(call.now, stranger, server, datagram));
+        assert!(!call.router.handle_receive(call.now, Protocol::Udp, stranger, server, datagram));
     }
     call.run(Duration::from_secs(1));
     // The same from a participant's own address (a forged source): dropped, the call goes on.
     let victim = call.browsers[0].address;
     for datagram in junk {
-        call.router.handle_receive(call.now, victim, server, datagram);
+        call.router.handle_receive(call.now, Protocol::Udp, victim, server, datagram);
     }
     let before: Vec<HashMap<Mid, usize>> = (0..2).map(|at| call.counts(at)).collect();
     call.run(Duration::from_secs(2));

@@ -20,6 +20,8 @@ export type ReceivingStats = {
 /** One participant's media through the media server (rates in bits a second). */
 export type MediaStats = {
   connected: boolean;
+  /** How the media goes, once connected: over UDP, or TCP where the network drops UDP. */
+  transport: "udp" | "tcp" | null;
   estimate: number | null;
   publishing: number | null;
   published: { kind: "audio" | "video"; layers: LayerStats[] }[];
@@ -78,6 +80,7 @@ export function isMediaStats(v: unknown): v is MediaStats {
   return (
     isObj(v) &&
     typeof v.connected === "boolean" &&
+    (v.transport === null || v.transport === "udp" || v.transport === "tcp") &&
     isRate(v.estimate) &&
     isRate(v.publishing) &&
     Array.isArray(v.published) &&

@@ -45,6 +45,7 @@ describe("texts", () => {
 describe("media through the media server", () => {
   const media: MediaStats = {
     connected: true,
+    transport: "tcp",
     estimate: 2_400_000,
     publishing: 2_100_000,
     published: [
@@ -65,11 +66,11 @@ describe("media through the media server", () => {
     ],
   };
 
-  it("says what one sends, layer by layer, what one receives, and the estimate", () => {
+  it("says what one sends, layer by layer, what one receives, how the connection goes, and the estimate", () => {
     expect(mediaTexts(media)).toEqual([
       { key: "admin.mediaSends", params: { rate: "2.1 Mbit/s", layers: "q 180p 150 kbit/s · h 360p 480 kbit/s · f 720p 1.5 Mbit/s" } },
       { key: "admin.mediaReceives", params: { count: 1, of: 2, layers: "h", rate: "530 kbit/s", loss: "2%" } },
-      { key: "admin.mediaEstimate", params: { rate: "2.4 Mbit/s" } },
+      { key: "admin.mediaEstimate", params: { transport: "TCP", rate: "2.4 Mbit/s" } },
     ]);
   });
 
@@ -90,5 +91,6 @@ describe("media through the media server", () => {
     expect(isMediaStats(media)).toBe(true);
     expect(isMediaStats({ ...media, receiving: [{ from: "b" }] })).toBe(false);
     expect(isMediaStats({ ...media, estimate: "fast" })).toBe(false);
+    expect(isMediaStats({ ...media, transport: "carrier pigeon" })).toBe(false);
   });
 });

@@ -67,7 +67,7 @@ export function rate(bitsPerSecond: number | null): string {
 /**
  * One participant's media through the media server, in three lines: what they send (each video
  * layer with its height and rate), what they receive (video streams, the layers, the rate, the
- * worst loss) and their connection's bandwidth estimate.
+ * worst loss), and how their connection goes (UDP or TCP) with its bandwidth estimate.
  */
 export function mediaTexts(media: MediaStats): Text[] {
   const layers = media.published
@@ -85,6 +85,8 @@ export function mediaTexts(media: MediaStats): Text[] {
       key: "admin.mediaReceives",
       params: { count: sending.length, of: video.length, layers: shown, rate: rate(received), loss: `${Math.round(loss * 100)}%` },
     },
-    { key: media.connected ? "admin.mediaEstimate" : "admin.mediaConnecting", params: { rate: rate(media.estimate) } },
+    media.connected
+      ? { key: "admin.mediaEstimate", params: { transport: media.transport?.toUpperCase() ?? "–", rate: rate(media.estimate) } }
+      : { key: "admin.mediaConnecting" },
   ];
 }
