@@ -18,14 +18,15 @@
 //! - [`tls`]: HTTPS certificates: from files, reloaded, or made at start.
 //! - [`origin`]: which host names the server answers for, and which pages may talk to it.
 //! - [`ice`]: the STUN and TURN servers handed to browsers, with TURN credentials.
-//! - [`sfu`]: the media server, which forwards each call's media: its UDP port, a router per call
-//!   (the signalling it answers is `realtime::media`'s).
+//! - [`sfu`]: the media server, which forwards each call's media: its UDP port, media over TCP
+//!   connections of the web port, a router per call (the signalling it answers is
+//!   `realtime::media`'s).
 //! - [`metrics`]: what `/metrics` reports.
 //! - [`admin`]: the admin panel's API: every room live, closing rooms, disconnecting people.
 //! - [`validate`], [`ratelimit`]: what input is accepted, and how fast.
 //! - [`admission`]: who may open a connection: limits per client address.
 //! - [`connection`]: what every TCP connection goes through: counted per address, header
-//!   timeouts and size limits.
+//!   timeouts and size limits; one that carries media, handed to the media server.
 //! - [`stall`]: connections whose peer stops reading are cut.
 //! - [`descriptors`]: the open-files limit, raised at start.
 //! - [`memory`]: memory freed by the allocator given back to the system.

@@ -330,11 +330,7 @@ struct CallTask {
 }
 
 impl CallTask {
-    async fn run(
-        mut self,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-        mut datagrams: mpsc::Receiver<Datagram>,
-    ) {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, mut datagrams: mpsc::Receiver<Datagram>) {
         let mut batch = Vec::with_capacity(BATCH);
         let mut counted = 0;
         let mut copy_stats = tokio::time::interval(STATS_EVERY);

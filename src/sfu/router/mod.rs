@@ -138,7 +138,8 @@ impl MediaAddresses {
 
     fn candidates(&self) -> impl Iterator<Item = Candidate> + '_ {
         let udp = self.udp.iter().filter_map(|a| Candidate::host(*a, "udp").ok());
-        let tcp = self.tcp.iter().filter_map(|a| Candidate::builder().tcp().host(*a).tcptype(TcpType::Passive).build().ok());
+        let tcp =
+            self.tcp.iter().filter_map(|a| Candidate::builder().tcp().host(*a).tcptype(TcpType::Passive).build().ok());
         udp.chain(tcp)
     }
 }

@@ -227,12 +227,7 @@ impl Call {
                         assert_eq!(proto, b.proto, "the router answers each browser the way it came");
                         let input = Input::Receive(
                             now,
-                            Receive {
-                                proto,
-                                source,
-                                destination,
-                                contents: (&contents[..]).try_into().unwrap(),
-                            },
+                            Receive { proto, source, destination, contents: (&contents[..]).try_into().unwrap() },
                         );
                         b.rtc.handle_input(input).unwrap();
                     }
@@ -449,8 +444,7 @@ fn someone_whose_network_dies_is_gone_within_15_seconds_and_the_others_carry_on(
 #[test]
 fn in_a_large_call_only_the_loudest_voices_are_forwarded() {
     let mut call = Call::new();
-    call.router =
-        CallRouter::new(addresses()).without_bandwidth_estimation().with_all_voices_up_to(4);
+    call.router = CallRouter::new(addresses()).without_bandwidth_estimation().with_all_voices_up_to(4);
     for _ in 0..6 {
         call.join(MediaKind::Audio);
     }
