@@ -170,9 +170,13 @@ impl Admission {
 
 /// A list of proxies whose `X-Forwarded-For` is believed: addresses and networks (`10.0.0.0/8`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+pub struct TrustedProxies(Networks);
 
-impl TrustedProxies {
+/// Addresses and networks (`10.0.0.0/8`, `fd00::/8`), as an operator lists them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Networks(Vec<(IpAddr, u8)>);
+
+impl Networks {
     pub fn parse(entries: &[String]) -> Result<Self, String> {
         let mut nets = Vec::new();
         for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
@@ -190,8 +194,18 @@ impl TrustedProxies {
         Ok(Self(nets))
     }
 
-    pub fn trusts(&self, ip: IpAddr) -> bool {
+    pub fn contains(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|(net, bits)| in_network(ip, *net, *bits))
+    }
+}
+
+impl TrustedProxies {
+    pub fn parse(entries: &[String]) -> Result<Self, String> {
+        Networks::parse(entries).map(Self)
+    }
+
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.contains(ip)
     }
 
     /// The client's address: the peer's, or, when the peer is a trusted proxy, the last address

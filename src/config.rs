@@ -161,6 +161,27 @@ pub struct Config {
     #[arg(long, env = "NOOM_TURN_TTL", default_value_t = 600, value_parser = clap::value_parser!(u64).range(60..=604_800))]
     pub turn_ttl: u64,
 
+    /// Runs a TURN server inside Noom, on --turn-port (UDP and TCP), for calls browser to browser
+    /// (two people, a mesh, the seed's front end) whose browsers cannot reach each other. Its
+    /// credentials are made from --turn-secret, or from a secret made at start.
+    #[arg(long, env = "NOOM_TURN")]
+    pub turn: bool,
+
+    /// The built-in TURN server's port, UDP and TCP: open both in the firewall.
+    #[arg(long, env = "NOOM_TURN_PORT", default_value_t = 3478)]
+    pub turn_port: u16,
+
+    /// The UDP ports the built-in TURN server relays from, `first-last`: open them in the
+    /// firewall. Each browser relayed holds one or two.
+    #[arg(long, env = "NOOM_TURN_RELAY_PORTS", default_value = "49152-65535")]
+    pub turn_relay_ports: String,
+
+    /// Networks the built-in TURN server may relay to although they are private (loopback,
+    /// private and link-local addresses are refused otherwise, so that the relay cannot reach
+    /// this server's own network), comma-separated (`10.0.0.0/8`).
+    #[arg(long, env = "NOOM_TURN_ALLOWED_PEERS", value_delimiter = ',')]
+    pub turn_allowed_peers: Vec<String>,
+
     /// `relay` makes browsers send media only through TURN (hides their addresses from each
     /// other; needs --turn-urls).
     #[arg(long, env = "NOOM_ICE_TRANSPORT_POLICY", value_enum, default_value_t = IceTransportPolicy::All)]
@@ -394,13 +415,18 @@ impl Config {
         };
         check("--stun-urls", &self.stun_urls, &["stun", "stuns"])?;
         check("--turn-urls", &self.turn_urls, &["turn", "turns"])?;
+        if self.turn {
+            self.turn_relay_ports()?;
+            crate::admission::Networks::parse(&self.turn_allowed_peers)
+                .map_err(|e| format!("--turn-allowed-peers: {e}"))?;
+        }
         let has_turn = self.turn_urls().next().is_some();
         let has_secret = self.turn_secret.as_deref().is_some_and(|s| !s.is_empty());
         if has_turn && !has_secret {
             return Err("--turn-urls needs --turn-secret (the TURN server's static-auth-secret)".into());
         }
-        if self.ice_transport_policy == IceTransportPolicy::Relay && !has_turn {
-            return Err("--ice-transport-policy relay needs --turn-urls".into());
+        if self.ice_transport_policy == IceTransportPolicy::Relay && !has_turn && !self.turn {
+            return Err("--ice-transport-policy relay needs --turn-urls or --turn".into());
         }
         Ok(())
     }
@@ -408,6 +434,18 @@ impl Config {
     /// The STUN URLs given, without empty entries (`--stun-urls ''` means none).
     pub fn stun_urls(&self) -> impl Iterator<Item = &str> {
         self.stun_urls.iter().map(String::as_str).filter(|u| !u.is_empty())
+    }
+
+    /// The built-in TURN server's relay ports, as `--turn-relay-ports` gives them.
+    pub fn turn_relay_ports(&self) -> Result<std::ops::RangeInclusive<u16>, String> {
+        let bad = || format!("--turn-relay-ports must be first-last (1024-65535), not {:?}", self.turn_relay_ports);
+        let (first, last) = self.turn_relay_ports.split_once('-').ok_or_else(bad)?;
+        let (first, last): (u16, u16) =
+            (first.trim().parse().map_err(|_| bad())?, last.trim().parse().map_err(|_| bad())?);
+        if first < 1024 || first > last {
+            return Err(bad());
+        }
+        Ok(first..=last)
     }
 
     pub fn turn_urls(&self) -> impl Iterator<Item = &str> {

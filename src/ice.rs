@@ -3,7 +3,10 @@
 //! STUN servers go out as configured. TURN servers get credentials that expire, made from a
 //! secret shared with the TURN server (the "TURN REST API" scheme coturn enables with
 //! `use-auth-secret`): the TURN server recomputes the password from the username, so Noom and
-//! it never talk to each other, and a leaked credential dies on its own.
+//! it never talk to each other, and a leaked credential dies on its own. The built-in TURN
+//! server ([`crate::turn`]) takes the same credentials.
+
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -37,6 +40,25 @@ pub fn servers_for(config: &Config, user: &str, now_secs: u64) -> Vec<IceServer>
         servers.push(IceServer { urls: turn, username: Some(username), credential: Some(credential) });
     }
     servers
+}
+
+/// The addresses browsers reach this server's media and relay ports at: `--media-address`, or
+/// this host's own.
+pub fn public_addresses(config: &Config) -> Vec<IpAddr> {
+    if config.media_address.is_empty() { vec![own_address()] } else { config.media_address.clone() }
+}
+
+/// This host's address on its default route: what a browser elsewhere on the network reaches
+/// it at. Connecting a UDP socket sends nothing; it only picks the route. Loopback when there is
+/// no route (a machine offline), which serves a browser on the same machine.
+fn own_address() -> IpAddr {
+    let routed = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .and_then(|socket| socket.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).map(|()| socket))
+        .and_then(|socket| socket.local_addr());
+    match routed {
+        Ok(address) if !address.ip().is_unspecified() => address.ip(),
+        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    }
 }
 
 /// `base64(HMAC-SHA1(secret, username))`, what coturn expects with `use-auth-secret`.

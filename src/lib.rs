@@ -18,6 +18,7 @@
 //! - [`tls`]: HTTPS certificates: from files, reloaded, or made at start.
 //! - [`origin`]: which host names the server answers for, and which pages may talk to it.
 //! - [`ice`]: the STUN and TURN servers handed to browsers, with TURN credentials.
+//! - [`turn`]: the built-in TURN server (`--turn`), for calls browser to browser.
 //! - [`sfu`]: the media server, which forwards each call's media: its UDP port, media over TCP
 //!   connections of the web port, a router per call (the signalling it answers is
 //!   `realtime::media`'s).
@@ -75,6 +76,7 @@ pub mod sfu;
 pub mod signal;
 pub mod stall;
 pub mod tls;
+pub mod turn;
 pub mod validate;
 
 use std::net::SocketAddr;
@@ -90,7 +92,8 @@ use config::Config;
 use realtime::Hub;
 
 /// Serves until Ctrl-C or SIGTERM.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
+    turn::start(&mut config).await?;
     let config = Arc::new(config);
     descriptors::raise_limit(config.max_connections_per_address);
     let tls = tls::load(&config).await?;

@@ -7,7 +7,7 @@
 //! room state has in the call, and drops anyone the moment the room state no longer does (see
 //! [`Hub::tell`]).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Weak};
 
 use serde::Serialize;
@@ -37,7 +37,7 @@ pub(super) async fn start(
         return None;
     }
     let port = config.media_port.unwrap_or(http_port);
-    let ips = if config.media_address.is_empty() { vec![own_address()] } else { config.media_address.clone() };
+    let ips = crate::ice::public_addresses(config);
     // Media over TCP comes to the web port, for networks that drop UDP.
     let addresses = MediaAddresses {
         udp: ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
@@ -58,19 +58,6 @@ pub(super) async fn start(
             tracing::warn!(%bind, "media port unavailable: {e}");
             None
         }
-    }
-}
-
-/// This host's address on its default route: what a browser elsewhere on the network reaches
-/// it at. Connecting a UDP socket sends nothing; it only picks the route. Loopback when there is
-/// no route (a machine offline), which serves a browser on the same machine.
-fn own_address() -> IpAddr {
-    let routed = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
-        .and_then(|socket| socket.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).map(|()| socket))
-        .and_then(|socket| socket.local_addr());
-    match routed {
-        Ok(address) if !address.ip().is_unspecified() => address.ip(),
-        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
     }
 }
 

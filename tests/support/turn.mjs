@@ -5,33 +5,15 @@ import { spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import dgram from "node:dgram";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before } from "node:test";
+import { freeUdpAndTcpPort } from "./ports.mjs";
 
 export const TURNSERVER_PATH = process.env.TURNSERVER_PATH || "/usr/bin/turnserver";
 
 /** The realm coturn answers with; any name does, the credentials do not depend on it. */
 export const REALM = "noom.test";
-
-/** Resolves to a port that is free for both UDP and TCP on 127.0.0.1 right now. */
-async function freePort() {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const tcp = net.createServer();
-    await new Promise((resolve, reject) => tcp.once("error", reject).listen(0, "127.0.0.1", resolve));
-    const { port } = tcp.address();
-    const udp = dgram.createSocket("udp4");
-    const udpFree = await new Promise((resolve) => {
-      udp.once("error", () => resolve(false));
-      udp.bind(port, "127.0.0.1", () => resolve(true));
-    });
-    await new Promise((resolve) => udp.close(() => resolve()));
-    await new Promise((resolve) => tcp.close(() => resolve()));
-    if (udpFree) return port;
-  }
-  throw new Error("no free port for the TURN server");
-}
 
 /**
  * Sends a STUN Binding request to `host`:`port` (127.0.0.1) over UDP and resolves to true if a Binding
@@ -83,7 +65,7 @@ export function turnCredentials(secret, name, ttlSeconds = 3600) {
 export async function startTurn({ secret = randomBytes(16).toString("hex"), listen = "127.0.0.1" } = {}) {
   const dir = await mkdtemp(path.join(os.tmpdir(), "noom-turn-"));
   const logFile = path.join(dir, "turn.log");
-  const port = await freePort();
+  const port = await freeUdpAndTcpPort();
   // Relay ports: a small random range in the dynamic ports (49152 and up); should one be taken,
   // coturn tries another of the range.
   const minPort = 49152 + Math.floor(Math.random() * 15000);

@@ -1,0 +1,72 @@
+//! The built-in TURN server (`--turn`): relays the media of calls browser to browser (two
+//! people, a mesh, the seed's front end) between browsers that cannot reach each other, as
+//! coturn would, with nothing else to install. Its protocol is `turn-server-proto`'s, sans-IO;
+//! this module does the IO and decides who may use it.
+//!
+//! - [`credentials`]: the time-limited credentials Noom hands out ([`crate::ice`]), checked here.
+//! - [`peers`]: where the relay may send: not to the server's own networks.
+//! - `relay`: the IO: a task per listening transport (UDP, TCP) owning its protocol state, and
+//!   the relay ports it opens.
+
+pub mod credentials;
+pub mod peers;
+mod relay;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Context;
+use base64::Engine as _;
+
+use crate::admission::Networks;
+use crate::config::Config;
+pub use relay::ALLOCATIONS_PER_USER;
+
+/// Starts the TURN server if `--turn` asks for it, and has the ICE servers handed to browsers
+/// name it: its UDP and TCP URLs at the server's public address, with credentials made from
+/// `--turn-secret` (or a secret made now, when none is given).
+pub async fn start(config: &mut Config) -> anyhow::Result<()> {
+    if !config.turn {
+        return Ok(());
+    }
+    let relay_ports = config.turn_relay_ports().map_err(anyhow::Error::msg)?;
+    let allowed = Networks::parse(&config.turn_allowed_peers).map_err(anyhow::Error::msg)?;
+    let secret = match config.turn_secret.clone().filter(|s| !s.is_empty()) {
+        Some(secret) => secret,
+        None => {
+            let secret = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+            config.turn_secret = Some(secret.clone());
+            secret
+        }
+    };
+    let ips = crate::ice::public_addresses(config);
+    let relay_ip = ips.iter().copied().find(IpAddr::is_ipv4).unwrap_or(ips[0]);
+    let port = config.turn_port;
+    let bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+    let udp = tokio::net::UdpSocket::bind(bind).await.with_context(|| format!("--turn-port: cannot bind udp {bind}"))?;
+    let tcp =
+        tokio::net::TcpListener::bind(bind).await.with_context(|| format!("--turn-port: cannot listen on tcp {bind}"))?;
+    let listen = SocketAddr::new(relay_ip, port);
+    let settings = Arc::new(relay::Settings {
+        secret,
+        realm: "noom".into(),
+        peers: peers::Peers::new(allowed, ips.clone()),
+        relay_ip,
+        relay_ports: relay_ports.clone(),
+        open: Default::default(),
+    });
+    relay::serve_udp(udp, listen, settings.clone());
+    relay::serve_tcp(tcp, listen, settings);
+    let host = match relay_ip {
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    config.turn_urls.push(format!("turn:{host}:{port}?transport=udp"));
+    config.turn_urls.push(format!("turn:{host}:{port}?transport=tcp"));
+    println!(
+        "noom TURN on udp and tcp port {port}, relaying from udp ports {}-{}, reached at {relay_ip}",
+        relay_ports.start(),
+        relay_ports.end()
+    );
+    Ok(())
+}

@@ -1,0 +1,197 @@
+// The built-in TURN server (`--turn`), with real Chromium. Two peer connections in a page, relay
+// only, meet through it over UDP and over TCP with the credentials Noom hands out (`call:join`'s
+// `iceServers`); wrong or expired credentials get no relay; the relay does not reach the server's
+// own network (a browser's host candidate on loopback) unless `--turn-allowed-peers` lets it. And
+// two people whose network drops UDP talk browser to browser through it, with nothing else
+// installed. (Calls through coturn are in turn.test.mjs.)
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { startServer } from "../support/server.mjs";
+import { freeUdpAndTcpPort } from "../support/ports.mjs";
+import { turnCredentials } from "../support/turn.mjs";
+import { makeNetwork } from "../support/network.mjs";
+import { ack, disconnect, noomClient, roomName } from "../support/clients.mjs";
+import { enterRoom, eventually, launchBrowser, useBrowser } from "../support/browser.mjs";
+import { CALL_TIMEOUT, joinCall, openCallUser, selectedPairs } from "../support/rtc.mjs";
+import { longestFrameGaps, watchFrames } from "../support/sfu.mjs";
+
+const root = process.getuid?.() === 0;
+const browser = useBrowser();
+
+/** Noom with its TURN server on a free port, relaying from ports of its own, and `secret`. */
+async function startNoomWithTurn({ secret = randomBytes(16).toString("hex"), args = [], host } = {}) {
+  const turnPort = await freeUdpAndTcpPort();
+  const first = 20_000 + Math.floor(Math.random() * 200) * 100;
+  const server = await startServer({
+    host,
+    args: ["--stun-urls", "", "--turn", "--turn-port", String(turnPort), "--turn-relay-ports", `${first}-${first + 99}`, "--turn-secret", secret, ...args],
+  });
+  return { ...server, turnPort, secret };
+}
+
+/** The ICE servers Noom hands someone joining a call. */
+async function iceServersOf(server) {
+  const room = roomName();
+  const { socket } = await noomClient(server.url, "Ice", room);
+  try {
+    const answer = await ack(socket, "call:join", { room });
+    assert.ok(answer?.iceServers, `call:join answers ICE servers: ${JSON.stringify(answer)}`);
+    return answer.iceServers;
+  } finally {
+    await disconnect(socket);
+  }
+}
+
+/**
+ * Two peer connections in one page: `a` relay only through `aServers`, `b` with `bServers` and
+ * the policy `bPolicy`. `a` sends a message on a data channel. Returns `{ message, gathered,
+ * local }`: what `b` received (null if nothing within `wait` ms), `a`'s candidates, and
+ * the selected pair's local candidate of `a`.
+ */
+async function attempt(aServers, { bServers = aServers, bPolicy = "relay", wait = CALL_TIMEOUT } = {}) {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    return await page.evaluate(async ({ aServers, bServers, bPolicy, timeout }) => {
+      const a = new RTCPeerConnection({ iceServers: aServers, iceTransportPolicy: "relay" });
+      const b = new RTCPeerConnection({ iceServers: bServers, iceTransportPolicy: bPolicy });
+      const gathered = [];
+      a.onicecandidate = (e) => { if (e.candidate?.candidate) gathered.push(e.candidate.candidate); if (e.candidate) b.addIceCandidate(e.candidate); };
+      b.onicecandidate = (e) => { if (e.candidate) a.addIceCandidate(e.candidate); };
+      const received = new Promise((resolve) => {
+        b.ondatachannel = (e) => { e.channel.onmessage = (m) => resolve(m.data); };
+      });
+      const complete = new Promise((resolve) => {
+        const check = () => { if (a.iceGatheringState === "complete") resolve(); };
+        a.onicegatheringstatechange = check;
+        check();
+      });
+      const channel = a.createDataChannel("hello");
+      channel.onopen = () => channel.send("through the relay");
+      await a.setLocalDescription();
+      await b.setRemoteDescription(a.localDescription);
+      await b.setLocalDescription();
+      await a.setRemoteDescription(b.localDescription);
+      await complete;
+      const message = gathered.length
+        ? await Promise.race([received, new Promise((resolve) => setTimeout(() => resolve(null), timeout))])
+        : null;
+      const stats = await a.getStats();
+      let local = null;
+      stats.forEach((s) => {
+        if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
+          const c = stats.get(s.localCandidateId);
+          local = { type: c?.candidateType, relayProtocol: c?.relayProtocol };
+        }
+      });
+      a.close();
+      b.close();
+      return { message, gathered, local };
+    }, { aServers, bServers, bPolicy, timeout: wait });
+  } finally {
+    await context.close();
+  }
+}
+
+/** The TURN entry of `iceServers`, with only the URLs of `transport`. */
+function only(iceServers, transport) {
+  const turn = iceServers.find((s) => s.username);
+  assert.ok(turn, `a TURN server among ${JSON.stringify(iceServers)}`);
+  return [{ ...turn, urls: turn.urls.filter((url) => url.endsWith(`transport=${transport}`)) }];
+}
+
+test("two connections meet through the built-in TURN server, over UDP and over TCP, with the credentials Noom hands out", { timeout: 120_000 }, async () => {
+  const server = await startNoomWithTurn({ args: ["--media-address", "127.0.0.1"] });
+  try {
+    const iceServers = await iceServersOf(server);
+    const turn = iceServers.find((s) => s.username);
+    assert.deepEqual(turn.urls.sort(), [`turn:127.0.0.1:${server.turnPort}?transport=tcp`, `turn:127.0.0.1:${server.turnPort}?transport=udp`]);
+    for (const transport of ["udp", "tcp"]) {
+      const result = await attempt(only(iceServers, transport));
+      assert.equal(result.message, "through the relay", `over ${transport}: ${JSON.stringify(result)}`);
+      assert.ok(result.gathered.every((c) => / typ relay /.test(c)), `relay candidates only: ${JSON.stringify(result.gathered)}`);
+      assert.deepEqual(result.local, { type: "relay", relayProtocol: transport }, `the pair goes through the relay over ${transport}`);
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+test("credentials that are wrong or expired get no relay", { timeout: 120_000 }, async () => {
+  const server = await startNoomWithTurn({ args: ["--media-address", "127.0.0.1"] });
+  try {
+    const urls = only(await iceServersOf(server), "udp")[0].urls;
+    const good = await attempt([{ urls, ...turnCredentials(server.secret, "good") }]);
+    assert.equal(good.message, "through the relay", "credentials made from the secret work");
+    for (const [what, credentials] of [
+      ["another secret's", turnCredentials("not the secret", "wrong")],
+      ["expired", turnCredentials(server.secret, "late", -60)],
+      ["a password of another name", { username: turnCredentials(server.secret, "other").username, credential: turnCredentials(server.secret, "mine").credential }],
+    ]) {
+      const refused = await attempt([{ urls, ...credentials }]);
+      assert.deepEqual(refused.gathered, [], `${what} credentials get no relay candidate`);
+      assert.equal(refused.message, null);
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+test("the relay does not reach the server's own network (loopback), unless --turn-allowed-peers lets it", { timeout: 120_000 }, async () => {
+  for (const [allowed, expected] of [[[], null], [["--turn-allowed-peers", "127.0.0.0/8"], "through the relay"]]) {
+    const server = await startNoomWithTurn({ args: ["--media-address", "127.0.0.1", ...allowed] });
+    try {
+      // `b` has host candidates on loopback only: `a`'s relay would have to send there. (Allowed,
+      // the two connect within a second on loopback.)
+      const result = await attempt(only(await iceServersOf(server), "udp"), { bServers: [], bPolicy: "all", wait: 10_000 });
+      assert.ok(result.gathered.length > 0, "a got its relay");
+      assert.equal(result.message, expected, allowed.length ? "allowed: the relay reaches loopback" : "refused: nothing reaches b");
+    } finally {
+      await server.stop();
+    }
+  }
+});
+
+test("two people whose network drops UDP talk browser to browser through the built-in TURN server over TCP", { skip: !root && "needs root", timeout: 180_000 }, async () => {
+  const network = makeNetwork();
+  try {
+    const server = await startNoomWithTurn({ host: "0.0.0.0", args: ["--media-address", network.hostAddress, "--pairs", "direct"] });
+    const remote = `http://${network.hostAddress}:${server.port}`;
+    const walled = await launchBrowser({ executablePath: network.launcher, extraArgs: [`--unsafely-treat-insecure-origin-as-secure=${remote}`] });
+    const users = [];
+    try {
+      network.dropUdp();
+      const ids = {};
+      for (const name of ["Uma", "Vic"]) {
+        const user = await openCallUser(walled, remote);
+        user.name = name;
+        users.push(user);
+        await enterRoom(user.page, { nickname: name, room: "behind a wall" });
+        ids[name] = await joinCall(user.page);
+      }
+      const [uma, vic] = users;
+      for (const [user, other] of [[uma, ids.Vic], [vic, ids.Uma]]) {
+        // The other's tile shows frames (they come on the direct path; the server's stands by).
+        await watchFrames(user.page);
+        await eventually(async () => {
+          const gaps = await longestFrameGaps(user.page);
+          assert.ok(gaps[other] !== null && gaps[other] !== undefined && gaps[other] < 1000, `${user.name} shows frames of ${other}: ${JSON.stringify(gaps)}`);
+        }, { timeout: CALL_TIMEOUT, interval: 250 });
+        // Their own path, besides the idle one to the media server: relayed over TCP.
+        await eventually(async () => {
+          const direct = (await selectedPairs(user.page)).filter(({ pair }) => pair?.state === "succeeded" && pair.remote?.port !== server.port);
+          assert.equal(direct.length, 1, `${user.name} has a direct path: ${JSON.stringify(direct)}`);
+          assert.equal(direct[0].pair.local.type, "relay", `through the relay: ${JSON.stringify(direct)}`);
+          assert.equal(direct[0].pair.local.relayProtocol, "tcp", "reached over TCP");
+        }, { timeout: CALL_TIMEOUT, interval: 500 });
+      }
+    } finally {
+      for (const user of users) await user.close();
+      await walled.close();
+      await server.stop();
+    }
+  } finally {
+    network.close();
+  }
+});
