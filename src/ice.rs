@@ -51,7 +51,7 @@ pub fn public_addresses(config: &Config) -> Vec<IpAddr> {
 /// This host's address on its default route: what a browser elsewhere on the network reaches
 /// it at. Connecting a UDP socket sends nothing; it only picks the route. Loopback when there is
 /// no route (a machine offline), which serves a browser on the same machine.
-fn own_address() -> IpAddr {
+pub fn own_address() -> IpAddr {
     let routed = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
         .and_then(|socket| socket.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).map(|()| socket))
         .and_then(|socket| socket.local_addr());

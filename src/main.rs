@@ -13,7 +13,8 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let logs = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        // The TURN protocol's crate logs each challenge of a client as an error: it is routine.
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,stun_proto=off")))
         .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Text => logs.init(),

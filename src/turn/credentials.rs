@@ -11,6 +11,8 @@ pub enum Refused {
     Malformed,
     /// Its expiry is past.
     Expired,
+    /// Signed with another password than its own.
+    WrongPassword,
 }
 
 /// The password of `username` if it is one of ours and still valid at `now_secs`.
@@ -23,25 +25,80 @@ pub fn password(secret: &str, username: &str, now_secs: u64) -> Result<String, R
     Ok(turn_password(secret, username))
 }
 
-/// The USERNAME of a STUN message (RFC 8489), if it is one and has it; the rest of the message is
-/// the TURN protocol's to read.
-pub fn stun_username(message: &[u8]) -> Option<&str> {
-    const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
-    const USERNAME: u16 = 0x0006;
+const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
+const USERNAME: u16 = 0x0006;
+const MESSAGE_INTEGRITY: u16 = 0x0008;
+const ERROR_CODE: u16 = 0x0009;
+
+/// The attributes of a STUN message (RFC 8489), each with where its value starts; `None` for
+/// what is no STUN message.
+fn attributes(message: &[u8]) -> Option<Vec<(u16, usize, &[u8])>> {
     if message.len() < 20 || message[0] & 0xc0 != 0 || message[4..8] != MAGIC_COOKIE {
         return None;
     }
     let length = usize::from(u16::from_be_bytes([message[2], message[3]]));
-    let mut attributes = message.get(20..20 + length)?;
-    while let [t0, t1, l0, l1, rest @ ..] = attributes {
+    let mut rest = message.get(20..20 + length)?;
+    let mut at = 20;
+    let mut found = Vec::new();
+    while let [t0, t1, l0, l1, tail @ ..] = rest {
         let (kind, len) = (u16::from_be_bytes([*t0, *t1]), usize::from(u16::from_be_bytes([*l0, *l1])));
-        let value = rest.get(..len)?;
-        if kind == USERNAME {
-            return std::str::from_utf8(value).ok();
-        }
-        attributes = rest.get(len.next_multiple_of(4)..)?;
+        found.push((kind, at + 4, tail.get(..len)?));
+        let skip = len.next_multiple_of(4).min(tail.len());
+        rest = &tail[skip..];
+        at += 4 + skip;
     }
-    None
+    Some(found)
+}
+
+/// The USERNAME of a STUN message, if it is one and has it; the rest of the message is the TURN
+/// protocol's to read.
+pub fn stun_username(message: &[u8]) -> Option<&str> {
+    let found = attributes(message)?;
+    let (_, _, value) = found.into_iter().find(|(kind, _, _)| *kind == USERNAME)?;
+    std::str::from_utf8(value).ok()
+}
+
+/// Whether a STUN message's MESSAGE-INTEGRITY is right for the long-term credential `username`
+/// and `password` in `realm` (RFC 8489 9.2); `None` if it carries none (a first request, which
+/// the server answers with a challenge).
+pub fn integrity_holds(message: &[u8], username: &str, realm: &str, password: &str) -> Option<bool> {
+    use hmac::{Hmac, Mac};
+    use md5::{Digest, Md5};
+    let found = attributes(message)?;
+    let (_, at, value) = found.into_iter().find(|(kind, _, _)| *kind == MESSAGE_INTEGRITY)?;
+    let key = Md5::digest(format!("{username}:{realm}:{password}").as_bytes());
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&key).expect("HMAC takes a key of any length");
+    // Signed as if the message ended with MESSAGE-INTEGRITY (its 20 bytes from `at`, past the
+    // 20 of the header): its length says so.
+    let signed_length = at as u16;
+    mac.update(&message[..2]);
+    mac.update(&signed_length.to_be_bytes());
+    mac.update(&message[4..at - 4]);
+    Some(mac.verify_slice(value).is_ok())
+}
+
+/// A 401 (Unauthorized) error response to a STUN request, which ends a client's attempt at
+/// once (unanswered, a browser waits 40 s before it gives up on the server). `None` for what is
+/// no request.
+pub fn unauthorized(request: &[u8]) -> Option<Vec<u8>> {
+    attributes(request)?;
+    let kind = u16::from_be_bytes([request[0], request[1]]);
+    // The class bits (0x0110): 00 a request, 11 an error response.
+    if kind & 0x0110 != 0 {
+        return None;
+    }
+    let reason = b"Unauthorized";
+    let value_length = 4 + reason.len();
+    let mut response = Vec::with_capacity(20 + 4 + value_length.next_multiple_of(4));
+    response.extend((kind | 0x0110).to_be_bytes());
+    response.extend(((4 + value_length.next_multiple_of(4)) as u16).to_be_bytes());
+    response.extend_from_slice(&request[4..20]);
+    response.extend(ERROR_CODE.to_be_bytes());
+    response.extend((value_length as u16).to_be_bytes());
+    response.extend([0, 0, 4, 1]);
+    response.extend_from_slice(reason);
+    response.resize(response.len().next_multiple_of(4), 0);
+    Some(response)
 }
 
 #[cfg(test)]

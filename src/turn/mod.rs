@@ -50,7 +50,8 @@ pub async fn start(config: &mut Config) -> anyhow::Result<()> {
     let settings = Arc::new(relay::Settings {
         secret,
         realm: "noom".into(),
-        peers: peers::Peers::new(allowed, ips.clone()),
+        // The server's own addresses are its own network, whatever their range.
+        peers: peers::Peers::new(allowed, [ips.clone(), vec![crate::ice::own_address()]].concat()),
         relay_ip,
         relay_ports: relay_ports.clone(),
         open: Default::default(),

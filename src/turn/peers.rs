@@ -1,6 +1,6 @@
 //! Where the relay may send, and whom it may hear: anywhere on the internet, but not this
-//! server's own networks (loopback, the private ranges, link-local with the cloud metadata
-//! address 169.254.169.254, and their IPv6 kin) unless the operator allows them
+//! server's own networks (its own addresses, loopback, the private ranges, link-local with the
+//! cloud metadata address 169.254.169.254, and their IPv6 kin) unless the operator allows them
 //! (`--turn-allowed-peers`), lest a browser use the relay to reach services behind the firewall.
 //! The relay's own open ports are peers too: two browsers that both relay through this server
 //! reach each other relay to relay.
@@ -12,7 +12,7 @@ use crate::admission::Networks;
 #[derive(Debug, Clone)]
 pub struct Peers {
     allowed: Networks,
-    /// The addresses the relay ports are reached at.
+    /// The server's own addresses (those the relay ports are reached at among them).
     own: Vec<IpAddr>,
 }
 
@@ -28,8 +28,9 @@ impl Peers {
         if self.allowed.contains(ip) {
             return true;
         }
-        if relay_port && (ip.is_loopback() || self.own.iter().any(|own| own.to_canonical() == ip)) {
-            return true;
+        let own = ip.is_loopback() || self.own.iter().any(|own| own.to_canonical() == ip);
+        if own {
+            return relay_port;
         }
         !internal(ip)
     }
@@ -103,6 +104,9 @@ mod tests {
         assert!(peers.allows("10.0.0.5:50000".parse().unwrap(), true), "another allocation of this server");
         assert!(peers.allows("127.0.0.1:50000".parse().unwrap(), true), "reached over loopback");
         assert!(!peers.allows("10.0.0.5:22".parse().unwrap(), false), "but no other port of it");
+        let public_server = Peers::new(Networks::default(), vec!["203.0.113.7".parse().unwrap()]);
+        assert!(!public_server.allows("203.0.113.7:22".parse().unwrap(), false), "nor the server's own services on a public address");
+        assert!(public_server.allows("203.0.113.8:22".parse().unwrap(), false));
         assert!(!peers.allows("10.0.0.6:50000".parse().unwrap(), true), "nor that port of another machine");
         assert!(peers.allows("192.168.7.20:5000".parse().unwrap(), false));
         assert!(!peers.allows("192.168.8.20:5000".parse().unwrap(), false));

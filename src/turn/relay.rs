@@ -284,19 +284,28 @@ impl Listener {
         let username = stun_username(data);
         if let Some(username) = username {
             let now_secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            match credentials::password(&self.settings.secret, username, now_secs) {
+            let checked = credentials::password(&self.settings.secret, username, now_secs).and_then(|password| {
+                match credentials::integrity_holds(data, username, &self.settings.realm, &password) {
+                    Some(false) => Err(credentials::Refused::WrongPassword),
+                    _ => Ok(password),
+                }
+            });
+            match checked {
                 Ok(password) => {
                     if self.users.insert(username.to_owned()) {
                         self.server.add_user(username.to_owned(), password);
                     }
                 }
-                // A name the protocol never heard of, it refuses itself (401, as it does a wrong
-                // password); one given its password while it was valid is refused here.
-                Err(refused) if self.users.contains(username) => {
+                // Answered at once: the protocol would leave it unanswered, and the browser
+                // would wait 40 s before it gave up on the server.
+                Err(refused) => {
                     tracing::debug!(%from, ?refused, "a TURN request refused");
+                    if let Some(response) = credentials::unauthorized(data) {
+                        let to = from;
+                        self.send(Transmit { data: response, transport: self.transport, from: self.listen, to });
+                    }
                     return false;
                 }
-                Err(_) => {}
             }
         }
         let (user, rate) = self

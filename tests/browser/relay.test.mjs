@@ -46,25 +46,42 @@ async function iceServersOf(server) {
 /**
  * Two peer connections in one page: `a` relay only through `aServers`, `b` with `bServers` and
  * the policy `bPolicy`. `a` sends a message on a data channel. Returns `{ message, gathered,
- * local }`: what `b` received (null if nothing within `wait` ms), `a`'s candidates, and
- * the selected pair's local candidate of `a`.
+ * errors, local }`: what `b` received (null if nothing within `wait` ms), `a`'s candidates, the
+ * error codes its TURN server answered (`icecandidateerror`), and the selected pair's local
+ * candidate of `a`. With `cameraOn` (an origin), the page opens it and takes the camera first.
  */
-async function attempt(aServers, { bServers = aServers, bPolicy = "relay", wait = CALL_TIMEOUT } = {}) {
+async function attempt(aServers, { bServers = aServers, bPolicy = "relay", wait = CALL_TIMEOUT, cameraOn } = {}) {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
+    if (cameraOn) {
+      // A page that has the camera shows its host addresses as they are (otherwise they are
+      // hidden behind mDNS names, which a TURN server cannot reach).
+      await page.goto(cameraOn);
+      await page.evaluate(() => navigator.mediaDevices.getUserMedia({ video: true }));
+    }
     return await page.evaluate(async ({ aServers, bServers, bPolicy, timeout }) => {
       const a = new RTCPeerConnection({ iceServers: aServers, iceTransportPolicy: "relay" });
       const b = new RTCPeerConnection({ iceServers: bServers, iceTransportPolicy: bPolicy });
       const gathered = [];
-      a.onicecandidate = (e) => { if (e.candidate?.candidate) gathered.push(e.candidate.candidate); if (e.candidate) b.addIceCandidate(e.candidate); };
+      const errors = [];
+      let relayed = () => {};
+      a.onicecandidate = (e) => {
+        if (e.candidate?.candidate) gathered.push(e.candidate.candidate);
+        if (e.candidate) b.addIceCandidate(e.candidate);
+        if (/ typ relay /.test(e.candidate?.candidate ?? "")) relayed();
+      };
       b.onicecandidate = (e) => { if (e.candidate) a.addIceCandidate(e.candidate); };
       const received = new Promise((resolve) => {
         b.ondatachannel = (e) => { e.channel.onmessage = (m) => resolve(m.data); };
       });
+      // A relay candidate comes, gathering ends, or the TURN server refuses.
       const complete = new Promise((resolve) => {
+        relayed = resolve;
         const check = () => { if (a.iceGatheringState === "complete") resolve(); };
         a.onicegatheringstatechange = check;
+        // 7xx: no answer from one of the machine's interfaces; below: the server's own answer.
+        a.onicecandidateerror = (e) => { errors.push(e.errorCode); if (e.errorCode < 700) resolve(); };
         check();
       });
       const channel = a.createDataChannel("hello");
@@ -87,7 +104,7 @@ async function attempt(aServers, { bServers = aServers, bPolicy = "relay", wait 
       });
       a.close();
       b.close();
-      return { message, gathered, local };
+      return { message, gathered, errors, local };
     }, { aServers, bServers, bPolicy, timeout: wait });
   } finally {
     await context.close();
@@ -129,8 +146,9 @@ test("credentials that are wrong or expired get no relay", { timeout: 120_000 },
       ["expired", turnCredentials(server.secret, "late", -60)],
       ["a password of another name", { username: turnCredentials(server.secret, "other").username, credential: turnCredentials(server.secret, "mine").credential }],
     ]) {
-      const refused = await attempt([{ urls, ...credentials }]);
+      const refused = await attempt([{ urls, ...credentials }], { wait: 5000 });
       assert.deepEqual(refused.gathered, [], `${what} credentials get no relay candidate`);
+      assert.ok(refused.errors.includes(401), `the TURN server says so at once (401 Unauthorized): ${JSON.stringify(refused)}`);
       assert.equal(refused.message, null);
     }
   } finally {
@@ -144,7 +162,7 @@ test("the relay does not reach the server's own network (loopback), unless --tur
     try {
       // `b` has host candidates on loopback only: `a`'s relay would have to send there. (Allowed,
       // the two connect within a second on loopback.)
-      const result = await attempt(only(await iceServersOf(server), "udp"), { bServers: [], bPolicy: "all", wait: 10_000 });
+      const result = await attempt(only(await iceServersOf(server), "udp"), { bServers: [], bPolicy: "all", wait: 10_000, cameraOn: server.url });
       assert.ok(result.gathered.length > 0, "a got its relay");
       assert.equal(result.message, expected, allowed.length ? "allowed: the relay reaches loopback" : "refused: nothing reaches b");
     } finally {
