@@ -331,3 +331,91 @@ pub fn media_datagram(data: &[u8]) {
     }
     assert_eq!(router.len(), 2);
 }
+
+/// Messages at the built-in TURN server: any sequence of them, from a client over UDP or TCP or
+/// from a peer at a relay port, through the credential check Noom does first
+/// (`turn::credentials`) and into the TURN protocol (`turn-server-proto`), with time passing.
+/// No panic; a refusal is a well-formed STUN error response to the request it answers.
+pub fn turn_message(data: &[u8]) {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use noom::turn::credentials::{integrity_holds, password, stun_username, unauthorized};
+    use turn_server_proto::api::{Transmit, TurnServerApi, TurnServerPollRet};
+    use turn_server_proto::server::TurnServer;
+    use turn_server_proto::types::Instant;
+    use turn_server_proto::types::stun::TransportType;
+
+    let listen: SocketAddr = "192.0.2.1:3478".parse().expect("an address");
+    let client: SocketAddr = "198.51.100.1:5000".parse().expect("an address");
+    let peer: SocketAddr = "203.0.113.9:4000".parse().expect("an address");
+    let relayed: SocketAddr = "192.0.2.1:50000".parse().expect("an address");
+    let mut servers = [
+        TurnServer::new(TransportType::Udp, listen, "noom".into()),
+        TurnServer::new(TransportType::Tcp, listen, "noom".into()),
+    ];
+    let mut now = Instant::from_nanos(0);
+    // Each message: a byte saying how it comes (and whether time passes first), a length byte,
+    // then the message.
+    let mut rest = data;
+    while let [head, len, tail @ ..] = rest {
+        let len = (*len as usize).min(tail.len());
+        let (message, next) = tail.split_at(len);
+        rest = next;
+        if head & 0x80 != 0 {
+            now += Duration::from_millis(100 * u64::from(head & 0x0f));
+        }
+        if let Some(username) = stun_username(message) {
+            if let Ok(password) = password("secret", username, 1_000) {
+                let _ = integrity_holds(message, username, "noom", &password);
+                for server in &mut servers {
+                    server.add_user(username.to_owned(), password.clone());
+                }
+            }
+            if let Some(response) = unauthorized(message) {
+                assert_eq!(response.len() % 4, 0, "a STUN message is whole words");
+                assert_eq!(stun_username(&response), None);
+                assert_eq!(response[8..20], message[8..20], "the response answers that request");
+            }
+        }
+        let server = &mut servers[usize::from(head & 0x10 != 0)];
+        let transport = server.transport();
+        let transmit = if head & 0x20 != 0 {
+            Transmit { data: message, transport: TransportType::Udp, from: peer, to: relayed }
+        } else {
+            Transmit { data: message, transport, from: client, to: listen }
+        };
+        if let Some(out) = server.recv(transmit, now) {
+            let _ = out.build();
+        }
+        // What the protocol asks for: a relay port is given, so that later messages reach it.
+        for _ in 0..100 {
+            while server.poll_transmit(now).is_some() {}
+            match server.poll(now) {
+                TurnServerPollRet::WaitUntil(_) => break,
+                TurnServerPollRet::AllocateSocket {
+                    transport,
+                    listen_addr,
+                    client_addr,
+                    allocation_transport,
+                    family,
+                } => {
+                    server.allocated_socket(
+                        transport,
+                        listen_addr,
+                        client_addr,
+                        allocation_transport,
+                        family,
+                        Ok(relayed),
+                        now,
+                    );
+                }
+                TurnServerPollRet::TcpConnect { relayed_addr, peer_addr, listen_addr, client_addr } => {
+                    let refused = Err(turn_server_proto::api::TcpConnectError::Forbidden);
+                    server.tcp_connected(relayed_addr, peer_addr, listen_addr, client_addr, refused, now);
+                }
+                TurnServerPollRet::TcpClose { .. } | TurnServerPollRet::SocketClose { .. } => {}
+            }
+        }
+    }
+}

@@ -40,6 +40,11 @@ fn media_datagrams() {
 }
 
 #[test]
+fn turn_messages() {
+    replay("turn_message", noom_fuzz::turn_message);
+}
+
+#[test]
 fn plain_websocket_frames() {
     replay("ws_frame", noom_fuzz::ws_frame);
 }

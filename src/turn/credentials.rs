@@ -114,6 +114,45 @@ mod tests {
         }
     }
 
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// An Allocate request signed with the long-term credential of `2000:fuzz` (its password made
+    /// from the secret `secret`) in the realm `noom`, by another implementation (Python's hmac
+    /// and hashlib); then the same with a FINGERPRINT after it, which the signature leaves out.
+    const SIGNED: &str = "000300442112a442070707070707070707070707001900041100000000060009323030303a66757a7a000000001400046e6f6f6d001500056e6f6e6365000000000800141f47f0dee1a7876ce33ff9b8c0ba4a8e593e95c4";
+    const SIGNED_THEN_FINGERPRINT: &str = "0003004c2112a442070707070707070707070707001900041100000000060009323030303a66757a7a000000001400046e6f6f6d001500056e6f6e6365000000000800141f47f0dee1a7876ce33ff9b8c0ba4a8e593e95c48028000400000000";
+
+    #[test]
+    fn a_request_signed_with_its_own_password_holds_and_one_signed_with_another_does_not() {
+        let password = turn_password("secret", "2000:fuzz");
+        for message in [SIGNED, SIGNED_THEN_FINGERPRINT].map(hex) {
+            assert_eq!(stun_username(&message), Some("2000:fuzz"));
+            assert_eq!(integrity_holds(&message, "2000:fuzz", "noom", &password), Some(true));
+            assert_eq!(integrity_holds(&message, "2000:fuzz", "noom", "another"), Some(false));
+            assert_eq!(integrity_holds(&message, "2000:fuzz", "elsewhere", &password), Some(false));
+        }
+        let mut tampered = hex(SIGNED);
+        tampered[25] ^= 1;
+        assert_eq!(integrity_holds(&tampered, "2000:fuzz", "noom", &password), Some(false));
+        // Unsigned: a first request, which the server challenges.
+        assert_eq!(integrity_holds(&hex(SIGNED)[..60], "2000:fuzz", "noom", &password), None);
+    }
+
+    #[test]
+    fn a_refusal_is_a_401_error_response_to_that_request_and_nothing_answers_a_response() {
+        let request = hex(SIGNED);
+        let response = unauthorized(&request).unwrap();
+        assert_eq!(u16::from_be_bytes([response[0], response[1]]), 0x0113, "an Allocate error response");
+        assert_eq!(usize::from(u16::from_be_bytes([response[2], response[3]])), response.len() - 20);
+        assert_eq!(response[4..20], request[4..20], "the request's cookie and transaction");
+        assert_eq!(response[20..24], [0x00, 0x09, 0x00, 16], "ERROR-CODE");
+        assert_eq!(response[24..28], [0, 0, 4, 1], "401");
+        assert_eq!(unauthorized(&response), None, "a response is not answered");
+        assert_eq!(unauthorized(b"not a STUN message at all"), None);
+    }
+
     #[test]
     fn the_user_name_is_read_from_a_stun_message_and_from_nothing_else() {
         let mut message = vec![0x00, 0x03, 0, 12, 0x21, 0x12, 0xa4, 0x42];

@@ -43,9 +43,11 @@ pub async fn start(config: &mut Config) -> anyhow::Result<()> {
     let relay_ip = ips.iter().copied().find(IpAddr::is_ipv4).unwrap_or(ips[0]);
     let port = config.turn_port;
     let bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
-    let udp = tokio::net::UdpSocket::bind(bind).await.with_context(|| format!("--turn-port: cannot bind udp {bind}"))?;
-    let tcp =
-        tokio::net::TcpListener::bind(bind).await.with_context(|| format!("--turn-port: cannot listen on tcp {bind}"))?;
+    let udp =
+        tokio::net::UdpSocket::bind(bind).await.with_context(|| format!("--turn-port: cannot bind udp {bind}"))?;
+    let tcp = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("--turn-port: cannot listen on tcp {bind}"))?;
     let listen = SocketAddr::new(relay_ip, port);
     let settings = Arc::new(relay::Settings {
         secret,

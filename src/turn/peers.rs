@@ -105,7 +105,10 @@ mod tests {
         assert!(peers.allows("127.0.0.1:50000".parse().unwrap(), true), "reached over loopback");
         assert!(!peers.allows("10.0.0.5:22".parse().unwrap(), false), "but no other port of it");
         let public_server = Peers::new(Networks::default(), vec!["203.0.113.7".parse().unwrap()]);
-        assert!(!public_server.allows("203.0.113.7:22".parse().unwrap(), false), "nor the server's own services on a public address");
+        assert!(
+            !public_server.allows("203.0.113.7:22".parse().unwrap(), false),
+            "nor the server's own services on a public address"
+        );
         assert!(public_server.allows("203.0.113.8:22".parse().unwrap(), false));
         assert!(!peers.allows("10.0.0.6:50000".parse().unwrap(), true), "nor that port of another machine");
         assert!(peers.allows("192.168.7.20:5000".parse().unwrap(), false));

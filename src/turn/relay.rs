@@ -331,7 +331,13 @@ impl Listener {
                     let wake = at.to_std(self.start);
                     return wake.min(std::time::Instant::now() + Duration::from_secs(60));
                 }
-                TurnServerPollRet::AllocateSocket { transport, listen_addr, client_addr, allocation_transport, family } => {
+                TurnServerPollRet::AllocateSocket {
+                    transport,
+                    listen_addr,
+                    client_addr,
+                    allocation_transport,
+                    family,
+                } => {
                     let relayed = self.allocate(client_addr, allocation_transport);
                     self.server.allocated_socket(
                         transport,
@@ -428,7 +434,11 @@ impl Listener {
 }
 
 fn unspecified(like: IpAddr) -> IpAddr {
-    if like.is_ipv4() { IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED) }
+    if like.is_ipv4() {
+        IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+    }
 }
 
 /// Hands what arrives at a relay port to its listener's task.
