@@ -31,6 +31,11 @@ const SILENT_AT_MOST: Duration = Duration::from_secs(30);
 const WRITE_QUEUE: usize = 512;
 /// Frames written together.
 const WRITE_BATCH: usize = 64;
+/// A connection's frames are not taken until it has been open this long: a browser whose UDP
+/// works has its UDP path up by then, and keeps the first path that worked (Chrome stays on the
+/// first writable one, though UDP ranks higher), so TCP is only for those whose UDP does not.
+/// Its ICE checks, repeated every few tens of milliseconds, are answered from then on.
+const UDP_FIRST: Duration = Duration::from_secs(1);
 
 /// The media server's TCP connections, by the browser's address: where the router's datagrams
 /// for each go.
@@ -66,10 +71,18 @@ where
     };
     let (link, frames) = mpsc::channel(WRITE_QUEUE);
     server.links.by_peer.lock().insert(peer, link);
+    let opened = tokio::time::Instant::now();
     let receive = async {
         let mut frame = first;
         loop {
             COUNTERS.media_in(frame.len());
+            if opened.elapsed() < UDP_FIRST {
+                frame = match tokio::time::timeout(SILENT_AT_MOST, read_frame(&mut reader)).await {
+                    Ok(Ok(frame)) => frame,
+                    _ => return,
+                };
+                continue;
+            }
             let datagram: Datagram = (Protocol::Tcp, peer, frame);
             match call.try_send(datagram) {
                 Ok(()) => {}

@@ -205,6 +205,9 @@ test("a browser whose network drops all UDP joins over TCP to the web port, with
       // names port 9, RFC 6544's placeholder): what matters is that no relay carries it.
       assert.notEqual(pair.pair?.local?.type, "relay", `straight to the server, no relay: ${JSON.stringify(pair)}`);
       assert.equal(pair.pair?.remote?.port, server.port, "to the web port");
+      // Ada, whose UDP works, stays on UDP though the server answers over TCP too.
+      const [adaPair] = await selectedPairs(ada.page);
+      assert.equal(adaPair.pair?.local?.protocol, "udp", `Ada's media goes over UDP: ${JSON.stringify(adaPair)}`);
       // The admin panel tells the two apart.
       await eventually(async () => {
         assert.deepEqual(await transports(server, token), { [ids.Ada]: "udp", [ids.Tom]: "tcp" });

@@ -187,6 +187,8 @@ struct Participant {
     connected: bool,
     /// How its media comes and goes (UDP, or TCP where its network drops UDP), as its ICE chose.
     transport: Option<Protocol>,
+    /// Whether a datagram of its connection came over UDP: then TCP is not answered.
+    heard_over_udp: bool,
     /// The tracks it sends.
     published: Vec<Published>,
     /// The tracks of others it receives, or is to be offered.
@@ -320,6 +322,7 @@ impl CallRouter {
             joined: now,
             connected: false,
             transport: None,
+            heard_over_udp: false,
             published: Vec::new(),
             receiving: Vec::new(),
             pending: None,
@@ -454,6 +457,14 @@ impl CallRouter {
             },
         };
         let me = &mut self.participants[at];
+        // A connection whose UDP works is not answered over TCP: its browser would otherwise
+        // move its media to TCP once both paths answer (Chrome did, on loopback and on a LAN,
+        // though UDP ranks higher), where one lost segment holds up everything after it.
+        match proto {
+            Protocol::Udp => me.heard_over_udp = true,
+            _ if me.heard_over_udp => return true,
+            _ => {}
+        }
         let input = match input {
             Input::Receive(_, receive) => Input::Receive(me.time(now), receive),
             input => input,
