@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { startServer } from "../support/server.mjs";
 import { freeUdpAndTcpPort } from "../support/ports.mjs";
-import { turnCredentials } from "../support/turn.mjs";
+import { meetThroughRelay, turnCredentials } from "../support/turn.mjs";
 import { makeNetwork } from "../support/network.mjs";
 import { ack, disconnect, noomClient, roomName } from "../support/clients.mjs";
 import { enterRoom, eventually, launchBrowser, useBrowser } from "../support/browser.mjs";
@@ -43,74 +43,6 @@ async function iceServersOf(server) {
   }
 }
 
-/**
- * Two peer connections in one page: `a` relay only through `aServers`, `b` with `bServers` and
- * the policy `bPolicy`. `a` sends a message on a data channel. Returns `{ message, gathered,
- * errors, local }`: what `b` received (null if nothing within `wait` ms), `a`'s candidates, the
- * error codes its TURN server answered (`icecandidateerror`), and the selected pair's local
- * candidate of `a`. With `cameraOn` (an origin), the page opens it and takes the camera first.
- */
-async function attempt(aServers, { bServers = aServers, bPolicy = "relay", wait = CALL_TIMEOUT, cameraOn } = {}) {
-  const context = await browser.newContext();
-  try {
-    const page = await context.newPage();
-    if (cameraOn) {
-      // A page that has the camera shows its host addresses as they are (otherwise they are
-      // hidden behind mDNS names, which a TURN server cannot reach).
-      await page.goto(cameraOn);
-      await page.evaluate(() => navigator.mediaDevices.getUserMedia({ video: true }));
-    }
-    return await page.evaluate(async ({ aServers, bServers, bPolicy, timeout }) => {
-      const a = new RTCPeerConnection({ iceServers: aServers, iceTransportPolicy: "relay" });
-      const b = new RTCPeerConnection({ iceServers: bServers, iceTransportPolicy: bPolicy });
-      const gathered = [];
-      const errors = [];
-      let relayed = () => {};
-      a.onicecandidate = (e) => {
-        if (e.candidate?.candidate) gathered.push(e.candidate.candidate);
-        if (e.candidate) b.addIceCandidate(e.candidate);
-        if (/ typ relay /.test(e.candidate?.candidate ?? "")) relayed();
-      };
-      b.onicecandidate = (e) => { if (e.candidate) a.addIceCandidate(e.candidate); };
-      const received = new Promise((resolve) => {
-        b.ondatachannel = (e) => { e.channel.onmessage = (m) => resolve(m.data); };
-      });
-      // A relay candidate comes, gathering ends, or the TURN server refuses.
-      const complete = new Promise((resolve) => {
-        relayed = resolve;
-        const check = () => { if (a.iceGatheringState === "complete") resolve(); };
-        a.onicegatheringstatechange = check;
-        // 7xx: no answer from one of the machine's interfaces; below: the server's own answer.
-        a.onicecandidateerror = (e) => { errors.push(e.errorCode); if (e.errorCode < 700) resolve(); };
-        check();
-      });
-      const channel = a.createDataChannel("hello");
-      channel.onopen = () => channel.send("through the relay");
-      await a.setLocalDescription();
-      await b.setRemoteDescription(a.localDescription);
-      await b.setLocalDescription();
-      await a.setRemoteDescription(b.localDescription);
-      await complete;
-      const message = gathered.length
-        ? await Promise.race([received, new Promise((resolve) => setTimeout(() => resolve(null), timeout))])
-        : null;
-      const stats = await a.getStats();
-      let local = null;
-      stats.forEach((s) => {
-        if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
-          const c = stats.get(s.localCandidateId);
-          local = { type: c?.candidateType, relayProtocol: c?.relayProtocol };
-        }
-      });
-      a.close();
-      b.close();
-      return { message, gathered, errors, local };
-    }, { aServers, bServers, bPolicy, timeout: wait });
-  } finally {
-    await context.close();
-  }
-}
-
 /** The TURN entry of `iceServers`, with only the URLs of `transport`. */
 function only(iceServers, transport) {
   const turn = iceServers.find((s) => s.username);
@@ -125,7 +57,7 @@ test("two connections meet through the built-in TURN server, over UDP and over T
     const turn = iceServers.find((s) => s.username);
     assert.deepEqual(turn.urls.sort(), [`turn:127.0.0.1:${server.turnPort}?transport=tcp`, `turn:127.0.0.1:${server.turnPort}?transport=udp`]);
     for (const transport of ["udp", "tcp"]) {
-      const result = await attempt(only(iceServers, transport));
+      const result = await meetThroughRelay(browser, only(iceServers, transport));
       assert.equal(result.message, "through the relay", `over ${transport}: ${JSON.stringify(result)}`);
       assert.ok(result.gathered.every((c) => / typ relay /.test(c)), `relay candidates only: ${JSON.stringify(result.gathered)}`);
       assert.deepEqual(result.local, { type: "relay", relayProtocol: transport }, `the pair goes through the relay over ${transport}`);
@@ -139,14 +71,14 @@ test("credentials that are wrong or expired get no relay", { timeout: 120_000 },
   const server = await startNoomWithTurn({ args: ["--media-address", "127.0.0.1"] });
   try {
     const urls = only(await iceServersOf(server), "udp")[0].urls;
-    const good = await attempt([{ urls, ...turnCredentials(server.secret, "good") }]);
+    const good = await meetThroughRelay(browser, [{ urls, ...turnCredentials(server.secret, "good") }]);
     assert.equal(good.message, "through the relay", "credentials made from the secret work");
     for (const [what, credentials] of [
       ["another secret's", turnCredentials("not the secret", "wrong")],
       ["expired", turnCredentials(server.secret, "late", -60)],
       ["a password of another name", { username: turnCredentials(server.secret, "other").username, credential: turnCredentials(server.secret, "mine").credential }],
     ]) {
-      const refused = await attempt([{ urls, ...credentials }], { wait: 5000 });
+      const refused = await meetThroughRelay(browser, [{ urls, ...credentials }], { wait: 5000 });
       assert.deepEqual(refused.gathered, [], `${what} credentials get no relay candidate`);
       assert.ok(refused.errors.includes(401), `the TURN server says so at once (401 Unauthorized): ${JSON.stringify(refused)}`);
       assert.equal(refused.message, null);
@@ -162,7 +94,7 @@ test("the relay does not reach the server's own network (loopback), unless --tur
     try {
       // `b` has host candidates on loopback only: `a`'s relay would have to send there. (Allowed,
       // the two connect within a second on loopback.)
-      const result = await attempt(only(await iceServersOf(server), "udp"), { bServers: [], bPolicy: "all", wait: 10_000, cameraOn: server.url });
+      const result = await meetThroughRelay(browser, only(await iceServersOf(server), "udp"), { bServers: [], bPolicy: "all", wait: 10_000, cameraOn: server.url });
       assert.ok(result.gathered.length > 0, "a got its relay");
       assert.equal(result.message, expected, allowed.length ? "allowed: the relay reaches loopback" : "refused: nothing reaches b");
     } finally {

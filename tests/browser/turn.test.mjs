@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { startServer } from "../support/server.mjs";
-import { useTurn, turnCredentials } from "../support/turn.mjs";
+import { meetThroughRelay, useTurn, turnCredentials } from "../support/turn.mjs";
 import { assertNoPageErrors, enterRoom, eventually, useBrowser } from "../support/browser.mjs";
 import {
   CALL_TIMEOUT,
@@ -40,59 +40,19 @@ async function turnLogAbout(id) {
 test("coturn relays between two peer connections holding credentials from its secret, and refuses others", { timeout: 60_000 }, async () => {
   // The TURN set-up on its own, without Noom: credentials computed here, two connections in one
   // page, TURN only. A failure here is the TURN server's, not Noom's.
-  const context = await browser.newContext();
-  try {
-    const page = await context.newPage();
-    const attempt = (credentials) => page.evaluate(async ({ iceServers, timeout }) => {
-      const a = new RTCPeerConnection({ iceServers, iceTransportPolicy: "relay" });
-      const b = new RTCPeerConnection({ iceServers, iceTransportPolicy: "relay" });
-      const gathered = [];
-      a.onicecandidate = (e) => { if (e.candidate?.candidate) gathered.push(e.candidate.candidate); if (e.candidate) b.addIceCandidate(e.candidate); };
-      b.onicecandidate = (e) => { if (e.candidate) a.addIceCandidate(e.candidate); };
-      const received = new Promise((resolve) => {
-        b.ondatachannel = (e) => { e.channel.onmessage = (m) => resolve(m.data); };
-      });
-      const complete = new Promise((resolve) => {
-        const check = () => { if (a.iceGatheringState === "complete") resolve(); };
-        a.onicegatheringstatechange = check;
-        check();
-      });
-      const channel = a.createDataChannel("hello");
-      channel.onopen = () => channel.send("through the relay");
-      await a.setLocalDescription();
-      await b.setRemoteDescription(a.localDescription);
-      await b.setLocalDescription();
-      await a.setRemoteDescription(b.localDescription);
-      await complete;
-      // Wait for the message only if there is something to connect over.
-      const message = gathered.length
-        ? await Promise.race([received, new Promise((resolve) => setTimeout(() => resolve(null), timeout))])
-        : null;
-      const stats = await a.getStats();
-      let local = null;
-      stats.forEach((s) => {
-        if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") local = stats.get(s.localCandidateId)?.candidateType;
-      });
-      a.close();
-      b.close();
-      return { message, gathered, local };
-    }, { iceServers: [{ urls: [turn.url], ...credentials }], timeout: CALL_TIMEOUT });
+  const attempt = (credentials) => meetThroughRelay(browser, [{ urls: [turn.url], ...credentials }]);
+  const good = await attempt(turnCredentials(turn.secret, "bare-good"));
+  assert.equal(good.message, "through the relay", `the data channel carried the message: ${JSON.stringify(good)}`);
+  assert.ok(good.gathered.length > 0 && good.gathered.every((c) => / typ relay /.test(c)), `only relay candidates: ${JSON.stringify(good.gathered)}`);
+  assert.equal(good.local?.type, "relay", "the selected pair's local candidate is a relay one");
 
-    const good = await attempt(turnCredentials(turn.secret, "bare-good"));
-    assert.equal(good.message, "through the relay", `the data channel carried the message: ${JSON.stringify(good)}`);
-    assert.ok(good.gathered.length > 0 && good.gathered.every((c) => / typ relay /.test(c)), `only relay candidates: ${JSON.stringify(good.gathered)}`);
-    assert.equal(good.local, "relay", "the selected pair's local candidate is a relay one");
-
-    const bad = await attempt(turnCredentials("not the secret", "bare-bad"));
-    assert.deepEqual(bad.gathered, [], "no candidate with credentials from another secret");
-    assert.equal(bad.message, null);
-    const log = await turn.log();
-    assert.match(log, /user <\d+:bare-good>: incoming packet ALLOCATE processed, success/, "coturn allocated for the good credentials");
-    assert.match(log, /user <\d+:bare-bad>: incoming packet message processed, error 401/, "coturn refused the bad ones");
-    assert.doesNotMatch(log, /user <\d+:bare-bad>: incoming packet ALLOCATE processed, success/);
-  } finally {
-    await context.close();
-  }
+  const bad = await attempt(turnCredentials("not the secret", "bare-bad"));
+  assert.deepEqual(bad.gathered, [], "no candidate with credentials from another secret");
+  assert.equal(bad.message, null);
+  const log = await turn.log();
+  assert.match(log, /user <\d+:bare-good>: incoming packet ALLOCATE processed, success/, "coturn allocated for the good credentials");
+  assert.match(log, /user <\d+:bare-bad>: incoming packet message processed, error 401/, "coturn refused the bad ones");
+  assert.doesNotMatch(log, /user <\d+:bare-bad>: incoming packet ALLOCATE processed, success/);
 });
 
 /** Alice and Bob enter `room` and join its call; each is pushed on `users` as soon as it opens. */

@@ -1,6 +1,7 @@
 // A real TURN server for the tests: Debian's coturn (`apt-get install coturn`), on loopback on a
 // free port, with the shared-secret scheme Noom hands out credentials for (`use-auth-secret`, the
-// TURN REST API). Everything it logs goes to a file of its own that a test can read.
+// TURN REST API). Everything it logs goes to a file of its own that a test can read. And two peer
+// connections in a page that meet through a TURN server, or fail to.
 import { spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import dgram from "node:dgram";
@@ -9,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before } from "node:test";
 import { freeUdpAndTcpPort } from "./ports.mjs";
+import { CALL_TIMEOUT } from "./rtc.mjs";
 
 export const TURNSERVER_PATH = process.env.TURNSERVER_PATH || "/usr/bin/turnserver";
 
@@ -138,4 +140,72 @@ export function useTurn(options) {
     await handle.stop?.();
   });
   return handle;
+}
+
+/**
+ * Two peer connections in a page of `browser`'s: `a` relay only through `aServers`, `b` with `bServers` and
+ * the policy `bPolicy`. `a` sends a message on a data channel. Returns `{ message, gathered,
+ * errors, local }`: what `b` received (null if nothing within `wait` ms), `a`'s candidates, the
+ * error codes its TURN server answered (`icecandidateerror`), and the selected pair's local
+ * candidate of `a`. With `cameraOn` (an origin), the page opens it and takes the camera first.
+ */
+export async function meetThroughRelay(browser, aServers, { bServers = aServers, bPolicy = "relay", wait = CALL_TIMEOUT, cameraOn } = {}) {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    if (cameraOn) {
+      // A page that has the camera shows its host addresses as they are (otherwise they are
+      // hidden behind mDNS names, which a TURN server cannot reach).
+      await page.goto(cameraOn);
+      await page.evaluate(() => navigator.mediaDevices.getUserMedia({ video: true }));
+    }
+    return await page.evaluate(async ({ aServers, bServers, bPolicy, timeout }) => {
+      const a = new RTCPeerConnection({ iceServers: aServers, iceTransportPolicy: "relay" });
+      const b = new RTCPeerConnection({ iceServers: bServers, iceTransportPolicy: bPolicy });
+      const gathered = [];
+      const errors = [];
+      let relayed = () => {};
+      a.onicecandidate = (e) => {
+        if (e.candidate?.candidate) gathered.push(e.candidate.candidate);
+        if (e.candidate) b.addIceCandidate(e.candidate);
+        if (/ typ relay /.test(e.candidate?.candidate ?? "")) relayed();
+      };
+      b.onicecandidate = (e) => { if (e.candidate) a.addIceCandidate(e.candidate); };
+      const received = new Promise((resolve) => {
+        b.ondatachannel = (e) => { e.channel.onmessage = (m) => resolve(m.data); };
+      });
+      // A relay candidate comes, gathering ends, or the TURN server refuses.
+      const complete = new Promise((resolve) => {
+        relayed = resolve;
+        const check = () => { if (a.iceGatheringState === "complete") resolve(); };
+        a.onicegatheringstatechange = check;
+        // 7xx: no answer from one of the machine's interfaces; below: the server's own answer.
+        a.onicecandidateerror = (e) => { errors.push(e.errorCode); if (e.errorCode < 700) resolve(); };
+        check();
+      });
+      const channel = a.createDataChannel("hello");
+      channel.onopen = () => channel.send("through the relay");
+      await a.setLocalDescription();
+      await b.setRemoteDescription(a.localDescription);
+      await b.setLocalDescription();
+      await a.setRemoteDescription(b.localDescription);
+      await complete;
+      const message = gathered.length
+        ? await Promise.race([received, new Promise((resolve) => setTimeout(() => resolve(null), timeout))])
+        : null;
+      const stats = await a.getStats();
+      let local = null;
+      stats.forEach((s) => {
+        if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
+          const c = stats.get(s.localCandidateId);
+          local = { type: c?.candidateType, relayProtocol: c?.relayProtocol };
+        }
+      });
+      a.close();
+      b.close();
+      return { message, gathered, errors, local };
+    }, { aServers, bServers, bPolicy, timeout: wait });
+  } finally {
+    await context.close();
+  }
 }
