@@ -8,6 +8,12 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::SocketAddr;
 
+use str0m::net::Protocol;
+
+/// A datagram for a call, as its task takes it: how it came (the media port, or a TCP
+/// connection of the web port), and from where.
+pub type Datagram = (Protocol, SocketAddr, Vec<u8>);
+
 const STUN_MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
 const STUN_HEADER: usize = 20;
 const USERNAME: u16 = 0x0006;

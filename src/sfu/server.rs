@@ -23,7 +23,7 @@ use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::net::Protocol;
 use tokio::sync::{mpsc, oneshot};
 
-use super::demux::Demux;
+use super::demux::{Datagram, Demux};
 use super::port::{Port, Received};
 use super::router::{CallRouter, MediaAddresses, ParticipantStats, RouterError, RouterOutput};
 use super::tcp::{self, Links};
@@ -37,9 +37,6 @@ const CALL_QUEUE: usize = 4096;
 const BATCH: usize = 64;
 /// How often each call's figures are copied out for the admin panel.
 const STATS_EVERY: Duration = Duration::from_secs(1);
-
-/// A datagram for a call: how it came (the media port, or a TCP connection), and from where.
-pub(super) type Datagram = (Protocol, SocketAddr, Vec<u8>);
 
 /// What a call's media has for the signalling side.
 #[derive(Debug)]
@@ -77,7 +74,7 @@ pub struct MediaServer {
     /// Where browsers reach the server: advertised as the candidates of every connection.
     addresses: MediaAddresses,
     /// Its TCP connections.
-    pub(super) links: Links,
+    links: Arc<Links>,
     /// See [`CallRouter::with_all_voices_up_to`].
     all_voices_up_to: usize,
     table: Mutex<Table>,
@@ -139,7 +136,7 @@ impl MediaServer {
         let server = Arc::new(Self {
             port,
             addresses,
-            links: Links::default(),
+            links: Arc::default(),
             all_voices_up_to,
             table: Mutex::new(Table::default()),
             next_call: AtomicU64::new(1),
@@ -160,7 +157,8 @@ impl MediaServer {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
     {
-        tokio::spawn(tcp::serve(self.clone(), stream, peer));
+        let server = self.clone();
+        tokio::spawn(tcp::serve(stream, peer, self.links.clone(), move |first| server.call_named(first)));
     }
 
     /// Media connections over TCP open now.
@@ -169,7 +167,7 @@ impl MediaServer {
     }
 
     /// The queue of the call whose connection a STUN request names by its user name.
-    pub(super) fn call_named(&self, stun: &[u8]) -> Option<mpsc::Sender<Datagram>> {
+    fn call_named(&self, stun: &[u8]) -> Option<mpsc::Sender<Datagram>> {
         let table = self.table.lock();
         let call = table.demux.named(stun)?;
         table.calls.get(&call).map(|handle| handle.datagrams.clone())

@@ -19,11 +19,12 @@ use str0m::net::Protocol;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use super::server::{Datagram, MediaServer};
+use super::demux::Datagram;
 use crate::metrics::COUNTERS;
 
-/// The browser's first frame comes within this of connecting, as an HTTP request's head must.
-const FIRST_FRAME_WITHIN: Duration = crate::connection::HEADER_READ_TIMEOUT;
+/// The browser's first frame comes within this of connecting, as long as an HTTP request's head
+/// has.
+const FIRST_FRAME_WITHIN: Duration = Duration::from_secs(10);
 /// A connection silent this long is gone: ICE's consent checks come every 5 s or so.
 const SILENT_AT_MOST: Duration = Duration::from_secs(30);
 /// Frames waiting to be written to one connection; more are dropped, as a full UDP socket
@@ -57,20 +58,24 @@ impl Links {
 }
 
 /// Serves a TCP connection whose first byte said it carries media, until it closes, falls
-/// silent or belongs to no call.
-pub(super) async fn serve<S>(server: Arc<MediaServer>, stream: S, peer: SocketAddr)
-where
+/// silent or belongs to no call: `route` names the queue of the call its first frame is for.
+pub(super) async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    links: Arc<Links>,
+    route: impl FnOnce(&[u8]) -> Option<mpsc::Sender<Datagram>>,
+) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
     let mut reader = BufReader::new(reader);
     let Ok(Ok(first)) = tokio::time::timeout(FIRST_FRAME_WITHIN, read_frame(&mut reader)).await else { return };
-    let Some(call) = server.call_named(&first) else {
+    let Some(call) = route(&first) else {
         COUNTERS.media_unrouted();
         return;
     };
     let (link, frames) = mpsc::channel(WRITE_QUEUE);
-    server.links.by_peer.lock().insert(peer, link);
+    links.by_peer.lock().insert(peer, link);
     let opened = tokio::time::Instant::now();
     let receive = async {
         let mut frame = first;
@@ -100,7 +105,7 @@ where
         () = receive => {}
         () = write_frames(writer, frames) => {}
     }
-    server.links.by_peer.lock().remove(&peer);
+    links.by_peer.lock().remove(&peer);
 }
 
 /// One frame: its length, then as many bytes.
