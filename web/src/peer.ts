@@ -349,6 +349,7 @@ export class Peer {
         this.adoptTransceivers();
         await pc.setLocalDescription();
         if (pc === this.pc) this.sendDescription();
+        if (collision && pc === this.pc) this.restartVideo();
       }
     } else if (candidate) {
       try {
@@ -409,6 +410,21 @@ export class Peer {
       this.transceivers[kind] = found;
     }
     this.refreshStream();
+  }
+
+  /**
+   * Chromium 148 stops encoding our video when an offer of ours is taken back (both sides offered
+   * at once, both restarting ICE as new TURN credentials come, and we are the polite side): the
+   * connection stays up and carries our audio, but no video frame. Setting the track again starts
+   * the encoder; elsewhere it costs a frame.
+   */
+  private restartVideo(): void {
+    const sender = this.transceivers.video?.sender;
+    if (!sender || !this.tracks.video) return;
+    sender
+      .replaceTrack(null)
+      .then(() => sender.replaceTrack(this.tracks.video))
+      .catch(warnReplace);
   }
 
   private sendDescription(): void {
