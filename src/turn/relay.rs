@@ -40,8 +40,6 @@ const TCP_WRITE_QUEUE: usize = 512;
 /// A TCP client silent this long is gone (allocations are refreshed every few minutes, and
 /// media flows meanwhile).
 const TCP_SILENT_AT_MOST: Duration = Duration::from_secs(600);
-/// The largest message read from a TCP client (a STUN message or channel data: a datagram's).
-const LARGEST_MESSAGE: usize = 4 + 65_535 + 3;
 
 /// What a listener's task is handed.
 enum Input {
@@ -158,7 +156,6 @@ async fn read_message(reader: &mut (impl AsyncRead + Unpin)) -> std::io::Result<
         1 => (4 + length, 4 + length.next_multiple_of(4)),
         _ => return Err(std::io::ErrorKind::InvalidData.into()),
     };
-    debug_assert!(read <= LARGEST_MESSAGE);
     let mut message = vec![0; read];
     message[..4].copy_from_slice(&header);
     reader.read_exact(&mut message[4..]).await?;
@@ -453,5 +450,40 @@ async fn read_relay(socket: Arc<UdpSocket>, relayed: SocketAddr, inputs: mpsc::S
         if inputs.try_send(Input::Peer { relayed, from, data: buffer[..n].to_vec() }).is_err() && inputs.is_closed() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn messages_are_read_off_a_tcp_stream_whole_and_channel_data_without_its_padding() {
+        let mut stream = Vec::new();
+        // A STUN message of the longest length a header can say, channel data of 5 bytes padded to
+        // 8, then one of 4 (no padding).
+        let mut stun = vec![0x00, 0x01, 0xff, 0xff, 0x21, 0x12, 0xa4, 0x42];
+        stun.resize(20 + 65_535, 7);
+        stream.extend(&stun);
+        stream.extend([0x40, 0x00, 0, 5, 1, 2, 3, 4, 5, 0, 0, 0]);
+        stream.extend([0x40, 0x01, 0, 4, 9, 9, 9, 9]);
+        let (mut near, far) = tokio::io::duplex(7);
+        tokio::spawn(async move { near.write_all(&stream).await });
+        let mut far = tokio::io::BufReader::new(far);
+        assert_eq!(read_message(&mut far).await.unwrap(), stun);
+        assert_eq!(read_message(&mut far).await.unwrap(), [0x40, 0x00, 0, 5, 1, 2, 3, 4, 5]);
+        assert_eq!(read_message(&mut far).await.unwrap(), [0x40, 0x01, 0, 4, 9, 9, 9, 9]);
+        assert!(read_message(&mut far).await.is_err(), "the stream ended");
+    }
+
+    #[tokio::test]
+    async fn bytes_that_are_neither_stun_nor_channel_data_end_the_stream() {
+        // Their first two bits say so: 00 begins a STUN message, 01 channel data.
+        let (mut near, far) = tokio::io::duplex(64);
+        near.write_all(&[0x80, 0x00, 0x00, 0x04, 1, 2, 3, 4]).await.unwrap();
+        assert_eq!(
+            read_message(&mut tokio::io::BufReader::new(far)).await.unwrap_err().kind(),
+            std::io::ErrorKind::InvalidData
+        );
     }
 }
