@@ -1,11 +1,12 @@
 // One WebRTC connection to one other person in the call. Either side may offer at any time
 // (first contact, ICE restarts); "perfect negotiation" settles two offers crossing: the impolite
-// peer's offer wins and the polite one rolls its own back. Restarts are still kept from crossing
-// (the impolite side makes them, the polite side only long after), since Chromium does not always
-// recover from that. A lost connection is restarted for as long as both are in the call. The
-// connection always carries one audio and one video transceiver in both directions, so a person
-// without a camera still receives video, and switching or re-enabling a device is a replaceTrack,
-// never a renegotiation.
+// peer's offer wins and the polite one rolls its own back. Offers are still kept from crossing
+// (the impolite side restarts first, the polite side only long after, and once connected the
+// polite side holds each offer of its own a moment in case one of theirs is on its way), since
+// Chromium does not always recover from a rollback. A lost connection is restarted for as long
+// as both are in the call. The connection always carries one audio and one video transceiver in
+// both directions, so a person without a camera still receives video, and switching or
+// re-enabling a device is a replaceTrack, never a renegotiation.
 import { KINDS, type Kind, type SendLimits } from "./media";
 import type { Candidate, SessionDescription } from "./protocol";
 
@@ -31,6 +32,15 @@ export const POLITE_RESTART_LAG_MS = 5000;
 export function restartWait(attempt: number, polite: boolean): number {
   return restartDelay(attempt) + (polite ? POLITE_RESTART_LAG_MS : 0);
 }
+
+/**
+ * How long the polite side, once connected, holds an offer of its own (an ICE restart) before
+ * making it. Both sides often want one at the same moment (new TURN credentials reach both at
+ * once); the impolite side's offer then arrives meanwhile, and answering it does what ours would
+ * have. An offer of ours taken back costs more than the wait: Chromium 148 then stops rendering
+ * the video it receives on that connection, for good.
+ */
+export const POLITE_OFFER_HOLD_MS = 2000;
 
 /** How long "disconnected" may last (it often heals by itself) before an ICE restart. */
 export const DISCONNECTED_GRACE_MS = 4000;
@@ -163,6 +173,8 @@ export class Peer {
   private pc!: RTCPeerConnection;
   private readonly options: PeerOptions;
   private makingOffer = false;
+  /** An offer of ours held back (see POLITE_OFFER_HOLD_MS), until this timer. */
+  private heldOffer: number | undefined;
   private ignoreOffer = false;
   private settingRemoteAnswerPending = false;
   /** The transceiver of each kind that carries our track and their media. */
@@ -257,6 +269,7 @@ export class Peer {
     if (this.closed) return;
     this.closed = true;
     this.clearTimers();
+    window.clearTimeout(this.heldOffer);
     this.pc.close();
   }
 
@@ -273,11 +286,13 @@ export class Peer {
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.settingRemoteAnswerPending = false;
+    window.clearTimeout(this.heldOffer);
+    this.heldOffer = undefined;
     const mine = (handler: () => void) => () => {
       if (pc === this.pc && !this.closed) handler();
     };
 
-    pc.addEventListener("negotiationneeded", mine(() => void this.offer(pc)));
+    pc.addEventListener("negotiationneeded", mine(() => this.negotiationNeeded(pc)));
     pc.addEventListener("icecandidate", ({ candidate }) => {
       if (pc !== this.pc || this.closed) return;
       // An empty candidate string is the end-of-candidates marker; nothing needs it.
@@ -298,6 +313,19 @@ export class Peer {
       this.connectTimer = undefined;
       if (!this.closed && this.label !== "connected") this.scheduleRestart();
     }, connectTimeout(this.options.polite));
+  }
+
+  private negotiationNeeded(pc: RTCPeerConnection): void {
+    if (!this.options.polite || pc.currentRemoteDescription === null) {
+      void this.offer(pc);
+      return;
+    }
+    if (this.heldOffer !== undefined) return;
+    this.heldOffer = window.setTimeout(() => {
+      this.heldOffer = undefined;
+      // Answering their offer meanwhile settled what ours was for; if not, the browser asks again.
+      if (pc === this.pc && !this.closed && pc.signalingState === "stable") void this.offer(pc);
+    }, POLITE_OFFER_HOLD_MS);
   }
 
   private async offer(pc: RTCPeerConnection): Promise<void> {
@@ -345,6 +373,8 @@ export class Peer {
       }
       if (this.closed || pc !== this.pc) return;
       if (description.type === "offer") {
+        window.clearTimeout(this.heldOffer);
+        this.heldOffer = undefined;
         this.theirOffer(restart);
         this.adoptTransceivers();
         await pc.setLocalDescription();
