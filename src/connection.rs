@@ -6,7 +6,9 @@
 //!
 //! The web port carries calls' media too, for networks that drop UDP: a connection whose first
 //! byte is 0 (the length of a STUN request framed as RFC 4571 says, never the first byte of an
-//! HTTP request or a TLS handshake) goes to the media server ([`crate::sfu`]'s `tcp`).
+//! HTTP request or a TLS handshake) goes to the media server ([`crate::sfu`]'s `tcp`). Over
+//! TLS, a connection whose first decrypted byte begins a STUN message (a TURN client's
+//! allocation request, never an HTTP request) goes to the TURN server ([`crate::turn`]).
 //!
 //! Without these, idle or half-sent connections cost a file descriptor and a buffer each for as
 //! long as their peer keeps them open: a thousand of them exhausted the server's descriptors.
@@ -22,12 +24,14 @@ use std::time::{Duration, Instant};
 use axum::extract::connect_info::Connected;
 use axum_server::Server;
 use axum_server::accept::Accept;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::admission::{Admission, Refusal, TrustedProxies};
 use crate::metrics::COUNTERS;
 use crate::sfu::MediaServer;
 use crate::stall::{StallGuard, Written};
+use crate::turn::Streams;
 
 /// The longest a connection may take to send a request's headers, counted from when it is
 /// accepted (after a TLS handshake, which has as long again) or from the end of its last
@@ -77,6 +81,94 @@ impl<S: Send + 'static> Accept<TcpStream, S> for GuardedAcceptor {
             let written = stream.written();
             Ok((stream, WithWritten { inner: service, written }))
         })
+    }
+}
+
+/// Accepts what `inner` (TLS) accepted, unless it is TURN: the first decrypted byte of a STUN
+/// message has its two top bits clear, the first of an HTTP request (a method, or HTTP/2's
+/// preface) is a letter.
+#[derive(Clone)]
+pub struct TurnOverTls<A> {
+    pub inner: A,
+    /// Takes TURN clients' connections, if the TURN server runs.
+    pub turn: Option<Streams>,
+}
+
+impl<A, S> Accept<TcpStream, S> for TurnOverTls<A>
+where
+    A: Accept<TcpStream, S>,
+    A::Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    A::Service: Send + 'static,
+    A::Future: Send + 'static,
+{
+    type Stream = Rewound<A::Stream>;
+    type Service = A::Service;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
+
+    fn accept(&self, tcp: TcpStream, service: S) -> Self::Future {
+        let peer = tcp.peer_addr();
+        let accepted = self.inner.accept(tcp, service);
+        let turn = self.turn.clone();
+        Box::pin(async move {
+            let (mut stream, service) = accepted.await?;
+            let Some(turn) = turn else { return Ok((Rewound { first: None, inner: stream }, service)) };
+            let mut first = [0; 1];
+            match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.read(&mut first)).await {
+                Ok(Ok(1)) => {}
+                Ok(Ok(_)) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+            }
+            let stream = Rewound { first: Some(first[0]), inner: stream };
+            if first[0] >> 6 == 0 {
+                turn.serve(stream, peer?);
+                return Err(io::Error::other("a TURN connection, handed to the TURN server"));
+            }
+            Ok((stream, service))
+        })
+    }
+}
+
+/// A stream with the byte read off it to tell what it carries put back in front.
+pub struct Rewound<T> {
+    first: Option<u8>,
+    inner: T,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Rewound<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if let Some(first) = self.first.filter(|_| buf.remaining() > 0) {
+            buf.put_slice(&[first]);
+            self.first = None;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Rewound<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 }
 

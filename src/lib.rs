@@ -93,13 +93,13 @@ use realtime::Hub;
 
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
-    turn::start(&mut config).await?;
-    let config = Arc::new(config);
-    descriptors::raise_limit(config.max_connections_per_address);
-    let tls = tls::load(&config).await?;
     let addr = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    let turn_over_tls = turn::start(&mut config, local.port()).await?;
+    let config = Arc::new(config);
+    descriptors::raise_limit(config.max_connections_per_address);
+    let tls = tls::load(&config).await?;
     let (socket_io, hub) = Hub::build(config.clone(), local.port()).await?;
     let app = http::router(config.clone(), socket_io, hub.clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -132,7 +132,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let app = app.into_make_service_with_connect_info::<connection::PeerAddr>();
     let server: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
         None => Box::pin(server.acceptor(acceptor.clone()).serve(app)),
-        Some(rustls) => Box::pin(server.acceptor(RustlsAcceptor::new(rustls).acceptor(acceptor.clone())).serve(app)),
+        Some(rustls) => {
+            let inner = RustlsAcceptor::new(rustls).acceptor(acceptor.clone());
+            Box::pin(server.acceptor(connection::TurnOverTls { inner, turn: turn_over_tls }).serve(app))
+        }
     };
     if let Some(port) = config.http_port {
         let redirect = SocketAddr::new(config.host, port);

@@ -6,9 +6,12 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
+use crate::origin::PublicUrl;
 
 /// How often the certificate files are checked for a change.
 const RELOAD_CHECK: Duration = Duration::from_secs(2);
@@ -33,6 +36,22 @@ pub async fn load(config: &Config) -> anyhow::Result<Option<RustlsConfig>> {
         .await
         .context("--tls-self-signed")?;
     Ok(Some(rustls))
+}
+
+/// The name browsers reach this server's HTTPS at, which its certificate holds: the first
+/// HTTPS `--public-url`'s, else the first of `--tls-self-signed`, else the first DNS name of
+/// `--tls-cert` that is not a wildcard. TURN over TLS is handed out under it.
+pub fn served_name(config: &Config) -> Option<String> {
+    let public = config.public_url.iter().filter_map(|url| PublicUrl::parse(url).ok()).find(|url| url.https);
+    if let Some(url) = public {
+        return Some(url.host);
+    }
+    if let Some(name) = config.tls_self_signed.iter().find(|name| !name.is_empty()) {
+        return Some(name.clone());
+    }
+    let cert = CertificateDer::from_pem_file(config.tls_cert.as_ref()?).ok()?;
+    let parsed = webpki::EndEntityCert::try_from(&cert).ok()?;
+    parsed.valid_dns_names().find(|name| !name.starts_with('*')).map(str::to_owned)
 }
 
 /// What a person must do for browsers to accept a certificate made at start.
@@ -76,6 +95,30 @@ async fn reload_on_change(rustls: RustlsConfig, cert: PathBuf, key: PathBuf) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        use clap::Parser;
+        Config::parse_from([&["noom"], args].concat())
+    }
+
+    #[test]
+    fn the_served_name_is_the_public_urls_then_the_self_signed_ones_then_the_certificates() {
+        let both =
+            config(&["--public-url", "http://plain.example,https://meet.example:8443", "--tls-self-signed", "lan"]);
+        assert_eq!(served_name(&both).as_deref(), Some("meet.example"));
+        assert_eq!(served_name(&config(&["--tls-self-signed", "10.0.0.2,lan"])).as_deref(), Some("10.0.0.2"));
+        assert_eq!(served_name(&config(&[])), None);
+
+        let made = rcgen::generate_simple_self_signed(vec!["*.example".into(), "meet.example".into()]).unwrap();
+        let dir = std::env::temp_dir().join(format!("noom-served-name-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        let files = config(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+        assert_eq!(served_name(&files).as_deref(), Some("meet.example"), "not the wildcard");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn the_instructions_name_the_hosts_and_the_fingerprint() {

@@ -20,14 +20,16 @@ use base64::Engine as _;
 
 use crate::admission::Networks;
 use crate::config::Config;
-pub use relay::ALLOCATIONS_PER_USER;
+pub use relay::{ALLOCATIONS_PER_USER, Streams};
 
 /// Starts the TURN server if `--turn` asks for it, and has the ICE servers handed to browsers
 /// name it: its UDP and TCP URLs at the server's public address, with credentials made from
-/// `--turn-secret` (or a secret made now, when none is given).
-pub async fn start(config: &mut Config) -> anyhow::Result<()> {
+/// `--turn-secret` (or a secret made now, when none is given). With HTTPS, TURN over TLS on the
+/// web port (`web_port`) too, under the name the certificate holds: what is returned takes those
+/// connections, off the web port's demultiplexer ([`crate::connection`]).
+pub async fn start(config: &mut Config, web_port: u16) -> anyhow::Result<Option<Streams>> {
     if !config.turn {
-        return Ok(());
+        return Ok(None);
     }
     let relay_ports = config.turn_relay_ports().map_err(anyhow::Error::msg)?;
     let allowed = Networks::parse(&config.turn_allowed_peers).map_err(anyhow::Error::msg)?;
@@ -59,7 +61,7 @@ pub async fn start(config: &mut Config) -> anyhow::Result<()> {
         open: Default::default(),
     });
     relay::serve_udp(udp, listen, settings.clone());
-    relay::serve_tcp(tcp, listen, settings);
+    relay::serve_tcp(tcp, listen, settings.clone());
     let host = match relay_ip {
         IpAddr::V6(ip) => format!("[{ip}]"),
         ip => ip.to_string(),
@@ -71,5 +73,15 @@ pub async fn start(config: &mut Config) -> anyhow::Result<()> {
         relay_ports.start(),
         relay_ports.end()
     );
-    Ok(())
+    if !config.tls() {
+        return Ok(None);
+    }
+    let Some(name) = crate::tls::served_name(config) else {
+        println!("noom TURN over TLS is off: give --public-url the HTTPS name the certificate is for");
+        return Ok(None);
+    };
+    // Last: the browser tries it after the others, as it is the slowest way through.
+    config.turn_urls.push(format!("turns:{name}:{web_port}?transport=tcp"));
+    println!("noom TURN over TLS on the web port, reached at {name}:{web_port}");
+    Ok(Some(Streams::new(SocketAddr::new(relay_ip, web_port), settings)))
 }

@@ -1,4 +1,4 @@
-//! The TURN server's IO: a task per listening transport (UDP, TCP) that owns that transport's
+//! The TURN server's IO: a task per listening transport (UDP, TCP, TLS on the web port) that owns that transport's
 //! protocol state (`turn-server-proto`'s sans-IO server), feeds it what clients and peers send
 //! and the time, and does what it asks: send, open a relay port, close one.
 //!
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -98,21 +98,47 @@ pub fn serve_udp(socket: UdpSocket, listen: SocketAddr, settings: Arc<Settings>)
 
 /// Serves TURN over TCP on `listener`, which clients reach at `listen`.
 pub fn serve_tcp(listener: TcpListener, listen: SocketAddr, settings: Arc<Settings>) {
-    let (inputs, queue) = mpsc::channel(QUEUE);
-    let task = Listener::new(TransportType::Tcp, listen, settings, inputs.clone(), None);
-    tokio::spawn(task.run(queue));
+    let streams = Streams::new(listen, settings);
     tokio::spawn(async move {
         loop {
             let Ok((stream, from)) = listener.accept().await else { continue };
             let _ = stream.set_nodelay(true);
-            tokio::spawn(serve_connection(stream, from, inputs.clone()));
+            streams.serve(stream, from);
         }
     });
 }
 
-/// One TCP client: its messages to the listener's task, what the task has for it back.
-async fn serve_connection(stream: tokio::net::TcpStream, from: SocketAddr, inputs: mpsc::Sender<Input>) {
-    let (reader, mut writer) = stream.into_split();
+/// A stream listener's task (TURN over TCP, or over TLS on the web port), taking its clients'
+/// connections from whoever accepts them.
+#[derive(Clone)]
+pub struct Streams {
+    inputs: mpsc::Sender<Input>,
+}
+
+impl Streams {
+    /// A task for the streams clients open to `listen`.
+    pub fn new(listen: SocketAddr, settings: Arc<Settings>) -> Self {
+        let (inputs, queue) = mpsc::channel(QUEUE);
+        let task = Listener::new(TransportType::Tcp, listen, settings, inputs.clone(), None);
+        tokio::spawn(task.run(queue));
+        Self { inputs }
+    }
+
+    /// Serves one client's connection, from `from`, until it closes.
+    pub fn serve<S>(&self, stream: S, from: SocketAddr)
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        tokio::spawn(serve_connection(stream, from, self.inputs.clone()));
+    }
+}
+
+/// One stream client: its messages to the listener's task, what the task has for it back.
+async fn serve_connection<S>(stream: S, from: SocketAddr, inputs: mpsc::Sender<Input>)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (reader, mut writer) = tokio::io::split(stream);
     let (writes, mut to_write) = mpsc::channel::<Vec<u8>>(TCP_WRITE_QUEUE);
     if inputs.send(Input::Connected { from, writer: writes }).await.is_err() {
         return;
@@ -133,6 +159,10 @@ async fn serve_connection(stream: tokio::net::TcpStream, from: SocketAddr, input
     let write = async {
         while let Some(bytes) = to_write.recv().await {
             if writer.write_all(&bytes).await.is_err() {
+                return;
+            }
+            // Over TLS, written is not yet sent.
+            if to_write.is_empty() && writer.flush().await.is_err() {
                 return;
             }
         }

@@ -33,7 +33,8 @@ async function startNoomWithTurn({ secret = randomBytes(16).toString("hex"), arg
 /** The ICE servers Noom hands someone joining a call. */
 async function iceServersOf(server) {
   const room = roomName();
-  const { socket } = await noomClient(server.url, "Ice", room);
+  // A certificate made at start is trusted by no one.
+  const { socket } = await noomClient(server.url, "Ice", room, { rejectUnauthorized: false });
   try {
     const answer = await ack(socket, "call:join", { room });
     assert.ok(answer?.iceServers, `call:join answers ICE servers: ${JSON.stringify(answer)}`);
@@ -134,6 +135,53 @@ test("two people whose network drops UDP talk browser to browser through the bui
           assert.equal(direct.length, 1, `${user.name} has a direct path: ${JSON.stringify(direct)}`);
           assert.equal(direct[0].pair.local.type, "relay", `through the relay: ${JSON.stringify(direct)}`);
           assert.equal(direct[0].pair.local.relayProtocol, "tcp", "reached over TCP");
+        }, { timeout: CALL_TIMEOUT, interval: 500 });
+      }
+    } finally {
+      for (const user of users) await user.close();
+      await walled.close();
+      await server.stop();
+    }
+  } finally {
+    network.close();
+  }
+});
+
+test("two people on a network that lets only HTTPS out talk browser to browser through the built-in TURN server over TLS on the HTTPS port", { skip: !root && "needs root", timeout: 180_000 }, async () => {
+  const network = makeNetwork();
+  try {
+    // Relay only: the two pages share a network namespace, whose loopback would join them.
+    const server = await startNoomWithTurn({
+      host: "0.0.0.0",
+      args: ["--media-address", network.hostAddress, "--pairs", "direct", "--tls-self-signed", network.hostAddress, "--ice-transport-policy", "relay"],
+    });
+    const remote = server.url.replace(/\/\/[^:]+:/, `//${network.hostAddress}:`);
+    const iceServers = await iceServersOf(server);
+    const turn = iceServers.find((s) => s.username);
+    assert.ok(turn.urls.includes(`turns:${network.hostAddress}:${server.port}?transport=tcp`), `TURN over TLS on the HTTPS port is handed out: ${JSON.stringify(turn.urls)}`);
+    network.onlyPort(server.port, { tcpOnly: true });
+    const walled = await launchBrowser({ executablePath: network.launcher, extraArgs: ["--ignore-certificate-errors"] });
+    const users = [];
+    try {
+      const ids = {};
+      for (const name of ["Uma", "Vic"]) {
+        const user = await openCallUser(walled, remote, { ignoreHTTPSErrors: true });
+        user.name = name;
+        users.push(user);
+        await enterRoom(user.page, { nickname: name, room: "https only" });
+        ids[name] = await joinCall(user.page);
+      }
+      const [uma, vic] = users;
+      for (const [user, other] of [[uma, ids.Vic], [vic, ids.Uma]]) {
+        await watchFrames(user.page);
+        await eventually(async () => {
+          const gaps = await longestFrameGaps(user.page);
+          assert.ok(gaps[other] !== null && gaps[other] !== undefined && gaps[other] < 1000, `${user.name} shows frames of ${other}: ${JSON.stringify(gaps)}`);
+        }, { timeout: CALL_TIMEOUT, interval: 250 });
+        await eventually(async () => {
+          const relayed = (await selectedPairs(user.page)).filter(({ pair }) => pair?.state === "succeeded" && pair.local?.type === "relay");
+          assert.ok(relayed.length >= 1, `${user.name} goes through the relay: ${JSON.stringify(await selectedPairs(user.page))}`);
+          assert.ok(relayed.every(({ pair }) => pair.local.relayProtocol === "tls"), `reached over TLS: ${JSON.stringify(relayed)}`);
         }, { timeout: CALL_TIMEOUT, interval: 500 });
       }
     } finally {

@@ -1,7 +1,9 @@
 // STUN as ICE speaks it (RFC 8489, RFC 8445), enough for a test to be a browser's ICE agent
 // checking a path to the media server: a Binding request with the short-term credential of the
 // server's answer, and the reading of the reply. Over TCP each message is framed (RFC 4571).
-import { createHmac, randomBytes } from "node:crypto";
+// And as a TURN client speaks it (RFC 8656): an Allocate request, signed with a long-term
+// credential once the server has named its realm and nonce.
+import { createHash, createHmac, randomBytes } from "node:crypto";
 
 const MAGIC_COOKIE = 0x2112a442;
 const BINDING_REQUEST = 0x0001;
@@ -11,6 +13,13 @@ const MESSAGE_INTEGRITY = 0x0008;
 const PRIORITY = 0x0024;
 const USE_CANDIDATE = 0x0025;
 const ICE_CONTROLLING = 0x802a;
+const ALLOCATE_REQUEST = 0x0003;
+export const ALLOCATE_SUCCESS = 0x0103;
+export const ALLOCATE_ERROR = 0x0113;
+const ERROR_CODE = 0x0009;
+const REALM = 0x0014;
+const NONCE = 0x0015;
+const REQUESTED_TRANSPORT = 0x0019;
 
 function attribute(type, value) {
   const padded = Buffer.alloc(4 + Math.ceil(value.length / 4) * 4);
@@ -43,6 +52,51 @@ export function bindingRequest(username, password) {
   const signed = Buffer.concat([header, attributes]);
   const integrity = createHmac("sha1", password).update(signed).digest();
   return { message: Buffer.concat([signed, attribute(MESSAGE_INTEGRITY, integrity)]), transactionId };
+}
+
+/** A message of `type` with `attributes`, signed with `key` (HMAC-SHA1) when one is given. */
+function message(type, attributes, key) {
+  const transactionId = randomBytes(12);
+  const body = Buffer.concat(attributes);
+  const header = Buffer.alloc(20);
+  header.writeUInt16BE(type, 0);
+  header.writeUInt16BE(body.length + (key ? 24 : 0), 2);
+  header.writeUInt32BE(MAGIC_COOKIE, 4);
+  transactionId.copy(header, 8);
+  const unsigned = Buffer.concat([header, body]);
+  if (!key) return unsigned;
+  return Buffer.concat([unsigned, attribute(MESSAGE_INTEGRITY, createHmac("sha1", key).update(unsigned).digest())]);
+}
+
+/**
+ * A TURN Allocate request for a UDP relay: unauthenticated (the server answers 401 with its realm
+ * and nonce), or with `{ username, password, realm, nonce }` signed as RFC 8656 says.
+ */
+export function allocateRequest(auth) {
+  const transport = attribute(REQUESTED_TRANSPORT, Buffer.from([17, 0, 0, 0]));
+  if (!auth) return message(ALLOCATE_REQUEST, [transport]);
+  const key = createHash("md5").update(`${auth.username}:${auth.realm}:${auth.password}`).digest();
+  return message(ALLOCATE_REQUEST, [
+    transport,
+    attribute(USERNAME, Buffer.from(auth.username)),
+    attribute(REALM, Buffer.from(auth.realm)),
+    attribute(NONCE, Buffer.from(auth.nonce)),
+  ], key);
+}
+
+/** A STUN message's realm, nonce and error code (e.g. 401), those it has. */
+export function readTurnReply(bytes) {
+  const reply = {};
+  for (let at = 20; at + 4 <= bytes.length;) {
+    const type = bytes.readUInt16BE(at);
+    const length = bytes.readUInt16BE(at + 2);
+    const value = bytes.subarray(at + 4, at + 4 + length);
+    if (type === REALM) reply.realm = value.toString();
+    if (type === NONCE) reply.nonce = value.toString();
+    if (type === ERROR_CODE) reply.error = value[2] * 100 + value[3];
+    at += 4 + Math.ceil(length / 4) * 4;
+  }
+  return reply;
 }
 
 /** A STUN message's type and transaction id, or null for bytes that are no STUN message. */
