@@ -6,7 +6,7 @@
 //! it never talk to each other, and a leaked credential dies on its own. The built-in TURN
 //! server ([`crate::turn`]) takes the same credentials.
 
-use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -40,6 +40,27 @@ pub fn servers_for(config: &Config, user: &str, now_secs: u64) -> Vec<IceServer>
         servers.push(IceServer { urls: turn, username: Some(username), credential: Some(credential) });
     }
     servers
+}
+
+/// Whether datagrams from `remote` come through a TURN relay of the ICE servers handed out:
+/// one of the built-in server's open relay ports, or, with other TURN servers, the address of
+/// one of them (when `--turn-urls` names it by address).
+pub fn relayed(config: &Config, remote: SocketAddr) -> bool {
+    if config.turn {
+        return config.turn_relays.holds(remote);
+    }
+    config.turn_urls().filter_map(turn_url_ip).any(|ip| ip.to_canonical() == remote.ip().to_canonical())
+}
+
+/// The address a `turn:` or `turns:` URL names, if it names one rather than a host name.
+fn turn_url_ip(url: &str) -> Option<IpAddr> {
+    let (_, rest) = url.split_once(':')?;
+    let authority = rest.split('?').next()?;
+    if let Some(bracketed) = authority.strip_prefix('[') {
+        return bracketed.split(']').next()?.parse().ok();
+    }
+    let host = authority.rsplit_once(':').map_or(authority, |(host, _)| host);
+    host.parse().ok()
 }
 
 /// The addresses browsers reach this server's media and relay ports at: `--media-address`, or
@@ -102,6 +123,17 @@ mod tests {
         assert_eq!(servers[1].urls.len(), 2);
         assert_eq!(servers[1].username.as_deref(), Some("1600:abc"));
         assert_eq!(servers[1].credential.as_deref(), Some(turn_password("s3cret", "1600:abc").as_str()));
+    }
+
+    #[test]
+    fn a_turn_urls_address_is_read_from_it() {
+        assert_eq!(turn_url_ip("turn:198.51.100.7:3478?transport=udp"), Some("198.51.100.7".parse().unwrap()));
+        assert_eq!(turn_url_ip("turns:[2001:db8::1]:443?transport=tcp"), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(turn_url_ip("turn:198.51.100.7"), Some("198.51.100.7".parse().unwrap()));
+        assert_eq!(turn_url_ip("turns:turn.example.com:443"), None);
+        let config = Config::parse_from(["noom", "--turn-urls", "turn:198.51.100.7:3478", "--turn-secret", "s"]);
+        assert!(relayed(&config, "198.51.100.7:50000".parse().unwrap()));
+        assert!(!relayed(&config, "203.0.113.9:50000".parse().unwrap()));
     }
 
     #[test]

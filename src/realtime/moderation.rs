@@ -91,7 +91,12 @@ impl Hub {
                         .into_iter()
                         .map(|p| AdminParticipant {
                             node: node_of(p.id),
-                            media: p.call.and(self.media.as_ref()).and_then(|m| m.stats_of(p.id)),
+                            media: p.call.and(self.media.as_ref()).and_then(|m| m.stats_of(p.id)).map(|mut media| {
+                                if media.remote.is_some_and(|remote| crate::ice::relayed(&self.config, remote)) {
+                                    media.transport = Some("relay");
+                                }
+                                media
+                            }),
                             id: p.id,
                             nickname: p.nickname,
                             call: p.call,

@@ -3,7 +3,8 @@
 //! cloud metadata address 169.254.169.254, and their IPv6 kin) unless the operator allows them
 //! (`--turn-allowed-peers`), lest a browser use the relay to reach services behind the firewall.
 //! The relay's own open ports are peers too: two browsers that both relay through this server
-//! reach each other relay to relay.
+//! reach each other relay to relay. So is the media server's UDP port: a browser that may only
+//! relay (`--ice-transport-policy relay`) reaches the media server through it.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -14,11 +15,13 @@ pub struct Peers {
     allowed: Networks,
     /// The server's own addresses (those the relay ports are reached at among them).
     own: Vec<IpAddr>,
+    /// The media server's UDP port, if it runs.
+    media_port: Option<u16>,
 }
 
 impl Peers {
-    pub fn new(allowed: Networks, own: Vec<IpAddr>) -> Self {
-        Self { allowed, own }
+    pub fn new(allowed: Networks, own: Vec<IpAddr>, media_port: Option<u16>) -> Self {
+        Self { allowed, own, media_port }
     }
 
     /// Whether the relay may send to `peer` and hear from it; `relay_port`: whether a relay port
@@ -30,7 +33,7 @@ impl Peers {
         }
         let own = ip.is_loopback() || self.own.iter().any(|own| own.to_canonical() == ip);
         if own {
-            return relay_port;
+            return relay_port || Some(peer.port()) == self.media_port;
         }
         !internal(ip)
     }
@@ -69,7 +72,7 @@ mod tests {
 
     fn peers(allowed: &[&str]) -> Peers {
         let allowed = Networks::parse(&allowed.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-        Peers::new(allowed, vec!["10.0.0.5".parse().unwrap()])
+        Peers::new(allowed, vec!["10.0.0.5".parse().unwrap()], Some(4000))
     }
 
     #[test]
@@ -104,7 +107,9 @@ mod tests {
         assert!(peers.allows("10.0.0.5:50000".parse().unwrap(), true), "another allocation of this server");
         assert!(peers.allows("127.0.0.1:50000".parse().unwrap(), true), "reached over loopback");
         assert!(!peers.allows("10.0.0.5:22".parse().unwrap(), false), "but no other port of it");
-        let public_server = Peers::new(Networks::default(), vec!["203.0.113.7".parse().unwrap()]);
+        assert!(peers.allows("10.0.0.5:4000".parse().unwrap(), false), "but the media server's");
+        assert!(peers.allows("127.0.0.1:4000".parse().unwrap(), false), "reached over loopback too");
+        let public_server = Peers::new(Networks::default(), vec!["203.0.113.7".parse().unwrap()], None);
         assert!(
             !public_server.allows("203.0.113.7:22".parse().unwrap(), false),
             "nor the server's own services on a public address"

@@ -13,7 +13,6 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
@@ -23,6 +22,7 @@ use turn_server_proto::server::TurnServer;
 use turn_server_proto::types::Instant as TurnInstant;
 use turn_server_proto::types::stun::TransportType;
 
+use super::RelayPorts;
 use super::credentials::{self, stun_username};
 use super::peers::Peers;
 use crate::ratelimit::TokenBucket;
@@ -61,12 +61,12 @@ pub struct Settings {
     pub relay_ip: IpAddr,
     pub relay_ports: RangeInclusive<u16>,
     /// The relay ports open now, every listener's: peers of each other.
-    pub open: Mutex<HashSet<u16>>,
+    pub open: RelayPorts,
 }
 
 impl Settings {
     fn allows(&self, peer: SocketAddr) -> bool {
-        let relay_port = self.open.lock().contains(&peer.port());
+        let relay_port = self.open.is_open(peer.port());
         self.peers.allows(peer, relay_port)
     }
 }
@@ -206,7 +206,7 @@ struct Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         self.reader.abort();
-        self.settings.open.lock().remove(&self.port);
+        self.settings.open.closed(self.port);
     }
 }
 
@@ -423,7 +423,7 @@ impl Listener {
             let socket = Arc::new(socket);
             let relayed = SocketAddr::new(self.settings.relay_ip, port);
             let reader = tokio::spawn(read_relay(socket.clone(), relayed, self.inputs.clone()));
-            self.settings.open.lock().insert(port);
+            self.settings.open.opened(port);
             self.relays.insert(relayed, Relay { socket, reader, user, port, settings: self.settings.clone() });
             return Ok(relayed);
         }

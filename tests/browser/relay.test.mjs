@@ -1,9 +1,11 @@
 // The built-in TURN server (`--turn`), with real Chromium. Two peer connections in a page, relay
 // only, meet through it over UDP and over TCP with the credentials Noom hands out (`call:join`'s
 // `iceServers`); wrong or expired credentials get no relay; the relay does not reach the server's
-// own network (a browser's host candidate on loopback) unless `--turn-allowed-peers` lets it. And
-// two people whose network drops UDP talk browser to browser through it, with nothing else
-// installed. (Calls through coturn are in turn.test.mjs.)
+// own network (a browser's host candidate on loopback) unless `--turn-allowed-peers` lets it, but
+// does reach the media server, and the admin panel tells relayed browsers. And two people whose
+// network drops UDP, or lets only HTTPS out, talk browser to browser through it (over TCP, over
+// TLS on the HTTPS port), with nothing else installed. (Calls through coturn are in
+// turn.test.mjs; the TURN server on the wire, in integration/turn.test.mjs.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -101,6 +103,40 @@ test("the relay does not reach the server's own network (loopback), unless --tur
     } finally {
       await server.stop();
     }
+  }
+});
+
+test("browsers that may only relay reach the media server through the built-in TURN server, and the admin panel says so", { timeout: 180_000 }, async () => {
+  const token = "relay-tests-admin-token-0123456789";
+  const server = await startNoomWithTurn({ args: ["--media-address", "127.0.0.1", "--pairs", "server", "--ice-transport-policy", "relay", "--admin-token", token] });
+  const users = [];
+  try {
+    const ids = {};
+    for (const name of ["Uma", "Vic"]) {
+      const user = await openCallUser(browser, server.url);
+      user.name = name;
+      users.push(user);
+      await enterRoom(user.page, { nickname: name, room: "relayed" });
+      ids[name] = await joinCall(user.page);
+    }
+    for (const [user, other] of [[users[0], ids.Vic], [users[1], ids.Uma]]) {
+      await watchFrames(user.page);
+      await eventually(async () => {
+        const gaps = await longestFrameGaps(user.page);
+        assert.ok(gaps[other] !== null && gaps[other] !== undefined && gaps[other] < 1000, `${user.name} shows frames of ${other}: ${JSON.stringify(gaps)}`);
+      }, { timeout: CALL_TIMEOUT, interval: 250 });
+      const [pair] = await selectedPairs(user.page);
+      assert.equal(pair.pair?.local?.type, "relay", `${user.name}'s media goes through the relay: ${JSON.stringify(pair)}`);
+      assert.equal(pair.pair?.remote?.port, server.port, "to the media port");
+    }
+    await eventually(async () => {
+      const response = await fetch(`${server.url}/admin/api/state`, { headers: { authorization: `Bearer ${token}` } });
+      const people = (await response.json()).rooms.flatMap((room) => room.participants);
+      assert.deepEqual(Object.fromEntries(people.map((p) => [p.id, p.media?.transport])), { [ids.Uma]: "relay", [ids.Vic]: "relay" });
+    }, { timeout: 10_000, interval: 500 });
+  } finally {
+    for (const user of users) await user.close();
+    await server.stop();
   }
 });
 

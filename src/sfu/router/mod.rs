@@ -185,8 +185,9 @@ struct Participant {
     /// When it joined: its connection must be up within [`CONNECT_WITHIN`].
     joined: Instant,
     connected: bool,
-    /// How its media comes and goes (UDP, or TCP where its network drops UDP), as its ICE chose.
-    transport: Option<Protocol>,
+    /// How its media comes and goes (UDP, or TCP where its network drops UDP), and from where,
+    /// as its ICE chose.
+    transport: Option<(Protocol, SocketAddr)>,
     /// Whether a datagram of its connection came over UDP: then TCP is not answered.
     heard_over_udp: bool,
     /// The tracks it sends.
@@ -606,7 +607,7 @@ impl CallRouter {
             Event::RtpPacket(packet) => self.forward(at, packet, now),
             Event::PeerStats(stats) => {
                 if let Some(pair) = stats.selected_candidate_pair {
-                    self.participants[at].transport = Some(pair.protocol);
+                    self.participants[at].transport = Some((pair.protocol, pair.remote.addr));
                 }
             }
             Event::MediaEgressStats(stats) => {

@@ -1,5 +1,7 @@
 //! What the router tells of each participant's media, for the admin panel.
 
+use std::net::SocketAddr;
+
 use serde::Serialize;
 use str0m::media::{MediaKind, Rid};
 use str0m::net::Protocol;
@@ -14,8 +16,12 @@ use crate::sfu::track::{Ceiling, Negotiation, Wanted};
 pub struct ParticipantStats {
     pub id: PersonId,
     pub connected: bool,
-    /// `udp` or `tcp`, once connected.
+    /// `udp` or `tcp`, once connected (`relay` for one whose datagrams come from a TURN
+    /// server's relay, told by [`crate::ice::relayed`]).
     pub transport: Option<&'static str>,
+    /// Where its datagrams come from.
+    #[serde(skip)]
+    pub remote: Option<SocketAddr>,
     /// Its connection's bandwidth estimate, bits a second.
     pub estimate: Option<u64>,
     /// What it publishes, all tracks, bits a second.
@@ -66,7 +72,8 @@ impl CallRouter {
             .map(|p| ParticipantStats {
                 id: p.id,
                 connected: p.connected,
-                transport: p.transport.map(|proto| if proto == Protocol::Udp { "udp" } else { "tcp" }),
+                transport: p.transport.map(|(proto, _)| if proto == Protocol::Udp { "udp" } else { "tcp" }),
+                remote: p.transport.map(|(_, remote)| remote),
                 estimate: p.estimate,
                 publishing: p.publishing.bitrate,
                 published: p

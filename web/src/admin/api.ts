@@ -21,7 +21,8 @@ export type ReceivingStats = {
 export type MediaStats = {
   connected: boolean;
   /** How the media goes, once connected: over UDP, or TCP where the network drops UDP. */
-  transport: "udp" | "tcp" | null;
+  /** How its media reaches the server; `relay`: through a TURN server's relay. */
+  transport: "udp" | "tcp" | "relay" | null;
   estimate: number | null;
   publishing: number | null;
   published: { kind: "audio" | "video"; layers: LayerStats[] }[];
@@ -80,7 +81,7 @@ export function isMediaStats(v: unknown): v is MediaStats {
   return (
     isObj(v) &&
     typeof v.connected === "boolean" &&
-    (v.transport === null || v.transport === "udp" || v.transport === "tcp") &&
+    (v.transport === null || v.transport === "udp" || v.transport === "tcp" || v.transport === "relay") &&
     isRate(v.estimate) &&
     isRate(v.publishing) &&
     Array.isArray(v.published) &&

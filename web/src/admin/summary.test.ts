@@ -74,6 +74,14 @@ describe("media through the media server", () => {
     ]);
   });
 
+  it("says so of one relayed through TURN", () => {
+    expect(mediaTexts({ ...media, transport: "relay" })[2]).toEqual({
+      key: "admin.mediaEstimateRelayed",
+      params: { rate: "2.4 Mbit/s" },
+    });
+    expect(isMediaStats({ ...media, transport: "relay" })).toBe(true);
+  });
+
   it("shows a layer the browser does not send as a dash", () => {
     const published = media.published.map((t) =>
       t.kind === "video" ? { ...t, layers: t.layers.map((l) => (l.rid === "f" ? { ...l, bitrate: null, height: null } : l)) } : t,

@@ -85,8 +85,10 @@ export function mediaTexts(media: MediaStats): Text[] {
       key: "admin.mediaReceives",
       params: { count: sending.length, of: video.length, layers: shown, rate: rate(received), loss: `${Math.round(loss * 100)}%` },
     },
-    media.connected
-      ? { key: "admin.mediaEstimate", params: { transport: media.transport?.toUpperCase() ?? "–", rate: rate(media.estimate) } }
-      : { key: "admin.mediaConnecting" },
+    !media.connected
+      ? { key: "admin.mediaConnecting" }
+      : media.transport === "relay"
+        ? { key: "admin.mediaEstimateRelayed", params: { rate: rate(media.estimate) } }
+        : { key: "admin.mediaEstimate", params: { transport: media.transport?.toUpperCase() ?? "–", rate: rate(media.estimate) } },
   ];
 }
