@@ -13,12 +13,14 @@ pub mod seed {
     pub const OFFER: &str = "offer";
     pub const ANSWER: &str = "answer";
     pub const ICE: &str = "ice";
+    /// Not the original's: the ICE servers to call with, TURN credentials included.
+    pub const ICE_SERVERS: &str = "ice_servers";
     pub const WELCOME: &str = "welcome";
     pub const BYE: &str = "bye";
     pub const ROOM_CHANGE: &str = "room_change";
 
     /// Emitted by clients.
-    pub const EMITTED: &[&str] = &[NICKNAME, ENTER_ROOM, NEW_MESSAGE, JOIN_ROOM, OFFER, ANSWER, ICE];
+    pub const EMITTED: &[&str] = &[NICKNAME, ENTER_ROOM, NEW_MESSAGE, JOIN_ROOM, OFFER, ANSWER, ICE, ICE_SERVERS];
     /// Pushed by the server (`new_message` and the signals both ways).
     pub const PUSHED: &[&str] = &[WELCOME, BYE, NEW_MESSAGE, ROOM_CHANGE, OFFER, ANSWER, ICE];
 }

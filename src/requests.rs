@@ -113,6 +113,8 @@ pub enum Request {
         text: String,
     },
     Directory,
+    /// The seed dialect's `ice_servers`.
+    IceServers,
     CallJoin {
         room: String,
         media: Media,
@@ -169,6 +171,7 @@ pub fn parse(name: &str, args: &Args) -> Option<Result<Request, ApiError>> {
         seed::OFFER => seed_signal(args, SeedSignal::Offer),
         seed::ANSWER => seed_signal(args, SeedSignal::Answer),
         seed::ICE => seed_signal(args, SeedSignal::Ice),
+        seed::ICE_SERVERS => Ok(Request::IceServers),
         noom::USER_RENAME => rename(args),
         noom::ROOM_JOIN => join(args),
         noom::ROOM_LEAVE => leave(args),

@@ -68,6 +68,10 @@ pub(super) fn run(
         Request::EnterRoom { room } => Box::pin(seed::enter_room(hub, session, s, room, ack)),
         Request::NewMessage { text, room } => Box::pin(seed::new_message(hub, session, s, (text, room), ack)),
         Request::SeedSignal { kind, signal, room } => Box::pin(seed::relay(hub, s, (kind, signal, room), ack)),
+        Request::IceServers => {
+            seed::ice_servers(&hub, &s, ack);
+            Box::pin(ready(()))
+        }
         Request::Rename { nickname } => Box::pin(noom::rename(hub, s, nickname, ack)),
         Request::Join { room, unlisted, nickname } => {
             Box::pin(noom::join(hub, session, s, (room, unlisted, nickname), ack))

@@ -3,8 +3,12 @@
 
 use std::sync::Arc;
 
+use serde::Serialize;
+
 use super::{AckSender, Answer, EventDef, EventKind, Flavour, Hub, NO_ARGS, Session, SocketRef, person, room_key};
+use crate::config::IceTransportPolicy;
 use crate::events;
+use crate::ice::{self, IceServer};
 use crate::requests::SeedSignal;
 use crate::validate::{ApiError, ErrorCode};
 
@@ -17,6 +21,7 @@ pub(super) const EVENTS: &[EventDef] = &[
     EventDef { name: events::seed::OFFER, kind: EventKind::SeedSignal },
     EventDef { name: events::seed::ANSWER, kind: EventKind::SeedSignal },
     EventDef { name: events::seed::ICE, kind: EventKind::SeedSignal },
+    EventDef { name: events::seed::ICE_SERVERS, kind: EventKind::Seed },
 ];
 
 // Each answers `done()` on success and `done({ error })` otherwise; without a callback nothing
@@ -71,4 +76,22 @@ pub(super) async fn relay(
     };
     let result = result.await;
     answer.finish(result);
+}
+
+/// A configuration for `new RTCPeerConnection(…)`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RtcConfiguration {
+    ice_servers: Vec<IceServer>,
+    ice_transport_policy: IceTransportPolicy,
+}
+
+/// `ice_servers(done)`: `done({ iceServers, iceTransportPolicy })`, the configuration to call
+/// with, TURN credentials included, as Noom's own client has it with `call:join`. Not the
+/// original's, whose STUN servers were written into its page: a front end that asks can call
+/// across networks that need a relay.
+pub(super) fn ice_servers(hub: &Hub, s: &SocketRef, ack: AckSender) {
+    let ice_servers = ice::servers_for(&hub.config, &person(s).to_string(), super::now_ms() / 1000);
+    let configuration = RtcConfiguration { ice_servers, ice_transport_policy: hub.config.ice_transport_policy };
+    super::reply(ack, &configuration);
 }

@@ -1,11 +1,14 @@
 // The original tutorial's one-to-one call front end, served from another origin, works against
 // Noom: two pages in one room signal through the server's `join_room`, `offer`, `answer` and `ice`,
 // then send each other video and audio, and chat over their data channel, browser to browser.
+// Asking Noom for its ICE servers (`ice_servers`), the same front end calls through the built-in
+// TURN server.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../support/server.mjs";
+import { freeUdpAndTcpPort } from "../support/ports.mjs";
 import { serveStatic } from "../support/static-server.mjs";
 import { connect, disconnect, waitForRoomList } from "../support/clients.mjs";
 import {
@@ -36,9 +39,12 @@ after(async () => {
   await seedSite?.stop();
 });
 
-/** Opens the seed's call page (without the seed's STUN servers) and waits for its socket. */
-async function openSeedCall() {
-  const user = await openUser(browser, `${seedSite.origin}/?stun=none`, { waitConnected: false });
+/**
+ * Opens the seed's call page (without the seed's STUN servers; with `?ice=server`, with the ICE
+ * servers Noom hands out) and waits for its socket.
+ */
+async function openSeedCall(query = "stun=none") {
+  const user = await openUser(browser, `${seedSite.origin}/?${query}`, { waitConnected: false });
   await user.page.waitForFunction(() => socket.connected, null, { timeout: TIMEOUT });
   return user;
 }
@@ -160,5 +166,42 @@ test("two seed call pages connect through Noom: video both ways and the data cha
   } finally {
     await disconnect(watcher);
     await Promise.all([one.close(), two.close()]);
+  }
+});
+
+test("a seed call page that asks Noom for its ICE servers calls through the built-in TURN server", { timeout: 120_000 }, async () => {
+  // Relay only, so that the two pages on this machine cannot meet any other way.
+  const turnPort = await freeUdpAndTcpPort();
+  const first = 20_000 + Math.floor(Math.random() * 200) * 100;
+  const relaying = await startServer({
+    args: ["--allowed-origins", seedSite.origin, "--stun-urls", "", "--media-address", "127.0.0.1", "--turn", "--turn-port", String(turnPort), "--turn-relay-ports", `${first}-${first + 99}`, "--ice-transport-policy", "relay"],
+  });
+  seedSite.setVars({ NOOM: relaying.url });
+  const room = `seed-relayed-${process.pid}`;
+  const watcher = await connect(relaying.url, { label: "room list" });
+  const one = await openSeedCall("stun=none&ice=server");
+  const two = await openSeedCall("stun=none&ice=server");
+  try {
+    await enterCall(one.page, room);
+    await waitForRoomList(watcher, [room]);
+    await enterCall(two.page, room);
+    for (const [who, user] of [["one", one], ["two", two]]) {
+      const first = await expectFramesAbove(user.page, 0, who);
+      await expectFramesAbove(user.page, first, who);
+      const local = await user.page.evaluate(async () => {
+        const stats = await myPeerConnection.getStats();
+        const transport = [...stats.values()].find((r) => r.type === "transport" && r.selectedCandidatePairId);
+        const pair = transport && stats.get(transport.selectedCandidatePairId);
+        return pair && stats.get(pair.localCandidateId)?.candidateType;
+      });
+      assert.equal(local, "relay", `${who}'s media goes through the relay`);
+    }
+    assertNoPageErrors(one, "one");
+    assertNoPageErrors(two, "two");
+  } finally {
+    await disconnect(watcher);
+    await Promise.all([one.close(), two.close()]);
+    seedSite.setVars({ NOOM: server.url });
+    await relaying.stop();
   }
 });

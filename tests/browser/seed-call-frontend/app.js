@@ -4,7 +4,9 @@
 // `offer`; the newcomer sends back an `answer`; both trickle `ice` candidates through the server.
 // Two small departures, each said where it is: the remote stream comes from the `track` event
 // (today's browsers no longer fire the original's `addstream`), and what arrives on the data
-// channel is shown on the page (the original only logged it).
+// channel is shown on the page (the original only logged it). And one change a tutorial follower
+// would make to call through a TURN server, with `?ice=server`: the page asks Noom for its ICE
+// servers (`ice_servers`) instead of using the STUN servers written into it.
 const socket = io("__NOOM__");
 
 const myFace = document.getElementById("myFace");
@@ -35,7 +37,9 @@ const SEED_ICE_SERVERS = [
     ],
   },
 ];
-const iceServers = new URLSearchParams(location.search).get("stun") === "none" ? [] : SEED_ICE_SERVERS;
+const params = new URLSearchParams(location.search);
+const iceServers = params.get("stun") === "none" ? [] : SEED_ICE_SERVERS;
+let rtcConfiguration = { iceServers };
 
 async function getCameras() {
   try {
@@ -114,6 +118,7 @@ async function initCall() {
   welcome.hidden = true;
   call.hidden = false;
   await getMedia();
+  if (params.get("ice") === "server") rtcConfiguration = await socket.emitWithAck("ice_servers");
   makeConnection();
 }
 
@@ -189,7 +194,7 @@ socket.on("ice", (ice) => {
 // RTC code
 
 function makeConnection() {
-  myPeerConnection = new RTCPeerConnection({ iceServers });
+  myPeerConnection = new RTCPeerConnection(rtcConfiguration);
   myPeerConnection.addEventListener("icecandidate", handleIce);
   myPeerConnection.addEventListener("track", handleTrack);
   myStream.getTracks().forEach((track) => myPeerConnection.addTrack(track, myStream));
