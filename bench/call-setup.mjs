@@ -5,9 +5,15 @@
 // server per way, `--calls sfu` and `--calls mesh`), real Chromium pages (one browser context per
 // person, Chromium's fake camera and microphone), media over loopback.
 //
+// And the same with UDP blocked (`--networks open,no-udp`, the default as root): the newcomer's
+// browser runs in a network namespace that drops every UDP datagram, as some offices and hotels
+// do. Through the media server it connects over TCP to the web port, with nothing set; a mesh
+// needs a relay, so that server runs its built-in TURN (`--turn`), reached over TCP.
+//
 //   cargo build --release
 //   (cd tests && npm ci)        # playwright-core, shared with the browser tests
-//   node bench/call-setup.mjs [--runs N] [--users N] [--calls sfu,mesh] [--bin path/to/noom] [--json]
+//   node bench/call-setup.mjs [--runs N] [--users N] [--calls sfu,mesh] [--networks open,no-udp]
+//                             [--bin path/to/noom] [--json]
 //
 // For each call size (2, 4 and --users when larger; 2 to 8, though two cores run about six pages)
 // and each run, each way in turn: a fresh room, the others join its call and connect (and settle:
@@ -24,6 +30,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { enterRoom, eventually, expectVisible, launchBrowser } from "../tests/support/browser.mjs";
+import { makeNetwork } from "../tests/support/network.mjs";
+import { freeUdpAndTcpPort } from "../tests/support/ports.mjs";
 import { clickMark, expectDecoding, joinCall, liveConnections, openCallUser } from "../tests/support/rtc.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -33,6 +41,8 @@ const { values: opts } = parseArgs({
     runs: { type: "string", default: "5" },
     users: { type: "string", default: "4" },
     calls: { type: "string", default: "sfu,mesh" },
+    // Network namespaces need root.
+    networks: { type: "string", default: process.getuid?.() === 0 ? "open,no-udp" : "open" },
     bin: { type: "string", default: path.join(root, "target/release/noom") },
     json: { type: "boolean", default: false },
   },
@@ -44,6 +54,9 @@ if (!Number.isInteger(largest) || largest < 2 || largest > 8) throw new Error("-
 const sizes = [...new Set([2, 4, largest])].filter((n) => n <= largest);
 const ways = opts.calls.split(",").map((w) => w.trim());
 if (!ways.length || ways.some((w) => w !== "sfu" && w !== "mesh")) throw new Error("--calls: sfu, mesh or both");
+const networks = opts.networks.split(",").map((n) => n.trim());
+if (!networks.length || networks.some((n) => n !== "open" && n !== "no-udp")) throw new Error("--networks: open, no-udp or both");
+if (networks.includes("no-udp") && process.getuid?.() !== 0) throw new Error("--networks no-udp needs root (a network namespace)");
 /** How long the held call is watched. */
 const HOLD_MS = 10_000;
 
@@ -54,11 +67,21 @@ const CLOCK_TICKS = 100; // USER_HZ: /proc's CPU times are in 1/100 s on Linux
 // ---------------------------------------------------------------------------------------------
 // The server, and what it costs
 
-function startNoom(bin, way) {
+/**
+ * Noom for `way`. With `network` (UDP blocked for the newcomer), it listens on every address and
+ * is reached at the network's; a mesh runs the built-in TURN server.
+ */
+async function startNoom(bin, way, network) {
+  const address = network?.hostAddress ?? "127.0.0.1";
   // A mesh holds 6 by default; the benchmark goes to 8.
-  const media = way === "sfu" ? ["--media-address", "127.0.0.1"] : ["--call-size", "8"];
-  const proc = spawn(bin, ["--host", "127.0.0.1", "--port", "0", "--stun-urls", "", "--calls", way, ...media], {
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+  const media = way === "sfu" ? ["--media-address", address] : ["--call-size", "8", "--media-address", address];
+  if (network && way === "mesh") {
+    const first = 20_000 + Math.floor(Math.random() * 200) * 100;
+    media.push("--turn", "--turn-port", String(await freeUdpAndTcpPort()), "--turn-relay-ports", `${first}-${first + 99}`);
+  }
+  const host = network ? "0.0.0.0" : "127.0.0.1";
+  const proc = spawn(bin, ["--host", host, "--port", "0", "--stun-urls", "", "--calls", way, ...media], {
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn,stun_proto=off" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {
@@ -68,11 +91,11 @@ function startNoom(bin, way) {
     proc.once("exit", (code) => { clearTimeout(timer); reject(new Error(`${bin} exited with ${code}`)); });
     proc.stdout.on("data", (d) => {
       out += d;
-      const m = out.match(/listening on (http:\/\/\S+)/);
+      const m = out.match(/listening on http:\/\/\S+:(\d+)/);
       if (m) {
         clearTimeout(timer);
         proc.removeAllListeners("exit");
-        resolve({ proc, url: m[1], way });
+        resolve({ proc, url: `http://127.0.0.1:${m[1]}`, remote: `http://${address}:${m[1]}`, way });
       }
     });
   });
@@ -125,14 +148,18 @@ function watchFirstFrames(page, peers) {
   }, { peers, timeout: CONNECT_TIMEOUT });
 }
 
-async function measure(browser, server, size, run) {
-  const url = server.url;
+/**
+ * One newcomer joining a call of `size - 1`; with `walled` (a browser whose network drops UDP),
+ * the newcomer is a page of that browser.
+ */
+async function measure(browser, server, size, run, walled) {
   const room = `bench ${size} #${run} ${Date.now()}`;
   const users = [];
   const cpuAtStart = cpuMs(server.proc.pid);
   try {
     for (let i = 0; i < size; i++) {
-      const user = await openCallUser(browser, url);
+      const newcomer = i === size - 1 && walled;
+      const user = await openCallUser(newcomer ? walled : browser, newcomer ? server.remote : server.url);
       users.push(user);
       await enterRoom(user.page, { nickname: `User ${i + 1}`, room });
     }
@@ -232,42 +259,52 @@ async function hold(browser, server, size) {
   }
 }
 
+const network = networks.includes("no-udp") ? makeNetwork() : null;
 const servers = {};
-for (const way of ways) servers[way] = await startNoom(opts.bin, way);
+for (const way of ways) servers[way] = await startNoom(opts.bin, way, network);
 const browser = await launchBrowser();
+let walled = null;
+if (network) {
+  network.dropUdp();
+  const origins = ways.map((w) => servers[w].remote).join(",");
+  walled = await launchBrowser({ executablePath: network.launcher, extraArgs: [`--unsafely-treat-insecure-origin-as-secure=${origins}`] });
+}
 const results = [];
 const held = [];
 const startCpu = Object.fromEntries(ways.map((w) => [w, cpuMs(servers[w].proc.pid)]));
 const startMemory = Object.fromEntries(ways.map((w) => [w, memoryKiB(servers[w].proc.pid)]));
 try {
+  // Each way and network in turn, so that all see the same machine at about the same time.
+  const kinds = ways.flatMap((way) => networks.map((net) => ({ way, network: net, key: `${way} ${net}` })));
   for (const size of sizes) {
-    const samples = Object.fromEntries(ways.map((w) => [w, []]));
-    const failures = Object.fromEntries(ways.map((w) => [w, []]));
+    const samples = Object.fromEntries(kinds.map((k) => [k.key, []]));
+    const failures = Object.fromEntries(kinds.map((k) => [k.key, []]));
     for (let run = 1; run <= runs; run++) {
-      // Each way in turn, so that both see the same machine at about the same time.
-      for (const way of ways) {
+      for (const { way, network: net, key } of kinds) {
+        const label = `${way}, ${net === "open" ? "" : "UDP blocked, "}${size} people, run ${run}/${runs}`;
         try {
-          const sample = await measure(browser, servers[way], size, run);
-          samples[way].push(sample);
-          process.stderr.write(`${way}, ${size} people, run ${run}/${runs}: first frame ${ms(sample.first)}, all ${ms(sample.all)}\n`);
+          const sample = await measure(browser, servers[way], size, run, net === "no-udp" ? walled : null);
+          samples[key].push(sample);
+          process.stderr.write(`${label}: first frame ${ms(sample.first)}, all ${ms(sample.all)}\n`);
         } catch (error) {
-          failures[way].push(String(error.message ?? error).split("\n")[0]);
-          process.stderr.write(`${way}, ${size} people, run ${run}/${runs}: FAILED\n${error.message ?? error}\n`);
+          failures[key].push(String(error.message ?? error).split("\n")[0]);
+          process.stderr.write(`${label}: FAILED\n${error.message ?? error}\n`);
         }
       }
     }
-    for (const way of ways) {
-      const pick = (key) => samples[way].map((s) => s[key]);
+    for (const { way, network: net, key } of kinds) {
+      const pick = (k) => samples[key].map((s) => s[k]);
       results.push({
         way,
+        network: net,
         size,
-        runs: samples[way].length,
-        failures: failures[way],
+        runs: samples[key].length,
+        failures: failures[key],
         first: { median: quantile(pick("first"), 0.5), p90: quantile(pick("first"), 0.9) },
         all: { median: quantile(pick("all"), 0.5), p90: quantile(pick("all"), 0.9) },
         // A mean, not a median: /proc counts CPU time in 10 ms ticks, and one run takes a few.
-        serverCpuPerRunMs: samples[way].length ? pick("serverCpu").reduce((a, b) => a + b, 0) / samples[way].length : undefined,
-        samples: samples[way],
+        serverCpuPerRunMs: samples[key].length ? pick("serverCpu").reduce((a, b) => a + b, 0) / samples[key].length : undefined,
+        samples: samples[key],
       });
     }
   }
@@ -294,13 +331,14 @@ try {
   } else {
     const m = report.machine;
     console.log(`Machine: ${m.cores} cores, ${m.cpu}, ${m.memoryGiB} GiB, Linux ${m.kernel}; Chromium ${m.chromium}; Node ${m.node}; Noom ${m.commit}`);
-    console.log(`Command: node bench/call-setup.mjs --runs ${runs} --users ${largest} --calls ${ways.join(",")}${opts.bin === path.join(root, "target/release/noom") ? "" : ` --bin ${path.relative(root, opts.bin)}`}`);
+    console.log(`Command: node bench/call-setup.mjs --runs ${runs} --users ${largest} --calls ${ways.join(",")} --networks ${networks.join(",")}${opts.bin === path.join(root, "target/release/noom") ? "" : ` --bin ${path.relative(root, opts.bin)}`}`);
     console.log("");
-    console.log("| people in the call | calls | runs | first peer's video, median | p90 | everyone's video, median | p90 | server CPU per run (mean) |");
-    console.log("|---|---|---|---|---|---|---|---|");
+    console.log("| people in the call | calls | newcomer's network | runs | first peer's video, median | p90 | everyone's video, median | p90 | server CPU per run (mean) |");
+    console.log("|---|---|---|---|---|---|---|---|---|");
+    const netName = { open: "open", "no-udp": "UDP blocked" };
     for (const r of results) {
       const runsCell = r.failures.length ? `${r.runs} (${r.failures.length} failed)` : `${r.runs}`;
-      console.log(`| ${r.size} | ${r.way} | ${runsCell} | ${ms(r.first.median)} | ${ms(r.first.p90)} | ${ms(r.all.median)} | ${ms(r.all.p90)} | ${ms(r.serverCpuPerRunMs)} |`);
+      console.log(`| ${r.size} | ${r.way} | ${netName[r.network]} | ${runsCell} | ${ms(r.first.median)} | ${ms(r.first.p90)} | ${ms(r.all.median)} | ${ms(r.all.p90)} | ${ms(r.serverCpuPerRunMs)} |`);
     }
     console.log("");
     console.log(`A call of ${largest} held for ${HOLD_MS / 1000} s:`);
@@ -321,5 +359,7 @@ try {
   if (results.some((r) => r.failures.length) || held.some((h) => h.failed)) process.exitCode = 1;
 } finally {
   await browser.close();
+  await walled?.close();
   for (const srv of Object.values(servers)) srv.proc.kill("SIGTERM");
+  network?.close();
 }

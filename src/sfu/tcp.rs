@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use str0m::net::Protocol;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::demux::Datagram;
@@ -32,11 +32,15 @@ const SILENT_AT_MOST: Duration = Duration::from_secs(30);
 const WRITE_QUEUE: usize = 512;
 /// Frames written together.
 const WRITE_BATCH: usize = 64;
-/// A connection's frames are not taken until it has been open this long: a browser whose UDP
-/// works has its UDP path up by then, and keeps the first path that worked (Chrome stays on the
-/// first writable one, though UDP ranks higher), so TCP is only for those whose UDP does not.
-/// Its ICE checks, repeated every few tens of milliseconds, are answered from then on.
-const UDP_FIRST: Duration = Duration::from_secs(1);
+/// A connection's frames are held until it has been open this long, then handed on: a browser
+/// whose UDP works is heard over UDP by then (its UDP checks start first, and need no
+/// handshake), and a connection heard over UDP is not answered over TCP (see the router), so
+/// TCP is only for those whose UDP does not work. Chrome takes an ICE check over TCP answered
+/// this late as it comes; answered a second late, it checked again only seconds later (the
+/// first frame 4.1 s after joining instead of 0.9 s, `bench/call-setup.mjs`).
+const UDP_FIRST: Duration = Duration::from_millis(250);
+/// Frames held meanwhile, at most (ICE checks: a few).
+const HELD_AT_MOST: usize = 32;
 
 /// The media server's TCP connections, by the browser's address: where the router's datagrams
 /// for each go.
@@ -68,8 +72,8 @@ pub(super) async fn serve<S>(
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
-    let mut reader = BufReader::new(reader);
-    let Ok(Ok(first)) = tokio::time::timeout(FIRST_FRAME_WITHIN, read_frame(&mut reader)).await else { return };
+    let mut reader = FrameReader::new(reader);
+    let Ok(Ok(first)) = tokio::time::timeout(FIRST_FRAME_WITHIN, reader.next()).await else { return };
     let Some(call) = route(&first) else {
         COUNTERS.media_unrouted();
         return;
@@ -78,27 +82,44 @@ pub(super) async fn serve<S>(
     links.by_peer.lock().insert(peer, link);
     let opened = tokio::time::Instant::now();
     let receive = async {
-        let mut frame = first;
+        COUNTERS.media_in(first.len());
+        let mut held = vec![first];
         loop {
-            COUNTERS.media_in(frame.len());
-            if opened.elapsed() < UDP_FIRST {
-                frame = match tokio::time::timeout(SILENT_AT_MOST, read_frame(&mut reader)).await {
-                    Ok(Ok(frame)) => frame,
-                    _ => return,
-                };
-                continue;
+            // The reader keeps what it has read of a frame when the wait ends first.
+            match tokio::time::timeout_at(opened + UDP_FIRST, reader.next()).await {
+                Ok(Ok(frame)) => {
+                    COUNTERS.media_in(frame.len());
+                    if held.len() < HELD_AT_MOST {
+                        held.push(frame);
+                    }
+                }
+                Ok(Err(_)) => return,
+                Err(_) => break,
             }
-            let datagram: Datagram = (Protocol::Tcp, peer, frame);
-            match call.try_send(datagram) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => COUNTERS.media_queue_full(),
-                // The call is over.
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
+        }
+        let hand_on = |frame: Vec<u8>| match call.try_send((Protocol::Tcp, peer, frame)) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                COUNTERS.media_queue_full();
+                true
             }
-            frame = match tokio::time::timeout(SILENT_AT_MOST, read_frame(&mut reader)).await {
+            // The call is over.
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        };
+        for frame in held {
+            if !hand_on(frame) {
+                return;
+            }
+        }
+        loop {
+            let frame = match tokio::time::timeout(SILENT_AT_MOST, reader.next()).await {
                 Ok(Ok(frame)) => frame,
                 _ => return,
             };
+            COUNTERS.media_in(frame.len());
+            if !hand_on(frame) {
+                return;
+            }
         }
     };
     tokio::select! {
@@ -108,12 +129,36 @@ pub(super) async fn serve<S>(
     links.by_peer.lock().remove(&peer);
 }
 
-/// One frame: its length, then as many bytes.
-async fn read_frame(reader: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Vec<u8>> {
-    let length = reader.read_u16().await?;
-    let mut frame = vec![0; usize::from(length)];
-    reader.read_exact(&mut frame).await?;
-    Ok(frame)
+/// Reads frames off a stream: each its length in two bytes, then as many bytes.
+struct FrameReader<R> {
+    inner: R,
+    /// Read, not yet taken: part of a frame, or frames.
+    buffer: Vec<u8>,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, buffer: Vec::with_capacity(4096) }
+    }
+
+    /// The next frame. Dropped before it is done (a timeout), it loses nothing: what it read
+    /// waits in the buffer for the next call.
+    async fn next(&mut self) -> std::io::Result<Vec<u8>> {
+        loop {
+            if let [high, low, rest @ ..] = self.buffer.as_slice() {
+                let length = usize::from(u16::from_be_bytes([*high, *low]));
+                if rest.len() >= length {
+                    let frame = rest[..length].to_vec();
+                    self.buffer.drain(..2 + length);
+                    return Ok(frame);
+                }
+            }
+            self.buffer.reserve(4096);
+            if self.inner.read_buf(&mut self.buffer).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
 }
 
 /// Writes the datagrams queued for the connection, each framed, those queued together in one
@@ -153,11 +198,22 @@ mod tests {
         // A byte at a time: every frame split at every place.
         let (mut near, far) = tokio::io::duplex(1);
         tokio::spawn(async move { near.write_all(&bytes).await });
-        let mut far = BufReader::new(far);
-        assert_eq!(read_frame(&mut far).await.unwrap(), b"one");
-        assert_eq!(read_frame(&mut far).await.unwrap(), b"");
-        assert_eq!(read_frame(&mut far).await.unwrap(), vec![7; 1500]);
-        assert!(read_frame(&mut far).await.is_err(), "the stream ended");
+        let mut far = FrameReader::new(far);
+        assert_eq!(far.next().await.unwrap(), b"one");
+        assert_eq!(far.next().await.unwrap(), b"");
+        assert_eq!(far.next().await.unwrap(), vec![7; 1500]);
+        assert!(far.next().await.is_err(), "the stream ended");
+    }
+
+    #[tokio::test]
+    async fn a_read_given_up_halfway_through_a_frame_loses_none_of_it() {
+        let (mut near, far) = tokio::io::duplex(64);
+        let mut far = FrameReader::new(far);
+        near.write_all(&[0, 4, 1, 2]).await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(20), far.next()).await;
+        assert!(waited.is_err(), "half a frame is not a frame");
+        near.write_all(&[3, 4]).await.unwrap();
+        assert_eq!(far.next().await.unwrap(), [1, 2, 3, 4]);
     }
 
     #[tokio::test]
@@ -165,7 +221,7 @@ mod tests {
         let (mut near, far) = tokio::io::duplex(64);
         near.write_all(&[0, 10, 1, 2, 3]).await.unwrap();
         drop(near);
-        assert!(read_frame(&mut BufReader::new(far)).await.is_err());
+        assert!(FrameReader::new(far).next().await.is_err());
     }
 
     #[test]
