@@ -29,6 +29,7 @@
 //! - [`connection`]: what every TCP connection goes through: counted per address, header
 //!   timeouts and size limits; one that carries media, handed to the media server.
 //! - [`stall`]: connections whose peer stops reading are cut.
+//! - [`stun`]: STUN messages, as far as the media port and the TURN server read them themselves.
 //! - [`descriptors`]: the open-files limit, raised at start.
 //! - [`memory`]: memory freed by the allocator given back to the system.
 //!
@@ -75,6 +76,7 @@ pub mod rooms;
 pub mod sfu;
 pub mod signal;
 pub mod stall;
+pub mod stun;
 pub mod tls;
 pub mod turn;
 pub mod validate;

@@ -17,7 +17,7 @@ use socketioxide_parser_common::CommonParser;
 
 /// Every event a client may send, for inputs that pick one by number (new ones go at the end, so
 /// that kept inputs keep picking the event they picked; a test holds it to `noom::events`).
-pub const EVENTS: [&str; 19] = [
+pub const EVENTS: [&str; 20] = [
     "nickname",
     "enter_room",
     "join_room",
@@ -37,6 +37,7 @@ pub const EVENTS: [&str; 19] = [
     "sfu:join",
     "sfu:answer",
     "sfu:view",
+    "ice_servers",
 ];
 
 /// A Socket.IO packet as a WebSocket text frame carries it (after Engine.IO's `4`), through
@@ -113,7 +114,7 @@ fn check_valid(request: &Request) {
                 room(r);
             }
         }
-        Request::Directory => {}
+        Request::Directory | Request::IceServers => {}
         Request::Signal { room: r, signal, .. } => {
             room(r);
             match signal {

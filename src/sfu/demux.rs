@@ -10,13 +10,12 @@ use std::net::SocketAddr;
 
 use str0m::net::Protocol;
 
+use crate::stun;
+
 /// A datagram for a call, as its task takes it: how it came (the media port, or a TCP
 /// connection of the web port), and from where.
 pub type Datagram = (Protocol, SocketAddr, Vec<u8>);
 
-const STUN_MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
-const STUN_HEADER: usize = 20;
-const USERNAME: u16 = 0x0006;
 /// Addresses one connection may take: its ICE candidates (host, reflexive, relayed, on IPv4 and
 /// IPv6) are a handful. More would let one participant grow this map with forged sources.
 pub const ADDRESSES_PER_CONNECTION: usize = 8;
@@ -80,22 +79,9 @@ impl<K: Clone + Eq + Hash> Demux<K> {
 
 /// Of a STUN message with a USERNAME attribute, the part before the colon: the receiver's ufrag.
 pub fn stun_ufrag(datagram: &[u8]) -> Option<&str> {
-    if datagram.len() < STUN_HEADER || datagram[0] & 0xc0 != 0 || datagram[4..8] != STUN_MAGIC_COOKIE {
-        return None;
-    }
-    let length = usize::from(u16::from_be_bytes([datagram[2], datagram[3]]));
-    let mut attributes = datagram.get(STUN_HEADER..STUN_HEADER + length)?;
-    while let [t0, t1, l0, l1, rest @ ..] = attributes {
-        let (kind, len) = (u16::from_be_bytes([*t0, *t1]), usize::from(u16::from_be_bytes([*l0, *l1])));
-        let value = rest.get(..len)?;
-        if kind == USERNAME {
-            let username = std::str::from_utf8(value).ok()?;
-            return username.split_once(':').map(|(ours, _)| ours).filter(|ours| !ours.is_empty());
-        }
-        // Values are padded to four bytes.
-        attributes = rest.get(len.next_multiple_of(4)..)?;
-    }
-    None
+    let (_, username) = stun::attribute(datagram, stun::USERNAME)?;
+    let username = std::str::from_utf8(username).ok()?;
+    username.split_once(':').map(|(ours, _)| ours).filter(|ours| !ours.is_empty())
 }
 
 #[cfg(test)]
@@ -113,7 +99,7 @@ mod tests {
         }
         let mut message = vec![0x00, 0x01];
         message.extend((body.len() as u16).to_be_bytes());
-        message.extend(STUN_MAGIC_COOKIE);
+        message.extend(stun::MAGIC_COOKIE);
         message.extend([7; 12]);
         message.extend(body);
         message
@@ -122,16 +108,17 @@ mod tests {
     #[test]
     fn the_user_name_is_read_past_other_attributes_and_junk_is_nobody_s() {
         let priority: &[u8] = &[0, 0, 1, 0];
-        let request = stun(&[(0x0024, priority), (0x8029, &[1; 8]), (USERNAME, b"abcd:efgh"), (0x0008, &[0; 20])]);
+        let request =
+            stun(&[(0x0024, priority), (0x8029, &[1; 8]), (stun::USERNAME, b"abcd:efgh"), (0x0008, &[0; 20])]);
         assert_eq!(stun_ufrag(&request), Some("abcd"));
-        assert_eq!(stun_ufrag(&stun(&[(USERNAME, b"odd")])), None, "no colon");
-        assert_eq!(stun_ufrag(&stun(&[(USERNAME, b":efgh")])), None, "no ufrag of ours");
+        assert_eq!(stun_ufrag(&stun(&[(stun::USERNAME, b"odd")])), None, "no colon");
+        assert_eq!(stun_ufrag(&stun(&[(stun::USERNAME, b":efgh")])), None, "no ufrag of ours");
         assert_eq!(stun_ufrag(&stun(&[(0x0024, priority)])), None, "no user name");
         let mut truncated = request.clone();
         truncated.truncate(30);
         assert_eq!(stun_ufrag(&truncated), None);
-        let mut lying = stun(&[(USERNAME, b"abcd:efgh")]);
-        lying[STUN_HEADER + 3] = 200;
+        let mut lying = stun(&[(stun::USERNAME, b"abcd:efgh")]);
+        lying[stun::HEADER + 3] = 200;
         assert_eq!(stun_ufrag(&lying), None, "an attribute longer than the message");
         for junk in [&b""[..], &[0x80, 0x60, 0, 1], &[0x16; 40], &[0; 20]] {
             assert_eq!(stun_ufrag(junk), None);
@@ -151,10 +138,10 @@ mod tests {
         );
         let media = [0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1];
         assert_eq!(demux.route(one, &media), None, "media before ICE is nobody's");
-        assert_eq!(demux.route(one, &stun(&[(USERNAME, b"aaaa:x")])), Some("hall"));
+        assert_eq!(demux.route(one, &stun(&[(stun::USERNAME, b"aaaa:x")])), Some("hall"));
         assert_eq!(demux.route(one, &media), Some("hall"), "then the address is the call's");
-        assert_eq!(demux.route(two, &stun(&[(USERNAME, b"cccc:x")])), Some("kitchen"));
-        assert_eq!(demux.route(stranger, &stun(&[(USERNAME, b"zzzz:x")])), None);
+        assert_eq!(demux.route(two, &stun(&[(stun::USERNAME, b"cccc:x")])), Some("kitchen"));
+        assert_eq!(demux.route(stranger, &stun(&[(stun::USERNAME, b"zzzz:x")])), None);
         demux.unregister("bbbb");
         assert_eq!(demux.route(one, &media), Some("hall"), "the address is aaaa's");
         demux.unregister("aaaa");
@@ -170,7 +157,7 @@ mod tests {
         demux.register("aaaa", "hall");
         for port in 1..=1000u16 {
             let source = SocketAddr::from(([198, 51, 100, 1], port));
-            assert_eq!(demux.route(source, &stun(&[(USERNAME, b"aaaa:x")])), Some("hall"));
+            assert_eq!(demux.route(source, &stun(&[(stun::USERNAME, b"aaaa:x")])), Some("hall"));
         }
         assert_eq!(demux.addresses(), ADDRESSES_PER_CONNECTION);
     }

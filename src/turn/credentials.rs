@@ -4,6 +4,7 @@
 //! user name, and refuses a name whose time is past.
 
 use crate::ice::turn_password;
+use crate::stun;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
@@ -25,36 +26,10 @@ pub fn password(secret: &str, username: &str, now_secs: u64) -> Result<String, R
     Ok(turn_password(secret, username))
 }
 
-const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
-const USERNAME: u16 = 0x0006;
-const MESSAGE_INTEGRITY: u16 = 0x0008;
-const ERROR_CODE: u16 = 0x0009;
-
-/// The attributes of a STUN message (RFC 8489), each with where its value starts; `None` for
-/// what is no STUN message.
-fn attributes(message: &[u8]) -> Option<Vec<(u16, usize, &[u8])>> {
-    if message.len() < 20 || message[0] & 0xc0 != 0 || message[4..8] != MAGIC_COOKIE {
-        return None;
-    }
-    let length = usize::from(u16::from_be_bytes([message[2], message[3]]));
-    let mut rest = message.get(20..20 + length)?;
-    let mut at = 20;
-    let mut found = Vec::new();
-    while let [t0, t1, l0, l1, tail @ ..] = rest {
-        let (kind, len) = (u16::from_be_bytes([*t0, *t1]), usize::from(u16::from_be_bytes([*l0, *l1])));
-        found.push((kind, at + 4, tail.get(..len)?));
-        let skip = len.next_multiple_of(4).min(tail.len());
-        rest = &tail[skip..];
-        at += 4 + skip;
-    }
-    Some(found)
-}
-
 /// The USERNAME of a STUN message, if it is one and has it; the rest of the message is the TURN
 /// protocol's to read.
 pub fn stun_username(message: &[u8]) -> Option<&str> {
-    let found = attributes(message)?;
-    let (_, _, value) = found.into_iter().find(|(kind, _, _)| *kind == USERNAME)?;
+    let (_, value) = stun::attribute(message, stun::USERNAME)?;
     std::str::from_utf8(value).ok()
 }
 
@@ -64,8 +39,7 @@ pub fn stun_username(message: &[u8]) -> Option<&str> {
 pub fn integrity_holds(message: &[u8], username: &str, realm: &str, password: &str) -> Option<bool> {
     use hmac::{Hmac, Mac};
     use md5::{Digest, Md5};
-    let found = attributes(message)?;
-    let (_, at, value) = found.into_iter().find(|(kind, _, _)| *kind == MESSAGE_INTEGRITY)?;
+    let (at, value) = stun::attribute(message, stun::MESSAGE_INTEGRITY)?;
     let key = Md5::digest(format!("{username}:{realm}:{password}").as_bytes());
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&key).expect("HMAC takes a key of any length");
     // Signed as if the message ended with MESSAGE-INTEGRITY (its 20 bytes from `at`, past the
@@ -81,7 +55,9 @@ pub fn integrity_holds(message: &[u8], username: &str, realm: &str, password: &s
 /// once (unanswered, a browser waits 40 s before it gives up on the server). `None` for what is
 /// no request.
 pub fn unauthorized(request: &[u8]) -> Option<Vec<u8>> {
-    attributes(request)?;
+    if !stun::is_message(request) {
+        return None;
+    }
     let kind = u16::from_be_bytes([request[0], request[1]]);
     // The class bits (0x0110): 00 a request, 11 an error response.
     if kind & 0x0110 != 0 {
@@ -93,7 +69,7 @@ pub fn unauthorized(request: &[u8]) -> Option<Vec<u8>> {
     response.extend((kind | 0x0110).to_be_bytes());
     response.extend(((4 + value_length.next_multiple_of(4)) as u16).to_be_bytes());
     response.extend_from_slice(&request[4..20]);
-    response.extend(ERROR_CODE.to_be_bytes());
+    response.extend(stun::ERROR_CODE.to_be_bytes());
     response.extend((value_length as u16).to_be_bytes());
     response.extend([0, 0, 4, 1]);
     response.extend_from_slice(reason);
