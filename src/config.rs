@@ -167,12 +167,6 @@ pub struct Config {
     #[arg(long, env = "NOOM_TURN")]
     pub turn: bool,
 
-    /// The built-in TURN server's relay ports open now, once it runs (not an option: shared
-    /// state, for the admin panel to tell relayed browsers).
-    #[arg(skip)]
-    #[serde(skip)]
-    pub turn_relays: crate::turn::RelayPorts,
-
     /// The built-in TURN server's port, UDP and TCP: open both in the firewall.
     #[arg(long, env = "NOOM_TURN_PORT", default_value_t = 3478)]
     pub turn_port: u16,

@@ -6,7 +6,7 @@
 //! it never talk to each other, and a leaked credential dies on its own. The built-in TURN
 //! server ([`crate::turn`]) takes the same credentials.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -42,14 +42,9 @@ pub fn servers_for(config: &Config, user: &str, now_secs: u64) -> Vec<IceServer>
     servers
 }
 
-/// Whether datagrams from `remote` come through a TURN relay of the ICE servers handed out:
-/// one of the built-in server's open relay ports, or, with other TURN servers, the address of
-/// one of them (when `--turn-urls` names it by address).
-pub fn relayed(config: &Config, remote: SocketAddr) -> bool {
-    if config.turn {
-        return config.turn_relays.holds(remote);
-    }
-    config.turn_urls().filter_map(turn_url_ip).any(|ip| ip.to_canonical() == remote.ip().to_canonical())
+/// The addresses of the TURN servers `--turn-urls` names by address (not by host name).
+pub fn turn_server_ips(config: &Config) -> impl Iterator<Item = IpAddr> + '_ {
+    config.turn_urls().filter_map(turn_url_ip).map(|ip| ip.to_canonical())
 }
 
 /// The address a `turn:` or `turns:` URL names, if it names one rather than a host name.
@@ -131,9 +126,8 @@ mod tests {
         assert_eq!(turn_url_ip("turns:[2001:db8::1]:443?transport=tcp"), Some("2001:db8::1".parse().unwrap()));
         assert_eq!(turn_url_ip("turn:198.51.100.7"), Some("198.51.100.7".parse().unwrap()));
         assert_eq!(turn_url_ip("turns:turn.example.com:443"), None);
-        let config = Config::parse_from(["noom", "--turn-urls", "turn:198.51.100.7:3478", "--turn-secret", "s"]);
-        assert!(relayed(&config, "198.51.100.7:50000".parse().unwrap()));
-        assert!(!relayed(&config, "203.0.113.9:50000".parse().unwrap()));
+        let config = Config::parse_from(["noom", "--turn-urls", "turn:198.51.100.7:3478,turns:t.example:443"]);
+        assert_eq!(turn_server_ips(&config).collect::<Vec<_>>(), ["198.51.100.7".parse::<IpAddr>().unwrap()]);
     }
 
     #[test]

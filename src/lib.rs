@@ -98,11 +98,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let addr = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let turn_over_tls = turn::start(&mut config, local.port()).await?;
+    let turn = turn::start(&mut config, local.port()).await?;
     let config = Arc::new(config);
     descriptors::raise_limit(config.max_connections_per_address);
     let tls = tls::load(&config).await?;
-    let (socket_io, hub) = Hub::build(config.clone(), local.port()).await?;
+    let relays = turn.as_ref().map(|turn| turn.relays.clone());
+    let (socket_io, hub) = Hub::build(config.clone(), local.port(), relays).await?;
     let app = http::router(config.clone(), socket_io, hub.clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Shutdown: first stop accepting (so that pages do not reconnect here), then close the open
@@ -136,7 +137,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         None => Box::pin(server.acceptor(acceptor.clone()).serve(app)),
         Some(rustls) => {
             let inner = RustlsAcceptor::new(rustls).acceptor(acceptor.clone());
-            Box::pin(server.acceptor(connection::TurnOverTls { inner, turn: turn_over_tls }).serve(app))
+            let turn = turn.and_then(|turn| turn.over_tls);
+            Box::pin(server.acceptor(connection::TurnOverTls { inner, turn }).serve(app))
         }
     };
     if let Some(port) = config.http_port {

@@ -45,26 +45,28 @@ pub fn attribute(message: &[u8], kind: u16) -> Option<(usize, &[u8])> {
     None
 }
 
+/// A Binding request with these attributes, for tests.
+#[cfg(test)]
+pub fn binding_request(attributes: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (kind, value) in attributes {
+        body.extend(kind.to_be_bytes());
+        body.extend((value.len() as u16).to_be_bytes());
+        body.extend(*value);
+        body.resize(body.len().next_multiple_of(4), 0);
+    }
+    let mut message = vec![0x00, 0x01];
+    message.extend((body.len() as u16).to_be_bytes());
+    message.extend(MAGIC_COOKIE);
+    message.extend([7; 12]);
+    message.extend(body);
+    message
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A Binding request with these attributes.
-    fn message(attributes: &[(u16, &[u8])]) -> Vec<u8> {
-        let mut body = Vec::new();
-        for (kind, value) in attributes {
-            body.extend(kind.to_be_bytes());
-            body.extend((value.len() as u16).to_be_bytes());
-            body.extend(*value);
-            body.resize(body.len().next_multiple_of(4), 0);
-        }
-        let mut message = vec![0x00, 0x01];
-        message.extend((body.len() as u16).to_be_bytes());
-        message.extend(MAGIC_COOKIE);
-        message.extend([7; 12]);
-        message.extend(body);
-        message
-    }
+    use binding_request as message;
 
     #[test]
     fn an_attribute_is_found_past_others_padded_and_where_its_value_starts() {

@@ -68,6 +68,7 @@ use crate::metrics::Gauges;
 use crate::ratelimit::PerAddress;
 use crate::rooms::{Limits, PersonId, Rooms};
 use crate::sfu::MediaServer;
+use crate::turn::RelayPorts;
 use room_home::{RoomHomes, Told};
 
 /// The directory lists at most this many rooms.
@@ -135,6 +136,9 @@ pub struct Hub {
     call_presence: call_presence::CallPresence,
     /// Most people in one call, as calls are carried.
     call_size: u16,
+    /// The built-in TURN server's relay ports, when it runs: the admin panel tells relayed
+    /// browsers by them.
+    turn_relays: Option<RelayPorts>,
 }
 
 /// Where a push about a room comes from: a socket of this node (which does not hear its own
@@ -161,7 +165,11 @@ impl Hub {
     /// Builds the Socket.IO layer and the hub behind it, and starts the directory publisher, the
     /// media server (its port defaults to `http_port`) and, with Redis, the link to the other
     /// nodes.
-    pub async fn build(config: Arc<Config>, http_port: u16) -> anyhow::Result<(SocketIoLayer<Adapter>, Arc<Hub>)> {
+    pub async fn build(
+        config: Arc<Config>,
+        http_port: u16,
+        turn_relays: Option<RelayPorts>,
+    ) -> anyhow::Result<(SocketIoLayer<Adapter>, Arc<Hub>)> {
         let link = Link::new(config.redis_url.as_deref())?;
         let (media, media_events) = media::start(&config, http_port).await.unzip();
         let call_size = config.call_size(media.is_some());
@@ -213,6 +221,7 @@ impl Hub {
             routes: Default::default(),
             call_presence: Default::default(),
             call_size,
+            turn_relays,
         });
         if let Some(events) = media_events {
             tokio::spawn(media::relay_events(Arc::downgrade(&hub), events));

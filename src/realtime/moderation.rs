@@ -2,6 +2,7 @@
 //! node; closing a room; disconnecting someone. Actions reach every node: each node carries them
 //! out for the people connected to it, as it does their own changes.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -62,6 +63,15 @@ pub struct AdminParticipant {
 }
 
 impl Hub {
+    /// Whether datagrams from `remote` come through a TURN relay: one of the built-in server's
+    /// open relay ports, or else the address a `--turn-urls` URL names.
+    fn relayed(&self, remote: SocketAddr) -> bool {
+        match &self.turn_relays {
+            Some(relays) => relays.holds(remote),
+            None => crate::ice::turn_server_ips(&self.config).any(|ip| ip == remote.ip().to_canonical()),
+        }
+    }
+
     /// Every open room, its people, their media and node.
     pub fn admin_state(&self) -> AdminState {
         let me = self.link.node();
@@ -92,7 +102,7 @@ impl Hub {
                         .map(|p| AdminParticipant {
                             node: node_of(p.id),
                             media: p.call.and(self.media.as_ref()).and_then(|m| m.stats_of(p.id)).map(|mut media| {
-                                if media.remote.is_some_and(|remote| crate::ice::relayed(&self.config, remote)) {
+                                if media.remote.is_some_and(|remote| self.relayed(remote)) {
                                     media.transport = Some("relay");
                                 }
                                 media

@@ -87,23 +87,7 @@ pub fn stun_ufrag(datagram: &[u8]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A STUN binding request with these attributes.
-    fn stun(attributes: &[(u16, &[u8])]) -> Vec<u8> {
-        let mut body = Vec::new();
-        for (kind, value) in attributes {
-            body.extend(kind.to_be_bytes());
-            body.extend((value.len() as u16).to_be_bytes());
-            body.extend(*value);
-            body.resize(body.len().next_multiple_of(4), 0);
-        }
-        let mut message = vec![0x00, 0x01];
-        message.extend((body.len() as u16).to_be_bytes());
-        message.extend(stun::MAGIC_COOKIE);
-        message.extend([7; 12]);
-        message.extend(body);
-        message
-    }
+    use crate::stun::binding_request as stun;
 
     #[test]
     fn the_user_name_is_read_past_other_attributes_and_junk_is_nobody_s() {

@@ -12,24 +12,29 @@ pub mod credentials;
 pub mod peers;
 mod relay;
 
-use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use anyhow::Context;
 use base64::Engine as _;
-use parking_lot::Mutex;
 
 use crate::admission::Networks;
 use crate::config::Config;
-pub use relay::{ALLOCATIONS_PER_USER, Streams};
+pub use relay::{ALLOCATIONS_PER_USER, RelayPorts, Streams};
+
+/// The built-in TURN server, running.
+pub struct Turn {
+    /// Takes TURN over TLS off the web port's demultiplexer ([`crate::connection`]), with HTTPS.
+    pub over_tls: Option<Streams>,
+    /// Its relay ports open now.
+    pub relays: RelayPorts,
+}
 
 /// Starts the TURN server if `--turn` asks for it, and has the ICE servers handed to browsers
 /// name it: its UDP and TCP URLs at the server's public address, with credentials made from
 /// `--turn-secret` (or a secret made now, when none is given). With HTTPS, TURN over TLS on the
-/// web port (`web_port`) too, under the name the certificate holds: what is returned takes those
-/// connections, off the web port's demultiplexer ([`crate::connection`]).
-pub async fn start(config: &mut Config, web_port: u16) -> anyhow::Result<Option<Streams>> {
+/// web port (`web_port`) too, under the name the certificate holds.
+pub async fn start(config: &mut Config, web_port: u16) -> anyhow::Result<Option<Turn>> {
     if !config.turn {
         return Ok(None);
     }
@@ -56,14 +61,15 @@ pub async fn start(config: &mut Config, web_port: u16) -> anyhow::Result<Option<
     let media_port = (config.calls != crate::config::Calls::Mesh).then(|| config.media_port.unwrap_or(web_port));
     // The server's own addresses are its own network, whatever their range.
     let own = [ips.clone(), vec![crate::ice::own_address()]].concat();
-    let _ = config.turn_relays.0.own.set(own.clone());
+    let relays = RelayPorts::default();
+    relays.own_addresses(own.clone());
     let settings = Arc::new(relay::Settings {
         secret,
         realm: "noom".into(),
         peers: peers::Peers::new(allowed, own.clone(), media_port),
         relay_ip,
         relay_ports: relay_ports.clone(),
-        open: config.turn_relays.clone(),
+        open: relays.clone(),
     });
     relay::serve_udp(udp, listen, settings.clone());
     relay::serve_tcp(tcp, listen, settings.clone());
@@ -78,68 +84,16 @@ pub async fn start(config: &mut Config, web_port: u16) -> anyhow::Result<Option<
         relay_ports.start(),
         relay_ports.end()
     );
-    if !config.tls() {
-        return Ok(None);
-    }
-    let Some(name) = crate::tls::served_name(config) else {
+    let over_tls = if !config.tls() {
+        None
+    } else if let Some(name) = crate::tls::served_name(config) {
+        // Last: the browser tries it after the others, as it is the slowest way through.
+        config.turn_urls.push(format!("turns:{name}:{web_port}?transport=tcp"));
+        println!("noom TURN over TLS on the web port, reached at {name}:{web_port}");
+        Some(Streams::new(SocketAddr::new(relay_ip, web_port), settings))
+    } else {
         println!("noom TURN over TLS is off: give --public-url the HTTPS name the certificate is for");
-        return Ok(None);
+        None
     };
-    // Last: the browser tries it after the others, as it is the slowest way through.
-    config.turn_urls.push(format!("turns:{name}:{web_port}?transport=tcp"));
-    println!("noom TURN over TLS on the web port, reached at {name}:{web_port}");
-    Ok(Some(Streams::new(SocketAddr::new(relay_ip, web_port), settings)))
-}
-
-/// The relay ports the built-in TURN server has open now (bound at every address of the
-/// server's). Its listeners share them (relay ports are each other's peers), and so does the
-/// admin panel, which tells a browser relayed through them from one that came direct.
-#[derive(Debug, Clone, Default)]
-pub struct RelayPorts(Arc<RelayPortsState>);
-
-#[derive(Debug, Default)]
-struct RelayPortsState {
-    open: Mutex<HashSet<u16>>,
-    /// The server's own addresses, once the TURN server runs.
-    own: OnceLock<Vec<IpAddr>>,
-}
-
-impl RelayPorts {
-    fn opened(&self, port: u16) {
-        self.0.open.lock().insert(port);
-    }
-
-    fn closed(&self, port: u16) {
-        self.0.open.lock().remove(&port);
-    }
-
-    fn is_open(&self, port: u16) -> bool {
-        self.0.open.lock().contains(&port)
-    }
-
-    /// Whether datagrams from `addr` come from one of the relay ports: an open one, at an
-    /// address of this server.
-    pub fn holds(&self, addr: SocketAddr) -> bool {
-        let ip = addr.ip().to_canonical();
-        let own = ip.is_loopback() || self.0.own.get().is_some_and(|own| own.iter().any(|o| o.to_canonical() == ip));
-        own && self.is_open(addr.port())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_relay_port_is_an_open_one_at_an_address_of_the_servers() {
-        let relays = RelayPorts::default();
-        relays.0.own.set(vec!["192.0.2.2".parse().unwrap()]).unwrap();
-        relays.opened(50_000);
-        assert!(relays.holds("192.0.2.2:50000".parse().unwrap()));
-        assert!(relays.holds("127.0.0.1:50000".parse().unwrap()), "bound at every address");
-        assert!(!relays.holds("198.51.100.7:50000".parse().unwrap()), "another machine's port");
-        assert!(!relays.holds("192.0.2.2:50001".parse().unwrap()), "not open");
-        relays.closed(50_000);
-        assert!(!relays.holds("192.0.2.2:50000".parse().unwrap()), "closed since");
-    }
+    Ok(Some(Turn { over_tls, relays }))
 }

@@ -10,9 +10,10 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
@@ -22,7 +23,6 @@ use turn_server_proto::server::TurnServer;
 use turn_server_proto::types::Instant as TurnInstant;
 use turn_server_proto::types::stun::TransportType;
 
-use super::RelayPorts;
 use super::credentials::{self, stun_username};
 use super::peers::Peers;
 use crate::ratelimit::TokenBucket;
@@ -50,6 +50,46 @@ enum Input {
     Connected { from: SocketAddr, writer: mpsc::Sender<Vec<u8>> },
     /// A datagram at one of the relay ports.
     Peer { relayed: SocketAddr, from: SocketAddr, data: Vec<u8> },
+}
+
+/// The relay ports the built-in TURN server has open now (bound at every address of the
+/// server's). Its listeners share them (relay ports are each other's peers), and so does the
+/// admin panel, which tells a browser relayed through them from one that came direct.
+#[derive(Debug, Clone, Default)]
+pub struct RelayPorts(Arc<RelayPortsState>);
+
+#[derive(Debug, Default)]
+struct RelayPortsState {
+    open: Mutex<HashSet<u16>>,
+    /// The server's own addresses, once the TURN server runs.
+    own: OnceLock<Vec<IpAddr>>,
+}
+
+impl RelayPorts {
+    /// The server's own addresses, at which the relay ports are open: set once.
+    pub(super) fn own_addresses(&self, own: Vec<IpAddr>) {
+        let _ = self.0.own.set(own);
+    }
+
+    fn opened(&self, port: u16) {
+        self.0.open.lock().insert(port);
+    }
+
+    fn closed(&self, port: u16) {
+        self.0.open.lock().remove(&port);
+    }
+
+    fn is_open(&self, port: u16) -> bool {
+        self.0.open.lock().contains(&port)
+    }
+
+    /// Whether datagrams from `addr` come from one of the relay ports: an open one, at an
+    /// address of this server.
+    pub fn holds(&self, addr: SocketAddr) -> bool {
+        let ip = addr.ip().to_canonical();
+        let own = ip.is_loopback() || self.0.own.get().is_some_and(|own| own.iter().any(|o| o.to_canonical() == ip));
+        own && self.is_open(addr.port())
+    }
 }
 
 /// What every listener shares.
@@ -515,5 +555,18 @@ mod tests {
             read_message(&mut tokio::io::BufReader::new(far)).await.unwrap_err().kind(),
             std::io::ErrorKind::InvalidData
         );
+    }
+
+    #[test]
+    fn a_relay_port_is_an_open_one_at_an_address_of_the_servers() {
+        let relays = RelayPorts::default();
+        relays.own_addresses(vec!["192.0.2.2".parse().unwrap()]);
+        relays.opened(50_000);
+        assert!(relays.holds("192.0.2.2:50000".parse().unwrap()));
+        assert!(relays.holds("127.0.0.1:50000".parse().unwrap()), "bound at every address");
+        assert!(!relays.holds("198.51.100.7:50000".parse().unwrap()), "another machine's port");
+        assert!(!relays.holds("192.0.2.2:50001".parse().unwrap()), "not open");
+        relays.closed(50_000);
+        assert!(!relays.holds("192.0.2.2:50000".parse().unwrap()), "closed since");
     }
 }

@@ -53,6 +53,31 @@ function only(iceServers, transport) {
   return [{ ...turn, urls: turn.urls.filter((url) => url.endsWith(`transport=${transport}`)) }];
 }
 
+/**
+ * `names` enter `room` in pages of `browser` at `url` and join its call; the pages go into `users`
+ * (to be closed), their ids are returned by name.
+ */
+async function joinAll(browser, url, names, room, users, pageOptions = {}) {
+  const ids = {};
+  for (const name of names) {
+    const user = await openCallUser(browser, url, pageOptions);
+    user.name = name;
+    users.push(user);
+    await enterRoom(user.page, { nickname: name, room });
+    ids[name] = await joinCall(user.page);
+  }
+  return ids;
+}
+
+/** Waits until `user`'s tile of `other` shows frames. */
+async function expectFramesFrom(user, other) {
+  await watchFrames(user.page);
+  await eventually(async () => {
+    const gaps = await longestFrameGaps(user.page);
+    assert.ok(gaps[other] !== null && gaps[other] !== undefined && gaps[other] < 1000, `${user.name} shows frames of ${other}: ${JSON.stringify(gaps)}`);
+  }, { timeout: CALL_TIMEOUT, interval: 250 });
+}
+
 test("two connections meet through the built-in TURN server, over UDP and over TCP, with the credentials Noom hands out", { timeout: 120_000 }, async () => {
   const server = await startNoomWithTurn({ args: ["--media-address", "127.0.0.1"] });
   try {
@@ -111,20 +136,9 @@ test("browsers that may only relay reach the media server through the built-in T
   const server = await startNoomWithTurn({ args: ["--media-address", "127.0.0.1", "--pairs", "server", "--ice-transport-policy", "relay", "--admin-token", token] });
   const users = [];
   try {
-    const ids = {};
-    for (const name of ["Uma", "Vic"]) {
-      const user = await openCallUser(browser, server.url);
-      user.name = name;
-      users.push(user);
-      await enterRoom(user.page, { nickname: name, room: "relayed" });
-      ids[name] = await joinCall(user.page);
-    }
+    const ids = await joinAll(browser, server.url, ["Uma", "Vic"], "relayed", users);
     for (const [user, other] of [[users[0], ids.Vic], [users[1], ids.Uma]]) {
-      await watchFrames(user.page);
-      await eventually(async () => {
-        const gaps = await longestFrameGaps(user.page);
-        assert.ok(gaps[other] !== null && gaps[other] !== undefined && gaps[other] < 1000, `${user.name} shows frames of ${other}: ${JSON.stringify(gaps)}`);
-      }, { timeout: CALL_TIMEOUT, interval: 250 });
+      await expectFramesFrom(user, other);
       const [pair] = await selectedPairs(user.page);
       assert.equal(pair.pair?.local?.type, "relay", `${user.name}'s media goes through the relay: ${JSON.stringify(pair)}`);
       assert.equal(pair.pair?.remote?.port, server.port, "to the media port");
@@ -140,42 +154,45 @@ test("browsers that may only relay reach the media server through the built-in T
   }
 });
 
+/**
+ * Uma and Vic, in pages of a browser inside `network` (launched with `browserArgs`) at `url`, join a
+ * call of `room`; each sees the other's frames, and `checkPath(user)` holds of each page's path.
+ */
+async function twoBehindTheWall(network, server, { url, room, browserArgs, pageOptions, checkPath }) {
+  const walled = await launchBrowser({ executablePath: network.launcher, extraArgs: browserArgs });
+  const users = [];
+  try {
+    const ids = await joinAll(walled, url, ["Uma", "Vic"], room, users, pageOptions);
+    for (const [user, other] of [[users[0], ids.Vic], [users[1], ids.Uma]]) {
+      await expectFramesFrom(user, other);
+      await eventually(() => checkPath(user), { timeout: CALL_TIMEOUT, interval: 500 });
+    }
+  } finally {
+    for (const user of users) await user.close();
+    await walled.close();
+  }
+}
+
 test("two people whose network drops UDP talk browser to browser through the built-in TURN server over TCP", { skip: !root && "needs root", timeout: 180_000 }, async () => {
   const network = makeNetwork();
   try {
     const server = await startNoomWithTurn({ host: "0.0.0.0", args: ["--media-address", network.hostAddress, "--pairs", "direct"] });
-    const remote = `http://${network.hostAddress}:${server.port}`;
-    const walled = await launchBrowser({ executablePath: network.launcher, extraArgs: [`--unsafely-treat-insecure-origin-as-secure=${remote}`] });
-    const users = [];
+    const url = `http://${network.hostAddress}:${server.port}`;
     try {
       network.dropUdp();
-      const ids = {};
-      for (const name of ["Uma", "Vic"]) {
-        const user = await openCallUser(walled, remote);
-        user.name = name;
-        users.push(user);
-        await enterRoom(user.page, { nickname: name, room: "behind a wall" });
-        ids[name] = await joinCall(user.page);
-      }
-      const [uma, vic] = users;
-      for (const [user, other] of [[uma, ids.Vic], [vic, ids.Uma]]) {
-        // The other's tile shows frames (they come on the direct path; the server's stands by).
-        await watchFrames(user.page);
-        await eventually(async () => {
-          const gaps = await longestFrameGaps(user.page);
-          assert.ok(gaps[other] !== null && gaps[other] !== undefined && gaps[other] < 1000, `${user.name} shows frames of ${other}: ${JSON.stringify(gaps)}`);
-        }, { timeout: CALL_TIMEOUT, interval: 250 });
+      await twoBehindTheWall(network, server, {
+        url,
+        room: "behind a wall",
+        browserArgs: [`--unsafely-treat-insecure-origin-as-secure=${url}`],
         // Their own path, besides the idle one to the media server: relayed over TCP.
-        await eventually(async () => {
+        async checkPath(user) {
           const direct = (await selectedPairs(user.page)).filter(({ pair }) => pair?.state === "succeeded" && pair.remote?.port !== server.port);
           assert.equal(direct.length, 1, `${user.name} has a direct path: ${JSON.stringify(direct)}`);
           assert.equal(direct[0].pair.local.type, "relay", `through the relay: ${JSON.stringify(direct)}`);
           assert.equal(direct[0].pair.local.relayProtocol, "tcp", "reached over TCP");
-        }, { timeout: CALL_TIMEOUT, interval: 500 });
-      }
+        },
+      });
     } finally {
-      for (const user of users) await user.close();
-      await walled.close();
       await server.stop();
     }
   } finally {
@@ -191,38 +208,22 @@ test("two people on a network that lets only HTTPS out talk browser to browser t
       host: "0.0.0.0",
       args: ["--media-address", network.hostAddress, "--pairs", "direct", "--tls-self-signed", network.hostAddress, "--ice-transport-policy", "relay"],
     });
-    const remote = server.url.replace(/\/\/[^:]+:/, `//${network.hostAddress}:`);
-    const iceServers = await iceServersOf(server);
-    const turn = iceServers.find((s) => s.username);
-    assert.ok(turn.urls.includes(`turns:${network.hostAddress}:${server.port}?transport=tcp`), `TURN over TLS on the HTTPS port is handed out: ${JSON.stringify(turn.urls)}`);
-    network.onlyPort(server.port, { tcpOnly: true });
-    const walled = await launchBrowser({ executablePath: network.launcher, extraArgs: ["--ignore-certificate-errors"] });
-    const users = [];
     try {
-      const ids = {};
-      for (const name of ["Uma", "Vic"]) {
-        const user = await openCallUser(walled, remote, { ignoreHTTPSErrors: true });
-        user.name = name;
-        users.push(user);
-        await enterRoom(user.page, { nickname: name, room: "https only" });
-        ids[name] = await joinCall(user.page);
-      }
-      const [uma, vic] = users;
-      for (const [user, other] of [[uma, ids.Vic], [vic, ids.Uma]]) {
-        await watchFrames(user.page);
-        await eventually(async () => {
-          const gaps = await longestFrameGaps(user.page);
-          assert.ok(gaps[other] !== null && gaps[other] !== undefined && gaps[other] < 1000, `${user.name} shows frames of ${other}: ${JSON.stringify(gaps)}`);
-        }, { timeout: CALL_TIMEOUT, interval: 250 });
-        await eventually(async () => {
+      const turn = (await iceServersOf(server)).find((s) => s.username);
+      assert.ok(turn.urls.includes(`turns:${network.hostAddress}:${server.port}?transport=tcp`), `TURN over TLS on the HTTPS port is handed out: ${JSON.stringify(turn.urls)}`);
+      network.onlyPort(server.port, { tcpOnly: true });
+      await twoBehindTheWall(network, server, {
+        url: server.url.replace(/\/\/[^:]+:/, `//${network.hostAddress}:`),
+        room: "https only",
+        browserArgs: ["--ignore-certificate-errors"],
+        pageOptions: { ignoreHTTPSErrors: true },
+        async checkPath(user) {
           const relayed = (await selectedPairs(user.page)).filter(({ pair }) => pair?.state === "succeeded" && pair.local?.type === "relay");
           assert.ok(relayed.length >= 1, `${user.name} goes through the relay: ${JSON.stringify(await selectedPairs(user.page))}`);
           assert.ok(relayed.every(({ pair }) => pair.local.relayProtocol === "tls"), `reached over TLS: ${JSON.stringify(relayed)}`);
-        }, { timeout: CALL_TIMEOUT, interval: 500 });
-      }
+        },
+      });
     } finally {
-      for (const user of users) await user.close();
-      await walled.close();
       await server.stop();
     }
   } finally {

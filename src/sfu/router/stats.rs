@@ -17,7 +17,7 @@ pub struct ParticipantStats {
     pub id: PersonId,
     pub connected: bool,
     /// `udp` or `tcp`, once connected (`relay` for one whose datagrams come from a TURN
-    /// server's relay, told by [`crate::ice::relayed`]).
+    /// server's relay, as the admin panel tells it).
     pub transport: Option<&'static str>,
     /// Where its datagrams come from.
     #[serde(skip)]
