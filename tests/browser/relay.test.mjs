@@ -2,7 +2,8 @@
 // only, meet through it over UDP and over TCP with the credentials Noom hands out (`call:join`'s
 // `iceServers`); wrong or expired credentials get no relay; the relay does not reach the server's
 // own network (a browser's host candidate on loopback) unless `--turn-allowed-peers` lets it, but
-// does reach the media server, and the admin panel tells relayed browsers. And two people whose
+// does reach the media server, and the admin panel tells relayed browsers; a mesh call of three
+// goes through it. And two people whose
 // network drops UDP, or lets only HTTPS out, talk browser to browser through it (over TCP, over
 // TLS on the HTTPS port), with nothing else installed. (Calls through coturn are in
 // turn.test.mjs; the TURN server on the wire, in integration/turn.test.mjs.)
@@ -172,6 +173,23 @@ async function twoBehindTheWall(network, server, { url, room, browserArgs, pageO
     await walled.close();
   }
 }
+
+test("a mesh call of three goes through the built-in TURN server when browsers may only relay", { timeout: 180_000 }, async () => {
+  const server = await startNoomWithTurn({ args: ["--media-address", "127.0.0.1", "--calls", "mesh", "--ice-transport-policy", "relay"] });
+  const users = [];
+  try {
+    const ids = await joinAll(browser, server.url, ["Uma", "Vic", "Wes"], "relayed mesh", users);
+    for (const user of users) {
+      for (const other of Object.values(ids).filter((id) => id !== ids[user.name])) await expectFramesFrom(user, other);
+      const pairs = (await selectedPairs(user.page)).filter(({ pair }) => pair?.state === "succeeded");
+      assert.equal(pairs.length, 2, `${user.name} has a path to each of the two others: ${JSON.stringify(pairs)}`);
+      assert.ok(pairs.every(({ pair }) => pair.local.type === "relay"), `all through the relay: ${JSON.stringify(pairs)}`);
+    }
+  } finally {
+    for (const user of users) await user.close();
+    await server.stop();
+  }
+});
 
 test("two people whose network drops UDP talk browser to browser through the built-in TURN server over TCP", { skip: !root && "needs root", timeout: 180_000 }, async () => {
   const network = makeNetwork();
