@@ -104,6 +104,11 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let tls = tls::load(&config).await?;
     let relays = turn.as_ref().map(|turn| turn.relays.clone());
     let (socket_io, hub) = Hub::build(config.clone(), local.port(), relays).await?;
+    if let (Some(turn), Some(media)) = (&turn, hub.media_server())
+        && let Some(udp) = media.addresses().udp.first()
+    {
+        turn.reach_media_port(udp.port());
+    }
     let app = http::router(config.clone(), socket_io, hub.clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Shutdown: first stop accepting (so that pages do not reconnect here), then close the open

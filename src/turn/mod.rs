@@ -28,6 +28,15 @@ pub struct Turn {
     pub over_tls: Option<Streams>,
     /// Its relay ports open now.
     pub relays: RelayPorts,
+    settings: Arc<relay::Settings>,
+}
+
+impl Turn {
+    /// The media server runs on this UDP port: the relay may reach it although it is the
+    /// server's own, so that a browser that may only relay joins calls through it.
+    pub fn reach_media_port(&self, port: u16) {
+        self.settings.peers.allow_media_port(port);
+    }
 }
 
 /// Starts the TURN server if `--turn` asks for it, and has the ICE servers handed to browsers
@@ -58,7 +67,6 @@ pub async fn start(config: &mut Config, web_port: u16) -> anyhow::Result<Option<
         .await
         .with_context(|| format!("--turn-port: cannot listen on tcp {bind}"))?;
     let listen = SocketAddr::new(relay_ip, port);
-    let media_port = (config.calls != crate::config::Calls::Mesh).then(|| config.media_port.unwrap_or(web_port));
     // The server's own addresses are its own network, whatever their range.
     let own = [ips.clone(), vec![crate::ice::own_address()]].concat();
     let relays = RelayPorts::default();
@@ -66,7 +74,7 @@ pub async fn start(config: &mut Config, web_port: u16) -> anyhow::Result<Option<
     let settings = Arc::new(relay::Settings {
         secret,
         realm: "noom".into(),
-        peers: peers::Peers::new(allowed, own.clone(), media_port),
+        peers: peers::Peers::new(allowed, own),
         relay_ip,
         relay_ports: relay_ports.clone(),
         open: relays.clone(),
@@ -90,10 +98,10 @@ pub async fn start(config: &mut Config, web_port: u16) -> anyhow::Result<Option<
         // Last: the browser tries it after the others, as it is the slowest way through.
         config.turn_urls.push(format!("turns:{name}:{web_port}?transport=tcp"));
         println!("noom TURN over TLS on the web port, reached at {name}:{web_port}");
-        Some(Streams::new(SocketAddr::new(relay_ip, web_port), settings))
+        Some(Streams::new(SocketAddr::new(relay_ip, web_port), settings.clone()))
     } else {
         println!("noom TURN over TLS is off: give --public-url the HTTPS name the certificate is for");
         None
     };
-    Ok(Some(Turn { over_tls, relays }))
+    Ok(Some(Turn { over_tls, relays, settings }))
 }

@@ -7,6 +7,7 @@
 //! relay (`--ice-transport-policy relay`) reaches the media server through it.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
 
 use crate::admission::Networks;
 
@@ -15,13 +16,18 @@ pub struct Peers {
     allowed: Networks,
     /// The server's own addresses (those the relay ports are reached at among them).
     own: Vec<IpAddr>,
-    /// The media server's UDP port, if it runs.
-    media_port: Option<u16>,
+    /// The media server's UDP port, once it runs (bound by it: no other program is there).
+    media_port: OnceLock<u16>,
 }
 
 impl Peers {
-    pub fn new(allowed: Networks, own: Vec<IpAddr>, media_port: Option<u16>) -> Self {
-        Self { allowed, own, media_port }
+    pub fn new(allowed: Networks, own: Vec<IpAddr>) -> Self {
+        Self { allowed, own, media_port: OnceLock::new() }
+    }
+
+    /// The media server runs on this UDP port of the server's: the relay may reach it.
+    pub fn allow_media_port(&self, port: u16) {
+        let _ = self.media_port.set(port);
     }
 
     /// Whether the relay may send to `peer` and hear from it; `relay_port`: whether a relay port
@@ -33,7 +39,7 @@ impl Peers {
         }
         let own = ip.is_loopback() || self.own.iter().any(|own| own.to_canonical() == ip);
         if own {
-            return relay_port || Some(peer.port()) == self.media_port;
+            return relay_port || self.media_port.get() == Some(&peer.port());
         }
         !internal(ip)
     }
@@ -72,7 +78,9 @@ mod tests {
 
     fn peers(allowed: &[&str]) -> Peers {
         let allowed = Networks::parse(&allowed.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-        Peers::new(allowed, vec!["10.0.0.5".parse().unwrap()], Some(4000))
+        let peers = Peers::new(allowed, vec!["10.0.0.5".parse().unwrap()]);
+        peers.allow_media_port(4000);
+        peers
     }
 
     #[test]
@@ -109,7 +117,7 @@ mod tests {
         assert!(!peers.allows("10.0.0.5:22".parse().unwrap(), false), "but no other port of it");
         assert!(peers.allows("10.0.0.5:4000".parse().unwrap(), false), "but the media server's");
         assert!(peers.allows("127.0.0.1:4000".parse().unwrap(), false), "reached over loopback too");
-        let public_server = Peers::new(Networks::default(), vec!["203.0.113.7".parse().unwrap()], None);
+        let public_server = Peers::new(Networks::default(), vec!["203.0.113.7".parse().unwrap()]);
         assert!(
             !public_server.allows("203.0.113.7:22".parse().unwrap(), false),
             "nor the server's own services on a public address"
