@@ -65,17 +65,11 @@ impl<S: Send + 'static> Accept<TcpStream, S> for GuardedAcceptor {
             let stream = guarded?;
             if let Some(media) = media {
                 let mut first = [0; 1];
-                let peeked = tokio::time::timeout(HEADER_READ_TIMEOUT, stream.get_ref().peek(&mut first)).await;
-                match peeked {
-                    Ok(Ok(1)) if first[0] == 0 => {
-                        let peer = stream.get_ref().peer_addr()?;
-                        media.serve_tcp(stream, peer);
-                        return Err(io::Error::other("a media connection, handed to the media server"));
-                    }
-                    Ok(Ok(1)) => {}
-                    Ok(Ok(_)) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                    Ok(Err(e)) => return Err(e),
-                    Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+                first_byte(stream.get_ref().peek(&mut first)).await?;
+                if first[0] == 0 {
+                    let peer = stream.get_ref().peer_addr()?;
+                    media.serve_tcp(stream, peer);
+                    return Err(io::Error::other("a media connection, handed to the media server"));
                 }
             }
             let written = stream.written();
@@ -113,12 +107,7 @@ where
             let (mut stream, service) = accepted.await?;
             let Some(turn) = turn else { return Ok((Rewound { first: None, inner: stream }, service)) };
             let mut first = [0; 1];
-            match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.read(&mut first)).await {
-                Ok(Ok(1)) => {}
-                Ok(Ok(_)) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(io::ErrorKind::TimedOut.into()),
-            }
+            first_byte(stream.read(&mut first)).await?;
             let stream = Rewound { first: Some(first[0]), inner: stream };
             if first[0] >> 6 == 0 {
                 turn.serve(stream, peer?);
@@ -126,6 +115,17 @@ where
             }
             Ok((stream, service))
         })
+    }
+}
+
+/// Waits, as long as for a request's head, for a read (or peek) of a connection's first byte:
+/// the byte that tells what the connection carries.
+async fn first_byte(read: impl Future<Output = io::Result<usize>>) -> io::Result<()> {
+    match tokio::time::timeout(HEADER_READ_TIMEOUT, read).await {
+        Ok(Ok(1)) => Ok(()),
+        Ok(Ok(_)) => Err(io::ErrorKind::UnexpectedEof.into()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(io::ErrorKind::TimedOut.into()),
     }
 }
 

@@ -4,7 +4,8 @@
 //! this module does the IO and decides who may use it.
 //!
 //! - [`credentials`]: the time-limited credentials Noom hands out ([`crate::ice`]), checked here.
-//! - [`peers`]: where the relay may send: not to the server's own networks.
+//! - [`peers`]: where the relay may send: not to the server's own networks; and the relay ports
+//!   open now.
 //! - `relay`: the IO: a task per listening transport (UDP, TCP) owning its protocol state, and
 //!   the relay ports it opens.
 
@@ -20,7 +21,8 @@ use base64::Engine as _;
 
 use crate::admission::Networks;
 use crate::config::Config;
-pub use relay::{ALLOCATIONS_PER_USER, RelayPorts, Streams};
+pub use peers::RelayPorts;
+pub use relay::{ALLOCATIONS_PER_USER, Streams};
 
 /// The built-in TURN server, running.
 pub struct Turn {
@@ -69,12 +71,11 @@ pub async fn start(config: &mut Config, web_port: u16) -> anyhow::Result<Option<
     let listen = SocketAddr::new(relay_ip, port);
     // The server's own addresses are its own network, whatever their range.
     let own = [ips.clone(), vec![crate::ice::own_address()]].concat();
-    let relays = RelayPorts::default();
-    relays.own_addresses(own.clone());
+    let relays = RelayPorts::new(own);
     let settings = Arc::new(relay::Settings {
         secret,
         realm: "noom".into(),
-        peers: peers::Peers::new(allowed, own),
+        peers: peers::Peers::new(allowed, relays.clone()),
         relay_ip,
         relay_ports: relay_ports.clone(),
         open: relays.clone(),

@@ -1,6 +1,7 @@
-//! The TURN server's IO: a task per listening transport (UDP, TCP, TLS on the web port) that owns that transport's
-//! protocol state (`turn-server-proto`'s sans-IO server), feeds it what clients and peers send
-//! and the time, and does what it asks: send, open a relay port, close one.
+//! The TURN server's IO: a task per listening transport (UDP, TCP, TLS on the web port) that
+//! owns that transport's protocol state (`turn-server-proto`'s sans-IO server), feeds it what
+//! clients and peers send and the time, and does what it asks: send, open a relay port, close
+//! one.
 //!
 //! Before the protocol reads a client's request, the request's user name is checked here
 //! ([`super::credentials`]): only a name Noom made, not yet expired, is given its password. What
@@ -10,10 +11,9 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
@@ -24,7 +24,7 @@ use turn_server_proto::types::Instant as TurnInstant;
 use turn_server_proto::types::stun::TransportType;
 
 use super::credentials::{self, stun_username};
-use super::peers::Peers;
+use super::peers::{Peers, RelayPorts};
 use crate::ratelimit::TokenBucket;
 
 /// Relay ports one user (one credential) may hold at once: a page has a connection or two per
@@ -52,46 +52,6 @@ enum Input {
     Peer { relayed: SocketAddr, from: SocketAddr, data: Vec<u8> },
 }
 
-/// The relay ports the built-in TURN server has open now (bound at every address of the
-/// server's). Its listeners share them (relay ports are each other's peers), and so does the
-/// admin panel, which tells a browser relayed through them from one that came direct.
-#[derive(Debug, Clone, Default)]
-pub struct RelayPorts(Arc<RelayPortsState>);
-
-#[derive(Debug, Default)]
-struct RelayPortsState {
-    open: Mutex<HashSet<u16>>,
-    /// The server's own addresses, once the TURN server runs.
-    own: OnceLock<Vec<IpAddr>>,
-}
-
-impl RelayPorts {
-    /// The server's own addresses, at which the relay ports are open: set once.
-    pub(super) fn own_addresses(&self, own: Vec<IpAddr>) {
-        let _ = self.0.own.set(own);
-    }
-
-    fn opened(&self, port: u16) {
-        self.0.open.lock().insert(port);
-    }
-
-    fn closed(&self, port: u16) {
-        self.0.open.lock().remove(&port);
-    }
-
-    fn is_open(&self, port: u16) -> bool {
-        self.0.open.lock().contains(&port)
-    }
-
-    /// Whether datagrams from `addr` come from one of the relay ports: an open one, at an
-    /// address of this server.
-    pub fn holds(&self, addr: SocketAddr) -> bool {
-        let ip = addr.ip().to_canonical();
-        let own = ip.is_loopback() || self.0.own.get().is_some_and(|own| own.iter().any(|o| o.to_canonical() == ip));
-        own && self.is_open(addr.port())
-    }
-}
-
 /// What every listener shares.
 pub struct Settings {
     pub secret: String,
@@ -102,13 +62,6 @@ pub struct Settings {
     pub relay_ports: RangeInclusive<u16>,
     /// The relay ports open now, every listener's: peers of each other.
     pub open: RelayPorts,
-}
-
-impl Settings {
-    fn allows(&self, peer: SocketAddr) -> bool {
-        let relay_port = self.open.is_open(peer.port());
-        self.peers.allows(peer, relay_port)
-    }
 }
 
 /// Serves TURN over UDP on `socket`, which clients reach at `listen`.
@@ -333,7 +286,7 @@ impl Listener {
                 }
             }
             Input::Peer { relayed, from, data } => {
-                if !self.settings.allows(from) {
+                if !self.settings.peers.allows(from) {
                     return;
                 }
                 let transmit = Transmit { data, transport: TransportType::Udp, from, to: relayed };
@@ -475,7 +428,7 @@ impl Listener {
     /// client on its transport. Never waits: what cannot go at once is dropped.
     fn send(&mut self, transmit: Transmit<Vec<u8>>) {
         if let Some(relay) = self.relays.get(&transmit.from) {
-            if self.settings.allows(transmit.to) {
+            if self.settings.peers.allows(transmit.to) {
                 let _ = relay.socket.try_send_to(&transmit.data, transmit.to);
             } else {
                 tracing::debug!(peer = %transmit.to, "the relay refuses to send to the server's own network");
@@ -555,18 +508,5 @@ mod tests {
             read_message(&mut tokio::io::BufReader::new(far)).await.unwrap_err().kind(),
             std::io::ErrorKind::InvalidData
         );
-    }
-
-    #[test]
-    fn a_relay_port_is_an_open_one_at_an_address_of_the_servers() {
-        let relays = RelayPorts::default();
-        relays.own_addresses(vec!["192.0.2.2".parse().unwrap()]);
-        relays.opened(50_000);
-        assert!(relays.holds("192.0.2.2:50000".parse().unwrap()));
-        assert!(relays.holds("127.0.0.1:50000".parse().unwrap()), "bound at every address");
-        assert!(!relays.holds("198.51.100.7:50000".parse().unwrap()), "another machine's port");
-        assert!(!relays.holds("192.0.2.2:50001".parse().unwrap()), "not open");
-        relays.closed(50_000);
-        assert!(!relays.holds("192.0.2.2:50000".parse().unwrap()), "closed since");
     }
 }
