@@ -31,7 +31,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { enterRoom, eventually, expectVisible, launchBrowser } from "../tests/support/browser.mjs";
 import { makeNetwork } from "../tests/support/network.mjs";
-import { freeUdpAndTcpPort } from "../tests/support/ports.mjs";
+import { builtInTurn } from "../tests/support/turn.mjs";
 import { clickMark, expectDecoding, joinCall, liveConnections, openCallUser } from "../tests/support/rtc.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -74,11 +74,8 @@ const CLOCK_TICKS = 100; // USER_HZ: /proc's CPU times are in 1/100 s on Linux
 async function startNoom(bin, way, network) {
   const address = network?.hostAddress ?? "127.0.0.1";
   // A mesh holds 6 by default; the benchmark goes to 8.
-  const media = way === "sfu" ? ["--media-address", address] : ["--call-size", "8", "--media-address", address];
-  if (network && way === "mesh") {
-    const first = 20_000 + Math.floor(Math.random() * 200) * 100;
-    media.push("--turn", "--turn-port", String(await freeUdpAndTcpPort()), "--turn-relay-ports", `${first}-${first + 99}`);
-  }
+  const media = ["--media-address", address, ...(way === "mesh" ? ["--call-size", "8"] : [])];
+  if (network && way === "mesh") media.push(...(await builtInTurn()).args);
   const host = network ? "0.0.0.0" : "127.0.0.1";
   const proc = spawn(bin, ["--host", host, "--port", "0", "--stun-urls", "", "--calls", way, ...media], {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn,stun_proto=off" },

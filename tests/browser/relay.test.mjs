@@ -9,10 +9,7 @@
 // turn.test.mjs; the TURN server on the wire, in integration/turn.test.mjs.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { startServer } from "../support/server.mjs";
-import { freeUdpAndTcpPort } from "../support/ports.mjs";
-import { meetThroughRelay, turnCredentials } from "../support/turn.mjs";
+import { meetThroughRelay, startNoomWithTurn, turnCredentials } from "../support/turn.mjs";
 import { makeNetwork } from "../support/network.mjs";
 import { ack, disconnect, noomClient, roomName } from "../support/clients.mjs";
 import { enterRoom, eventually, launchBrowser, useBrowser } from "../support/browser.mjs";
@@ -21,17 +18,6 @@ import { longestFrameGaps, watchFrames } from "../support/sfu.mjs";
 
 const root = process.getuid?.() === 0;
 const browser = useBrowser();
-
-/** Noom with its TURN server on a free port, relaying from ports of its own, and `secret`. */
-async function startNoomWithTurn({ secret = randomBytes(16).toString("hex"), args = [], host } = {}) {
-  const turnPort = await freeUdpAndTcpPort();
-  const first = 20_000 + Math.floor(Math.random() * 200) * 100;
-  const server = await startServer({
-    host,
-    args: ["--stun-urls", "", "--turn", "--turn-port", String(turnPort), "--turn-relay-ports", `${first}-${first + 99}`, "--turn-secret", secret, ...args],
-  });
-  return { ...server, turnPort, secret };
-}
 
 /** The ICE servers Noom hands someone joining a call. */
 async function iceServersOf(server) {

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../support/server.mjs";
-import { freeUdpAndTcpPort } from "../support/ports.mjs";
+import { startNoomWithTurn } from "../support/turn.mjs";
 import { serveStatic } from "../support/static-server.mjs";
 import { connect, disconnect, waitForRoomList } from "../support/clients.mjs";
 import {
@@ -171,10 +171,8 @@ test("two seed call pages connect through Noom: video both ways and the data cha
 
 test("a seed call page that asks Noom for its ICE servers calls through the built-in TURN server", { timeout: 120_000 }, async () => {
   // Relay only, so that the two pages on this machine cannot meet any other way.
-  const turnPort = await freeUdpAndTcpPort();
-  const first = 20_000 + Math.floor(Math.random() * 200) * 100;
-  const relaying = await startServer({
-    args: ["--allowed-origins", seedSite.origin, "--stun-urls", "", "--media-address", "127.0.0.1", "--turn", "--turn-port", String(turnPort), "--turn-relay-ports", `${first}-${first + 99}`, "--ice-transport-policy", "relay"],
+  const relaying = await startNoomWithTurn({
+    args: ["--allowed-origins", seedSite.origin, "--media-address", "127.0.0.1", "--ice-transport-policy", "relay"],
   });
   seedSite.setVars({ NOOM: relaying.url });
   const room = `seed-relayed-${process.pid}`;

@@ -4,24 +4,15 @@
 // (Browsers relaying through it: browser/relay.test.mjs.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import dgram from "node:dgram";
 import https from "node:https";
 import tls from "node:tls";
-import { startServer } from "../support/server.mjs";
-import { freeUdpAndTcpPort } from "../support/ports.mjs";
-import { turnCredentials } from "../support/turn.mjs";
+import { startNoomWithTurn, turnCredentials } from "../support/turn.mjs";
 import { ALLOCATE_ERROR, ALLOCATE_SUCCESS, allocateRequest, readStun, readTurnReply } from "../support/stun.mjs";
 
-/** Noom with its TURN server on a free port, and its secret. */
-async function startNoomWithTurn(args = []) {
-  const turnPort = await freeUdpAndTcpPort();
-  const secret = randomBytes(16).toString("hex");
-  const first = 20_000 + Math.floor(Math.random() * 200) * 100;
-  const server = await startServer({
-    args: ["--stun-urls", "", "--media-address", "127.0.0.1", "--turn", "--turn-port", String(turnPort), "--turn-relay-ports", `${first}-${first + 99}`, "--turn-secret", secret, ...args],
-  });
-  return { ...server, turnPort, secret };
+/** Noom with its TURN server, reached on loopback, and `args`. */
+function startNoomWithTurnHere(args = []) {
+  return startNoomWithTurn({ args: ["--media-address", "127.0.0.1", ...args] });
 }
 
 /** A UDP socket of this process that sends a message to `port` and reads the reply. */
@@ -51,7 +42,7 @@ function read(reply) {
 }
 
 test("an allocation request replayed from another address gets no relay: its nonce was that client's", async () => {
-  const server = await startNoomWithTurn();
+  const server = await startNoomWithTurnHere();
   const [client, replayer] = [await udpClient(server.turnPort), await udpClient(server.turnPort)];
   try {
     const challenge = read(await client.ask(allocateRequest()));
@@ -109,7 +100,7 @@ async function tlsClient(port) {
 }
 
 test("TURN over TLS on the HTTPS port: an allocation is answered there, and pages are served as before", async () => {
-  const server = await startNoomWithTurn(["--tls-self-signed", "localhost"]);
+  const server = await startNoomWithTurnHere(["--tls-self-signed", "localhost"]);
   try {
     const client = await tlsClient(server.port);
     try {

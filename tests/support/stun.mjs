@@ -30,31 +30,9 @@ function attribute(type, value) {
 }
 
 /**
- * A Binding request as a controlling browser sends it: `username` is `<server's ufrag>:<ours>`,
- * signed with the server's ICE password. Returns `{ message, transactionId }`.
+ * A message of `type` with `attributes`, signed with `key` (HMAC-SHA1; MESSAGE-INTEGRITY signs
+ * everything before it, its own length counted) when one is given. `{ message, transactionId }`.
  */
-export function bindingRequest(username, password) {
-  const transactionId = randomBytes(12);
-  const priority = Buffer.alloc(4);
-  priority.writeUInt32BE(1_845_501_695);
-  const attributes = Buffer.concat([
-    attribute(USERNAME, Buffer.from(username)),
-    attribute(PRIORITY, priority),
-    attribute(ICE_CONTROLLING, randomBytes(8)),
-    attribute(USE_CANDIDATE, Buffer.alloc(0)),
-  ]);
-  const header = Buffer.alloc(20);
-  header.writeUInt16BE(BINDING_REQUEST, 0);
-  // The length counts MESSAGE-INTEGRITY, which signs everything before it.
-  header.writeUInt16BE(attributes.length + 24, 2);
-  header.writeUInt32BE(MAGIC_COOKIE, 4);
-  transactionId.copy(header, 8);
-  const signed = Buffer.concat([header, attributes]);
-  const integrity = createHmac("sha1", password).update(signed).digest();
-  return { message: Buffer.concat([signed, attribute(MESSAGE_INTEGRITY, integrity)]), transactionId };
-}
-
-/** A message of `type` with `attributes`, signed with `key` (HMAC-SHA1) when one is given. */
 function message(type, attributes, key) {
   const transactionId = randomBytes(12);
   const body = Buffer.concat(attributes);
@@ -64,8 +42,24 @@ function message(type, attributes, key) {
   header.writeUInt32BE(MAGIC_COOKIE, 4);
   transactionId.copy(header, 8);
   const unsigned = Buffer.concat([header, body]);
-  if (!key) return unsigned;
-  return Buffer.concat([unsigned, attribute(MESSAGE_INTEGRITY, createHmac("sha1", key).update(unsigned).digest())]);
+  if (!key) return { message: unsigned, transactionId };
+  const integrity = createHmac("sha1", key).update(unsigned).digest();
+  return { message: Buffer.concat([unsigned, attribute(MESSAGE_INTEGRITY, integrity)]), transactionId };
+}
+
+/**
+ * A Binding request as a controlling browser sends it: `username` is `<server's ufrag>:<ours>`,
+ * signed with the server's ICE password. Returns `{ message, transactionId }`.
+ */
+export function bindingRequest(username, password) {
+  const priority = Buffer.alloc(4);
+  priority.writeUInt32BE(1_845_501_695);
+  return message(BINDING_REQUEST, [
+    attribute(USERNAME, Buffer.from(username)),
+    attribute(PRIORITY, priority),
+    attribute(ICE_CONTROLLING, randomBytes(8)),
+    attribute(USE_CANDIDATE, Buffer.alloc(0)),
+  ], password);
 }
 
 /**
@@ -74,14 +68,14 @@ function message(type, attributes, key) {
  */
 export function allocateRequest(auth) {
   const transport = attribute(REQUESTED_TRANSPORT, Buffer.from([17, 0, 0, 0]));
-  if (!auth) return message(ALLOCATE_REQUEST, [transport]);
+  if (!auth) return message(ALLOCATE_REQUEST, [transport]).message;
   const key = createHash("md5").update(`${auth.username}:${auth.realm}:${auth.password}`).digest();
   return message(ALLOCATE_REQUEST, [
     transport,
     attribute(USERNAME, Buffer.from(auth.username)),
     attribute(REALM, Buffer.from(auth.realm)),
     attribute(NONCE, Buffer.from(auth.nonce)),
-  ], key);
+  ], key).message;
 }
 
 /** A STUN message's realm, nonce and error code (e.g. 401), those it has. */

@@ -1,7 +1,7 @@
 // A real TURN server for the tests: Debian's coturn (`apt-get install coturn`), on loopback on a
 // free port, with the shared-secret scheme Noom hands out credentials for (`use-auth-secret`, the
 // TURN REST API). Everything it logs goes to a file of its own that a test can read. And two peer
-// connections in a page that meet through a TURN server, or fail to.
+// connections in a page that meet through a TURN server, or fail to; and Noom with its own.
 import { spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import dgram from "node:dgram";
@@ -11,6 +11,7 @@ import path from "node:path";
 import { after, before } from "node:test";
 import { freeUdpAndTcpPort } from "./ports.mjs";
 import { CALL_TIMEOUT } from "./rtc.mjs";
+import { startServer } from "./server.mjs";
 
 export const TURNSERVER_PATH = process.env.TURNSERVER_PATH || "/usr/bin/turnserver";
 
@@ -208,4 +209,21 @@ export async function meetThroughRelay(browser, aServers, { bServers = aServers,
   } finally {
     await context.close();
   }
+}
+
+/**
+ * The flags that run Noom's built-in TURN server on a free port, relaying from 100 ports of a
+ * range picked at random (servers of one test run seldom share them). `{ args, turnPort }`.
+ */
+export async function builtInTurn() {
+  const turnPort = await freeUdpAndTcpPort();
+  const first = 20_000 + Math.floor(Math.random() * 200) * 100;
+  return { turnPort, args: ["--turn", "--turn-port", String(turnPort), "--turn-relay-ports", `${first}-${first + 99}`] };
+}
+
+/** Noom with its built-in TURN server and `secret`, no STUN server, and `args`, on `host`. */
+export async function startNoomWithTurn({ secret = randomBytes(16).toString("hex"), args = [], host } = {}) {
+  const turn = await builtInTurn();
+  const server = await startServer({ host, args: ["--stun-urls", "", ...turn.args, "--turn-secret", secret, ...args] });
+  return { ...server, turnPort: turn.turnPort, secret };
 }
