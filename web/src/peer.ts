@@ -269,7 +269,7 @@ export class Peer {
     if (this.closed) return;
     this.closed = true;
     this.clearTimers();
-    window.clearTimeout(this.heldOffer);
+    this.dropHeldOffer();
     this.pc.close();
   }
 
@@ -286,8 +286,7 @@ export class Peer {
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.settingRemoteAnswerPending = false;
-    window.clearTimeout(this.heldOffer);
-    this.heldOffer = undefined;
+    this.dropHeldOffer();
     const mine = (handler: () => void) => () => {
       if (pc === this.pc && !this.closed) handler();
     };
@@ -326,6 +325,12 @@ export class Peer {
       // Answering their offer meanwhile settled what ours was for; if not, the browser asks again.
       if (pc === this.pc && !this.closed && pc.signalingState === "stable") void this.offer(pc);
     }, POLITE_OFFER_HOLD_MS);
+  }
+
+  /** Our held offer will not be made: theirs came, or the connection is gone. */
+  private dropHeldOffer(): void {
+    window.clearTimeout(this.heldOffer);
+    this.heldOffer = undefined;
   }
 
   private async offer(pc: RTCPeerConnection): Promise<void> {
@@ -373,8 +378,7 @@ export class Peer {
       }
       if (this.closed || pc !== this.pc) return;
       if (description.type === "offer") {
-        window.clearTimeout(this.heldOffer);
-        this.heldOffer = undefined;
+        this.dropHeldOffer();
         this.theirOffer(restart);
         this.adoptTransceivers();
         await pc.setLocalDescription();

@@ -20,8 +20,10 @@ export type ReceivingStats = {
 /** One participant's media through the media server (rates in bits a second). */
 export type MediaStats = {
   connected: boolean;
-  /** How the media goes, once connected: over UDP, or TCP where the network drops UDP. */
-  /** How its media reaches the server; `relay`: through a TURN server's relay. */
+  /**
+   * How its media reaches the server, once connected: over UDP, over TCP where the network drops
+   * UDP, or through a TURN server's relay.
+   */
   transport: "udp" | "tcp" | "relay" | null;
   estimate: number | null;
   publishing: number | null;
