@@ -21,6 +21,16 @@ const ASSUMED_LAYER_BITRATES: [u64; 3] = [150_000, 500_000, 1_700_000];
 /// What a track without simulcast is taken to cost before it has been measured.
 const ASSUMED_TRACK_BITRATE: u64 = 1_000_000;
 
+/// How long a video packet sent is kept to answer the receiver's NACKs, in steps (str0m
+/// starts its history afresh at each change, so a round trip that wavers must not change it
+/// again and again). The longest is also the start, before the receiver first reports its round
+/// trip. A resend later than a second comes after the receiver gave the frame up.
+pub(super) const RESEND_WINDOWS: [Duration; 3] =
+    [Duration::from_millis(250), Duration::from_millis(500), Duration::from_secs(1)];
+/// What the window holds on top of two round trips (a NACK, and a NACK of the resend): the
+/// receiver's wait before it asks, and jitter.
+const RESEND_MARGIN: Duration = Duration::from_millis(100);
+
 #[derive(Clone)]
 pub(super) struct Published {
     pub(super) mid: Mid,
@@ -91,6 +101,8 @@ pub(super) struct Receiving {
     pub(super) in_frame: bool,
     /// The numbers its packets are sent with.
     pub(super) rewriter: Rewriter,
+    /// Of video: how long its packets are kept to be sent again ([`RESEND_WINDOWS`]).
+    pub(super) resend_window: Duration,
     /// Where its packets go in the receiver's connection, once open: the send stream and the
     /// payload type the receiver agreed to for the codec.
     pub(super) sending: Option<(Ssrc, Pt)>,
@@ -325,8 +337,23 @@ impl Receiving {
             in_frame: false,
             // Audio never changes source: one voice per track, no layers.
             rewriter: Rewriter::new(if track.kind == MediaKind::Video { VIDEO_FRAME_TICKS } else { 0 }),
+            resend_window: RESEND_WINDOWS[RESEND_WINDOWS.len() - 1],
             sending: None,
         }
+    }
+
+    /// The receiver reported its round trip: the window its resends need, if it is to change.
+    /// Two round trips and a margin, as Janus sizes its NACK queue (one round trip and 100 ms,
+    /// within 200 ms and a second); a longer window at once, a shorter one only once the round
+    /// trip is well inside it.
+    pub(super) fn resend_window_for(&self, rtt: Duration) -> Option<Duration> {
+        let needed = rtt * 2 + RESEND_MARGIN;
+        let smallest = |holds: &dyn Fn(Duration) -> bool| {
+            RESEND_WINDOWS.into_iter().find(|w| holds(*w)).unwrap_or(RESEND_WINDOWS[RESEND_WINDOWS.len() - 1])
+        };
+        let longer = smallest(&|w| w >= needed);
+        let shorter = smallest(&|w| needed * 5 <= w * 4);
+        if longer > self.resend_window { Some(longer) } else { (shorter < self.resend_window).then_some(shorter) }
     }
 
     /// Whether a packet of the track's layer `rid` is to be forwarded to this receiver; switches
@@ -410,5 +437,35 @@ mod tests {
         assert_eq!(vp8_keyframe_height(&later), None, "not the frame's first packet");
         assert_eq!(vp8_keyframe_height(&[0x90]), None, "too short");
         assert_eq!(vp8_keyframe_height(&[]), None);
+    }
+
+    #[test]
+    fn a_resend_window_holds_two_round_trips_and_moves_only_by_clear_steps() {
+        let published = Published {
+            mid: Mid::from("0"),
+            kind: MediaKind::Video,
+            layers: Vec::new(),
+            heights: Vec::new(),
+            rates: Vec::new(),
+            unneeded_since: Vec::new(),
+            told_active: None,
+            keyframe_requests: Vec::new(),
+            published_at: Instant::now(),
+            resumed_at: None,
+            heard: true,
+        };
+        let mut track = Receiving::new(PersonId::random(), &published);
+        let ms = Duration::from_millis;
+        assert_eq!(track.resend_window, ms(1000), "the longest before a round trip is known");
+        assert_eq!(track.resend_window_for(ms(1)), Some(ms(250)), "on a LAN");
+        track.resend_window = ms(250);
+        assert_eq!(track.resend_window_for(ms(60)), None, "two round trips and the margin fit");
+        assert_eq!(track.resend_window_for(ms(80)), Some(ms(500)), "260 ms do not");
+        track.resend_window = ms(500);
+        assert_eq!(track.resend_window_for(ms(70)), None, "240 ms: too near 250 to shrink to it");
+        assert_eq!(track.resend_window_for(ms(40)), Some(ms(250)));
+        assert_eq!(track.resend_window_for(ms(300)), Some(ms(1000)));
+        track.resend_window = ms(1000);
+        assert_eq!(track.resend_window_for(ms(2000)), None, "never past a second");
     }
 }

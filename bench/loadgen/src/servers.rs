@@ -119,6 +119,13 @@ impl Probe {
         self.sum(process_rss_kb)
     }
 
+    /// Resident memory that is the processes' own (RssAnon: heap, stacks), summed: what people
+    /// in a call cost, without the program's code and libraries, which the kernel pages in
+    /// (and counts as resident) as they are first run.
+    pub fn anon_kb(&self) -> Option<u64> {
+        self.sum(|pid| process_status_kb(pid, "RssAnon:"))
+    }
+
     /// The highest resident memory each process has had (VmHWM), summed.
     pub fn peak_rss_kb(&self) -> Option<u64> {
         self.sum(|pid| process_status_kb(pid, "VmHWM:"))

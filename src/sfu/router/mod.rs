@@ -34,7 +34,9 @@ use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 use super::allocator::Hysteresis;
 use super::rewrite::{Numbers, Rewritten};
 use super::speakers::Speakers;
-use super::track::{Negotiation, Published, RateMeter, Receiving, Sent, Take, Wanted, vp8_keyframe_height};
+use super::track::{
+    Negotiation, Published, RESEND_WINDOWS, RateMeter, Receiving, Sent, Take, Wanted, vp8_keyframe_height,
+};
 use crate::metrics::COUNTERS;
 use crate::rooms::PersonId;
 
@@ -60,11 +62,13 @@ pub const VOICES_FORWARDED: usize = 3;
 const RANK_VOICES_EVERY: Duration = Duration::from_millis(100);
 /// How often str0m reports each track's figures (bytes, loss, NACKs).
 const STATS_EVERY: Duration = Duration::from_secs(1);
-/// The video packets kept per stream sent, to answer NACKs from (and for str0m's bandwidth
-/// probes): about a second of the top layer, and more than a keyframe of it. str0m's default
-/// (1,000) kept six seconds of each, 1.2 MB for every video stream a viewer receives, which the
-/// media benchmark showed as 3 MB per participant in rooms of four.
-const SEND_HISTORY_VIDEO: usize = 160;
+/// The most video packets a stream sent keeps to answer NACKs from, whatever its window
+/// (`track::RESEND_WINDOWS`): a second of 4 Mbit/s. str0m's default kept three seconds of each
+/// stream, up to 1,000 packets.
+const RESEND_PACKETS_AT_MOST: usize = 400;
+/// Resends queued are dropped once they would be more than this share of what a stream sends
+/// (str0m's default).
+const RESEND_SHARE_AT_MOST: Option<f32> = Some(0.15);
 /// How often each receiver's layers are allocated again (the layers' bitrates move).
 const ALLOCATE_EVERY: Duration = Duration::from_secs(1);
 
@@ -307,7 +311,6 @@ impl CallRouter {
             .set_local_ice_credentials(credentials)
             .enable_bwe(self.estimating.then(|| Bitrate::bps(INITIAL_ESTIMATE)))
             .set_stats_interval(Some(STATS_EVERY))
-            .set_send_buffer_video(SEND_HISTORY_VIDEO)
             .set_rtp_mode(true)
             .build(now);
         for candidate in self.addresses.candidates() {
@@ -625,6 +628,18 @@ impl CallRouter {
                         at: Some(stats.timestamp),
                         ..track.sent
                     };
+                    // Its packets are kept as long as the receiver's resends need: their
+                    // payloads were most of a participant's memory (docs/media.md).
+                    let window = stats
+                        .rtt
+                        .filter(|_| track.kind == MediaKind::Video)
+                        .and_then(|rtt| track.resend_window_for(rtt));
+                    if let (Some(window), Some((ssrc, _))) = (window, track.sending) {
+                        if let Some(stream) = me.rtc.direct_api().stream_tx(&ssrc) {
+                            stream.set_rtx_cache(RESEND_PACKETS_AT_MOST, window, RESEND_SHARE_AT_MOST);
+                        }
+                        track.resend_window = window;
+                    }
                 }
             }
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
@@ -936,6 +951,9 @@ fn send_stream(rtc: &mut Rtc, mid: Mid, kind: MediaKind) -> Option<(Ssrc, Pt)> {
     // at 1.1 times the estimate, held a receiver's frames behind one another: a p99 of 23 ms in
     // rooms of 4, seconds behind a slow link (measured: docs/media.md).
     stream.set_unpaced(true);
+    if kind == MediaKind::Video {
+        stream.set_rtx_cache(RESEND_PACKETS_AT_MOST, RESEND_WINDOWS[RESEND_WINDOWS.len() - 1], RESEND_SHARE_AT_MOST);
+    }
     Some((stream.ssrc(), pt))
 }
 

@@ -567,6 +567,23 @@ fn the_others_are_told_who_speaks_from_the_audio_levels_of_the_packets() {
 const LAYERS: [(&str, usize); 3] = [("l", 300), ("m", 1_500), ("h", 6_000)];
 
 #[test]
+fn sent_video_is_kept_for_resends_as_long_as_the_receivers_round_trip_needs() {
+    let (mut call, _camera, viewer) = Call::camera_and_viewer();
+    let id = call.browsers[viewer].id;
+    let window = |call: &Call| {
+        let me = call.router.participants.iter().find(|p| p.id == id).unwrap();
+        let video = me.receiving.iter().find(|t| t.kind == MediaKind::Video && t.sending.is_some());
+        video.map(|t| t.resend_window)
+    };
+    // Its receiver reports came within the call's first two seconds; the round trip here is nothing.
+    assert_eq!(window(&call), Some(Duration::from_millis(250)), "a second before the first report (track.rs)");
+    let before = call.counts(viewer);
+    call.run(Duration::from_secs(3));
+    assert_eq!(window(&call), Some(Duration::from_millis(250)));
+    assert_eq!(call.tracks_going_on(viewer, &before, 50), 1, "video goes on after the change");
+}
+
+#[test]
 fn a_receiver_gets_the_layer_it_wants_switching_only_at_a_keyframe_of_it_and_nothing_when_paused() {
     let mut call = Call::new();
     let publisher = call.join_with_layers(MediaKind::Video, &LAYERS);

@@ -79,8 +79,8 @@ pub struct Args {
     /// nothing.
     #[arg(long)]
     rewrite_report: Option<PathBuf>,
-    /// Prints the frames received each second, and the server's CPU, while the call settles and
-    /// is measured.
+    /// Prints the frames received each second, the server's CPU and its anonymous memory, while
+    /// the call settles and is measured.
     #[arg(long)]
     timeline: bool,
 }
@@ -183,7 +183,7 @@ async fn run_one(
         }
         _ => Server::start_program(Kind::Floor, &args.floor_bin, &["--media-relay"], cpu, logs)?,
     };
-    let rss_empty = server.probe.rss_kb();
+    let anon_empty = server.probe.anon_kb();
     let window = Rc::new(Window::default());
     let shared = Rc::new(Shared {
         server: server.addrs[0],
@@ -265,16 +265,18 @@ async fn run_one(
             let (f, cpu) = (frames(), server.probe.cpu_s().unwrap_or(0.0));
             tokio::time::sleep(Duration::from_secs(1)).await;
             let cpu = server.probe.cpu_s().unwrap_or(0.0) - cpu;
-            eprintln!("  {} frames/s, server CPU {:.0} ms/s", frames() - f, cpu * 1000.0);
+            let anon = server.probe.anon_kb().map_or("?".into(), |kb| format!("{kb}"));
+            eprintln!("  {} frames/s, server CPU {:.0} ms/s, memory {anon} KB", frames() - f, cpu * 1000.0);
         }
     };
     wait(settle).await;
     let (server_cpu_before, own_before) = (server.probe.cpu_s(), servers::own_cpu_s());
+    let anon_before = server.probe.anon_kb();
     window.open(now_ns());
     wait(seconds).await;
     window.close(now_ns());
     let (server_cpu_after, own_after) = (server.probe.cpu_s(), servers::own_cpu_s());
-    let server_rss_kb = server.probe.rss_kb();
+    let (server_rss_kb, anon_after) = (server.probe.rss_kb(), server.probe.anon_kb());
     let seens: Vec<_> = people.iter().map(|(_, _, seen, _)| seen.clone()).collect();
     drop(people);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -305,7 +307,10 @@ async fn run_one(
         slow: has_slow.then(|| group(Some(true))),
         server_cpu_s: server_cpu_after.zip(server_cpu_before).map(|(a, b)| a - b),
         server_rss_kb,
-        kb_per_participant: server_rss_kb.zip(rss_empty).map(|(full, empty)| (full as f64 - empty as f64) / n as f64),
+        kb_per_participant: anon_after.zip(anon_empty).map(|(full, empty)| (full as f64 - empty as f64) / n as f64),
+        kb_growth_per_participant: anon_after
+            .zip(anon_before)
+            .map(|(end, start)| (end as f64 - start as f64) / n as f64),
         generator_cpu_s: own_after - own_before,
         errors,
     })

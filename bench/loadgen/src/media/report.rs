@@ -42,7 +42,10 @@ fn row(md: &mut String, who: &str, o: &Outcome, s: &Summary) {
         s.megabits_per_s,
         o.server_cpu_s.map_or("?".into(), |c| format!("{:.0}", c * 1000.0 / o.seconds)),
         o.cpu_ms_per_stream().map_or("?".into(), |c| format!("{c:.3}")),
-        o.kb_per_participant.map_or("?".into(), |k| format!("{k:.0}")),
+        o.kb_per_participant.map_or("?".into(), |k| match o.kb_growth_per_participant {
+            Some(growth) => format!("{k:.0} ({growth:+.0})"),
+            None => format!("{k:.0}"),
+        }),
         s.loss_percent,
         s.worst_loss_percent,
         s.withheld_percent,
@@ -68,7 +71,7 @@ pub fn markdown(command: &str, smoke: bool, outcomes: &[Outcome]) -> String {
     for scenario in scenarios {
         let _ = writeln!(md, "### {scenario}\n");
         md.push_str(
-            "| server | subscribers | streams | Mbit/s | server CPU ms/s | ms/s per stream | KB per participant | loss % (all / worst) | withheld % | NACKs | video latency ms p50 / p99 / max | audio ms p50 / p99 | first video ms p50 / max | keyframe requests | generator CPU ms/s |\n",
+            "| server | subscribers | streams | Mbit/s | server CPU ms/s | ms/s per stream | KB per participant (growth in the window) | loss % (all / worst) | withheld % | NACKs | video latency ms p50 / p99 / max | audio ms p50 / p99 | first video ms p50 / max | keyframe requests | generator CPU ms/s |\n",
         );
         md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for o in outcomes.iter().filter(|o| o.scenario == scenario) {

@@ -201,8 +201,12 @@ pub struct Outcome {
     pub slow: Option<Summary>,
     pub server_cpu_s: Option<f64>,
     pub server_rss_kb: Option<u64>,
-    /// Resident memory the participants added, per participant.
+    /// Anonymous resident memory (heap, stacks: not the program's code) the participants added,
+    /// per participant, at the end of the window.
     pub kb_per_participant: Option<f64>,
+    /// How much that grew from the window's start to its end, per participant.
+    #[serde(default)]
+    pub kb_growth_per_participant: Option<f64>,
     pub generator_cpu_s: f64,
     pub errors: Vec<String>,
 }
