@@ -24,7 +24,7 @@ const ASSUMED_TRACK_BITRATE: u64 = 1_000_000;
 /// How long a video packet sent is kept to answer the receiver's NACKs, in steps (str0m
 /// starts its history afresh at each change, so a round trip that wavers must not change it
 /// again and again). The longest is also the start, before the receiver first reports its round
-/// trip. A resend later than a second comes after the receiver gave the frame up.
+/// trip. A second is also the ceiling of Janus's NACK queue.
 pub(super) const RESEND_WINDOWS: [Duration; 3] =
     [Duration::from_millis(250), Duration::from_millis(500), Duration::from_secs(1)];
 /// What the window holds on top of two round trips (a NACK, and a NACK of the resend): the
