@@ -25,8 +25,8 @@ const ASSUMED_TRACK_BITRATE: u64 = 1_000_000;
 /// starts its history afresh at each change, so a round trip that wavers must not change it
 /// again and again). The longest is also the start, before the receiver first reports its round
 /// trip. A second is also the ceiling of Janus's NACK queue.
-pub(super) const RESEND_WINDOWS: [Duration; 3] =
-    [Duration::from_millis(250), Duration::from_millis(500), Duration::from_secs(1)];
+const RESEND_WINDOWS: [Duration; 3] = [Duration::from_millis(250), Duration::from_millis(500), RESEND_WINDOW_LONGEST];
+const RESEND_WINDOW_LONGEST: Duration = Duration::from_secs(1);
 /// What the window holds on top of two round trips (a NACK, and a NACK of the resend): the
 /// receiver's wait before it asks, and jitter.
 const RESEND_MARGIN: Duration = Duration::from_millis(100);
@@ -174,6 +174,23 @@ pub(super) enum Negotiation {
 }
 
 impl Published {
+    /// A track a publisher's offer adds, of which nothing has come yet.
+    pub(super) fn new(mid: Mid, kind: MediaKind, layers: Vec<Rid>, now: Instant) -> Self {
+        Self {
+            mid,
+            kind,
+            unneeded_since: vec![None; layers.len()],
+            layers,
+            heights: Vec::new(),
+            rates: Vec::new(),
+            told_active: None,
+            keyframe_requests: Vec::new(),
+            published_at: now,
+            resumed_at: None,
+            heard: false,
+        }
+    }
+
     /// When its last frame came, of any layer.
     fn last_frame(&self) -> Option<Instant> {
         self.rates.iter().filter_map(|(_, meter)| meter.last).max()
@@ -337,7 +354,7 @@ impl Receiving {
             in_frame: false,
             // Audio never changes source: one voice per track, no layers.
             rewriter: Rewriter::new(if track.kind == MediaKind::Video { VIDEO_FRAME_TICKS } else { 0 }),
-            resend_window: RESEND_WINDOWS[RESEND_WINDOWS.len() - 1],
+            resend_window: RESEND_WINDOW_LONGEST,
             sending: None,
         }
     }
@@ -348,11 +365,8 @@ impl Receiving {
     /// trip is well inside it.
     pub(super) fn resend_window_for(&self, rtt: Duration) -> Option<Duration> {
         let needed = rtt * 2 + RESEND_MARGIN;
-        let smallest = |holds: &dyn Fn(Duration) -> bool| {
-            RESEND_WINDOWS.into_iter().find(|w| holds(*w)).unwrap_or(RESEND_WINDOWS[RESEND_WINDOWS.len() - 1])
-        };
-        let longer = smallest(&|w| w >= needed);
-        let shorter = smallest(&|w| needed * 5 <= w * 4);
+        let longer = RESEND_WINDOWS.into_iter().find(|w| *w >= needed).unwrap_or(RESEND_WINDOW_LONGEST);
+        let shorter = RESEND_WINDOWS.into_iter().find(|w| needed * 5 <= *w * 4).unwrap_or(RESEND_WINDOW_LONGEST);
         if longer > self.resend_window { Some(longer) } else { (shorter < self.resend_window).then_some(shorter) }
     }
 
@@ -441,19 +455,7 @@ mod tests {
 
     #[test]
     fn a_resend_window_holds_two_round_trips_and_moves_only_by_clear_steps() {
-        let published = Published {
-            mid: Mid::from("0"),
-            kind: MediaKind::Video,
-            layers: Vec::new(),
-            heights: Vec::new(),
-            rates: Vec::new(),
-            unneeded_since: Vec::new(),
-            told_active: None,
-            keyframe_requests: Vec::new(),
-            published_at: Instant::now(),
-            resumed_at: None,
-            heard: true,
-        };
+        let published = Published::new(Mid::from("0"), MediaKind::Video, Vec::new(), Instant::now());
         let mut track = Receiving::new(PersonId::random(), &published);
         let ms = Duration::from_millis;
         assert_eq!(track.resend_window, ms(1000), "the longest before a round trip is known");

@@ -84,7 +84,7 @@ impl Peers {
             return true;
         }
         if self.relays.is_own(ip) {
-            return self.relays.holds(peer) || self.media_port.get() == Some(&peer.port());
+            return self.relays.is_open(peer.port()) || self.media_port.get() == Some(&peer.port());
         }
         !internal(ip)
     }

@@ -28,15 +28,13 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
 use str0m::net::{Protocol, Receive, TcpType};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, Vp8Descriptor, Vp8Patch};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, StreamTx, Vp8Descriptor, Vp8Patch};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
 use super::allocator::Hysteresis;
 use super::rewrite::{Numbers, Rewritten};
 use super::speakers::Speakers;
-use super::track::{
-    Negotiation, Published, RESEND_WINDOWS, RateMeter, Receiving, Sent, Take, Wanted, vp8_keyframe_height,
-};
+use super::track::{Negotiation, Published, RateMeter, Receiving, Sent, Take, Wanted, vp8_keyframe_height};
 use crate::metrics::COUNTERS;
 use crate::rooms::PersonId;
 
@@ -375,7 +373,7 @@ impl CallRouter {
         me.receiving.retain_mut(|track| match track.state {
             Negotiation::Offered(mid) => {
                 track.state = Negotiation::Open(mid);
-                track.sending = send_stream(rtc, mid, track.kind);
+                track.sending = send_stream(rtc, mid, track.kind, track.resend_window);
                 opened.push((track.from, track.from_mid, track.current, track.wanted.clone()));
                 true
             }
@@ -636,7 +634,7 @@ impl CallRouter {
                         .and_then(|rtt| track.resend_window_for(rtt));
                     if let (Some(window), Some((ssrc, _))) = (window, track.sending) {
                         if let Some(stream) = me.rtc.direct_api().stream_tx(&ssrc) {
-                            stream.set_rtx_cache(RESEND_PACKETS_AT_MOST, window, RESEND_SHARE_AT_MOST);
+                            keep_for_resends(stream, window);
                         }
                         track.resend_window = window;
                     }
@@ -666,19 +664,7 @@ impl CallRouter {
         if me.published.iter().any(|t| t.mid == mid) {
             return;
         }
-        let track = Published {
-            mid,
-            kind,
-            unneeded_since: vec![None; layers.len()],
-            layers,
-            heights: Vec::new(),
-            rates: Vec::new(),
-            told_active: None,
-            keyframe_requests: Vec::new(),
-            published_at: now,
-            resumed_at: None,
-            heard: false,
-        };
+        let track = Published::new(mid, kind, layers, now);
         let from = me.id;
         for (other, p) in self.participants.iter_mut().enumerate() {
             if other != at {
@@ -938,9 +924,10 @@ fn vp8_patch(descriptor: Vp8Descriptor, numbers: &Rewritten) -> Option<Vp8Patch>
     patch.build().ok()
 }
 
-/// The stream a receiver's track is sent on in its connection, made unpaced, and the payload
-/// type the receiver agreed to for the track's codec.
-fn send_stream(rtc: &mut Rtc, mid: Mid, kind: MediaKind) -> Option<(Ssrc, Pt)> {
+/// The stream a receiver's track is sent on in its connection, made unpaced (and of video, its
+/// packets kept for `resend_window`), and the payload type the receiver agreed to for the track's
+/// codec.
+fn send_stream(rtc: &mut Rtc, mid: Mid, kind: MediaKind, resend_window: Duration) -> Option<(Ssrc, Pt)> {
     let codec = if kind == MediaKind::Audio { Codec::Opus } else { Codec::Vp8 };
     let agreed = rtc.media(mid)?.remote_pts().to_vec();
     let pt = rtc.codec_config().find(|p| p.spec().codec == codec && agreed.contains(&p.pt()))?.pt();
@@ -952,9 +939,15 @@ fn send_stream(rtc: &mut Rtc, mid: Mid, kind: MediaKind) -> Option<(Ssrc, Pt)> {
     // rooms of 4, seconds behind a slow link (measured: docs/media.md).
     stream.set_unpaced(true);
     if kind == MediaKind::Video {
-        stream.set_rtx_cache(RESEND_PACKETS_AT_MOST, RESEND_WINDOWS[RESEND_WINDOWS.len() - 1], RESEND_SHARE_AT_MOST);
+        keep_for_resends(stream, resend_window);
     }
     Some((stream.ssrc(), pt))
+}
+
+/// A video stream sent keeps its packets for `window`, to answer NACKs from (str0m empties what
+/// it kept).
+fn keep_for_resends(stream: &mut StreamTx, window: Duration) {
+    stream.set_rtx_cache(RESEND_PACKETS_AT_MOST, window, RESEND_SHARE_AT_MOST);
 }
 
 mod layers;
