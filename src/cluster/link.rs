@@ -17,7 +17,7 @@ use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, PushInfo, PushKind};
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::{Notify, mpsc};
 
-use super::{Envelope, HEARTBEAT, NODE_TIMEOUT, Op, PREFIX};
+use super::{Envelope, HEARTBEAT, MEDIA_NODE_TIMEOUT, NODE_TIMEOUT, Op, PREFIX};
 use crate::rooms::PersonId;
 
 /// Commands waiting to be written to Redis. Past this, Redis is not keeping up, and what does
@@ -38,8 +38,12 @@ pub trait Replica: Send + Sync + 'static {
     fn snapshot(&self) -> Op;
     /// The places in calls this node's people hold: `(room, id)`.
     fn call_places(&self) -> Vec<(String, PersonId)>;
-    /// Forgets the nodes not heard from for [`NODE_TIMEOUT`].
+    /// Forgets the nodes not heard from for [`NODE_TIMEOUT`], and moves the calls of those not
+    /// heard from for [`MEDIA_NODE_TIMEOUT`] (once the link has been up for as long).
     fn drop_silent(&self, now: Instant);
+    /// The link is up again: the calls this node's media server carries are named in Redis
+    /// again, or follow the node Redis names.
+    fn keep_calls(self: Arc<Self>);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +72,8 @@ struct Inner {
     node: String,
     client: Option<redis::Client>,
     state: AtomicU8,
+    /// When the link last came up, while it is up.
+    up_since: Mutex<Option<Instant>>,
     outbox: mpsc::Sender<Cmd>,
     outbox_rx: Mutex<Option<mpsc::Receiver<Cmd>>>,
     /// The adapter's channels and where their messages go.
@@ -126,14 +132,27 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 ";
 
-/// The node whose media server carries a call: the one named, while it lives (and is not
-/// `ARGV[3]`, which the asker knows is gone), else the asker (`ARGV[1]`), which carries it from
-/// now on.
+/// The node whose media server carries a call: the one named, while it lives (its liveness key
+/// is in Redis, or it is among `ARGV[4..]`, which the asker heard lately: a Redis that came back
+/// empty has no liveness keys yet) and is not `ARGV[3]`, which the asker knows is quiet; else
+/// the asker (`ARGV[1]`), which carries it from now on.
 const MEDIA_NODE: &str = r"
 local node = redis.call('GET', KEYS[1])
-if node and node ~= ARGV[3] and redis.call('EXISTS', ARGV[2] .. node) == 1 then return node end
+if node and node ~= ARGV[3] then
+  if redis.call('EXISTS', ARGV[2] .. node) == 1 then return node end
+  for i = 4, #ARGV do
+    if ARGV[i] == node then return node end
+  end
+end
 redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
+";
+
+/// The node named as carrying a call, or `ARGV[1]` if none is: for a node that carries calls
+/// while its link comes back up (to a Redis that may have lost them).
+const KEEP_MEDIA: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
 ";
 
 /// Frees a place in a call; a call left empty is carried by no node any more.
@@ -183,6 +202,7 @@ impl Link {
             node: socketioxide::socket::Sid::new().to_string(),
             client,
             state: AtomicU8::new(state as u8),
+            up_since: Mutex::new(None),
             outbox,
             outbox_rx: Mutex::new(Some(outbox_rx)),
             handlers: RwLock::new(HashMap::new()),
@@ -215,6 +235,16 @@ impl Link {
 
     fn set_state(&self, state: LinkState) {
         self.0.state.store(state as u8, Ordering::Release);
+        let mut up_since = self.0.up_since.lock();
+        match state {
+            LinkState::Up => *up_since = up_since.or(Some(Instant::now())),
+            _ => *up_since = None,
+        }
+    }
+
+    /// How long the link has been up at `now`; `None` while it is down (or off).
+    pub fn up_for(&self, now: Instant) -> Option<Duration> {
+        self.0.up_since.lock().map(|since| now.saturating_duration_since(since))
     }
 
     /// Connects, and keeps connecting, feeding `replica`; does nothing for a node alone.
@@ -227,7 +257,8 @@ impl Link {
         tokio::spawn(self.clone().run(client, outbox));
         // Other nodes can go silent while this one's link is down too.
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            // Often enough that a call's media moves soon after its node falls quiet.
+            let mut tick = tokio::time::interval(MEDIA_NODE_TIMEOUT / 8);
             loop {
                 tick.tick().await;
                 replica.drop_silent(Instant::now());
@@ -279,16 +310,39 @@ impl Link {
     }
 
     /// The node whose media server carries `room`'s call, for the whole cluster: this one if no
-    /// live node does yet, or only `gone`, which this node knows is gone (Redis may not yet).
-    /// `None` if Redis cannot say now (the node then carries it itself).
-    pub async fn media_node(&self, room: &str, gone: Option<&str>) -> Option<String> {
+    /// live node does yet, or only `gone`, which this node knows is quiet (Redis may not yet).
+    /// `alive` are the nodes this one heard lately. `None` if Redis cannot say now (the node then
+    /// carries it itself).
+    pub async fn media_node(&self, room: &str, gone: Option<&str>, alive: &[String]) -> Option<String> {
+        let script = redis::Script::new(MEDIA_NODE);
+        let mut invocation = script.key(media_key(room));
+        invocation.arg(&self.0.node).arg(format!("{PREFIX}:node:")).arg(gone.unwrap_or_default()).arg(alive);
+        self.invoke(&invocation).await
+    }
+
+    /// The node Redis names as carrying `room`'s call, this one if none is.
+    pub async fn keep_media(&self, room: &str) -> Option<String> {
+        let script = redis::Script::new(KEEP_MEDIA);
+        let mut invocation = script.key(media_key(room));
+        invocation.arg(&self.0.node);
+        self.invoke(&invocation).await
+    }
+
+    /// Names `node` as carrying `room`'s call, after what was queued before.
+    pub fn hand_media_to(&self, room: &str, node: &str) {
+        if self.is_clustered() {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(media_key(room)).arg(node);
+            self.send(cmd);
+        }
+    }
+
+    /// Runs a script about which node carries a call.
+    async fn invoke(&self, invocation: &redis::ScriptInvocation<'_>) -> Option<String> {
         if self.state() != LinkState::Up {
             return None;
         }
         let mut conn = self.0.conn.lock().clone()?;
-        let script = redis::Script::new(MEDIA_NODE);
-        let mut invocation = script.key(media_key(room));
-        invocation.arg(&self.0.node).arg(format!("{PREFIX}:node:")).arg(gone.unwrap_or_default());
         match invocation.invoke_async::<String>(&mut conn).await {
             Ok(node) => Some(node),
             Err(e) => {
@@ -363,6 +417,7 @@ impl Link {
             cmd.arg(call_key(&room)).arg(id.to_string()).arg(&self.0.node);
             self.send(cmd);
         }
+        replica.clone().keep_calls();
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         loop {
             tokio::select! {

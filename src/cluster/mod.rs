@@ -8,7 +8,8 @@
 //!   changes at once, and publishes each as an [`Op`]. Every node applies the others' ops, in
 //!   order, to its copy of the rooms, before the broadcasts published after them are delivered.
 //!
-//! Liveness has no central record: a node heartbeats, and a node not heard from for
+//! Liveness has no central record: a node heartbeats, a node not heard from for
+//! [`MEDIA_NODE_TIMEOUT`] is quiet and carries no call any more, and one not heard from for
 //! [`NODE_TIMEOUT`] is gone, its people with it. A node whose link comes (back) up says
 //! [`Op::Hello`], everyone answers with a [`Op::Snapshot`] of what it owns, and the copies
 //! converge. The only state kept in Redis itself is who holds a place in each call, so that the
@@ -31,9 +32,14 @@ use crate::validate::ErrorCode;
 /// Channels and keys in Redis, the adapter's included, are named under this prefix.
 pub const PREFIX: &str = "noom";
 /// How often a node says it is alive.
-pub const HEARTBEAT: Duration = Duration::from_secs(2);
+pub const HEARTBEAT: Duration = Duration::from_millis(500);
 /// A node not heard from for this long is gone: its people leave every room.
 pub const NODE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A node not heard from for this long carries no call any more: each moves to a live node.
+/// Far shorter than [`NODE_TIMEOUT`]: video frozen for seconds is worse than a call moved in
+/// vain, which costs its people a second of video, while people taken out of a room in vain
+/// lose their place in it.
+pub const MEDIA_NODE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A change a node made to the people it owns, or a message about the node itself.
 ///
@@ -48,8 +54,15 @@ pub enum Op {
     Heartbeat,
     /// Everything this node owns; replaces what others knew of it.
     Snapshot { people: Vec<PersonState>, history: Vec<ChatMessage> },
-    /// Someone entered a room.
-    Enter { id: PersonId, nickname: String, room: String, unlisted: bool },
+    /// Someone entered a room. `resume` is their page's [`resume_key`], if it sent a token.
+    Enter {
+        id: PersonId,
+        nickname: String,
+        room: String,
+        unlisted: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+    },
     /// Someone left a room.
     Leave { id: PersonId, room: String },
     /// Someone disconnected: they left all their rooms.
@@ -74,6 +87,9 @@ pub enum Op {
     /// The media server carrying `room`'s call lost `id`'s connection: their node takes them out
     /// of the call.
     MediaLost { id: PersonId, room: String },
+    /// `room`'s call is carried by `to`'s media server from now on: whoever's media goes
+    /// anywhere else connects again.
+    MediaMoved { room: String, to: String },
     /// This node shuts down: its people are gone now.
     Gone,
 }
@@ -99,6 +115,9 @@ pub enum MediaRequest {
 pub struct PersonState {
     pub id: PersonId,
     pub nickname: String,
+    /// Their page's [`resume_key`], if it sent a token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
     /// The rooms they are in, in order of entry.
     pub rooms: Vec<RoomPresence>,
 }
@@ -109,6 +128,13 @@ pub struct RoomPresence {
     pub unlisted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<Media>,
+}
+
+/// What other nodes know of a page's resume token: enough to match it when the page comes back
+/// elsewhere ([`Op::Resumed`]), not the token itself.
+pub fn resume_key(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// An op as it crosses Redis: who sent it, and what.
@@ -138,7 +164,8 @@ mod tests {
         let id = PersonId::random();
         let ops = [
             Op::Hello,
-            Op::Enter { id, nickname: "Ann".into(), room: "r".into(), unlisted: true },
+            Op::Enter { id, nickname: "Ann".into(), room: "r".into(), unlisted: true, resume: None },
+            Op::Enter { id, nickname: "Ann".into(), room: "r".into(), unlisted: false, resume: Some(resume_key("t")) },
             Op::Call { id, room: "r".into(), media: Some(Media { audio: true, video: false, screen: false }) },
             Op::Call { id, room: "r".into(), media: None },
             Op::CloseRoom { room: "r".into() },
@@ -160,10 +187,12 @@ mod tests {
             Op::MediaAnswer { node: "node-a".into(), ask: 7, result: Ok(Some("v=0".into())) },
             Op::MediaAnswer { node: "node-a".into(), ask: 8, result: Err((ErrorCode::NotInCall, "no".into())) },
             Op::MediaLost { id, room: "r".into() },
+            Op::MediaMoved { room: "r".into(), to: "node-b".into() },
             Op::Snapshot {
                 people: vec![PersonState {
                     id,
                     nickname: "Ann".into(),
+                    resume: Some(resume_key("t")),
                     rooms: vec![RoomPresence { name: "r".into(), unlisted: false, call: None }],
                 }],
                 history: vec![],
@@ -176,6 +205,14 @@ mod tests {
             assert_eq!(back.from, "node-a");
             assert_eq!(back.op, op);
         }
+    }
+
+    #[test]
+    fn a_resume_key_matches_its_token_only_and_does_not_show_it() {
+        assert_eq!(resume_key("page-token"), resume_key("page-token"));
+        assert_ne!(resume_key("page-token"), resume_key("page-tokem"));
+        assert_eq!(resume_key("page-token").len(), 32);
+        assert!(!resume_key("page-token").contains("page"));
     }
 
     #[test]

@@ -9,6 +9,12 @@ use crate::rooms::PersonId;
 pub struct Nodes {
     nodes: HashMap<String, Node>,
     owner: HashMap<PersonId, String>,
+    /// Their pages' resume keys, both ways.
+    resume: HashMap<PersonId, String>,
+    by_resume: HashMap<String, PersonId>,
+    /// Those whose page came back on another node: their connection here is dead, which their
+    /// own node says, unless it is quiet.
+    replaced: HashSet<PersonId>,
 }
 
 struct Node {
@@ -44,11 +50,45 @@ impl Nodes {
         }
     }
 
+    /// Records the resume key of `id`'s page.
+    pub fn set_resume(&mut self, id: PersonId, key: String) {
+        if self.owner.contains_key(&id) {
+            self.by_resume.insert(key.clone(), id);
+            self.resume.insert(id, key);
+        }
+    }
+
+    /// The page with resume key `key` came back on some node: the person it was here is replaced.
+    /// Returns them, if they are someone of another node.
+    pub fn resumed(&mut self, key: &str) -> Option<PersonId> {
+        let id = *self.by_resume.get(key)?;
+        self.replaced.insert(id);
+        Some(id)
+    }
+
+    /// The people of `node` whose pages came back elsewhere.
+    pub fn replaced_of(&self, node: &str) -> Vec<PersonId> {
+        self.nodes
+            .get(node)
+            .map(|n| n.people.iter().filter(|id| self.replaced.contains(id)).copied().collect())
+            .unwrap_or_default()
+    }
+
     pub fn disown(&mut self, id: PersonId) {
         if let Some(node) = self.owner.remove(&id)
             && let Some(n) = self.nodes.get_mut(&node)
         {
             n.people.remove(&id);
+        }
+        self.forget_resume(id);
+    }
+
+    fn forget_resume(&mut self, id: PersonId) {
+        self.replaced.remove(&id);
+        if let Some(key) = self.resume.remove(&id)
+            && self.by_resume.get(&key) == Some(&id)
+        {
+            self.by_resume.remove(&key);
         }
     }
 
@@ -66,6 +106,7 @@ impl Nodes {
         let Some(n) = self.nodes.remove(node) else { return Vec::new() };
         for id in &n.people {
             self.owner.remove(id);
+            self.forget_resume(*id);
         }
         n.people.into_iter().collect()
     }
@@ -77,6 +118,16 @@ impl Nodes {
             .filter(|(_, n)| now.saturating_duration_since(n.last_seen) > timeout)
             .map(|(name, _)| name.clone())
             .collect()
+    }
+
+    /// Whether `node` was heard from within `timeout` of `now`.
+    pub fn heard_within(&self, node: &str, now: Instant, timeout: Duration) -> bool {
+        self.nodes.get(node).is_some_and(|n| now.saturating_duration_since(n.last_seen) <= timeout)
+    }
+
+    /// The nodes heard from within `timeout` of `now`.
+    pub fn heard_lately(&self, now: Instant, timeout: Duration) -> Vec<String> {
+        self.nodes.keys().filter(|node| self.heard_within(node, now, timeout)).cloned().collect()
     }
 
     /// Every node known, by id, with how many people it owns.
@@ -108,10 +159,33 @@ mod tests {
         assert!(!nodes.heard("b", t0 + Duration::from_secs(8)));
         let silent = nodes.silent(t0 + Duration::from_secs(11), Duration::from_secs(10));
         assert_eq!(silent, vec!["a".to_owned()]);
+        let t1 = t0 + Duration::from_secs(11);
+        assert!(nodes.heard_within("b", t1, Duration::from_secs(3)));
+        assert!(!nodes.heard_within("a", t1, Duration::from_secs(3)), "quiet, though not yet gone");
+        assert!(!nodes.heard_within("never", t1, Duration::from_secs(3)));
+        assert_eq!(nodes.heard_lately(t1, Duration::from_secs(3)), vec!["b".to_owned()]);
         assert_eq!(nodes.remove("a"), vec![x]);
         assert_eq!(nodes.owner(x), None);
         assert_eq!(nodes.owner(y), Some("b"));
         assert_eq!(nodes.count(), 1);
+    }
+
+    #[test]
+    fn a_page_back_elsewhere_marks_its_old_person_replaced_until_they_are_gone() {
+        let mut nodes = Nodes::default();
+        nodes.heard("a", Instant::now());
+        let (x, y) = (PersonId::random(), PersonId::random());
+        nodes.own("a", x);
+        nodes.own("a", y);
+        nodes.set_resume(x, "kx".into());
+        nodes.set_resume(PersonId::random(), "of nobody known".into());
+        assert_eq!(nodes.resumed("of nobody known"), None);
+        assert_eq!(nodes.replaced_of("a"), vec![]);
+        assert_eq!(nodes.resumed("kx"), Some(x));
+        assert_eq!(nodes.replaced_of("a"), vec![x]);
+        nodes.disown(x);
+        assert_eq!(nodes.replaced_of("a"), vec![]);
+        assert_eq!(nodes.resumed("kx"), None, "forgotten with them");
     }
 
     #[test]

@@ -228,7 +228,7 @@ impl Hub {
         // A peer that vanished meanwhile is told by its departure; the sender learns of it so.
         if let Some(peer) = self.socket_of(to) {
             outbox::push(&peer, event, data);
-        } else if self.link.is_clustered() {
+        } else if self.link.is_clustered() && self.serving() {
             let _ = self.io.to(to.to_string()).emit(event, data).await;
         }
     }
@@ -243,7 +243,7 @@ impl Hub {
                 None => elsewhere.push(id.to_string()),
             }
         }
-        if self.link.is_clustered() && !elsewhere.is_empty() {
+        if self.link.is_clustered() && !elsewhere.is_empty() && self.serving() {
             let _ = self.io.to(elsewhere).emit(event, data).await;
         }
     }

@@ -70,6 +70,9 @@ impl Hub {
 
     /// Sends each large call's batch of media-state changes (every [`BATCH_EVERY`]).
     pub(super) fn send_media_batches(&self) {
+        if !self.serving() {
+            return;
+        }
         let changed = std::mem::take(&mut *self.call_presence.changed.lock());
         for (room, ids) in changed {
             self.with_rooms(|r, told| {

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 
 use super::room_home::{Delivery, Told};
-use super::{Flavour, Hub, LOBBY, Session, SocketRef, Source, now_ms, outbox, person, room_key};
+use super::{Flavour, Hub, LOBBY, Session, SocketRef, Source, now_ms, outbox, person, resume_key_of, room_key};
 use crate::cluster::Op;
 use crate::events::{noom, seed};
 use crate::metrics::COUNTERS;
@@ -65,6 +65,7 @@ impl Hub {
                     nickname: entered.me.nickname.to_string(),
                     room: entered.room.name.to_string(),
                     unlisted: entered.room.unlisted,
+                    resume: resume_key_of(s),
                 });
                 self.tell(told, Source::Socket(s), RoomChange::Entered(&entered));
             }

@@ -46,7 +46,7 @@ use limits::{BULK_BURST_PER_ADDRESS, BULK_RATE_PER_ADDRESS, ENTRY_BURST_PER_ADDR
 pub use limits::{ClientAddress, Slot};
 use locks::{Rank, Ranked};
 use outbox::AckSender;
-use session::{Flavour, Session, person, tell_session};
+use session::{Flavour, Session, person, resume_key_of, tell_session};
 
 use std::collections::HashMap;
 use std::future::ready;
@@ -282,6 +282,9 @@ impl Hub {
         self.closing.store(true, Ordering::Relaxed);
         // Ends the admin panel's waiting requests, which would hold the connections open.
         self.presence.send_modify(|v| *v += 1);
+        // The calls carried here go first, while their people are still here to be counted and
+        // this node still forwards their media.
+        self.hand_over_calls();
         // So that pages say why they lost the connection, and come back by themselves.
         let _ = self.io.local().emit(crate::events::noom::SERVER_RESTARTING, &serde_json::json!({})).await;
         self.io.close().await;

@@ -8,12 +8,17 @@ use std::time::Instant;
 
 use super::changes::RoomChange;
 use super::room_home::Told;
-use super::{Hub, Source};
-use crate::cluster::{NODE_TIMEOUT, Op, PersonState, Replica, RoomPresence};
+use super::{Hub, Source, resume_key_of};
+use crate::cluster::{MEDIA_NODE_TIMEOUT, NODE_TIMEOUT, Op, PersonState, Replica, RoomPresence};
 use crate::rooms::{ChatMessage, Media, PersonId, Rooms};
 
 impl Replica for Hub {
     fn apply(self: Arc<Self>, from: &str, op: Op) {
+        // Shutting down, with no socket left to tell: only another node's request of this node's
+        // media server, which still forwards the calls it handed over, is served.
+        if !self.serving() && !matches!(op, Op::MediaAsk { .. } | Op::MediaAnswer { .. }) {
+            return;
+        }
         let new_node = self.nodes.lock().heard(from, Instant::now());
         match op {
             Op::Hello => self.link.publish_op(self.snapshot()),
@@ -24,8 +29,13 @@ impl Replica for Hub {
                 }
             }
             Op::Snapshot { people, history } => self.apply_snapshot(from, people, history),
-            Op::Enter { id, nickname, room, unlisted } => {
-                self.nodes.lock().own(from, id);
+            Op::Enter { id, nickname, room, unlisted, resume } => {
+                let mut nodes = self.nodes.lock();
+                nodes.own(from, id);
+                if let Some(key) = resume {
+                    nodes.set_resume(id, key);
+                }
+                drop(nodes);
                 self.with_rooms(|r, told| {
                     r.connect(id);
                     let _ = r.rename(id, &nickname);
@@ -71,10 +81,15 @@ impl Replica for Hub {
                 }
             }
             Op::MediaLost { id, room } => {
-                if let Some(s) = self.socket_of(id) {
+                // Only from the node that carries their media: one they moved away from lets go of
+                // the connection they left.
+                if self.media_carried_by(id, &room, from)
+                    && let Some(s) = self.socket_of(id)
+                {
                     tokio::spawn(async move { super::media::lost(&self, &s, &room).await });
                 }
             }
+            Op::MediaMoved { room, to } => self.media_moved(&room, &to),
             Op::Gone => self.forget_node(from),
         }
     }
@@ -99,7 +114,8 @@ impl Replica for Hub {
                         call: rooms.member(id, room).and_then(|m| m.call),
                     })
                     .collect();
-                people.push(PersonState { id, nickname: me.nickname.to_string(), rooms: presence });
+                let resume = self.socket_of(id).as_ref().and_then(resume_key_of);
+                people.push(PersonState { id, nickname: me.nickname.to_string(), resume, rooms: presence });
                 for room in in_rooms {
                     if rooms_seen.insert(room.clone()) {
                         history.extend(rooms.history(&room));
@@ -125,11 +141,30 @@ impl Replica for Hub {
     }
 
     fn drop_silent(&self, now: Instant) {
+        if !self.serving() {
+            return;
+        }
+        // Others quiet while this node's own link was down, or just after, says nothing of them.
+        if self.link.up_for(now).is_some_and(|up| up > MEDIA_NODE_TIMEOUT) {
+            let quiet = self.nodes.lock().silent(now, MEDIA_NODE_TIMEOUT);
+            for node in quiet {
+                self.media_node_gone(&node);
+                // Whose pages came back elsewhere: gone for sure, and no one else will say so.
+                let replaced = self.nodes.lock().replaced_of(&node);
+                for id in replaced {
+                    self.forget_replaced(id);
+                }
+            }
+        }
         let silent = self.nodes.lock().silent(now, NODE_TIMEOUT);
         for node in silent {
             tracing::warn!(%node, "node not heard from for {NODE_TIMEOUT:?}: its people leave");
             self.forget_node(&node);
         }
+    }
+
+    fn keep_calls(self: Arc<Self>) {
+        tokio::spawn(async move { Hub::keep_calls(&self).await });
     }
 }
 
@@ -175,7 +210,12 @@ impl Hub {
             self.forget_person(id);
         }
         for person in people {
-            self.nodes.lock().own(from, person.id);
+            let mut nodes = self.nodes.lock();
+            nodes.own(from, person.id);
+            if let Some(key) = &person.resume {
+                nodes.set_resume(person.id, key.clone());
+            }
+            drop(nodes);
             self.with_rooms(|r, told| {
                 r.connect(person.id);
                 let renamed = r.participant(person.id).is_some_and(|p| *p.nickname != *person.nickname);
@@ -200,6 +240,23 @@ impl Hub {
             });
         }
         self.rooms.lock().merge_history(history);
+    }
+
+    /// Someone of a quiet node whose page came back elsewhere: they are gone, and so are their
+    /// places in calls, which their node would have given back.
+    pub(super) fn forget_replaced(&self, id: PersonId) {
+        let places: Vec<Arc<str>> = {
+            let rooms = self.rooms.lock();
+            rooms
+                .rooms_of(id)
+                .into_iter()
+                .filter(|room| rooms.member(id, room).is_some_and(|m| m.call.is_some()))
+                .collect()
+        };
+        for room in places {
+            self.link.release_call_place(&room, id);
+        }
+        self.forget_person(id);
     }
 
     /// Someone of another node is gone: they leave every room, and the sockets here are told.

@@ -5,6 +5,7 @@ use std::future::ready;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use serde::Deserialize;
@@ -15,7 +16,7 @@ use super::outbox::Outbox;
 use super::serial::SerialQueue;
 use super::{Hub, LOBBY, SEED_SOCKETS, SocketRef, outbox, room_key};
 use crate::admission;
-use crate::cluster::Op;
+use crate::cluster::{MEDIA_NODE_TIMEOUT, Op};
 use crate::events;
 use crate::metrics::COUNTERS;
 use crate::ratelimit::TokenBucket;
@@ -58,6 +59,15 @@ pub(super) fn person(s: &SocketRef) -> PersonId {
     s.extensions.get::<PersonId>().expect("every socket is given a person id as it connects")
 }
 
+/// The [`crate::cluster::resume_key`] of a socket's resume token, for the other nodes.
+#[derive(Clone)]
+struct ResumeKey(String);
+
+/// The resume key of a socket whose page sent a token.
+pub(super) fn resume_key_of(s: &SocketRef) -> Option<String> {
+    s.extensions.get::<ResumeKey>().map(|k| k.0)
+}
+
 /// Tells a socket who it is to everyone else, first thing once connected.
 pub(super) fn tell_session(s: &SocketRef) {
     outbox::push(s, events::noom::SESSION, &serde_json::json!({ "id": person(s) }));
@@ -94,6 +104,8 @@ impl Hub {
             }
             // Or on another node, behind a load balancer that sent this connection elsewhere.
             self.link.publish_op(Op::Resumed { token: token.clone() });
+            self.resumed_away_from_others(token);
+            s.extensions.insert(ResumeKey(crate::cluster::resume_key(token)));
         }
         let session = Arc::new(Session {
             noom: AtomicBool::new(false),
@@ -157,6 +169,22 @@ impl Hub {
         if let Some(old) = old.and_then(|id| self.local_socket(id)) {
             let _ = old.disconnect();
         }
+        self.resumed_away_from_others(token);
+    }
+
+    /// A page came back on some node: its connection on a third node is dead. That node says so
+    /// itself, unless it is quiet: then its person is forgotten when it turns quiet, or now if it
+    /// is already.
+    fn resumed_away_from_others(&self, token: &str) {
+        let replaced = {
+            let mut nodes = self.nodes.lock();
+            nodes.resumed(&crate::cluster::resume_key(token)).filter(|id| {
+                nodes.owner(*id).is_some_and(|node| !nodes.heard_within(node, Instant::now(), MEDIA_NODE_TIMEOUT))
+            })
+        };
+        if let Some(id) = replaced {
+            self.forget_replaced(id);
+        }
     }
 
     /// Switches a socket to Noom pushes; in the lobby, it gets the directory at once.
@@ -197,5 +225,11 @@ impl Hub {
     /// A socket of this node, while it serves any (its namespace is gone at shutdown).
     pub(super) fn local_socket(&self, sid: Sid) -> Option<SocketRef> {
         self.io.of("/")?.get_socket(sid)
+    }
+
+    /// Whether this node still serves sockets: its namespace is gone at shutdown, and anything
+    /// sent through it then (to a room, to another node's socket) would panic.
+    pub(super) fn serving(&self) -> bool {
+        self.io.of("/").is_some()
     }
 }

@@ -117,6 +117,8 @@ enum Command {
     Leave {
         id: PersonId,
     },
+    /// Everyone leaves: the call is carried elsewhere now.
+    Close,
     /// A fault in the call's media, for the test of what follows one.
     #[cfg(test)]
     Fail,
@@ -229,6 +231,17 @@ impl MediaServer {
     /// `id` is out of `room`'s call (or was never in it).
     pub fn leave(self: &Arc<Self>, room: &str, id: PersonId) {
         self.send(room, Command::Leave { id }, false);
+    }
+
+    /// The rooms whose calls go through this server now.
+    pub fn rooms(&self) -> Vec<String> {
+        self.table.lock().by_room.keys().map(|room| room.to_string()).collect()
+    }
+
+    /// Ends `room`'s call here without a word to anyone: it is carried by another node now, where
+    /// its people are connecting.
+    pub fn close_call(self: &Arc<Self>, room: &str) {
+        self.send(room, Command::Close, false);
     }
 
     /// Hands a command to the room's call, starting the call if `start`; false if there is no
@@ -424,6 +437,13 @@ impl CallTask {
                 self.forget(id);
                 self.router.leave(id, now);
             }
+            Command::Close => {
+                let ids: Vec<PersonId> = self.router.ids().collect();
+                for id in ids {
+                    self.forget(id);
+                    self.router.leave(id, now);
+                }
+            }
             #[cfg(test)]
             Command::Fail => panic!("a fault in the call's media, on purpose"),
         }
@@ -556,5 +576,30 @@ mod tests {
 
         server.join("room", bob, &offer(), None).await.expect("a join after the fault starts a new call");
         assert_eq!(server.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_call_closed_because_it_moved_ends_without_telling_anyone_they_are_out() {
+        let bind = "127.0.0.1:0".parse().unwrap();
+        let addresses = MediaAddresses::udp(vec!["127.0.0.1:9".parse().unwrap()]);
+        let (server, mut events) = MediaServer::bind(bind, addresses, 12).await.unwrap();
+        let (ann, bob) = (PersonId::random(), PersonId::random());
+        server.join("room", ann, &offer(), None).await.unwrap();
+        server.join("room", bob, &offer(), None).await.unwrap();
+        server.join("other room", ann, &offer(), None).await.unwrap();
+        let mut rooms = server.rooms();
+        rooms.sort();
+        assert_eq!(rooms, ["other room", "room"]);
+
+        server.close_call("room");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.calls() > 1 {
+            assert!(Instant::now() < deadline, "the closed call ends");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(server.rooms(), ["other room"]);
+        while let Ok(event) = events.try_recv() {
+            assert!(!matches!(event, MediaEvent::Gone { .. }), "nobody is told they are out: {event:?}");
+        }
     }
 }

@@ -6,8 +6,10 @@
 //   as in call.test.mjs (no STUN server, nothing tries the internet).
 // - Three of them, on both nodes, go through one node's media server: every page sends its media
 //   to that node's port, and decodes everyone else's from it.
-// - That node is killed: the people of the other node stay in the call, and see each other again
-//   through their own node's media server.
+// - Behind nginx, that node is killed: within 5 s the people of the other node see each other
+//   again through their own node's media server, and the page that was on the killed node comes
+//   back through nginx as a newcomer; or it shuts down, handing the call over first, and no picture
+//   stops for more than 2 s.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../support/server.mjs";
@@ -22,7 +24,8 @@ import {
   sendMessage,
   useBrowser,
 } from "../support/browser.mjs";
-import { expectVideoFrom, metric } from "../support/sfu.mjs";
+import { startNginx } from "../support/nginx.mjs";
+import { decodingSince, expectVideoFrom, metric, watchDecoding } from "../support/sfu.mjs";
 import {
   CALL_TIMEOUT,
   expectDecoding,
@@ -34,6 +37,7 @@ import {
   joinCall,
   liveConnections,
   openCallUser,
+  ownId,
   selectedPairs,
   tile,
   tiles,
@@ -161,36 +165,118 @@ test("Ann on node A, Ben and Cai on node B: a call of three through A's media se
   }
 });
 
-test("the node carrying a call is killed: the people of the other node stay in the call, and see each other again through their own node", { timeout: 180_000 }, async () => {
-  const room = "a node killed";
-  // Calls of two through the server too: what is watched is which server carries the call.
+/**
+ * Two nodes behind nginx, each a media server, and a call of three: Ann's page comes through
+ * nginx (which sends this machine's address to one node: that node carries the call, Ann being
+ * first in it), Ben's and Cai's straight from the other node. Calls of two go through the server
+ * too: what is watched is which server carries the call.
+ */
+async function callOfThreeBehindNginx(users, room) {
   const args = ["--stun-urls", "", "--media-address", "127.0.0.1", "--pairs", "server", "--redis-url", redis.url];
-  const carrier = await startServer({ args });
-  const survivor = await startServer({ args });
-  const users = [];
+  const nodes = [await startServer({ args }), await startServer({ args })];
+  const proxy = await startNginx({ backends: nodes.map((n) => n.port) });
+  const stop = async () => {
+    for (const user of users) await user.close();
+    await proxy.close();
+    for (const node of nodes) await node.stop();
+  };
   try {
-    await joinInTurn(users, room, [["Ann", carrier], ["Ben", survivor], ["Cai", survivor]]);
-    const [, ben, cai] = users;
-    for (const user of [ben, cai]) {
+    await joinInTurn(users, room, [["Ann", proxy]]);
+    const served = (await proxy.accessLog()).find((e) => e.uri === "/")?.upstream;
+    const carrier = nodes.find((n) => served === `127.0.0.1:${n.port}`);
+    assert.ok(carrier, `nginx served Ann's page from one of the nodes: ${served}`);
+    const survivor = nodes.find((n) => n !== carrier);
+    await joinInTurn(users, room, [["Ben", survivor], ["Cai", survivor]]);
+    for (const user of users) {
       await expectVideoFrom(user.page, users.filter((u) => u !== user).map((u) => u.id), user.name);
       const [pair] = await selectedPairs(user.page);
       assert.equal(pair.pair?.remote?.port, carrier.port, `${user.name}'s media goes to Ann's node first`);
     }
+    return { carrier, survivor, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
 
+/**
+ * Since `watchDecoding` on every page: the longest wait for a frame of each of `pairs`
+ * (`[viewer, viewed]`), once each has decoded the other through `node` for a moment.
+ */
+async function longestWaits(pairs, node, what) {
+  for (const [viewer] of pairs) {
+    await eventually(async () => {
+      const ports = (await selectedPairs(viewer.page)).map((p) => p.pair?.remote?.port);
+      assert.deepEqual(ports, [node.port], `${viewer.name}'s one connection, to the node left`);
+    }, { timeout: CALL_TIMEOUT });
+  }
+  for (const [viewer, viewed] of pairs) await expectVideoFrom(viewer.page, [viewed.id], `${viewer.name}, ${what}`);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const waits = [];
+  for (const [viewer, viewed] of pairs) {
+    const seen = (await decodingSince(viewer.page))[viewed.id];
+    assert.ok(seen, `${viewer.name} decoded ${viewed.name}`);
+    waits.push({ who: `${viewer.name} of ${viewed.name}`, ms: seen.longest });
+  }
+  return waits;
+}
+
+/**
+ * Ann comes back through nginx, on the node left, as a newcomer: her page joins the room and the
+ * call again by itself. Ms from `since` until she decodes Ben and Cai again and they decode her.
+ */
+async function annBack(t, [ann, ben, cai], node, since) {
+  const newId = await eventually(async () => {
+    const id = await ownId(ann.page);
+    assert.ok(id && id !== ann.id, `Ann is in the call again: ${id}`);
+    return id;
+  }, { timeout: CALL_TIMEOUT });
+  const back = { ...ann, id: newId };
+  const waits = await longestWaits([[back, ben], [back, cai]], node, "Ann back");
+  for (const viewer of [ben, cai]) await expectVideoFrom(viewer.page, [newId], `${viewer.name}, seeing Ann back`);
+  const times = waits.map((w) => w.ms);
+  for (const viewer of [ben, cai]) times.push((await decodingSince(viewer.page))[newId].first - since);
+  t.diagnostic(`Ann decoded Ben and Cai again, and they decoded Ann back: ${times.join(", ")} ms after her node went`);
+  await expectTiles(ben.page, [ben.id, cai.id, newId], { who: "Ben" });
+  return Math.max(...times);
+}
+
+test("the node carrying a call is killed: within 5 s the others see each other again through the other node, and the page that was on it comes back through nginx", { timeout: 180_000 }, async (t) => {
+  const users = [];
+  const { carrier, survivor, stop } = await callOfThreeBehindNginx(users, "a node killed");
+  try {
+    const [, ben, cai] = users;
+    for (const user of users) await watchDecoding(user.page);
+    const killedAt = Date.now();
     carrier.proc.kill("SIGKILL");
-    for (const [user, other] of [[ben, cai], [cai, ben]]) {
-      await expectVideoFrom(user.page, [other.id], `${user.name}, after Ann's node died`);
-      await eventually(async () => {
-        const pairs = await selectedPairs(user.page);
-        assert.deepEqual(pairs.map((p) => p.pair?.remote?.port), [survivor.port], `${user.name}'s one connection, to Ben's and Cai's node`);
-      }, { timeout: CALL_TIMEOUT });
-      // Still in the call all along: the other's tile is there, Ann's is gone.
-      await expectTiles(user.page, [ben.id, cai.id], { who: user.name });
+    for (const { who, ms } of await longestWaits([[ben, cai], [cai, ben]], survivor, "after Ann's node died")) {
+      t.diagnostic(`${who}: no frame for ${ms} ms at most`);
+      assert.ok(ms <= 5000, `${who}: frames again within 5 s of the kill, not ${ms} ms`);
     }
-    for (const user of [ben, cai]) assertNoPageErrors(user, user.name);
+    const annTook = await annBack(t, users, survivor, killedAt);
+    assert.ok(annTook <= 5000, `Ann's media back within 5 s of the kill, not ${annTook} ms`);
+    for (const user of users) assertNoPageErrors(user, user.name);
   } finally {
-    for (const user of users) await user.close();
+    await stop();
+  }
+});
+
+test("the node carrying a call shuts down: it hands the call to the other node first, and no picture stops for more than 2 s", { timeout: 180_000 }, async (t) => {
+  const users = [];
+  const { carrier, survivor, stop } = await callOfThreeBehindNginx(users, "a node shut down");
+  try {
+    const [, ben, cai] = users;
+    for (const user of users) await watchDecoding(user.page);
+    const stoppedAt = Date.now();
     await carrier.stop();
-    await survivor.stop();
+    assert.notEqual(carrier.proc.signalCode, "SIGKILL", "Ann's node stopped on SIGTERM by itself");
+    for (const { who, ms } of await longestWaits([[ben, cai], [cai, ben]], survivor, "after Ann's node stopped")) {
+      t.diagnostic(`${who}: no frame for ${ms} ms at most`);
+      assert.ok(ms <= 2000, `${who}: no frame for ${ms} ms, more than 2 s`);
+    }
+    await annBack(t, users, survivor, stoppedAt);
+    for (const user of users) assertNoPageErrors(user, user.name);
+  } finally {
+    await stop();
   }
 });

@@ -32,6 +32,8 @@ export function inboundVideo(page) {
 /**
  * Starts timing the frames each tile's video shows (`requestVideoFrameCallback`), whatever
  * connection they come over; `longestFrameGaps` then says the longest wait for a frame, per tile.
+ * Good for "the tile shows frames"; for how long a picture stopped, use `watchDecoding`: across a
+ * connection replaced by another, these callbacks went on while no frame was decoded.
  */
 export function watchFrames(page) {
   return page.evaluate(() => {
@@ -58,6 +60,72 @@ export function longestFrameGaps(page) {
     const now = performance.now();
     const out = {};
     for (const [id, { last, longest }] of window.__frames ?? []) out[id] = last === null ? null : Math.round(Math.max(longest, now - last));
+    return out;
+  });
+}
+
+/**
+ * Starts watching, every 100 ms, the video frames the page decodes from each person (summed over
+ * its live connections, so a connection replaced by another counts as one stream); then
+ * `decodingSince` says, per person id, when the first frame came (Date.now() time) and the longest
+ * wait between frames, the one still going included. Counts decoding, not painting: a tile the
+ * layout hides still counts.
+ */
+export function watchDecoding(page) {
+  return page.evaluate(() => {
+    clearInterval(window.__decoding?.timer);
+    const watch = (window.__decoding = { people: new Map(), tracks: new Map() });
+    const tick = async () => {
+      if (watch.busy) return;
+      watch.busy = true;
+      try {
+        await look();
+      } finally {
+        watch.busy = false;
+      }
+    };
+    const look = async () => {
+      const now = performance.timeOrigin + performance.now();
+      const decoded = new Set();
+      for (const { pc } of window.__rtc?.connections ?? []) {
+        if (pc.connectionState === "closed") continue;
+        const stats = await pc.getStats();
+        for (const transceiver of pc.getTransceivers()) {
+          const track = transceiver.receiver.track;
+          // recvonly from the media server, sendrecv on a direct connection.
+          if (track.kind !== "video" || !transceiver.currentDirection?.includes("recv")) continue;
+          const from = [...document.querySelectorAll("#tiles .tile")]
+            .find((t) => t.querySelector("video")?.srcObject?.getTracks().includes(track))?.dataset.id;
+          if (!from) continue;
+          stats.forEach((s) => {
+            if (s.type !== "inbound-rtp" || s.kind !== "video" || s.trackIdentifier !== track.id) return;
+            const frames = s.framesDecoded ?? 0;
+            if (frames > (watch.tracks.get(track.id) ?? 0)) decoded.add(from);
+            watch.tracks.set(track.id, frames);
+          });
+        }
+      }
+      for (const from of decoded) {
+        const person = watch.people.get(from) ?? { first: null, last: null, longest: 0 };
+        watch.people.set(from, person);
+        if (person.last !== null) person.longest = Math.max(person.longest, now - person.last);
+        person.first ??= now;
+        person.last = now;
+      }
+    };
+    watch.timer = setInterval(() => void tick(), 100);
+  });
+}
+
+/** Since `watchDecoding`: per person id, `{ first, longest }` (see there), or nothing for one
+ * never decoded. */
+export function decodingSince(page) {
+  return page.evaluate(() => {
+    const now = performance.timeOrigin + performance.now();
+    const out = {};
+    for (const [id, p] of window.__decoding?.people ?? []) {
+      if (p.first !== null) out[id] = { first: Math.round(p.first), longest: Math.round(Math.max(p.longest, now - p.last)) };
+    }
     return out;
   });
 }
