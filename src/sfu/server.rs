@@ -548,15 +548,21 @@ mod tests {
         offer.to_sdp_string()
     }
 
-    #[tokio::test]
-    async fn a_call_whose_media_fails_tells_everyone_they_are_out_and_a_join_starts_a_new_call() {
+    /// A server with Ann and Bob in the call of "room", and Ann in that of "other room".
+    async fn two_calls() -> (Arc<MediaServer>, mpsc::UnboundedReceiver<MediaEvent>, PersonId, PersonId) {
         let bind = "127.0.0.1:0".parse().unwrap();
         let addresses = MediaAddresses::udp(vec!["127.0.0.1:9".parse().unwrap()]);
-        let (server, mut events) = MediaServer::bind(bind, addresses, 12).await.unwrap();
+        let (server, events) = MediaServer::bind(bind, addresses, 12).await.unwrap();
         let (ann, bob) = (PersonId::random(), PersonId::random());
         server.join("room", ann, &offer(), None).await.unwrap();
         server.join("room", bob, &offer(), None).await.unwrap();
         server.join("other room", ann, &offer(), None).await.unwrap();
+        (server, events, ann, bob)
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_media_fails_tells_everyone_they_are_out_and_a_join_starts_a_new_call() {
+        let (server, mut events, ann, bob) = two_calls().await;
         assert_eq!(server.calls(), 2);
 
         assert!(server.send("room", Command::Fail, false));
@@ -580,13 +586,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_closed_because_it_moved_ends_without_telling_anyone_they_are_out() {
-        let bind = "127.0.0.1:0".parse().unwrap();
-        let addresses = MediaAddresses::udp(vec!["127.0.0.1:9".parse().unwrap()]);
-        let (server, mut events) = MediaServer::bind(bind, addresses, 12).await.unwrap();
-        let (ann, bob) = (PersonId::random(), PersonId::random());
-        server.join("room", ann, &offer(), None).await.unwrap();
-        server.join("room", bob, &offer(), None).await.unwrap();
-        server.join("other room", ann, &offer(), None).await.unwrap();
+        let (server, mut events, _, _) = two_calls().await;
         let mut rooms = server.rooms();
         rooms.sort();
         assert_eq!(rooms, ["other room", "room"]);
