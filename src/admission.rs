@@ -66,6 +66,15 @@ impl Refusal {
     }
 }
 
+impl Refusal {
+    /// Counts a refused connection and logs it, with its client's address: an operator sees who
+    /// hits the limits, and why.
+    pub fn record(self, client: IpAddr) {
+        crate::metrics::COUNTERS.refused_connection(self);
+        tracing::info!(%client, reason = self.name(), "connection refused: {}", self.message());
+    }
+}
+
 struct Address {
     /// Socket.IO sessions and `/ws` connections open.
     open: u32,
@@ -212,12 +221,30 @@ impl TrustedProxies {
     /// in `X-Forwarded-For` that is not one (earlier entries are the client's to write).
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         if !self.trusts(peer) {
+            if headers.contains_key("x-forwarded-for") {
+                warn_untrusted_proxy(peer);
+            }
             return peer;
         }
         let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
         let hops: Vec<IpAddr> =
             forwarded.flat_map(|v| v.split(',')).filter_map(|hop| hop.trim().parse().ok()).collect();
         hops.into_iter().rev().find(|hop| !self.trusts(*hop)).unwrap_or(peer)
+    }
+}
+
+/// Says once that a proxy's forwarded addresses were not believed: behind a proxy not listed in
+/// `--trusted-proxies`, every client counts as the proxy's one address, and a few hundred people
+/// reach its limits together. Once, since a client may send the header itself, as often as it likes.
+fn warn_untrusted_proxy(peer: IpAddr) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            %peer,
+            "X-Forwarded-For from an address not in --trusted-proxies: ignored, so every client behind it counts \
+             as that one address; if it is your proxy or load balancer, add it to --trusted-proxies \
+             (said once)"
+        );
     }
 }
 

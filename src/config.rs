@@ -189,7 +189,8 @@ pub struct Config {
 
     /// Redis shared by the nodes of a cluster (`redis://host:port`, Redis 7 or later); without
     /// it, this node is alone.
-    #[arg(long, env = "NOOM_REDIS_URL")]
+    #[arg(long, env = "NOOM_REDIS_URL", hide_env_values = true)]
+    #[serde(serialize_with = "hidden_password")]
     pub redis_url: Option<String>,
 
     /// HTTPS: the certificate chain, a PEM file (with --tls-key). Reloaded when the file changes,
@@ -259,12 +260,47 @@ pub enum IceTransportPolicy {
 /// The shortest admin token accepted: guessing one must be hopeless.
 pub const ADMIN_TOKEN_MIN: usize = 16;
 
+/// What `--print-config` shows in place of a secret; refused as a secret's value, so that a
+/// printed configuration loaded back cannot run with it.
+pub const HIDDEN: &str = "(hidden)";
+
 /// A secret, as `--print-config` shows it.
 fn hidden<S: serde::Serializer>(secret: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     match secret {
-        Some(_) => s.serialize_str("(hidden)"),
+        Some(_) => s.serialize_str(HIDDEN),
         None => s.serialize_none(),
     }
+}
+
+/// A URL, as `--print-config` shows it: its password hidden (`redis://user:(hidden)@host`).
+fn hidden_password<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => s.serialize_str(&without_password(url)),
+        None => s.serialize_none(),
+    }
+}
+
+/// `url` with the password of its user information, if any, replaced by [`HIDDEN`].
+fn without_password(url: &str) -> String {
+    match password_at(url) {
+        Some(at) => format!("{}{HIDDEN}{}", &url[..at.start], &url[at.end..]),
+        None => url.to_owned(),
+    }
+}
+
+/// Whether `url`'s password is the placeholder of a hidden one.
+fn has_hidden_password(url: &str) -> bool {
+    password_at(url).is_some_and(|at| &url[at] == HIDDEN)
+}
+
+/// Where the password of `url`'s user information is (`scheme://user:password@host/...`).
+fn password_at(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let user_info = &authority[..authority.rfind('@')?];
+    let colon = user_info.find(':')?;
+    Some(start + colon + 1..start + user_info.len())
 }
 
 impl Config {
@@ -279,12 +315,22 @@ impl Config {
         let args: Vec<OsString> = args.into_iter().collect();
         let command = Config::command();
         let matches = command.clone().get_matches_from(&args);
-        let config = Config::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        let mut config = Config::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        config.drop_empty_entries();
         let Some(path) = &config.config else { return Ok(config) };
         let in_file = |what: String| format!("--config {}: {what}", path.display());
         let text = std::fs::read_to_string(path).map_err(|e| in_file(e.to_string()))?;
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| in_file(e.message().to_owned()))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let line = e.span().map(|span| text[..span.start].matches('\n').count() + 1);
+            in_file(match line {
+                Some(line) => format!("line {line}: {}", e.message()),
+                None => e.message().to_owned(),
+            })
+        })?;
         let mut args = args;
+        // Lists the file gives as `[]`: none, whatever the default (a flag cannot say so for
+        // every type of list).
+        let mut emptied = Vec::new();
         for (key, value) in table {
             let arg = command
                 .get_arguments()
@@ -297,17 +343,73 @@ impl Config {
             ) {
                 continue;
             }
+            let flag = !arg.get_action().takes_values();
             let value = match value {
-                toml::Value::Array(items) => {
+                toml::Value::Array(items) if items.is_empty() && !flag => {
+                    emptied.push(key);
+                    continue;
+                }
+                toml::Value::Array(items) if !flag => {
                     items.iter().map(scalar).collect::<Option<Vec<_>>>().map(|items| items.join(","))
                 }
+                // A switch (`turn = true`) is given or not.
+                toml::Value::Boolean(on) if flag => {
+                    if on {
+                        args.push(format!("--{key}").into());
+                    }
+                    continue;
+                }
+                _ if flag => None,
                 value => scalar(&value),
             }
-            .ok_or_else(|| in_file(format!("{key:?} must be a string, a number or a list of strings")))?;
+            .ok_or_else(|| {
+                in_file(if flag {
+                    format!("{key:?} must be true or false")
+                } else {
+                    format!("{key:?} must be a string, a number or a list of strings")
+                })
+            })?;
             args.push(format!("--{key}={value}").into());
         }
         let matches = command.try_get_matches_from(&args).map_err(|e| in_file(e.to_string().trim().to_owned()))?;
-        Config::from_arg_matches(&matches).map_err(|e| in_file(e.to_string()))
+        let mut config = Config::from_arg_matches(&matches).map_err(|e| in_file(e.to_string()))?;
+        for key in emptied {
+            config.empty_list(&key).map_err(in_file)?;
+        }
+        config.drop_empty_entries();
+        Ok(config)
+    }
+
+    /// An empty entry in a list (`--tls-self-signed ''`, `NOOM_STUN_URLS=`) is no entry: the
+    /// way to give none on the command line or in the environment.
+    fn drop_empty_entries(&mut self) {
+        for list in [
+            &mut self.public_url,
+            &mut self.allowed_origins,
+            &mut self.trusted_proxies,
+            &mut self.stun_urls,
+            &mut self.turn_urls,
+            &mut self.turn_allowed_peers,
+            &mut self.tls_self_signed,
+        ] {
+            list.retain(|entry| !entry.trim().is_empty());
+        }
+    }
+
+    /// Empties the list option `key` (a flag's name).
+    fn empty_list(&mut self, key: &str) -> Result<(), String> {
+        match key {
+            "public-url" => self.public_url.clear(),
+            "allowed-origins" => self.allowed_origins.clear(),
+            "trusted-proxies" => self.trusted_proxies.clear(),
+            "media-address" => self.media_address.clear(),
+            "stun-urls" => self.stun_urls.clear(),
+            "turn-urls" => self.turn_urls.clear(),
+            "turn-allowed-peers" => self.turn_allowed_peers.clear(),
+            "tls-self-signed" => self.tls_self_signed.clear(),
+            _ => return Err(format!("{key:?} is not a list")),
+        }
+        Ok(())
     }
 
     /// The configuration in effect, as a `--config` file would give it.
@@ -388,6 +490,18 @@ impl Config {
             return Err(format!(
                 "--redis-url: {url:?} is not a Redis URL (expected redis://host:port or redis+unix:///path)"
             ));
+        }
+        let placeholder = |flag: &str| {
+            format!("{flag}: {HIDDEN:?} is what --print-config shows in place of the secret: give the secret itself")
+        };
+        if self.turn_secret.as_deref() == Some(HIDDEN) {
+            return Err(placeholder("--turn-secret"));
+        }
+        if self.admin_token.as_deref() == Some(HIDDEN) {
+            return Err(placeholder("--admin-token"));
+        }
+        if self.redis_url.as_deref().is_some_and(has_hidden_password) {
+            return Err(placeholder("--redis-url's password"));
         }
         if let Some(token) = &self.admin_token {
             if token.chars().count() < ADMIN_TOKEN_MIN {

@@ -19,7 +19,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::admission::TrustedProxies;
 use crate::config::Config;
 use crate::connection::PeerAddr;
-use crate::metrics::COUNTERS;
 use crate::origin::{OriginCheck, Served};
 use crate::realtime::plain_ws::{self, PublicChat};
 use crate::realtime::{Adapter, ClientAddress, Hub};
@@ -121,7 +120,7 @@ pub fn redirect_to_https(served: Served, https_port: u16) -> Router {
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         match served.https_location(&headers, https_port, path) {
             Some(location) => axum::response::Redirect::permanent(&location).into_response(),
-            None => misdirected(),
+            None => misdirected(None, &headers),
         }
     })
 }
@@ -189,10 +188,10 @@ fn not_found() -> Response {
 async fn socket_io_gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     // Health checks come from load balancers, by whatever name they know the node.
     let health_check = matches!(request.uri().path(), "/healthz" | "/readyz");
-    if !health_check && !gate.served.serves(request.headers()) {
-        return misdirected();
-    }
     let client = gate.client(&request);
+    if !health_check && !gate.served.serves(request.headers()) {
+        return misdirected(client, request.headers());
+    }
     if let Some(client) = client {
         request.extensions_mut().insert(ClientAddress(client));
     }
@@ -207,7 +206,7 @@ async fn socket_io_gate(State(gate): State<Gate>, mut request: Request, next: Ne
     }
     if path == "/ws" {
         if gate.served.check_origin(request.headers()) == OriginCheck::Refused {
-            return origin_refused();
+            return origin_refused(client, request.headers());
         }
         return admit_plain_websocket(&gate, client, request, next).await;
     }
@@ -235,11 +234,11 @@ async fn socket_io_gate(State(gate): State<Gate>, mut request: Request, next: Ne
         && new_session
         && let Err(refusal) = gate.hub.admit(client)
     {
-        return refused(refusal);
+        return refused(refusal, client);
     }
     let same_origin = match gate.served.check_origin(request.headers()) {
         OriginCheck::None => return next.run(request).await,
-        OriginCheck::Refused => return origin_refused(),
+        OriginCheck::Refused => return origin_refused(client, request.headers()),
         OriginCheck::SameOrigin => true,
         OriginCheck::Allowed => false,
     };
@@ -296,8 +295,8 @@ impl Gate {
 }
 
 /// A new connection refused by the limits of its address.
-fn refused(refusal: crate::admission::Refusal) -> Response {
-    COUNTERS.refused_connection(refusal);
+fn refused(refusal: crate::admission::Refusal, client: IpAddr) -> Response {
+    refusal.record(client);
     (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "5")], refusal.message()).into_response()
 }
 
@@ -308,7 +307,7 @@ async fn admit_plain_websocket(gate: &Gate, client: Option<IpAddr>, mut request:
             Ok(slot) => {
                 request.extensions_mut().insert(slot);
             }
-            Err(refusal) => return refused(refusal),
+            Err(refusal) => return refused(refusal, client),
         }
     }
     next.run(request).await
@@ -341,11 +340,23 @@ fn detached(request: Request) -> Request {
 }
 
 /// A request for a host name this server does not answer for.
-fn misdirected() -> Response {
+fn misdirected(client: Option<IpAddr>, headers: &HeaderMap) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    tracing::info!(
+        client = client.map(display),
+        host,
+        "request refused (421): a host name not served, see --public-url"
+    );
     let message = "this server does not answer for that host name; its operator can add it with --public-url";
     (StatusCode::MISDIRECTED_REQUEST, message).into_response()
 }
 
-fn origin_refused() -> Response {
+fn origin_refused(client: Option<IpAddr>, headers: &HeaderMap) -> Response {
+    let origin = headers.get(header::ORIGIN).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    tracing::info!(
+        client = client.map(display),
+        origin,
+        "connection refused (403): an origin not allowed, see --allowed-origins"
+    );
     (StatusCode::FORBIDDEN, "origin not allowed").into_response()
 }

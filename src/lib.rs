@@ -101,7 +101,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let turn = turn::start(&mut config, local.port()).await?;
     let config = Arc::new(config);
     descriptors::raise_limit(config.max_connections_per_address);
-    let tls = tls::load(&config).await?;
+    let hangup = Arc::new(tokio::sync::Notify::new());
+    listen_for_hangups(hangup.clone())?;
+    let tls = tls::load(&config, hangup).await?;
     let relays = turn.as_ref().map(|turn| turn.relays.clone());
     let (socket_io, hub) = Hub::build(config.clone(), local.port(), relays).await?;
     if let (Some(turn), Some(media)) = (&turn, hub.media_server())
@@ -126,6 +128,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         admission: hub.admission(),
         proxies: admission::TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(),
         media: hub.media_server(),
+        open: hub.connections(),
     };
     // Stops accepting at shutdown, and gives open connections a grace period.
     let handle = axum_server::Handle::new();
@@ -179,6 +182,26 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, closing).await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGHUP, which would end the process, is taken as operators mean it: certificate files are
+/// read again at once (they are also whenever they change); every other option takes a restart,
+/// which the log says.
+fn listen_for_hangups(reload: Arc<tokio::sync::Notify>) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                tracing::info!(
+                    "SIGHUP: certificate files (--tls-cert, --tls-key) are read again; other options take a restart"
+                );
+                reload.notify_one();
+            }
+        });
+    }
     Ok(())
 }
 

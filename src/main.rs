@@ -1,5 +1,7 @@
 //! The `noom` binary: reads its configuration and serves.
 
+use std::io::IsTerminal;
+
 use noom::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
@@ -15,7 +17,9 @@ async fn main() -> std::process::ExitCode {
     let logs = tracing_subscriber::fmt()
         // The TURN protocol's crate logs each challenge of a client as an error: it is routine.
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,stun_proto=off")))
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only where a person reads them: not in a file or a journal.
+        .with_ansi(std::io::stderr().is_terminal());
     match config.log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),

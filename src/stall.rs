@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 use crate::admission::ConnectionSlot;
+use crate::connection::Listed;
 
 /// Bytes a connection has handed to the kernel so far: with what was given to a transport,
 /// this tells what still waits in the server's memory (see [`crate::realtime`]'s outboxes).
@@ -35,12 +36,22 @@ impl Written {
 
 /// An IO whose writes fail once one has waited `limit`, and every write after it.
 pub struct StallGuard<T> {
+    /// Given back as the connection closes: first, before its socket is (fields are dropped in
+    /// order), so that nothing refers to a descriptor the system may have handed out again.
+    _held: Held,
     inner: T,
     limit: Duration,
     writes: Writes,
     written: Written,
-    /// The connection's place in its address's count, given back as it closes.
-    _slot: Option<ConnectionSlot>,
+}
+
+/// What a connection holds while it is open.
+#[derive(Default)]
+pub struct Held {
+    /// Its place in its address's count.
+    pub slot: Option<ConnectionSlot>,
+    /// Its place among the connections cut at shutdown.
+    pub listed: Option<Listed>,
 }
 
 enum Writes {
@@ -54,12 +65,12 @@ enum Writes {
 
 impl<T> StallGuard<T> {
     pub fn new(inner: T, limit: Duration) -> Self {
-        Self::holding(inner, limit, None)
+        Self::holding(inner, limit, Held::default())
     }
 
-    /// The same, holding a connection's place until it closes.
-    pub fn holding(inner: T, limit: Duration, slot: Option<ConnectionSlot>) -> Self {
-        Self { inner, limit, writes: Writes::Flowing, written: Written::default(), _slot: slot }
+    /// The same, holding a connection's places until it closes.
+    pub fn holding(inner: T, limit: Duration, held: Held) -> Self {
+        Self { _held: held, inner, limit, writes: Writes::Flowing, written: Written::default() }
     }
 
     pub fn get_ref(&self) -> &T {

@@ -2,6 +2,7 @@
 //! one made at start for given host names (a LAN, a test).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -9,6 +10,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::origin::PublicUrl;
@@ -17,12 +19,13 @@ use crate::origin::PublicUrl;
 const RELOAD_CHECK: Duration = Duration::from_secs(2);
 
 /// The TLS configuration `config` asks for, if any.
-pub async fn load(config: &Config) -> anyhow::Result<Option<RustlsConfig>> {
+/// Certificate files are read again when `reload` is notified, besides when they change.
+pub async fn load(config: &Config, reload: Arc<Notify>) -> anyhow::Result<Option<RustlsConfig>> {
     if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
         let rustls = RustlsConfig::from_pem_file(cert, key)
             .await
             .with_context(|| format!("--tls-cert {} and --tls-key {}", cert.display(), key.display()))?;
-        tokio::spawn(reload_on_change(rustls.clone(), cert.clone(), key.clone()));
+        tokio::spawn(reload_on_change(rustls.clone(), cert.clone(), key.clone(), reload));
         return Ok(Some(rustls));
     }
     if config.tls_self_signed.is_empty() {
@@ -75,13 +78,17 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// Loads the certificate again whenever its files change; a bad pair keeps the previous one.
-async fn reload_on_change(rustls: RustlsConfig, cert: PathBuf, key: PathBuf) {
+/// Loads the certificate again whenever its files change, or `reload` is notified (SIGHUP); a bad
+/// pair keeps the previous one.
+async fn reload_on_change(rustls: RustlsConfig, cert: PathBuf, key: PathBuf, reload: Arc<Notify>) {
     let mut last = (stamp(&cert), stamp(&key));
     loop {
-        tokio::time::sleep(RELOAD_CHECK).await;
+        let asked = tokio::select! {
+            () = tokio::time::sleep(RELOAD_CHECK) => false,
+            () = reload.notified() => true,
+        };
         let now = (stamp(&cert), stamp(&key));
-        if now == last {
+        if now == last && !asked {
             continue;
         }
         last = now;

@@ -372,11 +372,23 @@ impl Link {
 
     async fn run(self, client: redis::Client, mut outbox: mpsc::Receiver<Cmd>) {
         let mut retry = RETRY_MIN;
+        // Said once for each time Redis cannot be reached, not at every retry.
+        let mut said_unreachable = false;
         loop {
             match self.session(&client, &mut outbox).await {
                 Ok(()) => {}
-                Err(e) if self.state() == LinkState::Up => tracing::warn!("Redis link lost: {e:#}"),
-                Err(e) => tracing::debug!("Redis unreachable: {e:#}"),
+                Err(e) if self.state() == LinkState::Up => {
+                    tracing::warn!("Redis link lost: {e:#}; the other nodes are out of reach until it is back");
+                    said_unreachable = true;
+                }
+                Err(e) if !said_unreachable => {
+                    tracing::warn!("Redis unreachable: {e:#}; retrying every {RETRY_MAX:?} at most");
+                    said_unreachable = true;
+                }
+                Err(e) => tracing::debug!("Redis still unreachable: {e:#}"),
+            }
+            if self.state() == LinkState::Up {
+                retry = RETRY_MIN;
             }
             if self.state() == LinkState::Up {
                 retry = RETRY_MIN;

@@ -69,6 +69,11 @@ impl Hub {
         self.admission.clone()
     }
 
+    /// Where the listener lists every connection, for [`Hub::close`] to cut.
+    pub fn connections(&self) -> crate::connection::OpenConnections {
+        self.connections.clone()
+    }
+
     /// Whether a client at `ip` may open a new connection (see [`crate::admission`]).
     pub fn admit(&self, ip: IpAddr) -> Result<(), admission::Refusal> {
         self.admission.admit(ip, std::time::Instant::now())

@@ -64,6 +64,7 @@ use tokio::sync::Notify;
 use crate::admission::{self, Admission};
 use crate::cluster::{Link, Nodes};
 use crate::config::Config;
+use crate::connection::OpenConnections;
 use crate::metrics::Gauges;
 use crate::ratelimit::PerAddress;
 use crate::rooms::{Limits, PersonId, Rooms};
@@ -86,6 +87,10 @@ const MAX_PAYLOAD: u64 = 640 * 1024;
 /// Bytes read from a WebSocket at a time. Chat packets are a few hundred bytes; the default of
 /// 4 KiB is a tenth of an idle connection's memory.
 const WS_READ_BUFFER: usize = 1024;
+
+/// How long shutdown gives the farewell (`server:restarting`) to reach the sockets' connections
+/// before cutting them.
+const FAREWELL_FLUSH: Duration = Duration::from_millis(100);
 
 /// Socket.IO rooms (the adapter's, not ours) that group sockets for broadcasts.
 const SEED_SOCKETS: &str = "f:seed";
@@ -119,6 +124,8 @@ pub struct Hub {
     nodes: Ranked<Nodes>,
     /// Connections per client address.
     admission: Arc<Admission>,
+    /// Every connection open, cut at shutdown.
+    connections: OpenConnections,
     /// Bytes of bulky output per client address (see [`BULK_BURST_PER_ADDRESS`]).
     bulk: PerAddress,
     /// Rooms entered per client address (see [`ENTRY_BURST_PER_ADDRESS`]).
@@ -205,6 +212,7 @@ impl Hub {
             entries: PerAddress::new(ENTRY_BURST_PER_ADDRESS, ENTRY_RATE_PER_ADDRESS),
             waiting: outbox::PerAddress::default(),
             admission,
+            connections: OpenConnections::default(),
             config,
             io: io.clone(),
             directory_changed: Notify::new(),
@@ -285,8 +293,17 @@ impl Hub {
         // The calls carried here go first, while their people are still here to be counted and
         // this node still forwards their media.
         self.hand_over_calls();
-        // So that pages say why they lost the connection, and come back by themselves.
+        // So that pages say why they lost the connection.
         let _ = self.io.local().emit(crate::events::noom::SERVER_RESTARTING, &serde_json::json!({})).await;
+        // Each socket's writer takes the notice from its queue as soon as it runs; cut under it,
+        // the notice would be lost (the clients still come back).
+        tokio::time::sleep(FAREWELL_FLUSH).await;
+        // Connections cut under them, every Socket.IO client reconnects; told to disconnect, or
+        // sent Engine.IO's close (what `io.close` sends), some never do (python-socketio).
+        let cut = self.connections.cut_all();
+        tracing::info!(connections = cut, "connections closed for the restart");
+        // What is left of the sockets (long-polling ones, whose cut no request notices) closes
+        // here; nothing reaches their clients any more.
         self.io.close().await;
         // The departures go out first, as the other nodes' users expect them; what is left
         // when this takes too long, the other nodes drop on hearing that this one is gone.

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 use serde::Deserialize;
-use socketioxide::socket::Sid;
+use socketioxide::socket::{DisconnectReason, Sid};
 
 use super::limits::{BULK_BURST, BULK_RATE, ClientAddress, EVENT_BURST_SECONDS, SIGNAL_BURST, SIGNAL_RATE};
 use super::outbox::Outbox;
@@ -88,7 +88,7 @@ impl Hub {
             && !self.admission.opened(ip, std::time::Instant::now())
         {
             self.admission.closed(ip);
-            COUNTERS.refused_connection(admission::Refusal::TooManyOpen);
+            admission::Refusal::TooManyOpen.record(ip);
             let _ = s.disconnect();
             return;
         }
@@ -144,8 +144,13 @@ impl Hub {
         let hub = self.clone();
         let queue = session.queue.clone();
         COUNTERS.connected();
-        s.on_disconnect(move |s: SocketRef| {
+        let (transport, flavour) = (s.transport_type(), if wants_noom { "noom" } else { "seed" });
+        tracing::info!(sid = %s.id, person = %me, client = address.map(display), ?transport, flavour, "socket connected");
+        let since = Instant::now();
+        s.on_disconnect(move |s: SocketRef, reason: DisconnectReason| {
             COUNTERS.disconnected();
+            let seconds = since.elapsed().as_secs();
+            tracing::info!(sid = %s.id, person = %me, client = address.map(display), ?reason, seconds, "socket disconnected");
             if let Some(ip) = address {
                 hub.admission.closed(ip);
             }

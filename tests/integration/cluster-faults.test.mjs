@@ -21,6 +21,9 @@ const DEAD_NODE_BOUND = 15000;
 /** The spec's bound: the media of a call whose node died is back within this (the notice to
  * connect again comes sooner, and connecting takes a moment). */
 const DEAD_MEDIA_BOUND = 5000;
+/** A client back with its resume token replaces its old self on a dead node within this (the
+ * dead node is known to be gone 2 s after its last heartbeat; before, 10 s). */
+const RESUMED_BOUND = 5000;
 /** Calls of more than two, for the tests of a call's media moving between nodes. */
 const CALL_ARGS = ARGS.map((arg, i) => (ARGS[i - 1] === "--call-size" ? "8" : arg));
 const portOf = (node) => Number(new URL(node.url).port);
@@ -135,6 +138,25 @@ test("a SIGKILLed node's users leave every room on the other nodes within 15 s",
     assert.ok(alive(a) && alive(b), "A and B still run");
     for (const node of [a, b]) assert.deepEqual((await healthz(node.url)).json, { status: "ok", redis: "up" });
     assertStillConnected([alice, bob, ben, lobbyA, lobbyB, seedWatcherA]);
+  });
+});
+
+test("a client back on another node with its resume token after its node was killed is shown once, its old self gone within 5 s", { timeout: 60000 }, async (t) => {
+  await withCluster(2, { args: ARGS, cleanup: disconnectAll }, async ({ nodes }) => {
+    const [a, b] = nodes;
+    const room = roomName("resumed");
+    const resume = `page-${Math.random()}`;
+    const { socket: alice } = await noomAt(a, "Alice", room, { auth: { resume } });
+    const { socket: bob, joined } = await noomAt(b, "Bob", room);
+    assert.deepEqual(view(bob, joined), sortedIds(alice, bob));
+
+    const killedAt = Date.now();
+    await a.kill();
+    // As a client does, Alice reconnects at once, through the load balancer, to the live node.
+    const { socket: aliceAgain } = await noomAt(b, "Alice", room, { auth: { resume } });
+    await waitFor(bob, "participant:left", { where: (p) => p.participant.id === alice.person, timeout: RESUMED_BOUND });
+    t.diagnostic(`Alice's old self left ${Date.now() - killedAt} ms after the kill`);
+    assert.deepEqual(view(bob, joined), sortedIds(aliceAgain, bob), "Alice once, Bob once");
   });
 });
 

@@ -44,6 +44,55 @@ test("--print-config shows every option's value in effect, the defaults included
   assert.ok(!JSON.stringify(config).includes("an-admin-token"));
 });
 
+test("what --print-config prints loads back unchanged, the defaults and every option set alike", () => {
+  const printed = (args, env) => {
+    const run = noom([...args, "--print-config"], env);
+    assert.equal(run.code, 0, run.stderr);
+    return run.stdout;
+  };
+  const defaults = printed([]);
+  assert.equal(printed(["--config", configFile(defaults)]), defaults, "the defaults");
+  const set = printed([
+    "--host", "0.0.0.0", "--port", "8443", "--public-url", "https://meet.example.com",
+    "--allowed-origins", "https://app.example.com,http://localhost:8080", "--trusted-proxies", "",
+    "--media-address", "203.0.113.7,2001:db8::7", "--stun-urls", "", "--turn", "--call-size", "12",
+    "--tls-self-signed", "meet.example.com", "--http-port", "8080", "--log-format", "json",
+  ]);
+  assert.match(set, /^trusted-proxies = \[\]$/m, "none");
+  assert.match(set, /^turn = true$/m);
+  assert.equal(printed(["--config", configFile(set)]), set, "every option set");
+});
+
+test("secrets never print, a password in --redis-url included, and their placeholder is refused as a secret", () => {
+  const config = effective(["--redis-url", "redis://noom:s3cret-pass@10.0.0.5:6379/0"]);
+  assert.equal(config["redis-url"], '"redis://noom:(hidden)@10.0.0.5:6379/0"');
+  assert.equal(effective(["--redis-url", "redis://10.0.0.5:6379"])["redis-url"], '"redis://10.0.0.5:6379"', "no password, nothing hidden");
+  const cases = [
+    ['turn-secret = "(hidden)"\nturn-urls = ["turn:turn.example.com:3478"]\n', /--turn-secret: "\(hidden\)" is what --print-config shows/],
+    ['admin-token = "(hidden)"\n', /--admin-token: "\(hidden\)" is what --print-config shows/],
+    ['redis-url = "redis://noom:(hidden)@10.0.0.5:6379"\n', /--redis-url's password: "\(hidden\)" is what --print-config shows/],
+  ];
+  for (const [text, message] of cases) {
+    const run = noom(["--config", configFile(text)]);
+    assert.equal(run.code, 2, text);
+    assert.match(run.stderr, message, text);
+  }
+});
+
+test("an empty list gives none: an empty --tls-self-signed, in the file or the environment, leaves HTTPS off", async () => {
+  assert.equal(effective(["--config", configFile("tls-self-signed = []\n")])["tls-self-signed"], "[]");
+  assert.equal(effective([], { NOOM_TLS_SELF_SIGNED: "" })["tls-self-signed"], "[]");
+  assert.equal(effective([], { NOOM_STUN_URLS: "" })["stun-urls"], "[]");
+  for (const options of [{ args: ["--config", configFile("tls-self-signed = []\n")] }, { env: { NOOM_TLS_SELF_SIGNED: "" } }]) {
+    const server = await startServer(options);
+    try {
+      assert.match(server.url, /^http:\/\//, JSON.stringify(options));
+    } finally {
+      await server.stop();
+    }
+  }
+});
+
 test("a flag wins over the environment, which wins over the file, which wins over the default", () => {
   const file = configFile('call-size = 8\nhistory-size = 20\nchat-burst = 4\nstun-urls = ["stun:a.example:3478", "stun:b.example:3478"]\n');
   const config = effective(["--config", file, "--call-size", "10"], { NOOM_CALL_SIZE: "9", NOOM_HISTORY_SIZE: "30" });
@@ -66,6 +115,8 @@ test("a bad file stops start-up with a message naming the file and what is wrong
     ["config = \"other.toml\"\n", /"config" is not an option/],
     ['admin-token = "short"\n', /--admin-token must be at least 16 characters/],
     ['admin-token = "sixteen chars and spaces"\n', /--admin-token must be printable ASCII without spaces/],
+    ["call-size = 8\nchat-burst = 4\ncall-size = 9\n", /--config .*: line 3: duplicate key/],
+    ['turn = "yes"\n', /"turn" must be true or false/],
   ];
   for (const [text, message] of cases) {
     const run = noom(["--config", configFile(text)]);

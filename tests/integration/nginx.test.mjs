@@ -139,6 +139,14 @@ test("nginx serves the nodes' pages and /healthz, which says Redis is up", async
   assert.match(await page.text(), /<html|<!doctype html/i);
 });
 
+test("the operator's endpoints do not go out through nginx: /metrics and /admin answer 404 there", async () => {
+  for (const path of ["/metrics", "/admin", "/admin/", "/admin/api/state"]) {
+    const res = await fetch(`${proxy.url}${path}`);
+    assert.equal(res.status, 404, path);
+  }
+  assert.equal((await fetch(`${proxy.url}/readyz`)).status, 200, "the probes do");
+});
+
 test("a long-polling client through nginx stays on one node for hundreds of requests, and chats with a WebSocket client through nginx and a client on another node", { timeout: 60_000 }, async () => {
   const room = roomName("nginx-polling");
   // Wes and Polly both come from 127.0.0.1: nginx sends them to the same node.

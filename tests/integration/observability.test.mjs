@@ -1,5 +1,6 @@
 // Watching a node: /readyz, /metrics (every metric moves when its event happens) and JSON logs.
 import { describe, test } from "node:test";
+import http from "node:http";
 import assert from "node:assert/strict";
 import { startServer, useServer } from "../support/server.mjs";
 import { startRedis } from "../support/redis.mjs";
@@ -132,4 +133,97 @@ describe("logs", () => {
     }
     assert.ok(lines.some((l) => JSON.parse(l).fields.message === "listening"));
   });
+
+  test("one line per connection opened and closed and per refusal, with the client's address and the reason", async () => {
+    // Through this machine's proxy (trusted by default), from three addresses elsewhere.
+    const node = await startServer({ args: ["--log-format", "json", "--max-connections-per-address", "1", "--public-url", "http://noom.test"], env: { RUST_LOG: "info" } });
+    try {
+      const from = (ip) => ({ transports: ["polling"], extraHeaders: { "x-forwarded-for": ip } });
+      const socket = await connectNoom(node.url, from("198.51.100.30"));
+      await assert.rejects(connectNoom(node.url, from("198.51.100.30")), "a second connection from that address is refused");
+      socket.close();
+      const evil = await fetch(`${node.url}/socket.io/?EIO=4&transport=polling`, {
+        headers: { origin: "https://evil.example", "x-forwarded-for": "198.51.100.31" },
+      });
+      assert.equal(evil.status, 403);
+      const elsewhere = await new Promise((resolve, reject) => {
+        const headers = { host: "other.example", "x-forwarded-for": "198.51.100.32" };
+        http.request({ host: "127.0.0.1", port: node.port, path: "/", headers }, (res) => { res.resume(); resolve(res.statusCode); })
+          .on("error", reject).end();
+      });
+      assert.equal(elsewhere, 421);
+      const lines = () => jsonLines(node.output());
+      await waitUntil(() => lines().some((l) => l.fields.message === "socket disconnected"), { what: "the close's line" });
+      const line = (message) => lines().find((l) => l.fields.message.startsWith(message))?.fields;
+      assert.equal(line("socket connected")?.client, "198.51.100.30");
+      assert.equal(line("socket connected")?.flavour, "noom");
+      assert.equal(line("socket disconnected")?.client, "198.51.100.30");
+      assert.match(line("socket disconnected")?.reason, /ClientNSDisconnect|TransportClose/);
+      const refused = line("connection refused:");
+      assert.equal(refused?.client, "198.51.100.30");
+      assert.equal(refused?.reason, "too_many_open");
+      assert.equal(line("connection refused (403)")?.client, "198.51.100.31");
+      assert.equal(line("connection refused (403)")?.origin, "https://evil.example");
+      assert.equal(line("request refused (421)")?.client, "198.51.100.32");
+      assert.equal(line("request refused (421)")?.host, "other.example");
+    } finally {
+      await disconnectAll();
+      await node.stop();
+    }
+  });
+
+  test("no colour codes in logs that go to a file or a pipe", async () => {
+    const node = await startServer({ env: { RUST_LOG: "info" } });
+    await node.stop();
+    assert.match(node.output(), /listening/);
+    assert.doesNotMatch(node.output(), /\x1b\[/);
+  });
+
+  test("forwarded addresses from a proxy not in --trusted-proxies are ignored, and a warning says so once", async () => {
+    const node = await startServer({ args: ["--trusted-proxies", "10.9.9.9"], env: { RUST_LOG: "warn" } });
+    try {
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await fetch(`${node.url}/healthz`, { headers: { "x-forwarded-for": `198.51.100.${40 + i}` } })).status, 200);
+      }
+      await waitUntil(() => /X-Forwarded-For from an address not in --trusted-proxies/.test(node.output()), { what: "the warning" });
+      assert.equal(node.output().match(/X-Forwarded-For from an address not in --trusted-proxies/g).length, 1, "once");
+      assert.match(node.output(), /peer=127\.0\.0\.1/);
+    } finally {
+      await node.stop();
+    }
+  });
+
+  test("an unreachable Redis is a warning at once, and its coming back a line too", async () => {
+    const redis = await startRedis();
+    await redis.stop();
+    const node = await startServer({ args: ["--redis-url", redis.url], env: { RUST_LOG: "info" } });
+    try {
+      await waitUntil(() => /Redis unreachable/.test(node.output()), { what: "the warning" });
+      assert.match(node.output(), /WARN.*Redis unreachable/);
+      await redis.start();
+      await waitUntil(() => /Redis link up/.test(node.output()), { what: "the link up", timeout: 10000 });
+      await redis.stop();
+      await waitUntil(() => /WARN.*Redis link lost/.test(node.output()), { what: "the loss", timeout: 10000 });
+    } finally {
+      await node.stop();
+      await redis.close();
+    }
+  });
+
+  test("SIGHUP does not stop the server: it says what it reloads, and goes on serving", async () => {
+    const node = await startServer({ env: { RUST_LOG: "info" } });
+    try {
+      node.proc.kill("SIGHUP");
+      await waitUntil(() => /SIGHUP: certificate files/.test(node.output()), { what: "the SIGHUP line" });
+      assert.equal((await fetch(`${node.url}/healthz`)).status, 200);
+      assert.equal(node.proc.exitCode, null);
+    } finally {
+      await node.stop();
+    }
+  });
 });
+
+/** The JSON lines of a server's output (`--log-format json`). */
+function jsonLines(output) {
+  return output.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+}

@@ -3,7 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../support/server.mjs";
-import { connect, disconnectAll, noomClient, roomName, waitFor } from "../support/clients.mjs";
+import { connect, disconnectAll, mark, noomClient, roomName, waitFor } from "../support/clients.mjs";
+import { pythonClient } from "../support/python-client.mjs";
 
 test("on SIGTERM every client hears server:restarting, then is disconnected, and noom exits 0", async () => {
   const server = await startServer();
@@ -21,6 +22,36 @@ test("on SIGTERM every client hears server:restarting, then is disconnected, and
     }
     assert.deepEqual(await exited, { code: 0, signal: null });
   } finally {
+    await disconnectAll();
+    await server.stop();
+  }
+});
+
+// Socket.IO clients treat a disconnect the server sends as final: a restart closes the transport
+// under them instead, so that every client, not only the web client, comes back.
+test("clients come back by themselves to a server restarted after SIGTERM: python-socketio and socket.io-client", async () => {
+  let server = await startServer();
+  const python = [pythonClient(server.url, "websocket"), pythonClient(server.url, "polling")];
+  try {
+    const js = await connect(server.url, { reconnection: true, reconnectionDelay: 200, reconnectionDelayMax: 1000 });
+    for (const client of python) await client.next("connect");
+    const port = server.port;
+    const exited = new Promise((resolve) => server.proc.once("exit", resolve));
+    server.proc.kill("SIGTERM");
+    // Over a WebSocket the notice comes first; a long-polling client gets it only if it polls
+    // again before its connection is cut.
+    await python[0].next("server:restarting");
+    for (const client of python) await client.next("disconnect");
+    await waitFor(js, "disconnect");
+    const beforeRestart = mark(js);
+    await exited;
+    server = await startServer({ port });
+    for (const client of python) await client.next("connect");
+    // Back in for real: the new server greets each with its session.
+    for (const client of python) await client.next("session");
+    await waitFor(js, "session", { after: beforeRestart });
+  } finally {
+    await Promise.all(python.map((client) => client.close()));
     await disconnectAll();
     await server.stop();
   }
