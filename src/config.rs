@@ -187,11 +187,16 @@ pub struct Config {
     #[arg(long, env = "NOOM_ICE_TRANSPORT_POLICY", value_enum, default_value_t = IceTransportPolicy::All)]
     pub ice_transport_policy: IceTransportPolicy,
 
-    /// Redis shared by the nodes of a cluster (`redis://host:port`, Redis 7 or later); without
-    /// it, this node is alone.
+    /// Redis shared by the nodes of a cluster (`redis://host:port`, or `rediss://` over TLS;
+    /// Redis 7 or later); without it, this node is alone.
     #[arg(long, env = "NOOM_REDIS_URL", hide_env_values = true)]
     #[serde(serialize_with = "hidden_password")]
     pub redis_url: Option<String>,
+
+    /// With `rediss://`: the certificate (PEM) of the authority that signed the Redis server's,
+    /// when it is not one the system trusts (a private CA).
+    #[arg(long, env = "NOOM_REDIS_CA")]
+    pub redis_ca: Option<PathBuf>,
 
     /// HTTPS: the certificate chain, a PEM file (with --tls-key). Reloaded when the file changes,
     /// so a renewed certificate needs no restart.
@@ -485,11 +490,15 @@ impl Config {
             return Err("--http-port redirects to HTTPS: it needs --tls-cert or --tls-self-signed".into());
         }
         if let Some(url) = &self.redis_url
-            && !(url.starts_with("redis://") || url.starts_with("redis+unix://"))
+            && !["redis://", "rediss://", "redis+unix://"].iter().any(|scheme| url.starts_with(scheme))
         {
             return Err(format!(
-                "--redis-url: {url:?} is not a Redis URL (expected redis://host:port or redis+unix:///path)"
+                "--redis-url: {:?} is not a Redis URL (expected redis://host:port, rediss://host:port over TLS, or redis+unix:///path)",
+                without_password(url)
             ));
+        }
+        if self.redis_ca.is_some() && !self.redis_url.as_deref().is_some_and(|url| url.starts_with("rediss://")) {
+            return Err("--redis-ca is for a Redis reached over TLS: it needs --redis-url rediss://…".into());
         }
         let placeholder = |flag: &str| {
             format!("{flag}: {HIDDEN:?} is what --print-config shows in place of the secret: give the secret itself")

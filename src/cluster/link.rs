@@ -6,6 +6,7 @@
 //! snapshots exchanged when the link comes back make up for what was missed.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -189,11 +190,21 @@ fn resp3(url: &str) -> String {
 }
 
 impl Link {
-    /// A link to the Redis at `url`, or none (a node alone). Connects once [`Link::start`]ed.
-    pub fn new(url: Option<&str>) -> anyhow::Result<Link> {
+    /// A link to the Redis at `url`, or none (a node alone); over TLS (`rediss://`), its
+    /// certificate is checked against `ca` (a PEM file) if given, else against the system's
+    /// trusted authorities. Connects once [`Link::start`]ed.
+    pub fn new(url: Option<&str>, ca: Option<&Path>) -> anyhow::Result<Link> {
         let client = url
             .map(|url| {
-                redis::Client::open(resp3(url)).with_context(|| format!("--redis-url {url:?} is not a Redis URL"))
+                let bad = || "--redis-url is not a Redis URL".to_owned();
+                match ca {
+                    None => redis::Client::open(resp3(url)).with_context(bad),
+                    Some(ca) => {
+                        let root_cert = std::fs::read(ca).with_context(|| format!("--redis-ca {}", ca.display()))?;
+                        let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(root_cert) };
+                        redis::Client::build_with_tls(resp3(url), certificates).with_context(bad)
+                    }
+                }
             })
             .transpose()?;
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
@@ -565,8 +576,8 @@ mod tests {
 
     #[test]
     fn a_bad_url_names_the_option() {
-        let e = Link::new(Some("http://nope")).err().unwrap();
+        let e = Link::new(Some("http://nope"), None).err().unwrap();
         assert!(format!("{e:#}").contains("--redis-url"));
-        assert_eq!(Link::new(None).unwrap().state(), LinkState::Off);
+        assert_eq!(Link::new(None, None).unwrap().state(), LinkState::Off);
     }
 }

@@ -177,7 +177,7 @@ impl Hub {
         http_port: u16,
         turn_relays: Option<RelayPorts>,
     ) -> anyhow::Result<(SocketIoLayer<Adapter>, Arc<Hub>)> {
-        let link = Link::new(config.redis_url.as_deref())?;
+        let link = Link::new(config.redis_url.as_deref(), config.redis_ca.as_deref())?;
         let (media, media_events) = media::start(&config, http_port).await.unzip();
         let call_size = config.call_size(media.is_some());
         let adapter = RedisAdapterCtr::new_with_driver(

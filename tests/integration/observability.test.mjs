@@ -25,6 +25,9 @@ async function scrape(url) {
   return samples;
 }
 
+/** How soon every node says it is not ready once Redis stops answering ("within a few seconds"). */
+const READY_BOUND = 5000;
+
 async function readyz(url) {
   const res = await fetch(`${url}/readyz`);
   return { status: res.status, body: await res.json() };
@@ -111,6 +114,44 @@ describe("readiness", () => {
       assert.equal((await scrape(linked.url)).get("noom_redis_up"), 1);
     } finally {
       await linked.stop();
+      await redis.close();
+    }
+  });
+});
+
+describe("readiness with Redis over TLS, and frozen", () => {
+  test("rediss://: the Redis's certificate is checked, against --redis-ca or else the system's authorities", async () => {
+    const redis = await startRedis({ tls: true });
+    const trusting = await startServer({ args: ["--redis-url", redis.url, "--redis-ca", redis.ca], env: { RUST_LOG: "info" } });
+    const doubting = await startServer({ args: ["--redis-url", redis.url], env: { RUST_LOG: "info" } });
+    try {
+      await waitUntil(async () => (await readyz(trusting.url)).status === 200, { what: "linked over TLS" });
+      assert.deepEqual((await readyz(trusting.url)).body, { ready: true, redis: "up" });
+      // The authority is not one the system trusts: no link, and the log says why.
+      await waitUntil(() => /Redis unreachable.*(certificate|UnknownIssuer)/i.test(doubting.output()), { what: "the refusal" });
+      assert.deepEqual(await readyz(doubting.url), { status: 503, body: { ready: false, redis: "down" } });
+    } finally {
+      await trusting.stop();
+      await doubting.stop();
+      await redis.close();
+    }
+  });
+
+  test("Redis frozen: every node says it is not ready within a few seconds, and ready again once Redis answers", { timeout: 60000 }, async (t) => {
+    const redis = await startRedis();
+    const nodes = [await startServer({ args: ["--redis-url", redis.url] }), await startServer({ args: ["--redis-url", redis.url] })];
+    try {
+      for (const node of nodes) await waitUntil(async () => (await readyz(node.url)).status === 200, { what: "ready" });
+      const frozenAt = Date.now();
+      redis.freeze();
+      for (const node of nodes) {
+        await waitUntil(async () => (await readyz(node.url)).status === 503, { what: "not ready", timeout: READY_BOUND });
+        t.diagnostic(`a node not ready ${Date.now() - frozenAt} ms after Redis froze`);
+      }
+      redis.thaw();
+      for (const node of nodes) await waitUntil(async () => (await readyz(node.url)).status === 200, { what: "ready again", timeout: 10000 });
+    } finally {
+      for (const node of nodes) await node.stop();
       await redis.close();
     }
   });
