@@ -207,14 +207,28 @@ pub struct Config {
     #[arg(long, env = "NOOM_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
 
-    /// HTTPS with a certificate made at start for these host names or addresses,
-    /// comma-separated (a LAN, a test): browsers warn until it is trusted, and say how.
+    /// HTTPS with a certificate made for these host names or addresses, comma-separated (a LAN, a
+    /// test), and kept in --state-dir for the next start: browsers warn until it is trusted, and
+    /// say how.
     #[arg(long, env = "NOOM_TLS_SELF_SIGNED", value_delimiter = ',')]
     pub tls_self_signed: Vec<String>,
 
-    /// With HTTPS, a plain-HTTP port that redirects every request to HTTPS (e.g. 80).
+    /// With HTTPS, a plain-HTTP port that redirects every request to HTTPS (e.g. 80), except
+    /// ACME's challenges when --acme-webroot is given.
     #[arg(long, env = "NOOM_HTTP_PORT")]
     pub http_port: Option<u16>,
+
+    /// A directory whose `.well-known/acme-challenge/` files the --http-port serves, for an ACME
+    /// client's HTTP-01 challenges (`certbot certonly --webroot -w <this directory>`) while Noom
+    /// holds port 80.
+    #[arg(long, env = "NOOM_ACME_WEBROOT")]
+    pub acme_webroot: Option<PathBuf>,
+
+    /// Where Noom keeps what must outlive a restart: the --tls-self-signed certificate (default:
+    /// $STATE_DIRECTORY, which systemd's StateDirectory= sets, else $XDG_STATE_HOME/noom, else
+    /// ~/.local/state/noom).
+    #[arg(long, env = "NOOM_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
 
     /// Turns on the admin panel at `/admin`, which this token unlocks (at least 16 characters;
     /// e.g. `openssl rand -hex 24`). Without it there is no admin panel.
@@ -425,12 +439,27 @@ impl Config {
                 "# call-size: {SFU_CALL_SIZE} through the media server, {MESH_CALL_SIZE} in a mesh (not set)\n"
             ));
         }
+        if self.state_dir.is_none() {
+            let default = self.state_dir().map_or("none: no home directory".into(), |d| d.display().to_string());
+            text.push_str(&format!("# state-dir: {default} (not set)\n"));
+        }
         text
     }
 
     /// Most people in one call, as the calls are carried (`sfu`: through the media server).
     pub fn call_size(&self, sfu: bool) -> u16 {
         self.call_size.unwrap_or(if sfu { SFU_CALL_SIZE } else { MESH_CALL_SIZE })
+    }
+
+    /// Where state is kept: --state-dir, else the default it describes; `None` where there is no
+    /// home to put it in.
+    pub fn state_dir(&self) -> Option<PathBuf> {
+        let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        self.state_dir
+            .clone()
+            .or_else(|| env("STATE_DIRECTORY"))
+            .or_else(|| env("XDG_STATE_HOME").map(|state| state.join("noom")))
+            .or_else(|| env("HOME").map(|home| home.join(".local/state/noom")))
     }
 
     /// Whether the server speaks HTTPS.
@@ -485,6 +514,9 @@ impl Config {
         let self_signed = self.tls_self_signed.iter().any(|n| !n.is_empty());
         if self_signed && self.tls_cert.is_some() {
             return Err("--tls-self-signed and --tls-cert are two ways to HTTPS: give one".into());
+        }
+        if self.acme_webroot.is_some() && self.http_port.is_none() {
+            return Err("--acme-webroot is served on the plain-HTTP port: it needs --http-port".into());
         }
         if self.http_port.is_some() && !self.tls() {
             return Err("--http-port redirects to HTTPS: it needs --tls-cert or --tls-self-signed".into());

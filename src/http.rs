@@ -2,6 +2,7 @@
 //! that checks the `Origin` of Socket.IO requests.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -114,15 +115,36 @@ struct Gate {
 }
 
 /// The plain-HTTP side of an HTTPS server: every request is sent to HTTPS, at the public name
-/// (never at a name the request made up).
-pub fn redirect_to_https(served: Served, https_port: u16) -> Router {
-    Router::new().fallback(move |headers: HeaderMap, uri: axum::http::Uri| async move {
+/// (never at a name the request made up), except ACME's HTTP-01 challenges when `acme_webroot`
+/// holds them.
+pub fn redirect_to_https(served: Served, https_port: u16, acme_webroot: Option<PathBuf>) -> Router {
+    let router = Router::new().fallback(move |headers: HeaderMap, uri: axum::http::Uri| async move {
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         match served.https_location(&headers, https_port, path) {
             Some(location) => axum::response::Redirect::permanent(&location).into_response(),
             None => misdirected(None, &headers),
         }
-    })
+    });
+    match acme_webroot {
+        Some(webroot) => router.route(
+            "/.well-known/acme-challenge/{token}",
+            get(move |axum::extract::Path(token): axum::extract::Path<String>| acme_challenge(webroot.clone(), token)),
+        ),
+        None => router,
+    }
+}
+
+/// The file an ACME client left in the webroot for a challenge's token (RFC 8555, 8.3): a token
+/// is base64url, so nothing else can name a path.
+async fn acme_challenge(webroot: PathBuf, token: String) -> Response {
+    let base64url = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if token.is_empty() || token.len() > 256 || !token.chars().all(base64url) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match tokio::fs::read(webroot.join(".well-known/acme-challenge").join(&token)).await {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// Alive (it answers), and whether the link to the other nodes is up: `off` for a node alone.

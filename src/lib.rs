@@ -155,7 +155,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("--http-port: cannot listen on {redirect}"))?;
         listener.set_nonblocking(true)?;
         println!("noom redirects http://{} to HTTPS", listener.local_addr()?);
-        let app = http::redirect_to_https(config.served(), local.port()).into_make_service();
+        let app =
+            http::redirect_to_https(config.served(), local.port(), config.acme_webroot.clone()).into_make_service();
         let acceptor = connection::GuardedAcceptor { media: None, ..acceptor };
         tokio::spawn(connection::server(listener)?.acceptor(acceptor).handle(handle).serve(app));
     }

@@ -31,14 +31,50 @@ pub async fn load(config: &Config, reload: Arc<Notify>) -> anyhow::Result<Option
     if config.tls_self_signed.is_empty() {
         return Ok(None);
     }
-    let made = rcgen::generate_simple_self_signed(config.tls_self_signed.clone())
-        .context("--tls-self-signed: cannot make a certificate for those names")?;
-    let cert = made.cert.pem();
-    println!("{}", trust_instructions(&config.tls_self_signed, made.cert.der(), &cert));
-    let rustls = RustlsConfig::from_pem(cert.into_bytes(), made.signing_key.serialize_pem().into_bytes())
-        .await
-        .context("--tls-self-signed")?;
+    let kept = config.state_dir().map(|dir| dir.join(SELF_SIGNED_DIR));
+    let (cert, key, made) = match kept.as_deref().and_then(|dir| kept_self_signed(dir, &config.tls_self_signed)) {
+        Some((cert, key)) => (cert, key, false),
+        None => {
+            let made = rcgen::generate_simple_self_signed(config.tls_self_signed.clone())
+                .context("--tls-self-signed: cannot make a certificate for those names")?;
+            let (cert, key) = (made.cert.pem(), made.signing_key.serialize_pem());
+            match &kept {
+                Some(dir) => keep_self_signed(dir, &config.tls_self_signed, &cert, &key)
+                    .with_context(|| format!("--state-dir: cannot keep the certificate in {}", dir.display()))?,
+                None => tracing::warn!("no --state-dir and no home directory: the certificate is new at every start"),
+            }
+            (cert, key, true)
+        }
+    };
+    let der = CertificateDer::from_pem_slice(cert.as_bytes()).context("--tls-self-signed: the kept certificate")?;
+    println!("{}", trust_instructions(&config.tls_self_signed, &der, &cert, made, kept.as_deref()));
+    let rustls = RustlsConfig::from_pem(cert.into_bytes(), key.into_bytes()).await.context("--tls-self-signed")?;
     Ok(Some(rustls))
+}
+
+/// Where in the state directory the self-signed certificate is kept.
+const SELF_SIGNED_DIR: &str = "self-signed";
+
+/// The certificate and key kept in `dir`, if they were made for `names`.
+fn kept_self_signed(dir: &Path, names: &[String]) -> Option<(String, String)> {
+    let kept_names = std::fs::read_to_string(dir.join("names")).ok()?;
+    if kept_names.lines().collect::<Vec<_>>() != names.iter().map(String::as_str).collect::<Vec<_>>() {
+        return None;
+    }
+    Some((std::fs::read_to_string(dir.join("cert.pem")).ok()?, std::fs::read_to_string(dir.join("key.pem")).ok()?))
+}
+
+/// Keeps a certificate made for `names`, its key readable by this user alone.
+fn keep_self_signed(dir: &Path, names: &[String], cert: &str, key: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(dir.join("key.pem"))?;
+    file.write_all(key.as_bytes())?;
+    std::fs::write(dir.join("cert.pem"), cert)?;
+    // Last: what says the pair is whole.
+    std::fs::write(dir.join("names"), names.join("\n"))
 }
 
 /// The name browsers reach this server's HTTPS at, which its certificate holds: the first
@@ -57,11 +93,17 @@ pub fn served_name(config: &Config) -> Option<String> {
     parsed.valid_dns_names().find(|name| !name.starts_with('*')).map(str::to_owned)
 }
 
-/// What a person must do for browsers to accept a certificate made at start.
-fn trust_instructions(names: &[String], der: &[u8], pem: &str) -> String {
+/// What a person must do for browsers to accept a self-signed certificate: `made` now, and kept
+/// in `kept` if anywhere.
+fn trust_instructions(names: &[String], der: &[u8], pem: &str, made: bool, kept: Option<&Path>) -> String {
     let fingerprint: Vec<String> = Sha256::digest(der).iter().map(|b| format!("{b:02X}")).collect();
+    let origin = match (made, kept) {
+        (true, Some(dir)) => format!("made now and kept in {} for the next start", dir.display()),
+        (false, Some(dir)) => format!("the one kept in {} (delete it for a new one)", dir.display()),
+        (_, None) => "made at start (a new one each time: there is no --state-dir)".to_owned(),
+    };
     format!(
-        "HTTPS with a self-signed certificate for {names}, made at start (a new one each time).\n\
+        "HTTPS with a self-signed certificate for {names}, {origin}.\n\
          SHA-256 fingerprint: {fingerprint}\n\
          Browsers warn about it until it is trusted: accept the warning once per browser, or save the\n\
          certificate below as noom.crt and trust it (Linux: sudo cp noom.crt /usr/local/share/ca-certificates/\n\
@@ -129,10 +171,24 @@ mod tests {
 
     #[test]
     fn the_instructions_name_the_hosts_and_the_fingerprint() {
-        let text = trust_instructions(&["noom.lan".into(), "10.0.0.2".into()], b"der", "PEM");
+        let text = trust_instructions(&["noom.lan".into(), "10.0.0.2".into()], b"der", "PEM", true, None);
         assert!(text.contains("noom.lan, 10.0.0.2"));
         // SHA-256 of "der".
         assert!(text.contains("SHA-256 fingerprint: 50:50:D8"));
         assert!(text.ends_with("PEM"));
+    }
+
+    #[test]
+    fn a_self_signed_certificate_is_kept_for_the_same_names_only() {
+        let dir = std::env::temp_dir().join(format!("noom-kept-{}", std::process::id()));
+        let names = vec!["noom.lan".to_owned(), "10.0.0.2".to_owned()];
+        assert_eq!(kept_self_signed(&dir, &names), None, "nothing kept yet");
+        keep_self_signed(&dir, &names, "CERT", "KEY").unwrap();
+        assert_eq!(kept_self_signed(&dir, &names), Some(("CERT".into(), "KEY".into())));
+        assert_eq!(kept_self_signed(&dir, &names[..1]), None, "other names: a new one");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("key.pem")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key is this user's alone");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import os from "node:os";
 import path from "node:path";
@@ -119,12 +119,91 @@ test("--http-port redirects plain HTTP to the HTTPS address, path and query kept
   }
 });
 
+test("the self-signed certificate is kept in --state-dir: the same across restarts, a new one for other names", async () => {
+  const state = mkdtempSync(path.join(os.tmpdir(), "noom-state-"));
+  const served = async (names) => {
+    const server = await startServer({ args: ["--tls-self-signed", names, "--state-dir", state] });
+    try {
+      return { fingerprint: (await servedCertificate(server.url)).fingerprint256, output: server.output() };
+    } finally {
+      await server.stop();
+    }
+  };
+  const first = await served("localhost,noom.lan");
+  assert.match(first.output, /made now and kept in .*noom-state-/);
+  const again = await served("localhost,noom.lan");
+  assert.equal(again.fingerprint, first.fingerprint, "the one trusted before");
+  assert.match(again.output, /the one kept in/);
+  const other = await served("localhost,noom.home");
+  assert.notEqual(other.fingerprint, first.fingerprint, "other names, another certificate");
+});
+
+test("--acme-webroot: the HTTP port serves ACME's challenge files, and redirects everything else", async () => {
+  const webroot = mkdtempSync(path.join(os.tmpdir(), "noom-acme-"));
+  const challenges = path.join(webroot, ".well-known/acme-challenge");
+  mkdirSync(challenges, { recursive: true });
+  writeFileSync(path.join(challenges, "Tk3n_-abc"), "Tk3n_-abc.thumbprint");
+  writeFileSync(path.join(webroot, "secret.txt"), "not for anyone");
+  const server = await startServer({ args: ["--tls-self-signed", "localhost", "--http-port", "0", "--acme-webroot", webroot] });
+  try {
+    const plain = server.output().match(/redirects (http:\/\/[^\s]+) to HTTPS/)[1];
+    const challenge = await fetch(`${plain}/.well-known/acme-challenge/Tk3n_-abc`, { redirect: "manual" });
+    assert.equal(challenge.status, 200);
+    assert.equal(await challenge.text(), "Tk3n_-abc.thumbprint");
+    for (const token of ["missing", "..%2Fsecret.txt", "a.b"]) {
+      const res = await fetch(`${plain}/.well-known/acme-challenge/${token}`, { redirect: "manual" });
+      assert.equal(res.status, 404, token);
+    }
+    const page = await fetch(`${plain}/r/room`, { redirect: "manual" });
+    assert.equal(page.status, 308, "everything else goes to HTTPS");
+  } finally {
+    await server.stop();
+  }
+});
+
+test("SIGHUP reads the certificate files again, even when nothing shows they changed", async () => {
+  const cert = path.join(dir, "hup.crt");
+  const key = path.join(dir, "hup.key");
+  const first = makeCertificate("hup-one.example");
+  // A second pair of the same sizes, put in place with the first's times: the change the server
+  // watches for cannot tell, so only the signal can make it read them.
+  let second;
+  for (let i = 0; i < 20 && !second; i++) {
+    const made = makeCertificate(`hup-two.example`);
+    const same = (a, b) => statSync(path.join(dir, a)).size === statSync(path.join(dir, b)).size;
+    if (same(made.cert, first.cert) && same(made.key, first.key)) second = made;
+  }
+  assert.ok(second, "a second pair of the same sizes");
+  // A whole second, which file times keep exactly.
+  const then = 1_700_000_000;
+  const put = ({ cert: c, key: k }) => {
+    copyFileSync(path.join(dir, c), cert);
+    copyFileSync(path.join(dir, k), key);
+    utimesSync(cert, then, then);
+    utimesSync(key, then, then);
+  };
+  put(first);
+  const server = await startServer({ args: ["--tls-cert", cert, "--tls-key", key], env: { RUST_LOG: "info" } });
+  try {
+    assert.match((await servedCertificate(server.url)).subject, /CN=hup-one\.example/);
+    put(second);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.match((await servedCertificate(server.url)).subject, /CN=hup-one\.example/, "unnoticed without the signal");
+    server.proc.kill("SIGHUP");
+    await waitUntil(() => /certificate reloaded/.test(server.output()), { what: "the reload", timeout: 5000 });
+    assert.match((await servedCertificate(server.url)).subject, /CN=hup-two\.example/);
+  } finally {
+    await server.stop();
+  }
+});
+
 test("HTTPS options that do not fit stop start-up with a message naming them", () => {
   const { cert, key } = makeCertificate("errors.example");
   const cases = [
     [["--tls-cert", path.join(dir, cert)], /--tls-cert and --tls-key go together/],
     [["--tls-self-signed", "localhost", "--tls-cert", path.join(dir, cert), "--tls-key", path.join(dir, key)], /two ways to HTTPS/],
     [["--http-port", "8080"], /--http-port .* needs --tls-cert or --tls-self-signed/],
+    [["--tls-self-signed", "localhost", "--acme-webroot", dir], /--acme-webroot .* needs --http-port/],
     [["--tls-cert", path.join(dir, "missing.crt"), "--tls-key", path.join(dir, key)], /--tls-cert .*missing\.crt/],
   ];
   for (const [args, message] of cases) {

@@ -6,10 +6,19 @@
 import { spawn } from "node:child_process";
 import { after, afterEach, before } from "node:test";
 import { fileURLToPath } from "node:url";
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const noomBin = process.env.NOOM_BIN || path.join(root, "target/debug/noom");
+
+let testsStateDir;
+/** The state directory of the servers the tests start (never the home directory's), made once. */
+function stateDir() {
+  testsStateDir ??= mkdtempSync(path.join(os.tmpdir(), "noom-test-state-"));
+  return testsStateDir;
+}
 
 /**
  * `port` listens on that port instead of a free one (to start a server again where a stopped one
@@ -20,7 +29,7 @@ export const noomBin = process.env.NOOM_BIN || path.join(root, "target/debug/noo
  */
 export async function startServer(options = {}) {
   const proc = spawn(noomBin, ["--host", options.host ?? "127.0.0.1", "--port", String(options.port ?? 0), ...(options.args ?? [])], {
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn", ...(options.env ?? {}) },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn", NOOM_STATE_DIR: stateDir(), ...(options.env ?? {}) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let log = "";
