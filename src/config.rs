@@ -276,8 +276,8 @@ pub enum IceTransportPolicy {
     Relay,
 }
 
-/// The shortest admin token accepted: guessing one must be hopeless.
-pub const ADMIN_TOKEN_MIN: usize = 16;
+/// The shortest secret accepted (the admin token, the TURN secret): guessing one must be hopeless.
+pub const SECRET_MIN: usize = 16;
 
 /// What `--print-config` shows in place of a secret; refused as a secret's value, so that a
 /// printed configuration loaded back cannot run with it.
@@ -545,9 +545,9 @@ impl Config {
             return Err(placeholder("--redis-url's password"));
         }
         if let Some(token) = &self.admin_token {
-            if token.chars().count() < ADMIN_TOKEN_MIN {
+            if token.chars().count() < SECRET_MIN {
                 return Err(format!(
-                    "--admin-token must be at least {ADMIN_TOKEN_MIN} characters (e.g. the output of `openssl rand -hex 24`)"
+                    "--admin-token must be at least {SECRET_MIN} characters (e.g. the output of `openssl rand -hex 24`)"
                 ));
             }
             if !token.chars().all(|c| c.is_ascii_graphic()) {
@@ -579,6 +579,13 @@ impl Config {
         let has_secret = self.turn_secret.as_deref().is_some_and(|s| !s.is_empty());
         if has_turn && !has_secret {
             return Err("--turn-urls needs --turn-secret (the TURN server's static-auth-secret)".into());
+        }
+        if let Some(secret) = self.turn_secret.as_deref().filter(|s| !s.is_empty())
+            && secret.chars().count() < SECRET_MIN
+        {
+            return Err(format!(
+                "--turn-secret must be at least {SECRET_MIN} characters: whoever guesses it relays through the TURN server as anyone (e.g. the output of `openssl rand -hex 32`)"
+            ));
         }
         if self.ice_transport_policy == IceTransportPolicy::Relay && !has_turn && !self.turn {
             return Err("--ice-transport-policy relay needs --turn-urls or --turn".into());

@@ -696,7 +696,7 @@ describe("call size (--call-size 2)", () => {
 });
 
 describe("ICE servers", () => {
-  const SECRET = "s3cret";
+  const SECRET = "s3cret-shared-with-coturn";
   const turn = useServer({
     args: ["--stun-urls", "stun:a.example:3478", "--turn-urls", "turn:127.0.0.1:3478?transport=udp", "--turn-secret", SECRET, "--turn-ttl", "600"],
   });

@@ -33,7 +33,7 @@ function effective(args, env) {
 }
 
 test("--print-config shows every option's value in effect, the defaults included, secrets hidden", () => {
-  const config = effective(["--turn-secret", "very secret", "--admin-token", "an-admin-token-0123456789"]);
+  const config = effective(["--turn-secret", "very secret indeed", "--admin-token", "an-admin-token-0123456789"]);
   assert.equal(config.calls, '"sfu"');
   assert.equal(config["media-address"], "[]", "advertised: the host's own address");
   assert.equal(config.port, "3000");
@@ -114,6 +114,7 @@ test("a bad file stops start-up with a message naming the file and what is wrong
     ['ice-transport-policy = "relay"\n', /--ice-transport-policy relay needs --turn-urls/],
     ["config = \"other.toml\"\n", /"config" is not an option/],
     ['admin-token = "short"\n', /--admin-token must be at least 16 characters/],
+    ['turn-secret = "s3cre"\nturn-urls = ["turn:turn.example.com:3478"]\n', /--turn-secret must be at least 16 characters/],
     ['admin-token = "sixteen chars and spaces"\n', /--admin-token must be printable ASCII without spaces/],
     ["call-size = 8\nchat-burst = 4\ncall-size = 9\n", /--config .*: line 3: duplicate key/],
     ['turn = "yes"\n', /"turn" must be true or false/],

@@ -365,7 +365,7 @@ test("rooms entered one after another from one address are slowed down (guessing
 });
 
 test("TURN credentials last minutes, come only with a call, and are renewed while in it", { timeout: 60_000 }, async () => {
-  const args = ["--turn-urls", "turn:127.0.0.1:3478", "--turn-secret", "a-shared-secret", "--turn-ttl", "60"];
+  const args = ["--turn-urls", "turn:127.0.0.1:3478", "--turn-secret", "a-shared-secret-0123", "--turn-ttl", "60"];
   await withServer({ args }, async (server) => {
     const room = roomName("relay");
     const { socket: ann } = await noomClient(server.url, "Ann", room);

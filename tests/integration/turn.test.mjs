@@ -7,8 +7,16 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import https from "node:https";
 import tls from "node:tls";
-import { startNoomWithTurn, turnCredentials } from "../support/turn.mjs";
-import { ALLOCATE_ERROR, ALLOCATE_SUCCESS, allocateRequest, readStun, readTurnReply } from "../support/stun.mjs";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { TURNSERVER_PATH, startNoomWithTurn, stunBinding, turnCredentials } from "../support/turn.mjs";
+import { ALLOCATE_ERROR, ALLOCATE_SUCCESS, CREATE_PERMISSION_SUCCESS, allocateRequest, createPermissionRequest, readStun,
+  readTurnReply } from "../support/stun.mjs";
+import { freeUdpAndTcpPort } from "../support/ports.mjs";
+import { waitUntil } from "../support/cluster.mjs";
 
 /** Noom with its TURN server, reached on loopback, and `args`. */
 function startNoomWithTurnHere(args = []) {
@@ -122,5 +130,42 @@ test("TURN over TLS on the HTTPS port: an allocation is answered there, and page
     assert.equal(status, 200, "the page, on the same port");
   } finally {
     await server.stop();
+  }
+});
+
+test("the committed coturn configuration takes Noom's credentials and relays to no private address", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "noom-coturn-"));
+  const port = await freeUdpAndTcpPort();
+  const minPort = 49152 + Math.floor(Math.random() * 15000);
+  const secret = randomBytes(24).toString("hex");
+  // The committed file, with what only a real machine has (its ports, public address, TLS)
+  // replaced by loopback's, and its files in a directory of this test's.
+  const committed = readFileSync(new URL("../../deploy/coturn/turnserver.conf", import.meta.url), "utf8");
+  const lines = committed.split("\n").filter((l) => !/^(tls-listening-port|external-ip|listening-port|min-port|max-port)=/.test(l))
+    .map((l) => (l.startsWith("static-auth-secret=") ? `static-auth-secret=${secret}` : l));
+  assert.ok(lines.some((l) => l.startsWith("denied-peer-ip=10.0.0.0")), "the file denies private peers");
+  lines.push(`listening-port=${port}`, "listening-ip=127.0.0.1", "relay-ip=127.0.0.1", `min-port=${minPort}`, `max-port=${minPort + 50}`,
+    "no-tls", "no-dtls", `userdb=${path.join(dir, "turndb")}`, `pidfile=${path.join(dir, "pid")}`,
+    `log-file=${path.join(dir, "log")}`, "simple-log", "no-stdout-log");
+  const config = path.join(dir, "turnserver.conf");
+  writeFileSync(config, lines.join("\n"));
+  const coturn = spawn(TURNSERVER_PATH, ["-c", config], { stdio: "ignore" });
+  const client = await udpClient(port);
+  try {
+    await waitUntil(() => stunBinding(port, 200), { what: "coturn answering" });
+    const challenge = read(await client.ask(allocateRequest()));
+    assert.equal(challenge.error, 401);
+    const { username, credential } = turnCredentials(secret, "ann");
+    const auth = { username, password: credential, realm: challenge.realm, nonce: challenge.nonce };
+    assert.equal(read(await client.ask(allocateRequest(auth))).type, ALLOCATE_SUCCESS, "Noom's credentials get a relay");
+    for (const peer of ["10.0.0.1", "192.168.1.1", "172.16.5.4", "127.0.0.1", "169.254.1.1", "100.64.0.1"]) {
+      const refused = read(await client.ask(createPermissionRequest(auth, peer)));
+      assert.equal(refused.error, 403, `no relay to ${peer}`);
+    }
+    assert.equal(read(await client.ask(createPermissionRequest(auth, "203.0.113.9"))).type, CREATE_PERMISSION_SUCCESS, "a public peer is relayed to");
+  } finally {
+    client.close();
+    coturn.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
   }
 });

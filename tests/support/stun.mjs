@@ -1,8 +1,8 @@
 // STUN as ICE speaks it (RFC 8489, RFC 8445), enough for a test to be a browser's ICE agent
 // checking a path to the media server: a Binding request with the short-term credential of the
 // server's answer, and the reading of the reply. Over TCP each message is framed (RFC 4571).
-// And as a TURN client speaks it (RFC 8656): an Allocate request, signed with a long-term
-// credential once the server has named its realm and nonce.
+// And as a TURN client speaks it (RFC 8656): an Allocate request, then CreatePermission, signed
+// with a long-term credential once the server has named its realm and nonce.
 import { createHash, createHmac, randomBytes } from "node:crypto";
 
 const MAGIC_COOKIE = 0x2112a442;
@@ -72,6 +72,29 @@ export function allocateRequest(auth) {
   const key = createHash("md5").update(`${auth.username}:${auth.realm}:${auth.password}`).digest();
   return message(ALLOCATE_REQUEST, [
     transport,
+    attribute(USERNAME, Buffer.from(auth.username)),
+    attribute(REALM, Buffer.from(auth.realm)),
+    attribute(NONCE, Buffer.from(auth.nonce)),
+  ], key).message;
+}
+
+const CREATE_PERMISSION_REQUEST = 0x0008;
+export const CREATE_PERMISSION_SUCCESS = 0x0108;
+const XOR_PEER_ADDRESS = 0x0012;
+
+/**
+ * A TURN CreatePermission request for the IPv4 address `peer`, signed as `allocateRequest`'s
+ * with `{ username, password, realm, nonce }`: what a relay must refuse for a private address.
+ */
+export function createPermissionRequest(auth, peer) {
+  const address = Buffer.alloc(8);
+  address.writeUInt8(0x01, 1); // IPv4
+  address.writeUInt16BE(MAGIC_COOKIE >>> 16, 2); // port 0, XORed
+  const octets = peer.split(".").map(Number);
+  address.writeUInt32BE((((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) ^ MAGIC_COOKIE) >>> 0, 4);
+  const key = createHash("md5").update(`${auth.username}:${auth.realm}:${auth.password}`).digest();
+  return message(CREATE_PERMISSION_REQUEST, [
+    attribute(XOR_PEER_ADDRESS, address),
     attribute(USERNAME, Buffer.from(auth.username)),
     attribute(REALM, Buffer.from(auth.realm)),
     attribute(NONCE, Buffer.from(auth.nonce)),
