@@ -1,23 +1,30 @@
 //! Builds the web client (`web/`, with npm) into `web/dist`, which the binary embeds, so a plain
-//! `cargo build` from a clean checkout gives a complete server.
+//! `cargo build` from a clean checkout gives a complete server; and tells the binary the source's
+//! revision (`NOOM_REVISION`), which `noom --version`, the logs and `/metrics` show.
 //!
 //! Set `NOOM_SKIP_WEB_BUILD=1` to embed `web/dist` as it is (for example when it was built
-//! separately); a missing `web/dist` then gets a placeholder page.
+//! separately); a missing `web/dist` then gets a placeholder page. Set `NOOM_REVISION` where the
+//! source is not a git checkout (a container build); otherwise git names the commit.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::SystemTime;
+
+/// What the web client is built from.
+const WEB_INPUTS: [&str; 8] = [
+    "web/src",
+    "web/index.html",
+    "web/admin.html",
+    "web/package.json",
+    "web/package-lock.json",
+    "web/vite.config.ts",
+    "web/public",
+    "web/scripts",
+];
 
 fn main() {
-    for path in [
-        "web/src",
-        "web/index.html",
-        "web/admin.html",
-        "web/package.json",
-        "web/package-lock.json",
-        "web/vite.config.ts",
-        "web/public",
-        "web/scripts",
-    ] {
+    revision();
+    for path in WEB_INPUTS {
         // A path that does not exist counts as changed on every build, which would run npm and
         // rebuild the server each time (web/public is only there if the client gets static files).
         if Path::new(path).exists() {
@@ -38,6 +45,11 @@ fn main() {
         }
         return;
     }
+    // This script runs again for a new commit too (see `revision`): the client is built only when
+    // something it is built from is newer than it.
+    if newest(WEB_INPUTS.iter().map(PathBuf::from)) <= modified(&dist.join("index.html")) {
+        return;
+    }
     let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
     if !web.join("node_modules").exists() {
         run(Command::new(npm).args(["ci", "--no-audit", "--no-fund"]).current_dir(web), "npm ci");
@@ -54,4 +66,46 @@ fn run(command: &mut Command, what: &str) {
              install them (e.g. `apt-get install nodejs npm`), or set NOOM_SKIP_WEB_BUILD=1 to build the server alone."
         ),
     }
+}
+
+/// The source's revision, for the binary: `NOOM_REVISION` if set, else the commit git names, else
+/// `unknown`. (Changes not committed do not show: this script does not run again for them.)
+fn revision() {
+    println!("cargo:rerun-if-env-changed=NOOM_REVISION");
+    let from_git = || {
+        let git = |args: &[&str]| Command::new("git").args(args).output().ok().filter(|o| o.status.success());
+        let commit = String::from_utf8(git(&["rev-parse", "--short=12", "HEAD"])?.stdout).ok()?;
+        // A new commit moves the branch's file (or packed-refs), and a checkout moves HEAD.
+        for watched in [".git/HEAD", ".git/packed-refs"] {
+            if Path::new(watched).exists() {
+                println!("cargo:rerun-if-changed={watched}");
+            }
+        }
+        if let Ok(head) = std::fs::read_to_string(".git/HEAD")
+            && let Some(branch) = head.trim().strip_prefix("ref: ")
+            && Path::new(".git").join(branch).exists()
+        {
+            println!("cargo:rerun-if-changed=.git/{branch}");
+        }
+        Some(commit.trim().to_owned())
+    };
+    let revision = std::env::var("NOOM_REVISION").ok().filter(|r| !r.is_empty()).or_else(from_git);
+    println!("cargo:rustc-env=NOOM_REVISION={}", revision.as_deref().unwrap_or("unknown"));
+}
+
+/// When the newest file under `paths` was changed.
+fn newest(paths: impl Iterator<Item = PathBuf>) -> Option<SystemTime> {
+    paths.filter_map(|path| newest_under(&path)).max()
+}
+
+fn newest_under(path: &Path) -> Option<SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path).ok()?.filter_map(|entry| newest_under(&entry.ok()?.path())).max()
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 /// Self-hosted video meetings and chat rooms, served by one binary.
 #[derive(Debug, Clone, Parser, Serialize)]
-#[command(name = "noom", version, about)]
+#[command(name = "noom", version = VERSION, about)]
 #[serde(rename_all = "kebab-case")]
 pub struct Config {
     /// A TOML file of options, keyed by their flag names (`call-size = 8`); flags and environment
@@ -193,6 +193,12 @@ pub struct Config {
     #[serde(serialize_with = "hidden_password")]
     pub redis_url: Option<String>,
 
+    /// This node's name in a cluster, in the logs, the admin panel and `/metrics` (letters,
+    /// digits, `.`, `-`, `_`; default: the host name). Each start adds a few letters of its own,
+    /// so that a node started again is never taken for its former self.
+    #[arg(long, env = "NOOM_NODE_NAME")]
+    pub node_name: Option<String>,
+
     /// With `rediss://`: the certificate (PEM) of the authority that signed the Redis server's,
     /// when it is not one the system trusts (a private CA).
     #[arg(long, env = "NOOM_REDIS_CA")]
@@ -262,6 +268,11 @@ pub enum Pairs {
     Direct,
     Server,
 }
+
+/// This build's version and the revision of its source: what `--version`, the logs and
+/// `noom_build_info` say.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("NOOM_REVISION"), ")");
+pub const REVISION: &str = env!("NOOM_REVISION");
 
 /// Most people in a call through the media server, unless --call-size says otherwise.
 pub const SFU_CALL_SIZE: u16 = 100;
@@ -439,6 +450,9 @@ impl Config {
                 "# call-size: {SFU_CALL_SIZE} through the media server, {MESH_CALL_SIZE} in a mesh (not set)\n"
             ));
         }
+        if self.node_name.is_none() {
+            text.push_str(&format!("# node-name: {} (not set: the host name)\n", self.node_name()));
+        }
         if self.state_dir.is_none() {
             let default = self.state_dir().map_or("none: no home directory".into(), |d| d.display().to_string());
             text.push_str(&format!("# state-dir: {default} (not set)\n"));
@@ -449,6 +463,11 @@ impl Config {
     /// Most people in one call, as the calls are carried (`sfu`: through the media server).
     pub fn call_size(&self, sfu: bool) -> u16 {
         self.call_size.unwrap_or(if sfu { SFU_CALL_SIZE } else { MESH_CALL_SIZE })
+    }
+
+    /// This node's name: --node-name, else the host name.
+    pub fn node_name(&self) -> String {
+        self.node_name.clone().unwrap_or_else(host_name)
     }
 
     /// Where state is kept: --state-dir, else the default it describes; `None` where there is no
@@ -532,6 +551,13 @@ impl Config {
         if self.redis_ca.is_some() && !self.redis_url.as_deref().is_some_and(|url| url.starts_with("rediss://")) {
             return Err("--redis-ca is for a Redis reached over TLS: it needs --redis-url rediss://…".into());
         }
+        if let Some(name) = &self.node_name
+            && !valid_node_name(name)
+        {
+            return Err(format!(
+                "--node-name: {name:?} must be 1 to 63 letters, digits, '.', '-' or '_' (it goes into logs and metrics)"
+            ));
+        }
         let placeholder = |flag: &str| {
             format!("{flag}: {HIDDEN:?} is what --print-config shows in place of the secret: give the secret itself")
         };
@@ -613,6 +639,23 @@ impl Config {
     pub fn turn_urls(&self) -> impl Iterator<Item = &str> {
         self.turn_urls.iter().map(String::as_str).filter(|u| !u.is_empty())
     }
+}
+
+fn valid_node_name(name: &str) -> bool {
+    (1..=63).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+/// The machine's host name, as a node name; `noom` if it has none that is one.
+fn host_name() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is as long as it says; gethostname writes at most that, NUL-terminated
+    // when it fits.
+    let ok = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } == 0;
+    let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
+    let name = String::from_utf8_lossy(&buffer[..end]);
+    // A fully qualified name: its first label is what people call the machine.
+    let name = name.split('.').next().unwrap_or_default();
+    if ok && valid_node_name(name) { name.to_owned() } else { "noom".to_owned() }
 }
 
 /// A TOML value as a flag's value.

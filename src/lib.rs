@@ -162,7 +162,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
     tokio::spawn(memory::give_back_periodically());
     println!("noom listening on {scheme}://{local}");
-    tracing::info!(%local, scheme, "listening");
+    tracing::info!(%local, scheme, node = hub.node(), version = config::VERSION, "listening");
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down");

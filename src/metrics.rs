@@ -175,6 +175,8 @@ pub struct Gauges {
     /// Other nodes heard from; `None` for a node alone.
     pub nodes: Option<usize>,
     pub redis_up: Option<bool>,
+    /// This node's id in the cluster (its name and what makes this start unique).
+    pub node: String,
 }
 
 /// The whole `/metrics` page.
@@ -188,6 +190,19 @@ pub fn render(gauges: &Gauges) -> String {
         }
     };
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+    // What runs where: nodes of one cluster must run one version (see docs/operating.md).
+    let build = format!(
+        "{{version=\"{}\",revision=\"{}\",node=\"{}\"}}",
+        env!("CARGO_PKG_VERSION"),
+        crate::config::REVISION,
+        gauges.node
+    );
+    metric(
+        "noom_build_info",
+        "gauge",
+        "This build's version and source revision, and the node's id: always 1.",
+        &[(&build, 1.0)],
+    );
     metric(
         "noom_sockets",
         "gauge",
@@ -391,8 +406,15 @@ mod tests {
     #[test]
     fn the_page_is_in_prometheus_text_format() {
         COUNTERS.rejected(ErrorCode::CallFull);
-        let page =
-            render(&Gauges { rooms: 2, participants: 3, calls: 1, in_calls: 2, nodes: Some(1), redis_up: Some(true) });
+        let page = render(&Gauges {
+            rooms: 2,
+            participants: 3,
+            calls: 1,
+            in_calls: 2,
+            nodes: Some(1),
+            redis_up: Some(true),
+            node: "n1-abcdef".into(),
+        });
         assert!(page.contains("# TYPE noom_rooms gauge\nnoom_rooms 2\n"));
         assert!(page.contains("noom_rejected_total{reason=\"call_full\"} "));
         assert!(page.contains("noom_redis_up 1\n"));
@@ -403,7 +425,15 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(page.contains("process_resident_memory_bytes "));
         }
-        let alone = render(&Gauges { rooms: 0, participants: 0, calls: 0, in_calls: 0, nodes: None, redis_up: None });
+        let alone = render(&Gauges {
+            rooms: 0,
+            participants: 0,
+            calls: 0,
+            in_calls: 0,
+            nodes: None,
+            redis_up: None,
+            node: "alone-abcdef".into(),
+        });
         assert!(!alone.contains("noom_redis_up"));
     }
 }

@@ -18,7 +18,7 @@ use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, PushInfo, PushKind};
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::{Notify, mpsc};
 
-use super::{Envelope, HEARTBEAT, MEDIA_NODE_TIMEOUT, NODE_TIMEOUT, Op, PREFIX};
+use super::{Envelope, HEARTBEAT, MEDIA_NODE_TIMEOUT, NODE_TIMEOUT, Op, PREFIX, PROTOCOL};
 use crate::rooms::PersonId;
 
 /// Commands waiting to be written to Redis. Past this, Redis is not keeping up, and what does
@@ -75,6 +75,8 @@ struct Inner {
     state: AtomicU8,
     /// When the link last came up, while it is up.
     up_since: Mutex<Option<Instant>>,
+    /// Nodes heard speaking another version of the protocol (said once each).
+    other_versions: Mutex<std::collections::HashSet<String>>,
     outbox: mpsc::Sender<Cmd>,
     outbox_rx: Mutex<Option<mpsc::Receiver<Cmd>>>,
     /// The adapter's channels and where their messages go.
@@ -193,7 +195,7 @@ impl Link {
     /// A link to the Redis at `url`, or none (a node alone); over TLS (`rediss://`), its
     /// certificate is checked against `ca` (a PEM file) if given, else against the system's
     /// trusted authorities. Connects once [`Link::start`]ed.
-    pub fn new(url: Option<&str>, ca: Option<&Path>) -> anyhow::Result<Link> {
+    pub fn new(name: &str, url: Option<&str>, ca: Option<&Path>) -> anyhow::Result<Link> {
         let client = url
             .map(|url| {
                 let bad = || "--redis-url is not a Redis URL".to_owned();
@@ -210,10 +212,12 @@ impl Link {
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
         let state = if client.is_some() { LinkState::Down } else { LinkState::Off };
         Ok(Link(Arc::new(Inner {
-            node: socketioxide::socket::Sid::new().to_string(),
+            // The name, and what makes this start of it unique.
+            node: format!("{name}-{}", &socketioxide::socket::Sid::new().to_string()[..6]),
             client,
             state: AtomicU8::new(state as u8),
             up_since: Mutex::new(None),
+            other_versions: Mutex::new(Default::default()),
             outbox,
             outbox_rx: Mutex::new(Some(outbox_rx)),
             handlers: RwLock::new(HashMap::new()),
@@ -492,6 +496,19 @@ impl Link {
     fn receive_op(&self, payload: &[u8]) {
         match Envelope::decode(payload) {
             Ok(envelope) if envelope.from == self.0.node => {}
+            Ok(envelope) if envelope.v != PROTOCOL => {
+                // Said once a node: it heartbeats twice a second.
+                if self.0.other_versions.lock().insert(envelope.from.clone()) {
+                    tracing::error!(
+                        node = envelope.from,
+                        its_protocol = envelope.v,
+                        our_protocol = PROTOCOL,
+                        "a node of another version shares this Redis: it is not heard, and its people and this \
+                         node's do not see each other; run one version in a cluster (docs/operating.md, \
+                         \"Upgrading\")"
+                    );
+                }
+            }
             Ok(envelope) => {
                 if let Some(replica) = self.0.replica.get() {
                     replica.clone().apply(&envelope.from, envelope.op);
@@ -576,8 +593,8 @@ mod tests {
 
     #[test]
     fn a_bad_url_names_the_option() {
-        let e = Link::new(Some("http://nope"), None).err().unwrap();
+        let e = Link::new("test", Some("http://nope"), None).err().unwrap();
         assert!(format!("{e:#}").contains("--redis-url"));
-        assert_eq!(Link::new(None, None).unwrap().state(), LinkState::Off);
+        assert_eq!(Link::new("test", None, None).unwrap().state(), LinkState::Off);
     }
 }

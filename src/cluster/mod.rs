@@ -31,6 +31,10 @@ use crate::validate::ErrorCode;
 
 /// Channels and keys in Redis, the adapter's included, are named under this prefix.
 pub const PREFIX: &str = "noom";
+/// The version of what nodes say to each other (the ops, the keys, the adapter's messages): it
+/// moves with any change to them, and the CHANGELOG says so. Nodes of another version are not
+/// heard: a cluster runs one version (docs/operating.md, "Upgrading").
+pub const PROTOCOL: u32 = 1;
 /// How often a node says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
 /// A node not heard from for this long is gone: its people leave every room.
@@ -137,17 +141,20 @@ pub fn resume_key(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-/// An op as it crosses Redis: who sent it, and what.
+/// An op as it crosses Redis: who sent it, in which version of the protocol, and what.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Envelope {
     pub from: String,
+    /// [`PROTOCOL`] of the sender; none from nodes older than this field.
+    #[serde(default)]
+    pub v: u32,
     #[serde(flatten)]
     pub op: Op,
 }
 
 impl Envelope {
     pub fn encode(from: &str, op: Op) -> Vec<u8> {
-        serde_json::to_vec(&Envelope { from: from.to_owned(), op }).expect("ops serialise")
+        serde_json::to_vec(&Envelope { from: from.to_owned(), v: PROTOCOL, op }).expect("ops serialise")
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Envelope, serde_json::Error> {

@@ -177,7 +177,7 @@ impl Hub {
         http_port: u16,
         turn_relays: Option<RelayPorts>,
     ) -> anyhow::Result<(SocketIoLayer<Adapter>, Arc<Hub>)> {
-        let link = Link::new(config.redis_url.as_deref(), config.redis_ca.as_deref())?;
+        let link = Link::new(&config.node_name(), config.redis_url.as_deref(), config.redis_ca.as_deref())?;
         let (media, media_events) = media::start(&config, http_port).await.unzip();
         let call_size = config.call_size(media.is_some());
         let adapter = RedisAdapterCtr::new_with_driver(
@@ -333,12 +333,18 @@ impl Hub {
             in_calls,
             nodes: clustered.then(|| self.nodes.lock().count()),
             redis_up: clustered.then(|| self.link.state() == crate::cluster::LinkState::Up),
+            node: self.link.node().to_owned(),
         }
     }
 
     /// Ready for new users: not shutting down, and linked to the other nodes where there are any.
     pub fn is_ready(&self) -> bool {
         !self.closing.load(Ordering::Relaxed) && self.link.state() != crate::cluster::LinkState::Down
+    }
+
+    /// This node's id in the cluster: its name, and what makes this start of it unique.
+    pub fn node(&self) -> &str {
+        self.link.node()
     }
 
     /// `"off"`, `"up"` or `"down"`: this node's link to the other nodes.

@@ -2,7 +2,8 @@
 import { describe, test } from "node:test";
 import http from "node:http";
 import assert from "node:assert/strict";
-import { startServer, useServer } from "../support/server.mjs";
+import { spawnSync } from "node:child_process";
+import { noomBin, startServer, useServer } from "../support/server.mjs";
 import { startRedis } from "../support/redis.mjs";
 import { waitUntil } from "../support/cluster.mjs";
 import { ack, connectNoom, disconnect, disconnectAll, noomClient, roomName, waitFor } from "../support/clients.mjs";
@@ -152,6 +153,43 @@ describe("readiness with Redis over TLS, and frozen", () => {
       for (const node of nodes) await waitUntil(async () => (await readyz(node.url)).status === 200, { what: "ready again", timeout: 10000 });
     } finally {
       for (const node of nodes) await node.stop();
+      await redis.close();
+    }
+  });
+});
+
+describe("versions", () => {
+  test("/metrics and --version name the build: version and source revision", async () => {
+    const node = await startServer();
+    try {
+      const build = [...(await scrape(node.url)).entries()].find(([name]) => name.startsWith("noom_build_info{"));
+      assert.ok(build, "noom_build_info is reported");
+      assert.match(build[0], /version="\d+\.\d+\.\d+",revision="[0-9a-f]{7,}|unknown",node="[\w.-]+"/);
+      assert.equal(build[1], 1);
+      const version = spawnSync(noomBin, ["--version"], { encoding: "utf8" }).stdout.trim();
+      assert.match(version, /^noom \d+\.\d+\.\d+ \(([0-9a-f]{7,}|unknown)\)$/);
+      assert.ok(build[0].includes(`revision="${version.match(/\((.*)\)/)[1]}"`), "the same revision");
+    } finally {
+      await node.stop();
+    }
+  });
+
+  test("a node of another protocol version on the same Redis is not heard, and the log says so once", async () => {
+    const redis = await startRedis();
+    const node = await startServer({ args: ["--redis-url", redis.url, "--node-name", "current"] });
+    try {
+      await waitUntil(async () => (await readyz(node.url)).status === 200, { what: "linked" });
+      const publish = (op) => spawnSync("redis-cli", ["-p", String(redis.port), "PUBLISH", "noom#state", JSON.stringify(op)]);
+      for (let i = 0; i < 3; i++) {
+        publish({ from: "older-abc123", op: "heartbeat" }); // before versions were said
+        publish({ from: "newer-def456", v: 999, op: "heartbeat" });
+      }
+      await waitUntil(() => (node.output().match(/a node of another version shares this Redis/g) ?? []).length >= 2, { what: "the error" });
+      assert.equal(node.output().match(/a node of another version shares this Redis/g).length, 2, "once for each node");
+      assert.match(node.output(), /node="?older-abc123/);
+      assert.equal((await scrape(node.url)).get("noom_cluster_nodes"), 0, "neither counts as a node of the cluster");
+    } finally {
+      await node.stop();
       await redis.close();
     }
   });
