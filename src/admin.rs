@@ -59,6 +59,7 @@ pub fn routes(config: &Config, hub: Arc<Hub>) -> Router {
         .route("/admin/api/state", get(state))
         .route("/admin/api/close-room", post(close_room))
         .route("/admin/api/disconnect", post(disconnect))
+        .route("/admin/api/drain", post(drain))
         .route("/admin/api/{*rest}", axum::routing::any(unknown))
         .route("/metrics", get(metrics))
         .with_state(admin)
@@ -132,6 +133,20 @@ async fn disconnect(State(admin): State<Admin>, client: Client, headers: HeaderM
     let request = admin.authorise(client, &headers).and_then(|()| parse::<Disconnect>(&body));
     match request.and_then(|Disconnect { id }| admin.hub.kick(&id).map(|node| (id, node))) {
         Ok((id, node)) => axum::Json(serde_json::json!({ "id": id, "node": node })).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+/// This node drains (as on SIGUSR1): the node that answers, behind a load balancer whichever it
+/// picked; ask a node directly to drain that one.
+async fn drain(State(admin): State<Admin>, client: Client, headers: HeaderMap) -> Response {
+    match admin.authorise(client, &headers) {
+        Ok(()) => {
+            admin.hub.drain();
+            let body =
+                serde_json::json!({ "node": admin.hub.node(), "draining": true, "calls": admin.hub.calls_here() });
+            axum::Json(body).into_response()
+        }
         Err(e) => failure(e),
     }
 }

@@ -193,6 +193,11 @@ pub struct Config {
     #[serde(serialize_with = "hidden_password")]
     pub redis_url: Option<String>,
 
+    /// Draining (SIGUSR1, or the admin panel's API) stops the node once its calls are over, or
+    /// this many seconds after it began, whichever comes first.
+    #[arg(long, env = "NOOM_DRAIN_TIMEOUT", default_value_t = 1800)]
+    pub drain_timeout: u64,
+
     /// This node's name in a cluster, in the logs, the admin panel and `/metrics` (letters,
     /// digits, `.`, `-`, `_`; default: the host name). Each start adds a few letters of its own,
     /// so that a node started again is never taken for its former self.

@@ -152,10 +152,11 @@ async fn health(hub: Arc<Hub>) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok", "redis": hub.link_state() }))
 }
 
-/// Ready for new users (`200`), or not (`503`): shutting down, or cut off from the other nodes.
+/// Ready for new users (`200`), or not (`503`): shutting down, draining, or cut off from the other
+/// nodes.
 async fn ready(hub: Arc<Hub>) -> Response {
     let status = if hub.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = serde_json::json!({ "ready": status == StatusCode::OK, "redis": hub.link_state() });
+    let body = serde_json::json!({ "ready": status == StatusCode::OK, "redis": hub.link_state(), "draining": hub.is_draining() });
     (status, axum::Json(body)).into_response()
 }
 
@@ -230,6 +231,9 @@ async fn socket_io_gate(State(gate): State<Gate>, mut request: Request, next: Ne
         if gate.served.check_origin(request.headers()) == OriginCheck::Refused {
             return origin_refused(client, request.headers());
         }
+        if gate.hub.is_draining() {
+            return draining(client);
+        }
         return admit_plain_websocket(&gate, client, request, next).await;
     }
     if !path.starts_with("/socket.io/") && path != "/socket.io" {
@@ -252,6 +256,9 @@ async fn socket_io_gate(State(gate): State<Gate>, mut request: Request, next: Ne
     }
     let next = Forward { next, polled, hub: &gate.hub };
     let request = if polling_in_session { request } else { detached(request) };
+    if new_session && gate.hub.is_draining() {
+        return draining(client);
+    }
     if let Some(client) = client
         && new_session
         && let Err(refusal) = gate.hub.admit(client)
@@ -320,6 +327,15 @@ impl Gate {
 fn refused(refusal: crate::admission::Refusal, client: IpAddr) -> Response {
     refusal.record(client);
     (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "5")], refusal.message()).into_response()
+}
+
+/// A new connection to a node that is draining: its client tries again, and a load balancer that
+/// passes a 503 on to the next node (the committed nginx file does) or watches `/readyz` sends it
+/// to another.
+fn draining(client: Option<IpAddr>) -> Response {
+    tracing::info!(client = client.map(display), "connection refused (503): this node is draining");
+    let message = "this node is draining: connect again, to another node";
+    (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], message).into_response()
 }
 
 /// The plain `/ws` chat counts against the same limits: its connection holds a slot.

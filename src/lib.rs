@@ -163,10 +163,17 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     tokio::spawn(memory::give_back_periodically());
     println!("noom listening on {scheme}://{local}");
     tracing::info!(%local, scheme, node = hub.node(), version = config::VERSION, "listening");
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        let _ = stop_tx.send(true);
+    listen_for_drain(hub.clone())?;
+    tokio::spawn({
+        let hub = hub.clone();
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                () = hub.drained() => {}
+            }
+            tracing::info!("shutting down");
+            let _ = stop_tx.send(true);
+        }
     });
     let closing = tokio::spawn({
         let stopped = stopped();
@@ -200,6 +207,21 @@ fn listen_for_hangups(reload: Arc<tokio::sync::Notify>) -> anyhow::Result<()> {
                     "SIGHUP: certificate files (--tls-cert, --tls-key) are read again; other options take a restart"
                 );
                 reload.notify_one();
+            }
+        });
+    }
+    Ok(())
+}
+
+/// SIGUSR1: the node drains (see `realtime`'s `drain`), then stops.
+fn listen_for_drain(hub: Arc<Hub>) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut asks = signal(SignalKind::user_defined1()).context("cannot listen for SIGUSR1")?;
+        tokio::spawn(async move {
+            while asks.recv().await.is_some() {
+                hub.drain();
             }
         });
     }

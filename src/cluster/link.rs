@@ -324,14 +324,20 @@ impl Link {
         }
     }
 
-    /// The node whose media server carries `room`'s call, for the whole cluster: this one if no
+    /// The node whose media server carries `room`'s call, for the whole cluster: `candidate` if no
     /// live node does yet, or only `gone`, which this node knows is quiet (Redis may not yet).
     /// `alive` are the nodes this one heard lately. `None` if Redis cannot say now (the node then
     /// carries it itself).
-    pub async fn media_node(&self, room: &str, gone: Option<&str>, alive: &[String]) -> Option<String> {
+    pub async fn media_node(
+        &self,
+        room: &str,
+        candidate: &str,
+        gone: Option<&str>,
+        alive: &[String],
+    ) -> Option<String> {
         let script = redis::Script::new(MEDIA_NODE);
         let mut invocation = script.key(media_key(room));
-        invocation.arg(&self.0.node).arg(format!("{PREFIX}:node:")).arg(gone.unwrap_or_default()).arg(alive);
+        invocation.arg(candidate).arg(format!("{PREFIX}:node:")).arg(gone.unwrap_or_default()).arg(alive);
         self.invoke(&invocation).await
     }
 

@@ -96,7 +96,8 @@ impl Hub {
     async fn carrier_of(&self, room: &str) -> Option<String> {
         let now = Instant::now();
         let alive = self.nodes.lock().heard_lately(now, MEDIA_NODE_TIMEOUT);
-        let node = self.link.media_node(room, None, &alive).await?;
+        let candidate = self.carrier_for_new_call(&alive);
+        let node = self.link.media_node(room, &candidate, None, &alive).await?;
         // A node never heard of has just started, or this one has: Redis knows better. So does
         // it while this node's own link has just come up, before anyone was heard again.
         let quiet = node != self.link.node()
@@ -106,12 +107,26 @@ impl Hub {
         if !quiet {
             return Some(node);
         }
-        let carrier = self.link.media_node(room, Some(&node), &alive).await?;
+        let carrier = self.link.media_node(room, &candidate, Some(&node), &alive).await?;
         if carrier == self.link.node() {
             tracing::warn!(%room, from = %node, "a call's media moves to this node: its node is quiet");
             self.link.publish_op(Op::MediaMoved { room: room.to_owned(), to: carrier.clone() });
         }
         Some(carrier)
+    }
+
+    /// The node to carry a call nobody carries yet: the node of whoever starts it (this one), unless
+    /// this one is draining: then a live node, whichever, or this one if it is alone.
+    fn carrier_for_new_call(&self, alive: &[String]) -> String {
+        let me = self.link.node();
+        if !self.is_draining() {
+            return me.to_owned();
+        }
+        let others: Vec<&String> = alive.iter().filter(|node| *node != me).collect();
+        match others.len() {
+            0 => me.to_owned(),
+            n => others[rand::random_range(0..n)].clone(),
+        }
     }
 
     /// What this node's media server makes of a request from someone in `room`'s call, whichever

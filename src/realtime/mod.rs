@@ -13,6 +13,7 @@
 //! - `changes`: changes to rooms made here, and how each is told (the sockets here, other nodes).
 //! - `replica`: changes made on other nodes, applied here and told to the sockets here.
 //! - `moderation`: the admin's actions.
+//! - `drain`: a node on its way out: no new users or calls, and a stop once its calls are over.
 //! - `directory`: the lobby's room list, pushed as it changes.
 //! - `outbox`: everything sent to a socket, counted in bytes; a socket that falls behind is
 //!   closed.
@@ -27,6 +28,7 @@ mod call_presence;
 mod changes;
 mod directory;
 mod dispatch;
+mod drain;
 mod limits;
 mod locks;
 mod media;
@@ -126,6 +128,9 @@ pub struct Hub {
     admission: Arc<Admission>,
     /// Every connection open, cut at shutdown.
     connections: OpenConnections,
+    /// When this node began draining, if it is (see [`drain`]).
+    draining: parking_lot::Mutex<Option<std::time::Instant>>,
+    drain_asked: Notify,
     /// Bytes of bulky output per client address (see [`BULK_BURST_PER_ADDRESS`]).
     bulk: PerAddress,
     /// Rooms entered per client address (see [`ENTRY_BURST_PER_ADDRESS`]).
@@ -213,6 +218,8 @@ impl Hub {
             waiting: outbox::PerAddress::default(),
             admission,
             connections: OpenConnections::default(),
+            draining: parking_lot::Mutex::new(None),
+            drain_asked: Notify::new(),
             config,
             io: io.clone(),
             directory_changed: Notify::new(),
@@ -339,7 +346,9 @@ impl Hub {
 
     /// Ready for new users: not shutting down, and linked to the other nodes where there are any.
     pub fn is_ready(&self) -> bool {
-        !self.closing.load(Ordering::Relaxed) && self.link.state() != crate::cluster::LinkState::Down
+        !self.closing.load(Ordering::Relaxed)
+            && !self.is_draining()
+            && self.link.state() != crate::cluster::LinkState::Down
     }
 
     /// This node's id in the cluster: its name, and what makes this start of it unique.

@@ -91,7 +91,7 @@ describe("readiness", () => {
   test("a node alone is ready, and alive", async () => {
     const node = await startServer();
     try {
-      assert.deepEqual(await readyz(node.url), { status: 200, body: { ready: true, redis: "off" } });
+      assert.deepEqual(await readyz(node.url), { status: 200, body: { ready: true, redis: "off", draining: false } });
     } finally {
       await node.stop();
     }
@@ -101,7 +101,7 @@ describe("readiness", () => {
     const port = await freePort(); // nothing listens there
     const node = await startServer({ args: ["--redis-url", `redis://127.0.0.1:${port}`] });
     try {
-      assert.deepEqual(await readyz(node.url), { status: 503, body: { ready: false, redis: "down" } });
+      assert.deepEqual(await readyz(node.url), { status: 503, body: { ready: false, redis: "down", draining: false } });
       assert.equal((await fetch(`${node.url}/healthz`)).status, 200);
       assert.equal((await scrape(node.url)).get("noom_redis_up"), 0);
     } finally {
@@ -111,7 +111,7 @@ describe("readiness", () => {
     const linked = await startServer({ args: ["--redis-url", redis.url] });
     try {
       await waitUntil(async () => (await readyz(linked.url)).status === 200, { what: "ready once linked" });
-      assert.deepEqual((await readyz(linked.url)).body, { ready: true, redis: "up" });
+      assert.deepEqual((await readyz(linked.url)).body, { ready: true, redis: "up", draining: false });
       assert.equal((await scrape(linked.url)).get("noom_redis_up"), 1);
     } finally {
       await linked.stop();
@@ -127,10 +127,10 @@ describe("readiness with Redis over TLS, and frozen", () => {
     const doubting = await startServer({ args: ["--redis-url", redis.url], env: { RUST_LOG: "info" } });
     try {
       await waitUntil(async () => (await readyz(trusting.url)).status === 200, { what: "linked over TLS" });
-      assert.deepEqual((await readyz(trusting.url)).body, { ready: true, redis: "up" });
+      assert.deepEqual((await readyz(trusting.url)).body, { ready: true, redis: "up", draining: false });
       // The authority is not one the system trusts: no link, and the log says why.
       await waitUntil(() => /Redis unreachable.*(certificate|UnknownIssuer)/i.test(doubting.output()), { what: "the refusal" });
-      assert.deepEqual(await readyz(doubting.url), { status: 503, body: { ready: false, redis: "down" } });
+      assert.deepEqual(await readyz(doubting.url), { status: 503, body: { ready: false, redis: "down", draining: false } });
     } finally {
       await trusting.stop();
       await doubting.stop();

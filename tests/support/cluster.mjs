@@ -88,7 +88,8 @@ export function alive(node) {
  * `label` and `kill()` (SIGKILL, resolves once the process is gone).
  */
 export async function startNode(redisUrl, { args = [], label, ...options } = {}) {
-  const node = await startServer({ ...options, args: ["--redis-url", redisUrl, ...args] });
+  const name = label ? ["--node-name", `node-${label.toLowerCase()}`] : [];
+  const node = await startServer({ ...options, args: ["--redis-url", redisUrl, ...name, ...args] });
   node.label = label ?? String(node.port);
   node.kill = () =>
     new Promise((resolve) => {
