@@ -50,7 +50,14 @@ test("the Dockerfile's server stage builds from exactly what it copies", { timeo
   try {
     for (const { instruction, args } of steps) {
       if (instruction === "WORKDIR") assert.equal(args[0], "/src", "the paths below are relative to /src");
-      if (instruction === "ENV") for (const pair of args) { const [k, v] = pair.split("="); env[k] = v; }
+      // A build argument's default, as `docker build` without --build-arg takes it.
+      if (instruction === "ARG") for (const pair of args) { const [k, v = ""] = pair.split("="); env[k] = v; }
+      if (instruction === "ENV") {
+        for (const pair of args) {
+          const [k, v] = pair.split("=");
+          env[k] = v.replace(/\$\{(\w+)\}/g, (_, name) => env[name] ?? "");
+        }
+      }
       if (instruction === "RUN") build = args;
       if (instruction !== "COPY") continue;
       const from = args.find((a) => a.startsWith("--from="));
@@ -75,7 +82,9 @@ test("the Dockerfile's server stage builds from exactly what it copies", { timeo
       encoding: "utf8",
     });
     assert.equal(run.status, 0, `cargo failed in the Dockerfile's context:\n${run.stderr.slice(-4000)}`);
-    assert.ok(existsSync(path.join(root, "target/dockerfile-context/debug/noom")), "the binary was built");
+    const binary = path.join(root, "target/dockerfile-context/debug/noom");
+    const version = spawnSync(binary, ["--version"], { encoding: "utf8" }).stdout.trim();
+    assert.equal(version, `noom ${version.split(" ")[1]} (${env.NOOM_REVISION})`, "the revision the build was given");
   } finally {
     rmSync(context, { recursive: true, force: true });
   }
