@@ -66,15 +66,6 @@ impl Refusal {
     }
 }
 
-impl Refusal {
-    /// Counts a refused connection and logs it, with its client's address: an operator sees who
-    /// hits the limits, and why.
-    pub fn record(self, client: IpAddr) {
-        crate::metrics::COUNTERS.refused_connection(self);
-        tracing::info!(%client, reason = self.name(), "connection refused: {}", self.message());
-    }
-}
-
 struct Address {
     /// Socket.IO sessions and `/ws` connections open.
     open: u32,

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 /// Self-hosted video meetings and chat rooms, served by one binary.
 #[derive(Debug, Clone, Parser, Serialize)]
-#[command(name = "noom", version = VERSION, about)]
+#[command(name = "noom", version = crate::version::VERSION, about)]
 #[serde(rename_all = "kebab-case")]
 pub struct Config {
     /// A TOML file of options, keyed by their flag names (`call-size = 8`); flags and environment
@@ -273,11 +273,6 @@ pub enum Pairs {
     Direct,
     Server,
 }
-
-/// This build's version and the revision of its source: what `--version`, the logs and
-/// `noom_build_info` say.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("NOOM_REVISION"), ")");
-pub const REVISION: &str = env!("NOOM_REVISION");
 
 /// Most people in a call through the media server, unless --call-size says otherwise.
 pub const SFU_CALL_SIZE: u16 = 100;

@@ -13,11 +13,9 @@
 //! Without these, idle or half-sent connections cost a file descriptor and a buffer each for as
 //! long as their peer keeps them open: a thousand of them exhausted the server's descriptors.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -30,8 +28,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::admission::{Admission, Refusal, TrustedProxies};
+use crate::metrics::COUNTERS;
 use crate::sfu::MediaServer;
-use crate::stall::{Held, StallGuard, Written};
+use crate::stall::{Held, OpenConnections, StallGuard, Written};
 use crate::turn::Streams;
 
 /// The longest a connection may take to send a request's headers, counted from when it is
@@ -209,7 +208,7 @@ impl GuardedAcceptor {
         } else {
             let slot = self.admission.connection_opened(peer, Instant::now());
             if slot.is_none() {
-                Refusal::TooManyOpen.record(peer);
+                COUNTERS.refused_connection(Refusal::TooManyOpen, peer);
                 return Err(io::Error::other(Refusal::TooManyOpen.message()));
             }
             slot
@@ -217,54 +216,6 @@ impl GuardedAcceptor {
         tcp.set_nodelay(true)?;
         let listed = Some(self.open.list(&tcp));
         Ok(StallGuard::holding(tcp, self.stall_limit, Held { slot, listed }))
-    }
-}
-
-/// The connections open, to be cut at shutdown. A client whose connection is cut reconnects, to
-/// another node or to this one started again; a Socket.IO disconnect, or Engine.IO's close,
-/// which socketioxide's own closing sends, is final to python-socketio and others.
-#[derive(Clone, Default)]
-pub struct OpenConnections(Arc<parking_lot::Mutex<Listing>>);
-
-#[derive(Default)]
-struct Listing {
-    next: u64,
-    sockets: HashMap<u64, RawFd>,
-}
-
-/// A connection's place in [`OpenConnections`]: it leaves the list when dropped, which must be
-/// before its socket closes (see [`crate::stall::StallGuard`]).
-pub struct Listed {
-    id: u64,
-    list: OpenConnections,
-}
-
-impl Drop for Listed {
-    fn drop(&mut self) {
-        self.list.0.lock().sockets.remove(&self.id);
-    }
-}
-
-impl OpenConnections {
-    fn list(&self, tcp: &TcpStream) -> Listed {
-        let mut listing = self.0.lock();
-        let id = listing.next;
-        listing.next += 1;
-        listing.sockets.insert(id, tcp.as_raw_fd());
-        Listed { id, list: self.clone() }
-    }
-
-    /// Shuts every open connection down both ways: what was written to it still reaches its
-    /// peer, which then reads its end. Returns how many there were.
-    pub fn cut_all(&self) -> usize {
-        let listing = self.0.lock();
-        for socket in listing.sockets.values() {
-            // SAFETY: a listed socket is open: it leaves the list before it closes, under the
-            // same lock.
-            let socket = unsafe { BorrowedFd::borrow_raw(*socket) };
-            let _ = socket2::SockRef::from(&socket).shutdown(std::net::Shutdown::Both);
-        }
-        listing.sockets.len()
     }
 }
 

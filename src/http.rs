@@ -20,6 +20,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::admission::TrustedProxies;
 use crate::config::Config;
 use crate::connection::PeerAddr;
+use crate::metrics::COUNTERS;
 use crate::origin::{OriginCheck, Served};
 use crate::realtime::plain_ws::{self, PublicChat};
 use crate::realtime::{Adapter, ClientAddress, Hub};
@@ -325,7 +326,7 @@ impl Gate {
 
 /// A new connection refused by the limits of its address.
 fn refused(refusal: crate::admission::Refusal, client: IpAddr) -> Response {
-    refusal.record(client);
+    COUNTERS.refused_connection(refusal, client);
     (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "5")], refusal.message()).into_response()
 }
 
@@ -379,7 +380,7 @@ fn detached(request: Request) -> Request {
 
 /// A request for a host name this server does not answer for.
 fn misdirected(client: Option<IpAddr>, headers: &HeaderMap) -> Response {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let host = text_of(headers, header::HOST);
     tracing::info!(
         client = client.map(display),
         host,
@@ -390,11 +391,12 @@ fn misdirected(client: Option<IpAddr>, headers: &HeaderMap) -> Response {
 }
 
 fn origin_refused(client: Option<IpAddr>, headers: &HeaderMap) -> Response {
-    let origin = headers.get(header::ORIGIN).and_then(|h| h.to_str().ok()).unwrap_or_default();
-    tracing::info!(
-        client = client.map(display),
-        origin,
-        "connection refused (403): an origin not allowed, see --allowed-origins"
-    );
+    let origin = text_of(headers, header::ORIGIN);
+    tracing::info!(client = client.map(display), origin, "connection refused (403): an origin not allowed");
     (StatusCode::FORBIDDEN, "origin not allowed").into_response()
+}
+
+/// A header's value, for a log line (empty if absent or not text).
+fn text_of(headers: &HeaderMap, name: header::HeaderName) -> &str {
+    headers.get(name).and_then(|h| h.to_str().ok()).unwrap_or_default()
 }

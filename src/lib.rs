@@ -32,6 +32,7 @@
 //! - [`stun`]: STUN messages, as far as the media port and the TURN server read them themselves.
 //! - [`descriptors`]: the open-files limit, raised at start.
 //! - [`memory`]: memory freed by the allocator given back to the system.
+//! - [`version`]: what this build is: its version and its source's revision.
 //!
 //! # The path of one event: `room:join`
 //!
@@ -80,6 +81,7 @@ pub mod stun;
 pub mod tls;
 pub mod turn;
 pub mod validate;
+pub mod version;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -162,7 +164,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
     tokio::spawn(memory::give_back_periodically());
     println!("noom listening on {scheme}://{local}");
-    tracing::info!(%local, scheme, node = hub.node(), version = config::VERSION, "listening");
+    tracing::info!(%local, scheme, node = hub.node(), version = version::VERSION, "listening");
     listen_for_drain(hub.clone())?;
     tokio::spawn({
         let hub = hub.clone();

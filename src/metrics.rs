@@ -2,6 +2,7 @@
 //! read from the room state when scraped, and the process's own figures from `/proc`.
 
 use std::fmt::Write;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::admission::Refusal;
@@ -157,8 +158,11 @@ impl Counters {
         self.behind.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn refused_connection(&self, refusal: Refusal) {
+    /// Counts a connection refused by its address's limits, and logs it with the address: an
+    /// operator sees who hits the limits, and why.
+    pub fn refused_connection(&self, refusal: Refusal, client: IpAddr) {
         self.refused[refusal as usize].fetch_add(1, Ordering::Relaxed);
+        tracing::info!(%client, reason = refusal.name(), "connection refused: {}", refusal.message());
     }
 
     pub fn rejected(&self, code: ErrorCode) {
@@ -194,7 +198,7 @@ pub fn render(gauges: &Gauges) -> String {
     let build = format!(
         "{{version=\"{}\",revision=\"{}\",node=\"{}\"}}",
         env!("CARGO_PKG_VERSION"),
-        crate::config::REVISION,
+        crate::version::REVISION,
         gauges.node
     );
     metric(

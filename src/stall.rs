@@ -1,12 +1,15 @@
-//! Connections whose peer stops reading are cut, and what each has written is counted.
+//! Connections whose peer stops reading are cut, every connection can be cut at shutdown, and
+//! what each has written is counted.
 //!
 //! A write that cannot make progress for a while fails instead of waiting for ever. Without
 //! this, a client that never reads would keep its connection, and its place in every room, for
 //! as long as it keeps the TCP connection open: the WebSocket writer would wait on it, and the
 //! session could not close behind it even after its ping timeout.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,10 +17,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 use crate::admission::ConnectionSlot;
-use crate::connection::Listed;
 
 /// Bytes a connection has handed to the kernel so far: with what was given to a transport,
 /// this tells what still waits in the server's memory (see [`crate::realtime`]'s outboxes).
@@ -149,6 +152,54 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut().guard(cx, |inner, cx| Pin::new(inner).poll_shutdown(cx))
+    }
+}
+
+/// The connections open, to be cut at shutdown. A client whose connection is cut reconnects, to
+/// another node or to this one started again; a Socket.IO disconnect, or Engine.IO's close,
+/// which socketioxide's own closing sends, is final to python-socketio and others.
+#[derive(Clone, Default)]
+pub struct OpenConnections(Arc<parking_lot::Mutex<Listing>>);
+
+#[derive(Default)]
+struct Listing {
+    next: u64,
+    sockets: HashMap<u64, RawFd>,
+}
+
+/// A connection's place in [`OpenConnections`]: it leaves the list when dropped, which must be
+/// before its socket closes (see [`StallGuard`]).
+pub struct Listed {
+    id: u64,
+    list: OpenConnections,
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        self.list.0.lock().sockets.remove(&self.id);
+    }
+}
+
+impl OpenConnections {
+    pub fn list(&self, tcp: &TcpStream) -> Listed {
+        let mut listing = self.0.lock();
+        let id = listing.next;
+        listing.next += 1;
+        listing.sockets.insert(id, tcp.as_raw_fd());
+        Listed { id, list: self.clone() }
+    }
+
+    /// Shuts every open connection down both ways: what was written to it still reaches its
+    /// peer, which then reads its end. Returns how many there were.
+    pub fn cut_all(&self) -> usize {
+        let listing = self.0.lock();
+        for socket in listing.sockets.values() {
+            // SAFETY: a listed socket is open: it leaves the list before it closes, under the
+            // same lock.
+            let socket = unsafe { BorrowedFd::borrow_raw(*socket) };
+            let _ = socket2::SockRef::from(&socket).shutdown(std::net::Shutdown::Both);
+        }
+        listing.sockets.len()
     }
 }
 

@@ -3,9 +3,12 @@
 //! and Jitsi Videobridge do. Asked by SIGUSR1 or the admin API; the shutdown that follows is
 //! SIGTERM's (what calls are left are handed to other nodes, and clients reconnect elsewhere).
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Hub;
+use crate::rooms::PersonId;
 
 /// How often a draining node looks whether its calls are over.
 const LOOK_EVERY: Duration = Duration::from_millis(500);
@@ -53,13 +56,14 @@ impl Hub {
     }
 
     /// Calls that go through this node: those its media server carries, and those its own people
-    /// are in (a mesh call's signalling goes through their node).
+    /// are in (a call's signalling goes through each person's node).
     pub fn calls_here(&self) -> usize {
-        let carried = self.media.as_ref().map_or(0, |media| media.rooms().len());
-        let in_calls = self.with_own_people(|rooms, own| {
-            let callers = rooms.callers();
-            own.iter().filter(|id| callers.iter().any(|(caller, _)| caller == *id)).count()
+        let mut rooms: HashSet<Arc<str>> =
+            self.media.as_ref().map(|media| media.rooms().into_iter().map(Arc::from).collect()).unwrap_or_default();
+        self.with_own_people(|state, own| {
+            let own: HashSet<PersonId> = own.into_iter().collect();
+            rooms.extend(state.callers().into_iter().filter(|(id, _)| own.contains(id)).map(|(_, room)| room));
         });
-        carried + in_calls
+        rooms.len()
     }
 }

@@ -70,7 +70,7 @@ impl Hub {
     }
 
     /// Where the listener lists every connection, for [`Hub::close`] to cut.
-    pub fn connections(&self) -> crate::connection::OpenConnections {
+    pub fn connections(&self) -> crate::stall::OpenConnections {
         self.connections.clone()
     }
 

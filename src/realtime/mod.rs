@@ -66,11 +66,11 @@ use tokio::sync::Notify;
 use crate::admission::{self, Admission};
 use crate::cluster::{Link, Nodes};
 use crate::config::Config;
-use crate::connection::OpenConnections;
 use crate::metrics::Gauges;
 use crate::ratelimit::PerAddress;
 use crate::rooms::{Limits, PersonId, Rooms};
 use crate::sfu::MediaServer;
+use crate::stall::OpenConnections;
 use crate::turn::RelayPorts;
 use room_home::{RoomHomes, Told};
 

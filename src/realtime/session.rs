@@ -88,7 +88,7 @@ impl Hub {
             && !self.admission.opened(ip, std::time::Instant::now())
         {
             self.admission.closed(ip);
-            admission::Refusal::TooManyOpen.record(ip);
+            COUNTERS.refused_connection(admission::Refusal::TooManyOpen, ip);
             let _ = s.disconnect();
             return;
         }
