@@ -668,3 +668,28 @@ fn scalar(value: &toml::Value) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_a_url_is_hidden_and_its_placeholder_known() {
+        assert_eq!(without_password("redis://:s3cret@h:6379/0"), "redis://:(hidden)@h:6379/0");
+        assert_eq!(without_password("rediss://noom:p@ss@h:6380"), "rediss://noom:(hidden)@h:6380", "up to the last @");
+        assert_eq!(without_password("redis://noom@h:6379"), "redis://noom@h:6379", "a user without password");
+        assert_eq!(without_password("redis://h:6379/0?x=a:b@c"), "redis://h:6379/0?x=a:b@c", "not in the query");
+        assert!(has_hidden_password("redis://:(hidden)@h:6379"));
+        assert!(!has_hidden_password("redis://:(hidden)x@h:6379"));
+    }
+
+    #[test]
+    fn node_names_are_what_logs_and_metrics_can_carry() {
+        assert!(valid_node_name("node-1.eu_west"));
+        assert!(!valid_node_name(""));
+        assert!(!valid_node_name("a b"));
+        assert!(!valid_node_name("node\"1"));
+        assert!(!valid_node_name(&"n".repeat(64)));
+        assert!(valid_node_name(&host_name()), "the host name, or the fallback");
+    }
+}

@@ -209,6 +209,31 @@ mod tests {
 
     use super::*;
 
+    #[tokio::test]
+    async fn a_cut_ends_every_listed_connection_and_none_other() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let open = OpenConnections::default();
+        let (mut listed_peer, unlisted_peer) =
+            (TcpStream::connect(address).await.unwrap(), TcpStream::connect(address).await.unwrap());
+        let (listed, _) = listener.accept().await.unwrap();
+        let (_unlisted, _) = listener.accept().await.unwrap();
+        let guard = StallGuard::holding(listed, Duration::from_secs(5), Held { slot: None, listed: None });
+        let _listing = open.list(guard.get_ref());
+        assert_eq!(open.cut_all(), 1);
+        let mut buf = [0u8; 1];
+        let read = tokio::io::AsyncReadExt::read(&mut listed_peer, &mut buf).await.unwrap();
+        assert_eq!(read, 0, "the listed connection's peer reads its end");
+        let mut unlisted_peer = unlisted_peer;
+        let still = tokio::time::timeout(
+            Duration::from_millis(100),
+            tokio::io::AsyncReadExt::read(&mut unlisted_peer, &mut buf),
+        );
+        assert!(still.await.is_err(), "the other connection stays open");
+        drop(_listing);
+        assert_eq!(open.cut_all(), 0, "a connection dropped leaves the list");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_write_the_peer_never_reads_fails_after_the_limit() {
         // A pipe whose other end is never read: it fills, then writes wait.

@@ -344,7 +344,8 @@ impl Hub {
         }
     }
 
-    /// Ready for new users: not shutting down, and linked to the other nodes where there are any.
+    /// Ready for new users: not shutting down or draining, and linked to the other nodes where
+    /// there are any.
     pub fn is_ready(&self) -> bool {
         !self.closing.load(Ordering::Relaxed)
             && !self.is_draining()
