@@ -1,6 +1,6 @@
 // Faults in a cluster of Noom nodes sharing rooms through Redis: a node killed outright (its users
-// must leave every room on the other nodes within 15 s, and the others lose nothing of each
-// other's conversation), the node whose media server carries a call killed (the call's people on
+// must leave every room on the other nodes within 15 s, the others lose nothing of each other's
+// conversation, and one back on another node with its resume token is shown once), the node whose media server carries a call killed (the call's people on
 // other nodes are told to connect again within 5 s, and a live node carries the call) or stopped
 // with SIGTERM (its calls handed to the live node with most of their people, at once), a node
 // stopped with SIGTERM (its users leave at once), Redis restarted in the middle of a call (the call
