@@ -1,11 +1,12 @@
 // Faults in a cluster of Noom nodes sharing rooms through Redis: a node killed outright (its users
 // must leave every room on the other nodes within 15 s, the others lose nothing of each other's
-// conversation, and one back on another node with its resume token is shown once), the node whose media server carries a call killed (the call's people on
-// other nodes are told to connect again within 5 s, and a live node carries the call) or stopped
-// with SIGTERM (its calls handed to the live node with most of their people, at once), a node
-// stopped with SIGTERM (its users leave at once), Redis restarted in the middle of a call (the call
-// keeps its node), and Redis itself stopping and coming back (each node keeps serving its own
-// users, then the nodes resynchronise). Each test starts its own Redis and nodes.
+// conversation, and one back on another node with its resume token is shown once), the node
+// whose media server carries a call killed (the call's people on other nodes are told to connect
+// again within 5 s, and a live node carries the call) or stopped with SIGTERM (its calls handed to
+// the live node with most of their people, at once), a node stopped with SIGTERM (its users leave
+// at once), Redis restarted in the middle of a call (the call keeps its node), and Redis itself
+// stopping and coming back (each node keeps serving its own users, then the nodes
+// resynchronise). Each test starts its own Redis and nodes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { alive, expectDirectory, expectRoomList, healthz, waitForRedisStatus, waitUntil, withCluster } from "../support/cluster.mjs";
