@@ -257,7 +257,9 @@ async fn socket_io_gate(State(gate): State<Gate>, mut request: Request, next: Ne
     }
     let next = Forward { next, polled, hub: &gate.hub };
     let request = if polling_in_session { request } else { detached(request) };
-    if new_session && gate.hub.is_draining() {
+    // A session this node does not hold, while it drains: one a balancer's retry (below) put on
+    // another node, whose requests the balancer's hash still sends here.
+    if gate.hub.is_draining() && sid.as_deref().is_none_or(|sid| !gate.hub.holds_socket(sid)) {
         return draining(client);
     }
     if let Some(client) = client
@@ -330,9 +332,9 @@ fn refused(refusal: crate::admission::Refusal, client: IpAddr) -> Response {
     (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "5")], refusal.message()).into_response()
 }
 
-/// A new connection to a node that is draining: its client tries again, and a load balancer that
-/// passes a 503 on to the next node (the committed nginx file does) or watches `/readyz` sends it
-/// to another.
+/// A new connection to a node that is draining, or a request of a session it does not hold: a load
+/// balancer that passes a 503 on to the next node (the committed nginx file does) or watches
+/// `/readyz` sends it to another, and a client alone tries again.
 fn draining(client: Option<IpAddr>) -> Response {
     tracing::info!(client = client.map(display), "connection refused (503): this node is draining");
     let message = "this node is draining: connect again, to another node";

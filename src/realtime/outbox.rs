@@ -262,6 +262,11 @@ impl Hub {
         }
     }
 
+    /// Whether the Socket.IO session `sid` is one of this node's.
+    pub fn holds_socket(&self, sid: &str) -> bool {
+        sid.parse().ok().and_then(|sid| self.local_socket(sid)).is_some()
+    }
+
     pub(super) fn outbox_of(&self, sid: &str) -> Option<Arc<Outbox>> {
         self.local_socket(sid.parse().ok()?)?.extensions.get::<Arc<Outbox>>()
     }

@@ -1,8 +1,9 @@
 // The committed nginx configuration (deploy/nginx/noom-cluster.conf) in front of three Noom nodes
 // sharing one Redis: Socket.IO over long-polling stays on one node for the whole session (no
 // "Session ID unknown"), WebSocket upgrades go through, clients from different addresses are
-// spread over the nodes and still meet in one room, and the Origin check still holds behind the
-// proxy. nginx's access log (see tests/support/nginx.mjs) tells which node served each request.
+// spread over the nodes and still meet in one room, the Origin check still holds behind the
+// proxy, and a drained node's would-be clients are passed on to the next node, whole. nginx's
+// access log (see tests/support/nginx.mjs) tells which node served each request.
 //
 // The configuration hashes on the client's address; loopback clients get different addresses
 // by binding to 127.0.0.2, 127.0.0.3... (all of 127.0.0.0/8 is this machine), which `hash
@@ -348,4 +349,40 @@ test("negative control: without the hash line (round-robin), long-polling breaks
     await disconnectAll();
     await roundRobin.close();
   }
+});
+
+test("a node drained behind nginx: clients that hash to it get a session on the next node, whole; its own clients stay", { timeout: 60_000 }, async (t) => {
+  // Last in this file: the drained node stops once its call is over, at the end.
+  const drained = nodes[2];
+  const holding = roomName("nginx-drain-call");
+  const { socket: inCall } = await noomClient(drained.url, "In call", holding);
+  assert.equal((await ack(inCall, "call:join", { room: holding }))?.via, "sfu", "a call keeps it draining");
+  drained.proc.kill("SIGUSR1");
+  await eventually(async () => assert.ok((await (await fetch(`${drained.url}/readyz`)).json()).draining));
+  const room = roomName("nginx-drain");
+  const clients = [];
+  // Twenty addresses: that none hashes to one node of three is a chance of 1 in 3,000.
+  for (let i = 0; i < 20; i++) {
+    const address = `127.0.0.${i + 40}`;
+    const { socket } = await client(proxy.url, `From ${address}`, room, { transports: ["polling"], ...from(address) });
+    clients.push(socket);
+  }
+  // Long-polling: a session's every request must reach the node that holds it; those that hash to
+  // the drained node are refused there and passed on, to the same next node each time.
+  for (const socket of clients) await ack(socket, "directory:get", {});
+  const { message } = await ack(clients[0], "chat:send", { room, text: "past the drained node" });
+  for (const socket of clients.slice(1)) await waitFor(socket, "chat:message", { where: (m) => m.id === message.id });
+  const log = await proxy.accessLog();
+  let passedOn = 0;
+  for (const socket of clients) {
+    const entries = log.filter((e) => e.sid === socket.io.engine.id);
+    const served = new Set(entries.map((e) => e.upstream.split(", ").at(-1)));
+    assert.equal(served.size, 1, `one node served session ${socket.io.engine.id}: ${JSON.stringify(entries)}`);
+    assert.notEqual([...served][0], upstreamOf(drained), "not the drained node");
+    assert.deepEqual(entries.filter((e) => !["101", "200"].includes(e.status)), [], "every request answered");
+    if (entries.some((e) => e.upstream.includes(","))) passedOn++;
+  }
+  t.diagnostic(`${passedOn} of ${clients.length} sessions hashed to the drained node and were passed on`);
+  assert.ok(passedOn > 0, "some addresses hash to the drained node");
+  assert.ok(!(await ack(inCall, "chat:send", { room: holding, text: "still served" }))?.error, "its own client is still served");
 });
