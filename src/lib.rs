@@ -91,6 +91,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use axum_server::tls_rustls::RustlsAcceptor;
+use tokio::signal::unix::SignalKind;
 
 use config::Config;
 use realtime::Hub;
@@ -199,34 +200,28 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 /// read again at once (they are also whenever they change); every other option takes a restart,
 /// which the log says.
 fn listen_for_hangups(reload: Arc<tokio::sync::Notify>) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
-        tokio::spawn(async move {
-            while hangups.recv().await.is_some() {
-                tracing::info!(
-                    "SIGHUP: certificate files (--tls-cert, --tls-key) are read again; other options take a restart"
-                );
-                reload.notify_one();
-            }
-        });
-    }
-    Ok(())
+    on_signal(SignalKind::hangup(), "SIGHUP", move || {
+        tracing::info!(
+            "SIGHUP: certificate files (--tls-cert, --tls-key) are read again; other options take a restart"
+        );
+        reload.notify_one();
+    })
 }
 
 /// SIGUSR1: the node drains (see `realtime`'s `drain`), then stops.
 fn listen_for_drain(hub: Arc<Hub>) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut asks = signal(SignalKind::user_defined1()).context("cannot listen for SIGUSR1")?;
-        tokio::spawn(async move {
-            while asks.recv().await.is_some() {
-                hub.drain();
-            }
-        });
-    }
+    on_signal(SignalKind::user_defined1(), "SIGUSR1", move || hub.drain())
+}
+
+/// Runs `action` each time the process gets the signal `kind` (`name`), which then no longer
+/// ends it.
+fn on_signal(kind: SignalKind, name: &str, action: impl Fn() + Send + 'static) -> anyhow::Result<()> {
+    let mut signals = tokio::signal::unix::signal(kind).with_context(|| format!("cannot listen for {name}"))?;
+    tokio::spawn(async move {
+        while signals.recv().await.is_some() {
+            action();
+        }
+    });
     Ok(())
 }
 
