@@ -6,7 +6,7 @@
 //! separately); a missing `web/dist` then gets a placeholder page. Set `NOOM_REVISION` where the
 //! source is not a git checkout (a container build); otherwise git names the commit.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::SystemTime;
 
@@ -47,7 +47,8 @@ fn main() {
     }
     // This script runs again for a new commit too (see `revision`): the client is built only when
     // something it is built from is newer than it.
-    if newest(WEB_INPUTS.iter().map(PathBuf::from)) <= modified(&dist.join("index.html")) {
+    let newest_input = WEB_INPUTS.iter().filter_map(|input| newest_under(Path::new(input))).max();
+    if newest_input <= modified(&dist.join("index.html")) {
         return;
     }
     let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
@@ -93,11 +94,7 @@ fn revision() {
     println!("cargo:rustc-env=NOOM_REVISION={}", revision.as_deref().unwrap_or("unknown"));
 }
 
-/// When the newest file under `paths` was changed.
-fn newest(paths: impl Iterator<Item = PathBuf>) -> Option<SystemTime> {
-    paths.filter_map(|path| newest_under(&path)).max()
-}
-
+/// When the newest file under `path` (a file, or a directory and everything below it) was changed.
 fn newest_under(path: &Path) -> Option<SystemTime> {
     let meta = std::fs::metadata(path).ok()?;
     if !meta.is_dir() {
