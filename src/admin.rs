@@ -21,6 +21,7 @@ use serde::Deserialize;
 use crate::admission::address_key;
 use crate::config::Config;
 use crate::metrics::COUNTERS;
+use crate::passwords::same_secret;
 use crate::ratelimit::PerAddress;
 use crate::realtime::{ClientAddress, Hub};
 use crate::validate::{ApiError, ErrorCode};
@@ -198,12 +199,6 @@ impl Admin {
 
 /// Compares the digests of the two, so that the time taken depends neither on where they differ
 /// nor on their lengths.
-fn same_secret(given: &str, token: &str) -> bool {
-    use sha2::{Digest, Sha256};
-    let (a, b) = (Sha256::digest(given.as_bytes()), Sha256::digest(token.as_bytes()));
-    a.iter().zip(b.iter()).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
-}
-
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body must be JSON as documented: {e}")))
 }

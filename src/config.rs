@@ -96,6 +96,10 @@ pub struct Config {
     #[arg(long, env = "NOOM_ROOMS_PER_PERSON", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub rooms_per_person: u16,
 
+    /// Seconds someone waits in a room's waiting room for a host before they are turned away.
+    #[arg(long, env = "NOOM_WAITING_TIMEOUT", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub waiting_timeout: u64,
+
     /// Shortest time between two directory pushes (bursts of changes are coalesced).
     #[arg(long, env = "NOOM_DIRECTORY_INTERVAL_MS", default_value_t = 250)]
     pub directory_interval_ms: u64,
@@ -114,6 +118,13 @@ pub struct Config {
     /// mesh and says so at start.
     #[arg(long, env = "NOOM_CALLS", value_enum, default_value_t = Calls::Sfu)]
     pub calls: Calls,
+
+    /// In a cluster, each person's media goes through their own node's media server, and the
+    /// nodes of a call forward each other its tracks, each crossing between two nodes once
+    /// (cascading); without it, each call's media meets on one node. Every node of a cluster is
+    /// to say the same. Nodes reach each other at their --media-address, on the web port.
+    #[arg(long, env = "NOOM_CASCADE")]
+    pub cascade: bool,
 
     /// A call of two through the media server: `direct`, the two talk browser to browser while
     /// their connections to the server stand by (media moves to the server when a third joins,

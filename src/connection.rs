@@ -8,7 +8,9 @@
 //! byte is 0 (the length of a STUN request framed as RFC 4571 says, never the first byte of an
 //! HTTP request or a TLS handshake) goes to the media server ([`crate::sfu`]'s `tcp`). Over
 //! TLS, a connection whose first decrypted byte begins a STUN message (a TURN client's
-//! allocation request, never an HTTP request) goes to the TURN server ([`crate::turn`]).
+//! allocation request, never an HTTP request) goes to the TURN server ([`crate::turn`]). A
+//! connection whose first byte is 0xfe is another node's media server (calls spanning nodes,
+//! [`crate::sfu::cascade`]).
 //!
 //! Without these, idle or half-sent connections cost a file descriptor and a buffer each for as
 //! long as their peer keeps them open: a thousand of them exhausted the server's descriptors.
@@ -72,6 +74,13 @@ impl<S: Send + 'static> Accept<TcpStream, S> for GuardedAcceptor {
                     let peer = stream.get_ref().peer_addr()?;
                     media.serve_tcp(stream, peer);
                     return Err(io::Error::other("a media connection, handed to the media server"));
+                }
+                if first[0] == crate::sfu::relay::MAGIC
+                    && let Some(cascade) = media.cascade()
+                {
+                    let peer = stream.get_ref().peer_addr()?;
+                    cascade.serve(stream, peer);
+                    return Err(io::Error::other("another node's media server, handed to the media server"));
                 }
             }
             let written = stream.written();

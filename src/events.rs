@@ -41,6 +41,20 @@ pub mod noom {
     pub const SFU_JOIN: &str = "sfu:join";
     pub const SFU_ANSWER: &str = "sfu:answer";
     pub const SFU_VIEW: &str = "sfu:view";
+    /// Running a meeting: hosts' controls, and everyone's hand.
+    pub const ROOM_HOST: &str = "room:host";
+    pub const ROOM_LOCK: &str = "room:lock";
+    pub const ROOM_REMOVE: &str = "room:remove";
+    pub const ROOM_END: &str = "room:end";
+    pub const ROOM_HAND: &str = "room:hand";
+    pub const CALL_MUTE: &str = "call:mute";
+    pub const CALL_ASK: &str = "call:ask";
+    pub const ROOM_WAITING_ROOM: &str = "room:waiting-room";
+    pub const ROOM_ADMIT: &str = "room:admit";
+    /// Emitted to react, pushed to show it.
+    pub const ROOM_REACT: &str = "room:react";
+    pub const ROOM_PASSWORD: &str = "room:password";
+    pub const ROOM_REACTION: &str = "room:reaction";
 
     pub const SESSION: &str = "session";
     pub const DIRECTORY: &str = "directory";
@@ -52,6 +66,15 @@ pub mod noom {
     pub const CHAT_MESSAGE: &str = "chat:message";
     pub const CALL_ICE: &str = "call:ice";
     pub const ROOM_CLOSED: &str = "room:closed";
+    /// A room's settings changed (it was locked or unlocked).
+    pub const ROOM_UPDATED: &str = "room:updated";
+    /// A host asks something of the one told.
+    pub const CALL_ASKED: &str = "call:asked";
+    /// To a room's hosts: who waits to enter it.
+    pub const ROOM_WAITING: &str = "room:waiting";
+    /// To one waiting: a host let them in, or turned them away.
+    pub const ROOM_ADMITTED: &str = "room:admitted";
+    pub const ROOM_REFUSED: &str = "room:refused";
     /// The media server offers a browser the tracks that came or went.
     pub const SFU_OFFER: &str = "sfu:offer";
     pub const SFU_SPEAKERS: &str = "sfu:speakers";
@@ -79,6 +102,17 @@ pub mod noom {
         SFU_JOIN,
         SFU_ANSWER,
         SFU_VIEW,
+        ROOM_HOST,
+        ROOM_LOCK,
+        ROOM_REMOVE,
+        ROOM_END,
+        ROOM_HAND,
+        CALL_MUTE,
+        CALL_ASK,
+        ROOM_WAITING_ROOM,
+        ROOM_ADMIT,
+        ROOM_REACT,
+        ROOM_PASSWORD,
     ];
     /// Pushed by the server.
     pub const PUSHED: &[&str] = &[
@@ -92,6 +126,12 @@ pub mod noom {
         RTC_SIGNAL,
         CALL_ICE,
         ROOM_CLOSED,
+        ROOM_UPDATED,
+        CALL_ASKED,
+        ROOM_WAITING,
+        ROOM_ADMITTED,
+        ROOM_REFUSED,
+        ROOM_REACTION,
         SFU_OFFER,
         SFU_SPEAKERS,
         SFU_LAYERS,

@@ -11,7 +11,8 @@
 //! - [`http`]: pages, assets and the Socket.IO gate.
 //! - [`realtime`]: Socket.IO events (the seed's and our own) and the plain `/ws` chat.
 //! - [`rooms`]: who is where, who is in each call, and what was said, kept apart from the network
-//!   ([`rooms::history`]: what rooms remember of their chat, within a bound on all of it).
+//!   ([`rooms::history`]: what rooms remember of their chat, within a bound on all of it), and
+//!   who runs each meeting; [`passwords`]: room passwords, kept as hashes.
 //! - [`events`]: every event name on the wire, once.
 //! - [`requests`]: what each client event asks for, read and checked from its arguments.
 //! - [`signal`]: the WebRTC signalling payloads relayed between peers.
@@ -70,6 +71,7 @@ pub mod ice;
 pub mod memory;
 pub mod metrics;
 pub mod origin;
+pub mod passwords;
 pub mod ratelimit;
 pub mod realtime;
 pub mod requests;

@@ -46,6 +46,11 @@ struct MediaCounters {
     estimates: [AtomicU64; ESTIMATE_BUCKETS.len()],
     estimates_count: AtomicU64,
     estimates_sum: AtomicU64,
+    /// Media packets between this node's media server and other nodes' (cascading).
+    relayed_in: AtomicU64,
+    relayed_out: AtomicU64,
+    /// Past a connection's queue: the other node's connection fell behind.
+    relay_dropped: AtomicU64,
 }
 
 /// The upper bounds of the estimate histogram's buckets, in bits a second.
@@ -76,6 +81,9 @@ impl Counters {
                 estimates: [const { AtomicU64::new(0) }; ESTIMATE_BUCKETS.len()],
                 estimates_count: AtomicU64::new(0),
                 estimates_sum: AtomicU64::new(0),
+                relayed_in: AtomicU64::new(0),
+                relayed_out: AtomicU64::new(0),
+                relay_dropped: AtomicU64::new(0),
             },
         }
     }
@@ -88,6 +96,20 @@ impl Counters {
     pub fn media_out(&self, datagrams: usize, bytes: usize) {
         self.media.datagrams_out.fetch_add(datagrams as u64, Ordering::Relaxed);
         self.media.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// A media packet from another node's media server (its bytes are counted by node, see
+    /// [`Gauges::relay_traffic`]).
+    pub fn relay_in(&self) {
+        self.media.relayed_in.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn relay_out(&self) {
+        self.media.relayed_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn relay_dropped(&self) {
+        self.media.relay_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn media_unrouted(&self) {
@@ -181,6 +203,10 @@ pub struct Gauges {
     pub redis_up: Option<bool>,
     /// This node's id in the cluster (its name and what makes this start unique).
     pub node: String,
+    /// Connections to other nodes' media servers, when calls span nodes (`--cascade`).
+    pub relay_connections: Option<usize>,
+    /// Bytes of media from and to each other node's media server: `(node, in, out)`.
+    pub relay_traffic: Vec<(String, u64, u64)>,
 }
 
 /// The whole `/metrics` page.
@@ -245,6 +271,33 @@ pub fn render(gauges: &Gauges) -> String {
             ("{reason=\"queue_full\"}", get(&m.queue_full)),
             ("{reason=\"send_failed\"}", get(&m.send_failed)),
         ],
+    );
+    metric(
+        "noom_media_relayed_packets_total",
+        "counter",
+        "Media packets between this node's media server and other nodes' (calls spanning nodes); dropped: past a connection's queue.",
+        &[
+            ("{direction=\"in\"}", get(&m.relayed_in)),
+            ("{direction=\"out\"}", get(&m.relayed_out)),
+            ("{direction=\"dropped\"}", get(&m.relay_dropped)),
+        ],
+    );
+    let traffic: Vec<(String, f64)> = gauges
+        .relay_traffic
+        .iter()
+        .flat_map(|(node, bytes_in, bytes_out)| {
+            [
+                (format!("{{node=\"{node}\",direction=\"in\"}}"), *bytes_in as f64),
+                (format!("{{node=\"{node}\",direction=\"out\"}}"), *bytes_out as f64),
+            ]
+        })
+        .collect();
+    let traffic: Vec<(&str, f64)> = traffic.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    metric(
+        "noom_media_relayed_bytes_total",
+        "counter",
+        "Bytes of media frames between this node's media server and each other node's.",
+        &traffic,
     );
     metric(
         "noom_media_participants",
@@ -321,6 +374,14 @@ pub fn render(gauges: &Gauges) -> String {
     if let (Some(nodes), Some(up)) = (gauges.nodes, gauges.redis_up) {
         metric("noom_cluster_nodes", "gauge", "Other nodes of the cluster heard from.", &[("", nodes as f64)]);
         metric("noom_redis_up", "gauge", "Whether the link to Redis is up.", &[("", f64::from(u8::from(up)))]);
+    }
+    if let Some(connections) = gauges.relay_connections {
+        metric(
+            "noom_media_relay_connections",
+            "gauge",
+            "Connections to other nodes' media servers (one per node sharing a call).",
+            &[("", connections as f64)],
+        );
     }
     let process = Process::read();
     if let Some(cpu) = process.cpu_seconds {
@@ -418,7 +479,11 @@ mod tests {
             nodes: Some(1),
             redis_up: Some(true),
             node: "n1-abcdef".into(),
+            relay_connections: Some(2),
+            relay_traffic: vec![("n2-abcdef".into(), 10, 20)],
         });
+        assert!(page.contains("noom_media_relayed_bytes_total{node=\"n2-abcdef\",direction=\"out\"} 20\n"));
+        assert!(page.contains("noom_media_relay_connections 2\n"));
         assert!(page.contains("# TYPE noom_rooms gauge\nnoom_rooms 2\n"));
         assert!(page.contains("noom_rejected_total{reason=\"call_full\"} "));
         assert!(page.contains("noom_redis_up 1\n"));
@@ -437,6 +502,8 @@ mod tests {
             nodes: None,
             redis_up: None,
             node: "alone-abcdef".into(),
+            relay_connections: None,
+            relay_traffic: Vec::new(),
         });
         assert!(!alone.contains("noom_redis_up"));
     }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::events::{noom, seed};
-use crate::rooms::Media;
+use crate::rooms::{Ask, Media};
 use crate::signal::{Candidate, SFU_SDP_MAX, SessionDescription, Signal};
 use crate::validate::{self, ApiError, ErrorCode};
 
@@ -104,6 +104,12 @@ pub enum Request {
         room: String,
         unlisted: bool,
         nickname: Option<String>,
+        /// The room's password, for a room that has one.
+        password: Option<String>,
+        /// The room's host key (from its host link): its giver hosts it.
+        host_key: Option<String>,
+        /// The one opening the room asks for a host key.
+        with_host_key: bool,
     },
     Leave {
         room: Option<String>,
@@ -154,7 +160,65 @@ pub enum Request {
         /// sent.
         people: Vec<String>,
     },
+    /// Running a meeting: `room:host`, `room:lock`, `room:remove`, `room:end`, `room:hand`,
+    /// `call:mute`, `call:ask`.
+    Meeting {
+        room: String,
+        control: Control,
+    },
 }
+
+/// A host's control, or someone's hand (see [`crate::rooms::meeting`]). Whom it aims at is by
+/// person id as sent: whether it names someone in the room is the room state's to say.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    /// Makes `id` a host, or takes it back.
+    Host {
+        id: String,
+        host: bool,
+    },
+    Lock {
+        locked: bool,
+    },
+    /// Takes `id` out of the room; with `bar`, for as long as it is open.
+    Remove {
+        id: String,
+        bar: bool,
+    },
+    /// Ends the meeting: everyone is taken out.
+    End,
+    /// The asker's own hand.
+    Hand {
+        raised: bool,
+    },
+    /// Mutes `id`, or everyone in the call but the hosts.
+    Mute {
+        id: Option<String>,
+    },
+    Ask {
+        id: String,
+        ask: Ask,
+    },
+    WaitingRoom {
+        on: bool,
+    },
+    /// Lets in someone waiting, or turns them away.
+    Admit {
+        id: String,
+        admit: bool,
+    },
+    /// One of [`REACTIONS`], shown over the sender for a few seconds.
+    React {
+        emoji: &'static str,
+    },
+    /// Sets the room's password, or takes it away (`None`).
+    Password {
+        password: Option<String>,
+    },
+}
+
+/// The reactions there are.
+pub const REACTIONS: [&str; 6] = ["👍", "👏", "😂", "❤️", "🎉", "😮"];
 
 /// Most tiles one view may list: the largest call.
 pub const VIEW_TILES_MAX: usize = 100;
@@ -184,6 +248,17 @@ pub fn parse(name: &str, args: &Args) -> Option<Result<Request, ApiError>> {
         noom::SFU_JOIN => sfu_join(args),
         noom::SFU_ANSWER => sfu_sdp(args).map(|(room, sdp)| Request::SfuAnswer { room, sdp }),
         noom::SFU_VIEW => sfu_view(args),
+        noom::ROOM_HOST
+        | noom::ROOM_LOCK
+        | noom::ROOM_REMOVE
+        | noom::ROOM_END
+        | noom::ROOM_HAND
+        | noom::CALL_MUTE
+        | noom::CALL_ASK
+        | noom::ROOM_WAITING_ROOM
+        | noom::ROOM_ADMIT
+        | noom::ROOM_REACT
+        | noom::ROOM_PASSWORD => meeting(name, args),
         _ => return None,
     };
     Some(request)
@@ -232,11 +307,45 @@ fn join(args: &Args) -> Result<Request, ApiError> {
         #[serde(default)]
         unlisted: bool,
         nickname: Option<String>,
+        password: Option<String>,
+        #[serde(rename = "hostKey")]
+        host_key: Option<String>,
+        #[serde(default, rename = "withHostKey")]
+        with_host_key: bool,
     }
     let body: Body = args.object()?;
     let room = validate::room_name(&body.room)?;
     let nickname = body.nickname.as_deref().map(validate::nickname).transpose()?;
-    Ok(Request::Join { room, unlisted: body.unlisted, nickname })
+    let password = body.password.map(password).transpose()?;
+    if body.host_key.as_ref().is_some_and(|key| key.is_empty() || key.len() > HOST_KEY_MAX) {
+        return Err(ApiError::bad_request(format!("a host key is 1 to {HOST_KEY_MAX} characters")));
+    }
+    Ok(Request::Join {
+        room,
+        unlisted: body.unlisted,
+        nickname,
+        password,
+        host_key: body.host_key,
+        with_host_key: body.with_host_key,
+    })
+}
+
+/// A field that may be `null`, told apart from one that is missing (`None`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Longest host key accepted (ours are 22 characters).
+pub const HOST_KEY_MAX: usize = 64;
+
+/// Longest room password, in characters.
+pub const PASSWORD_MAX: usize = 128;
+
+fn password(text: String) -> Result<String, ApiError> {
+    match text.chars().count() {
+        1..=PASSWORD_MAX => Ok(text),
+        _ => Err(ApiError::bad_request(format!("a password is 1 to {PASSWORD_MAX} characters"))),
+    }
 }
 
 fn leave(args: &Args) -> Result<Request, ApiError> {
@@ -281,6 +390,53 @@ fn call_media(args: &Args) -> Result<Request, ApiError> {
     let body: Body = args.object()?;
     let media = Media { audio: body.audio, video: body.video, screen: body.screen };
     Ok(Request::CallMedia { room: validate::room_name(&body.room)?, media })
+}
+
+fn meeting(name: &str, args: &Args) -> Result<Request, ApiError> {
+    #[derive(Deserialize)]
+    struct Body {
+        room: String,
+        id: Option<String>,
+        host: Option<bool>,
+        locked: Option<bool>,
+        #[serde(default)]
+        bar: bool,
+        raised: Option<bool>,
+        ask: Option<Ask>,
+        on: Option<bool>,
+        admit: Option<bool>,
+        emoji: Option<String>,
+        #[serde(default, deserialize_with = "present")]
+        password: Option<Option<String>>,
+    }
+    let body: Body = args.object()?;
+    let room = validate::room_name(&body.room)?;
+    let missing = |what: &str| ApiError::bad_request(format!("{what} is missing"));
+    let id = || body.id.clone().ok_or_else(|| missing("id"));
+    let control = match name {
+        noom::ROOM_HOST => Control::Host { id: id()?, host: body.host.ok_or_else(|| missing("host"))? },
+        noom::ROOM_LOCK => Control::Lock { locked: body.locked.ok_or_else(|| missing("locked"))? },
+        noom::ROOM_REMOVE => Control::Remove { id: id()?, bar: body.bar },
+        noom::ROOM_END => Control::End,
+        noom::ROOM_HAND => Control::Hand { raised: body.raised.ok_or_else(|| missing("raised"))? },
+        noom::CALL_MUTE => Control::Mute { id: body.id.clone() },
+        noom::ROOM_WAITING_ROOM => Control::WaitingRoom { on: body.on.ok_or_else(|| missing("on"))? },
+        noom::ROOM_ADMIT => Control::Admit { id: id()?, admit: body.admit.ok_or_else(|| missing("admit"))? },
+        noom::ROOM_PASSWORD => {
+            let given = body.password.clone().ok_or_else(|| missing("password"))?;
+            Control::Password { password: given.map(password).transpose()? }
+        }
+        noom::ROOM_REACT => {
+            let emoji = body.emoji.as_deref().ok_or_else(|| missing("emoji"))?;
+            let emoji = REACTIONS
+                .into_iter()
+                .find(|known| *known == emoji)
+                .ok_or_else(|| ApiError::bad_request(format!("emoji must be one of {}", REACTIONS.join(" "))))?;
+            Control::React { emoji }
+        }
+        _ => Control::Ask { id: id()?, ask: body.ask.ok_or_else(|| missing("ask"))? },
+    };
+    Ok(Request::Meeting { room, control })
 }
 
 fn call_leave(args: &Args) -> Result<Request, ApiError> {
@@ -397,7 +553,14 @@ mod tests {
     fn names_come_back_trimmed_and_valid() {
         assert_eq!(
             parse("room:join", &args(json!([{"room": "  hall ", "nickname": " Ann"}]))).unwrap().unwrap(),
-            Request::Join { room: "hall".into(), unlisted: false, nickname: Some("Ann".into()) }
+            Request::Join {
+                room: "hall".into(),
+                unlisted: false,
+                nickname: Some("Ann".into()),
+                password: None,
+                host_key: None,
+                with_host_key: false
+            }
         );
         assert_eq!(
             parse("new_message", &args(json!(["hi", " hall"]))).unwrap().unwrap(),

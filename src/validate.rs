@@ -32,10 +32,24 @@ pub enum ErrorCode {
     AdminDisabled,
     /// The admin API: the action needs other nodes, and the link to them is down.
     ClusterUnavailable,
+    /// A host's control, asked by someone who is not a host of the room.
+    Forbidden,
+    /// The room is locked: nobody new may enter.
+    RoomLocked,
+    /// A host removed this person from the room for good.
+    Barred,
+    /// Newcomers to the room wait until a host lets them in.
+    WaitingRoom,
+    /// The room needs its password, and none was given.
+    PasswordRequired,
+    /// The password given is not the room's.
+    WrongPassword,
+    /// The host key given is not the room's.
+    BadHostKey,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidNickname,
         ErrorCode::InvalidRoom,
@@ -52,6 +66,13 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::AdminDisabled,
         ErrorCode::ClusterUnavailable,
+        ErrorCode::Forbidden,
+        ErrorCode::RoomLocked,
+        ErrorCode::Barred,
+        ErrorCode::WaitingRoom,
+        ErrorCode::PasswordRequired,
+        ErrorCode::WrongPassword,
+        ErrorCode::BadHostKey,
     ];
 
     /// The code as the wire has it: `bad_request`, `call_full`...
@@ -172,6 +193,26 @@ pub fn message(raw: &str) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The web client checks as you type against its copy of these limits, and sets them as
+    /// `maxlength`: the copy must say what the server enforces.
+    #[test]
+    fn the_web_client_knows_the_limits() {
+        let client = include_str!("../web/src/validate.ts");
+        let limits = &client[client.find("export const LIMITS = {").expect("LIMITS in validate.ts")..];
+        let limits = &limits[..limits.find('}').expect("LIMITS closes")];
+        let limit = |name: &str| -> usize {
+            let line = limits
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{name}:")))
+                .unwrap_or_else(|| panic!("no {name} in LIMITS"));
+            line.split(':').nth(1).unwrap().trim().trim_end_matches(',').replace('_', "").parse().unwrap()
+        };
+        assert_eq!(limit("nickname"), NICKNAME_MAX);
+        assert_eq!(limit("room"), ROOM_NAME_MAX);
+        assert_eq!(limit("message"), MESSAGE_MAX);
+        assert_eq!(limit("password"), crate::requests::PASSWORD_MAX);
+    }
 
     #[test]
     fn nicknames_are_trimmed_and_bounded() {

@@ -1,5 +1,6 @@
 // Takes the README's pictures: docs/room.png, the room view with three people chatting, as one of
-// them sees it; and docs/admin.png, the admin panel with three rooms (one unlisted) and the people
+// them sees it; docs/call.png, a call of three on a phone, a message waiting behind the chat
+// button; and docs/admin.png, the admin panel with three rooms (one unlisted) and the people
 // in them, some in the call with their microphone and camera on or off. Run by hand
 // (`node screenshot.mjs` in tests/, after `cargo build`), not by the test command, so test runs
 // leave the pictures alone.
@@ -8,6 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "./support/server.mjs";
 import { ack, disconnectAll, noomClient } from "./support/clients.mjs";
+import { joinCall, openCallUser } from "./support/rtc.mjs";
 import {
   assertNoPageErrors,
   enterRoom,
@@ -26,10 +28,12 @@ const DOCS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../docs
 const ADMIN_TOKEN = "readme-screenshot-admin-token-0123456789";
 const VIEWPORT = { width: 1280, height: 800 };
 
-const server = await startServer({ args: ["--admin-token", ADMIN_TOKEN] });
+// A node name of its own: the picture shows no machine's host name.
+const server = await startServer({ args: ["--admin-token", ADMIN_TOKEN, "--node-name", "noom-1"] });
 const browser = await launchBrowser();
 try {
   await roomPicture(path.join(DOCS, "room.png"));
+  await phoneCallPicture(path.join(DOCS, "call.png"));
   await adminPicture(path.join(DOCS, "admin.png"));
 } finally {
   await disconnectAll();
@@ -62,6 +66,7 @@ async function roomPicture(file) {
     ["Mina", "Yes, the live room list is great. Counts update the moment someone joins."],
     ["Sofia", "Love it. Can we make the share link more visible on phones?"],
     ["Leo", "Good idea, I'll move Copy link next to the room name."],
+    ["Leo", "Notes so far: https://notes.example.com/design-sync"],
     ["Mina", "Perfect. Let's ship it after lunch."],
   ];
   for (const [nick, text] of conversation) {
@@ -81,6 +86,24 @@ async function roomPicture(file) {
   await Promise.all(Object.values(users).map((u) => u.close()));
 }
 
+async function phoneCallPicture(file) {
+  const room = "weekly-1on1";
+  const phone = await openCallUser(browser, server.url, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  const others = [await openCallUser(browser, server.url, { viewport: VIEWPORT }), await openCallUser(browser, server.url, { viewport: VIEWPORT })];
+  await enterRoom(phone.page, { nickname: "Hana", room });
+  for (const [i, nickname] of ["Jun", "Ravi"].entries()) await enterRoom(others[i].page, { nickname, room });
+  await joinCall(phone.page);
+  for (const other of others) await joinCall(other.page);
+  await expectVisible(phone.page.locator("#tiles .tile:not([data-self])").nth(1));
+  await sendMessage(others[0].page, "Can you hear me all right?");
+  await expectText(phone.page.locator("#call-chat-unread [aria-hidden]"), "1");
+  // The fake cameras' pictures settle.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await snap(phone.page, file);
+  for (const user of [phone, ...others]) assertNoPageErrors(user);
+  await Promise.all([phone, ...others].map((u) => u.close()));
+}
+
 async function adminPicture(file) {
   // Who is where, in the order they come, and what they send in the room's call if they are in it.
   // The panel lists the rooms by name, as here; the first two fit in the picture.
@@ -93,9 +116,13 @@ async function adminPicture(file) {
       people: [["Mina", media(true, true)], ["Leo", media(false, false)], ["Sofia", media(true, true)], ["Arjun"]],
     },
   ];
-  for (const { room, unlisted, people } of rooms) {
-    for (const [nickname, call] of people) {
-      const { socket } = await noomClient(server.url, nickname, room, { unlisted });
+  for (const entry of rooms) {
+    const { unlisted, people } = entry;
+    for (const [i, [nickname, call]] of people.entries()) {
+      // An unlisted room's name gets a random part: the others come in by the name it got.
+      const { socket, joined: entered } = await noomClient(server.url, nickname, entry.room, i === 0 ? { unlisted } : {});
+      entry.room = entered.room.name;
+      const room = entry.room;
       if (!call) continue;
       // Everyone joins with their microphone and camera, then turns off what they do not send.
       const joined = await ack(socket, "call:join", { room, media: media(true, true) });

@@ -17,7 +17,7 @@ use socketioxide_parser_common::CommonParser;
 
 /// Every event a client may send, for inputs that pick one by number (new ones go at the end, so
 /// that kept inputs keep picking the event they picked; a test holds it to `noom::events`).
-pub const EVENTS: [&str; 20] = [
+pub const EVENTS: [&str; 31] = [
     "nickname",
     "enter_room",
     "join_room",
@@ -38,6 +38,17 @@ pub const EVENTS: [&str; 20] = [
     "sfu:answer",
     "sfu:view",
     "ice_servers",
+    "room:host",
+    "room:lock",
+    "room:remove",
+    "room:end",
+    "room:hand",
+    "call:mute",
+    "call:ask",
+    "room:waiting-room",
+    "room:admit",
+    "room:react",
+    "room:password",
 ];
 
 /// A Socket.IO packet as a WebSocket text frame carries it (after Engine.IO's `4`), through
@@ -141,6 +152,7 @@ fn check_valid(request: &Request) {
             tiles(shown);
             assert!(people.len() <= noom::requests::VIEW_TILES_MAX);
         }
+        Request::Meeting { room: r, .. } => room(r),
     }
 }
 
@@ -165,6 +177,21 @@ enum Action {
     Record(u8, u8, u8),
     MarkUnlisted(u8),
     Signal(u8, Option<u8>, u8),
+    /// A host's control, checked as the asker's node checks it (`checked`) or made as told.
+    Host(u8, u8, u8, bool, bool),
+    Lock(u8, u8, bool),
+    Hand(u8, u8, bool),
+    Mute(u8, u8, u8, bool),
+    Bar(u8, u8),
+    /// Entering as the person's own node lets them: only if the room does.
+    EnterChecked(u8, u8),
+    WaitingRoom(u8, bool),
+    Wait(u8, u8),
+    Answer(u8, u8, bool),
+    StopWaiting(u8),
+    Password(u8, bool),
+    HostKey(u8),
+    NoteKey(u8, u8, u8),
 }
 
 const PEOPLE: u8 = 6;
@@ -202,7 +229,7 @@ pub fn rooms(data: &[u8]) {
             }
             Action::JoinCall(p, r, audio, video, enforce) => {
                 let before = rooms.participants(room_of(r)).iter().filter(|m| m.call.is_some()).count();
-                let joined = rooms.join_call(person(p), room_of(r), Media { audio, video, screen: false }, enforce);
+                let joined = rooms.join_call(person(p), room_of(r), Media { audio, video, screen: false }, enforce, 0);
                 if enforce && joined.is_ok() {
                     let after = rooms.participants(room_of(r)).iter().filter(|m| m.call.is_some()).count();
                     assert!(after <= 3 || after == before, "a call grew past its limit");
@@ -239,6 +266,57 @@ pub fn rooms(data: &[u8]) {
                     assert!(peer != from && in_call(from) && in_call(peer), "a signal outside a call");
                 }
             }
+            Action::Host(asker, p, r, host, checked) => {
+                let room = room_of(r);
+                if checked && rooms.check_host(person(asker), room).is_err() {
+                    continue;
+                }
+                let _ = rooms.set_host(room, person(p), host);
+            }
+            Action::Lock(asker, r, locked) => {
+                if rooms.check_host(person(asker), room_of(r)).is_ok() {
+                    let _ = rooms.set_locked(room_of(r), locked);
+                }
+            }
+            Action::Hand(p, r, raised) => {
+                let _ = rooms.set_hand(person(p), room_of(r), raised.then_some(7));
+            }
+            Action::Mute(asker, p, r, muted) => {
+                if rooms.check_host(person(asker), room_of(r)).is_ok() {
+                    let _ = rooms.set_muted(room_of(r), person(p), muted);
+                }
+            }
+            Action::Bar(p, r) => rooms.bar(room_of(r), person(p)),
+            Action::WaitingRoom(r, on) => {
+                let _ = rooms.set_waiting_room(room_of(r), on);
+            }
+            Action::Wait(p, r) => {
+                let waiter = noom::rooms::Waiter { id: person(p), nickname: "Cy".into(), since: 1 };
+                rooms.wait(room_of(r), waiter);
+            }
+            Action::Answer(p, r, admit) => {
+                rooms.answer_waiter(room_of(r), person(p), admit);
+            }
+            Action::StopWaiting(p) => {
+                rooms.stop_waiting(person(p), None);
+            }
+            Action::Password(r, set) => {
+                let _ = rooms.set_password(room_of(r), set.then(|| "hash".into()));
+            }
+            Action::HostKey(r) => {
+                rooms.set_host_key(room_of(r), "key");
+            }
+            Action::NoteKey(p, r, key) => {
+                rooms.note_key(room_of(r), person(p), ["k1", "k2", "k3"][usize::from(key % 3)])
+            }
+            Action::EnterChecked(p, r) => {
+                let (id, room) = (person(p), room_of(r));
+                if rooms.may_enter(id, room, noom::rooms::Entry::default()).is_ok() {
+                    let _ = rooms.enter(id, room, false);
+                } else {
+                    assert!(!rooms.is_member(id, room), "someone in a room refused entry to it");
+                }
+            }
         }
         if let Err(broken) = rooms.check_invariants() {
             panic!("{broken}");
@@ -252,6 +330,22 @@ pub fn cluster_op(data: &[u8]) {
         let again = Envelope::decode(&Envelope::encode(&envelope.from, envelope.op.clone())).expect("an op re-reads");
         assert_eq!(again.op, envelope.op);
         assert_eq!(again.from, envelope.from);
+    }
+}
+
+/// What another node's media server sends (`sfu::relay`): any bytes, split into frames as its
+/// connection reads them. No panic; a frame read is written again as one read the same.
+pub fn relay_frame(data: &[u8]) {
+    use noom::sfu::relay::{Frame, next_frame};
+    let mut rest = data;
+    while let Ok(Some((body, used))) = next_frame(rest) {
+        if let Ok(frame) = Frame::decode(body) {
+            let again = frame.encode();
+            let (body, whole) = next_frame(&again).expect("a frame written is read").expect("whole");
+            assert_eq!(whole, again.len());
+            assert_eq!(Frame::decode(body).as_ref(), Ok(&frame));
+        }
+        rest = &rest[used..];
     }
 }
 

@@ -45,6 +45,11 @@ fn turn_messages() {
 }
 
 #[test]
+fn relay_frames() {
+    replay("relay_frame", noom_fuzz::relay_frame);
+}
+
+#[test]
 fn plain_websocket_frames() {
     replay("ws_frame", noom_fuzz::ws_frame);
 }

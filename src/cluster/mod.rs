@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rooms::{ChatMessage, Media, PersonId};
+use crate::rooms::{Ask, ChatMessage, Media, PersonId, Waiter};
 use crate::validate::ErrorCode;
 
 /// Channels and keys in Redis, the adapter's included, are named under this prefix.
@@ -34,7 +34,7 @@ pub const PREFIX: &str = "noom";
 /// The version of what nodes say to each other (the ops, the keys, the adapter's messages): it
 /// moves with any change to them, and the CHANGELOG says so. Nodes of another version are not
 /// heard: a cluster runs one version (docs/operating.md, "Upgrading").
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 3;
 /// How often a node says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
 /// A node not heard from for this long is gone: its people leave every room.
@@ -66,6 +66,9 @@ pub enum Op {
         unlisted: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<String>,
+        /// They host the room (they opened it).
+        #[serde(default)]
+        host: bool,
     },
     /// Someone left a room.
     Leave { id: PersonId, room: String },
@@ -77,8 +80,38 @@ pub enum Op {
     Call { id: PersonId, room: String, media: Option<Media> },
     /// A message was posted: for the room's history.
     Chat { message: ChatMessage },
-    /// An administrator closed a room: each node takes its people out of it.
-    CloseRoom { room: String },
+    /// An administrator closed a room, or a host ended its meeting (`ended`): each node takes its
+    /// people out of it.
+    CloseRoom {
+        room: String,
+        #[serde(default)]
+        ended: bool,
+    },
+    /// A host made someone a host of a room, or took it back.
+    Host { room: String, id: PersonId, host: bool },
+    /// A host locked a room, or unlocked it.
+    Lock { room: String, locked: bool },
+    /// Someone raised their hand (`Some(when)`, milliseconds since the epoch) or lowered it.
+    Hand { room: String, id: PersonId, raised: Option<u64> },
+    /// A host muted someone, or asked them to unmute (`muted: false`).
+    Mute { room: String, id: PersonId, muted: bool },
+    /// A host asks something of someone: their node tells them.
+    Ask { room: String, id: PersonId, ask: Ask },
+    /// A host removed someone from a room: their node takes them out; with `bar`, every node
+    /// keeps them out while the room is open.
+    Remove { room: String, id: PersonId, bar: bool },
+    /// A host turned the room's waiting room on or off (off: everyone waiting is let in).
+    WaitingRoom { room: String, on: bool },
+    /// Someone of the sending node waits to enter a room.
+    Wait { room: String, waiter: Waiter },
+    /// A host let in someone waiting (`admit`), or turned them away: their node tells them.
+    Admit { room: String, id: PersonId, admit: bool },
+    /// Someone of the sending node waits no more (they gave up, or waited too long).
+    Unwait { room: String, id: PersonId },
+    /// A host set the room's password (its hash), or took it away.
+    Password { room: String, hash: Option<String> },
+    /// The room was opened with a host key: its hash.
+    HostKey { room: String, hash: String },
     /// An administrator disconnects someone: their node does it.
     Kick { id: PersonId },
     /// A page connected again with its resume token: its old connection, wherever it is, is dead.
@@ -94,6 +127,9 @@ pub enum Op {
     /// `room`'s call is carried by `to`'s media server from now on: whoever's media goes
     /// anywhere else connects again.
     MediaMoved { room: String, to: String },
+    /// Where this node's media server takes other nodes' connections, and the key they give
+    /// (calls spanning nodes, `--cascade`): said every second, as a heartbeat is.
+    MediaRelay { address: std::net::SocketAddr, key: String },
     /// This node shuts down: its people are gone now.
     Gone,
 }
@@ -132,6 +168,24 @@ pub struct RoomPresence {
     pub unlisted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<Media>,
+    #[serde(default)]
+    pub host: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand: Option<u64>,
+    #[serde(default)]
+    pub muted: bool,
+    /// The room is locked.
+    #[serde(default)]
+    pub locked: bool,
+    /// The room has a waiting room.
+    #[serde(default)]
+    pub waiting_room: bool,
+    /// The hash of the room's password, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// The hash of the room's host key, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
 }
 
 /// What other nodes know of a page's resume token: enough to match it when the page comes back
@@ -171,11 +225,31 @@ mod tests {
         let id = PersonId::random();
         let ops = [
             Op::Hello,
-            Op::Enter { id, nickname: "Ann".into(), room: "r".into(), unlisted: true, resume: None },
-            Op::Enter { id, nickname: "Ann".into(), room: "r".into(), unlisted: false, resume: Some(resume_key("t")) },
+            Op::Enter { id, nickname: "Ann".into(), room: "r".into(), unlisted: true, resume: None, host: true },
+            Op::Enter {
+                id,
+                nickname: "Ann".into(),
+                room: "r".into(),
+                unlisted: false,
+                resume: Some(resume_key("t")),
+                host: false,
+            },
             Op::Call { id, room: "r".into(), media: Some(Media { audio: true, video: false, screen: false }) },
             Op::Call { id, room: "r".into(), media: None },
-            Op::CloseRoom { room: "r".into() },
+            Op::CloseRoom { room: "r".into(), ended: true },
+            Op::Host { room: "r".into(), id, host: true },
+            Op::Lock { room: "r".into(), locked: true },
+            Op::Hand { room: "r".into(), id, raised: Some(1_700_000_000_000) },
+            Op::Hand { room: "r".into(), id, raised: None },
+            Op::Mute { room: "r".into(), id, muted: true },
+            Op::Ask { room: "r".into(), id, ask: crate::rooms::Ask::StopScreen },
+            Op::Remove { room: "r".into(), id, bar: true },
+            Op::WaitingRoom { room: "r".into(), on: true },
+            Op::Wait { room: "r".into(), waiter: Waiter { id, nickname: "Cy".into(), since: 9 } },
+            Op::Admit { room: "r".into(), id, admit: false },
+            Op::Unwait { room: "r".into(), id },
+            Op::HostKey { room: "r".into(), hash: "0123abcd".into() },
+            Op::Password { room: "r".into(), hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()) },
             Op::Kick { id },
             Op::MediaAsk {
                 node: "node-b".into(),
@@ -200,7 +274,18 @@ mod tests {
                     id,
                     nickname: "Ann".into(),
                     resume: Some(resume_key("t")),
-                    rooms: vec![RoomPresence { name: "r".into(), unlisted: false, call: None }],
+                    rooms: vec![RoomPresence {
+                        name: "r".into(),
+                        unlisted: false,
+                        call: None,
+                        host: true,
+                        hand: Some(5),
+                        muted: true,
+                        locked: true,
+                        waiting_room: true,
+                        password: None,
+                        host_key: Some("0123abcd".into()),
+                    }],
                 }],
                 history: vec![],
             },

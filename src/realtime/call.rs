@@ -17,9 +17,9 @@ use crate::config::{IceTransportPolicy, Pairs};
 use crate::events;
 use crate::ice::{self, IceServer};
 use crate::metrics::COUNTERS;
-use crate::rooms::{CallChange, Media, Participant, PersonId};
+use crate::rooms::{CallChange, Media, Participant, PersonId, Rooms};
 use crate::signal::{Candidate, SessionDescription, Signal};
-use crate::validate::ApiError;
+use crate::validate::{ApiError, ErrorCode};
 
 pub(super) const EVENTS: &[EventDef] = &[
     EventDef { name: events::noom::CALL_JOIN, kind: EventKind::Noom },
@@ -48,7 +48,8 @@ pub(super) async fn join(hub: Arc<Hub>, s: SocketRef, (room, media): (String, Me
         let me = person(&s);
         let ice_servers = ice::servers_for(&hub.config, &me.to_string(), now_ms() / 1000);
         hub.change_call(&s, &room, true, |rooms, limit_checked| {
-            let change = rooms.join_call(me, &room, media, !limit_checked)?;
+            check_unmuted(rooms, me, &room, media)?;
+            let change = rooms.join_call(me, &room, media, !limit_checked, now_ms())?;
             let answer = answer.later(Joined {
                 participants: rooms.participants(&room),
                 ice_servers,
@@ -74,6 +75,7 @@ pub(super) async fn media(hub: Arc<Hub>, s: SocketRef, (room, media): (String, M
     let mut answer = Answer::new(ack);
     let result = async {
         hub.change_call(&s, &room, false, |rooms, _| {
+            check_unmuted(rooms, person(&s), &room, media)?;
             let change = rooms.set_media(person(&s), &room, media)?;
             let answer = answer.later(MediaSet { participant: change.me.clone() });
             Ok((change, answer))
@@ -82,6 +84,14 @@ pub(super) async fn media(hub: Arc<Hub>, s: SocketRef, (room, media): (String, M
     };
     let result = result.await;
     answer.finish(result);
+}
+
+/// Someone a host muted may not say they send their voice, until a host asks them to unmute.
+fn check_unmuted(rooms: &Rooms, id: PersonId, room: &str, media: Media) -> Result<(), ApiError> {
+    if media.audio && rooms.is_muted(id, room) {
+        return Err(ApiError::new(ErrorCode::Forbidden, "a host muted you: a host must ask you to unmute first"));
+    }
+    Ok(())
 }
 
 pub(super) async fn leave(hub: Arc<Hub>, s: SocketRef, room: String, ack: AckSender) {

@@ -15,7 +15,7 @@ use super::{Flavour, Hub, LOBBY, Session, SocketRef, Source, now_ms, outbox, per
 use crate::cluster::Op;
 use crate::events::{noom, seed};
 use crate::metrics::COUNTERS;
-use crate::rooms::{ChatMessage, Entered, Left, Participant, PersonId, Rooms};
+use crate::rooms::{ChatMessage, Entered, Entry, Left, Participant, PersonId, RoomInfo, Rooms, not_in_room};
 use crate::validate::{ApiError, ErrorCode};
 
 #[derive(Serialize)]
@@ -40,6 +40,21 @@ pub(super) enum RoomChange<'a> {
     },
     /// Shared by everyone it is told to: a message is the one change that is not small.
     Message(&'a Arc<ChatMessage>),
+    /// The room's settings (its lock).
+    Settings(&'a RoomInfo),
+}
+
+/// How someone enters a room, besides who they are.
+#[derive(Default)]
+pub(super) struct Entering<'a> {
+    pub(super) room: &'a str,
+    pub(super) unlisted: bool,
+    /// The hash of the room's password that the password they gave matched.
+    pub(super) password: Option<&'a str>,
+    /// They gave the room's host key.
+    pub(super) host: bool,
+    /// The hash of a host key for the room they open, if they asked for one.
+    pub(super) new_host_key: Option<&'a str>,
 }
 
 impl Hub {
@@ -51,13 +66,28 @@ impl Hub {
         &self,
         s: &SocketRef,
         session: &Session,
-        room: &str,
-        unlisted: bool,
+        how: Entering<'_>,
         answer: impl FnOnce(&Entered, &Rooms) -> Delivery,
     ) -> Result<(), ApiError> {
         let me = person(s);
+        let room = how.room;
         self.with_rooms(|r, told| {
-            let entered = r.enter(me, room, unlisted)?;
+            let key = resume_key_of(s);
+            r.may_enter(me, room, Entry { resume: key.as_deref(), password: how.password, host: how.host })?;
+            let mut entered = r.enter(me, room, how.unlisted)?;
+            if let Some(key) = &key {
+                r.note_key(room, me, key);
+            }
+            if how.host && !entered.me.host {
+                let changed = r.set_host_as_told(room, me, true);
+                entered.me.host = true;
+                if !entered.is_new {
+                    self.link.publish_op(Op::Host { room: room.to_owned(), id: me, host: true });
+                    self.tell_updated(told, Source::Everyone, room, &changed);
+                }
+            }
+            // Its opener asked for a host key.
+            let new_host_key = how.new_host_key.filter(|hash| entered.room.count == 1 && r.set_host_key(room, hash));
             let answer = answer(&entered, r);
             if entered.is_new {
                 self.link.publish_op(Op::Enter {
@@ -66,7 +96,11 @@ impl Hub {
                     room: entered.room.name.to_string(),
                     unlisted: entered.room.unlisted,
                     resume: resume_key_of(s),
+                    host: entered.me.host,
                 });
+                if let Some(hash) = new_host_key {
+                    self.link.publish_op(Op::HostKey { room: room.to_owned(), hash: hash.to_owned() });
+                }
                 self.tell(told, Source::Socket(s), RoomChange::Entered(&entered));
             }
             told.queue(room, answer);
@@ -98,7 +132,7 @@ impl Hub {
         let left = self.with_rooms(|r, told| {
             let rooms = match room {
                 Some(room) if !r.is_member(me, room) => {
-                    return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
+                    return Err(not_in_room(room));
                 }
                 Some(room) => vec![Arc::from(room)],
                 None => r.rooms_of(me),
@@ -175,7 +209,7 @@ impl Hub {
         let me = person(s);
         self.with_rooms(|r, told| {
             if !r.is_member(me, room) {
-                return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
+                return Err(not_in_room(room));
             }
             if !session.chat.lock().try_take() {
                 return Err(ApiError::new(ErrorCode::RateLimited, "too many messages; slow down"));
@@ -194,13 +228,13 @@ impl Hub {
     pub(super) fn disconnect(&self, s: SocketRef) {
         let me = person(&s);
         self.with_rooms(|r, told| {
-            for room in r.rooms_of(me) {
-                if let Ok(left) = r.leave(me, &room) {
-                    self.published_leave(me, &room);
-                    self.tell(told, Source::Socket(&s), RoomChange::Left(&left));
-                }
+            self.stop_waiting_here(r, told, me, None);
+            // Gone as a dropped connection is (its page may come back in, see `Rooms::may_enter`),
+            // here and, by the op below, on the other nodes.
+            for left in r.disconnect(me) {
+                self.link.release_call_place(&left.room, me);
+                self.tell(told, Source::Socket(&s), RoomChange::Left(&left));
             }
-            r.disconnect(me);
         });
         self.link.publish_op(Op::Disconnect { id: me });
     }
@@ -217,9 +251,27 @@ impl Hub {
                 let arrival = (seed::WELCOME, noom::PARTICIPANT_JOINED);
                 self.tell_presence(told, source, &room.name, me, room.count, arrival);
             }
-            RoomChange::Left(Left { room, me, count }) => {
+            RoomChange::Left(Left { room, me, count, new_host, waiting }) => {
                 self.tell_presence(told, source, room, me, *count, (seed::BYE, noom::PARTICIPANT_LEFT));
                 self.left_media(room, me.id);
+                if let Some(host) = new_host {
+                    self.tell(told, source, RoomChange::Updated { room, participant: host });
+                    if !waiting.is_empty() {
+                        self.tell_waiting_to(told, room, &[host.id], waiting);
+                    }
+                }
+                if *count == 0 {
+                    // The room is gone: nobody is left to let them in.
+                    for waiter in waiting {
+                        self.tell_refused(told, room, waiter.id, "closed");
+                    }
+                }
+            }
+            RoomChange::Settings(info) => {
+                let (to_noom, info) = (self.audience(source, noom, &info.name), (*info).clone());
+                told.queue(&info.name.clone(), move || {
+                    outbox::broadcast(to_noom, noom::ROOM_UPDATED, &serde_json::json!({ "room": info }));
+                });
             }
             RoomChange::Updated { room, participant } => {
                 if participant.call.is_none() {

@@ -13,7 +13,7 @@ use socketioxide::extract::{Event, TryData};
 
 use super::outbox::{AckSender, Asked};
 use super::room_home::Delivery;
-use super::{Flavour, Hub, RawAckSender, Session, SocketRef, call, media, noom, seed};
+use super::{Flavour, Hub, RawAckSender, Session, SocketRef, call, media, meeting, noom, seed};
 use crate::metrics::COUNTERS;
 use crate::requests::{self, Args, Request};
 use crate::validate::{ApiError, ErrorCode};
@@ -32,7 +32,13 @@ pub(super) struct EventDef {
 }
 
 pub(super) fn find_event(name: &str) -> Option<&'static EventDef> {
-    seed::EVENTS.iter().chain(noom::EVENTS).chain(call::EVENTS).chain(media::EVENTS).find(|def| def.name == name)
+    seed::EVENTS
+        .iter()
+        .chain(noom::EVENTS)
+        .chain(call::EVENTS)
+        .chain(media::EVENTS)
+        .chain(meeting::EVENTS)
+        .find(|def| def.name == name)
 }
 
 /// What an event is, for its limits and the pushes its sender gets.
@@ -73,8 +79,9 @@ pub(super) fn run(
             Box::pin(ready(()))
         }
         Request::Rename { nickname } => Box::pin(noom::rename(hub, s, nickname, ack)),
-        Request::Join { room, unlisted, nickname } => {
-            Box::pin(noom::join(hub, session, s, (room, unlisted, nickname), ack))
+        Request::Join { room, unlisted, nickname, password, host_key, with_host_key } => {
+            let asked = noom::JoinAsked { room, unlisted, nickname, password, host_key, with_host_key };
+            Box::pin(noom::join(hub, session, s, asked, ack))
         }
         Request::Leave { room } => Box::pin(noom::leave(hub, session, s, room, ack)),
         Request::Send { room, text } => Box::pin(noom::send(hub, session, s, (room, text), ack)),
@@ -89,6 +96,7 @@ pub(super) fn run(
         Request::SfuJoin { room, sdp, tiles } => Box::pin(media::join(hub, session, s, (room, sdp, tiles), ack)),
         Request::SfuAnswer { room, sdp } => Box::pin(media::answer(hub, s, (room, sdp), ack)),
         Request::SfuView { room, tiles, people } => Box::pin(media::view(hub, s, (room, tiles, people), ack)),
+        Request::Meeting { room, control } => Box::pin(meeting::control(hub, session, s, (room, control), ack)),
     }
 }
 
@@ -190,5 +198,17 @@ impl Hub {
                 ready(())
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_a_client_may_send_has_its_handler() {
+        for name in crate::events::seed::EMITTED.iter().chain(crate::events::noom::EMITTED) {
+            assert!(find_event(name).is_some(), "{name} has no handler");
+        }
     }
 }

@@ -17,6 +17,18 @@ pub(super) const EVENT_BURST_SECONDS: f64 = 2.0;
 pub(super) const SIGNAL_BURST: u32 = 400;
 pub(super) const SIGNAL_RATE: f64 = 100.0;
 
+/// Reactions of one socket: a few at once, then one every half second.
+pub(super) const REACTION_BURST: u32 = 5;
+pub(super) const REACTION_RATE: f64 = 2.0;
+
+/// Room passwords one socket may try: a few at once, then one every twelve seconds.
+pub(super) const PASSWORD_GUESS_BURST: u32 = 5;
+pub(super) const PASSWORD_GUESS_RATE: f64 = 1.0 / 12.0;
+/// The same for all the sockets of one client address together (a guesser opens connection
+/// after connection): twenty, then one every six seconds.
+pub(super) const PASSWORD_GUESS_BURST_PER_ADDRESS: u32 = 20;
+pub(super) const PASSWORD_GUESS_RATE_PER_ADDRESS: f64 = 1.0 / 6.0;
+
 /// Bytes of bulky answers and relays one socket may cause (the history and people of a room it
 /// enters, the session descriptions it sends), in a burst and a second sustained. This is what a
 /// client that stops reading can make the server hold for it before its stalled writes cut it.
@@ -93,6 +105,15 @@ impl Hub {
     /// Counts an entry into a room the socket is not in against its address's entries (see
     /// [`ENTRY_BURST_PER_ADDRESS`]): checked before anything of the entry is done, a room:join's
     /// leaving of the other rooms included.
+    /// A room password or host key tried: it costs the socket, and its address.
+    pub(super) fn count_guess(&self, session: &Session) -> Result<(), ApiError> {
+        let address_has = |address| self.guesses.try_take_at(address, std::time::Instant::now());
+        if !session.password_guesses.lock().try_take() || !session.address.is_none_or(address_has) {
+            return Err(ApiError::new(ErrorCode::RateLimited, "too many passwords or host links tried; wait a minute"));
+        }
+        Ok(())
+    }
+
     pub(super) fn count_entry(&self, session: &Session, already_in: bool) -> Result<(), ApiError> {
         match session.address {
             Some(address) if !already_in && !self.entries.try_take_at(address, std::time::Instant::now()) => {

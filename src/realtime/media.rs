@@ -32,6 +32,7 @@ pub(super) const EVENTS: &[EventDef] = &[
 pub(super) async fn start(
     config: &Config,
     http_port: u16,
+    node: &str,
 ) -> Option<(Arc<MediaServer>, mpsc::UnboundedReceiver<MediaEvent>)> {
     if config.calls == Calls::Mesh {
         return None;
@@ -44,12 +45,15 @@ pub(super) async fn start(
         tcp: ips.iter().map(|ip| SocketAddr::new(*ip, http_port)).collect(),
     };
     let bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
-    match MediaServer::bind(bind, addresses, config.all_voices_up_to.into()).await {
+    // Only in a cluster do calls span nodes.
+    let cascading = (config.cascade && config.redis_url.is_some()).then_some(node);
+    match MediaServer::bind_cascading(bind, addresses, config.all_voices_up_to.into(), cascading).await {
         Ok(started) => {
             let advertised: Vec<String> = ips.iter().map(ToString::to_string).collect();
             println!(
-                "noom media on udp port {port} (and tcp port {http_port}, the web port's), reached at {}",
-                advertised.join(", ")
+                "noom media on udp port {port} (and tcp port {http_port}, the web port's), reached at {}{}",
+                advertised.join(", "),
+                if cascading.is_some() { "; calls span nodes (cascading)" } else { "" }
             );
             Some(started)
         }

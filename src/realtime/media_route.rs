@@ -61,7 +61,10 @@ impl Hub {
         let me = person(s);
         self.media_for(me, room)?;
         let key = (me, room.to_owned());
-        let route = if matches!(request, MediaRequest::Join { .. }) {
+        let route = if self.cascading() {
+            // Each person's media goes through their own node.
+            None
+        } else if matches!(request, MediaRequest::Join { .. }) {
             let node = self.carrier_of(room).await.filter(|node| node != self.link.node());
             match &node {
                 Some(node) => self.routes.elsewhere.lock().insert(key, node.clone()),
@@ -141,6 +144,11 @@ impl Hub {
                     media.leave(room, id);
                     return Err(e);
                 }
+                // Before its media can flow (its connection is not up yet).
+                if self.rooms.lock().is_muted(id, room) {
+                    media.silence(room, id, true);
+                }
+                self.keep_peers_of(room);
                 Ok(Some(answer))
             }
             MediaRequest::Answer { sdp } => {
@@ -204,6 +212,7 @@ impl Hub {
     /// media with it: they stay in those calls, and their browsers are told to connect again,
     /// which makes a live node the carrier.
     pub(super) fn media_node_gone(&self, node: &str) {
+        self.relay_gone(node);
         let lost: Vec<(PersonId, String)> =
             self.routes.elsewhere.lock().extract_if(|_, carrier| carrier == node).map(|(key, _)| key).collect();
         if !lost.is_empty() {
@@ -255,7 +264,7 @@ impl Hub {
     /// this node's again (a Redis that restarted lost the names), unless another node took it
     /// meanwhile, which its people here then follow.
     pub(super) async fn keep_calls(&self) {
-        let Some(media) = &self.media else { return };
+        let Some(media) = self.media.as_ref().filter(|_| !self.cascading()) else { return };
         for room in media.rooms() {
             if let Some(carrier) = self.link.keep_media(&room).await
                 && carrier != self.link.node()
@@ -269,7 +278,9 @@ impl Hub {
     /// of its people, whose browsers connect to it while this node still forwards their media.
     /// A call whose people are all on this node is left: they come back through another node.
     pub(super) fn hand_over_calls(&self) {
-        let Some(media) = &self.media else { return };
+        // Cascading, nobody else's media comes here: this node's people come back through
+        // another node when their connections are cut, and their media with them.
+        let Some(media) = self.media.as_ref().filter(|_| !self.cascading()) else { return };
         if self.link.state() != LinkState::Up {
             return;
         }

@@ -9,10 +9,12 @@
 //! - `seed`, `noom`, `call`: what each event does (the seed's, Noom's, calls').
 //! - `media`: calls through the media server: their signalling, and what their media tells.
 //! - `media_route`: which node's media server carries a call, and the way to it from here.
+//! - `cascade`: calls spanning nodes: which other nodes each call's media server shares it with.
 //! - `call_presence`: media state in large calls, batched and told only to those who show it.
 //! - `changes`: changes to rooms made here, and how each is told (the sockets here, other nodes).
 //! - `replica`: changes made on other nodes, applied here and told to the sockets here.
 //! - `moderation`: the admin's actions.
+//! - `meeting`: running a meeting: hosts' controls, and everyone's hand.
 //! - `drain`: a node on its way out: no new users or calls, and a stop once its calls are over.
 //! - `directory`: the lobby's room list, pushed as it changes.
 //! - `outbox`: everything sent to a socket, counted in bytes; a socket that falls behind is
@@ -25,6 +27,7 @@
 
 mod call;
 mod call_presence;
+mod cascade;
 mod changes;
 mod directory;
 mod dispatch;
@@ -33,6 +36,7 @@ mod limits;
 mod locks;
 mod media;
 mod media_route;
+mod meeting;
 mod moderation;
 mod noom;
 mod outbox;
@@ -44,7 +48,10 @@ mod serial;
 mod session;
 
 use dispatch::{Answer, EventDef, EventKind, NO_ARGS, refuse, reply};
-use limits::{BULK_BURST_PER_ADDRESS, BULK_RATE_PER_ADDRESS, ENTRY_BURST_PER_ADDRESS, ENTRY_RATE_PER_ADDRESS};
+use limits::{
+    BULK_BURST_PER_ADDRESS, BULK_RATE_PER_ADDRESS, ENTRY_BURST_PER_ADDRESS, ENTRY_RATE_PER_ADDRESS,
+    PASSWORD_GUESS_BURST_PER_ADDRESS, PASSWORD_GUESS_RATE_PER_ADDRESS,
+};
 pub use limits::{ClientAddress, Slot};
 use locks::{Rank, Ranked};
 use outbox::AckSender;
@@ -135,6 +142,8 @@ pub struct Hub {
     bulk: PerAddress,
     /// Rooms entered per client address (see [`ENTRY_BURST_PER_ADDRESS`]).
     entries: PerAddress,
+    /// Room passwords and host keys tried per client address (see [`PASSWORD_GUESS_BURST_PER_ADDRESS`]).
+    guesses: PerAddress,
     /// Bytes waiting to be sent per client address (see [`outbox`]).
     waiting: outbox::PerAddress,
     /// Moves when anyone's presence does (see [`Rooms::presence_version`]), and at shutdown:
@@ -160,6 +169,9 @@ pub struct Hub {
 enum Source<'a> {
     Socket(&'a SocketRef),
     Replica,
+    /// A host's control, or a hand: everyone here hears it, whoever asked too, as their page shows
+    /// what the room shows.
+    Everyone,
 }
 
 fn room_key(flavour: Flavour, room: &str) -> String {
@@ -183,7 +195,7 @@ impl Hub {
         turn_relays: Option<RelayPorts>,
     ) -> anyhow::Result<(SocketIoLayer<Adapter>, Arc<Hub>)> {
         let link = Link::new(&config.node_name(), config.redis_url.as_deref(), config.redis_ca.as_deref())?;
-        let (media, media_events) = media::start(&config, http_port).await.unzip();
+        let (media, media_events) = media::start(&config, http_port, link.node()).await.unzip();
         let call_size = config.call_size(media.is_some());
         let adapter = RedisAdapterCtr::new_with_driver(
             link.clone(),
@@ -215,6 +227,7 @@ impl Hub {
             rooms: Ranked::new(Rank::Rooms, Rooms::new(limits)),
             bulk: PerAddress::new(BULK_BURST_PER_ADDRESS, BULK_RATE_PER_ADDRESS),
             entries: PerAddress::new(ENTRY_BURST_PER_ADDRESS, ENTRY_RATE_PER_ADDRESS),
+            guesses: PerAddress::new(PASSWORD_GUESS_BURST_PER_ADDRESS, PASSWORD_GUESS_RATE_PER_ADDRESS),
             waiting: outbox::PerAddress::default(),
             admission,
             connections: OpenConnections::default(),
@@ -240,6 +253,9 @@ impl Hub {
         });
         if let Some(events) = media_events {
             tokio::spawn(media::relay_events(Arc::downgrade(&hub), events));
+        }
+        if hub.media.as_ref().is_some_and(|media| media.cascade().is_some()) {
+            tokio::spawn(cascade::keep_peers(Arc::downgrade(&hub), http_port));
         }
         let setup = {
             let hub = hub.clone();
@@ -341,6 +357,8 @@ impl Hub {
             nodes: clustered.then(|| self.nodes.lock().count()),
             redis_up: clustered.then(|| self.link.state() == crate::cluster::LinkState::Up),
             node: self.link.node().to_owned(),
+            relay_connections: self.cascade().map(|cascade| cascade.connections()),
+            relay_traffic: self.cascade().map(|cascade| cascade.traffic()).unwrap_or_default(),
         }
     }
 

@@ -15,7 +15,7 @@ use crate::rooms::{Media, PersonId};
 use crate::validate::{self, ApiError, ErrorCode};
 
 /// Why the server took someone out, as the pushes say.
-const BY_ADMIN: &str = "admin";
+pub(super) const BY_ADMIN: &str = "admin";
 
 /// The whole cluster as this node knows it.
 #[derive(Debug, Serialize)]
@@ -146,33 +146,39 @@ impl Hub {
         if remote > 0 {
             self.reach_other_nodes(&format!("{remote} of the {count} people in {room:?} are on other nodes"))?;
         }
-        self.link.publish_op(Op::CloseRoom { room: room.clone() });
-        self.close_room_here(&room);
+        self.link.publish_op(Op::CloseRoom { room: room.clone(), ended: false });
+        self.close_room_here(&room, BY_ADMIN);
         Ok(count)
     }
 
-    /// Takes this node's people out of a room, one by one as if each had left, each told after
-    /// it is out (so that nothing of the room reaches it after the notice).
-    pub(super) fn close_room_here(&self, room: &str) {
+    /// Takes this node's people out of a room (an administrator closed it, or a host ended its
+    /// meeting: `reason`).
+    pub(super) fn close_room_here(&self, room: &str, reason: &'static str) {
         let own: Vec<PersonId> = {
             let nodes = self.nodes.lock();
             let rooms = self.rooms.lock();
             rooms.participants(room).into_iter().map(|p| p.id).filter(|id| nodes.owner(*id).is_none()).collect()
         };
-        tracing::info!(room, people = own.len(), "an administrator closed a room");
+        tracing::info!(room, people = own.len(), reason, "a room closed");
         for s in own.into_iter().filter_map(|id| self.socket_of(id)) {
-            let flavour = flavour_of(&s);
-            let closed = self.with_rooms(|r, told| {
-                self.leave_room(r, told, &s, flavour, room)?;
-                if flavour == Flavour::Noom {
-                    let (s, notice) = (s.clone(), serde_json::json!({ "room": room, "reason": BY_ADMIN }));
-                    told.queue(room, move || outbox::push(&s, events::noom::ROOM_CLOSED, &notice));
-                }
-                Some(())
-            });
-            if closed.is_some() && flavour == Flavour::Noom {
-                self.back_to_lobby(&s);
+            self.take_out(&s, room, reason);
+        }
+    }
+
+    /// Takes a socket out of a room as if it had left, and tells it why once it is out (so that
+    /// nothing of the room reaches it after the notice).
+    pub(super) fn take_out(&self, s: &SocketRef, room: &str, reason: &'static str) {
+        let flavour = flavour_of(s);
+        let closed = self.with_rooms(|r, told| {
+            self.leave_room(r, told, s, flavour, room)?;
+            if flavour == Flavour::Noom {
+                let (s, notice) = (s.clone(), serde_json::json!({ "room": room, "reason": reason }));
+                told.queue(room, move || outbox::push(&s, events::noom::ROOM_CLOSED, &notice));
             }
+            Some(())
+        });
+        if closed.is_some() && flavour == Flavour::Noom {
+            self.back_to_lobby(s);
         }
     }
 

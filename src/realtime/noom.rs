@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::changes::Entering;
 use super::{AckSender, Answer, EventDef, EventKind, Hub, Session, SocketRef, person, refuse, reply};
 use crate::events;
 use crate::rooms::unlisted_suffix;
@@ -44,15 +45,26 @@ struct Joined {
     participants: Vec<Participant>,
     history: Vec<ChatMessage>,
     call_limit: u16,
+    /// While a call is going: when it began (milliseconds since the epoch), for its timer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    call_since: Option<u64>,
+    /// The room's host key, to its opener who asked for one: the only time it is told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_key: Option<String>,
 }
 
-pub(super) async fn join(
-    hub: Arc<Hub>,
-    session: Arc<Session>,
-    s: SocketRef,
-    (room, unlisted, nickname): (String, bool, Option<String>),
-    ack: AckSender,
-) {
+/// What `room:join` asks (see [`crate::requests::Request::Join`]).
+pub(super) struct JoinAsked {
+    pub(super) room: String,
+    pub(super) unlisted: bool,
+    pub(super) nickname: Option<String>,
+    pub(super) password: Option<String>,
+    pub(super) host_key: Option<String>,
+    pub(super) with_host_key: bool,
+}
+
+pub(super) async fn join(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, asked: JoinAsked, ack: AckSender) {
+    let JoinAsked { room, unlisted, nickname, password, host_key, with_host_key } = asked;
     let mut answer = Answer::new(ack);
     let result = async {
         if let Some(nickname) = nickname {
@@ -68,6 +80,20 @@ pub(super) async fn join(
             (room, others, already_in, cost)
         };
         hub.count_entry(&session, already_in)?;
+        let host = match host_key {
+            Some(key) => hub.check_host_key(&session, &room, &key)?,
+            None => false,
+        };
+        let password = if host { None } else { hub.check_password(&s, &session, &room, password).await? };
+        let password = password.as_deref();
+        let new_host_key = with_host_key.then(crate::passwords::new_host_key);
+        let new_host_key_hash = new_host_key.as_deref().map(crate::passwords::host_key_hash);
+        // A room whose newcomers wait: the answer says so, and a host's word comes later
+        // (`room:admitted`, then this event again, or `room:refused`).
+        if !already_in && !host && hub.wait_to_enter(&s, &room, password) {
+            answer.ok(&serde_json::json!({ "waiting": { "room": room } }));
+            return Ok(());
+        }
         // One already in is not sent the history again: it has it.
         if !already_in {
             session.spend_bulk(&hub, cost)?;
@@ -75,13 +101,17 @@ pub(super) async fn join(
         for other in others {
             hub.leave(&s, &session, Some(&other), false)?;
         }
-        hub.enter(&s, &session, &room, unlisted, |entered, rooms| {
+        let how = Entering { room: &room, unlisted, password, host, new_host_key: new_host_key_hash.as_deref() };
+        hub.enter(&s, &session, how, |entered, rooms| {
+            let key_given = new_host_key_hash.as_deref().is_some_and(|hash| rooms.host_key_is(&room, hash));
             answer.later(Joined {
                 room: entered.room.clone(),
                 me: entered.me.clone(),
                 participants: rooms.participants(&room),
                 history: if entered.is_new { rooms.history(&room) } else { Vec::new() },
                 call_limit: hub.call_size,
+                call_since: rooms.call_since(&room),
+                host_key: new_host_key.filter(|_| key_given),
             })
         })
     };
@@ -95,6 +125,11 @@ struct LeftRooms {
 }
 
 pub(super) async fn leave(hub: Arc<Hub>, session: Arc<Session>, s: SocketRef, room: Option<String>, ack: AckSender) {
+    // One waiting to enter gives up waiting.
+    let gave_up = hub.with_rooms(|r, told| hub.stop_waiting_here(r, told, person(&s), room.as_deref()));
+    if gave_up && room.is_some() {
+        return answer(ack, Ok(LeftRooms { left: Vec::new() }));
+    }
     let result = hub.leave(&s, &session, room.as_deref(), true).map(|left| LeftRooms { left });
     answer(ack, result);
 }

@@ -244,7 +244,7 @@ impl Hub {
         let key = room_key(flavour, room);
         match source {
             Source::Socket(s) => s.local().to(key),
-            Source::Replica => self.io.local().to(key),
+            Source::Replica | Source::Everyone => self.io.local().to(key),
         }
     }
 

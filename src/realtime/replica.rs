@@ -29,17 +29,22 @@ impl Replica for Hub {
                 }
             }
             Op::Snapshot { people, history } => self.apply_snapshot(from, people, history),
-            Op::Enter { id, nickname, room, unlisted, resume } => {
+            Op::Enter { id, nickname, room, unlisted, resume, host } => {
                 let mut nodes = self.nodes.lock();
                 nodes.own(from, id);
-                if let Some(key) = resume {
-                    nodes.set_resume(id, key);
+                if let Some(key) = &resume {
+                    nodes.set_resume(id, key.clone());
                 }
                 drop(nodes);
                 self.with_rooms(|r, told| {
                     r.connect(id);
                     let _ = r.rename(id, &nickname);
                     self.enter_here(r, told, id, &room, unlisted);
+                    if let Some(key) = &resume {
+                        r.note_key(&room, id, key);
+                    }
+                    let changed = r.set_host_as_told(&room, id, host);
+                    self.tell_updated(told, Source::Replica, &room, &changed);
                 });
             }
             Op::Leave { id, room } => self.with_rooms(|r, told| {
@@ -49,6 +54,9 @@ impl Replica for Hub {
             }),
             Op::Disconnect { id } => {
                 self.with_rooms(|r, told| {
+                    for room in r.stop_waiting(id, None) {
+                        self.tell_waiting(r, told, &room);
+                    }
                     for left in r.disconnect(id) {
                         self.tell(told, Source::Replica, RoomChange::Left(&left));
                     }
@@ -67,7 +75,66 @@ impl Replica for Hub {
                     self.tell(told, Source::Replica, RoomChange::Message(&message));
                 }
             }),
-            Op::CloseRoom { room } => self.close_room_here(&room),
+            Op::CloseRoom { room, ended } => {
+                self.close_room_here(&room, if ended { super::meeting::ENDED } else { super::moderation::BY_ADMIN })
+            }
+            Op::Host { room, id, host } => self.with_rooms(|r, told| {
+                let changed = r.set_host(&room, id, host).unwrap_or_default();
+                self.tell_updated(told, Source::Replica, &room, &changed);
+                if !r.waiting(&room).is_empty() {
+                    self.tell_waiting(r, told, &room);
+                }
+            }),
+            Op::Lock { room, locked } => self.with_rooms(|r, told| {
+                if let Ok(Some(info)) = r.set_locked(&room, locked) {
+                    self.tell(told, Source::Replica, RoomChange::Settings(&info));
+                }
+            }),
+            Op::Hand { room, id, raised } => self.with_rooms(|r, told| {
+                if let Ok(Some(p)) = r.set_hand(id, &room, raised) {
+                    self.tell_updated(told, Source::Replica, &room, &[p]);
+                }
+            }),
+            Op::Mute { room, id, muted } => self.with_rooms(|r, told| {
+                if let Ok(Some(p)) = r.set_muted(&room, id, muted) {
+                    self.muted_here(told, &room, &p);
+                }
+            }),
+            Op::Ask { room, id, ask } => self.with_rooms(|_, told| self.tell_asked(told, &room, id, ask)),
+            Op::WaitingRoom { room, on } => self.with_rooms(|r, told| {
+                if let Ok(Some((info, admitted))) = r.set_waiting_room(&room, on) {
+                    self.waiting_room_set(r, told, &info, &admitted);
+                }
+            }),
+            Op::Wait { room, waiter } => self.with_rooms(|r, told| {
+                if r.wait(&room, waiter) {
+                    self.tell_waiting(r, told, &room);
+                }
+            }),
+            Op::Admit { room, id, admit } => self.with_rooms(|r, told| {
+                if r.answer_waiter(&room, id, admit).is_some() {
+                    self.answered_here(r, told, &room, id, admit);
+                }
+            }),
+            Op::Unwait { room, id } => self.with_rooms(|r, told| {
+                if !r.stop_waiting(id, Some(&room)).is_empty() {
+                    self.tell_waiting(r, told, &room);
+                }
+            }),
+            Op::HostKey { room, hash } => {
+                self.rooms.lock().set_host_key(&room, &hash);
+            }
+            Op::Password { room, hash } => self.with_rooms(|r, told| {
+                if let Ok(Some(info)) = r.set_password(&room, hash.map(Arc::from)) {
+                    self.tell(told, Source::Replica, RoomChange::Settings(&info));
+                }
+            }),
+            Op::Remove { room, id, bar } => {
+                if bar {
+                    self.rooms.lock().bar(&room, id);
+                }
+                self.remove_here(&room, id);
+            }
             Op::Kick { id } => self.kick_here(id),
             Op::Resumed { token } => self.resumed_elsewhere(&token),
             Op::MediaAsk { node, ask, id, room, request } => {
@@ -90,6 +157,7 @@ impl Replica for Hub {
                 }
             }
             Op::MediaMoved { room, to } => self.media_moved(&room, &to),
+            Op::MediaRelay { address, key } => self.relay_heard(from, address, key),
             Op::Gone => self.forget_node(from),
         }
     }
@@ -108,10 +176,20 @@ impl Replica for Hub {
                 let Some(me) = rooms.participant(id) else { continue };
                 let presence = in_rooms
                     .iter()
-                    .map(|room| RoomPresence {
-                        name: room.to_string(),
-                        unlisted: rooms.is_unlisted(room),
-                        call: rooms.member(id, room).and_then(|m| m.call),
+                    .map(|room| {
+                        let member = rooms.member(id, room);
+                        RoomPresence {
+                            name: room.to_string(),
+                            unlisted: rooms.is_unlisted(room),
+                            call: member.as_ref().and_then(|m| m.call),
+                            host: member.as_ref().is_some_and(|m| m.host),
+                            hand: member.as_ref().and_then(|m| m.hand),
+                            muted: member.as_ref().is_some_and(|m| m.muted),
+                            locked: rooms.room_info(room).is_some_and(|info| info.locked),
+                            waiting_room: rooms.room_info(room).is_some_and(|info| info.waiting_room),
+                            password: rooms.password_hash(room).map(|hash| hash.to_string()),
+                            host_key: rooms.host_key_hash(room).map(|hash| hash.to_string()),
+                        }
                     })
                     .collect();
                 let resume = self.socket_of(id).as_ref().and_then(resume_key_of);
@@ -177,6 +255,36 @@ impl Hub {
         f(&rooms, own)
     }
 
+    /// Someone of another node's role, hand and mute in a room, and the room's lock, as their
+    /// node's snapshot has them.
+    fn meeting_as_told(&self, r: &mut Rooms, told: &mut Told, id: PersonId, presence: &RoomPresence) {
+        let room = &presence.name;
+        if let Some(hash) = &presence.host_key {
+            r.set_host_key(room, hash);
+        }
+        let mut changed = r.set_host_as_told(room, id, presence.host);
+        changed.extend(r.set_hand(id, room, presence.hand).ok().flatten());
+        self.tell_updated(told, Source::Replica, room, &changed);
+        if let Ok(Some(p)) = r.set_muted(room, id, presence.muted) {
+            self.muted_here(told, room, &p);
+        }
+        if presence.locked
+            && let Ok(Some(info)) = r.set_locked(room, true)
+        {
+            self.tell(told, Source::Replica, RoomChange::Settings(&info));
+        }
+        if presence.waiting_room
+            && let Ok(Some((info, _))) = r.set_waiting_room(room, true)
+        {
+            self.tell(told, Source::Replica, RoomChange::Settings(&info));
+        }
+        if let Some(hash) = &presence.password
+            && let Ok(Some(info)) = r.set_password(room, Some(hash.as_str().into()))
+        {
+            self.tell(told, Source::Replica, RoomChange::Settings(&info));
+        }
+    }
+
     /// Someone of another node enters a room here, as it has it.
     fn enter_here(&self, r: &mut Rooms, told: &mut Told, id: PersonId, room: &str, unlisted: bool) {
         let Ok(entered) = r.enter(id, room, unlisted) else { return };
@@ -193,7 +301,7 @@ impl Hub {
         let was_in_call = r.member(id, room).is_some_and(|m| m.call.is_some());
         let changed = match media {
             // Their node took the place.
-            Some(media) => r.join_call(id, room, media, false).is_ok_and(|c| c.changed),
+            Some(media) => r.join_call(id, room, media, false, super::now_ms()).is_ok_and(|c| c.changed),
             None => r.leave_call(id, room).is_ok(),
         };
         if changed && let Some(member) = r.member(id, room) {
@@ -232,10 +340,14 @@ impl Hub {
                 }
                 for presence in &person.rooms {
                     self.enter_here(r, told, person.id, &presence.name, presence.unlisted);
+                    if let Some(key) = &person.resume {
+                        r.note_key(&presence.name, person.id, key);
+                    }
                     let before = r.member(person.id, &presence.name).and_then(|m| m.call);
                     if before != presence.call {
                         self.set_call_here(r, told, person.id, &presence.name, presence.call);
                     }
+                    self.meeting_as_told(r, told, person.id, presence);
                 }
             });
         }

@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::changes::Entering;
 use super::{AckSender, Answer, EventDef, EventKind, Flavour, Hub, NO_ARGS, Session, SocketRef, person, room_key};
 use crate::config::IceTransportPolicy;
 use crate::events;
 use crate::ice::{self, IceServer};
 use crate::requests::SeedSignal;
-use crate::validate::{ApiError, ErrorCode};
+use crate::rooms::not_in_room;
 
 pub(super) const EVENTS: &[EventDef] = &[
     EventDef { name: events::seed::NICKNAME, kind: EventKind::Seed },
@@ -38,7 +39,7 @@ pub(super) async fn enter_room(hub: Arc<Hub>, session: Arc<Session>, s: SocketRe
     let result = async {
         let already_in = hub.rooms.lock().is_member(person(&s), &room);
         hub.count_entry(&session, already_in)?;
-        hub.enter(&s, &session, &room, false, |_, _| answer.later(NO_ARGS))
+        hub.enter(&s, &session, Entering { room: &room, ..Entering::default() }, |_, _| answer.later(NO_ARGS))
     };
     let result = result.await;
     answer.finish(result);
@@ -67,7 +68,7 @@ pub(super) async fn relay(
     let mut answer = Answer::new(ack);
     let result = async {
         if !hub.rooms.lock().is_member(person(&s), &room) {
-            return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
+            return Err(not_in_room(&room));
         }
         hub.everywhere(&s, room_key(Flavour::Seed, &room), kind.event(), &signal).await;
         crate::metrics::COUNTERS.signal_relayed();

@@ -11,7 +11,10 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 use socketioxide::socket::{DisconnectReason, Sid};
 
-use super::limits::{BULK_BURST, BULK_RATE, ClientAddress, EVENT_BURST_SECONDS, SIGNAL_BURST, SIGNAL_RATE};
+use super::limits::{
+    BULK_BURST, BULK_RATE, ClientAddress, EVENT_BURST_SECONDS, PASSWORD_GUESS_BURST, PASSWORD_GUESS_RATE,
+    REACTION_BURST, REACTION_RATE, SIGNAL_BURST, SIGNAL_RATE,
+};
 use super::outbox::Outbox;
 use super::serial::SerialQueue;
 use super::{Hub, LOBBY, SEED_SOCKETS, SocketRef, outbox, room_key};
@@ -45,6 +48,9 @@ pub(super) struct Session {
     pub(super) chat: Mutex<TokenBucket>,
     pub(super) events: Mutex<TokenBucket>,
     pub(super) signals: Mutex<TokenBucket>,
+    pub(super) reactions: Mutex<TokenBucket>,
+    /// Room passwords tried.
+    pub(super) password_guesses: Mutex<TokenBucket>,
     /// Bytes, see [`BULK_BURST`].
     pub(super) bulk: Mutex<TokenBucket>,
     /// The client's address as per-address limits on bulky output and room entries count it:
@@ -115,6 +121,8 @@ impl Hub {
                 self.config.event_rate,
             )),
             signals: Mutex::new(TokenBucket::new(SIGNAL_BURST, SIGNAL_RATE)),
+            reactions: Mutex::new(TokenBucket::new(REACTION_BURST, REACTION_RATE)),
+            password_guesses: Mutex::new(TokenBucket::new(PASSWORD_GUESS_BURST, PASSWORD_GUESS_RATE)),
             bulk: Mutex::new(TokenBucket::new(BULK_BURST, BULK_RATE)),
             address: address
                 .filter(|ip| !ip.to_canonical().is_loopback())

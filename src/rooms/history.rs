@@ -199,7 +199,7 @@ mod tests {
         ChatMessage {
             id: id.into(),
             room: room.into(),
-            sender: Participant { id: PersonId::from_bytes([1; 16]), nickname: "Ann".into(), call: None },
+            sender: Participant::named(PersonId::from_bytes([1; 16]), "Ann".into()),
             text: "x".repeat(text_len),
             ts,
         }

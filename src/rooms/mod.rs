@@ -6,6 +6,9 @@
 //! await.
 
 pub mod history;
+mod meeting;
+
+pub use meeting::{Ask, Entry, Waiter};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +39,10 @@ impl PersonId {
     /// A chosen id, for tests and the fuzzer.
     pub fn from_bytes(bytes: [u8; 16]) -> Self {
         Self(bytes)
+    }
+
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0
     }
 }
 
@@ -93,6 +100,26 @@ pub struct Participant {
     /// What they send, while they are in the room's call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub call: Option<Media>,
+    /// One of the room's hosts.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub host: bool,
+    /// Their hand is up, since this time (milliseconds since the epoch, their node's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand: Option<u64>,
+    /// A host muted them: their voice is not forwarded until a host asks them to unmute.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub muted: bool,
+}
+
+impl Participant {
+    /// Someone as a chat message names them: no room, so no call and no role.
+    pub fn named(id: PersonId, nickname: Arc<str>) -> Self {
+        Self { id, nickname, call: None, host: false, hand: None, muted: false }
+    }
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 /// What someone in a call sends: part of their presence, so everyone sees it.
@@ -107,10 +134,17 @@ pub struct Media {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RoomInfo {
     pub name: Arc<str>,
     pub unlisted: bool,
     pub count: usize,
+    /// Nobody new may enter.
+    pub locked: bool,
+    /// Newcomers wait until a host admits them.
+    pub waiting_room: bool,
+    /// Newcomers give a password.
+    pub password: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,9 +157,12 @@ pub struct ChatMessage {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DirectoryEntry {
     pub name: Arc<str>,
     pub count: usize,
+    /// How many are in its call: the lobby shows which rooms have one going.
+    pub in_call: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
@@ -149,7 +186,41 @@ struct Room {
     members: Vec<PersonId>,
     /// Who is in the room's call, in order of joining it.
     call: Vec<(PersonId, Media)>,
+    /// When its call began (milliseconds since the epoch, this node's clock; this node's first
+    /// word of it, for a call begun on another node); meaningless while nobody is in it.
+    call_since: u64,
+    /// Its hosts, in the order they became hosts; none: the longest present is (see
+    /// [`Room::is_host`]).
+    hosts: Vec<PersonId>,
+    /// Raised hands, in the order raised, each with when.
+    hands: Vec<(PersonId, u64)>,
+    /// Members a host muted.
+    muted: Vec<PersonId>,
+    locked: bool,
+    /// Removed by a host and not to come back while the room is open.
+    barred: Vec<PersonId>,
+    /// Newcomers wait until a host admits them.
+    waiting_room: bool,
+    /// Those waiting, in the order they came.
+    waiting: Vec<Waiter>,
+    /// Admitted, and not in yet: they may enter once.
+    admitted: Vec<PersonId>,
+    /// The resume key of each member's page, where known.
+    keys: Vec<(PersonId, Arc<str>)>,
+    /// The keys of pages whose connections dropped while in the room, newest last: they may come
+    /// back in (at most [`RETURNING_AT_MOST`]).
+    returning: Vec<Arc<str>>,
+    /// The keys of pages removed for good.
+    barred_keys: Vec<Arc<str>>,
+    /// The hash of the password newcomers give, if a host set one.
+    password: Option<Arc<str>>,
+    /// The hash of its host key, if it was opened with one: whoever gives the key hosts it, and
+    /// nobody else is made host for lack of one.
+    host_key: Option<Arc<str>>,
 }
+
+/// Pages whose connections dropped a room keeps the way back in for.
+const RETURNING_AT_MOST: usize = 256;
 
 /// The outcome of entering a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +237,11 @@ pub struct Left {
     pub room: Arc<str>,
     pub me: Participant,
     pub count: usize,
+    /// Who became host as the last host left.
+    pub new_host: Option<Participant>,
+    /// Those waiting to enter: for the new host, or, when the room closed with them waiting, for
+    /// their nodes to tell them.
+    pub waiting: Vec<Waiter>,
 }
 
 /// The outcome of a change to someone's place in a call.
@@ -230,13 +306,18 @@ impl Rooms {
 
     /// Someone as a chat message names them: no room, so no call.
     pub fn participant(&self, id: PersonId) -> Option<Participant> {
-        self.people.get(&id).map(|p| Participant { id, nickname: p.nickname.clone(), call: None })
+        self.people.get(&id).map(|p| Participant::named(id, p.nickname.clone()))
     }
 
-    /// Someone as the members of `room` see them, their call state included.
+    /// Someone as the members of `room` see them, their call state and role included.
     pub fn member(&self, id: PersonId, room: &str) -> Option<Participant> {
         let mut me = self.participant(id)?;
-        me.call = self.rooms.get(room).and_then(|r| r.media_of(id));
+        if let Some(r) = self.rooms.get(room).filter(|r| r.members.contains(&id)) {
+            me.call = r.media_of(id);
+            me.host = r.is_host(id);
+            me.hand = r.hands.iter().find(|(m, _)| *m == id).map(|(_, at)| *at);
+            me.muted = r.muted.contains(&id);
+        }
         Some(me)
     }
 
@@ -256,15 +337,16 @@ impl Rooms {
             person.nickname = nickname.into();
             self.presence_version += 1;
         }
-        Ok(Participant { id, nickname: person.nickname.clone(), call: None })
+        Ok(Participant::named(id, person.nickname.clone()))
     }
 
-    /// Enters a (validated) room, creating it if needed; `unlisted` only matters to its creator,
-    /// and to a room of a link (a name ending in an unlisted suffix) that another node opened the
-    /// moment before, public: the room ends unlisted, as its creator asked.
+    /// Enters a (validated) room, creating it if needed, as its host; `unlisted` only matters to
+    /// its creator, and to a room of a link (a name ending in an unlisted suffix) that another
+    /// node opened the moment before, public: the room ends unlisted, as its creator asked.
+    /// Whether the room lets them in is [`Rooms::may_enter`]'s to say, on the node they are on.
     pub fn enter(&mut self, id: PersonId, name: &str, unlisted: bool) -> Result<Entered, ApiError> {
         let person = self.person(id)?;
-        let me = Participant { id, nickname: person.nickname.clone(), call: None };
+        let mut me = Participant::named(id, person.nickname.clone());
         if let Some(room) = self.rooms.get(name)
             && person.rooms.iter().any(|r| &**r == name)
         {
@@ -281,10 +363,30 @@ impl Rooms {
             unlisted,
             members: Vec::new(),
             call: Vec::new(),
+            call_since: 0,
+            hosts: Vec::new(),
+            hands: Vec::new(),
+            muted: Vec::new(),
+            locked: false,
+            barred: Vec::new(),
+            waiting_room: false,
+            waiting: Vec::new(),
+            admitted: Vec::new(),
+            keys: Vec::new(),
+            returning: Vec::new(),
+            barred_keys: Vec::new(),
+            password: None,
+            host_key: None,
         });
+        if room.members.is_empty() {
+            room.hosts.push(id);
+        }
         let hides = unlisted && !room.unlisted && has_unlisted_suffix(name);
         room.unlisted |= hides;
         room.members.push(id);
+        room.admitted.retain(|m| *m != id);
+        room.waiting.retain(|w| w.id != id);
+        me.host = room.is_host(id);
         self.presence_version += 1;
         if hides {
             self.directory_version += 1;
@@ -300,15 +402,37 @@ impl Rooms {
 
     /// Leaves one room; an emptied room is gone at once, its history with it.
     pub fn leave(&mut self, id: PersonId, name: &str) -> Result<Left, ApiError> {
+        self.leave_as(id, name, false)
+    }
+
+    /// Leaves one room, by choice, or because the connection dropped (`dropped`: the page may come
+    /// back in).
+    fn leave_as(&mut self, id: PersonId, name: &str, dropped: bool) -> Result<Left, ApiError> {
         let person = self.people.get_mut(&id).ok_or_else(|| ApiError::bad_request("not connected"))?;
         let Some(pos) = person.rooms.iter().position(|r| &**r == name) else {
-            return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {name:?}")));
+            return Err(not_in_room(name));
         };
         let room_name = person.rooms.remove(pos);
-        let me = Participant { id, nickname: person.nickname.clone(), call: None };
+        let me = Participant::named(id, person.nickname.clone());
         let room = self.rooms.get_mut(name).expect("a person's room is open");
+        let hosts_before = room.hosts_now();
         room.members.retain(|m| *m != id);
         room.call.retain(|(m, _)| *m != id);
+        room.hosts.retain(|m| *m != id);
+        room.hands.retain(|(m, _)| *m != id);
+        room.muted.retain(|m| *m != id);
+        if let Some(at) = room.keys.iter().position(|(m, _)| *m == id) {
+            let (_, key) = room.keys.remove(at);
+            if dropped {
+                room.returning.push(key);
+                if room.returning.len() > RETURNING_AT_MOST {
+                    room.returning.remove(0);
+                }
+            }
+        }
+        // The last host gone, the longest present is host now.
+        let new_host = room.hosts_now().into_iter().find(|m| !hosts_before.contains(m));
+        let waiting = if new_host.is_some() || room.members.is_empty() { room.waiting.clone() } else { Vec::new() };
         self.presence_version += 1;
         let count = room.members.len();
         if !room.unlisted {
@@ -318,7 +442,8 @@ impl Rooms {
             self.rooms.remove(name);
             self.histories.close(name);
         }
-        Ok(Left { room: room_name, me, count })
+        let new_host = new_host.and_then(|host| self.member(host, name));
+        Ok(Left { room: room_name, me, count, new_host, waiting })
     }
 
     /// Leaves every room; returns what each room is to be told, in order of entry.
@@ -326,9 +451,9 @@ impl Rooms {
         self.rooms_of(id).iter().filter_map(|room| self.leave(id, room).ok()).collect()
     }
 
-    /// Forgets a person who disconnected.
+    /// Forgets a person who disconnected: their page may come back into their rooms.
     pub fn disconnect(&mut self, id: PersonId) -> Vec<Left> {
-        let left = self.leave_all(id);
+        let left = self.rooms_of(id).iter().filter_map(|room| self.leave_as(id, room, true).ok()).collect();
         self.people.remove(&id);
         left
     }
@@ -344,7 +469,7 @@ impl Rooms {
     ) -> Result<ChatMessage, ApiError> {
         let sender = self.participant(id).ok_or_else(|| ApiError::bad_request("not connected"))?;
         if !self.is_member(id, room) {
-            return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
+            return Err(not_in_room(room));
         }
         let room = self.rooms[room].name.clone();
         let message = ChatMessage { id: msg_id, room: room.clone(), sender, text, ts };
@@ -419,13 +544,18 @@ impl Rooms {
     }
 
     /// How many people are in a room's call.
+    /// When the room's call began, while one is going.
+    pub fn call_since(&self, room: &str) -> Option<u64> {
+        self.rooms.get(room).filter(|r| !r.call.is_empty()).map(|r| r.call_since)
+    }
+
     pub fn call_len(&self, room: &str) -> usize {
         self.rooms.get(room).map_or(0, |r| r.call.len())
     }
 
     fn room_of_member(&mut self, id: PersonId, room: &str) -> Result<&mut Room, ApiError> {
         if !self.is_member(id, room) {
-            return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
+            return Err(not_in_room(room));
         }
         Ok(self.rooms.get_mut(room).expect("a person's room is open"))
     }
@@ -439,6 +569,7 @@ impl Rooms {
         room: &str,
         media: Media,
         enforce_limit: bool,
+        now: u64,
     ) -> Result<CallChange, ApiError> {
         let limit = self.limits.call_size;
         let r = self.room_of_member(id, room)?;
@@ -446,7 +577,12 @@ impl Rooms {
             Some(i) => std::mem::replace(&mut r.call[i].1, media) != media,
             None if enforce_limit && r.call.len() >= limit => return Err(call_full(limit)),
             None => {
+                if r.call.is_empty() {
+                    r.call_since = now;
+                }
                 r.call.push((id, media));
+                // The lobby lists how many are in a public room's call.
+                self.directory_version += u64::from(!r.unlisted);
                 true
             }
         };
@@ -473,6 +609,7 @@ impl Rooms {
         if r.call.len() == before {
             return Err(not_in_call(room));
         }
+        self.directory_version += u64::from(!r.unlisted);
         self.presence_version += 1;
         Ok(self.member(id, room).expect("a member"))
     }
@@ -481,7 +618,7 @@ impl Rooms {
     /// call. Returns the peer.
     pub fn check_signal(&self, from: PersonId, to: Option<PersonId>, room: &str) -> Result<PersonId, ApiError> {
         if !self.is_member(from, room) {
-            return Err(ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}")));
+            return Err(not_in_room(room));
         }
         let r = &self.rooms[room];
         if r.media_of(from).is_none() {
@@ -532,7 +669,7 @@ impl Rooms {
             .rooms
             .values()
             .filter(|r| !r.unlisted)
-            .map(|r| DirectoryEntry { name: r.name.clone(), count: r.members.len() })
+            .map(|r| DirectoryEntry { name: r.name.clone(), count: r.members.len(), in_call: r.call.len() })
             .collect();
         let total = rooms.len();
         let by_size = |a: &DirectoryEntry, b: &DirectoryEntry| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name));
@@ -610,6 +747,7 @@ impl Rooms {
                     return Err(format!("the call of {name:?} lists {id} wrongly"));
                 }
             }
+            room.check_invariants()?;
         }
         self.histories.check_invariants()?;
         if let Some(room) = self.histories.of_closed_rooms(&self.rooms) {
@@ -645,13 +783,39 @@ pub fn call_full(limit: usize) -> ApiError {
     ApiError::new(ErrorCode::CallFull, format!("the call is full ({limit} people); you can still chat"))
 }
 
+/// The refusal of anything done in a room one is not in.
+pub fn not_in_room(room: &str) -> ApiError {
+    ApiError::new(ErrorCode::NotInRoom, format!("not in room {room:?}"))
+}
+
 fn not_in_call(room: &str) -> ApiError {
     ApiError::new(ErrorCode::NotInCall, format!("not in the call of {room:?}"))
 }
 
 impl Room {
     fn info(&self) -> RoomInfo {
-        RoomInfo { name: self.name.clone(), unlisted: self.unlisted, count: self.members.len() }
+        RoomInfo {
+            name: self.name.clone(),
+            unlisted: self.unlisted,
+            count: self.members.len(),
+            locked: self.locked,
+            waiting_room: self.waiting_room,
+            password: self.password.is_some(),
+        }
+    }
+
+    /// Whether `id` is a host: one made so, or, when none is (they left, or another node's word
+    /// that someone is has not come yet), the longest present, unless the room has a host key.
+    fn is_host(&self, id: PersonId) -> bool {
+        if self.hosts.is_empty() && self.host_key.is_none() {
+            self.members.first() == Some(&id)
+        } else {
+            self.hosts.contains(&id)
+        }
+    }
+
+    fn hosts_now(&self) -> Vec<PersonId> {
+        self.members.iter().copied().filter(|m| self.is_host(*m)).collect()
     }
 
     fn media_of(&self, id: PersonId) -> Option<Media> {
@@ -711,7 +875,14 @@ mod tests {
         assert_eq!(first.room.count, 1);
         assert_eq!(
             rooms.enter(ids[1], "hall", true).unwrap().room,
-            RoomInfo { name: "hall".into(), unlisted: false, count: 2 }
+            RoomInfo {
+                name: "hall".into(),
+                unlisted: false,
+                count: 2,
+                locked: false,
+                waiting_room: false,
+                password: false
+            }
         );
         let again = rooms.enter(ids[1], "hall", false).unwrap();
         assert!(!again.is_new);
@@ -774,7 +945,7 @@ mod tests {
         assert_eq!(rooms.public_names(), vec![Arc::<str>::from("open")]);
         let dir = rooms.directory(10);
         assert_eq!(dir.total, 1);
-        assert_eq!(dir.rooms, vec![DirectoryEntry { name: "open".into(), count: 1 }]);
+        assert_eq!(dir.rooms, vec![DirectoryEntry { name: "open".into(), count: 1, in_call: 0 }]);
     }
 
     #[test]
@@ -788,6 +959,50 @@ mod tests {
         assert_eq!(dir.total, 3);
         let names: Vec<_> = dir.rooms.iter().map(|r| (r.name.to_string(), r.count)).collect();
         assert_eq!(names, [("c".to_string(), 3), ("b".to_string(), 2)]);
+    }
+
+    #[test]
+    fn the_directory_says_how_many_are_in_each_call_and_moves_when_that_changes() {
+        let (mut rooms, ids) = setup(3);
+        for &id in &ids {
+            rooms.enter(id, "open", false).unwrap();
+        }
+        rooms.enter(ids[0], "hidden", true).unwrap();
+        let calls = |rooms: &Rooms| {
+            rooms.directory(10).rooms.iter().map(|r| (r.name.to_string(), r.in_call)).collect::<Vec<_>>()
+        };
+        assert_eq!(calls(&rooms), [("open".to_string(), 0)]);
+        let version = rooms.directory_version();
+        rooms.join_call(ids[1], "open", Media::default(), true, 0).unwrap();
+        assert!(rooms.directory_version() > version, "a call begun shows in the lobby");
+        assert_eq!(calls(&rooms), [("open".to_string(), 1)]);
+        let version = rooms.directory_version();
+        rooms.set_media(ids[1], "open", Media { audio: true, ..Media::default() }).unwrap();
+        assert_eq!(rooms.directory_version(), version, "media changes are not the lobby's business");
+        rooms.join_call(ids[0], "hidden", Media::default(), true, 0).unwrap();
+        assert_eq!(rooms.directory_version(), version, "an unlisted room's call is nobody's business");
+        rooms.leave_call(ids[1], "open").unwrap();
+        assert!(rooms.directory_version() > version);
+        assert_eq!(calls(&rooms), [("open".to_string(), 0)]);
+    }
+
+    #[test]
+    fn a_call_began_when_its_first_person_joined_and_is_over_when_its_last_left() {
+        let (mut rooms, ids) = setup(2);
+        for &id in &ids {
+            rooms.enter(id, "r", false).unwrap();
+        }
+        assert_eq!(rooms.call_since("r"), None);
+        rooms.join_call(ids[0], "r", Media::default(), true, 1_000).unwrap();
+        rooms.join_call(ids[1], "r", Media::default(), true, 5_000).unwrap();
+        rooms.join_call(ids[0], "r", Media { audio: true, ..Media::default() }, true, 9_000).unwrap();
+        assert_eq!(rooms.call_since("r"), Some(1_000), "the first to join began it");
+        rooms.leave_call(ids[0], "r").unwrap();
+        assert_eq!(rooms.call_since("r"), Some(1_000), "it goes on while anyone is in it");
+        rooms.leave(ids[1], "r").unwrap();
+        assert_eq!(rooms.call_since("r"), None);
+        rooms.join_call(ids[0], "r", Media::default(), true, 20_000).unwrap();
+        assert_eq!(rooms.call_since("r"), Some(20_000), "a new call, a new start");
     }
 
     #[test]
@@ -818,7 +1033,7 @@ mod tests {
         rooms.rename(ids[0], "Zed").unwrap();
         moved(&rooms, false, "the same name");
         let media = Media { audio: true, ..Media::default() };
-        rooms.join_call(ids[0], "hidden", media, true).unwrap();
+        rooms.join_call(ids[0], "hidden", media, true, 0).unwrap();
         moved(&rooms, true, "joining the call");
         rooms.set_media(ids[0], "hidden", media).unwrap();
         moved(&rooms, false, "the same media");
@@ -839,11 +1054,11 @@ mod tests {
             rooms.enter(*id, "r", false).unwrap();
         }
         let cam = Media { audio: true, video: true, screen: false };
-        assert_eq!(rooms.join_call(ids[3], "elsewhere", cam, true).unwrap_err().code, ErrorCode::NotInRoom);
-        assert!(rooms.join_call(ids[0], "r", cam, true).unwrap().changed);
-        assert!(!rooms.join_call(ids[0], "r", cam, true).unwrap().changed);
-        rooms.join_call(ids[1], "r", Media::default(), true).unwrap();
-        assert_eq!(rooms.join_call(ids[2], "r", cam, true).unwrap_err().code, ErrorCode::CallFull);
+        assert_eq!(rooms.join_call(ids[3], "elsewhere", cam, true, 0).unwrap_err().code, ErrorCode::NotInRoom);
+        assert!(rooms.join_call(ids[0], "r", cam, true, 0).unwrap().changed);
+        assert!(!rooms.join_call(ids[0], "r", cam, true, 0).unwrap().changed);
+        rooms.join_call(ids[1], "r", Media::default(), true, 0).unwrap();
+        assert_eq!(rooms.join_call(ids[2], "r", cam, true, 0).unwrap_err().code, ErrorCode::CallFull);
         let muted = Media { audio: false, ..cam };
         assert_eq!(rooms.set_media(ids[0], "r", muted).unwrap().me.call, Some(muted));
         assert_eq!(rooms.set_media(ids[2], "r", muted).unwrap_err().code, ErrorCode::NotInCall);
@@ -854,7 +1069,7 @@ mod tests {
         assert_eq!(rooms.post(ids[0], "r", "hi".into(), "1".into(), 0).unwrap().sender.call, None);
         // Leaving the room leaves its call, and frees a place.
         rooms.leave(ids[1], "r").unwrap();
-        assert!(rooms.join_call(ids[2], "r", cam, true).is_ok());
+        assert!(rooms.join_call(ids[2], "r", cam, true, 0).is_ok());
         assert_eq!(rooms.leave_call(ids[3], "r").unwrap_err().code, ErrorCode::NotInCall);
         assert_eq!(rooms.leave_call(ids[2], "r").unwrap().call, None);
     }
@@ -866,9 +1081,9 @@ mod tests {
             rooms.enter(*id, "r", false).unwrap();
         }
         rooms.enter(ids[3], "other", false).unwrap();
-        rooms.join_call(ids[0], "r", Media::default(), true).unwrap();
-        rooms.join_call(ids[1], "r", Media::default(), true).unwrap();
-        rooms.join_call(ids[3], "other", Media::default(), true).unwrap();
+        rooms.join_call(ids[0], "r", Media::default(), true, 0).unwrap();
+        rooms.join_call(ids[1], "r", Media::default(), true, 0).unwrap();
+        rooms.join_call(ids[3], "other", Media::default(), true, 0).unwrap();
         assert_eq!(rooms.check_signal(ids[0], Some(ids[1]), "r").unwrap(), ids[1]);
         assert_eq!(rooms.check_signal(ids[0], None, "r").unwrap_err().code, ErrorCode::PeerUnavailable);
         let code =
@@ -886,10 +1101,10 @@ mod tests {
         for id in &ids {
             rooms.enter(*id, "r", false).unwrap();
         }
-        rooms.join_call(ids[0], "r", Media::default(), true).unwrap();
-        rooms.join_call(ids[1], "r", Media::default(), true).unwrap();
-        assert_eq!(rooms.join_call(ids[2], "r", Media::default(), true).unwrap_err().code, ErrorCode::CallFull);
-        assert!(rooms.join_call(ids[2], "r", Media::default(), false).unwrap().changed);
+        rooms.join_call(ids[0], "r", Media::default(), true, 0).unwrap();
+        rooms.join_call(ids[1], "r", Media::default(), true, 0).unwrap();
+        assert_eq!(rooms.join_call(ids[2], "r", Media::default(), true, 0).unwrap_err().code, ErrorCode::CallFull);
+        assert!(rooms.join_call(ids[2], "r", Media::default(), false, 0).unwrap().changed);
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Demand {
     pub wanted: usize,
     /// Served first: someone speaking, or a track just sent again (see `Published::resumed`).
     pub first: bool,
+    /// Nothing of it was sent to this receiver yet: a picture appearing (someone who joined, or
+    /// came back) is not held back as a raise is ([`Hysteresis`]).
+    pub unsent: bool,
 }
 
 /// Of each demand, the layer sent (an index), or `None`: nothing fits.
@@ -115,9 +118,11 @@ pub fn cost_and_next_step(demands: &[Demand], allocation: &Allocation) -> (u64, 
 /// estimate (or its tile wants less), a raise once the new allocation has held; kept otherwise.
 ///
 /// A change that only moves the budget from one track to another (the speaker changed, a track
-/// started) waits as a raise does: applying its lowering at once and its raise later would leave
-/// both tracks low, or off, meanwhile; and a speaker who speaks briefly should not cost everyone a
-/// keyframe each way.
+/// sent again) waits as a raise does: applying its lowering at once and its raise later would
+/// leave both tracks low, or off, meanwhile; and a speaker who speaks briefly should not cost
+/// everyone a keyframe each way. A track nothing of which was sent yet is the exception: the new
+/// allocation that starts it is applied at once, for a newcomer's tile left dark for the wait
+/// (3 s, and longer when the estimate dips meanwhile) looked like a failed call.
 #[derive(Debug, Default)]
 pub struct Hysteresis {
     current: Allocation,
@@ -157,6 +162,12 @@ impl Hysteresis {
             self.higher_since = None;
             return &self.current;
         }
+        let starts = demands.iter().zip(&computed).zip(&self.current);
+        if starts.into_iter().any(|((demand, new), old)| demand.unsent && new.is_some() && old.is_none()) {
+            self.current = computed;
+            self.higher_since = None;
+            return &self.current;
+        }
         let since = *self.higher_since.get_or_insert(now);
         if now.duration_since(since) >= UP_AFTER {
             self.current = computed;
@@ -173,7 +184,20 @@ mod tests {
     const CAMERA: [u64; 3] = [150_000, 500_000, 1_700_000];
 
     fn camera(wanted: usize, first: bool) -> Demand {
-        Demand { layers: CAMERA.to_vec(), wanted, first }
+        Demand { layers: CAMERA.to_vec(), wanted, first, unsent: false }
+    }
+
+    #[test]
+    fn a_picture_nothing_of_which_was_sent_starts_at_once_and_one_sent_before_waits() {
+        let start = Instant::now();
+        let later = start + Duration::from_millis(100);
+        // Room for one low picture and then for two: the second, new, starts at once.
+        for (unsent, expected) in [(true, vec![Some(0), Some(0)]), (false, vec![Some(0), None])] {
+            let mut h = Hysteresis::default();
+            let demands = [camera(2, false), Demand { unsent, ..camera(2, false) }];
+            h.update(vec![Some(0), None], &demands, 200_000, start);
+            assert_eq!(h.update(vec![Some(0), Some(0)], &demands, 400_000, later), &expected, "unsent: {unsent}");
+        }
     }
 
     #[test]

@@ -16,10 +16,15 @@
 //! - [`server`]: the IO around the routers: a task per call; `port`, the media port's socket,
 //!   read and written in batches; `tcp`, media over TCP connections of the web port, for
 //!   networks that drop UDP.
+//! - Calls spanning nodes (cascading): [`relay`], what two nodes' media servers say to each other
+//!   (pure); [`cascade`], their one connection per pair of nodes; the router's own `cascade`,
+//!   people of other nodes as publishers without a connection.
 
 pub mod allocator;
+pub mod cascade;
 pub mod demux;
 mod port;
+pub mod relay;
 mod rewrite;
 pub mod router;
 pub mod server;

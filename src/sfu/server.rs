@@ -5,7 +5,8 @@
 //! call ([`Demux`]) and hands it to that call's task, which owns the call's [`CallRouter`]: the task
 //! feeds it datagrams, signalling and time, sends what it transmits, and reports the rest
 //! ([`MediaEvent`]) to the signalling side. Calls never share a router, so one busy call runs
-//! on its own thread while others run on theirs.
+//! on its own thread while others run on theirs. When calls span nodes, what other nodes' media
+//! servers send ([`Cascade`]) goes to the call it names, and what the router has for them back.
 //!
 //! Nothing here blocks on a participant: a call whose queue of datagrams is full drops the
 //! next (as the network would), and a datagram the kernel cannot take at once is dropped
@@ -20,12 +21,15 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::media::{Mid, Rid};
 use str0m::net::Protocol;
 use tokio::sync::{mpsc, oneshot};
 
+use super::cascade::{Cascade, FromNode};
 use super::demux::{Datagram, Demux};
 use super::port::{Port, Received};
-use super::router::{CallRouter, MediaAddresses, ParticipantStats, RouterError, RouterOutput};
+use super::relay::{self, Control, Frame, TrackInfo};
+use super::router::{CallRouter, MediaAddresses, ParticipantStats, RouterError, RouterOutput, ToNode};
 use super::tcp::{self, Links};
 use crate::metrics::COUNTERS;
 use crate::rooms::PersonId;
@@ -82,6 +86,8 @@ pub struct MediaServer {
     events: mpsc::UnboundedSender<MediaEvent>,
     /// Everyone's media figures, as their call last copied them out.
     stats: Mutex<HashMap<PersonId, ParticipantStats>>,
+    /// The connections to other nodes' media servers, when calls span nodes (cascading).
+    cascade: Option<Arc<Cascade>>,
 }
 
 /// The calls: by room, and by the number the port routes datagrams by.
@@ -96,6 +102,8 @@ struct Table {
 struct CallHandle {
     commands: mpsc::UnboundedSender<Command>,
     datagrams: mpsc::Sender<Datagram>,
+    /// Media other nodes relay for the call.
+    relayed: mpsc::Sender<(Arc<str>, relay::Media)>,
 }
 
 enum Command {
@@ -117,8 +125,19 @@ enum Command {
     Leave {
         id: PersonId,
     },
+    Silence {
+        id: PersonId,
+        silenced: bool,
+    },
     /// Everyone leaves: the call is carried elsewhere now.
     Close,
+    /// The other nodes whose people are in the call now, as the room state has them.
+    Peers(Vec<String>),
+    /// A connection to another node came up, or went.
+    NodeUp(Arc<str>),
+    NodeDown(Arc<str>),
+    /// A control message of another node's about the call.
+    FromNode(Arc<str>, Control),
     /// A fault in the call's media, for the test of what follows one.
     #[cfg(test)]
     Fail,
@@ -133,8 +152,20 @@ impl MediaServer {
         addresses: MediaAddresses,
         all_voices_up_to: usize,
     ) -> io::Result<(Arc<Self>, mpsc::UnboundedReceiver<MediaEvent>)> {
+        Self::bind_cascading(bind, addresses, all_voices_up_to, None).await
+    }
+
+    /// A media server whose calls span nodes, each person's media going through their own node's
+    /// (`node`: this node's name in the cluster).
+    pub async fn bind_cascading(
+        bind: SocketAddr,
+        addresses: MediaAddresses,
+        all_voices_up_to: usize,
+        node: Option<&str>,
+    ) -> io::Result<(Arc<Self>, mpsc::UnboundedReceiver<MediaEvent>)> {
         let port = Arc::new(Port::bind(bind).await?);
         let (events, receiver) = mpsc::unbounded_channel();
+        let (cascade, from_nodes) = node.map(Cascade::new).unzip();
         let server = Arc::new(Self {
             port,
             addresses,
@@ -144,8 +175,12 @@ impl MediaServer {
             next_call: AtomicU64::new(1),
             events,
             stats: Mutex::new(HashMap::new()),
+            cascade,
         });
         tokio::spawn(receive(Arc::downgrade(&server), server.port.clone()));
+        if let Some(from_nodes) = from_nodes {
+            tokio::spawn(hear_nodes(Arc::downgrade(&server), from_nodes));
+        }
         Ok((server, receiver))
     }
 
@@ -161,6 +196,19 @@ impl MediaServer {
     {
         let server = self.clone();
         tokio::spawn(tcp::serve(stream, peer, self.links.clone(), move |first| server.call_named(first)));
+    }
+
+    /// The connections to other nodes' media servers, if calls span nodes.
+    pub fn cascade(&self) -> Option<&Arc<Cascade>> {
+        self.cascade.as_ref()
+    }
+
+    /// The other nodes whose people are in `room`'s call: each is told the tracks of this node's
+    /// people, and tells its own.
+    pub fn set_peers(self: &Arc<Self>, room: &str, nodes: Vec<String>) {
+        if self.cascade.is_some() {
+            self.send(room, Command::Peers(nodes), false);
+        }
     }
 
     /// Media connections over TCP open now.
@@ -228,6 +276,12 @@ impl MediaServer {
         self.send(room, Command::Show { id, tiles }, false);
     }
 
+    /// Whether `id`'s voice in `room`'s call is forwarded: not once a host muted them, until a
+    /// host asks them to unmute. Said again when they join the call here.
+    pub fn silence(self: &Arc<Self>, room: &str, id: PersonId, silenced: bool) {
+        self.send(room, Command::Silence { id, silenced }, false);
+    }
+
     /// `id` is out of `room`'s call (or was never in it).
     pub fn leave(self: &Arc<Self>, room: &str, id: PersonId) {
         self.send(room, Command::Leave { id }, false);
@@ -260,7 +314,8 @@ impl MediaServer {
         let call = self.next_call.fetch_add(1, Ordering::Relaxed);
         let (commands, command_queue) = mpsc::unbounded_channel();
         let (datagrams, datagram_queue) = mpsc::channel(CALL_QUEUE);
-        let handle = CallHandle { commands, datagrams };
+        let (relayed, relayed_queue) = mpsc::channel(CALL_QUEUE);
+        let handle = CallHandle { commands, datagrams, relayed };
         let room: Arc<str> = Arc::from(room);
         table.calls.insert(call, handle.clone());
         table.by_room.insert(room.clone(), call);
@@ -271,8 +326,9 @@ impl MediaServer {
             router: CallRouter::new(self.addresses.clone()).with_all_voices_up_to(self.all_voices_up_to),
             ufrags: HashMap::new(),
             outgoing: Vec::new(),
+            peers: Vec::new(),
         };
-        tokio::spawn(task.run(command_queue, datagram_queue));
+        tokio::spawn(task.run(command_queue, datagram_queue, relayed_queue));
         handle
     }
 
@@ -318,11 +374,55 @@ async fn receive(server: std::sync::Weak<MediaServer>, port: Arc<Port>) {
     }
 }
 
+/// What other nodes' media servers send, to the calls concerned.
+async fn hear_nodes(server: std::sync::Weak<MediaServer>, mut from_nodes: mpsc::UnboundedReceiver<FromNode>) {
+    while let Some(heard) = from_nodes.recv().await {
+        let Some(server) = server.upgrade() else { return };
+        let table = server.table.lock();
+        match heard {
+            FromNode::Up(node) => {
+                for handle in table.calls.values() {
+                    let _ = handle.commands.send(Command::NodeUp(node.clone()));
+                }
+            }
+            FromNode::Down(node) => {
+                for handle in table.calls.values() {
+                    let _ = handle.commands.send(Command::NodeDown(node.clone()));
+                }
+            }
+            FromNode::Frame(node, Frame::Media(media)) => {
+                let call = table.by_room.get(media.call.as_str()).and_then(|call| table.calls.get(call));
+                if let Some(handle) = call
+                    && handle.relayed.try_send((node, media)).is_err()
+                {
+                    COUNTERS.media_queue_full();
+                }
+            }
+            FromNode::Frame(node, Frame::Control(control)) => {
+                let room = match &control {
+                    Control::Tracks { call, .. }
+                    | Control::Left { call }
+                    | Control::Want { call, .. }
+                    | Control::Keyframe { call, .. } => call.as_str(),
+                    Control::Hello { .. } | Control::Keepalive => continue,
+                };
+                // A call with nobody here: the other node is told nothing, and tells again once
+                // someone here joins (see `Command::Peers`).
+                if let Some(handle) = table.by_room.get(room).and_then(|call| table.calls.get(call)) {
+                    let _ = handle.commands.send(Command::FromNode(node, control));
+                }
+            }
+        }
+    }
+}
+
 /// Why a call's task woke.
 enum Turn {
     Command(Command),
     /// Datagrams are in the batch.
     Datagrams,
+    /// Media relayed by other nodes is in the relay batch.
+    Relayed,
     Timeout,
     CopyStats,
 }
@@ -338,11 +438,19 @@ struct CallTask {
     /// Datagrams the router transmitted to the media port, sent together when its turn ends
     /// (kept for its capacity).
     outgoing: Vec<(SocketAddr, Vec<u8>)>,
+    /// The other nodes carrying people of the call (cascading).
+    peers: Vec<Arc<str>>,
 }
 
 impl CallTask {
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, mut datagrams: mpsc::Receiver<Datagram>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut datagrams: mpsc::Receiver<Datagram>,
+        mut relayed: mpsc::Receiver<(Arc<str>, relay::Media)>,
+    ) {
         let mut batch = Vec::with_capacity(BATCH);
+        let mut relay_batch = Vec::with_capacity(BATCH);
         let mut counted = 0;
         let mut copy_stats = tokio::time::interval(STATS_EVERY);
         loop {
@@ -359,6 +467,12 @@ impl CallTask {
                     }
                     Turn::Datagrams
                 }
+                count = relayed.recv_many(&mut relay_batch, BATCH) => {
+                    if count == 0 {
+                        break;
+                    }
+                    Turn::Relayed
+                }
                 () = tokio::time::sleep_until(wake.into()) => Turn::Timeout,
                 _ = copy_stats.tick() => Turn::CopyStats,
             };
@@ -366,7 +480,9 @@ impl CallTask {
             // this call's people waiting for media that will never come: they are told their
             // connection is lost (`sfu:closed`), as when their network fails, and may join
             // again, into a new call.
-            let turned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.turn(turn, &mut batch)));
+            let turned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.turn(turn, &mut batch, &mut relay_batch);
+            }));
             if turned.is_err() {
                 tracing::error!(room = %self.room, "the call's media failed (a panic): everyone in it is told it ended");
                 self.fail();
@@ -377,6 +493,7 @@ impl CallTask {
             COUNTERS.media_participants(now_in as i64 - counted as i64);
             counted = now_in;
             if self.router.is_empty() && self.end(&commands) {
+                self.tell_peers(|room| Control::Left { call: room.to_owned() });
                 return;
             }
         }
@@ -384,8 +501,18 @@ impl CallTask {
     }
 
     /// What one wake-up of the task brought, handed to the router; what it caused sent.
-    fn turn(&mut self, turn: Turn, batch: &mut Vec<Datagram>) {
+    fn turn(&mut self, turn: Turn, batch: &mut Vec<Datagram>, relay_batch: &mut Vec<(Arc<str>, relay::Media)>) {
         match turn {
+            Turn::Relayed => {
+                let now = Instant::now();
+                // Taken a node at a time, in order: the batch is most often of one node.
+                while let Some((node, _)) = relay_batch.first() {
+                    let node = node.clone();
+                    let end = relay_batch.iter().position(|(n, _)| *n != node).unwrap_or(relay_batch.len());
+                    let packets = relay_batch.drain(..end).map(|(_, m)| (m.owner, m.mid, m.rid, m.packet));
+                    self.router.relayed(&node, packets, now);
+                }
+            }
             Turn::Command(command) => self.command(command),
             Turn::Datagrams => {
                 let server = &self.server;
@@ -433,6 +560,7 @@ impl CallTask {
                 // A viewer not in the call shows nothing.
                 let _ = self.router.show_tiles(id, tiles, now);
             }
+            Command::Silence { id, silenced } => self.router.silence(id, silenced),
             Command::Leave { id } => {
                 self.forget(id);
                 self.router.leave(id, now);
@@ -444,8 +572,75 @@ impl CallTask {
                     self.router.leave(id, now);
                 }
             }
+            Command::Peers(nodes) => self.set_peers(nodes, now),
+            Command::NodeUp(node) => {
+                if self.peers.contains(&node) {
+                    self.tell_tracks(&node, true);
+                }
+            }
+            Command::NodeDown(node) => self.router.node_left(&node, now),
+            Command::FromNode(node, control) => self.heard_from(node, control, now),
             #[cfg(test)]
             Command::Fail => panic!("a fault in the call's media, on purpose"),
+        }
+    }
+
+    /// The other nodes with people in the call: those new are told the tracks of this node's
+    /// people (and tell theirs), those gone no longer send any.
+    fn set_peers(&mut self, nodes: Vec<String>, now: Instant) {
+        let Some(cascade) = self.server.cascade.clone() else { return };
+        let nodes: Vec<Arc<str>> = nodes.into_iter().map(Arc::from).collect();
+        for gone in self.peers.extract_if(.., |peer| !nodes.contains(peer)).collect::<Vec<_>>() {
+            self.router.node_left(&gone, now);
+        }
+        for node in nodes {
+            if !self.peers.contains(&node) {
+                self.peers.push(node.clone());
+                self.tell_tracks(&node, true);
+            } else {
+                cascade.ensure(&node);
+            }
+        }
+    }
+
+    fn heard_from(&mut self, node: Arc<str>, control: Control, now: Instant) {
+        match control {
+            Control::Tracks { tracks, reply, .. } => {
+                if !self.peers.contains(&node) {
+                    self.peers.push(node.clone());
+                }
+                self.router.remote_tracks(&node, tracks, now);
+                if reply {
+                    self.tell_tracks(&node, false);
+                }
+            }
+            Control::Left { .. } => {
+                self.peers.retain(|peer| *peer != node);
+                self.router.node_left(&node, now);
+            }
+            Control::Want { owner, mid, layers, .. } => {
+                let layers = layers.iter().map(|rid| rid.as_deref().map(Rid::from)).collect();
+                self.router.node_wants(&node, owner, Mid::from(mid.as_str()), layers, now);
+            }
+            Control::Keyframe { owner, mid, rid, .. } => {
+                self.router.node_needs_keyframe(owner, Mid::from(mid.as_str()), rid.as_deref().map(Rid::from), now);
+            }
+            Control::Hello { .. } | Control::Keepalive => {}
+        }
+    }
+
+    /// Tells `node` the tracks this node's people publish in the call; `reply`: and asks for its.
+    fn tell_tracks(&self, node: &str, reply: bool) {
+        let Some(cascade) = &self.server.cascade else { return };
+        let tracks: Vec<TrackInfo> = self.router.local_tracks();
+        cascade.send_control(node, Control::Tracks { call: self.room.to_string(), tracks, reply });
+    }
+
+    /// Tells every other node of the call the same thing.
+    fn tell_peers(&self, control: impl Fn(&str) -> Control) {
+        let Some(cascade) = &self.server.cascade else { return };
+        for node in &self.peers {
+            cascade.send_control(node, control(&self.room));
         }
     }
 
@@ -479,6 +674,15 @@ impl CallTask {
                     let listeners = self.router.ids().collect();
                     self.report(MediaEvent::Speakers { room: self.room.clone(), speakers, listeners });
                 }
+                RouterOutput::TracksChanged => {
+                    let tracks = self.router.local_tracks();
+                    self.tell_peers(|room| Control::Tracks {
+                        call: room.to_owned(),
+                        tracks: tracks.clone(),
+                        reply: false,
+                    });
+                }
+                RouterOutput::ToNode { to, message } => self.to_node(&to, message),
             }
         }
         if self.outgoing.is_empty() {
@@ -490,6 +694,24 @@ impl CallTask {
             COUNTERS.media_send_failed(sent.dropped);
         }
         self.outgoing.clear();
+    }
+
+    fn to_node(&self, node: &str, message: ToNode) {
+        let Some(cascade) = &self.server.cascade else { return };
+        let call = self.room.to_string();
+        match message {
+            ToNode::Media { owner, mid, rid, packet } => {
+                cascade.send_media(node, &Frame::Media(relay::Media { call, owner, mid, rid, packet }));
+            }
+            ToNode::Want { owner, mid, layers } => {
+                let layers = layers.iter().map(|rid| rid.map(|rid| rid.to_string())).collect();
+                cascade.send_control(node, Control::Want { call, owner, mid: mid.to_string(), layers });
+            }
+            ToNode::Keyframe { owner, mid, rid } => {
+                let rid = rid.map(|rid| rid.to_string());
+                cascade.send_control(node, Control::Keyframe { call, owner, mid: mid.to_string(), rid });
+            }
+        }
     }
 
     fn copy_stats(&self) {

@@ -2,6 +2,7 @@
 //! bitrates), what each receiver wants of it and is sent, and which of its packets goes to whom.
 //! Pure: no str0m connection is touched here.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::media::{MediaKind, Mid, Pt, Rid};
@@ -10,6 +11,9 @@ use str0m::rtp::Ssrc;
 use super::rewrite::Rewriter;
 use crate::metrics::COUNTERS;
 use crate::rooms::PersonId;
+
+/// A publisher's track is asked for a keyframe at most this often, however many receivers ask.
+pub const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_millis(500);
 
 /// A video frame's length in RTP clock ticks (90 kHz), at the web client's 30 frames a second:
 /// a receiver's clock goes on this far across a switch of layer.
@@ -54,6 +58,11 @@ pub(super) struct Published {
     /// Whether any media of it has come: until then it is offered to nobody
     /// ([`Negotiation::Silent`]).
     pub(super) heard: bool,
+    /// Of a track published here: the other nodes of the call that want layers of it, and which
+    /// (`None`: the track, without simulcast).
+    pub(super) relayed: Vec<(Arc<str>, Vec<Option<Rid>>)>,
+    /// Of a track of another node's: the layers last asked of that node.
+    pub(super) asked: Option<Vec<Option<Rid>>>,
 }
 
 /// How long a track that was sent again counts as resumed.
@@ -188,6 +197,23 @@ impl Published {
             published_at: now,
             resumed_at: None,
             heard: false,
+            relayed: Vec::new(),
+            asked: None,
+        }
+    }
+
+    /// Whether a keyframe of layer `rid` may be asked for now: of video only, and at most every
+    /// [`KEYFRAME_REQUEST_EVERY`] however many receivers ask.
+    pub(super) fn keyframe_due(&self, rid: Option<Rid>, now: Instant) -> bool {
+        let last = self.keyframe_requests.iter().find(|(layer, _)| *layer == rid);
+        self.kind == MediaKind::Video
+            && last.is_none_or(|(_, last)| now.duration_since(*last) >= KEYFRAME_REQUEST_EVERY)
+    }
+
+    pub(super) fn keyframe_asked(&mut self, rid: Option<Rid>, now: Instant) {
+        match self.keyframe_requests.iter_mut().find(|(layer, _)| *layer == rid) {
+            Some((_, last)) => *last = now,
+            None => self.keyframe_requests.push((rid, now)),
         }
     }
 

@@ -10,11 +10,15 @@ import {
   enterRoom,
   eventually,
   expectHidden,
+  expectInLobby,
   expectMessageFrom,
   expectPeople,
+  expectSystemLinesAbout,
   expectVisible,
   launchBrowser,
   sendMessage,
+  systemLines,
+  texts,
   useBrowser,
 } from "../support/browser.mjs";
 import {
@@ -32,6 +36,7 @@ import {
   tile,
   tiles,
 } from "../support/rtc.mjs";
+import { seriousViolations } from "../support/axe.mjs";
 
 const NO_STUN = ["--stun-urls", ""];
 const server = useServer({ args: NO_STUN });
@@ -229,19 +234,22 @@ test("a user without camera or microphone joins and still sees and hears the oth
   }
 });
 
-test("a full call turns the next one away, who stays in the chat", { timeout: 180_000 }, async () => {
+test("a full call's button is disabled and says so; a place freeing brings it back, with no stale notice", { timeout: 180_000 }, async () => {
   const small = await startServer({ args: [...NO_STUN, "--call-size", "2"] });
   const opened = [];
   try {
     const users = await usersInRoom(small.url, "two only", ["Alice", "Bob", "Carol"], opened);
-    const ids = { Alice: await joinCall(users.Alice.page), Bob: await joinCall(users.Bob.page) };
+    const carol = users.Carol;
+    const open = carol.page.locator("#call-open");
+    const ids = { Alice: await joinCall(users.Alice.page) };
+    // Carol opens her preview while a place is free; Bob takes it meanwhile.
+    await open.click();
+    await expectVisible(carol.page.locator("#call-preview"));
+    ids.Bob = await joinCall(users.Bob.page);
     const pair = { Alice: users.Alice, Bob: users.Bob };
     await expectFullMesh(pair, ids);
 
-    // Carol tries: the call is full, and she is told so; she is not in it.
-    const carol = users.Carol;
-    await carol.page.locator("#call-open").click();
-    await expectVisible(carol.page.locator("#call-preview"));
+    // Carol tries: the server turns her away, and she is told so; she is not in it.
     await carol.page.locator("#call-start").click();
     await expectVisible(carol.page.locator("#call-error"), "Carol is told the call is full");
     const error = (await carol.page.locator("#call-error").textContent()).trim();
@@ -253,16 +261,234 @@ test("a full call turns the next one away, who stays in the chat", { timeout: 18
     // Turned away, she does not keep her camera or microphone open.
     await expectLocalTracksEnded(carol.page, { who: "Carol" });
 
+    // Her button now says the call is full, and does nothing; a keyboard still reaches it.
+    await eventually(async () => {
+      assert.equal(await open.getAttribute("aria-disabled"), "true", "the full call's button is disabled");
+      assert.match(await open.textContent(), /2\/2/, "it says how full");
+    });
+    await open.click({ force: true });
+    await open.focus();
+    await carol.page.keyboard.press("Enter");
+    assert.ok(await carol.page.locator("#call-preview").isHidden(), "no preview opens for a full call");
+
     // She still chats with both.
     await sendMessage(carol.page, "Full? I'll type then");
     for (const name of ["Alice", "Bob"]) await expectMessageFrom(users[name].page, "Carol", "Full? I'll type then");
     await sendMessage(users.Bob.page, "Sorry Carol");
     await expectMessageFrom(carol.page, "Bob", "Sorry Carol");
 
+    // Bob leaves the call: Carol's button comes back by itself, the refusal is gone, and she joins.
+    await leaveCall(users.Bob.page);
+    await eventually(async () => {
+      assert.equal(await open.getAttribute("aria-disabled"), null, "the button is enabled again");
+      assert.ok(await carol.page.locator("#call-error").isHidden(), "the old refusal is gone");
+    });
+    ids.Carol = await joinCall(carol.page);
+    await expectTiles(carol.page, [ids.Alice, ids.Carol], { who: "Carol" });
+
     for (const user of opened) assertNoPageErrors(user, user.name);
   } finally {
     await closeAll(opened);
     await small.stop();
+  }
+});
+
+test("Leave during a call asks first, in the page's own dialog: leave the call or the room; the chat says who joins and leaves the call", { timeout: 120_000 }, async () => {
+  const opened = [];
+  try {
+    const users = await usersInRoom(server.url, "leave politely", ["Alice", "Bob"], opened);
+    const { Alice: alice, Bob: bob } = users;
+    const dialog = alice.page.locator("#ask");
+    const nativeDialogs = [];
+    alice.page.on("dialog", (d) => {
+      nativeDialogs.push(d.type());
+      void d.dismiss();
+    });
+    await joinCall(bob.page);
+    await expectSystemLinesAbout(alice.page, "joined the call", 1);
+    assert.ok((await systemLines(alice.page)).some((l) => l.includes("Bob") && l.includes("joined the call")), "the line names Bob");
+    await joinCall(alice.page);
+
+    // Escape answers "neither": still in the call.
+    await alice.page.locator("#leave").click();
+    await expectVisible(dialog, "the question shows");
+    assert.deepEqual(await texts(dialog.locator("button")), ["Leave the call", "Leave the room", "Cancel"]);
+    assert.equal(await alice.page.evaluate(() => document.activeElement?.textContent), "Leave the call", "the mildest answer has the focus");
+    await alice.page.keyboard.press("Escape");
+    await expectHidden(dialog, "Escape closes it");
+    await expectVisible(alice.page.locator("#call"), "still in the call");
+
+    // "Leave the call": out of the call, still in the room; Bob's chat says so.
+    await alice.page.locator("#leave").click();
+    await dialog.getByRole("button", { name: "Leave the call" }).click();
+    await expectHidden(alice.page.locator("#call"), "the call is left");
+    await expectVisible(alice.page.locator("#room-view"), "still in the room");
+    await expectSystemLinesAbout(bob.page, "left the call", 1);
+    assert.ok((await systemLines(bob.page)).some((l) => l.includes("Alice") && l.includes("left the call")), "the line names Alice");
+
+    // Outside a call, Leave leaves at once; in one, "Leave the room" goes to the lobby.
+    await joinCall(alice.page);
+    await alice.page.locator("#leave").click();
+    await dialog.getByRole("button", { name: "Leave the room" }).click();
+    await expectInLobby(alice.page);
+    await expectPeople(bob.page, ["Bob"]);
+    assert.deepEqual(nativeDialogs, [], "the browser's own dialogs are never used");
+    for (const user of opened) assertNoPageErrors(user, user.name);
+  } finally {
+    await closeAll(opened);
+  }
+});
+
+/** Whether the page sends an enabled, live microphone track on any of its connections. */
+function sendsSound(page) {
+  return page.evaluate(() =>
+    (window.__rtc?.connections ?? []).some(({ pc }) =>
+      pc.connectionState !== "closed" && pc.getSenders().some((s) => s.track?.kind === "audio" && s.track.enabled && s.track.readyState === "live"),
+    ),
+  );
+}
+
+test("Ctrl+D and Ctrl+E turn the microphone and camera off and on, Space held talks while muted, and ? lists the shortcuts", { timeout: 120_000 }, async () => {
+  const opened = [];
+  try {
+    const users = await usersInRoom(server.url, "keys", ["Alice", "Bob"], opened);
+    const page = users.Alice.page;
+    const ids = { Alice: await joinCall(page), Bob: await joinCall(users.Bob.page) };
+    await expectTilesConnected(page, [ids.Bob], { who: "Alice" });
+    const mic = page.locator("#call-mic");
+    const camera = page.locator("#call-camera");
+    const expectMic = (on, why) => eventually(async () => {
+      assert.equal(await mic.getAttribute("aria-pressed"), String(on), `${why}: the microphone button`);
+      assert.equal(await sendsSound(page), on, `${why}: sound sent`);
+    });
+    await expectMic(true, "at first");
+    // Away from any button, as a person would be while listening.
+    await page.evaluate(() => document.activeElement?.blur());
+
+    await page.keyboard.press("Control+KeyD");
+    await expectMic(false, "Ctrl+D");
+    await expectTile(users.Bob.page, ids.Alice, { audio: "off" }, { who: "Bob" });
+    await page.keyboard.down("Space");
+    await expectMic(true, "Space held");
+    await page.keyboard.up("Space");
+    await expectMic(false, "Space let go");
+    await page.keyboard.press("Control+KeyD");
+    await expectMic(true, "Ctrl+D again");
+
+    await page.keyboard.press("Control+KeyE");
+    await eventually(async () => assert.equal(await camera.getAttribute("aria-pressed"), "false", "Ctrl+E turns the camera off"));
+    await expectTile(users.Bob.page, ids.Alice, { video: "off" }, { who: "Bob" });
+    await page.keyboard.press("Control+KeyE");
+    await eventually(async () => assert.equal(await camera.getAttribute("aria-pressed"), "true", "Ctrl+E turns it on again"));
+
+    // Typing in the chat, Space is a space and ? a question mark.
+    await page.locator("#message").fill("");
+    await page.locator("#message").type("who? me");
+    assert.equal(await page.locator("#message").inputValue(), "who? me");
+    await expectMic(true, "typing");
+    await expectHidden(page.locator("#shortcuts"), "no list while typing");
+
+    await page.evaluate(() => document.activeElement?.blur());
+    await page.keyboard.press("Shift+Slash");
+    await expectVisible(page.locator("#shortcuts"), "? lists the shortcuts");
+    const listed = await texts(page.locator("#shortcuts kbd"));
+    assert.deepEqual(listed, ["Ctrl+D", "Ctrl+E", "Space", "?"]);
+    await page.keyboard.press("Escape");
+    await expectHidden(page.locator("#shortcuts"), "Escape closes the list");
+    for (const user of opened) assertNoPageErrors(user, user.name);
+  } finally {
+    await closeAll(opened);
+  }
+});
+
+test("sharing a screen says 'You are presenting' with a Stop beside it; stopping there, or from the browser's own bar, ends the share", { timeout: 120_000 }, async () => {
+  const opened = [];
+  try {
+    const users = await usersInRoom(server.url, "show and tell", ["Alice", "Bob"], opened);
+    const page = users.Alice.page;
+    const ids = { Alice: await joinCall(page), Bob: await joinCall(users.Bob.page) };
+    const bar = page.locator("#call-presenting");
+    await expectHidden(bar, "nothing presented yet");
+
+    for (const how of ["the Stop button", "the browser's own bar"]) {
+      await page.locator("#call-screen").click();
+      await expectVisible(bar, "the presenter is told");
+      await expectTile(users.Bob.page, ids.Alice, { screen: "on" }, { who: "Bob" });
+      if (how === "the Stop button") {
+        await bar.getByRole("button", { name: "Stop presenting" }).click();
+      } else {
+        // What the browser's "Stop sharing" does: the screen's track ends.
+        await page.evaluate(() => window.__rtc.tracks.filter((t) => t.source === "getDisplayMedia").forEach(({ track }) => {
+          track.stop();
+          track.dispatchEvent(new Event("ended"));
+        }));
+      }
+      await expectHidden(bar, `stopped with ${how}`);
+      assert.equal(await page.locator("#call-screen").getAttribute("aria-pressed"), "false", `the share button is off after ${how}`);
+      await expectTile(users.Bob.page, ids.Alice, { screen: "off" }, { who: "Bob" });
+    }
+    for (const user of opened) assertNoPageErrors(user, user.name);
+  } finally {
+    await closeAll(opened);
+  }
+});
+
+test("the preview and the call's settings show the microphone's level, and Test speaker plays a sound", { timeout: 120_000 }, async () => {
+  const opened = [];
+  try {
+    const users = await usersInRoom(server.url, "levels", ["Alice"], opened);
+    const page = users.Alice.page;
+    await page.locator("#call-open").click();
+    await expectVisible(page.locator("#call-preview"));
+    const previewMeter = page.locator("#call-preview .level");
+    // The fake microphone beeps: the meter rises with each beep.
+    await eventually(async () => assert.ok(Number(await previewMeter.getAttribute("aria-valuenow")) > 20, "the preview's meter moves"), { timeout: 15_000, interval: 50 });
+    const test = page.locator("#call-preview .test-sound");
+    await test.click();
+    await eventually(async () => assert.equal(await test.getAttribute("data-playing"), "false", "the sound plays, and the button comes back"));
+
+    // Muted in the preview: the meter stays down.
+    await page.locator("#preview-mic").click();
+    await eventually(async () => assert.equal(await previewMeter.getAttribute("aria-valuenow"), "0"));
+    await page.locator("#preview-mic").click();
+    await page.locator("#call-start").click();
+    await expectVisible(page.locator("#call"));
+    await page.locator("#call-settings").click();
+    const callMeter = page.locator("#call-settings-panel .level");
+    await eventually(async () => assert.ok(Number(await callMeter.getAttribute("aria-valuenow")) > 20, "the settings' meter moves"), { timeout: 15_000, interval: 50 });
+    assert.deepEqual(await seriousViolations(page), [], "axe finds nothing serious in the settings");
+    for (const user of opened) assertNoPageErrors(user, user.name);
+  } finally {
+    await closeAll(opened);
+  }
+});
+
+test("the room's header shows how long its call has been going, to those who came later too, and nothing once it is over", { timeout: 120_000 }, async () => {
+  const opened = [];
+  try {
+    const users = await usersInRoom(server.url, "a long call", ["Alice"], opened);
+    const timer = (page) => page.locator("#call-timer");
+    const seconds = async (page) => {
+      const [m, s] = (await page.locator("#call-timer-time").textContent()).split(":").map(Number);
+      return m * 60 + s;
+    };
+    await expectHidden(timer(users.Alice.page), "no call, no clock");
+    await joinCall(users.Alice.page);
+    await expectVisible(timer(users.Alice.page), "a call going shows its clock");
+    await eventually(async () => assert.ok((await seconds(users.Alice.page)) >= 2, "it runs"), { timeout: 10_000 });
+
+    // Bob comes in later: his clock counts from when the call began, not from his arrival.
+    const [bob] = [await openCallUser(browser, server.url)];
+    opened.push(bob);
+    await enterRoom(bob.page, { nickname: "Bob", room: "a long call" });
+    await expectVisible(timer(bob.page));
+    assert.ok((await seconds(bob.page)) >= 2, "Bob's clock started before he came");
+
+    await leaveCall(users.Alice.page);
+    for (const page of [users.Alice.page, bob.page]) await expectHidden(timer(page), "the call is over");
+    for (const user of opened) assertNoPageErrors(user, user.name ?? "Bob");
+  } finally {
+    await closeAll(opened);
   }
 });
 

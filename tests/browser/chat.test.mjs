@@ -132,12 +132,15 @@ test("renaming in a room shows the new name to everyone; a bad name is refused",
   await sendMessage(eli.page, "new name, same me");
   await expectMessageFrom(dee.page, "Elias", "new name, same me");
 
-  // A name over 32 characters: an error shows, and nobody's list changes.
+  // The box takes no more than the server allows; an empty name is pointed out beside the box,
+  // and nobody's list changes.
   await eli.page.locator("#rename").click();
-  await eli.page.locator("#rename-input").fill("x".repeat(33));
+  assert.equal(await eli.page.locator("#rename-input").getAttribute("maxlength"), "32");
+  await eli.page.locator("#rename-input").fill("   ");
   await eli.page.locator("#rename-input").press("Enter");
-  await expectVisible(eli.page.locator("#error"));
-  assert.ok((await texts(eli.page.locator("#error"))).join("").length > 0, "the error says something");
+  await expectText(eli.page.locator("#rename-input-error"), "Enter a name.");
+  assert.equal(await eli.page.locator("#rename-input").getAttribute("aria-invalid"), "true");
+  await eli.page.locator("#rename-cancel").click();
   await sendMessage(eli.page, "still Elias");
   await expectMessageFrom(dee.page, "Elias", "still Elias");
   for (const { page } of [dee, eli]) await expectPeople(page, ["Dee", "Elias"]);
@@ -145,4 +148,53 @@ test("renaming in a room shows the new name to everyone; a bad name is refused",
   assertNoPageErrors(dee, "dee");
   assertNoPageErrors(eli, "eli");
   await Promise.all([dee.close(), eli.close()]);
+});
+
+test("web addresses in chat are links that open a new tab, and nothing else is; one person's lines are grouped, and two of one name told apart", { timeout: 60_000 }, async () => {
+  const room = "links and groups";
+  const alice = await openUser(browser, server.url);
+  const bob = await openUser(browser, server.url);
+  const other = await openUser(browser, server.url);
+  try {
+    for (const [user, nickname] of [[alice, "Alice"], [bob, "Bob"], [other, "Alice"]]) await enterRoom(user.page, { nickname, room });
+    await eventually(async () => assert.equal((await participants(bob.page)).length, 3, "Bob sees all three"));
+
+    // The link is to this server: the test reaches nothing outside.
+    const address = `${server.url}/notes?x=1`;
+    const text = `notes at ${address}. Not a link: javascript:alert(1) <a href="javascript:alert(2)">x</a>`;
+    await sendMessage(alice.page, text);
+    await sendMessage(alice.page, "and a second line");
+    await sendMessage(bob.page, "thanks");
+    await sendMessage(other.page, "I am the other Alice");
+
+    await eventually(async () => assert.equal((await messages(bob.page)).length, 4, "Bob sees four messages"));
+    const lines = await bob.page.locator("#chat-log li.msg").evaluateAll((items) =>
+      items.map((li) => ({
+        text: li.querySelector(".msg-text").textContent,
+        links: [...li.querySelectorAll("a")].map((a) => ({ href: a.getAttribute("href"), text: a.textContent, target: a.target, rel: a.rel })),
+        continued: li.classList.contains("continued"),
+        senderShown: getComputedStyle(li.querySelector(".msg-sender")).display !== "none",
+        hue: li.querySelector(".msg-avatar").style.getPropertyValue("--hue"),
+        sender: li.querySelector(".msg-sender").textContent,
+      })),
+    );
+    // The text is whole, one link in it, to where it says, in a new tab with no hold on the page.
+    assert.equal(lines[0].text, text);
+    assert.deepEqual(lines[0].links, [{ href: address, text: address, target: "_blank", rel: "noopener noreferrer" }]);
+    // Alice's two lines are one group: her name once. Bob's and the other Alice's have their own.
+    assert.deepEqual(lines.map((l) => [l.continued, l.senderShown]), [[false, true], [true, false], [false, true], [false, true]]);
+    // The two Alices: different names in the list and the chat, and different colours.
+    assert.notEqual(lines[0].sender, lines[3].sender, "the two Alices are told apart");
+    assert.notEqual(lines[0].hue, lines[3].hue, "the two Alices have different colours");
+    // A click opens the link in a new tab, and the room stays.
+    const [popup] = await Promise.all([bob.page.context().waitForEvent("page"), bob.page.locator("#chat-log a").first().click()]);
+    assert.equal(await popup.evaluate(() => window.opener), null, "the new tab cannot reach this page");
+    await popup.close();
+    await expectVisible(bob.page.locator("#room-view"));
+    // Alice's own lines say they are hers.
+    await expectText(alice.page.locator("#chat-log li.msg.own .msg-you").first(), "you");
+    for (const [who, user] of Object.entries({ alice, bob, other })) assertNoPageErrors(user, who);
+  } finally {
+    await Promise.all([alice.close(), bob.close(), other.close()]);
+  }
 });

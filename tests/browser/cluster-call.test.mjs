@@ -1,15 +1,21 @@
-// Video calls across two Noom nodes sharing one Redis: Alice's page is served by (and connected
-// to) node A, Bob's by node B.
+// Video calls across Noom nodes sharing one Redis: Alice's page is served by (and connected to)
+// node A, Bob's by node B.
 // - Two of them meet in one room, chat, join its call, and each decodes the other's video; the
 //   signalling between them (`rtc:signal`, targeted at one socket of the other node) and the media
 //   state (a mute) cross the nodes through Redis. A call of two goes page to page over loopback,
 //   as in call.test.mjs (no STUN server, nothing tries the internet).
 // - Three of them, on both nodes, go through one node's media server: every page sends its media
 //   to that node's port, and decodes everyone else's from it.
-// - Behind nginx, that node is killed: within 5 s the people of the other node see each other
-//   again through their own node's media server, and the page that was on the killed node comes
-//   back through nginx as a newcomer; or it shuts down, handing the call over first, and no picture
-//   stops for more than 2 s.
+// - Three nodes behind nginx, a page on each, the call on the first page's node: that node is
+//   killed, and within 5 s the people of the other two see each other again through one live
+//   node's media server, and the page that was on the killed node comes back through nginx as a
+//   newcomer; or it shuts down, handing the call over first, and no picture stops for more than
+//   2 s.
+// - With `--cascade`, each page's media goes through its own node, and the nodes forward each other
+//   the tracks: one watched by two pages of the other node crosses once (the relay counters and
+//   the pages' own figures show it), and a node killed brings its page back within 5 s while
+//   the others (on the two other nodes) never stop seeing each other; Redis restarting stops no
+//   picture.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../support/server.mjs";
@@ -25,6 +31,7 @@ import {
   useBrowser,
 } from "../support/browser.mjs";
 import { startNginx } from "../support/nginx.mjs";
+import { waitForRedisStatus } from "../support/cluster.mjs";
 import { decodingSince, expectVideoFrom, metric, watchDecoding } from "../support/sfu.mjs";
 import {
   CALL_TIMEOUT,
@@ -166,14 +173,15 @@ test("Ann on node A, Ben and Cai on node B: a call of three through A's media se
 });
 
 /**
- * Two nodes behind nginx, each a media server, and a call of three: Ann's page comes through
+ * Three nodes behind nginx, each a media server, and a call of three: Ann's page comes through
  * nginx (which sends this machine's address to one node: that node carries the call, Ann being
- * first in it), Ben's and Cai's straight from the other node. Calls of two go through the server
- * too: what is watched is which server carries the call.
+ * first in it, unless calls span nodes), Ben's and Cai's straight from the two other nodes, one
+ * each. Calls of two go through the server too: what is watched is which server carries the call.
  */
-async function callOfThreeBehindNginx(users, room) {
+async function callOfThreeBehindNginx(users, room, { cascade = false } = {}) {
   const args = ["--stun-urls", "", "--media-address", "127.0.0.1", "--pairs", "server", "--redis-url", redis.url];
-  const nodes = [await startServer({ args }), await startServer({ args })];
+  if (cascade) args.push("--cascade");
+  const nodes = [await startServer({ args }), await startServer({ args }), await startServer({ args })];
   const proxy = await startNginx({ backends: nodes.map((n) => n.port) });
   const stop = async () => {
     for (const user of users) await user.close();
@@ -185,14 +193,16 @@ async function callOfThreeBehindNginx(users, room) {
     const served = (await proxy.accessLog()).find((e) => e.uri === "/")?.upstream;
     const carrier = nodes.find((n) => served === `127.0.0.1:${n.port}`);
     assert.ok(carrier, `nginx served Ann's page from one of the nodes: ${served}`);
-    const survivor = nodes.find((n) => n !== carrier);
-    await joinInTurn(users, room, [["Ben", survivor], ["Cai", survivor]]);
+    const survivors = nodes.filter((n) => n !== carrier);
+    await joinInTurn(users, room, [["Ben", survivors[0]], ["Cai", survivors[1]]]);
+    const own = { Ann: carrier, Ben: survivors[0], Cai: survivors[1] };
     for (const user of users) {
       await expectVideoFrom(user.page, users.filter((u) => u !== user).map((u) => u.id), user.name);
       const [pair] = await selectedPairs(user.page);
-      assert.equal(pair.pair?.remote?.port, carrier.port, `${user.name}'s media goes to Ann's node first`);
+      const node = cascade ? own[user.name] : carrier;
+      assert.equal(pair.pair?.remote?.port, node.port, `${user.name}'s media goes to ${cascade ? "its own node" : "Ann's node first"}`);
     }
-    return { carrier, survivor, stop };
+    return { carrier, survivors, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -201,13 +211,15 @@ async function callOfThreeBehindNginx(users, room) {
 
 /**
  * Since `watchDecoding` on every page: the longest wait for a frame of each of `pairs`
- * (`[viewer, viewed]`), once each has decoded the other through `node` for a moment.
+ * (`[viewer, viewed]`), once each viewer has one connection, to one of `nodes`, and has decoded
+ * the other for a moment.
  */
-async function longestWaits(pairs, node, what) {
+async function longestWaits(pairs, nodes, what) {
   for (const [viewer] of pairs) {
     await eventually(async () => {
       const ports = (await selectedPairs(viewer.page)).map((p) => p.pair?.remote?.port);
-      assert.deepEqual(ports, [node.port], `${viewer.name}'s one connection, to the node left`);
+      assert.equal(ports.length, 1, `${viewer.name}'s one connection: ${ports}`);
+      assert.ok(nodes.some((n) => n.port === ports[0]), `${viewer.name}'s connection goes to a node left: ${ports}`);
     }, { timeout: CALL_TIMEOUT });
   }
   for (const [viewer, viewed] of pairs) await expectVideoFrom(viewer.page, [viewed.id], `${viewer.name}, ${what}`);
@@ -222,17 +234,17 @@ async function longestWaits(pairs, node, what) {
 }
 
 /**
- * Ann comes back through nginx, on the node left, as a newcomer: her page joins the room and the
+ * Ann comes back through nginx, on a node left, as a newcomer: her page joins the room and the
  * call again by itself. Ms from `since` until she decodes Ben and Cai again and they decode her.
  */
-async function annBack(t, [ann, ben, cai], node, since) {
+async function annBack(t, [ann, ben, cai], nodes, since) {
   const newId = await eventually(async () => {
     const id = await ownId(ann.page);
     assert.ok(id && id !== ann.id, `Ann is in the call again: ${id}`);
     return id;
   }, { timeout: CALL_TIMEOUT });
   const back = { ...ann, id: newId };
-  const waits = await longestWaits([[back, ben], [back, cai]], node, "Ann back");
+  const waits = await longestWaits([[back, ben], [back, cai]], nodes, "Ann back");
   for (const viewer of [ben, cai]) await expectVideoFrom(viewer.page, [newId], `${viewer.name}, seeing Ann back`);
   const times = waits.map((w) => w.ms);
   for (const viewer of [ben, cai]) times.push((await decodingSince(viewer.page))[newId].first - since);
@@ -246,19 +258,19 @@ async function annBack(t, [ann, ben, cai], node, since) {
  * pages on the other node go at most `bound` ms without a frame of each other, and the page that
  * was on it is back through nginx (its media within `annBound` ms, if given).
  */
-async function nodeGoes(t, room, how, { bound, annBound }) {
+async function nodeGoes(t, room, how, { bound, annBound, cascade }) {
   const users = [];
-  const { carrier, survivor, stop } = await callOfThreeBehindNginx(users, room);
+  const { carrier, survivors, stop } = await callOfThreeBehindNginx(users, room, { cascade });
   try {
     const [, ben, cai] = users;
     for (const user of users) await watchDecoding(user.page);
     const since = Date.now();
     await how(carrier);
-    for (const { who, ms } of await longestWaits([[ben, cai], [cai, ben]], survivor, "after Ann's node went")) {
+    for (const { who, ms } of await longestWaits([[ben, cai], [cai, ben]], survivors, "after Ann's node went")) {
       t.diagnostic(`${who}: no frame for ${ms} ms at most`);
       assert.ok(ms <= bound, `${who}: no frame for ${ms} ms, more than ${bound} ms`);
     }
-    const annTook = await annBack(t, users, survivor, since);
+    const annTook = await annBack(t, users, survivors, since);
     if (annBound) assert.ok(annTook <= annBound, `Ann's media back within ${annBound} ms, not ${annTook} ms`);
     for (const user of users) assertNoPageErrors(user, user.name);
   } finally {
@@ -266,13 +278,118 @@ async function nodeGoes(t, room, how, { bound, annBound }) {
   }
 }
 
-test("the node carrying a call is killed: within 5 s the others see each other again through the other node, and the page that was on it comes back through nginx", { timeout: 180_000 }, async (t) => {
+test("three nodes behind nginx, the node carrying a call killed: within 5 s the others, on the two other nodes, see each other again through a live node, and the page that was on it comes back through nginx", { timeout: 180_000 }, async (t) => {
   await nodeGoes(t, "a node killed", (carrier) => carrier.proc.kill("SIGKILL"), { bound: 5000, annBound: 5000 });
 });
 
-test("the node carrying a call shuts down: it hands the call to the other node first, and no picture stops for more than 2 s", { timeout: 180_000 }, async (t) => {
+test("three nodes behind nginx, the node carrying a call shut down: it hands the call to a live node first, and no picture stops for more than 2 s", { timeout: 180_000 }, async (t) => {
   await nodeGoes(t, "a node shut down", async (carrier) => {
     await carrier.stop();
     assert.notEqual(carrier.proc.signalCode, "SIGKILL", "Ann's node stopped on SIGTERM by itself");
   }, { bound: 2000 });
+});
+
+/**
+ * Bytes (payload and RTP headers) the page received of the tracks of `from` (a tile's person id),
+ * audio and video.
+ */
+function bytesFrom(page, from) {
+  return page.evaluate(async (from) => {
+    const tracks = document.querySelector(`#tiles .tile[data-id="${from}"] video`)?.srcObject?.getTracks() ?? [];
+    const ids = new Set(tracks.map((t) => t.id));
+    let bytes = 0;
+    for (const { pc } of window.__rtc?.connections ?? []) {
+      if (pc.connectionState === "closed") continue;
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === "inbound-rtp" && ids.has(s.trackIdentifier)) bytes += (s.bytesReceived ?? 0) + (s.headerBytesReceived ?? 0);
+      });
+    }
+    return bytes;
+  }, from);
+}
+
+test("calls spanning nodes (--cascade): Ann on A, Ben and Cai on B, Dan on C, each sends to its own node and decodes everyone; Ann's tracks cross to B once for both", { timeout: 180_000 }, async (t) => {
+  const args = ["--stun-urls", "", "--media-address", "127.0.0.1", "--pairs", "server", "--cascade", "--redis-url", redis.url];
+  const nodes = { A: await startServer({ args }), B: await startServer({ args }), C: await startServer({ args }) };
+  const users = [];
+  try {
+    await joinInTurn(users, "a call spanning nodes", [["Ann", nodes.A], ["Ben", nodes.B], ["Cai", nodes.B], ["Dan", nodes.C]]);
+    const [ann, ben, cai, dan] = users;
+    for (const user of users) {
+      await expectVideoFrom(user.page, users.filter((u) => u !== user).map((u) => u.id), user.name);
+      await expectHearing(user.page, 3, { who: user.name });
+    }
+    for (const [user, node] of [[ann, nodes.A], [ben, nodes.B], [cai, nodes.B], [dan, nodes.C]]) {
+      await eventually(async () => {
+        const ports = (await selectedPairs(user.page)).map((p) => p.pair?.remote?.port);
+        assert.deepEqual(ports, [node.port], `${user.name}'s one connection, to its own node`);
+      }, { timeout: CALL_TIMEOUT });
+    }
+    const nodeId = async (node) => (await (await fetch(`${node.url}/metrics`)).text()).match(/noom_build_info\{[^}]*node="([^"]+)"/)[1];
+    const out = `noom_media_relayed_bytes_total{node="${await nodeId(nodes.B)}",direction="out"}`;
+    const into = `noom_media_relayed_bytes_total{node="${await nodeId(nodes.A)}",direction="in"}`;
+    // Settled (layers chosen, those no longer needed paused), then over a few seconds: what A sent
+    // B of Ann's tracks, against what Ben and Cai received of them from B.
+    await new Promise((resolve) => setTimeout(resolve, 8000));
+    const before = { out: await metric(nodes.A.url, out), ben: await bytesFrom(ben.page, ann.id), cai: await bytesFrom(cai.page, ann.id) };
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    const crossed = (await metric(nodes.A.url, out)) - before.out;
+    const received = (await bytesFrom(ben.page, ann.id)) - before.ben + (await bytesFrom(cai.page, ann.id)) - before.cai;
+    t.diagnostic(`in 5 s, A relayed ${crossed} bytes of Ann's tracks to B; Ben and Cai received ${received} bytes of them`);
+    assert.ok(received > 50_000, `Ben and Cai received Ann's media: ${received} bytes`);
+    assert.ok(crossed < 0.75 * received, `Ann's tracks crossed once for two viewers: ${crossed} bytes relayed, ${received} received`);
+    assert.ok((await metric(nodes.B.url, into)) > 0, "B counted what came from A");
+    // And the other way: Ben's and Cai's tracks crossed to A, where Ann alone watches them.
+    const toA = `noom_media_relayed_bytes_total{node="${await nodeId(nodes.A)}",direction="out"}`;
+    assert.ok((await metric(nodes.B.url, toA)) > 0, "B relayed Ben's and Cai's tracks to A");
+    for (const [name, node] of Object.entries(nodes)) {
+      assert.equal(await metric(node.url, "noom_media_relay_connections"), 2, `${name}: one connection to each other node`);
+    }
+    for (const user of users) assertNoPageErrors(user, user.name);
+  } finally {
+    for (const user of users) await user.close();
+    for (const node of Object.values(nodes)) await node.stop();
+  }
+});
+
+test("calls spanning nodes (--cascade), three behind nginx: a node killed takes only its page's media, which is back within 5 s through another node; the others, on the two other nodes, never stop seeing each other", { timeout: 180_000 }, async (t) => {
+  await nodeGoes(t, "a node of a cascade killed", (carrier) => carrier.proc.kill("SIGKILL"), { bound: 2000, annBound: 5000, cascade: true });
+});
+
+test("calls spanning nodes (--cascade), three behind nginx: a node shut down takes only its page's media, which comes back through another node; the others' pictures never stop for more than 2 s", { timeout: 180_000 }, async (t) => {
+  await nodeGoes(t, "a node of a cascade shut down", async (carrier) => {
+    await carrier.stop();
+    assert.notEqual(carrier.proc.signalCode, "SIGKILL", "Ann's node stopped on SIGTERM by itself");
+  }, { bound: 2000, annBound: 5000, cascade: true });
+});
+
+test("calls spanning nodes (--cascade): Redis restarted in the middle of a call stops no picture, and a newcomer after it sees everyone", { timeout: 180_000 }, async (t) => {
+  const args = ["--stun-urls", "", "--media-address", "127.0.0.1", "--pairs", "server", "--cascade", "--redis-url", redis.url];
+  const nodes = [await startServer({ args }), await startServer({ args })];
+  const users = [];
+  try {
+    const room = "a cascade through a Redis restart";
+    await joinInTurn(users, room, [["Ann", nodes[0]], ["Ben", nodes[1]]]);
+    const [ann, ben] = users;
+    for (const [viewer, viewed] of [[ann, ben], [ben, ann]]) await expectVideoFrom(viewer.page, [viewed.id], viewer.name);
+    for (const user of users) await watchDecoding(user.page);
+
+    await redis.stop({ kill: true });
+    await waitForRedisStatus(nodes, "down", { timeout: 15_000 });
+    await redis.start();
+    await waitForRedisStatus(nodes, "up", { timeout: 20_000 });
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    for (const [viewer, viewed] of [[ann, ben], [ben, ann]]) {
+      const seen = (await decodingSince(viewer.page))[viewed.id];
+      t.diagnostic(`${viewer.name} of ${viewed.name}: no frame for ${seen?.longest} ms at most`);
+      assert.ok(seen && seen.longest <= 1000, `${viewer.name} kept decoding ${viewed.name}: ${JSON.stringify(seen)}`);
+    }
+    await joinInTurn(users, room, [["Cai", nodes[1]]]);
+    await expectVideoFrom(users[2].page, [ann.id, ben.id], "Cai, after the restart");
+    await expectVideoFrom(ann.page, [users[2].id], "Ann, of Cai");
+    for (const user of users) assertNoPageErrors(user, user.name);
+  } finally {
+    for (const user of users) await user.close();
+    for (const node of nodes) await node.stop();
+  }
 });

@@ -6,14 +6,17 @@ import {
   assertNoPageErrors,
   enterRoom,
   eventually,
+  expectHidden,
   expectInRoom,
   expectPath,
   expectPeople,
   expectText,
+  expectVisible,
   useBrowser,
   openUser,
   texts,
 } from "../support/browser.mjs";
+import { joinCall, leaveCall, openCallUser } from "../support/rtc.mjs";
 
 const server = useServer();
 const browser = useBrowser();
@@ -141,4 +144,55 @@ test("a lobby opened while rooms are open lists them at once", { timeout: 60_000
 
   for (const user of [host, guest, latecomer]) assertNoPageErrors(user);
   await Promise.all([host, guest, latecomer].map((u) => u.close()));
+});
+
+test("New meeting opens an unlisted room with an unguessable link, offered to copy; the link asks only for a name; the list shows calls going", { timeout: 120_000 }, async () => {
+  const host = await openCallUser(browser, server.url);
+  const guest = await openUser(browser, server.url);
+  const watcher = await openUser(browser, server.url);
+  try {
+    await host.page.locator("#nickname").fill("Hana");
+    await host.page.locator("#new-meeting").click();
+    await expectInRoom(host.page, /^meeting-[A-Za-z0-9]{10}$/);
+    const ready = host.page.locator("#meeting-ready");
+    await expectVisible(ready, "the link is offered");
+    const link = await host.page.locator("#meeting-link").inputValue();
+    const name = (await texts(host.page.locator("#room-title")))[0];
+    assert.equal(link, `${server.url}/r/${name}`, "the link is the room's");
+    assert.match(new URL(link).pathname, /^\/r\/meeting-[A-Za-z0-9_-]{8,}$/, "at least 8 random URL-safe characters");
+    await host.page.locator("#meeting-link-copy").click();
+    await expectText(host.page.locator("#meeting-link-copy"), "Copied");
+    // Unlisted: nobody in the lobby sees it.
+    assert.ok(!(await listed(watcher.page)).some((r) => r.room === name), "not in the lobby's list");
+
+    // The link asks only for a name: no room field, no other rooms.
+    await guest.page.goto(link);
+    await expectVisible(guest.page.locator("#nickname"));
+    for (const selector of ["#room-name", "#unlisted", "#with-host-key", "#new-meeting", "#directory"]) {
+      assert.ok(!(await guest.page.locator(selector).isVisible()), `${selector} is not on the invite page`);
+    }
+    await enterRoom(guest.page, { nickname: "Gus" });
+    await expectInRoom(guest.page, name);
+    await expectPeople(host.page, ["Hana", "Gus"]);
+
+    // Close the offer; it stays closed.
+    await host.page.locator("#meeting-ready-close").click();
+    await expectHidden(ready, "closed");
+
+    // A public room with a call going: the lobby shows how many are in it.
+    await host.page.locator("#leave").click();
+    await enterRoom(host.page, { nickname: "Hana", room: "with a call" });
+    await expectListed(watcher.page, [{ room: "with a call", name: "with a call", count: "1" }]);
+    const call = watcher.page.locator('#directory li[data-room="with a call"] .room-call');
+    assert.ok(!(await call.isVisible()), "no call yet");
+    await joinCall(host.page);
+    await expectVisible(call, "a call going shows");
+    await expectText(call, "1");
+    await watcher.page.getByRole("button", { name: /^with a call\s*, 1 people, 1 in a call$/ }).waitFor();
+    await leaveCall(host.page);
+    await expectHidden(call, "the call ended");
+    for (const [who, user] of Object.entries({ host, guest, watcher })) assertNoPageErrors(user, who);
+  } finally {
+    await Promise.all([host.close(), guest.close(), watcher.close()]);
+  }
 });

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { useServer } from "../support/server.mjs";
 import {
   assertNoPageErrors,
+  enterRoom,
   eventually,
   expectInRoom,
   expectMessageFrom,
@@ -14,7 +15,9 @@ import {
   useBrowser,
   messages,
   openUser,
+  sendMessage,
 } from "../support/browser.mjs";
+import { joinCall, openCallUser } from "../support/rtc.mjs";
 
 const WIDTH = 360;
 const HEIGHT = 740;
@@ -24,22 +27,24 @@ const server = useServer();
 const browser = useBrowser();
 
 async function assertNoSidewaysScroll(page, where) {
+  const { width } = page.viewportSize();
   const { scrollWidth, bodyScrollWidth } = await page.evaluate(() => ({
     scrollWidth: document.documentElement.scrollWidth,
     bodyScrollWidth: document.body.scrollWidth,
   }));
-  assert.ok(scrollWidth <= WIDTH, `${where}: the page is ${scrollWidth}px wide, wider than the ${WIDTH}px screen`);
-  assert.ok(bodyScrollWidth <= WIDTH, `${where}: the body is ${bodyScrollWidth}px wide`);
+  assert.ok(scrollWidth <= width, `${where}: the page is ${scrollWidth}px wide, wider than the ${width}px screen`);
+  assert.ok(bodyScrollWidth <= width, `${where}: the body is ${bodyScrollWidth}px wide`);
 }
 
 /** Waits until the element is visible and lies entirely on the screen, as it is now scrolled. */
 function expectOnScreen(locator, what) {
+  const { width, height } = locator.page().viewportSize();
   return eventually(async () => {
     assert.ok(await locator.isVisible(), `${what} should be visible`);
     const box = await locator.boundingBox();
     assert.ok(box && box.width > 0 && box.height > 0, `${what} has a size`);
-    assert.ok(box.x >= 0 && box.x + box.width <= WIDTH + 0.5, `${what} fits across the screen: ${JSON.stringify(box)}`);
-    assert.ok(box.y >= 0 && box.y + box.height <= HEIGHT + 0.5, `${what} is within the screen's height: ${JSON.stringify(box)}`);
+    assert.ok(box.x >= 0 && box.x + box.width <= width + 0.5, `${what} fits across the screen: ${JSON.stringify(box)}`);
+    assert.ok(box.y >= 0 && box.y + box.height <= height + 0.5, `${what} is within the screen's height: ${JSON.stringify(box)}`);
   });
 }
 
@@ -110,3 +115,47 @@ test("a phone-sized screen: lobby and room fit and work", { timeout: 60_000 }, a
   assertNoPageErrors(desk, "desk");
   await Promise.all([phone.close(), desk.close()]);
 });
+
+for (const viewport of [{ width: 390, height: 844 }, { width: WIDTH, height: HEIGHT }]) {
+  test(`a call on a phone (${viewport.width}×${viewport.height}): the chat button counts what came, opens the chat over the call with the message box on screen, and nothing overflows sideways`, { timeout: 120_000 }, async () => {
+    const phone = await openCallUser(browser, server.url, { ...PHONE, viewport });
+    const desk = await openCallUser(browser, server.url);
+    try {
+      const page = phone.page;
+      const room = `phone call ${viewport.width}`;
+      await enterRoom(page, { nickname: "Pia", room });
+      await enterRoom(desk.page, { nickname: "Dev", room });
+      await joinCall(page);
+      await joinCall(desk.page);
+      await assertNoSidewaysScroll(page, "in the call");
+      const button = page.locator("#call-chat");
+      await expectOnScreen(button, "the chat button");
+      for (const selector of ["#call-mic", "#call-camera", "#call-leave"]) {
+        await expectOnScreen(page.locator(selector), selector);
+        assert.ok((await page.locator(selector).textContent()).trim().length > 0, `${selector} has a name`);
+      }
+
+      await sendMessage(desk.page, "can you see my slides?");
+      await sendMessage(desk.page, "page 2 now");
+      await eventually(async () => assert.equal((await page.locator("#call-chat-unread [aria-hidden]").textContent()), "2", "two unread"));
+      assert.match(await button.textContent(), /2 unread/, "a screen reader hears how many");
+
+      await button.tap();
+      await expectOnScreen(page.locator("#message"), "the message box");
+      await expectOnScreen(page.locator("#chat-log li.msg").last(), "the latest message");
+      assert.ok(await page.locator("#call-chat-unread").isHidden(), "read now");
+      await page.locator("#message").fill("yes, all good");
+      await page.locator("#send").tap();
+      await expectMessageFrom(desk.page, "Pia", "yes, all good");
+      await assertNoSidewaysScroll(page, "with the chat open");
+
+      await page.locator("#chat-close").tap();
+      await expectOnScreen(page.locator("#call-mic"), "back in the call");
+      await sendMessage(desk.page, "great");
+      await eventually(async () => assert.equal((await page.locator("#call-chat-unread [aria-hidden]").textContent()), "1"));
+      assertNoPageErrors(phone, "phone");
+    } finally {
+      await Promise.all([phone.close(), desk.close()]);
+    }
+  });
+}

@@ -16,6 +16,7 @@ import {
   expectPeople,
   expectSystemLinesAbout,
   expectText,
+  messages,
   useBrowser,
   openUser,
   participants,
@@ -120,6 +121,52 @@ test("after a network drop, the page is back in its room and shown once", { time
   assertNoPageErrors(ada, "ada");
   assertNoPageErrors(ben, "ben");
   await Promise.all([ada.close(), ben.close()]);
+});
+
+test("during an outage the room says it is reconnecting, and what is typed meanwhile is sent, in order, once back", { timeout: 90_000 }, async () => {
+  const room = "typing in a tunnel";
+  const ada = await openUser(browser, server.url);
+  const ben = await openUser(browser, server.url);
+  try {
+    await enterRoom(ada.page, { nickname: "Ada", room });
+    await enterRoom(ben.page, { nickname: "Ben", room });
+    await expectPeople(ada.page, ["Ada", "Ben"]);
+    await ben.onWebSocket();
+    const join = ben.page.locator("#call-open");
+
+    await ben.context.setOffline(true);
+    await eventually(async () => {
+      assert.notEqual(await ben.page.locator("#conn-status").getAttribute("data-state"), "connected", "the page notices");
+      assert.equal(await ben.page.locator("#room-view").getAttribute("data-offline"), "true", "the room is shown greyed");
+      assert.equal(await join.getAttribute("aria-disabled"), "true", "nobody joins a call without a connection");
+    });
+    for (const text of ["typed offline, first", "typed offline, second"]) await sendMessage(ben.page, text);
+    await eventually(async () => {
+      const waiting = await ben.page.locator("#chat-log li.msg.own.pending").evaluateAll((items) =>
+        items.map((li) => [li.querySelector(".msg-text").textContent, li.querySelector(".msg-status").textContent]),
+      );
+      assert.equal(waiting.length, 2, "both wait");
+      for (const [, status] of waiting) assert.match(status, /connection/i, "and say what for");
+    });
+    assert.equal(await ben.page.locator("#message").inputValue(), "", "the box is free for more");
+
+    await ben.context.setOffline(false);
+    await expectConnState(ben.page, "connected");
+    await expectMessageFrom(ada.page, "Ben", "typed offline, first");
+    await expectMessageFrom(ada.page, "Ben", "typed offline, second");
+    const order = (await messages(ada.page)).map((m) => m.text).filter((t) => t.startsWith("typed offline"));
+    assert.deepEqual(order, ["typed offline, first", "typed offline, second"], "in the order typed");
+    await eventually(async () => {
+      assert.equal(await ben.page.locator("#chat-log li.msg.own.sent").count(), 2, "Ben's two lines are sent");
+      assert.equal(await ben.page.locator("#room-view").getAttribute("data-offline"), "false", "the room is live again");
+      assert.equal(await join.getAttribute("aria-disabled"), null, "the call can be joined again");
+      assert.ok(await ben.page.locator("#error").isHidden(), "no error of the outage stays");
+    });
+    assertNoPageErrors(ada, "ada");
+    assertNoPageErrors(ben, "ben");
+  } finally {
+    await Promise.all([ada.close(), ben.close()]);
+  }
 });
 
 test("after a silent network cut, the page's new connection replaces its old one at once", { timeout: 90_000 }, async () => {

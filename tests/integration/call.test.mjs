@@ -18,6 +18,7 @@ import {
   mark,
   noomClient,
   participant,
+  hosting,
   pause,
   received,
   roomName,
@@ -105,7 +106,7 @@ describe("call:join", () => {
 
     const answer = await ack(alice, "call:join", { room, media: media(true, true) });
     assert.deepEqual(answer, {
-      participants: [withCall(alice, "Alice", media(true, true)), participant(bob, "Bob"), participant(carol, "Carol")],
+      participants: [hosting(withCall(alice, "Alice", media(true, true))), participant(bob, "Bob"), participant(carol, "Carol")],
       iceServers: DEFAULT_ICE,
       iceTransportPolicy: "all",
       limit: 100,
@@ -114,12 +115,12 @@ describe("call:join", () => {
     });
 
     // Bob, in the room but not the call, is told; the seed socket is not (it has no such event).
-    assert.deepEqual(await waitFor(bob, "participant:updated"), [{ room, participant: withCall(alice, "Alice", media(true, true)) }]);
+    assert.deepEqual(await waitFor(bob, "participant:updated"), [{ room, participant: hosting(withCall(alice, "Alice", media(true, true))) }]);
 
     // Bob joins too: his answer shows Alice's call and his own; Alice is told.
     const second = await ack(bob, "call:join", { room, media: media(true, false) });
     assert.deepEqual(second.participants, [
-      withCall(alice, "Alice", media(true, true)),
+      hosting(withCall(alice, "Alice", media(true, true))),
       withCall(bob, "Bob", media(true, false)),
       participant(carol, "Carol"),
     ]);
@@ -153,8 +154,8 @@ describe("call:join", () => {
     const { socket: alice } = await noomClient(server.url, "Alice", room);
     const { socket: bob } = await noomClient(server.url, "Bob", room);
     const answer = await joinCall(alice, room);
-    assert.deepEqual(answer.participants, [withCall(alice, "Alice", OFF), participant(bob, "Bob")]);
-    assert.deepEqual(await waitFor(bob, "participant:updated"), [{ room, participant: withCall(alice, "Alice", OFF) }]);
+    assert.deepEqual(answer.participants, [hosting(withCall(alice, "Alice", OFF)), participant(bob, "Bob")]);
+    assert.deepEqual(await waitFor(bob, "participant:updated"), [{ room, participant: hosting(withCall(alice, "Alice", OFF)) }]);
   });
 
   test("room:join answers the call limit, and whoever is in the call shows it there", async () => {
@@ -165,11 +166,28 @@ describe("call:join", () => {
 
     // Dave arrives later: he sees at once that Alice is in the call, and what she sends.
     const { socket: dave, joined } = await noomClient(server.url, "Dave", room);
-    assert.deepEqual(joined.participants, [withCall(alice, "Alice", media(false, true, true)), participant(dave, "Dave")]);
+    assert.deepEqual(joined.participants, [hosting(withCall(alice, "Alice", media(false, true, true))), participant(dave, "Dave")]);
     assert.deepEqual(joined.self, participant(dave, "Dave"));
     assert.equal(joined.callLimit, 100);
     // Alice is told of Dave's arrival; he is not in the call.
     assert.deepEqual(await waitFor(alice, "participant:joined"), [{ room, participant: participant(dave, "Dave"), count: 2 }]);
+  });
+
+  test("room:join answers since when the room's call has been going, and nothing once it is over", async () => {
+    const room = roomName();
+    const { socket: alice, joined: first } = await noomClient(server.url, "Alice", room);
+    assert.equal(first.callSince, undefined, "no call yet");
+    const before = Date.now();
+    await joinCall(alice, room, media(true, true, false));
+    const after = Date.now();
+    const { socket: bob, joined } = await noomClient(server.url, "Bob", room);
+    assert.ok(joined.callSince >= before - 1000 && joined.callSince <= after + 1000, `began when Alice joined: ${joined.callSince}`);
+    await joinCall(bob, room, media(true, true, false));
+    const { joined: third } = await noomClient(server.url, "Cy", room);
+    assert.equal(third.callSince, joined.callSince, "the same start for everyone who comes");
+    for (const socket of [alice, bob]) assert.ok(!(await ack(socket, "call:leave", { room })).error);
+    const { joined: last } = await noomClient(server.url, "Dee", room);
+    assert.equal(last.callSince, undefined, "the call is over");
   });
 
   test("joining again updates the media, and tells the others only when it changed", async () => {
@@ -180,11 +198,11 @@ describe("call:join", () => {
     await waitFor(bob, "participant:updated");
 
     const same = await joinCall(alice, room, media(true, false));
-    assert.deepEqual(same.participants, [withCall(alice, "Alice", media(true, false)), participant(bob, "Bob")]);
+    assert.deepEqual(same.participants, [hosting(withCall(alice, "Alice", media(true, false))), participant(bob, "Bob")]);
     const changed = await joinCall(alice, room, media(true, true));
-    assert.deepEqual(changed.participants[0], withCall(alice, "Alice", media(true, true)));
+    assert.deepEqual(changed.participants[0], hosting(withCall(alice, "Alice", media(true, true))));
 
-    assert.deepEqual(await waitFor(bob, "participant:updated"), [{ room, participant: withCall(alice, "Alice", media(true, true)) }]);
+    assert.deepEqual(await waitFor(bob, "participant:updated"), [{ room, participant: hosting(withCall(alice, "Alice", media(true, true))) }]);
     await pause();
     assert.equal(received(bob, "participant:updated").length, 2, "the same media again told nobody");
   });
@@ -198,7 +216,7 @@ describe("call:join", () => {
     await expectError(lobby, "not_in_room", "call:join", { room });
     await expectNothing(alice, "participant:updated");
     // Alice's call is still empty of them.
-    assert.deepEqual((await joinCall(alice, room)).participants, [withCall(alice, "Alice", OFF)]);
+    assert.deepEqual((await joinCall(alice, room)).participants, [hosting(withCall(alice, "Alice", OFF))]);
   });
 
   test("bad arguments: bad_request", async () => {
@@ -227,8 +245,8 @@ describe("call:media", () => {
     await waitFor(alice, "participant:updated");
 
     const answer = await ack(alice, "call:media", { room, audio: false, video: true, screen: true });
-    assert.deepEqual(answer, { participant: withCall(alice, "Alice", media(false, true, true)) });
-    const update = [{ room, participant: withCall(alice, "Alice", media(false, true, true)) }];
+    assert.deepEqual(answer, { participant: hosting(withCall(alice, "Alice", media(false, true, true))) });
+    const update = [{ room, participant: hosting(withCall(alice, "Alice", media(false, true, true))) }];
     assert.deepEqual(await waitFor(bob, "participant:updated", { where: (u) => u.participant.id === alice.person }), update);
     assert.deepEqual(await waitFor(carol, "participant:updated"), update);
 
@@ -240,7 +258,7 @@ describe("call:media", () => {
 
     // A later joiner sees the new state.
     const { joined } = await noomClient(server.url, "Dave", room);
-    assert.deepEqual(joined.participants[0], withCall(alice, "Alice", media(false, true, true)));
+    assert.deepEqual(joined.participants[0], hosting(withCall(alice, "Alice", media(false, true, true))));
   });
 
   test("outside the call: not_in_call; bad arguments: bad_request", async () => {
@@ -288,15 +306,15 @@ describe("call:leave", () => {
 
     assert.deepEqual(await ack(alice, "call:leave", { room }), {});
     assert.deepEqual(await waitFor(bob, "participant:updated", { where: (u) => u.participant.id === alice.person }), [
-      { room, participant: participant(alice, "Alice") },
+      { room, participant: hosting(participant(alice, "Alice")) },
     ]);
-    assert.deepEqual(await waitFor(carol, "participant:updated"), [{ room, participant: participant(alice, "Alice") }]);
+    assert.deepEqual(await waitFor(carol, "participant:updated"), [{ room, participant: hosting(participant(alice, "Alice")) }]);
 
     // Still in the room: she chats, and is listed without a call.
     const { message } = await ack(alice, "chat:send", { room, text: "back to text" });
     assert.equal((await waitFor(bob, "chat:message"))[0].id, message.id);
     const { joined } = await noomClient(server.url, "Dave", room);
-    assert.deepEqual(joined.participants.slice(0, 3), [participant(alice, "Alice"), withCall(bob, "Bob", OFF), participant(carol, "Carol")]);
+    assert.deepEqual(joined.participants.slice(0, 3), [hosting(participant(alice, "Alice")), withCall(bob, "Bob", OFF), participant(carol, "Carol")]);
 
     // No longer in the call: she can neither leave it again nor signal, nor be signalled.
     await expectError(alice, "not_in_call", "call:leave", { room });
@@ -307,7 +325,7 @@ describe("call:leave", () => {
 
     // She can join again.
     const again = await joinCall(alice, room, media(true, true));
-    assert.deepEqual(again.participants.slice(0, 2), [withCall(alice, "Alice", media(true, true)), withCall(bob, "Bob", OFF)]);
+    assert.deepEqual(again.participants.slice(0, 2), [hosting(withCall(alice, "Alice", media(true, true))), withCall(bob, "Bob", OFF)]);
   });
 
   test("bad arguments: bad_request; a call one is not in: not_in_call", async () => {
@@ -330,7 +348,7 @@ describe("call:leave", () => {
 
     // Back in the room, she is not in its call until she joins it again.
     const back = await ack(alice, "room:join", { room });
-    assert.deepEqual(back.participants, [withCall(bob, "Bob", OFF), participant(alice, "Alice")]);
+    assert.deepEqual(back.participants, [hosting(withCall(bob, "Bob", OFF)), participant(alice, "Alice")]);
     await expectError(alice, "not_in_call", "rtc:signal", { room, to: bob.person, candidate: CANDIDATE });
     await expectError(bob, "peer_unavailable", "rtc:signal", { room, to: alice.person, candidate: CANDIDATE });
 
@@ -350,7 +368,7 @@ describe("call:leave", () => {
     assert.deepEqual(await waitFor(bob, "participant:left"), [{ room, participant: { id: aliceId, nickname: "Alice" }, count: 2 }]);
     await expectError(bob, "peer_unavailable", "rtc:signal", { room, to: aliceId, candidate: CANDIDATE });
     const { joined } = await noomClient(server.url, "Dave", room);
-    assert.deepEqual(joined.participants, [withCall(bob, "Bob", OFF), withCall(carol, "Carol", OFF), joined.self]);
+    assert.deepEqual(joined.participants, [hosting(withCall(bob, "Bob", OFF)), withCall(carol, "Carol", OFF), joined.self]);
     assert.deepEqual(joined.self.nickname, "Dave");
   });
 });
@@ -621,7 +639,7 @@ describe("signalling rate", () => {
     const { message } = await ack(alice, "chat:send", { room, text: "still talking" });
     assert.equal((await waitFor(bob, "chat:message"))[0].id, message.id);
     assert.deepEqual(await ack(alice, "call:media", { room, audio: true, video: false, screen: false }), {
-      participant: withCall(alice, "Alice", media(true, false)),
+      participant: hosting(withCall(alice, "Alice", media(true, false))),
     });
   });
 
@@ -664,7 +682,7 @@ describe("call size (--call-size 2)", () => {
     await ack(bob, "call:leave", { room });
     const answer = await joinCall(carol, room, media(true, true));
     assert.equal(answer.limit, 2);
-    assert.deepEqual(answer.participants, [withCall(alice, "Alice", OFF), participant(bob, "Bob"), withCall(carol, "Carol", media(true, true))]);
+    assert.deepEqual(answer.participants, [hosting(withCall(alice, "Alice", OFF)), participant(bob, "Bob"), withCall(carol, "Carol", media(true, true))]);
   });
 
   test("of several joining at once, only as many as fit get in", async () => {

@@ -81,7 +81,7 @@ test("a SIGKILLed node's users leave every room on the other nodes within 15 s",
     const benFull = await ack(ben, "call:join", { room });
     assert.equal(benFull?.error?.code, "call_full", `the call is full before the kill: ${JSON.stringify(benFull)}`);
 
-    const before = { rooms: [{ name: room, count: 5 }, { name: onlyC, count: 2 }], total: 2 };
+    const before = { rooms: [{ name: room, count: 5, inCall: 2 }, { name: onlyC, count: 2, inCall: 0 }], total: 2 };
     for (const lobby of [lobbyA, lobbyB]) await expectDirectory(lobby, before, { timeout: CROSS });
     await expectRoomList(seedWatcherA, [room, onlyC], { timeout: CROSS });
     await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === vera.person, timeout: CROSS });
@@ -108,7 +108,7 @@ test("a SIGKILLed node's users leave every room on the other nodes within 15 s",
     for (const nickname of ["Vic", "Vera"]) byes.push(await waitFor(bob, "bye", { where: (n) => n === nickname, timeout: remaining() }));
     assert.deepEqual(byes.map(([, count]) => count).sort(), [3, 4], `Bob's byes: ${JSON.stringify(byes)}`);
     // The directory drops C's users and its room on A and B; so does room_change.
-    const after = { rooms: [{ name: room, count: 3 }], total: 1 };
+    const after = { rooms: [{ name: room, count: 3, inCall: 1 }], total: 1 };
     for (const lobby of [lobbyA, lobbyB]) await expectDirectory(lobby, after, { timeout: remaining() });
     await expectRoomList(seedWatcherA, [room], { timeout: remaining() });
     const elapsed = Date.now() - killedAt;
@@ -129,7 +129,7 @@ test("a SIGKILLed node's users leave every room on the other nodes within 15 s",
       `participants after the kill: ${JSON.stringify(joined.participants)}`,
     );
     assert.equal(joined.room.count, 4);
-    await expectDirectory(lobbyA, { rooms: [{ name: room, count: 4 }], total: 1 }, { timeout: CROSS });
+    await expectDirectory(lobbyA, { rooms: [{ name: room, count: 4, inCall: 2 }], total: 1 }, { timeout: CROSS });
 
     // Chat still crosses between the survivors.
     const { message } = await ack(alice, "chat:send", { room, text: "still here" });
@@ -305,7 +305,7 @@ test("a node stopped with SIGTERM tells the others at once", { timeout: 60000 },
     const bob = await seedAt(b, "Bob", room);
     const { socket: tom } = await noomAt(c, "Tom", room);
     const tess = await seedAt(c, "Tess", room);
-    await expectDirectory(lobbyA, { rooms: [{ name: room, count: 4 }], total: 1 }, { timeout: CROSS });
+    await expectDirectory(lobbyA, { rooms: [{ name: room, count: 4, inCall: 0 }], total: 1 }, { timeout: CROSS });
     await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === tess.person, timeout: CROSS });
     const ids = { tom: tom.person, tess: tess.person };
 
@@ -317,7 +317,7 @@ test("a node stopped with SIGTERM tells the others at once", { timeout: 60000 },
     assert.deepEqual((await waitFor(alice, "participant:left", { where: (p) => p.participant.id === ids.tom, timeout: soon() }))[0].participant, { id: ids.tom, nickname: "Tom" });
     assert.deepEqual((await waitFor(alice, "participant:left", { where: (p) => p.participant.id === ids.tess, timeout: soon() }))[0].participant, { id: ids.tess, nickname: "Tess" });
     for (const nickname of ["Tom", "Tess"]) await waitFor(bob, "bye", { where: (n) => n === nickname, timeout: soon() });
-    await expectDirectory(lobbyA, { rooms: [{ name: room, count: 2 }], total: 1 }, { timeout: soon() });
+    await expectDirectory(lobbyA, { rooms: [{ name: room, count: 2, inCall: 0 }], total: 1 }, { timeout: soon() });
     t.diagnostic(`C's users were gone ${Date.now() - stoppedAt} ms after SIGTERM`);
     assert.ok(alive(a) && alive(b), "A and B still run");
   });
@@ -343,7 +343,7 @@ test("Redis stops and comes back: each node serves its own users, then the nodes
       { socket: bob, joined: bobJoined, local: sortedIds(bob, ben) },
       { socket: cat, joined: catJoined, local: sortedIds(cat) },
     ];
-    const want = { rooms: [{ name: room, count: 5 }, { name: onlyB, count: 1 }], total: 2 };
+    const want = { rooms: [{ name: room, count: 5, inCall: 0 }, { name: onlyB, count: 1, inCall: 0 }], total: 2 };
     for (const lobby of lobbies) await expectDirectory(lobby, want, { timeout: CROSS });
     for (const v of views) {
       await waitUntil(() => JSON.stringify(view(v.socket, v.joined)) === JSON.stringify(everyone), {

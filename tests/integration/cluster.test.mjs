@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from "node:util";
 import { startServer } from "../support/server.mjs";
 import { expectDirectory, expectRoomList, healthz, useCluster, waitUntil } from "../support/cluster.mjs";
 import { ack, ackArgs, assertError, connect, connectNoom, disconnect, disconnectAll, expectError, expectNothing,
-  noomClient, participant, pause, received, roomName, seedClient, unlistedName, waitFor } from "../support/clients.mjs";
+  noomClient, participant, hosting, pause, received, roomName, seedClient, unlistedName, waitFor } from "../support/clients.mjs";
 import { AUDIO_OFFER, CANDIDATE, mediaPortOf, OFF, SDP } from "../support/signals.mjs";
 
 // Calls of 2, so that the limit is easy to reach with one user on each of three nodes; a generous
@@ -140,7 +140,7 @@ describe("directory and room_change", () => {
     guest.emit("nickname", "Guest");
     assert.deepEqual(await ackArgs(guest, "enter_room", hidden), []);
 
-    const want = { rooms: [{ name: r1, count: 3 }, { name: r2, count: 2 }], total: 2 };
+    const want = { rooms: [{ name: r1, count: 3, inCall: 0 }, { name: r2, count: 2, inCall: 0 }], total: 2 };
     for (const lobby of lobbies) await expectDirectory(lobby, want, { timeout: CROSS });
     for (const [i, label] of ["A", "B", "C"].entries()) {
       assert.deepEqual(await ack(lobbies[i], "directory:get", {}), want, `directory:get on ${label}`);
@@ -153,7 +153,7 @@ describe("directory and room_change", () => {
     // People leave on several nodes: the counts drop everywhere.
     assert.deepEqual(await ack(cara, "room:leave", { room: r1 }), { left: [r1] });
     await disconnect(dan);
-    const fewer = { rooms: [{ name: r1, count: 2 }, { name: r2, count: 1 }], total: 2 };
+    const fewer = { rooms: [{ name: r1, count: 2, inCall: 0 }, { name: r2, count: 1, inCall: 0 }], total: 2 };
     for (const lobby of lobbies) await expectDirectory(lobby, fewer, { timeout: CROSS });
     // Cara is back in the lobby of node C: she gets the shared directory.
     await expectDirectory(cara, fewer, { timeout: CROSS });
@@ -161,7 +161,7 @@ describe("directory and room_change", () => {
     // r1 empties (its people were on A and B): it is gone from every node.
     await disconnect(bob);
     assert.deepEqual(await ack(alice, "room:leave", {}), { left: [r1] });
-    const last = { rooms: [{ name: r2, count: 1 }], total: 1 };
+    const last = { rooms: [{ name: r2, count: 1, inCall: 0 }], total: 1 };
     for (const lobby of lobbies) await expectDirectory(lobby, last, { timeout: CROSS });
     for (const watcher of seedWatchers) await expectRoomList(watcher, [r2], { timeout: CROSS });
 
@@ -189,12 +189,12 @@ describe("directory and room_change", () => {
     await pause();
     // On B, asking for a public room of that name enters the unlisted one (it is open).
     const { socket: guest, joined: second } = await noomAt("B", "Guest", room, { unlisted: false });
-    assert.deepEqual(second.room, { name: room, unlisted: true, count: 2 });
-    assert.deepEqual(second.participants, [participant(owner, "Owner"), participant(guest, "Guest")]);
+    assert.deepEqual(second.room, { name: room, unlisted: true, count: 2, locked: false, waitingRoom: false, password: false });
+    assert.deepEqual(second.participants, [hosting(participant(owner, "Owner")), participant(guest, "Guest")]);
     await waitFor(owner, "participant:joined", { timeout: CROSS });
     await pause();
     const { joined: third } = await noomAt("C", "Other", room);
-    assert.deepEqual(third.room, { name: room, unlisted: true, count: 3 });
+    assert.deepEqual(third.room, { name: room, unlisted: true, count: 3, locked: false, waitingRoom: false, password: false });
   });
 
   test("an unlisted room entered on another node the moment it is made: every node ends up keeping it unlisted", async () => {
@@ -251,16 +251,16 @@ describe("participants", () => {
     const room = roomName();
     const watchers = await lobbyWatchers();
     const { socket: alice, joined: a } = await noomAt("A", "Alice", room);
-    assert.deepEqual(a.participants, [participant(alice, "Alice")]);
-    assert.deepEqual(a.room, { name: room, unlisted: false, count: 1 });
+    assert.deepEqual(a.participants, [hosting(participant(alice, "Alice"))]);
+    assert.deepEqual(a.room, { name: room, unlisted: false, count: 1, locked: false, waitingRoom: false, password: false });
     assert.equal(a.callLimit, CALL_SIZE);
 
     await nodesShow(watchers, room, 1);
     const { socket: bob, joined: b } = await noomAt("B", "Bob", room);
     assert.deepEqual(b, {
-      room: { name: room, unlisted: false, count: 2 },
+      room: { name: room, unlisted: false, count: 2, locked: false, waitingRoom: false, password: false },
       self: participant(bob, "Bob"),
-      participants: [participant(alice, "Alice"), participant(bob, "Bob")],
+      participants: [hosting(participant(alice, "Alice")), participant(bob, "Bob")],
       history: [],
       callLimit: CALL_SIZE,
     });
@@ -275,7 +275,7 @@ describe("participants", () => {
 
     await nodesShow(watchers, room, 3);
     const { socket: dave, joined: d } = await noomAt("C", "Dave", room);
-    assert.deepEqual(d.participants, [participant(alice, "Alice"), participant(bob, "Bob"), participant(carol, "Carol"), participant(dave, "Dave")]);
+    assert.deepEqual(d.participants, [hosting(participant(alice, "Alice")), participant(bob, "Bob"), participant(carol, "Carol"), participant(dave, "Dave")]);
     assert.equal(d.room.count, 4);
     for (const s of [alice, bob]) {
       assert.deepEqual(await waitFor(s, "participant:joined", { timeout: CROSS }), [{ room, participant: participant(dave, "Dave"), count: 4 }]);
@@ -294,7 +294,7 @@ describe("participants", () => {
     // Someone arriving on B finds the room as it is now.
     await nodesShow(watchers, room, 2);
     const { socket: erin, joined: e } = await noomAt("B", "Erin", room);
-    assert.deepEqual(e.participants, [participant(carol, "Carol"), participant(dave, "Dave"), participant(erin, "Erin")]);
+    assert.deepEqual(e.participants, [hosting(participant(carol, "Carol")), participant(dave, "Dave"), participant(erin, "Erin")]);
     // Sentinel: that arrival reaches Dave after anything earlier; nobody was told twice.
     await waitFor(dave, "participant:joined", { where: (p) => p.participant.id === erin.person, timeout: CROSS });
     assert.deepEqual(received(dave, "participant:joined").map(([p]) => p.participant.id), [erin.person]);
@@ -565,7 +565,7 @@ describe("renames and calls", () => {
     const [alice, bob, sam, cleo] = await enterInTurn(room, [["A", "Alice"], ["B", "Bob"], ["C", "Sam", "seed"], ["C", "Cleo"]]);
 
     assert.deepEqual(await ack(alice, "user:rename", { nickname: "  Alicia " }), { nickname: "Alicia" });
-    assert.deepEqual(await waitFor(bob, "participant:updated", { timeout: CROSS }), [{ room, participant: participant(alice, "Alicia") }]);
+    assert.deepEqual(await waitFor(bob, "participant:updated", { timeout: CROSS }), [{ room, participant: hosting(participant(alice, "Alicia")) }]);
 
     sam.emit("nickname", "Samuel");
     const samUpdate = [{ room, participant: participant(sam, "Samuel") }];
@@ -576,14 +576,14 @@ describe("renames and calls", () => {
     assert.deepEqual(line.sender, participant(sam, "Samuel"));
     // (Alice's rename and Sam's were made on different nodes, without one waiting for the other.)
     assert.deepEqual(await waitFor(cleo, "participant:updated", { where: (u) => u.participant.id === alice.person, timeout: CROSS }), [
-      { room, participant: participant(alice, "Alicia") },
+      { room, participant: hosting(participant(alice, "Alicia")) },
     ]);
     assert.deepEqual(await waitFor(cleo, "participant:updated", { where: (u) => u.participant.id === sam.person, timeout: CROSS }), samUpdate);
 
     // A newcomer on C sees the new names; room:join's nickname names it for the others at once.
     const { socket: carl, joined } = await noomAt("C", "Carl", room);
     assert.deepEqual(joined.participants, [
-      participant(alice, "Alicia"),
+      hosting(participant(alice, "Alicia")),
       participant(bob, "Bob"),
       participant(sam, "Samuel"),
       participant(cleo, "Cleo"),
@@ -596,19 +596,32 @@ describe("renames and calls", () => {
     assert.equal(received(alice, "participant:updated").length, 1, "Alice was not told of her own rename");
   });
 
+  test("someone entering on another node is told since when the room's call has been going", async () => {
+    const room = roomName("clock");
+    const { socket: alice } = await noomAt("A", "Alice", room);
+    const { socket: cid } = await noomAt("C", "Cid", room);
+    const before = Date.now();
+    await joinCall(alice, room, media(true, false));
+    const after = Date.now();
+    await waitFor(cid, "participant:updated", { where: (u) => u.participant.call, timeout: CROSS });
+    const { joined } = await noomAt("C", "Dee", room);
+    // C counts from when it heard of the call: within the moment it took to cross.
+    assert.ok(joined.callSince >= before - 1000 && joined.callSince <= after + CROSS, `the call began when Alice joined it: ${joined.callSince}`);
+  });
+
   test("call:join, call:media, renames in the call and call:leave show on other nodes", async () => {
     const room = roomName("call");
     const [alice, bob, carl] = await enterInTurn(room, [["A", "Alice"], ["B", "Bob"], ["C", "Carl"]]);
 
     const first = await joinCall(alice, room, media(true, false));
-    assert.deepEqual(first.participants, [withCall(alice, "Alice", media(true, false)), participant(bob, "Bob"), participant(carl, "Carl")]);
+    assert.deepEqual(first.participants, [hosting(withCall(alice, "Alice", media(true, false))), participant(bob, "Bob"), participant(carl, "Carl")]);
     assert.equal(first.limit, CALL_SIZE);
-    const aliceIn = [{ room, participant: withCall(alice, "Alice", media(true, false)) }];
+    const aliceIn = [{ room, participant: hosting(withCall(alice, "Alice", media(true, false))) }];
     for (const s of [bob, carl]) assert.deepEqual(await waitFor(s, "participant:updated", { timeout: CROSS }), aliceIn);
 
     const second = await joinCall(bob, room, media(true, true));
     assert.deepEqual(second.participants, [
-      withCall(alice, "Alice", media(true, false)),
+      hosting(withCall(alice, "Alice", media(true, false))),
       withCall(bob, "Bob", media(true, true)),
       participant(carl, "Carl"),
     ]);
@@ -617,15 +630,15 @@ describe("renames and calls", () => {
     }
 
     const changed = await ack(alice, "call:media", { room, audio: false, video: true, screen: true });
-    assert.deepEqual(changed, { participant: withCall(alice, "Alice", media(false, true, true)) });
+    assert.deepEqual(changed, { participant: hosting(withCall(alice, "Alice", media(false, true, true))) });
     for (const s of [bob, carl]) {
-      assert.deepEqual(await waitFor(s, "participant:updated", { timeout: CROSS }), [{ room, participant: withCall(alice, "Alice", media(false, true, true)) }]);
+      assert.deepEqual(await waitFor(s, "participant:updated", { timeout: CROSS }), [{ room, participant: hosting(withCall(alice, "Alice", media(false, true, true))) }]);
     }
 
     // A newcomer on C sees who is in the call and with what.
     const { socket: dora, joined } = await noomAt("C", "Dora", room);
     assert.deepEqual(joined.participants, [
-      withCall(alice, "Alice", media(false, true, true)),
+      hosting(withCall(alice, "Alice", media(false, true, true))),
       withCall(bob, "Bob", media(true, true)),
       participant(carl, "Carl"),
       participant(dora, "Dora"),
@@ -642,7 +655,7 @@ describe("renames and calls", () => {
     assert.deepEqual(await ack(alice, "call:leave", { room }), {});
     for (const s of [bob, carl, dora]) {
       assert.deepEqual(await waitFor(s, "participant:updated", { where: (u) => u.participant.id === alice.person, timeout: CROSS }), [
-        { room, participant: participant(alice, "Alice") },
+        { room, participant: hosting(participant(alice, "Alice")) },
       ]);
     }
     // Media the same as before tells nobody (sentinel: Bob's change after it).
@@ -743,7 +756,7 @@ describe("call size", () => {
     await waitFor(carl, "participant:updated", { where: (u) => u.participant.id === alice.person && u.participant.call, timeout: CROSS });
     await waitFor(carl, "participant:updated", { where: (u) => u.participant.id === bob.person && !u.participant.call, timeout: CROSS });
     const answer = await joinCall(carl, room, media(true, false));
-    assert.deepEqual(answer.participants, [withCall(alice, "Alice", OFF), participant(bob, "Bob"), withCall(carl, "Carl", media(true, false))]);
+    assert.deepEqual(answer.participants, [hosting(withCall(alice, "Alice", OFF)), participant(bob, "Bob"), withCall(carl, "Carl", media(true, false))]);
     await expectError(bob, "call_full", "call:join", { room });
 
     // A place freed by a disconnection on A is free for B once B knows Alice left.

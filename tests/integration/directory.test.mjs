@@ -58,8 +58,8 @@ test(`${CLIENTS} clients entering distinct rooms at once: few pushes, exact fina
   for (const answer of answers) assert.ok(!answer?.error, JSON.stringify(answer));
 
   const all = [
-    ...names.map((name) => ({ name, count: 1 })),
-    ...pairNames.map((name) => ({ name, count: 2 })),
+    ...names.map((name) => ({ name, count: 1, inCall: 0 })),
+    ...pairNames.map((name) => ({ name, count: 2, inCall: 0 })),
   ].sort(byCountThenName);
   const want = { rooms: all.slice(0, 100), total: CLIENTS + 3 };
   assert.deepEqual(want.rooms.slice(0, 3).map((r) => r.name), pairNames, "larger rooms first");
@@ -88,12 +88,46 @@ test(`${CLIENTS} clients entering distinct rooms at once: few pushes, exact fina
   assert.ok(received(seedWatcher, "room_change").length - leaveMark.seed < MAX_PUSHES);
 });
 
+test("the directory says how many are in each public room's call, and follows them joining and leaving it", { timeout: 30000 }, async () => {
+  const lobby = await lobbyWatcher();
+  const [ann, bob] = await Promise.all(["Ann", "Bob"].map((nickname) => connectNoom(server.url, { label: nickname })));
+  try {
+    for (const [socket, nickname] of [[ann, "Ann"], [bob, "Bob"]]) {
+      const joined = await ack(socket, "room:join", { room: "standup", nickname });
+      assert.ok(!joined.error, JSON.stringify(joined));
+    }
+    await waitForDirectory(lobby, { rooms: [{ name: "standup", count: 2, inCall: 0 }], total: 1 });
+    for (const socket of [ann, bob]) {
+      const answer = await ack(socket, "call:join", { room: "standup" });
+      assert.ok(!answer.error, JSON.stringify(answer));
+    }
+    await waitForDirectory(lobby, { rooms: [{ name: "standup", count: 2, inCall: 2 }], total: 1 });
+    const left = await ack(ann, "call:leave", { room: "standup" });
+    assert.ok(!left.error, JSON.stringify(left));
+    await waitForDirectory(lobby, { rooms: [{ name: "standup", count: 2, inCall: 1 }], total: 1 });
+    assert.deepEqual(await ack(lobby, "directory:get", {}), { rooms: [{ name: "standup", count: 2, inCall: 1 }], total: 1 });
+    // An unlisted room's call is nobody's business.
+    const cy = await connectNoom(server.url, { label: "Cy" });
+    const entered = await ack(cy, "room:join", { room: "private", nickname: "Cy", unlisted: true });
+    assert.ok(!entered.error, JSON.stringify(entered));
+    const called = await ack(cy, "call:join", { room: entered.room.name });
+    assert.ok(!called.error, JSON.stringify(called));
+    assert.deepEqual(await ack(lobby, "directory:get", {}), { rooms: [{ name: "standup", count: 2, inCall: 1 }], total: 1 });
+    cy.disconnect();
+  } finally {
+    ann.disconnect();
+    bob.disconnect();
+  }
+  await waitForDirectory(lobby, { rooms: [], total: 0 });
+  lobby.disconnect();
+});
+
 test("a burst of joins into one room changes the room list once", { timeout: 30000 }, async () => {
   const seedWatcher = await connect(server.url, { label: "seed watcher" });
   const lobby = await lobbyWatcher();
   const crowd = await connectInBatches(50, { labelPrefix: "crowd" });
   await Promise.all(crowd.map((s) => ackArgs(s, "enter_room", "crowded")));
-  await waitForDirectory(lobby, { rooms: [{ name: "crowded", count: 50 }], total: 1 });
+  await waitForDirectory(lobby, { rooms: [{ name: "crowded", count: 50, inCall: 0 }], total: 1 });
   await waitForRoomList(seedWatcher, ["crowded"]);
 
   // A later change is the next room_change: none came for the 49 who joined an existing room.

@@ -232,8 +232,10 @@ describe("logs", () => {
       });
       assert.equal(elsewhere, 421);
       const lines = () => jsonLines(node.output());
-      await waitUntil(() => lines().some((l) => l.fields.message === "socket disconnected"), { what: "the close's line" });
       const line = (message) => lines().find((l) => l.fields.message.startsWith(message))?.fields;
+      // The server's output reaches us through a pipe, after the replies: wait for every line.
+      const expected = ["socket connected", "socket disconnected", "connection refused:", "connection refused (403)", "request refused (421)"];
+      await waitUntil(() => expected.every((message) => line(message)), { what: "a line for each" });
       assert.equal(line("socket connected")?.client, "198.51.100.30");
       assert.equal(line("socket connected")?.flavour, "noom");
       assert.equal(line("socket disconnected")?.client, "198.51.100.30");

@@ -12,6 +12,7 @@ import {
   mark,
   noomClient,
   participant,
+  hosting,
   received,
   roomName,
   seedClient,
@@ -51,7 +52,7 @@ describe("flavour and lobby", () => {
 
   test("directory:get answers with {} and with no argument", async () => {
     const { watcher, base } = await syncedLobby(server.url);
-    const want = { rooms: [{ name: base, count: 1 }], total: 1 };
+    const want = { rooms: [{ name: base, count: 1, inCall: 0 }], total: 1 };
     assert.deepEqual(await ack(watcher, "directory:get", {}), want);
     assert.deepEqual(await ack(watcher, "directory:get"), want);
   });
@@ -67,18 +68,18 @@ describe("room:join", () => {
     const room = roomName();
     const { socket: alice, joined: a } = await noomClient(server.url, "Alice", room);
     assert.deepEqual(a, {
-      room: { name: room, unlisted: false, count: 1 },
-      self: participant(alice, "Alice"),
-      participants: [participant(alice, "Alice")],
+      room: { name: room, unlisted: false, count: 1, locked: false, waitingRoom: false, password: false },
+      self: hosting(participant(alice, "Alice")),
+      participants: [hosting(participant(alice, "Alice"))],
       history: [],
       callLimit: 100,
     });
 
     const { socket: bob, joined: b } = await noomClient(server.url, "Bob", room);
     assert.deepEqual(b, {
-      room: { name: room, unlisted: false, count: 2 },
+      room: { name: room, unlisted: false, count: 2, locked: false, waitingRoom: false, password: false },
       self: participant(bob, "Bob"),
-      participants: [participant(alice, "Alice"), participant(bob, "Bob")],
+      participants: [hosting(participant(alice, "Alice")), participant(bob, "Bob")],
       history: [],
       callLimit: 100,
     });
@@ -86,7 +87,7 @@ describe("room:join", () => {
     const carol = await seedClient(server.url, "Carol", room);
     const { socket: dave, joined: d } = await noomClient(server.url, "Dave", room);
     assert.deepEqual(d.participants, [
-      participant(alice, "Alice"),
+      hosting(participant(alice, "Alice")),
       participant(bob, "Bob"),
       participant(carol, "Carol"),
       participant(dave, "Dave"),
@@ -158,8 +159,8 @@ describe("room:join", () => {
     const beforeMove = mark(carol);
     const moved = await ack(carol, "room:join", { room: r2 });
     assert.deepEqual(carol.inbox.names().slice(beforeMove), [], "moving between rooms does not pass through the lobby");
-    assert.deepEqual(moved.room, { name: r2, unlisted: false, count: 1 });
-    assert.deepEqual(moved.participants, [participant(carol, "Carol")]);
+    assert.deepEqual(moved.room, { name: r2, unlisted: false, count: 1, locked: false, waitingRoom: false, password: false });
+    assert.deepEqual(moved.participants, [hosting(participant(carol, "Carol"))]);
     assert.deepEqual(await waitFor(alice, "participant:left"), [{ room: r1, participant: participant(carol, "Carol"), count: 2 }]);
     assert.deepEqual(await waitFor(seedBob, "bye"), ["Carol", 2]);
 
@@ -274,7 +275,7 @@ describe("user:rename", () => {
     const { socket: alice } = await noomClient(server.url, "Alice", room);
     await ack(alice, "user:rename", { nickname: "Alicia" });
     const { joined } = await noomClient(server.url, "Bob", room);
-    assert.deepEqual(joined.participants[0], participant(alice, "Alicia"));
+    assert.deepEqual(joined.participants[0], hosting(participant(alice, "Alicia")));
   });
 });
 
@@ -285,7 +286,7 @@ describe("unlisted rooms", () => {
     const { socket: alice, joined: a } = await noomClient(server.url, "Alice", asked, { unlisted: true });
     const secret = a.room.name;
     assert.match(secret, new RegExp(`^${asked}-[A-Za-z0-9]{10}$`), "the name asked for, and a random end");
-    assert.deepEqual(a.room, { name: secret, unlisted: true, count: 1 });
+    assert.deepEqual(a.room, { name: secret, unlisted: true, count: 1, locked: false, waitingRoom: false, password: false });
     const other = await noomClient(server.url, "Eve", asked, { unlisted: true });
     assert.notEqual(other.joined.room.name, secret, "another unlisted room of the same name is another room");
     const guess = await noomClient(server.url, "Mallory", asked);
@@ -293,8 +294,8 @@ describe("unlisted rooms", () => {
     await Promise.all([other.socket, guess.socket].map((s) => ack(s, "room:leave", {})));
 
     const { socket: bob, joined: b } = await noomClient(server.url, "Bob", secret, { unlisted: false });
-    assert.deepEqual(b.room, { name: secret, unlisted: true, count: 2 });
-    assert.deepEqual(b.participants, [participant(alice, "Alice"), participant(bob, "Bob")]);
+    assert.deepEqual(b.room, { name: secret, unlisted: true, count: 2, locked: false, waitingRoom: false, password: false });
+    assert.deepEqual(b.participants, [hosting(participant(alice, "Alice")), participant(bob, "Bob")]);
 
     const seedCarol = await seedClient(server.url, "Carol", secret);
     assert.deepEqual(await waitFor(alice, "participant:joined", { where: (p) => p.participant.id === seedCarol.person }), [
@@ -305,7 +306,7 @@ describe("unlisted rooms", () => {
     const open = roomName("open");
     await noomClient(server.url, "Dave", open);
     await waitForDirectory(watcher, {
-      rooms: [{ name: base, count: 1 }, { name: open, count: 1 }].sort((x, y) => (x.name < y.name ? -1 : 1)),
+      rooms: [{ name: base, count: 1, inCall: 0 }, { name: open, count: 1, inCall: 0 }].sort((x, y) => (x.name < y.name ? -1 : 1)),
       total: 2,
     });
     const pushes = received(watcher, "directory").slice(mark);
@@ -319,7 +320,7 @@ describe("unlisted rooms", () => {
     const room = roomName();
     await noomClient(server.url, "Alice", room);
     const { joined } = await noomClient(server.url, "Bob", room, { unlisted: true });
-    assert.deepEqual(joined.room, { name: room, unlisted: false, count: 2 });
+    assert.deepEqual(joined.room, { name: room, unlisted: false, count: 2, locked: false, waitingRoom: false, password: false });
   });
 });
 
@@ -332,8 +333,8 @@ describe("directory", () => {
     await noomClient(server.url, "B", big);
     await seedClient(server.url, "C", big);
     await seedClient(server.url, "D", small);
-    const singles = [{ name: base, count: 1 }, { name: small, count: 1 }].sort((x, y) => (x.name < y.name ? -1 : 1));
-    const want = { rooms: [{ name: big, count: 3 }, ...singles], total: 3 };
+    const singles = [{ name: base, count: 1, inCall: 0 }, { name: small, count: 1, inCall: 0 }].sort((x, y) => (x.name < y.name ? -1 : 1));
+    const want = { rooms: [{ name: big, count: 3, inCall: 0 }, ...singles], total: 3 };
     await waitForDirectory(watcher, want);
     assert.deepEqual(await ack(watcher, "directory:get", {}), want);
     assert.equal(received(watcher, "room_change").length, 0, "a Noom socket gets no seed pushes");
@@ -352,7 +353,7 @@ describe("directory", () => {
     const names = [base, room, other].sort();
     const counts = { [base]: 1, [room]: 2, [other]: 1 };
     const want = {
-      rooms: names.map((name) => ({ name, count: counts[name] })).sort((x, y) => y.count - x.count),
+      rooms: names.map((name) => ({ name, count: counts[name], inCall: 0 })).sort((x, y) => y.count - x.count),
       total: 3,
     };
     await waitForDirectory(watcher, want);
@@ -372,12 +373,12 @@ describe("directory", () => {
     await ack(alice, "chat:send", { room, text: "soon forgotten" });
     const inRoom = mark(alice);
     assert.deepEqual(await ack(alice, "room:leave", {}), { left: [room] });
-    const onlyBase = { rooms: [{ name: base, count: 1 }], total: 1 };
+    const onlyBase = { rooms: [{ name: base, count: 1, inCall: 0 }], total: 1 };
     assert.deepEqual(await ack(watcher, "directory:get", {}), onlyBase);
     assert.deepEqual(await waitFor(alice, "directory", { after: inRoom }), [onlyBase], "the lobby push on coming back");
 
     const { joined } = await noomClient(server.url, "Bob", room);
-    assert.deepEqual(joined.room, { name: room, unlisted: false, count: 1 });
+    assert.deepEqual(joined.room, { name: room, unlisted: false, count: 1, locked: false, waitingRoom: false, password: false });
     assert.deepEqual(joined.history, []);
   });
 
@@ -386,9 +387,9 @@ describe("directory", () => {
     const room = made.room.name;
     await ack(alice, "room:leave", {});
     const { socket: bob, joined } = await noomClient(server.url, "Bob", room);
-    assert.deepEqual(joined.room, { name: room, unlisted: false, count: 1 });
+    assert.deepEqual(joined.room, { name: room, unlisted: false, count: 1, locked: false, waitingRoom: false, password: false });
     await ack(bob, "room:leave", {});
     const again = await ack(alice, "room:join", { room, unlisted: true });
-    assert.deepEqual(again.room, { name: room, unlisted: true, count: 1 }, "a link's room, made again, keeps its name");
+    assert.deepEqual(again.room, { name: room, unlisted: true, count: 1, locked: false, waitingRoom: false, password: false }, "a link's room, made again, keeps its name");
   });
 });

@@ -13,6 +13,7 @@ import {
   expectError,
   noomClient,
   participant,
+  hosting,
   received,
   roomName,
   seedClient,
@@ -138,7 +139,7 @@ describe("nicknames", () => {
     await expectError(carol, "invalid_nickname", "user:rename", { nickname: " " });
     assert.equal(joined.self.nickname, "Carol");
     const { joined: dave } = await noomClient(server.url, "Dave", room);
-    assert.deepEqual(dave.participants.slice(0, 3), [participant(alice, "Alice"), participant(bob, "Bob"), participant(carol, "Carol")]);
+    assert.deepEqual(dave.participants.slice(0, 3), [hosting(participant(alice, "Alice")), participant(bob, "Bob"), participant(carol, "Carol")]);
   });
 });
 

@@ -62,9 +62,23 @@ export async function openUser(browser, url, { waitConnected = true, initScripts
   const errors = [];
   page.on("pageerror", (error) => errors.push(error));
   const onWebSocket = watchWebSocket(page);
-  await page.goto(url);
+  await goto(page, url);
   if (waitConnected) await expectConnState(page, "connected");
   return { context, page, errors, onWebSocket, close: () => context.close() };
+}
+
+/**
+ * Opens `url`, again if the load failed because this machine's network changed under it (tests
+ * that make network namespaces add and remove links; a person would reload).
+ */
+async function goto(page, url) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await page.goto(url);
+    } catch (error) {
+      if (attempt >= 3 || !String(error.message).includes("ERR_NETWORK_CHANGED")) throw error;
+    }
+  }
 }
 
 /**

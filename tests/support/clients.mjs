@@ -389,6 +389,11 @@ export function participant(socket, nickname) {
   return { id: socket.person, nickname };
 }
 
+/** Someone as the room lists them while they host it (the one who opened it, at first). */
+export function hosting(who) {
+  return { ...who, host: true };
+}
+
 /**
  * A Noom lobby watcher synchronised with the server: it waits for the directory that lists exactly
  * one fresh room (`base`, with `owner` in it), so whatever earlier tests left behind is gone and
@@ -398,7 +403,7 @@ export async function syncedLobby(url) {
   const { socket: watcher } = await noomClient(url, "Watcher");
   const base = roomName("base");
   const { socket: owner } = await noomClient(url, "Owner", base);
-  await waitForDirectory(watcher, { rooms: [{ name: base, count: 1 }], total: 1 });
+  await waitForDirectory(watcher, { rooms: [{ name: base, count: 1, inCall: 0 }], total: 1 });
   return { watcher, base, owner, mark: received(watcher, "directory").length };
 }
 

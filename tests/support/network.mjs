@@ -30,6 +30,11 @@ export function makeNetwork() {
   try {
     sh("ip", "link", "add", outside, "type", "veth", "peer", "name", inside);
     sh("ip", "link", "set", inside, "netns", ns);
+    // No IPv6 on the link: its link-local addresses would come a second or two after it is up,
+    // and a browser on this machine seeing addresses change fails what it is loading
+    // (ERR_NETWORK_CHANGED).
+    writeFileSync(`/proc/sys/net/ipv6/conf/${outside}/disable_ipv6`, "1");
+    sh("ip", "netns", "exec", ns, "sh", "-c", `echo 1 > /proc/sys/net/ipv6/conf/${inside}/disable_ipv6`);
     sh("ip", "addr", "add", `${hostAddress}/24`, "dev", outside);
     sh("ip", "link", "set", outside, "up");
     sh("ip", "-n", ns, "addr", "add", `${address}/24`, "dev", inside);

@@ -136,11 +136,15 @@ async function explained(page, who, wait) {
   try {
     return await wait();
   } catch (error) {
-    const extra = `\n${who}'s peer connections:\n${await describeConnections(page)}`;
-    if (typeof error.stack === "string" && error.stack.includes(error.message)) error.stack = error.stack.replace(error.message, error.message + extra);
-    error.message += extra;
-    throw error;
+    throw explain(error, `\n${who}'s peer connections:\n${await describeConnections(page)}`);
   }
+}
+
+/** `error`, with `extra` after its message (and in its stack, which is what a report shows). */
+export function explain(error, extra) {
+  if (typeof error.stack === "string" && error.stack.includes(error.message)) error.stack = error.stack.replace(error.message, error.message + extra);
+  error.message += extra;
+  return error;
 }
 
 /** The page's peer connections that are not closed. */

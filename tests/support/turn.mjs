@@ -194,14 +194,20 @@ export async function meetThroughRelay(browser, aServers, { bServers = aServers,
       const message = gathered.length
         ? await Promise.race([received, new Promise((resolve) => setTimeout(() => resolve(null), timeout))])
         : null;
-      const stats = await a.getStats();
+      // The message may come before the sender's statistics say which pair carried it: they are
+      // read again until they do (a loaded machine is slow to update them).
       let local = null;
-      stats.forEach((s) => {
-        if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
-          const c = stats.get(s.localCandidateId);
-          local = { type: c?.candidateType, relayProtocol: c?.relayProtocol };
-        }
-      });
+      for (let deadline = Date.now() + (message ? timeout : 0); ; ) {
+        const stats = await a.getStats();
+        stats.forEach((s) => {
+          if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
+            const c = stats.get(s.localCandidateId);
+            local = { type: c?.candidateType, relayProtocol: c?.relayProtocol };
+          }
+        });
+        if (local || Date.now() >= deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
       a.close();
       b.close();
       return { message, gathered, errors, local };

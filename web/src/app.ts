@@ -1,12 +1,15 @@
 // The client's controller: ties the connection to the lobby and room views and the room's call,
-// keeps the address bar in step (/ and /r/<room>), re-joins the room after a reconnection, and
-// follows an administrator's closing of the room or of the connection.
+// keeps the address bar in step (/ and /r/<room>), re-joins the room after a reconnection and
+// sends what was typed meanwhile, and follows an administrator's closing of the room or of the
+// connection.
+import { ask } from "./ask";
 import { clearError, showError, showMessage } from "./banner";
 import { CallSession } from "./call";
 import { copyText } from "./clipboard";
 import { Connection } from "./connection";
 import { lang, onLangChange } from "./lang";
 import { LobbyView, type EnterRequest } from "./lobby";
+import { MeetingControls, WaitingView } from "./meeting";
 import { chooseNickname, makeNameSeed, nameFromSeed, parseNameSeed, serializeNameSeed, type NameSeed } from "./names";
 import {
   Events,
@@ -22,6 +25,14 @@ import {
   isSendAck,
   isServerDisconnected,
   isIceRenewed,
+  isCallAsked,
+  isRoomUpdated,
+  isJoinOrWaiting,
+  isJoinWaiting,
+  isRoomAdmitted,
+  isRoomRefused,
+  isRoomWaiting,
+  isRoomReaction,
   isSfuClosed,
   isSfuLayers,
   isSfuOffer,
@@ -31,12 +42,12 @@ import {
   type Participant,
   type ProtocolError,
 } from "./protocol";
-import { RoomView } from "./room";
+import { RoomView, type PendingMessage } from "./room";
 import { RoomState } from "./roomState";
-import { lobbyPath, parseRoute, roomPath, roomUrl, type Route } from "./route";
+import { hostKeyOf, lobbyPath, parseRoute, roomPath, roomUrl, type Route } from "./route";
 import { setStatus } from "./status";
-import { load, save } from "./storage";
-import { checkMessage, checkNickname, checkRoomName } from "./validate";
+import { load, save, saveSession } from "./storage";
+import { checkMessage, checkNickname, checkRoomName, isBlank } from "./validate";
 
 /** Errors worth a Retry button on a failed message; the others need the text changed. */
 const RETRYABLE = new Set(["rate_limited", "overloaded", "timeout", "disconnected", "not_in_room"]);
@@ -46,12 +57,20 @@ export class App {
   private readonly lobby = new LobbyView();
   private readonly roomView = new RoomView();
   private readonly call: CallSession;
+  private readonly meeting: MeetingControls;
+  private readonly waitingView: WaitingView;
+  /** The room this page waits to enter, and how it asked, while a host has not answered. */
+  private waiting: EnterRequest | null = null;
+  /** The host link this page was opened with: its room and key. */
+  private hostLink: { room: string; key: string } | null = null;
   private readonly nameSeed: NameSeed;
 
   /** The room this client is in, or null in the lobby. */
   private room: RoomState | null = null;
   private joining = false;
   private rejoining = false;
+  /** Messages typed while the connection was down, for the room they were typed in. */
+  private outbox: Array<{ room: RoomState; text: string; pending: PendingMessage }> = [];
   private renaming = false;
   /** Whether the room's log already says the connection was lost (said once per outage). */
   private lossNoted = false;
@@ -64,6 +83,16 @@ export class App {
       peopleChanged: () => this.roomView.renderPeople(),
       peopleShown: () => this.roomView.peopleShown(),
     });
+    this.meeting = new MeetingControls(this.conn, {
+      room: () => this.room,
+      peopleChanged: () => this.roomView.renderPeople(),
+      system: (key, params) => this.roomView.system(key, params),
+    });
+    this.waitingView = new WaitingView(() => this.stopWaiting(true));
+    this.roomView.withMeeting(
+      (state, p) => this.meeting.personBadges(state, p),
+      () => this.meeting.render(),
+    );
   }
 
   start(): void {
@@ -74,11 +103,14 @@ export class App {
     this.lobby.onEnter((request) => void this.enter(request));
     this.roomView.onSend((text, retry) => void this.send(text, retry));
     this.roomView.onRename((nickname) => void this.rename(nickname));
-    this.roomView.onLeave(() => this.leave(true));
+    this.roomView.onLeave(() => void this.askLeave());
     this.roomView.onCopy(() => void this.copyLink());
 
     this.conn.onState((state) => {
       setStatus(state);
+      // While the connection is down, what the room shows may no longer hold: it says so.
+      this.roomView.setOnline(state === "connected");
+      this.call.setOnline(state === "connected");
       // Once the server has let this page go for good, the banner says why; "Reconnecting…" would be untrue.
       if (state === "disconnected" && this.room && !this.lossNoted && !this.conn.dismissed) {
         this.roomView.system("sys.connectionLost");
@@ -88,6 +120,9 @@ export class App {
     this.conn.onConnect(() => this.connected());
     this.listen();
 
+    const route = parseRoute(location.pathname);
+    const key = hostKeyOf(location.search);
+    if (route.kind === "room" && key) this.hostLink = { room: route.room, key };
     window.addEventListener("popstate", () => this.followAddress(parseRoute(location.pathname)));
     this.followAddress(parseRoute(location.pathname));
   }
@@ -97,9 +132,20 @@ export class App {
     const room = this.room;
     if (!room || roomName !== room.name) return;
     for (const p of participants) {
-      const { oldName, call } = room.updated(p);
+      const { oldName, call, meeting } = room.updated(p);
       this.call.participantUpdated(p, call);
       if (oldName !== null) this.roomView.system("sys.renamed", { old: oldName, new: room.label(p.id, p.nickname) });
+      const self = room.isSelf(p.id);
+      const name = room.label(p.id, p.nickname);
+      if (!self && call === "joined") this.roomView.system("sys.joinedCall", { name });
+      if (!self && call === "left") this.roomView.system("sys.leftCall", { name });
+      if (meeting.host === "gained") this.roomView.system(self ? "sys.youHost" : "sys.nowHost", { name });
+      if (meeting.host === "lost") this.roomView.system("sys.noLongerHost", { name });
+      if (meeting.hand === "raised" && !self) this.roomView.system("sys.handRaised", { name });
+      if (meeting.muted === "muted" && self) {
+        this.roomView.system("sys.mutedYou");
+        this.call.hostMuted();
+      }
     }
     this.roomView.renderPeople();
   }
@@ -142,7 +188,7 @@ export class App {
     this.conn.on(Events.message, isChatMessage, (message) => {
       const room = this.room;
       if (!room || message.room !== room.name) return;
-      this.roomView.showMessage(message);
+      this.roomView.showMessage(message, true);
     });
 
     this.conn.on(Events.roomClosed, isRoomClosed, (ev) => {
@@ -150,7 +196,40 @@ export class App {
       // The server has taken us out of the room and its call already: nothing to tell it.
       this.dropRoom(true);
       this.refreshDirectory();
-      showMessage(ev.reason === "admin" ? "error.roomClosedByAdmin" : "error.roomClosed", { room: ev.room });
+      const why = { admin: "error.roomClosedByAdmin", ended: "error.roomEnded", removed: "error.removed" } as const;
+      showMessage(Object.hasOwn(why, ev.reason) ? why[ev.reason as keyof typeof why] : "error.roomClosed", { room: ev.room });
+    });
+
+    this.conn.on(Events.roomUpdated, isRoomUpdated, (ev) => {
+      const room = this.room;
+      if (!room || ev.room.name !== room.name) return;
+      const locked = !!ev.room.locked;
+      if (locked !== room.locked) this.roomView.system(locked ? "sys.locked" : "sys.unlocked");
+      room.locked = locked;
+      room.waitingRoom = !!ev.room.waitingRoom;
+      const password = !!ev.room.password;
+      if (password !== room.password) this.roomView.system(password ? "sys.passwordSet" : "sys.passwordRemoved");
+      room.password = password;
+      this.roomView.renderPeople();
+    });
+
+    this.conn.on(Events.roomWaiting, isRoomWaiting, (ev) => this.meeting.waitingChanged(ev));
+    this.conn.on(Events.roomReaction, isRoomReaction, (ev) => this.meeting.reacted(ev));
+    this.conn.on(Events.roomAdmitted, isRoomAdmitted, (ev) => {
+      const request = this.waiting;
+      if (!request || request.room !== ev.room) return;
+      this.stopWaiting(false);
+      void this.enter(request);
+    });
+    this.conn.on(Events.roomRefused, isRoomRefused, (ev) => {
+      if (!this.waiting || this.waiting.room !== ev.room) return;
+      this.stopWaiting(false);
+      const why = { refused: "error.refused", timeout: "error.waitTimeout", closed: "error.waitClosed" } as const;
+      showMessage(Object.hasOwn(why, ev.reason) ? why[ev.reason as keyof typeof why] : "error.refused", { room: ev.room });
+    });
+
+    this.conn.on(Events.callAsked, isCallAsked, (ev) => {
+      if (this.room && ev.room === this.room.name) this.call.asked(ev.ask);
     });
 
     this.conn.on(Events.disconnected, isServerDisconnected, (ev) => {
@@ -158,6 +237,15 @@ export class App {
       this.call.roomLeft();
       showMessage(ev.reason === "admin" ? "error.disconnectedByAdmin" : "error.disconnectedByServer");
     });
+  }
+
+  /** Waits no more: back to the lobby; `tell` the server when it is this page that gives up. */
+  private stopWaiting(tell: boolean): void {
+    const request = this.waiting;
+    this.waiting = null;
+    this.waitingView.hide();
+    if (!this.room) this.lobby.show();
+    if (tell && request) void this.conn.request(Events.leave, { room: request.room }, isLeaveAck);
   }
 
   /** Shows what an address asks for: the lobby, or the nickname step for a room link. */
@@ -173,6 +261,11 @@ export class App {
   private connected(): void {
     if (this.room) {
       this.rejoin();
+    } else if (this.waiting) {
+      // The server forgot the wait with the old connection: this one waits again.
+      const request = this.waiting;
+      this.waiting = null;
+      void this.enter(request);
     } else {
       // In the lobby on a new connection: the server should push the directory, but asking
       // as well costs one small event and does not depend on it.
@@ -201,22 +294,48 @@ export class App {
     this.lobby.setBusy(true);
     const res = await this.conn.request(
       Events.join,
-      { room: room.value, unlisted: request.unlisted, nickname: nickname.value },
-      isJoinAck,
+      {
+        room: room.value,
+        unlisted: request.unlisted,
+        nickname: nickname.value,
+        ...(request.password ? { password: request.password } : {}),
+        ...(request.withHostKey ? { withHostKey: true } : {}),
+        ...(this.hostLink?.room === room.value ? { hostKey: this.hostLink.key } : {}),
+      },
+      isJoinOrWaiting,
       // The room is set up as the answer arrives: the pushes right behind it build on it.
       {
         onAnswer: (answer) => {
-          if (answer.ok) this.opened(answer.value);
+          if (answer.ok && isJoinAck(answer.value)) this.opened(answer.value);
         },
       },
     );
     this.joining = false;
     this.lobby.setBusy(false);
-    if (!res.ok) return showError(res.error);
+    if (!res.ok) {
+      if (res.error.code === "password_required" || res.error.code === "wrong_password") this.lobby.askPassword(room.value);
+      if (res.error.code === "bad_host_key") this.hostLink = null;
+      return showError(res.error);
+    }
+    // A host key, told or used, is kept for this tab only, to copy the host link again.
+    const hostKey = isJoinAck(res.value) ? (res.value.hostKey ?? (this.hostLink?.room === room.value ? this.hostLink.key : null)) : null;
+    if (hostKey && isJoinAck(res.value)) saveSession(`hostKey:${res.value.room.name}`, hostKey);
+    if (isJoinWaiting(res.value)) {
+      // A host lets us in (room:admitted, then this again) or not (room:refused).
+      clearError();
+      this.waiting = { ...request, room: res.value.waiting.room };
+      this.lobby.hide();
+      this.waitingView.show(res.value.waiting.room);
+      return;
+    }
 
     clearError();
+    if (request.newMeeting) this.roomView.showReady(roomUrl(location.origin, res.value.room.name));
     const path = roomPath(res.value.room.name);
     if (location.pathname !== path) history.pushState({ room: res.value.room.name }, "", path);
+    // The host link's key leaves the address bar, lest it be shared with the room's link.
+    else if (location.search) history.replaceState(history.state, "", path);
+    this.roomView.renderPeople();
   }
 
   /** Shows a room just joined. */
@@ -243,8 +362,11 @@ export class App {
         if (res.ok) {
           room.refresh(res.value);
           this.lossNoted = false;
+          // An error of the outage no longer holds.
+          clearError();
           this.roomView.rejoined(res.value.history);
           this.call.reconnected();
+          void this.sendOutbox(room);
           return;
         }
         // Lost again on the way: the next connection joins again.
@@ -253,6 +375,24 @@ export class App {
         this.leave(true);
       },
     });
+  }
+
+  /** The header's Leave: during a call it asks first whether to leave only the call. */
+  private async askLeave(): Promise<void> {
+    if (!this.call.active) return this.leave(true);
+    const room = this.room;
+    const choice = await ask({
+      title: "ask.leaveTitle",
+      text: "ask.leaveText",
+      choices: [
+        { value: "call", key: "ask.leaveCall" },
+        { value: "room", key: "ask.leaveRoom", danger: true },
+      ],
+    });
+    // Still where the question was asked (the room may have closed meanwhile).
+    if (!choice || this.room !== room) return;
+    if (choice === "call") this.call.leaveCall();
+    else this.leave(true);
   }
 
   /** Back to the lobby; `updateAddress` is false when the address already changed (Back). */
@@ -270,6 +410,7 @@ export class App {
     const room = this.room;
     if (!room) return null;
     this.room = null;
+    this.outbox = [];
     this.call.roomLeft();
     this.roomView.hide();
     this.lobby.setInvite(null);
@@ -281,7 +422,8 @@ export class App {
   /** Sends a message from the message box, or again after it failed (`retry`). */
   private async send(text: string, retry: boolean): Promise<void> {
     const room = this.room;
-    if (!room || text.length === 0) return;
+    // Spaces alone: nothing to send, and nothing to complain of.
+    if (!room || isBlank(text)) return;
     const pending = this.roomView.pending(text);
     // A retry leaves alone whatever is being written meanwhile.
     if (!retry) this.roomView.clearMessage();
@@ -290,6 +432,20 @@ export class App {
       const error = localError(check.code);
       pending.failed(error, false);
       return showError(error);
+    }
+    await this.deliver(room, text, pending);
+  }
+
+  /**
+   * Sends a message shown as pending. Without a connection it waits in the outbox, and goes once
+   * the room is joined again: nothing typed during an outage is lost. (A message that went out
+   * and got no answer may have arrived: that one is offered to retry, not sent twice unasked.)
+   */
+  private async deliver(room: RoomState, text: string, pending: PendingMessage): Promise<void> {
+    if (!this.conn.connected || this.rejoining) {
+      pending.queued();
+      this.outbox.push({ room, text, pending });
+      return;
     }
     const res = await this.conn.request(Events.send, { room: room.name, text }, isSendAck, {
       needConnected: true,
@@ -300,6 +456,20 @@ export class App {
     }
     pending.sent(res.value.message);
     clearError();
+  }
+
+  /** Back in `room` on a new connection: what waited in the outbox goes, in the order typed. */
+  private async sendOutbox(room: RoomState): Promise<void> {
+    const waiting = this.outbox.splice(0).filter((m) => m.room === room);
+    for (const [i, message] of waiting.entries()) {
+      if (this.room !== room) return;
+      // Lost again meanwhile: the rest wait for the next connection, still in order.
+      if (!this.conn.connected) {
+        this.outbox.push(...waiting.slice(i));
+        return;
+      }
+      await this.deliver(room, message.text, message.pending);
+    }
   }
 
   private async rename(raw: string): Promise<void> {

@@ -17,6 +17,7 @@ import {
   isCallMediaAck,
   isEmptyAck,
   isSfuAnswer,
+  type Ask,
   type CallJoinAck,
   type SfuClosed,
   type SfuOffer,
@@ -30,7 +31,8 @@ import {
   type Signal,
 } from "./protocol";
 import { sameMedia, type CallChange, type RoomState } from "./roomState";
-import { LevelMeter, POLL_MS, SpeakingDetector } from "./speaking";
+import { isMac, listenForShortcuts } from "./shortcuts";
+import { LevelMeter, meterOf, playChime, POLL_MS, SpeakingDetector } from "./speaking";
 import { TilesView } from "./tiles";
 import type { CallTransport, LocalTracks, TransportEvents } from "./transport";
 
@@ -49,6 +51,9 @@ export type CallHost = {
   /** The people whose entries in the participants list (with their media state) are on screen. */
   peopleShown(): string[];
 };
+
+/** How often the microphone's meters are drawn. */
+const LEVEL_EVERY_MS = 100;
 
 export class CallSession {
   private readonly view: CallView;
@@ -80,6 +85,7 @@ export class CallSession {
   private audio: AudioContext | null = null;
   private meter: LevelMeter | null = null;
   private pollTimer: number | undefined;
+  private levelTimer: number | undefined;
   private mediaRetryTimer: number | undefined;
   private cameraPending = false;
   private autoplayWaiting = false;
@@ -96,10 +102,15 @@ export class CallSession {
       toggleMic: () => void this.toggleMic(),
       toggleCamera: () => void this.toggleCamera(),
       toggleScreen: () => void this.toggleScreen(),
-      leave: () => this.leave(),
+      leave: () => this.leaveCall(),
       pickCamera: (id) => void this.pickDevice((media) => media.useCamera(id)),
       pickMic: (id) => void this.pickDevice((media) => media.useMic(id)),
+      pickSpeaker: (id) => {
+        save("speaker", id);
+        this.tiles.setSpeaker(id);
+      },
       pickOthersVideo: (choice) => this.pickOthersVideo(choice),
+      testSound: () => void this.testSound(),
       pickLayout: (layout) => {
         this.layoutChoice = layout;
         if (layout === "grid") this.pinned = null;
@@ -118,6 +129,13 @@ export class CallSession {
     this.tiles.onAutoplayBlocked(() => this.autoplayBlocked());
     // Closing or leaving the page must not leave the camera light on.
     window.addEventListener("pagehide", () => this.end());
+    listenForShortcuts(document, isMac(), {
+      active: () => this.phase === "preview" || this.active,
+      toggle: (what) => void (what === "mic" ? this.toggleMic() : this.toggleCamera()),
+      help: () => this.view.showShortcuts(),
+      canTalk: () => this.phase === "in-call" && !!this.media && !this.media.shown.audio && !this.host.room()?.self.muted,
+      talk: (on) => void this.media?.setMicOn(on),
+    });
   }
 
   get active(): boolean {
@@ -139,6 +157,10 @@ export class CallSession {
     this.view.showOpen(false, 0, 0);
   }
 
+  setOnline(online: boolean): void {
+    this.view.setOnline(online);
+  }
+
   /** The room's list changed (an arrival, a departure): the join button's count may differ. */
   peopleChanged(): void {
     this.refreshOpen();
@@ -149,7 +171,8 @@ export class CallSession {
   participantUpdated(p: Participant, change: CallChange): void {
     this.refreshOpen();
     const room = this.host.room();
-    if (!room || !this.active || room.isSelf(p.id)) return;
+    if (!room || !this.active) return;
+    if (room.isSelf(p.id)) return this.putSelfTile();
     if (change === "left" || !p.call) {
       this.removeRemote(p.id);
       return;
@@ -158,6 +181,31 @@ export class CallSession {
     this.transport?.present(p.id, change === "joined");
     this.relabelTiles();
     this.arrange();
+  }
+
+  /** A host muted us (or another page of ours was muted): the microphone goes off. */
+  hostMuted(): void {
+    const media = this.media;
+    if (!media) return;
+    if (media.shown.audio) void media.setMicOn(false);
+    if (this.active) this.view.setNotice({ key: "call.mutedByHost" });
+  }
+
+  /** A host asks something of us: to unmute (we choose), or our camera or screen goes off. */
+  asked(ask: Ask): void {
+    const media = this.media;
+    if (!media || !this.active) return;
+    if (ask === "unmute") {
+      if (media.shown.audio) return;
+      this.view.setNotice({ key: "call.askedUnmute", action: { key: "call.unmuteNow", run: () => void this.toggleMic() } });
+    } else if (ask === "stop-camera") {
+      if (!media.shown.video) return;
+      void this.toggleCamera();
+      this.view.setNotice({ key: "call.cameraStopped" });
+    } else if (media.screen) {
+      media.stopScreen();
+      this.view.setNotice({ key: "call.screenStopped" });
+    }
   }
 
   /** New TURN credentials: every connection takes them up before the old ones expire. */
@@ -206,6 +254,9 @@ export class CallSession {
     media.onChange(() => this.mediaChanged());
     media.onLost(() => this.showMediaNotice(media));
     this.view.openPreview(room.self.nickname);
+    // Inside the click that opened the preview: the microphone's meter may run.
+    this.ensureAudioContext();
+    this.startLevels();
     this.mediaChanged();
     this.watchDevices();
     await media.start();
@@ -234,6 +285,8 @@ export class CallSession {
     if (!room) return this.end();
     this.phase = "joining";
     const attempt = ++this.attempt;
+    // Muted by a host: the server would refuse a join with the microphone on.
+    if (room.self.muted) void this.media?.setMicOn(false);
     const media = this.currentMedia();
     this.told = media;
     this.early = [];
@@ -294,8 +347,9 @@ export class CallSession {
 
   // ---- leaving ----
 
-  /** "Leave call": out of the call, still in the room and its chat. */
-  private leave(): void {
+  /** "Leave call" (or the header's Leave, answered "Leave the call"): out of the call, still in
+   * the room and its chat. */
+  leaveCall(): void {
     const room = this.host.room();
     const wasIn = this.active;
     this.end();
@@ -338,6 +392,9 @@ export class CallSession {
     this.meter = null;
     window.clearInterval(this.pollTimer);
     this.pollTimer = undefined;
+    window.clearInterval(this.levelTimer);
+    this.levelTimer = undefined;
+    this.view.setMicLevel(0);
     window.clearTimeout(this.mediaRetryTimer);
     this.mediaRetryTimer = undefined;
     // Resumed by the next join's click; a running one keeps the audio device busy for nothing.
@@ -552,6 +609,7 @@ export class CallSession {
     if (this.phase === "preview") {
       this.view.setPreviewVideo(media.camera);
       if (media.ready) this.view.setPreviewNotice(media.notice);
+      this.updateMeter();
       return;
     }
     if (!this.active) return;
@@ -598,6 +656,11 @@ export class CallSession {
   private async toggleMic(): Promise<void> {
     const media = this.media;
     if (!media) return;
+    // The server would refuse it, and forward nothing of it.
+    if (!media.shown.audio && this.host.room()?.self.muted) {
+      this.view.setNotice({ key: "call.mutedByHost" });
+      return;
+    }
     await media.setMicOn(!media.shown.audio);
     if (this.media === media && !media.mic) this.showMediaNotice(media);
   }
@@ -653,7 +716,9 @@ export class CallSession {
     if (!media) return;
     const devices = await media.devices();
     if (this.media !== media) return;
-    this.view.setDevices(devices, { camera: media.cameraDeviceId, mic: media.micDeviceId });
+    const speaker = load("speaker");
+    this.view.setDevices(devices, { camera: media.cameraDeviceId, mic: media.micDeviceId, speaker });
+    if (speaker && devices.speakers.some((d) => d.id === speaker)) this.tiles.setSpeaker(speaker);
   }
 
   // ---- tiles and speaking ----
@@ -664,7 +729,8 @@ export class CallSession {
     const id = room.self.id;
     if (this.selfTileId && this.selfTileId !== id) this.tiles.rekey(this.selfTileId, id);
     this.selfTileId = id;
-    this.tiles.put(id, { name: room.self.nickname, self: true, media: this.currentMedia(), connection: "connected" });
+    const hand = typeof room.self.hand === "number";
+    this.tiles.put(id, { name: room.self.nickname, self: true, media: this.currentMedia(), connection: "connected", hand });
     this.tiles.setTrack(id, this.media?.outgoingVideo ?? null);
   }
 
@@ -673,7 +739,7 @@ export class CallSession {
     const media = p.call ?? NO_MEDIA;
     // Video the data saver leaves out shows as a camera turned off, not a frozen picture.
     const shown = this.server && !this.receivesVideoOf(p.id) ? { ...media, video: false } : media;
-    this.tiles.put(p.id, { name, self: false, media: shown });
+    this.tiles.put(p.id, { name, self: false, media: shown, hand: typeof p.hand === "number" });
   }
 
   /** Names that read alike are told apart on the tiles as in the list (see `tellApart`). */
@@ -715,7 +781,37 @@ export class CallSession {
   private startPolling(): void {
     if (this.pollTimer !== undefined) return;
     this.updateMeter();
+    this.startLevels();
     this.pollTimer = window.setInterval(() => this.pollLevels(), POLL_MS);
+  }
+
+  /** The microphone's meters (preview and settings) follow its level, as loud as it is sent. */
+  private startLevels(): void {
+    if (this.levelTimer !== undefined) return;
+    this.levelTimer = window.setInterval(() => {
+      if (!this.view.metersShown()) return;
+      const on = this.media?.shown.audio && this.meter;
+      this.view.setMicLevel(on ? meterOf(this.meter?.level() ?? 0) : 0);
+    }, LEVEL_EVERY_MS);
+  }
+
+  /** A short chime on the chosen speaker, to hear that it works. */
+  private async testSound(): Promise<void> {
+    this.ensureAudioContext();
+    const audio = this.audio;
+    if (!audio) return;
+    this.view.setTestSoundPlaying(true);
+    try {
+      const speaker = load("speaker");
+      const sink = audio as AudioContext & { setSinkId?: (id: string) => Promise<void> };
+      if (speaker && sink.setSinkId) await sink.setSinkId(speaker).catch(() => {});
+      if (audio.state === "suspended") await audio.resume();
+      await playChime(audio);
+    } catch {
+      // No sound to be had: the button simply comes back.
+    } finally {
+      this.view.setTestSoundPlaying(false);
+    }
   }
 
   private pollLevels(): void {

@@ -7,9 +7,16 @@ import type { Key, Params } from "./i18n";
 import { lang, onLangChange, t } from "./lang";
 import type { Device, DeviceLists } from "./media";
 import type { Media, ProtocolError } from "./protocol";
+import { isMac, keysOf } from "./shortcuts";
 
 /** A notice for #call-error: a text of ours, or an error from the server. */
-export type CallNotice = { key: Key; params?: Params } | { error: ProtocolError; prefix?: Key };
+/** The devices in use: camera, microphone, and the speaker the others' sound plays on. */
+export type Chosen = { camera: string | null; mic: string | null; speaker: string | null };
+
+export type CallNotice = ({ key: Key; params?: Params } | { error: ProtocolError; prefix?: Key }) & {
+  /** A button beside the text, which also closes the notice. */
+  action?: { key: Key; run: () => void };
+};
 
 /** What to tell someone whose call:join failed; a full call says how many it holds. */
 export function joinFailureNotice(error: ProtocolError, limit: number): CallNotice {
@@ -40,6 +47,9 @@ export type CallViewHandlers = {
   leave(): void;
   pickCamera(deviceId: string): void;
   pickMic(deviceId: string): void;
+  pickSpeaker(deviceId: string): void;
+  /** Plays a test sound on the chosen speaker. */
+  testSound(): void;
   /** The data saver: whose video to receive. */
   pickOthersVideo(choice: OthersVideo): void;
   pickLayout(layout: LayoutChoice): void;
@@ -57,23 +67,33 @@ export function isOthersVideo(v: unknown): v is OthersVideo {
 
 export class CallView {
   private readonly openButton = byId("call-open", HTMLButtonElement);
+  private readonly openHint = byId("call-open-hint", HTMLElement);
   private readonly openLabel = byId("call-open-label", HTMLElement);
   private readonly errorBox = byId("call-error", HTMLElement);
   private readonly errorText = byId("call-error-text", HTMLElement);
   private readonly errorClose = byId("call-error-close", HTMLButtonElement);
+  private readonly errorAction = byId("call-error-action", HTMLButtonElement);
 
   private readonly stage = byId("call", HTMLElement);
   private readonly mic = byId("call-mic", HTMLButtonElement);
   private readonly camera = byId("call-camera", HTMLButtonElement);
   private readonly screen = byId("call-screen", HTMLButtonElement);
+  private readonly presenting = byId("call-presenting", HTMLElement);
   private readonly settings = byId("call-settings", HTMLButtonElement);
   private readonly settingsPanel = byId("call-settings-panel", HTMLElement);
   private readonly leaveButton = byId("call-leave", HTMLButtonElement);
   private readonly callCameraSelect = byId("call-camera-select", HTMLSelectElement);
   private readonly callMicSelect = byId("call-mic-select", HTMLSelectElement);
+  private readonly speakerField = byId("call-speaker-field", HTMLElement);
+  private readonly speakerSelect = byId("call-speaker-select", HTMLSelectElement);
   private readonly othersVideo = byId("call-others-video", HTMLSelectElement);
   private readonly layoutSelect = byId("call-layout", HTMLSelectElement);
   private readonly network = byId("call-network", HTMLElement);
+  private readonly levels = [...document.querySelectorAll<HTMLElement>(".level")];
+  private readonly testSoundButtons = [...document.querySelectorAll<HTMLButtonElement>(".test-sound")];
+  private readonly shortcutsButton = byId("call-shortcuts", HTMLButtonElement);
+  private readonly shortcuts = byId("shortcuts", HTMLDialogElement);
+  private readonly mac = isMac();
 
   private readonly preview = byId("call-preview", HTMLElement);
   private readonly previewStage = byId("preview-stage", HTMLElement);
@@ -90,12 +110,21 @@ export class CallView {
   private notice: CallNotice | null = null;
   private previewNoticeKey: Key | null = null;
   private openState = { inCall: 0, limit: 0 };
-  private devices: DeviceLists = { cameras: [], mics: [] };
-  private chosen: { camera: string | null; mic: string | null } = { camera: null, mic: null };
+  private online = true;
+  private devices: DeviceLists = { cameras: [], mics: [], speakers: [] };
+  private chosen: Chosen = { camera: null, mic: null, speaker: null };
 
   constructor(handlers: CallViewHandlers) {
-    this.openButton.addEventListener("click", () => handlers.open());
+    this.openButton.addEventListener("click", () => {
+      // Full: the button stays in reach of the keyboard and a screen reader, to say why.
+      if (this.openButton.getAttribute("aria-disabled") !== "true") handlers.open();
+    });
     this.errorClose.addEventListener("click", () => this.clearNotice());
+    this.errorAction.addEventListener("click", () => {
+      const action = this.notice?.action;
+      this.clearNotice();
+      action?.run();
+    });
     this.startButton.addEventListener("click", () => handlers.start());
     this.cancelButton.addEventListener("click", () => handlers.cancel());
     this.preview.addEventListener("keydown", (event) => {
@@ -108,6 +137,13 @@ export class CallView {
       button.addEventListener("click", () => handlers.toggleCamera());
     }
     this.screen.addEventListener("click", () => handlers.toggleScreen());
+    byId("call-presenting-stop", HTMLButtonElement).addEventListener("click", () => handlers.toggleScreen());
+    this.shortcutsButton.addEventListener("click", () => this.showShortcuts());
+    for (const button of this.testSoundButtons) button.addEventListener("click", () => handlers.testSound());
+    byId("shortcuts-close", HTMLButtonElement).addEventListener("click", () => this.shortcuts.close());
+    for (const [button, what] of [[this.mic, "mic"], [this.camera, "camera"]] as const) {
+      button.setAttribute("aria-keyshortcuts", keysOf(what, this.mac).replace("Ctrl", "Control").replace("⌘", "Meta"));
+    }
     this.leaveButton.addEventListener("click", () => handlers.leave());
     for (const select of [this.cameraSelect, this.callCameraSelect]) {
       select.addEventListener("change", () => select.value && handlers.pickCamera(select.value));
@@ -115,6 +151,7 @@ export class CallView {
     for (const select of [this.micSelect, this.callMicSelect]) {
       select.addEventListener("change", () => select.value && handlers.pickMic(select.value));
     }
+    this.speakerSelect.addEventListener("change", () => this.speakerSelect.value && handlers.pickSpeaker(this.speakerSelect.value));
 
     this.layoutSelect.addEventListener("change", () => {
       const value = this.layoutSelect.value;
@@ -158,12 +195,18 @@ export class CallView {
 
   /**
    * The room's join button: shown outside the call, saying how many are in it or that it is full.
-   * A full call's button still opens the preview: the list may be a moment behind, and the server
-   * has the last word (a refusal says so in #call-error).
+   * A full call's button is disabled until a place frees; the server still has the last word (two
+   * may take the last place at once), and a refusal says so in #call-error until a place frees.
    */
   showOpen(visible: boolean, inCall: number, limit: number): void {
     this.openButton.hidden = !visible;
     this.openState = { inCall, limit };
+    this.renderOpen();
+  }
+
+  /** Without a connection, nobody can join the call: the button says so until it is back. */
+  setOnline(online: boolean): void {
+    this.online = online;
     this.renderOpen();
   }
 
@@ -224,10 +267,12 @@ export class CallView {
     }
     this.screen.setAttribute("aria-pressed", String(media.screen));
     this.screen.hidden = !options.canShare;
+    // Whoever shares knows it, and can stop beside the sign (as from the browser's own bar).
+    this.presenting.hidden = !media.screen;
   }
 
   /** Fills the four device pickers (preview and call) and marks the devices in use. */
-  setDevices(devices: DeviceLists, chosen: { camera: string | null; mic: string | null }): void {
+  setDevices(devices: DeviceLists, chosen: Chosen): void {
     this.devices = devices;
     this.chosen = chosen;
     this.renderDevices();
@@ -245,12 +290,21 @@ export class CallView {
     const { inCall, limit } = this.openState;
     const label = openButtonLabel(inCall, limit);
     this.openLabel.textContent = t(label.key, label.params);
-    this.openButton.dataset.full = String(label.full);
+    const hint = !this.online ? t("call.offlineHint") : label.full ? t("call.fullHint") : "";
+    this.openHint.textContent = hint;
+    this.openButton.title = hint;
+    if (hint) this.openButton.setAttribute("aria-disabled", "true");
+    else this.openButton.removeAttribute("aria-disabled");
+    // A refusal for a full call no longer holds once a place is free.
+    if (!label.full && this.notice && "key" in this.notice && this.notice.key === "call.fullMessage") this.setNotice(null);
   }
 
   private renderNotice(): void {
     this.errorBox.hidden = this.notice === null;
     this.errorText.textContent = this.notice ? noticeText(this.notice) : "";
+    const action = this.notice?.action;
+    this.errorAction.hidden = !action;
+    this.errorAction.textContent = action ? t(action.key) : "";
   }
 
   private renderDevices(): void {
@@ -270,9 +324,45 @@ export class CallView {
     for (const select of [this.micSelect, this.callMicSelect]) {
       fill(select, this.devices.mics, this.chosen.mic, "call.noMic", "call.deviceMic");
     }
+    // Only where the browser can send the sound elsewhere, and has somewhere to send it.
+    this.speakerField.hidden = this.devices.speakers.length === 0;
+    fill(this.speakerSelect, this.devices.speakers, this.chosen.speaker, "call.noMic", "call.deviceSpeaker");
+  }
+
+  /** The microphone's meters: 0 (silent, or off) to 1. */
+  setMicLevel(level: number): void {
+    const percent = Math.round(level * 100);
+    for (const meter of this.levels) {
+      if (meter.getAttribute("aria-valuenow") === String(percent)) continue;
+      meter.setAttribute("aria-valuenow", String(percent));
+      meter.style.setProperty("--level", String(level));
+    }
+  }
+
+  /** Whether a meter is on screen (the preview, or the call's settings, is open). */
+  metersShown(): boolean {
+    return this.levels.some((meter) => meter.offsetParent !== null);
+  }
+
+  setTestSoundPlaying(playing: boolean): void {
+    for (const button of this.testSoundButtons) {
+      button.disabled = playing;
+      button.dataset.playing = String(playing);
+      button.textContent = t(playing ? "call.testSoundPlaying" : "call.testSound");
+    }
+  }
+
+  /** The list of keyboard shortcuts, as this platform writes them. */
+  showShortcuts(): void {
+    byId("keys-mic", HTMLElement).textContent = keysOf("mic", this.mac);
+    byId("keys-camera", HTMLElement).textContent = keysOf("camera", this.mac);
+    if (!this.shortcuts.open) this.shortcuts.showModal();
+    byId("shortcuts-close", HTMLButtonElement).focus();
   }
 
   private relabel(): void {
+    this.mic.title = `${t("call.micHint")} (${keysOf("mic", this.mac)})`;
+    this.camera.title = `${t("call.cameraHint")} (${keysOf("camera", this.mac)})`;
     if (!this.network.hidden) this.network.textContent = t("call.poorNetwork");
     this.renderOpen();
     this.renderNotice();

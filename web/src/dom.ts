@@ -28,6 +28,24 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
+/**
+ * Replaces `container`'s children. When the focus was inside it, it stays on the new element with
+ * the same value of `attr` (or, lacking one, on what `fallback` picks): a list redrawn for an
+ * unrelated change does not throw a keyboard user out of it.
+ */
+export function replaceKeepingFocus(
+  container: HTMLElement,
+  children: Node[],
+  attr = "data-focus-key",
+  fallback?: () => HTMLElement | null,
+): void {
+  const active = document.activeElement;
+  const key = active instanceof HTMLElement && container.contains(active) ? active.getAttribute(attr) : null;
+  container.replaceChildren(...children);
+  if (key === null) return;
+  (container.querySelector<HTMLElement>(`[${attr}="${CSS.escape(key)}"]`) ?? fallback?.())?.focus();
+}
+
 /** The element with this id, checked to be of the expected kind. */
 export function byId<T extends HTMLElement>(id: string, kind: { new (): T; prototype: T }): T {
   const node = document.getElementById(id);

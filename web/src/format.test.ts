@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { errorText, formatTime, initial, messageKey } from "./format";
+import { errorText, formatDuration, formatTime, initial, messageKey } from "./format";
 
 describe("formatTime", () => {
   const ts = Date.UTC(2024, 0, 2, 14, 5, 0);
@@ -15,7 +15,7 @@ describe("formatTime", () => {
 describe("errorText", () => {
   it("translates known codes", () => {
     expect(errorText({ code: "invalid_room", message: "room name must be 1 to 64 characters" }, "en")).toBe(
-      "A room name must be 1 to 64 characters, without control characters.",
+      "A room name must be 1 to 64 characters, with no tabs or line breaks.",
     );
     expect(errorText({ code: "rate_limited", message: "slow down" }, "ko")).toContain("잠시 후");
   });
@@ -40,5 +40,14 @@ describe("initial", () => {
     expect(initial("  수달")).toBe("수");
     expect(initial("😀 x")).toBe("😀");
     expect(initial("")).toBe("?");
+  });
+});
+
+describe("formatDuration", () => {
+  it("shows minutes and seconds, and hours past an hour; never below zero", () => {
+    expect(formatDuration(0)).toBe("0:00");
+    expect(formatDuration(65_400)).toBe("1:05");
+    expect(formatDuration(3_600_000 + 2 * 60_000 + 9_000)).toBe("1:02:09");
+    expect(formatDuration(-5_000)).toBe("0:00");
   });
 });

@@ -32,3 +32,13 @@ export function initial(name: string): string {
   const first = Array.from(name.trim())[0];
   return first === undefined ? "?" : first.toLocaleUpperCase();
 }
+
+/** A running time as a call's clock shows it: "4:05", or "1:02:09" past an hour. */
+export function formatDuration(ms: number): string {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = total % 60;
+  const two = (n: number) => String(n).padStart(2, "0");
+  return hours > 0 ? `${hours}:${two(minutes)}:${two(seconds)}` : `${minutes}:${two(seconds)}`;
+}

@@ -97,7 +97,13 @@ export function sendLimits(peers: number, screen: boolean): SendLimits {
 }
 
 export type Device = { id: string; label: string };
-export type DeviceLists = { cameras: Device[]; mics: Device[] };
+/** `speakers`: where the others' sound may go (only where the browser can send it there). */
+export type DeviceLists = { cameras: Device[]; mics: Device[]; speakers: Device[] };
+
+/** Whether this browser can play a page's sound on a speaker of the page's choosing. */
+export function canPickSpeaker(): boolean {
+  return typeof HTMLMediaElement !== "undefined" && "setSinkId" in HTMLMediaElement.prototype;
+}
 
 function errorName(error: unknown): string {
   return error instanceof Error || (typeof error === "object" && error !== null && "name" in error)
@@ -354,16 +360,16 @@ export class LocalMedia {
 
   /** Lists cameras and microphones (named once permission was given). */
   async devices(): Promise<DeviceLists> {
-    if (typeof navigator.mediaDevices?.enumerateDevices !== "function") return { cameras: [], mics: [] };
+    if (typeof navigator.mediaDevices?.enumerateDevices !== "function") return { cameras: [], mics: [], speakers: [] };
     let all: MediaDeviceInfo[];
     try {
       all = await navigator.mediaDevices.enumerateDevices();
     } catch {
-      return { cameras: [], mics: [] };
+      return { cameras: [], mics: [], speakers: [] };
     }
     const pick = (kind: MediaDeviceKind): Device[] =>
       all.filter((d) => d.kind === kind && d.deviceId !== "").map((d) => ({ id: d.deviceId, label: d.label }));
-    return { cameras: pick("videoinput"), mics: pick("audioinput") };
+    return { cameras: pick("videoinput"), mics: pick("audioinput"), speakers: canPickSpeaker() ? pick("audiooutput") : [] };
   }
 
   /** Stops every track (camera light off); the object is done with. */

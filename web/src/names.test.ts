@@ -3,6 +3,7 @@ import {
   ADJECTIVE_COUNT,
   ANIMAL_COUNT,
   chooseNickname,
+  hueOf,
   isolated,
   nameKey,
   tellApart,
@@ -93,5 +94,14 @@ describe("telling names apart", () => {
 
   it("isolates names put into sentences", () => {
     expect(isolated({ name: "\u202Eevil", count: 2 })).toEqual({ name: "\u2068\u202Eevil\u2069", count: 2 });
+  });
+});
+
+describe("hueOf", () => {
+  it("gives a person the same hue everywhere, and people different ones", () => {
+    expect(hueOf("abc")).toBe(hueOf("abc"));
+    const hues = new Set(["k3Fz01", "k3Fz02", "x9", "Q", "0123456789abcdef"].map(hueOf));
+    expect(hues.size).toBe(5);
+    for (const hue of hues) expect(hue >= 0 && hue < 360).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
 // Readable default nicknames such as "Quiet Otter 42" (or "조용한 수달 42"), made from a small
-// seed so that the same default reads naturally in either language.
+// seed so that the same default reads naturally in either language; and how people are told
+// apart: names that read alike get a tag, and everyone a colour of their own.
 import type { Lang, Params } from "./i18n";
 import { trimName } from "./validate";
 
@@ -119,4 +120,15 @@ export function tellApart(people: readonly { id: string; nickname: string }[]): 
     labels.set(p.id, alike ? `${p.nickname} (${p.id.slice(0, 4)})` : p.nickname);
   }
   return labels;
+}
+
+/** A hue (0–359) for a person, the same on every page: it tells apart people whose names read
+ * the same, beside the letter of their avatar. */
+export function hueOf(id: string): number {
+  let hash = 2166136261;
+  for (let i = 0; i < id.length; i++) {
+    hash ^= id.charCodeAt(i);
+    hash = Math.imul(hash, 16777619);
+  }
+  return (hash >>> 0) % 360;
 }

@@ -33,13 +33,70 @@ export const Events = {
   sfuLayers: "sfu:layers",
   sfuClosed: "sfu:closed",
   sfuMoved: "sfu:moved",
+  roomHost: "room:host",
+  roomLock: "room:lock",
+  roomRemove: "room:remove",
+  roomEnd: "room:end",
+  roomHand: "room:hand",
+  callMute: "call:mute",
+  callAsk: "call:ask",
+  roomUpdated: "room:updated",
+  callAsked: "call:asked",
+  roomWaitingRoom: "room:waiting-room",
+  roomAdmit: "room:admit",
+  roomWaiting: "room:waiting",
+  roomAdmitted: "room:admitted",
+  roomRefused: "room:refused",
+  roomReact: "room:react",
+  roomReaction: "room:reaction",
+  roomPassword: "room:password",
 } as const;
+
+/** The reactions there are, as the server knows them (src/requests.rs), with their names' keys. */
+export const REACTIONS = [
+  ["👍", "reaction.thumbsUp"],
+  ["👏", "reaction.clap"],
+  ["😂", "reaction.laugh"],
+  ["❤️", "reaction.heart"],
+  ["🎉", "reaction.party"],
+  ["😮", "reaction.surprised"],
+] as const;
 
 /** What someone in a call sends: microphone, camera, screen. */
 export type Media = { audio: boolean; video: boolean; screen: boolean };
-/** `call` is there while they are in the room's call (absent, or null, otherwise). */
-export type Participant = { id: string; nickname: string; call?: Media | null };
-export type RoomInfo = { name: string; unlisted: boolean; count: number };
+/**
+ * `call` is there while they are in the room's call (absent, or null, otherwise); `host` when they
+ * host the room, `hand` (when it went up) while their hand is raised, `muted` while a host has
+ * them muted.
+ */
+export type Participant = {
+  id: string;
+  nickname: string;
+  call?: Media | null;
+  host?: boolean;
+  hand?: number | null;
+  muted?: boolean;
+};
+/** `locked` and `waitingRoom` are absent from servers without meeting controls. */
+export type RoomInfo = {
+  name: string;
+  unlisted: boolean;
+  count: number;
+  locked?: boolean;
+  waitingRoom?: boolean;
+  password?: boolean;
+};
+/** Someone waiting for a host to let them in, since then (ms since the epoch). */
+export type Waiter = { id: string; nickname: string; since: number };
+/** The answer to `room:join` for a room whose newcomers wait for a host. */
+export type JoinWaiting = { waiting: { room: string } };
+/** To hosts: who waits to enter. */
+export type RoomWaiting = { room: string; waiting: Waiter[] };
+/** To one waiting: a host's answer, or why they wait no more. */
+export type RoomAdmitted = { room: string };
+export type RoomRefused = { room: string; reason: string };
+/** Someone reacted. */
+export type RoomReaction = { room: string; from: string; emoji: string };
 export type ChatMessage = {
   id: string;
   room: string;
@@ -47,7 +104,9 @@ export type ChatMessage = {
   text: string;
   ts: number;
 };
-export type DirectoryRoom = { name: string; count: number };
+/** A public room in the lobby; `inCall`: how many are in its call (0 when none is going; an older
+ * server leaves it out). */
+export type DirectoryRoom = { name: string; count: number; inCall?: number };
 export type Directory = { rooms: DirectoryRoom[]; total: number };
 
 export type JoinAck = {
@@ -57,6 +116,10 @@ export type JoinAck = {
   history: ChatMessage[];
   /** How many people the room's call may hold (absent from servers without calls). */
   callLimit?: number;
+  /** While a call is going: when it began (ms since the epoch, the server's clock). */
+  callSince?: number;
+  /** The room's host key, to its opener who asked for one. */
+  hostKey?: string;
 };
 export type LeaveAck = { left: string[] };
 export type SendAck = { message: ChatMessage };
@@ -68,6 +131,13 @@ export type ParticipantUpdate = { room: string; participant: Participant };
 export type ParticipantsUpdate = { room: string; participants: Participant[] };
 /** Someone closed a room this client was in; the server has already put it back in the lobby. */
 export type RoomClosed = { room: string; reason: string };
+/** A host locked or unlocked the room. */
+export type RoomUpdated = { room: RoomInfo };
+/** What a host asks of this client in a call. */
+export type Ask = "unmute" | "stop-camera" | "stop-screen";
+export type CallAsked = { room: string; ask: Ask };
+/** A host's control done: the room as it now is (a lock), how many it reached (mute, end). */
+export type ControlAck = { room?: RoomInfo; count?: number };
 /** The server is about to close this connection and wants it to stay closed. */
 export type ServerDisconnected = { reason: string };
 
@@ -126,6 +196,13 @@ export const KNOWN_ERROR_CODES = [
   "peer_unavailable",
   "call_full",
   "invalid_signal",
+  "forbidden",
+  "room_locked",
+  "barred",
+  "waiting_room",
+  "password_required",
+  "wrong_password",
+  "bad_host_key",
   "disconnected",
   "timeout",
 ] as const;
@@ -154,14 +231,66 @@ export function isParticipant(v: unknown): v is Participant {
     isObj(v) &&
     typeof v.id === "string" &&
     typeof v.nickname === "string" &&
-    (v.call === undefined || v.call === null || isMedia(v.call))
+    (v.call === undefined || v.call === null || isMedia(v.call)) &&
+    (v.host === undefined || typeof v.host === "boolean") &&
+    (v.hand === undefined || v.hand === null || typeof v.hand === "number") &&
+    (v.muted === undefined || typeof v.muted === "boolean")
   );
 }
 
 export function isRoomInfo(v: unknown): v is RoomInfo {
   return (
-    isObj(v) && typeof v.name === "string" && typeof v.unlisted === "boolean" && typeof v.count === "number"
+    isObj(v) &&
+    typeof v.name === "string" &&
+    typeof v.unlisted === "boolean" &&
+    typeof v.count === "number" &&
+    (v.locked === undefined || typeof v.locked === "boolean") &&
+    (v.waitingRoom === undefined || typeof v.waitingRoom === "boolean") &&
+    (v.password === undefined || typeof v.password === "boolean")
   );
+}
+
+export function isJoinWaiting(v: unknown): v is JoinWaiting {
+  return isObj(v) && isObj(v.waiting) && typeof v.waiting.room === "string";
+}
+
+/** `room:join`'s answer: in, or waiting. */
+export function isJoinOrWaiting(v: unknown): v is JoinAck | JoinWaiting {
+  return isJoinAck(v) || isJoinWaiting(v);
+}
+
+export function isWaiter(v: unknown): v is Waiter {
+  return isObj(v) && typeof v.id === "string" && typeof v.nickname === "string" && typeof v.since === "number";
+}
+
+export function isRoomWaiting(v: unknown): v is RoomWaiting {
+  return isObj(v) && typeof v.room === "string" && Array.isArray(v.waiting) && v.waiting.every(isWaiter);
+}
+
+export function isRoomAdmitted(v: unknown): v is RoomAdmitted {
+  return isObj(v) && typeof v.room === "string";
+}
+
+export function isRoomReaction(v: unknown): v is RoomReaction {
+  return isObj(v) && typeof v.room === "string" && typeof v.from === "string" && typeof v.emoji === "string";
+}
+
+export function isRoomRefused(v: unknown): v is RoomRefused {
+  return isObj(v) && typeof v.room === "string" && typeof v.reason === "string";
+}
+
+export function isRoomUpdated(v: unknown): v is RoomUpdated {
+  return isObj(v) && isRoomInfo(v.room);
+}
+
+const ASKS: readonly string[] = ["unmute", "stop-camera", "stop-screen"];
+
+export function isCallAsked(v: unknown): v is CallAsked {
+  return isObj(v) && typeof v.room === "string" && typeof v.ask === "string" && ASKS.includes(v.ask);
+}
+
+export function isControlAck(v: unknown): v is ControlAck {
+  return isObj(v) && (v.room === undefined || isRoomInfo(v.room)) && (v.count === undefined || typeof v.count === "number");
 }
 
 export function isChatMessage(v: unknown): v is ChatMessage {
@@ -180,7 +309,9 @@ export function isDirectory(v: unknown): v is Directory {
     isObj(v) &&
     typeof v.total === "number" &&
     Array.isArray(v.rooms) &&
-    v.rooms.every((r) => isObj(r) && typeof r.name === "string" && typeof r.count === "number")
+    v.rooms.every(
+      (r) => isObj(r) && typeof r.name === "string" && typeof r.count === "number" && (r.inCall === undefined || typeof r.inCall === "number"),
+    )
   );
 }
 
@@ -193,7 +324,9 @@ export function isJoinAck(v: unknown): v is JoinAck {
     v.participants.every(isParticipant) &&
     Array.isArray(v.history) &&
     v.history.every(isChatMessage) &&
-    (v.callLimit === undefined || typeof v.callLimit === "number")
+    (v.callLimit === undefined || typeof v.callLimit === "number") &&
+    (v.callSince === undefined || typeof v.callSince === "number") &&
+    (v.hostKey === undefined || typeof v.hostKey === "string")
   );
 }
 

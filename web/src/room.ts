@@ -1,20 +1,26 @@
-// The room view (#room-view): header with name and live count, participant list (with who is in
-// the call and their microphone and camera), rename control, chat log with pending/sent/failed
-// states and system lines, and the message box.
-import { byId, el, isNearBottom, scrollToBottom, setMediaData } from "./dom";
-import { errorText, formatDateTime, formatTime, initial } from "./format";
+// The room view (#room-view): header with name, live count and the call's running time,
+// participant list (with who is in the call and their microphone and camera), rename control,
+// chat log with pending/waiting/sent/failed states and system lines, the message box (over the
+// call, behind its Chat button, on a phone), and a new meeting's link to copy.
+import { continuesGroup, linkParts, type LineOf } from "./chat";
+import { byId, el, isNearBottom, replaceKeepingFocus, scrollToBottom, setMediaData } from "./dom";
+import { FieldCheck } from "./forms";
+import { errorText, formatDateTime, formatDuration, formatTime, initial } from "./format";
 import type { Key, Params } from "./i18n";
 import { lang, onLangChange, t } from "./lang";
-import { isolated, tellApart } from "./names";
+import { hueOf, isolated, tellApart } from "./names";
 import { callIcons } from "./people";
-import type { ChatMessage, ProtocolError } from "./protocol";
+import type { ChatMessage, Participant, ProtocolError } from "./protocol";
 import type { RoomState } from "./roomState";
+import { LIMITS, messageProblem, nameProblem } from "./validate";
 
 /** How many lines the chat log keeps; older ones are dropped from the page. */
 const MAX_LOG_ITEMS = 500;
 const COPIED_MS = 2500;
 
 export type PendingMessage = {
+  /** It waits for the connection to come back. */
+  queued(): void;
   /** The server accepted it. */
   sent(message: ChatMessage): void;
   /** It was refused or lost; `retryable` offers Retry (else Edit, to fix the text). */
@@ -39,6 +45,30 @@ export class RoomView {
   private readonly message = byId("message", HTMLTextAreaElement);
   private readonly copyButton = byId("copy-link", HTMLButtonElement);
   private readonly leaveButton = byId("leave", HTMLButtonElement);
+  private readonly chatCard = byId("chat-card", HTMLElement);
+  private readonly chatButton = byId("call-chat", HTMLButtonElement);
+  private readonly chatUnread = byId("call-chat-unread", HTMLElement);
+  private readonly callSection = byId("call", HTMLElement);
+  /** A phone's width: during a call the chat is behind a button (#call-chat), over the call when open. */
+  private readonly narrow = window.matchMedia("(max-width: 859px)");
+  private chatOpen = false;
+  /** Messages that came while the chat was out of sight. */
+  private unread = 0;
+  private readonly ready = byId("meeting-ready", HTMLElement);
+  private readonly readyLink = byId("meeting-link", HTMLInputElement);
+  private readonly readyCopy = byId("meeting-link-copy", HTMLButtonElement);
+  /** The call's running time, in the header. */
+  private readonly callTimer = byId("call-timer", HTMLElement);
+  private readonly callTimerTime = byId("call-timer-time", HTMLTimeElement);
+  private clockTimer: number | undefined;
+
+  private readonly renameCheck = new FieldCheck(this.renameInput, (v) => nameProblem(v, LIMITS.nickname, true), {
+    maxLength: LIMITS.nickname,
+    after: this.renameForm,
+  });
+  // No maxlength on the message box: a long text pasted in would be cut without a word. It is
+  // kept whole, and the box says how much too long it is.
+  private readonly messageCheck = new FieldCheck(this.message, messageProblem, { after: this.composer });
 
   /** How to redo each line's text when the language changes. */
   private relabelers = new WeakMap<Element, () => void>();
@@ -65,18 +95,21 @@ export class RoomView {
   private renameHandler: (nickname: string) => void = () => {};
   private leaveHandler: () => void = () => {};
   private copyHandler: () => void = () => {};
+  /** A person's badges of the meeting (host, hand, a host's actions), and what follows each drawing. */
+  private badges: (state: RoomState, p: Participant) => HTMLElement[] = () => [];
+  private peopleDrawn: () => void = () => {};
 
   constructor() {
     this.composer.addEventListener("submit", (event) => {
       event.preventDefault();
-      this.sendHandler(this.message.value, false);
+      this.sendTyped();
     });
     this.message.addEventListener("keydown", (event) => {
       if (event.key !== "Enter" || event.shiftKey) return;
       // Enter that confirms an input-method composition (Korean, Japanese…) must not send.
       if (event.isComposing || event.keyCode === 229) return;
       event.preventDefault();
-      this.sendHandler(this.message.value, false);
+      this.sendTyped();
     });
     this.message.addEventListener("input", () => this.fitMessageBox());
 
@@ -84,6 +117,7 @@ export class RoomView {
     this.renameCancel.addEventListener("click", () => this.closeRename());
     this.renameForm.addEventListener("submit", (event) => {
       event.preventDefault();
+      if (!this.renameCheck.refresh(true)) return this.renameInput.focus();
       this.renameHandler(this.renameInput.value);
     });
     this.renameInput.addEventListener("keydown", (event) => {
@@ -95,6 +129,20 @@ export class RoomView {
 
     this.leaveButton.addEventListener("click", () => this.leaveHandler());
     this.copyButton.addEventListener("click", () => this.copyHandler());
+    this.readyCopy.addEventListener("click", () => this.copyHandler());
+    this.chatButton.addEventListener("click", () => this.setChatOpen(!this.chatOpen));
+    byId("chat-close", HTMLButtonElement).addEventListener("click", () => this.setChatOpen(false));
+    this.chatCard.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.chatOpen) {
+        event.preventDefault();
+        this.setChatOpen(false);
+      }
+    });
+    this.readyLink.addEventListener("focus", () => this.readyLink.select());
+    byId("meeting-ready-close", HTMLButtonElement).addEventListener("click", () => {
+      this.ready.hidden = true;
+      this.message.focus();
+    });
 
     onLangChange(() => this.relabelAll());
 
@@ -120,6 +168,10 @@ export class RoomView {
   onCopy(handler: () => void): void {
     this.copyHandler = handler;
   }
+  withMeeting(badges: (state: RoomState, p: Participant) => HTMLElement[], drawn: () => void): void {
+    this.badges = badges;
+    this.peopleDrawn = drawn;
+  }
 
   /** Opens the view for a room just joined, with its history. */
   enter(state: RoomState, history: readonly ChatMessage[]): void {
@@ -133,6 +185,8 @@ export class RoomView {
     this.renderPeople();
     for (const m of history) this.showMessage(m);
     this.system("sys.welcome", { room: state.name });
+    window.clearInterval(this.clockTimer);
+    this.clockTimer = window.setInterval(() => this.renderCallTime(), 1000);
     this.section.hidden = false;
     scrollToBottom(this.log);
     if (window.matchMedia("(pointer: fine)").matches) this.message.focus();
@@ -146,7 +200,54 @@ export class RoomView {
     this.system("sys.rejoined");
   }
 
+  /** Offline, the count and the list may be out of date: they are shown greyed. */
+  setOnline(online: boolean): void {
+    this.section.dataset.offline = String(!online);
+  }
+
+  /** Opens the chat over the call (a phone's width), or closes it back to the call. */
+  private setChatOpen(open: boolean): void {
+    this.chatOpen = open;
+    this.section.dataset.chatOpen = String(open);
+    this.chatButton.setAttribute("aria-expanded", String(open));
+    if (open) {
+      this.setUnread(0);
+      scrollToBottom(this.log);
+      this.message.focus();
+    } else if (!this.callSection.hidden) {
+      this.chatButton.focus();
+    }
+  }
+
+  /** Whether the chat is on screen: always beside the call on a wide screen, or outside a call. */
+  private chatInSight(): boolean {
+    return this.chatOpen || !this.narrow.matches || this.callSection.hidden;
+  }
+
+  private setUnread(count: number): void {
+    this.unread = count;
+    this.chatUnread.hidden = count === 0;
+    this.chatUnread.replaceChildren(
+      el("span", { text: count > 99 ? "99+" : String(count), attrs: { "aria-hidden": "true" } }),
+      el("span", { className: "sr-only", text: t("call.unread", { count }) }),
+    );
+  }
+
+  /** A new meeting: its link, offered to copy until closed. */
+  showReady(url: string): void {
+    this.readyLink.value = url;
+    this.ready.hidden = false;
+    this.readyCopy.focus();
+  }
+
   hide(): void {
+    window.clearInterval(this.clockTimer);
+    this.clockTimer = undefined;
+    this.ready.hidden = true;
+    this.chatOpen = false;
+    this.section.dataset.chatOpen = "false";
+    this.chatButton.setAttribute("aria-expanded", "false");
+    this.setUnread(0);
     this.section.hidden = true;
     this.state = null;
     this.closeRename();
@@ -160,6 +261,16 @@ export class RoomView {
     this.unlistedTag.hidden = !state.unlisted;
     this.count.textContent = String(state.count);
     this.selfNick.textContent = state.self.nickname;
+    this.renderCallTime();
+  }
+
+  /** The call's running time in the header, while one is going. */
+  private renderCallTime(): void {
+    const since = this.state?.callSince(Date.now()) ?? null;
+    this.callTimer.hidden = since === null;
+    if (since === null) return;
+    const text = formatDuration(Date.now() - since);
+    if (this.callTimerTime.textContent !== text) this.callTimerTime.textContent = text;
   }
 
   /** The people whose entries in the list (with their media state) are on screen now. */
@@ -177,7 +288,7 @@ export class RoomView {
       const item = el(
         "li",
         { className: self ? "person self" : "person", attrs: { "data-id": p.id, "data-in-call": String(!!p.call) } },
-        el("span", { className: "avatar", attrs: { "aria-hidden": "true", "data-initial": initial(p.nickname) } }),
+        avatarOf(p.id, p.nickname, "avatar"),
         el("span", { className: "nick", text: labels.get(p.id) ?? p.nickname }),
       );
       if (self) {
@@ -189,9 +300,10 @@ export class RoomView {
         setMediaData(item, p.call);
         item.append(callIcons(p.call));
       }
+      item.append(...this.badges(state, p));
       return item;
     });
-    this.people.replaceChildren(...items);
+    replaceKeepingFocus(this.people, items);
     if (this.peopleWatcher) {
       // New entries: the watcher says again which are on screen.
       this.peopleWatcher.disconnect();
@@ -199,6 +311,7 @@ export class RoomView {
       for (const item of items) this.peopleWatcher.observe(item);
     }
     this.renderHeader();
+    this.peopleDrawn();
   }
 
   /** Adds a system line (arrivals, departures, renames, connection news). */
@@ -210,12 +323,14 @@ export class RoomView {
     this.append(item, false);
   }
 
-  /** Shows a message from the server (history or live), unless it is already shown. */
-  showMessage(message: ChatMessage): void {
+  /** Shows a message from the server (history, or `live`), unless it is already shown. */
+  showMessage(message: ChatMessage, live = false): void {
     const state = this.state;
     if (!state || !state.remember(message)) return;
     const own = state.isOwn(message);
-    const item = this.messageItem(state.label(message.sender.id, message.sender.nickname), message.text, own);
+    if (live && !own && !this.chatInSight()) this.setUnread(this.unread + 1);
+    const from = { id: message.sender.id, label: state.label(message.sender.id, message.sender.nickname) };
+    const item = this.messageItem(from, message.text, own, message.ts);
     item.classList.add(own ? "sent" : "received");
     this.setSent(item, message);
     this.append(item, own);
@@ -223,8 +338,8 @@ export class RoomView {
 
   /** Shows an own message at once, as pending, and returns how to settle it. */
   pending(text: string): PendingMessage {
-    const nickname = this.state?.self.nickname ?? "";
-    const item = this.messageItem(nickname, text, true);
+    const self = this.state?.self;
+    const item = this.messageItem({ id: self?.id ?? "", label: self?.nickname ?? "" }, text, true, Date.now());
     item.classList.add("pending");
     const status = item.querySelector<HTMLElement>(".msg-status");
     const relabelPending = () => {
@@ -235,6 +350,13 @@ export class RoomView {
     this.append(item, true);
 
     return {
+      queued: () => {
+        const relabelQueued = () => {
+          if (status) status.textContent = t("msg.queued");
+        };
+        relabelQueued();
+        this.relabelers.set(item, relabelQueued);
+      },
       sent: (message) => {
         this.state?.remember(message);
         item.classList.remove("pending");
@@ -249,12 +371,19 @@ export class RoomView {
     };
   }
 
+  /** The message box's text, unless it says what is wrong with it (the text stays, to fix). */
+  private sendTyped(): void {
+    if (!this.messageCheck.refresh(true)) return;
+    this.sendHandler(this.message.value, false);
+  }
+
   takeMessageText(): string {
     return this.message.value;
   }
 
   clearMessage(): void {
     this.message.value = "";
+    this.messageCheck.clear();
     this.fitMessageBox();
   }
 
@@ -265,6 +394,7 @@ export class RoomView {
   openRename(): void {
     if (!this.state) return;
     this.renameInput.value = this.state.self.nickname;
+    this.renameCheck.clear();
     this.selfView.hidden = true;
     this.renameForm.hidden = false;
     this.setRenameBusy(false);
@@ -275,6 +405,7 @@ export class RoomView {
   closeRename(): void {
     const wasOpen = !this.renameForm.hidden;
     this.renameForm.hidden = true;
+    this.renameCheck.clear();
     this.selfView.hidden = false;
     this.setRenameBusy(false);
     if (wasOpen && !this.section.hidden) this.renameButton.focus();
@@ -287,7 +418,7 @@ export class RoomView {
 
   /** Says "Copied" on the copy button for a moment. */
   flashCopied(): void {
-    this.copyButton.textContent = t("room.copied");
+    for (const button of [this.copyButton, this.readyCopy]) button.textContent = t("room.copied");
     this.copyButton.classList.add("done");
     window.clearTimeout(this.copiedTimer);
     this.copiedTimer = window.setTimeout(() => this.resetCopyButton(), COPIED_MS);
@@ -296,23 +427,23 @@ export class RoomView {
   private resetCopyButton(): void {
     window.clearTimeout(this.copiedTimer);
     this.copiedTimer = undefined;
-    this.copyButton.textContent = t("room.copyLink");
+    for (const button of [this.copyButton, this.readyCopy]) button.textContent = t("room.copyLink");
     this.copyButton.classList.remove("done");
   }
 
-  private messageItem(sender: string, text: string, own: boolean): HTMLLIElement {
-    return el(
+  /** A message's line: grouped with the line before it when the same person sent both. */
+  private messageItem(from: { id: string; label: string }, text: string, own: boolean, ts: number): HTMLLIElement {
+    const avatar = avatarOf(from.id, from.label, "avatar msg-avatar");
+    const you = own ? el("span", { className: "msg-you", text: t("room.you") }) : null;
+    const item = el(
       "li",
-      { className: own ? "msg own" : "msg" },
-      el(
-        "div",
-        { className: "msg-meta" },
-        el("span", { className: "msg-sender", text: sender }),
-        el("time", { className: "msg-time" }),
-      ),
-      el("div", { className: "msg-text", text }),
+      { className: own ? "msg own" : "msg", attrs: { "data-sender": from.id, "data-ts": String(ts) } },
+      el("div", { className: "msg-meta" }, avatar, el("span", { className: "msg-sender", text: from.label }), you, el("time", { className: "msg-time" })),
+      el("div", { className: "msg-text" }, ...linkParts(text).map((part) => ("href" in part ? link(part.href, part.text) : part.text))),
       own ? el("div", { className: "msg-status" }) : null,
     );
+    if (you) this.relabelers.set(you, () => (you.textContent = t("room.you")));
+    return item;
   }
 
   private setSent(item: HTMLLIElement, message: ChatMessage): void {
@@ -359,6 +490,8 @@ export class RoomView {
 
   private append(item: HTMLLIElement, forceScroll: boolean): void {
     const stick = forceScroll || isNearBottom(this.log);
+    const line = lineOf(item);
+    if (line && continuesGroup(lineOf(this.log.lastElementChild), line)) item.classList.add("continued");
     this.log.append(item);
     while (this.log.children.length > MAX_LOG_ITEMS) this.log.firstElementChild?.remove();
     if (stick) scrollToBottom(this.log);
@@ -368,6 +501,7 @@ export class RoomView {
     this.renderPeople();
     for (const node of Array.from(this.log.children)) this.relabelers.get(node)?.();
     this.people.querySelectorAll(".you-badge").forEach((node) => this.relabelers.get(node)?.());
+    this.log.querySelectorAll(".msg-you").forEach((node) => this.relabelers.get(node)?.());
     if (!this.copyButton.classList.contains("done")) this.copyButton.textContent = t("room.copyLink");
     else this.copyButton.textContent = t("room.copied");
   }
@@ -379,4 +513,23 @@ export class RoomView {
     this.message.style.height = `${Math.min(this.message.scrollHeight, max)}px`;
     this.message.style.overflowY = this.message.scrollHeight > max ? "auto" : "hidden";
   }
+}
+
+/** A person's avatar: the first letter of their name, on their colour. */
+function avatarOf(id: string, name: string, className: string): HTMLElement {
+  const avatar = el("span", { className, attrs: { "aria-hidden": "true", "data-initial": initial(name) } });
+  avatar.style.setProperty("--hue", String(hueOf(id)));
+  return avatar;
+}
+
+/** A web address in a message: opened in a new tab, which gets no hold on this page. */
+function link(href: string, text: string): HTMLAnchorElement {
+  return el("a", { text, attrs: { href, target: "_blank", rel: "noopener noreferrer" } });
+}
+
+/** A message line's sender and time, for grouping; null for a system line. */
+function lineOf(item: Element | null): LineOf | null {
+  if (!(item instanceof HTMLElement) || !item.classList.contains("msg")) return null;
+  const { sender, ts } = item.dataset;
+  return sender === undefined || ts === undefined ? null : { sender, ts: Number(ts) };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { ChatMessage, JoinAck } from "./protocol";
+import type { ChatMessage, JoinAck, Participant } from "./protocol";
 import { callChange, DEFAULT_CALL_LIMIT, RoomState, sameMedia } from "./roomState";
 
 function ack(): JoinAck {
@@ -123,13 +123,13 @@ describe("RoomState", () => {
   it("follows who is in the call and their media", () => {
     const s = new RoomState(ack());
     const on = { audio: true, video: true, screen: false };
-    expect(s.updated({ id: "a", nickname: "Ann", call: on })).toEqual({ oldName: null, call: "joined" });
+    expect(s.updated({ id: "a", nickname: "Ann", call: on })).toMatchObject({ oldName: null, call: "joined" });
     expect(s.inCall().map((p) => p.id)).toEqual(["a"]);
     expect(s.updated({ id: "a", nickname: "Ann", call: { ...on, audio: false } }).call).toBe("media");
     expect(s.find("a")?.call?.audio).toBe(false);
     expect(s.updated({ id: "a", nickname: "Ann", call: { ...on, audio: false } }).call).toBeNull();
     const renamed = s.updated({ id: "a", nickname: "Anna", call: { ...on, audio: false } });
-    expect(renamed).toEqual({ oldName: "Ann", call: null });
+    expect(renamed).toMatchObject({ oldName: "Ann", call: null });
     expect(s.updated({ id: "a", nickname: "Anna" }).call).toBe("left");
     expect(s.find("a")?.call).toBeUndefined();
     expect(s.updated({ id: "a", nickname: "Anna", call: null }).call).toBeNull();
@@ -176,5 +176,54 @@ describe("media state", () => {
     expect(callChange(m(true, true), m(false, true))).toBe("media");
     expect(callChange(m(true, true), m(true, true))).toBeNull();
     expect(callChange(null, undefined)).toBeNull();
+  });
+});
+
+describe("RoomState, running a meeting", () => {
+  const ack = (self: Participant, participants: Participant[]): JoinAck => ({
+    room: { name: "r", unlisted: false, count: participants.length, locked: true },
+    self,
+    participants,
+    history: [],
+  });
+
+  it("knows who hosts, whose hand is up in order, and whom a host muted", () => {
+    const me = { id: "me", nickname: "Me" };
+    const s = new RoomState(ack(me, [{ id: "h", nickname: "Hana", host: true }, me, { id: "b", nickname: "Bo" }]));
+    expect(s.locked).toBe(true);
+    expect(s.isHost).toBe(false);
+    expect(s.updated({ id: "b", nickname: "Bo", hand: 20 }).meeting).toEqual({ host: null, hand: "raised", muted: null });
+    s.updated({ id: "h", nickname: "Hana", host: true, hand: 10 });
+    expect(s.hands().map((p) => p.id)).toEqual(["h", "b"]);
+    const mine = s.updated({ id: "me", nickname: "Me", host: true, muted: true }).meeting;
+    expect(mine).toEqual({ host: "gained", hand: null, muted: "muted" });
+    expect(s.isHost).toBe(true);
+    expect(s.self.muted).toBe(true);
+    expect(s.updated({ id: "b", nickname: "Bo" }).meeting.hand).toBe("lowered");
+    expect(s.hands().map((p) => p.id)).toEqual(["h"]);
+  });
+});
+
+describe("callSince", () => {
+  it("keeps the start the join answer gave while a call goes on, and starts anew after it ends", () => {
+    const ack = (callSince?: number) => ({
+      room: { name: "r", unlisted: false, count: 2 },
+      self: { id: "a", nickname: "A" },
+      participants: [
+        { id: "a", nickname: "A" },
+        { id: "b", nickname: "B", call: { audio: true, video: true, screen: false } },
+      ],
+      history: [],
+      ...(callSince === undefined ? {} : { callSince }),
+    });
+    const room = new RoomState(ack(1_000));
+    expect(room.callSince(50_000)).toBe(1_000);
+    room.updated({ id: "b", nickname: "B" });
+    expect(room.callSince(60_000)).toBeNull();
+    room.updated({ id: "a", nickname: "A", call: { audio: true, video: false, screen: false } });
+    expect(room.callSince(70_000)).toBe(70_000);
+    expect(room.callSince(80_000)).toBe(70_000);
+    // An older server says nothing: the call counts from when this page saw it.
+    expect(new RoomState(ack()).callSince(5)).toBe(5);
   });
 });

@@ -23,9 +23,35 @@ export function callChange(before: Media | null | undefined, after: Media | null
   return null;
 }
 
-/** A copy that keeps `call` only when it is there. */
+/** How an update changed someone's role, hand or mute (each null when it did not). */
+export type MeetingChange = {
+  host: "gained" | "lost" | null;
+  hand: "raised" | "lowered" | null;
+  muted: "muted" | "unmuted" | null;
+};
+
+/** A copy that keeps `call`, `host`, `hand` and `muted` only when they are there. */
 function copy(p: Participant): Participant {
-  return p.call ? { id: p.id, nickname: p.nickname, call: { ...p.call } } : { id: p.id, nickname: p.nickname };
+  const c: Participant = { id: p.id, nickname: p.nickname };
+  if (p.call) c.call = { ...p.call };
+  setMeeting(c, p);
+  return c;
+}
+
+/** Takes in `from`'s role, hand and mute; says what changed. */
+function setMeeting(p: Participant, from: Participant): MeetingChange {
+  const change: MeetingChange = {
+    host: !!p.host === !!from.host ? null : from.host ? "gained" : "lost",
+    hand: (typeof p.hand === "number") === (typeof from.hand === "number") ? null : typeof from.hand === "number" ? "raised" : "lowered",
+    muted: !!p.muted === !!from.muted ? null : from.muted ? "muted" : "unmuted",
+  };
+  if (from.host) p.host = true;
+  else delete p.host;
+  if (typeof from.hand === "number") p.hand = from.hand;
+  else delete p.hand;
+  if (from.muted) p.muted = true;
+  else delete p.muted;
+  return change;
 }
 
 export class RoomState {
@@ -33,7 +59,15 @@ export class RoomState {
   unlisted: boolean;
   count: number;
   callLimit: number;
+  /** Nobody new may enter. */
+  locked: boolean;
+  /** Newcomers wait until a host lets them in. */
+  waitingRoom: boolean;
+  /** Newcomers give a password. */
+  password: boolean;
   self: Participant;
+  /** When the room's call began (this client's clock), while one is going. */
+  private since: number | null;
   private people: Participant[];
   private seen = new Set<string>();
   /** Every id this client has had in this room (it changes when the connection is renewed). */
@@ -44,9 +78,23 @@ export class RoomState {
     this.unlisted = ack.room.unlisted;
     this.count = ack.room.count;
     this.callLimit = ack.callLimit ?? DEFAULT_CALL_LIMIT;
+    this.locked = !!ack.room.locked;
+    this.waitingRoom = !!ack.room.waitingRoom;
+    this.password = !!ack.room.password;
     this.self = copy(ack.self);
     this.people = ack.participants.map(copy);
     this.ownIds.add(ack.self.id);
+    this.since = ack.callSince ?? null;
+  }
+
+  /** Whether this client hosts the room. */
+  get isHost(): boolean {
+    return !!this.self.host;
+  }
+
+  /** Those with a hand up, in the order raised. */
+  hands(): Participant[] {
+    return this.people.filter((p) => typeof p.hand === "number").sort((a, b) => (a.hand ?? 0) - (b.hand ?? 0));
   }
 
   /** Takes in a fresh join answer for the same room (after a reconnection). */
@@ -54,9 +102,23 @@ export class RoomState {
     this.unlisted = ack.room.unlisted;
     this.count = ack.room.count;
     this.callLimit = ack.callLimit ?? DEFAULT_CALL_LIMIT;
+    this.locked = !!ack.room.locked;
+    this.waitingRoom = !!ack.room.waitingRoom;
+    this.password = !!ack.room.password;
     this.self = copy(ack.self);
     this.people = ack.participants.map(copy);
     this.ownIds.add(ack.self.id);
+    this.since = ack.callSince ?? null;
+  }
+
+  /**
+   * When the room's call began, while one is going (null when none is): as the join answer said,
+   * or else when this client first saw someone in it (`now`, when asked).
+   */
+  callSince(now: number): number | null {
+    if (!this.people.some((p) => p.call)) this.since = null;
+    else this.since ??= now;
+    return this.since;
   }
 
   /** Takes in the room's list as a call:join answer gives it (everyone, with their call state). */
@@ -115,23 +177,30 @@ export class RoomState {
   }
 
   /**
-   * Someone renamed, or joined or left the call, or changed their media. Returns the name they
-   * had if it changed (else null) and how their call state changed.
+   * Someone renamed, or joined or left the call, or changed their media, role, hand or mute.
+   * Returns the name they had if it changed (else null), how their call state changed and how
+   * their role, hand and mute did.
    */
-  updated(p: Participant): { oldName: string | null; call: CallChange } {
+  updated(p: Participant): { oldName: string | null; call: CallChange; meeting: MeetingChange } {
     const known = this.find(p.id);
     if (!known) {
-      this.people.push(copy(p));
-      return { oldName: null, call: p.call ? "joined" : null };
+      const added = copy(p);
+      this.people.push(added);
+      const meeting = setMeeting({ id: p.id, nickname: p.nickname }, p);
+      return { oldName: null, call: p.call ? "joined" : null, meeting };
     }
     const change = callChange(known.call, p.call);
     setCall(known, p.call);
-    if (this.isSelf(p.id)) setCall(this.self, p.call);
-    if (known.nickname === p.nickname) return { oldName: null, call: change };
+    const meeting = setMeeting(known, p);
+    if (this.isSelf(p.id)) {
+      setCall(this.self, p.call);
+      setMeeting(this.self, p);
+    }
+    if (known.nickname === p.nickname) return { oldName: null, call: change, meeting };
     const old = known.nickname;
     known.nickname = p.nickname;
     if (this.isSelf(p.id)) this.self.nickname = p.nickname;
-    return { oldName: old, call: change };
+    return { oldName: old, call: change, meeting };
   }
 
   /** This client's own call state, as it last told the server (null: not in the call). */

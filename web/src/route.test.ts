@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseRoute, roomPath, roomUrl, routePath } from "./route";
+import { parseRoute, roomPath, roomUrl, routePath, hostKeyOf, hostUrl } from "./route";
 
 describe("parseRoute", () => {
   it("reads the lobby", () => {
@@ -37,5 +37,15 @@ describe("roomPath and roomUrl", () => {
   it("routePath writes either kind", () => {
     expect(routePath({ kind: "lobby" })).toBe("/");
     expect(routePath({ kind: "room", room: "a b" })).toBe("/r/a%20b");
+  });
+});
+
+describe("host links", () => {
+  it("carry the room's host key, read back from the address", () => {
+    const url = hostUrl("https://noom.example", "stand up", "k3y_-AbC");
+    expect(url).toBe("https://noom.example/r/stand%20up?host=k3y_-AbC");
+    expect(hostKeyOf(new URL(url).search)).toBe("k3y_-AbC");
+    expect(hostKeyOf("")).toBeNull();
+    expect(hostKeyOf(`?host=${"x".repeat(65)}`)).toBeNull();
   });
 });

@@ -30,6 +30,17 @@ export function roomUrl(origin: string, room: string): string {
   return origin + roomPath(room);
 }
 
+/** The host key a host link carries (`?host=<key>`), if any. */
+export function hostKeyOf(search: string): string | null {
+  const key = new URLSearchParams(search).get("host");
+  return key && key.length <= 64 ? key : null;
+}
+
+/** A room's host link: whoever opens it hosts the room. */
+export function hostUrl(origin: string, room: string, key: string): string {
+  return `${roomUrl(origin, room)}?host=${encodeURIComponent(key)}`;
+}
+
 export function lobbyPath(): string {
   return "/";
 }

@@ -5,7 +5,7 @@
 // renegotiation: offers never cross). A changed camera, a shared screen or a muted microphone
 // only replaces the track of a sender, and needs no offer. Each remote track's stream is named
 // by the id of the person it belongs to.
-import { connectionLabel, mediaReceived, NOTHING_RECEIVED, type ConnectionLabel, type Received } from "./peer";
+import { connectionLabel, dtlsFingerprint, mediaReceived, NOTHING_RECEIVED, type ConnectionLabel, type Received } from "./peer";
 import type { Signal } from "./protocol";
 import { QUALITY_EVERY_MS, qualityOf, type CallTransport, type LocalTracks, type TransportEvents } from "./transport";
 
@@ -206,6 +206,13 @@ export class SfuTransport implements CallTransport {
 
   private async answerOffer(pc: RTCPeerConnection, sdp: string): Promise<void> {
     if (this.closed) return;
+    // An offer of another connection: the media server the call left (a node handing it over)
+    // may still renegotiate the connection it had. Applied here it would point this one at it.
+    const current = pc.remoteDescription?.sdp;
+    if (current && dtlsFingerprint(current) !== dtlsFingerprint(sdp)) {
+      console.info("call: an offer of a connection this page no longer has was left aside");
+      return;
+    }
     try {
       await pc.setRemoteDescription({ type: "offer", sdp });
       await pc.setLocalDescription(await pc.createAnswer());

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { peakLevel, SPEAKING, SpeakingDetector } from "./speaking";
+import { meterOf, peakLevel, SPEAKING, SpeakingDetector } from "./speaking";
 
 describe("SpeakingDetector", () => {
   it("starts at the upper threshold only", () => {
@@ -39,5 +39,17 @@ describe("peakLevel", () => {
     expect(peakLevel(samples, samples.length)).toBeLessThan(0.15);
     expect(peakLevel(samples, 1024)).toBeCloseTo(0.4);
     expect(peakLevel(new Float32Array(0), 1024)).toBe(0);
+  });
+});
+
+describe("meterOf", () => {
+  it("shows loudness in decibels: silence empty, full scale full, speech in between", () => {
+    expect(meterOf(0)).toBe(0);
+    expect(meterOf(Number.NaN)).toBe(0);
+    expect(meterOf(1)).toBe(1);
+    expect(meterOf(2)).toBe(1);
+    expect(meterOf(0.001)).toBeCloseTo(0, 5);
+    expect(meterOf(0.1)).toBeCloseTo(2 / 3, 5);
+    expect(meterOf(SPEAKING.on)).toBeGreaterThan(0.4);
   });
 });

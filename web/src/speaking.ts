@@ -95,3 +95,32 @@ export class LevelMeter {
     this.source.disconnect();
   }
 }
+
+/** A level (0 to 1, linear) as a meter shows it: loudness in decibels, −60 dB to 0 dB as 0 to 1,
+ * so that speech fills the meter as an ear would judge it. */
+export function meterOf(level: number): number {
+  if (!(level > 0)) return 0;
+  const db = 20 * Math.log10(level);
+  return Math.min(1, Math.max(0, (db + 60) / 60));
+}
+
+/** Plays two short soft notes on `context`'s output; resolves once they are over. */
+export function playChime(context: AudioContext): Promise<void> {
+  const start = context.currentTime + 0.05;
+  const notes = [
+    { at: 0, hz: 660 },
+    { at: 0.22, hz: 880 },
+  ];
+  for (const { at, hz } of notes) {
+    const tone = context.createOscillator();
+    const gain = context.createGain();
+    tone.frequency.value = hz;
+    gain.gain.setValueAtTime(0, start + at);
+    gain.gain.linearRampToValueAtTime(0.2, start + at + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.001, start + at + 0.5);
+    tone.connect(gain).connect(context.destination);
+    tone.start(start + at);
+    tone.stop(start + at + 0.55);
+  }
+  return new Promise((resolve) => window.setTimeout(resolve, 900));
+}

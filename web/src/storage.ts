@@ -4,9 +4,9 @@
 
 const PREFIX = "noom.";
 
-export type StoredKey = "nickname" | "nameSeed" | "lang" | "camera" | "mic" | "othersVideo";
+export type StoredKey = "nickname" | "nameSeed" | "lang" | "camera" | "mic" | "speaker" | "othersVideo";
 /** Kept only while the tab is open: a secret should not outlive the visit. */
-export type SessionKey = "adminToken";
+export type SessionKey = "adminToken" | `hostKey:${string}`;
 
 function read(store: () => Storage, key: string): string | null {
   try {

@@ -5,6 +5,7 @@
 // phone); tiles of other pages are not on screen, so no video of theirs is received.
 import { byId, el, setMediaData, streamShowing } from "./dom";
 import { initial } from "./format";
+import { hueOf } from "./names";
 import { onLangChange, t } from "./lang";
 import type { ConnectionLabel } from "./peer";
 import type { Media } from "./protocol";
@@ -65,7 +66,7 @@ export function gridLayout(n: number, width: number, height: number, gap = TILE_
 }
 
 /** A tile's content; `connection` left out keeps what the tile shows ("new" for a new one). */
-export type TileInfo = { name: string; self: boolean; media: Media | null; connection?: ConnectionLabel };
+export type TileInfo = { name: string; self: boolean; media: Media | null; connection?: ConnectionLabel; hand?: boolean };
 
 type Tile = {
   root: HTMLElement;
@@ -75,6 +76,7 @@ type Tile = {
   avatar: HTMLElement;
   name: HTMLElement;
   muted: HTMLElement;
+  hand: HTMLElement;
   stateText: HTMLElement;
   you: HTMLElement | null;
   self: boolean;
@@ -82,6 +84,8 @@ type Tile = {
 
 export class TilesView {
   private readonly grid = byId("tiles", HTMLElement);
+  /** The speaker the others' sound plays on, once one was picked. */
+  private speaker: string | null = null;
   private readonly pager = byId("tiles-pager", HTMLElement);
   private readonly prev = byId("tiles-prev", HTMLButtonElement);
   private readonly next = byId("tiles-next", HTMLButtonElement);
@@ -172,6 +176,8 @@ export class TilesView {
     }
     this.setName(id, info.name);
     this.setMedia(id, info.media);
+    tile.hand.hidden = !info.hand;
+    tile.root.dataset.hand = info.hand ? "up" : "down";
     if (info.connection !== undefined || isNew) this.setConnection(id, info.connection ?? "new");
   }
 
@@ -224,6 +230,17 @@ export class TilesView {
   }
 
   /** What the tile's video element plays (theirs: sound and picture; own: picture only). */
+  /** Plays the others' sound on this speaker (a device id; "" is the browser's default). */
+  setSpeaker(deviceId: string): void {
+    this.speaker = deviceId;
+    for (const tile of this.tiles.values()) if (!tile.self) this.playOn(tile.video);
+  }
+
+  private playOn(video: HTMLVideoElement): void {
+    const sink = video as HTMLVideoElement & { setSinkId?: (id: string) => Promise<void> };
+    if (this.speaker !== null && sink.setSinkId) void sink.setSinkId(this.speaker).catch(() => {});
+  }
+
   setStream(id: string, stream: MediaStream | null): void {
     const tile = this.tiles.get(id);
     if (!tile || tile.video.srcObject === stream) return;
@@ -334,8 +351,12 @@ export class TilesView {
       video.setAttribute("muted", "");
     }
     const avatar = el("span", { className: "tile-avatar" });
+    // Their colour, as in the people list and the chat.
+    avatar.style.setProperty("--hue", String(hueOf(id)));
     const name = el("span", { className: "tile-name" });
     const muted = el("span", { className: "tile-muted", attrs: { role: "img" } });
+    const hand = el("span", { className: "tile-hand icon-mask", attrs: { role: "img" } });
+    hand.hidden = true;
     const you = self ? el("span", { className: "tile-you" }) : null;
     const stateText = el("span", { className: "tile-state-text" });
     const quality = el(
@@ -354,11 +375,12 @@ export class TilesView {
       video,
       el("div", { className: "tile-off", attrs: { "aria-hidden": "true" } }, avatar),
       el("div", { className: "tile-state" }, spinner, stateText),
-      el("div", { className: "tile-label" }, quality, muted, name, you),
+      el("div", { className: "tile-label" }, hand, quality, muted, name, you),
       ...(pin ? [pin] : []),
     );
     if (self) root.setAttribute("data-self", "");
-    const tile = { root, video, quality, pin, avatar, name, muted, stateText, you, self };
+    else this.playOn(video);
+    const tile = { root, video, quality, pin, avatar, name, muted, hand, stateText, you, self };
     this.relabel(tile);
     return tile;
   }
@@ -366,6 +388,8 @@ export class TilesView {
   private relabel(tile: Tile): void {
     tile.muted.setAttribute("aria-label", t("call.muted"));
     tile.muted.title = t("call.muted");
+    tile.hand.setAttribute("aria-label", t("meeting.handRaised"));
+    tile.hand.title = t("meeting.handRaised");
     if (tile.you) tile.you.textContent = t("room.you");
     const quality = tile.root.dataset.quality;
     if (quality === "good" || quality === "fair" || quality === "poor") {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { charCount, checkMessage, checkNickname, checkRoomName, isBlank, LIMITS, normaliseName, trimName } from "./validate";
+import { charCount, checkMessage, checkNickname, checkRoomName, isBlank, LIMITS, messageProblem, nameProblem, normaliseName, trimName } from "./validate";
 
 describe("charCount", () => {
   it("counts Unicode scalar values, not UTF-16 units", () => {
@@ -89,5 +89,21 @@ describe("names as the server keeps them", () => {
     expect(normaliseName("한\u3164글")).toBe("한글");
     expect(checkNickname("\u200B\u200B")).toEqual({ ok: false, code: "invalid_nickname" });
     expect(checkNickname(" Ali\u200Bce ")).toEqual({ ok: true, value: "Alice" });
+  });
+});
+
+describe("nameProblem and messageProblem", () => {
+  it("say what is wrong, one thing at a time", () => {
+    expect(nameProblem("", 32, true)).toEqual({ kind: "required" });
+    expect(nameProblem("   ", 32, false)).toBeNull();
+    expect(nameProblem("a".repeat(33), 32, true)).toEqual({ kind: "tooLong", max: 32, count: 33 });
+    expect(nameProblem("가".repeat(32), 32, true)).toBeNull();
+    expect(nameProblem("tab\there", 32, true)).toEqual({ kind: "invisible" });
+    expect(nameProblem("  Ann  ", 32, true)).toBeNull();
+    expect(messageProblem("x".repeat(2001))).toEqual({ kind: "tooLong", max: 2000, count: 2001 });
+    expect(messageProblem("😀".repeat(2000))).toBeNull();
+    expect(messageProblem("line\nand\ttab")).toBeNull();
+    expect(messageProblem("bell\u0007")).toEqual({ kind: "invisible" });
+    expect(messageProblem("   ")).toBeNull();
   });
 });

@@ -1,10 +1,13 @@
 // Client-side checks that mirror the server's limits, so that most bad input is caught before
 // it is sent (the server stays the judge: its answer is what counts).
 
+// The server's limits (src/validate.rs and src/requests.rs; a server test checks these against
+// them). Inputs get them as `maxlength`.
 export const LIMITS = {
   nickname: 32,
   room: 64,
   message: 2000,
+  password: 128,
 } as const;
 
 // Unicode White_Space, the set the server trims (JavaScript's trim differs slightly: it keeps
@@ -79,4 +82,31 @@ export function checkMessage(text: string): Check {
     return { ok: false, code: "invalid_message" };
   }
   return { ok: true, value: text };
+}
+
+/** What is wrong with a field's text, in plain words for the person typing it. */
+export type Problem =
+  | { kind: "required" }
+  | { kind: "tooLong"; max: number; count: number }
+  | { kind: "invisible" };
+
+/**
+ * A name field's problem: empty (when a name is required), too long, or holding characters that
+ * cannot be seen (tabs, line breaks and other control characters).
+ */
+export function nameProblem(raw: string, max: number, required: boolean): Problem | null {
+  const value = trimName(normaliseName(raw));
+  const count = charCount(value);
+  if (count === 0) return required ? { kind: "required" } : null;
+  if (count > max) return { kind: "tooLong", max, count };
+  if (CONTROL.test(value)) return { kind: "invisible" };
+  return null;
+}
+
+/** A message's problem. An empty one or one of spaces alone is no problem: it is not sent. */
+export function messageProblem(text: string): Problem | null {
+  const count = charCount(text);
+  if (count > LIMITS.message) return { kind: "tooLong", max: LIMITS.message, count };
+  if (CONTROL_BUT_LF_TAB.test(text)) return { kind: "invisible" };
+  return null;
 }

@@ -10,7 +10,7 @@ use str0m::media::{MediaKind, Mid, Rid};
 use super::{CallRouter, PAUSE_UNNEEDED_AFTER, RANK_VOICES_EVERY, RouterError, RouterOutput, VOICES_FORWARDED};
 use crate::rooms::PersonId;
 use crate::sfu::allocator::{self, Demand};
-use crate::sfu::track::{Ceiling, Negotiation, Wanted};
+use crate::sfu::track::{Ceiling, Negotiation, Published, Wanted};
 
 impl CallRouter {
     /// What `receiver` wants of `from`'s track `from_mid` (its mid in `from`'s own session): a
@@ -51,7 +51,9 @@ impl CallRouter {
         now: Instant,
     ) -> Result<(), RouterError> {
         let at = self.index(receiver).ok_or(RouterError::NotInCall)?;
-        let others: Vec<PersonId> = self.participants.iter().map(|p| p.id).filter(|id| *id != receiver).collect();
+        let here = self.participants.iter().map(|p| p.id);
+        let elsewhere = self.remote.iter().map(|r| r.owner);
+        let others: Vec<PersonId> = here.chain(elsewhere).filter(|id| *id != receiver).collect();
         for from in others {
             let height = tiles.iter().find(|(shown, _)| *shown == from).map(|(_, height)| *height);
             self.set_shown(at, from, height, now)?;
@@ -100,6 +102,7 @@ impl CallRouter {
     fn shown_changed(&mut self, at: usize, now: Instant) {
         self.allocate(at, now);
         self.offer_if_needed(at);
+        self.ask_nodes_for_layers(now);
     }
 
     /// Shares `at`'s bandwidth estimate among the video tracks it shows (see [`allocator`]), and
@@ -120,7 +123,8 @@ impl CallRouter {
             let Some(wanted) = published.wanted_index(&track.wanted) else { continue };
             let first = self.speaking.first() == Some(&track.from) || published.resumed(now);
             shown.push(index);
-            demands.push(Demand { layers: published.bitrates(), wanted, first });
+            let unsent = track.current.is_none() && !track.started;
+            demands.push(Demand { layers: published.bitrates(), wanted, first, unsent });
         }
         let desired: u64 = demands.iter().map(|d| d.layers[d.wanted.min(d.layers.len() - 1)]).sum();
         let allocation = allocator::allocate(estimate, &demands);
@@ -142,8 +146,9 @@ impl CallRouter {
         me.rtc.bwe().set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
     }
 
-    /// Tells each publisher which layers of its simulcast tracks anyone receives, so that it stops
-    /// encoding and sending the others (LiveKit calls this dynacast).
+    /// Tells each publisher which layers of its simulcast tracks anyone receives, here or on
+    /// another node, so that it stops encoding and sending the others (LiveKit calls this
+    /// dynacast).
     pub(super) fn pause_unneeded_layers(&mut self, now: Instant) {
         let mut told = Vec::new();
         for at in 0..self.participants.len() {
@@ -152,26 +157,11 @@ impl CallRouter {
                 if track.layers.is_empty() {
                     continue;
                 }
-                let (from, mid) = (self.participants[at].id, track.mid);
-                let mut needed = vec![false; track.layers.len()];
-                for receiving in self.participants.iter().flat_map(|p| &p.receiving) {
-                    if receiving.from != from || receiving.from_mid != mid {
-                        continue;
-                    }
-                    let index = |rid: Rid| track.layers.iter().position(|l| *l == rid);
-                    if let Some(current) = receiving.current.and_then(index) {
-                        needed[current] = true;
-                    }
-                    let wanted = match receiving.state {
-                        Negotiation::Open(_) => track.capped(track.resolve(&receiving.wanted), receiving.ceiling),
-                        // About to receive it: the lowest layer, to start with.
-                        Negotiation::Silent | Negotiation::ToOffer | Negotiation::Offered(_) => Wanted::Any,
-                        Negotiation::ToStop(_) | Negotiation::Stopping(_) => Wanted::Paused,
-                    };
-                    match wanted {
-                        Wanted::Layer(rid) => needed[index(rid).unwrap_or(0)] = true,
-                        Wanted::Any | Wanted::Fit(_) => needed[0] = true,
-                        Wanted::Paused => {}
+                let from = self.participants[at].id;
+                let mut needed = self.needed_layers(from, track);
+                for (_, layers) in &track.relayed {
+                    for (layer, rid) in track.layers.iter().enumerate() {
+                        needed[layer] |= layers.contains(&Some(*rid));
                     }
                 }
                 let track = &mut self.participants[at].published[t];
@@ -185,11 +175,38 @@ impl CallRouter {
                 if !unchanged {
                     let rids = track.layers.iter().zip(&active).filter(|(_, a)| **a).map(|(rid, _)| *rid).collect();
                     track.told_active = Some(active);
-                    told.push(RouterOutput::Layers { to: from, mid, active: rids });
+                    told.push(RouterOutput::Layers { to: from, mid: track.mid, active: rids });
                 }
             }
         }
         self.outputs.extend(told);
+    }
+
+    /// Which layers of `from`'s `track` (lowest first; one for a track without simulcast) someone
+    /// here receives, or may soon.
+    pub(super) fn needed_layers(&self, from: PersonId, track: &Published) -> Vec<bool> {
+        let mut needed = vec![false; track.layers.len().max(1)];
+        for receiving in self.participants.iter().flat_map(|p| &p.receiving) {
+            if receiving.from != from || receiving.from_mid != track.mid {
+                continue;
+            }
+            let index = |rid: Rid| track.layers.iter().position(|l| *l == rid);
+            if let Some(current) = receiving.current.and_then(index) {
+                needed[current] = true;
+            }
+            let wanted = match receiving.state {
+                Negotiation::Open(_) => track.capped(track.resolve(&receiving.wanted), receiving.ceiling),
+                // About to receive it: the lowest layer, to start with.
+                Negotiation::Silent | Negotiation::ToOffer | Negotiation::Offered(_) => Wanted::Any,
+                Negotiation::ToStop(_) | Negotiation::Stopping(_) => Wanted::Paused,
+            };
+            match wanted {
+                Wanted::Layer(rid) => needed[index(rid).unwrap_or(0)] = true,
+                Wanted::Any | Wanted::Fit(_) => needed[0] = true,
+                Wanted::Paused => {}
+            }
+        }
+        needed
     }
 
     /// A receiver's bandwidth estimate, as str0m's would say it.
@@ -206,10 +223,10 @@ impl CallRouter {
         self.participants[self.index(id).expect("in the call")].probing
     }
 
-    /// Whether `from`'s voice is forwarded now: always in a call small enough, else when among
-    /// the loudest or those told as speaking.
+    /// Whether `from`'s voice is forwarded now: always in a call small enough (its people here
+    /// and on other nodes), else when among the loudest or those told as speaking.
     pub(super) fn audible_now(&mut self, from: PersonId, now: Instant) -> bool {
-        if self.participants.len() <= self.all_voices_up_to {
+        if self.participants.len() + self.remote.len() <= self.all_voices_up_to {
             return true;
         }
         if self.audible_at.is_none_or(|at| now.duration_since(at) >= RANK_VOICES_EVERY) {

@@ -17,10 +17,12 @@
 //!
 //! Here: the connections, their negotiation and forwarding. Beside it: `layers` (which layers
 //! each receiver gets, which publishers need not send, which voices go in a large call),
-//! `stats` (what the admin panel shows), `tests` (the router against str0m peers).
+//! `cascade` (people of other nodes, whose tracks their nodes relay, and what this router relays
+//! them), `stats` (what the admin panel shows), `tests` (the router against str0m peers).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::bwe::{Bitrate, BweKind};
@@ -32,14 +34,14 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, StreamTx, Vp8Descri
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
 use super::allocator::Hysteresis;
+use super::relay::Packet;
 use super::rewrite::{Numbers, Rewritten};
 use super::speakers::Speakers;
+pub use super::track::KEYFRAME_REQUEST_EVERY;
 use super::track::{Negotiation, Published, RateMeter, Receiving, Sent, Take, Wanted, vp8_keyframe_height};
 use crate::metrics::COUNTERS;
 use crate::rooms::PersonId;
 
-/// A publisher's track is asked for a keyframe at most this often, however many receivers ask.
-pub const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_millis(500);
 /// A participant whose connection is not up this long after joining is gone, as one whose ICE
 /// dies is.
 pub const CONNECT_WITHIN: Duration = Duration::from_secs(15);
@@ -94,6 +96,11 @@ pub enum RouterOutput {
     /// Of `to`'s simulcast track `mid`, the layers someone receives (or may soon): the browser is
     /// to send those and pause the rest, which nobody needs.
     Layers { to: PersonId, mid: Mid, active: Vec<Rid> },
+    /// For another node's media server, carrying people of the same call (see `cascade`).
+    ToNode { to: Arc<str>, message: ToNode },
+    /// The tracks this router's people publish changed: each other node of the call is to be
+    /// told them all again ([`CallRouter::local_tracks`]).
+    TracksChanged,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +179,10 @@ pub struct CallRouter {
     /// or of the batch of datagrams while `holding`.
     written: Vec<PersonId>,
     holding: bool,
+    /// The people of other nodes in the call, whose tracks come from their nodes (`cascade`).
+    remote: Vec<RemotePublisher>,
+    /// Those a host muted: their voice is not forwarded, whatever their browser sends.
+    silenced: Vec<PersonId>,
 }
 
 struct Participant {
@@ -247,6 +258,8 @@ impl CallRouter {
             negotiating: false,
             written: Vec::new(),
             holding: false,
+            remote: Vec::new(),
+            silenced: Vec::new(),
         }
     }
 
@@ -262,6 +275,15 @@ impl CallRouter {
     pub fn without_bandwidth_estimation(mut self) -> Self {
         self.estimating = false;
         self
+    }
+
+    /// Forwards `id`'s voice no more (a host muted them), or again. Kept whether or not they are
+    /// in the call yet.
+    pub fn silence(&mut self, id: PersonId, silenced: bool) {
+        self.silenced.retain(|m| *m != id);
+        if silenced {
+            self.silenced.push(id);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -336,9 +358,10 @@ impl CallRouter {
         });
         let newest = self.participants.len() - 1;
         let (others, me) = self.participants.split_at_mut(newest);
-        let receiving = others
-            .iter()
-            .flat_map(|p| p.published.iter().map(move |track| (p.id, track)))
+        let here = others.iter().flat_map(|p| p.published.iter().map(move |track| (p.id, track)));
+        let elsewhere = self.remote.iter().flat_map(|r| r.published.iter().map(move |track| (r.owner, track)));
+        let receiving = here
+            .chain(elsewhere)
             .map(|(from, track)| Receiving { wanted: me[0].wants(from, track.kind), ..Receiving::new(from, track) })
             .collect();
         me[0].receiving = receiving;
@@ -393,8 +416,13 @@ impl CallRouter {
         self.participants.iter().map(|p| p.id)
     }
 
+    /// `from`'s track `mid`, whether `from` is here or on another node.
     fn published_track(&self, from: PersonId, mid: Mid) -> Option<&Published> {
-        self.index(from).and_then(|at| self.participants[at].published.iter().find(|t| t.mid == mid))
+        let published = match self.index(from) {
+            Some(at) => &self.participants[at].published,
+            None => &self.remote.iter().find(|r| r.owner == from)?.published,
+        };
+        published.iter().find(|t| t.mid == mid)
     }
 
     /// Someone leaves the call: the others stop receiving their tracks.
@@ -403,6 +431,9 @@ impl CallRouter {
         let mut gone = self.participants.remove(at);
         gone.rtc.disconnect();
         self.forget(id);
+        if gone.published.iter().any(|t| t.heard) {
+            self.outputs.push_back(RouterOutput::TracksChanged);
+        }
         self.drive((0..self.participants.len()).collect(), now);
     }
 
@@ -489,6 +520,7 @@ impl CallRouter {
                 self.allocate(at, now);
             }
             self.pause_unneeded_layers(now);
+            self.ask_nodes_for_layers(now);
         }
         for p in &mut self.participants {
             if !p.connected && now.duration_since(p.joined) >= CONNECT_WITHIN {
@@ -676,8 +708,8 @@ impl CallRouter {
         self.negotiating = true;
     }
 
-    /// Forwards a publisher's packet to everyone receiving its track (and layer), numbered for
-    /// each (see [`super::rewrite`]).
+    /// A packet of a local publisher's: to the other nodes of the call that want its layer, and
+    /// to everyone here receiving its track.
     fn forward(&mut self, at: usize, packet: RtpPacket, now: Instant) {
         let from = self.participants[at].id;
         let me = &mut self.participants[at];
@@ -697,12 +729,50 @@ impl CallRouter {
             self.first_heard(at, index);
         }
         let ext = &packet.header.ext_vals;
-        if let Some(level) = ext.audio_level {
-            self.speakers.heard(from, level, ext.voice_activity.unwrap_or(true), now);
+        let arrived = packet.timestamp;
+        // A muted voice goes on as padding does: numbered around, heard by nobody, not loud.
+        let silenced = self.participants[at].published[index].kind == MediaKind::Audio && self.silenced.contains(&from);
+        let packet = Packet {
+            sequence: *packet.seq_no,
+            time: packet.header.timestamp,
+            marker: packet.header.marker,
+            audio_level: if silenced { None } else { ext.audio_level },
+            voice_activity: ext.voice_activity,
+            video_orientation: ext.video_orientation,
+            payload: if silenced { Arc::from([]) } else { packet.payload },
+        };
+        self.relay(at, index, rid, &packet);
+        // Set aside while the others are written to (none of them is `at`), rather than copied
+        // for each packet.
+        let mut published = std::mem::take(&mut self.participants[at].published);
+        let needs_keyframe = self.distribute(from, Some(at), &mut published[index], rid, packet, arrived, now);
+        self.participants[at].published = published;
+        // Of audio, which has no keyframes, `request_keyframe` asks nothing.
+        if needs_keyframe {
+            self.request_keyframe(from, mid, rid, now);
+        }
+    }
+
+    /// Forwards a packet of `from`'s track (published here by participant `at`, or on another
+    /// node) to everyone here receiving it, numbered for each (see [`super::rewrite`]). True if
+    /// someone waits for a keyframe of its layer.
+    #[allow(clippy::too_many_arguments)]
+    fn distribute(
+        &mut self,
+        from: PersonId,
+        at: Option<usize>,
+        track: &mut Published,
+        rid: Option<Rid>,
+        packet: Packet,
+        arrived: Instant,
+        now: Instant,
+    ) -> bool {
+        let mid = track.mid;
+        if let Some(level) = packet.audio_level {
+            self.speakers.heard(from, level, packet.voice_activity.unwrap_or(true), now);
         }
         // Padding, and voices not forwarded in a large call: left out, numbered around.
-        let left_out = packet.payload.is_empty() || (ext.audio_level.is_some() && !self.audible_now(from, now));
-        let track = &mut self.participants[at].published[index];
+        let left_out = packet.payload.is_empty() || (packet.audio_level.is_some() && !self.audible_now(from, now));
         let video = track.kind == MediaKind::Video;
         let descriptor = video.then(|| Vp8Descriptor::parse(&packet.payload).ok()).flatten();
         let keyframe = !video || descriptor.is_some_and(|d| d.starts_keyframe(&packet.payload));
@@ -728,26 +798,23 @@ impl CallRouter {
             }
         }
         let numbers = Numbers {
-            sequence: *packet.seq_no,
-            time: packet.header.timestamp,
+            sequence: packet.sequence,
+            time: packet.time,
             picture: descriptor.and_then(|d| d.picture_id()),
             tl0: descriptor.and_then(|d| d.tl0_pic_idx()),
         };
         // Kept, so that the receiving browser can tell who is loud, and turn a phone's picture.
         let ext_vals = ExtensionValues {
-            audio_level: ext.audio_level,
-            voice_activity: ext.voice_activity,
-            video_orientation: ext.video_orientation,
+            audio_level: packet.audio_level,
+            voice_activity: packet.voice_activity,
+            video_orientation: packet.video_orientation,
             ..Default::default()
         };
-        // Set aside while the others are written to (none of them is `at`), rather than copied
-        // for each packet.
-        let published = std::mem::take(&mut self.participants[at].published);
-        let publisher = &published[index];
+        let publisher: &Published = track;
         // The first packets of a layer may come before its keyframe can be asked for.
         let mut needs_keyframe = false;
         for (to, p) in self.participants.iter_mut().enumerate() {
-            if to == at {
+            if Some(to) == at {
                 continue;
             }
             for track in &mut p.receiving {
@@ -761,7 +828,7 @@ impl CallRouter {
                 }
                 let wanted = publisher.capped(publisher.resolve(&track.wanted), track.ceiling);
                 let wanted = publisher.available(wanted, now);
-                match track.takes(rid, keyframe, packet.header.marker, &wanted) {
+                match track.takes(rid, keyframe, packet.marker, &wanted) {
                     Take::Packet => {}
                     Take::Nothing => continue,
                     Take::NothingUntilKeyframe => {
@@ -773,8 +840,8 @@ impl CallRouter {
                 let mut direct = p.rtc.direct_api();
                 let Some(stream) = direct.stream_tx(&ssrc) else { continue };
                 let mut write =
-                    RtpWrite::new(pt, numbers.sequence.into(), numbers.time, packet.timestamp, packet.payload.clone())
-                        .marker(packet.header.marker)
+                    RtpWrite::new(pt, numbers.sequence.into(), numbers.time, arrived, packet.payload.clone())
+                        .marker(packet.marker)
                         .ext_vals(ext_vals.clone())
                         .nackable(video);
                 if let Some(patch) = descriptor.and_then(|d| vp8_patch(d, &numbers)) {
@@ -786,11 +853,7 @@ impl CallRouter {
                 }
             }
         }
-        self.participants[at].published = published;
-        // Of audio, which has no keyframes, `request_keyframe` asks nothing.
-        if needs_keyframe {
-            self.request_keyframe(from, mid, rid, now);
-        }
+        needs_keyframe
     }
 
     /// Media of `at`'s track `index` comes: the first time, everyone else is to be offered it.
@@ -807,6 +870,7 @@ impl CallRouter {
             }
         }
         self.negotiating = true;
+        self.outputs.push_back(RouterOutput::TracksChanged);
     }
 
     /// Asks a publisher for a keyframe a receiver needs: of the layer it gets or wants; of every
@@ -827,24 +891,23 @@ impl CallRouter {
         }
     }
 
+    /// Asks `from`'s browser for a keyframe of `mid`'s layer `rid`, or their node if they are
+    /// on another.
     fn request_keyframe(&mut self, from: PersonId, mid: Mid, rid: Option<Rid>, now: Instant) {
-        let Some(at) = self.index(from) else { return };
+        let Some(at) = self.index(from) else {
+            self.request_remote_keyframe(from, mid, rid, now);
+            return;
+        };
         let publisher = &mut self.participants[at];
         let Some(track) = publisher.published.iter_mut().find(|t| t.mid == mid) else { return };
-        let last = track.keyframe_requests.iter_mut().find(|(layer, _)| *layer == rid);
-        if track.kind != MediaKind::Video
-            || last.as_ref().is_some_and(|(_, last)| now.duration_since(*last) < KEYFRAME_REQUEST_EVERY)
-        {
+        if !track.keyframe_due(rid, now) {
             return;
         }
         let mut direct = publisher.rtc.direct_api();
         let Some(stream) = direct.stream_rx_by_mid(mid, rid) else { return };
         stream.request_keyframe(KeyframeRequestKind::Pli);
         COUNTERS.media_keyframe_request();
-        match last {
-            Some((_, last)) => *last = now,
-            None => track.keyframe_requests.push((rid, now)),
-        }
+        track.keyframe_asked(rid, now);
     }
 
     /// Offers a participant the tracks that came or went, unless an offer of the router's still
@@ -885,29 +948,15 @@ impl CallRouter {
         let gone = self.participants.remove(at);
         self.outputs.push_back(RouterOutput::Gone(gone.id));
         self.forget(gone.id);
+        if gone.published.iter().any(|t| t.heard) {
+            self.outputs.push_back(RouterOutput::TracksChanged);
+        }
     }
 
     /// The others stop receiving what `id` published (offered at the end of the next drive).
     fn forget(&mut self, id: PersonId) {
         self.by_source.retain(|_, owner| *owner != id);
-        self.speakers.forget(id);
-        for p in &mut self.participants {
-            p.receiving.retain_mut(|track| {
-                if track.from != id {
-                    return true;
-                }
-                match track.state {
-                    // Never in a session description: nothing to stop.
-                    Negotiation::Silent | Negotiation::ToOffer => false,
-                    Negotiation::Offered(mid) | Negotiation::Open(mid) | Negotiation::ToStop(mid) => {
-                        track.state = Negotiation::ToStop(mid);
-                        true
-                    }
-                    Negotiation::Stopping(_) => true,
-                }
-            });
-        }
-        self.negotiating = true;
+        self.stop_receiving(id, None);
     }
 }
 
@@ -950,9 +999,12 @@ fn keep_for_resends(stream: &mut StreamTx, window: Duration) {
     stream.set_rtx_cache(RESEND_PACKETS_AT_MOST, window, RESEND_SHARE_AT_MOST);
 }
 
+mod cascade;
 mod layers;
 mod stats;
 #[cfg(test)]
 mod tests;
 
+use cascade::RemotePublisher;
+pub use cascade::ToNode;
 pub use stats::{LayerStats, ParticipantStats, PublishedStats, ReceivingStats};

@@ -74,6 +74,10 @@ struct Call {
     speakers: Vec<Vec<PersonId>>,
     /// The user names of the STUN requests browsers sent (their first part).
     ufrags_seen: std::collections::HashSet<String>,
+    /// What the router has for other nodes, in order.
+    to_nodes: Vec<(Arc<str>, ToNode)>,
+    /// Its people's tracks changed since the other nodes were last told.
+    tracks_changed: bool,
 }
 
 impl Call {
@@ -87,6 +91,8 @@ impl Call {
             gone: Vec::new(),
             speakers: Vec::new(),
             ufrags_seen: Default::default(),
+            to_nodes: Vec::new(),
+            tracks_changed: false,
         }
     }
 
@@ -186,15 +192,20 @@ impl Call {
     fn run(&mut self, duration: Duration) {
         let until = self.now + duration;
         while self.now < until {
-            self.now += STEP;
-            let since = self.now - self.start;
-            if since.as_millis().is_multiple_of(20) {
-                for b in &mut self.browsers {
-                    send_frame(b, self.now, since);
-                }
-            }
-            self.exchange();
+            self.step();
         }
+    }
+
+    /// One [`STEP`] of [`Call::run`].
+    fn step(&mut self) {
+        self.now += STEP;
+        let since = self.now - self.start;
+        if since.as_millis().is_multiple_of(20) {
+            for b in &mut self.browsers {
+                send_frame(b, self.now, since);
+            }
+        }
+        self.exchange();
     }
 
     /// Moves datagrams and offers until nothing is left to move.
@@ -250,6 +261,8 @@ impl Call {
                         let b = self.browsers.iter_mut().find(|b| b.id == to).unwrap();
                         b.active_layers = Some(active.iter().map(|r| r.to_string()).collect());
                     }
+                    RouterOutput::ToNode { to, message } => self.to_nodes.push((to, message)),
+                    RouterOutput::TracksChanged => self.tracks_changed = true,
                 }
             }
             if !moved {
@@ -562,6 +575,28 @@ fn the_others_are_told_who_speaks_from_the_audio_levels_of_the_packets() {
     call.run(Duration::from_secs(2));
     assert_eq!(call.speakers.last(), Some(&vec![call.browsers[2].id]));
     assert!(call.speakers.len() <= 4, "told only as it changed: {:?}", call.speakers);
+}
+
+#[test]
+fn a_voice_a_host_muted_reaches_nobody_and_is_not_taken_for_a_speaker_whatever_its_browser_sends() {
+    let mut call = Call::with_audio(3);
+    call.browsers[1].level = -20;
+    call.run(Duration::from_secs(2));
+    let muted = call.browsers[1].id;
+    call.router.silence(muted, true);
+    let before: Vec<HashMap<Mid, usize>> = (0..3).map(|at| call.counts(at)).collect();
+    call.run(Duration::from_secs(2));
+    for at in [0, 2] {
+        assert_eq!(call.tracks_going_on(at, &before[at], 0), 1, "browser {at} hears only the one not muted");
+    }
+    assert_eq!(call.tracks_going_on(1, &before[1], 50), 2, "the muted one still hears both others");
+    assert_ne!(call.speakers.last(), Some(&vec![muted]), "nor is it the speaker");
+    call.router.silence(muted, false);
+    let before: Vec<HashMap<Mid, usize>> = (0..3).map(|at| call.counts(at)).collect();
+    call.run(Duration::from_secs(2));
+    for at in [0, 2] {
+        assert_eq!(call.tracks_going_on(at, &before[at], 50), 2, "browser {at} hears it again");
+    }
 }
 
 const LAYERS: [(&str, usize); 3] = [("l", 300), ("m", 1_500), ("h", 6_000)];
@@ -878,4 +913,171 @@ fn datagrams_of_nobody_in_the_call_are_refused_and_harm_nothing() {
     for (at, before) in before.iter().enumerate() {
         assert_eq!(call.tracks_going_on(at, before, 50), 1, "browser {at} goes on hearing the other");
     }
+}
+
+/// Two nodes of a call (cascading): a router each, with its own browsers, and what each has for
+/// the other handed over at once, as their connection would.
+struct TwoNodes {
+    a: Call,
+    b: Call,
+    /// Media packets that crossed from `a` to `b`, by layer.
+    crossed: HashMap<Option<Rid>, usize>,
+    /// Keyframes `b` asked of `a`.
+    keyframes_asked: usize,
+}
+
+impl TwoNodes {
+    fn new() -> Self {
+        let mut b = Call::new();
+        let a = Call::new();
+        (b.start, b.now) = (a.start, a.now);
+        Self { a, b, crossed: HashMap::new(), keyframes_asked: 0 }
+    }
+
+    fn run(&mut self, duration: Duration) {
+        let until = self.a.now + duration;
+        while self.a.now < until {
+            self.a.step();
+            self.b.step();
+            self.cross();
+        }
+    }
+
+    /// Hands what each router has for the other over, until neither has anything.
+    fn cross(&mut self) {
+        loop {
+            let mut moved = false;
+            for (from, to) in [("a", "b"), ("b", "a")] {
+                let (sender, receiver) =
+                    if from == "a" { (&mut self.a, &mut self.b) } else { (&mut self.b, &mut self.a) };
+                let now = receiver.now;
+                if std::mem::take(&mut sender.tracks_changed) {
+                    moved = true;
+                    receiver.router.remote_tracks(from, sender.router.local_tracks(), now);
+                }
+                for (node, message) in std::mem::take(&mut sender.to_nodes) {
+                    moved = true;
+                    assert_eq!(&*node, to, "the router names the node of the track");
+                    match message {
+                        ToNode::Media { owner, mid, rid, packet } => {
+                            if from == "a" {
+                                *self.crossed.entry(rid).or_default() += 1;
+                            }
+                            receiver.router.relayed(from, [(owner, mid, rid, packet)], now);
+                        }
+                        ToNode::Want { owner, mid, layers } => {
+                            receiver.router.node_wants(from, owner, mid, layers, now)
+                        }
+                        ToNode::Keyframe { owner, mid, rid } => {
+                            if from == "b" {
+                                self.keyframes_asked += 1;
+                            }
+                            receiver.router.node_needs_keyframe(owner, mid, rid, now);
+                        }
+                    }
+                }
+                receiver.exchange();
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_track_watched_by_two_on_another_node_crosses_once_in_the_layer_they_need() {
+    let mut nodes = TwoNodes::new();
+    let camera = nodes.a.join_with_layers(MediaKind::Video, &LAYERS);
+    let first = nodes.b.join(MediaKind::Audio);
+    let second = nodes.b.join(MediaKind::Audio);
+    nodes.run(Duration::from_secs(2));
+    let (from, (from_mid, _)) = (nodes.a.browsers[camera].id, nodes.a.browsers[camera].sends.unwrap());
+    for viewer in [first, second] {
+        let to = nodes.b.browsers[viewer].id;
+        // LAYERS' heights are not in their frames: taken as 180, 360 and 720 pixels.
+        nodes.b.router.show(to, from, Some(150), nodes.b.now).unwrap();
+    }
+    // Past the while a layer no longer needed goes on crossing.
+    nodes.run(PAUSE_UNNEEDED_AFTER + Duration::from_secs(1));
+    nodes.crossed.clear();
+    let before: Vec<_> = [first, second].map(|v| nodes.b.counts(v)).into();
+    nodes.run(Duration::from_secs(2));
+
+    for (viewer, before) in [first, second].into_iter().zip(&before) {
+        assert_eq!(
+            nodes.b.tracks_going_on(viewer, before, 50),
+            2,
+            "each viewer on b gets the camera on a, and the other's voice"
+        );
+        let heard = nodes.b.browsers[viewer].heard.values().flatten().filter(|h| h.size >= 300).last().copied();
+        assert_eq!(heard.map(|h| h.size), Some(300), "in the layer that fits its tile");
+    }
+    let low = nodes.crossed.get(&Some(Rid::from("l"))).copied().unwrap_or(0);
+    assert_eq!(nodes.crossed.keys().collect::<Vec<_>>(), [&Some(Rid::from("l"))], "only the low layer crosses");
+    // A frame every 20 ms: 100 in 2 s, each in one packet, crossing once for both viewers.
+    assert!((95..=105).contains(&low), "{low} packets crossed for two viewers of 100 frames");
+    // The tracks the two viewers publish crossed too, the other way: the camera's browser hears them.
+    assert_eq!(nodes.a.tracks_heard(camera, 20), 2);
+
+    // One of them wants it sharper: the high layer crosses from its keyframe on, the other
+    // viewer keeps the low one.
+    let asked = nodes.keyframes_asked;
+    let to = nodes.b.browsers[first].id;
+    nodes.b.router.set_wanted(to, from, from_mid, Wanted::Layer(Rid::from("h")), nodes.b.now).unwrap();
+    nodes.run(Duration::from_secs(1));
+    assert!(nodes.keyframes_asked > asked, "b asks a for a keyframe of the high layer");
+    let last =
+        |viewer: usize| nodes.b.browsers[viewer].heard.values().flatten().filter(|h| h.size >= 300).last().copied();
+    let sharp = last(first).unwrap();
+    assert_eq!(sharp.size, 6_000);
+    assert_eq!(last(second).map(|h| h.size), Some(300));
+    let switched = nodes.b.browsers[first].heard.values().flatten().find(|h| h.size == 6_000).unwrap();
+    assert!(switched.keyframe, "the switch across the hop is at a keyframe");
+
+    // Someone who joins on b later is offered the camera on a at once.
+    let late = nodes.b.join(MediaKind::Audio);
+    nodes.run(Duration::from_secs(1));
+    let video = nodes.b.browsers[late].heard.values().flatten().filter(|h| h.size >= 300).count();
+    assert!(video > 20, "the latecomer on b gets the camera on a: {video} frames");
+}
+
+#[test]
+fn when_a_node_leaves_its_tracks_stop_and_nothing_more_is_sent_to_it() {
+    let mut nodes = TwoNodes::new();
+    let camera = nodes.a.join(MediaKind::Video);
+    let viewer = nodes.b.join(MediaKind::Audio);
+    nodes.run(Duration::from_secs(2));
+    assert_eq!(nodes.b.tracks_heard(viewer, 20), 1, "the viewer on b gets the camera on a");
+    assert_eq!(nodes.a.tracks_heard(camera, 20), 1, "and the camera's browser the viewer's voice");
+    assert_eq!(nodes.b.router.remote_nodes(), [Arc::from("a")]);
+
+    let now = nodes.b.now;
+    nodes.b.router.node_left("a", now);
+    nodes.a.router.node_left("b", now);
+    nodes.run(Duration::from_secs(1));
+    assert!(nodes.b.router.remote_nodes().is_empty());
+    nodes.crossed.clear();
+    nodes.run(Duration::from_secs(1));
+    assert!(nodes.crossed.is_empty(), "nothing crosses to a node gone: {:?}", nodes.crossed);
+    assert!(nodes.b.browsers[viewer].offers >= 2, "the viewer was offered the camera's track stopped");
+}
+
+#[test]
+fn a_call_spanning_nodes_counts_everyone_in_it_for_the_loudest_voices_rule() {
+    let mut nodes = TwoNodes::new();
+    for call in [&mut nodes.a, &mut nodes.b] {
+        call.router = CallRouter::new(addresses()).without_bandwidth_estimation().with_all_voices_up_to(4);
+    }
+    // Three on a, two on b: a call of five, though each node has fewer than the limit.
+    for _ in 0..3 {
+        nodes.a.join(MediaKind::Audio);
+    }
+    let listener = nodes.b.join(MediaKind::Audio);
+    nodes.b.join(MediaKind::Audio);
+    nodes.a.browsers[0].level = -20;
+    nodes.run(Duration::from_secs(2));
+    let before = nodes.b.counts(listener);
+    nodes.run(Duration::from_secs(1));
+    assert_eq!(nodes.b.tracks_going_on(listener, &before, 20), 1, "only the one who speaks, of the four others");
 }
