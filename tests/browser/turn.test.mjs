@@ -85,9 +85,14 @@ test("with --ice-transport-policy relay, two users' call goes through the TURN s
       assert.equal(conn.iceTransportPolicy, "relay", `${who}'s connection is relay-only`);
       assert.ok(conn.candidates.length > 0, `${who} gathered candidates`);
       for (const c of conn.candidates) assert.match(c, / typ relay /, `${who} gathered relay candidates only`);
-      const [{ pair }] = await selectedPairs(user.page);
-      assert.ok(pair, `${who} has a selected candidate pair`);
-      assert.equal(pair.state, "succeeded", `${who}'s selected pair succeeded`);
+      // A pair whose check is being repeated reads "in-progress" for a moment: read until it
+      // has succeeded.
+      const pair = await eventually(async () => {
+        const [{ pair }] = await selectedPairs(user.page);
+        assert.ok(pair, `${who} has a selected candidate pair`);
+        assert.equal(pair.state, "succeeded", `${who}'s selected pair succeeded`);
+        return pair;
+      });
       assert.equal(pair.local.type, "relay", `${who}'s selected pair is a relay one: ${JSON.stringify(pair)}`);
       assert.equal(pair.local.address, "127.0.0.1", `${who}'s relay address is the TURN server's`);
     }
