@@ -120,14 +120,26 @@ impl Rooms {
     /// Sets the hash of the room's password, or takes the password away; the room as it now is,
     /// if that changed it.
     pub fn set_password(&mut self, room: &str, hash: Option<Arc<str>>) -> Result<Option<RoomInfo>, ApiError> {
+        Ok(self.set_setting(room, hash, |r| &mut r.password)?.map(|r| r.info()))
+    }
+
+    /// Sets one of an open room's settings (`field` says which) to `value`; the room, if that
+    /// changed it (a change is news to its members: the presence version moves on).
+    fn set_setting<T: PartialEq>(
+        &mut self,
+        room: &str,
+        value: T,
+        field: impl FnOnce(&mut Room) -> &mut T,
+    ) -> Result<Option<&mut Room>, ApiError> {
         self.open_room(room)?;
         let r = self.rooms.get_mut(room).expect("checked");
-        if r.password == hash {
+        let setting = field(r);
+        if *setting == value {
             return Ok(None);
         }
-        r.password = hash;
+        *setting = value;
         self.presence_version += 1;
-        Ok(Some(r.info()))
+        Ok(Some(r))
     }
 
     /// Whether `hash` is that of the room's host key.
@@ -162,15 +174,9 @@ impl Rooms {
     /// Turns the waiting room on or off; the room as it now is, if that changed it. Turned off,
     /// it lets in everyone waiting: returned, for their nodes to tell them.
     pub fn set_waiting_room(&mut self, room: &str, on: bool) -> Result<Option<(RoomInfo, Vec<Waiter>)>, ApiError> {
-        self.open_room(room)?;
-        let r = self.rooms.get_mut(room).expect("checked");
-        if r.waiting_room == on {
-            return Ok(None);
-        }
-        r.waiting_room = on;
+        let Some(r) = self.set_setting(room, on, |r| &mut r.waiting_room)? else { return Ok(None) };
         let admitted = if on { Vec::new() } else { std::mem::take(&mut r.waiting) };
         r.admitted.extend(admitted.iter().map(|w| w.id));
-        self.presence_version += 1;
         Ok(Some((r.info(), admitted)))
     }
 
@@ -277,14 +283,7 @@ impl Rooms {
 
     /// Locks or unlocks a room; the room as it now is, if that changed it.
     pub fn set_locked(&mut self, room: &str, locked: bool) -> Result<Option<RoomInfo>, ApiError> {
-        self.open_room(room)?;
-        let r = self.rooms.get_mut(room).expect("checked");
-        if r.locked == locked {
-            return Ok(None);
-        }
-        r.locked = locked;
-        self.presence_version += 1;
-        Ok(Some(r.info()))
+        Ok(self.set_setting(room, locked, |r| &mut r.locked)?.map(|r| r.info()))
     }
 
     /// Raises someone's hand (`Some(when)`) or lowers it. Returns them as the room now sees them,
