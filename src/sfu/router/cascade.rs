@@ -127,19 +127,18 @@ impl CallRouter {
         packets: impl IntoIterator<Item = (PersonId, Mid, Option<Rid>, Packet)>,
         now: Instant,
     ) {
-        self.holding = true;
-        for (owner, mid, rid, packet) in packets {
-            let Some(r) = self.remote.iter().position(|r| r.owner == owner && &*r.node == node) else { continue };
-            let Some(index) = self.remote[r].published.iter().position(|t| t.mid == mid) else { continue };
-            let mut published = std::mem::take(&mut self.remote[r].published);
-            let needs_keyframe = self.distribute(owner, None, &mut published[index], rid, packet, now, now);
-            self.remote[r].published = published;
-            if needs_keyframe {
-                self.request_keyframe(owner, mid, rid, now);
+        self.holding_writes(now, |router| {
+            for (owner, mid, rid, packet) in packets {
+                let Some(r) = router.remote.iter().position(|r| r.owner == owner && &*r.node == node) else { continue };
+                let Some(index) = router.remote[r].published.iter().position(|t| t.mid == mid) else { continue };
+                let mut published = std::mem::take(&mut router.remote[r].published);
+                let needs_keyframe = router.distribute(owner, None, &mut published[index], rid, packet, now, now);
+                router.remote[r].published = published;
+                if needs_keyframe {
+                    router.request_keyframe(owner, mid, rid, now);
+                }
             }
-        }
-        self.holding = false;
-        self.drive(Vec::new(), now);
+        });
     }
 
     /// `node`'s people need these layers of `owner`'s track `mid` (someone here): only those are

@@ -446,10 +446,17 @@ impl CallRouter {
         now: Instant,
         datagrams: impl IntoIterator<Item = (Protocol, SocketAddr, SocketAddr, D)>,
     ) {
+        self.holding_writes(now, |router| {
+            for (proto, source, destination, datagram) in datagrams {
+                router.handle_receive(now, proto, source, destination, datagram.as_ref());
+            }
+        });
+    }
+
+    /// Runs `work`, which writes packets to receivers, then polls each receiver written to once.
+    fn holding_writes(&mut self, now: Instant, work: impl FnOnce(&mut Self)) {
         self.holding = true;
-        for (proto, source, destination, datagram) in datagrams {
-            self.handle_receive(now, proto, source, destination, datagram.as_ref());
-        }
+        work(self);
         self.holding = false;
         self.drive(Vec::new(), now);
     }
