@@ -27,7 +27,9 @@ const OUTBOX: usize = 65_536;
 /// Commands sent to Redis in one write.
 const BATCH: usize = 512;
 const RETRY_MIN: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(2);
+/// Below [`MEDIA_NODE_TIMEOUT`]: after Redis comes back, the nodes' links come up within this of
+/// each other, so that none judges another quiet that is only still retrying.
+const RETRY_MAX: Duration = Duration::from_secs(1);
 /// A Redis that does not answer for this long is treated as gone.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 

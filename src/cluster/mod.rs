@@ -35,15 +35,16 @@ pub const PREFIX: &str = "noom";
 /// moves with any change to them, and the CHANGELOG says so. Nodes of another version are not
 /// heard: a cluster runs one version (docs/operating.md, "Upgrading").
 pub const PROTOCOL: u32 = 3;
-/// How often a node says it is alive.
-pub const HEARTBEAT: Duration = Duration::from_millis(500);
+/// How often a node says it is alive: six times within [`MEDIA_NODE_TIMEOUT`], so that only a
+/// node stalled or dead, never a heartbeat late on a busy machine, is judged quiet.
+pub const HEARTBEAT: Duration = Duration::from_millis(250);
 /// A node not heard from for this long is gone: its people leave every room.
 pub const NODE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A node not heard from for this long carries no call any more: each moves to a live node.
 /// Far shorter than [`NODE_TIMEOUT`]: video frozen for seconds is worse than a call moved in
 /// vain, which costs its people a second of video, while people taken out of a room in vain
 /// lose their place in it.
-pub const MEDIA_NODE_TIMEOUT: Duration = Duration::from_secs(2);
+pub const MEDIA_NODE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// A change a node made to the people it owns, or a message about the node itself.
 ///

@@ -9,7 +9,7 @@
 // - Three nodes behind nginx, a page on each, the call on the first page's node: that node is
 //   killed, and within 5 s the people of the other two see each other again through one live
 //   node's media server, and the page that was on the killed node comes back through nginx as a
-//   newcomer; or it shuts down, handing the call over first, and no picture stops for more than
+//   newcomer, never shown its old self; or it shuts down, handing the call over first, and no picture stops for more than
 //   2 s.
 // - With `--cascade`, each page's media goes through its own node, and the nodes forward each other
 //   the tracks: one watched by two pages of the other node crosses once (the relay counters and
@@ -234,6 +234,22 @@ async function longestWaits(pairs, nodes, what) {
 }
 
 /**
+ * From now on, records whether the page ever shows `id` (the page's own id until its node goes)
+ * as someone else: a tile or an entry in the list of people that is not its own.
+ */
+function watchFormerSelf(page, id) {
+  return page.evaluate((id) => {
+    window.__formerSelfSeen = [];
+    const look = () => {
+      for (const el of document.querySelectorAll(`#tiles .tile[data-id="${id}"]:not([data-self]), .person[data-id="${id}"]:not(.self)`)) {
+        window.__formerSelfSeen.push(el.className);
+      }
+    };
+    new MutationObserver(look).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-id", "data-self", "class"] });
+  }, id);
+}
+
+/**
  * Ann comes back through nginx, on a node left, as a newcomer: her page joins the room and the
  * call again by itself. Ms from `since` until she decodes Ben and Cai again and they decode her.
  */
@@ -264,6 +280,7 @@ async function nodeGoes(t, room, how, { bound, annBound, cascade }) {
   try {
     const [, ben, cai] = users;
     for (const user of users) await watchDecoding(user.page);
+    await watchFormerSelf(users[0].page, users[0].id);
     const since = Date.now();
     await how(carrier);
     for (const { who, ms } of await longestWaits([[ben, cai], [cai, ben]], survivors, "after Ann's node went")) {
@@ -272,6 +289,7 @@ async function nodeGoes(t, room, how, { bound, annBound, cascade }) {
     }
     const annTook = await annBack(t, users, survivors, since);
     if (annBound) assert.ok(annTook <= annBound, `Ann's media back within ${annBound} ms, not ${annTook} ms`);
+    assert.deepEqual(await users[0].page.evaluate(() => window.__formerSelfSeen), [], "Ann's page never shows her old self beside her");
     for (const user of users) assertNoPageErrors(user, user.name);
   } finally {
     await stop();

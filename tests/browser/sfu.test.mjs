@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useServer } from "../support/server.mjs";
-import { assertNoPageErrors, enterRoom, eventually, expectVisible, launchBrowser, useBrowser } from "../support/browser.mjs";
+import { assertNoPageErrors, enterRoom, eventually, expectVisible, launchBrowser, talkingMicrophoneArgs, useBrowser } from "../support/browser.mjs";
 import { ack, noomClient } from "../support/clients.mjs";
 import { expectVideoFrom, expectVideoStopped, inboundVideo, metric } from "../support/sfu.mjs";
 import { seriousViolations } from "../support/axe.mjs";
@@ -327,18 +327,19 @@ test("the call, its pages, its speaker layout and its settings pass axe-core's c
 });
 
 test("the one who talks is shown speaking to the others, from what the media server hears", { timeout: 180_000 }, async () => {
+  const talking = await launchBrowser({ extraArgs: talkingMicrophoneArgs() });
   const users = [];
   try {
     const ids = {};
     for (const [name, mic] of [["Ann", true], ["Bob", false], ["Cat", false]]) {
-      const user = await openCallUser(browser, server.url);
+      const user = await openCallUser(mic ? talking : browser, server.url);
       user.name = name;
       users.push(user);
       await enterRoom(user.page, { nickname: name, room: "sfu-speaker" });
       ids[name] = await joinCall(user.page, { mic });
     }
     const [, bob, cat] = users;
-    // Ann's microphone is Chromium's fake one: a beep, loud enough to be speaking each time.
+    // Ann talks: her browser's microphone says words (Chromium's own fake one only clicks).
     for (const user of [bob, cat]) {
       const seen = new Set();
       await eventually(async () => {
@@ -350,6 +351,7 @@ test("the one who talks is shown speaking to the others, from what the media ser
     }
   } finally {
     for (const user of users) await user.close();
+    await talking.close();
   }
 });
 

@@ -3,6 +3,9 @@
 // retry until they hold (Playwright's own `expect` is not part of playwright-core).
 import { after, before } from "node:test";
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { chromium } from "playwright-core";
 // Polling assertions are shared with the Socket.IO tests.
 import { eventually } from "./clients.mjs";
@@ -30,6 +33,44 @@ const CHROMIUM_ARGS = [
 
 /** Chromium's stand-in camera (a test pattern) and microphone (a beep). */
 const FAKE_DEVICES = "--use-fake-device-for-media-stream";
+
+/**
+ * Chromium arguments for a microphone that talks, in place of the fake one's click (20 ms every
+ * half second, which a speaker detector rightly hears as noise): half-second "words" of a gliding
+ * tone, loud as a voice close to the microphone, each followed by a short pause, looped.
+ * The sound is a WAV file written once per process.
+ */
+export function talkingMicrophoneArgs() {
+  const file = path.join(os.tmpdir(), `noom-talking-${process.pid}.wav`);
+  if (!fs.existsSync(file)) {
+    const rate = 48_000;
+    const samples = new Int16Array(rate * 4);
+    let phase = 0;
+    for (let i = 0; i < samples.length; i++) {
+      const t = (i % rate) / rate; // each second: a word of 0.6 s, then 0.4 s of silence
+      const word = Math.floor(i / rate);
+      const hz = 180 + 60 * word + 120 * t;
+      phase += (2 * Math.PI * hz) / rate;
+      const envelope = t < 0.6 ? Math.min(1, t / 0.03, (0.6 - t) / 0.03) : 0;
+      samples[i] = Math.round(envelope * 0.4 * 32767 * (Math.sin(phase) + 0.3 * Math.sin(3 * phase)) / 1.3);
+    }
+    const header = Buffer.alloc(44);
+    header.write("RIFF", 0);
+    header.writeUInt32LE(36 + samples.byteLength, 4);
+    header.write("WAVEfmt ", 8);
+    header.writeUInt32LE(16, 16);
+    header.writeUInt16LE(1, 20); // PCM
+    header.writeUInt16LE(1, 22); // mono
+    header.writeUInt32LE(rate, 24);
+    header.writeUInt32LE(rate * 2, 28);
+    header.writeUInt16LE(2, 32);
+    header.writeUInt16LE(16, 34);
+    header.write("data", 36);
+    header.writeUInt32LE(samples.byteLength, 40);
+    fs.writeFileSync(file, Buffer.concat([header, Buffer.from(samples.buffer)]));
+  }
+  return [`--use-file-for-fake-audio-capture=${file}`];
+}
 
 /**
  * Launches headless Chromium. Pages have a fake camera and microphone and are allowed to use them

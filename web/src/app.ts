@@ -132,6 +132,7 @@ export class App {
     const room = this.room;
     if (!room || roomName !== room.name) return;
     for (const p of participants) {
+      if (room.isFormerSelf(p.id)) continue;
       const { oldName, call, meeting } = room.updated(p);
       this.call.participantUpdated(p, call);
       if (oldName !== null) this.roomView.system("sys.renamed", { old: oldName, new: room.label(p.id, p.nickname) });

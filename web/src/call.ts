@@ -409,7 +409,9 @@ export class CallSession {
   private transportEvents(): TransportEvents {
     return {
       arriving: (id) => {
-        const who = this.host.room()?.find(id);
+        const room = this.host.room();
+        if (room?.isFormerSelf(id) || room?.hasLeft(id)) return this.transport?.gone(id);
+        const who = room?.find(id);
         this.putRemoteTile(who ?? { id, nickname: "?", call: NO_MEDIA });
       },
       stream: (id, stream) => this.tiles.setStream(id, stream),

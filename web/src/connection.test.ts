@@ -12,6 +12,7 @@ const fake = vi.hoisted(() => ({
   handlers: new Map<string, (...args: unknown[]) => void>(),
   connects: 0,
   disconnects: 0,
+  retryDelays: [] as number[],
 }));
 
 vi.mock("socket.io-client", () => ({
@@ -29,14 +30,17 @@ vi.mock("socket.io-client", () => ({
     disconnect: () => {
       fake.disconnects++;
     },
-    io: { on: (event: string, handler: (...args: unknown[]) => void) => fake.handlers.set(`io:${event}`, handler) },
+    io: {
+      on: (event: string, handler: (...args: unknown[]) => void) => fake.handlers.set(`io:${event}`, handler),
+      reconnectionDelay: (ms: number) => fake.retryDelays.push(ms),
+    },
     timeout: () => ({
       emit: (_event: string, _payload: unknown, ack: Ack) => fake.acks.push(ack),
     }),
   }),
 }));
 
-const { Connection } = await import("./connection");
+const { Connection, CUT_RETRY_MS, RESTART_RETRY_MS } = await import("./connection");
 
 const joinAck = {
   room: { name: "r", unlisted: false, count: 1 },
@@ -50,6 +54,7 @@ beforeEach(() => {
   fake.acks = [];
   fake.connects = 0;
   fake.disconnects = 0;
+  fake.retryDelays = [];
 });
 
 const fire = (event: string, ...args: unknown[]) => fake.handlers.get(event)?.(...args);
@@ -120,6 +125,19 @@ describe("Connection states", () => {
       "connected",
       "disconnected",
     ]);
+  });
+
+  it("tries again soon after a cut, and at the usual pace after a restart notice", () => {
+    new Connection();
+    fire("connect");
+    fire("disconnect", "transport close");
+    fire("connect");
+    fire("server:restarting");
+    fire("disconnect", "transport close");
+    fire("connect");
+    fire("disconnect", "ping timeout");
+    expect(fake.retryDelays).toEqual([CUT_RETRY_MS, RESTART_RETRY_MS, CUT_RETRY_MS]);
+    expect(CUT_RETRY_MS).toBeLessThan(RESTART_RETRY_MS);
   });
 
   it("connects again when the server closes the socket without saying more", () => {

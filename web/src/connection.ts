@@ -14,6 +14,16 @@ export type ConnState = "connecting" | "connected" | "disconnected" | "reconnect
 
 export const REQUEST_TIMEOUT_MS = 10_000;
 
+/**
+ * The first try after a cut the server did not announce comes after about this long (half to
+ * one and a half times it, doubling with each failed try): such a cut is a network blip or a
+ * node gone from behind a load balancer, and another node is ready at once; every page of a
+ * dead node spreads its tries over a quarter of a second. After a restart notice, the server
+ * needs a while to come back: the tries start at the usual second.
+ */
+export const CUT_RETRY_MS = 250;
+export const RESTART_RETRY_MS = 1_000;
+
 export type RequestOptions<T = unknown> = {
   /**
    * Fail at once when the socket is not connected, instead of letting socket.io-client buffer
@@ -48,6 +58,7 @@ export class Connection {
     // whose brief window can leave a page unaware that the server went away.
     this.socket = io({
       auth: { protocol: PROTOCOL, resume: resumeToken() },
+      reconnectionDelay: RESTART_RETRY_MS,
       transports: ["websocket", "polling"],
       tryAllTransports: true,
     });
@@ -69,6 +80,8 @@ export class Connection {
       this.restarting = false;
     });
     this.socket.on("disconnect", (reason) => {
+      // Read by socket.io-client right after this event, for its first try.
+      this.socket.io.reconnectionDelay(this.restarting ? RESTART_RETRY_MS : CUT_RETRY_MS);
       this.emitState("disconnected");
       if (this.stayDisconnected) {
         // Should the transport have closed before the server's own disconnect arrived,

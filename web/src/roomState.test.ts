@@ -45,6 +45,42 @@ describe("RoomState", () => {
     expect(s.participants.map((p) => p.id)).toEqual(["me"]);
   });
 
+  it("never shows its former self: a page back on another node is counted twice until the old one leaves", () => {
+    const s = new RoomState(ack());
+    const again: JoinAck = {
+      ...ack(),
+      room: { name: "lobby-talk", unlisted: false, count: 3 },
+      self: { id: "me2", nickname: "Mina" },
+      participants: [
+        { id: "a", nickname: "Ann" },
+        { id: "me", nickname: "Mina", call: { audio: true, video: true, screen: false } },
+        { id: "me2", nickname: "Mina" },
+      ],
+    };
+    s.refresh(again);
+    expect(s.participants.map((p) => p.id)).toEqual(["a", "me2"]);
+    expect(s.count).toBe(2);
+    expect(s.label("me2", "Mina")).toBe("Mina");
+    expect(s.updated({ id: "me", nickname: "Mina", call: { audio: true, video: false, screen: false } }).call).toBeNull();
+    s.replacePeople(again.participants);
+    expect(s.inCall()).toEqual([]);
+    expect(s.joined({ id: "b", nickname: "Bo" }, 4)).toBe(true);
+    expect(s.count).toBe(3);
+    expect(s.left({ id: "me", nickname: "Mina" }, 3)).toBeNull();
+    expect(s.count).toBe(3);
+    expect(s.participants.map((p) => p.id)).toEqual(["a", "me2", "b"]);
+  });
+
+  it("remembers who left until they come back, so that their media still on its way makes no tile", () => {
+    const s = new RoomState(ack());
+    expect(s.hasLeft("a")).toBe(false);
+    s.left({ id: "a", nickname: "Ann" }, 1);
+    expect(s.hasLeft("a")).toBe(true);
+    expect(s.hasLeft("me")).toBe(false);
+    s.joined({ id: "a", nickname: "Ann" }, 2);
+    expect(s.hasLeft("a")).toBe(false);
+  });
+
   it("takes a departure it never listed as nothing to tell, but keeps the server's count", () => {
     const s = new RoomState(ack());
     expect(s.left({ id: "zz", nickname: "Ghost" }, 5)).toBeNull();

@@ -57,6 +57,7 @@ function setMeeting(p: Participant, from: Participant): MeetingChange {
 export class RoomState {
   readonly name: string;
   unlisted: boolean;
+  /** How many are in the room, as the server counts them, less this client's former selves. */
   count: number;
   callLimit: number;
   /** Nobody new may enter. */
@@ -72,6 +73,10 @@ export class RoomState {
   private seen = new Set<string>();
   /** Every id this client has had in this room (it changes when the connection is renewed). */
   private ownIds = new Set<string>();
+  /** Former selves the server still lists, until it says they left. */
+  private formerSelvesHere = new Set<string>();
+  /** Those who left while this client was here, until they come back (on the same connection). */
+  private departed = new Set<string>();
 
   constructor(ack: JoinAck) {
     this.name = ack.room.name;
@@ -85,6 +90,28 @@ export class RoomState {
     this.people = ack.participants.map(copy);
     this.ownIds.add(ack.self.id);
     this.since = ack.callSince ?? null;
+  }
+
+  /**
+   * Whether `id` is this client as it was on an earlier connection. A page that comes back on
+   * another node (its own went away) is in the room twice until that node is judged quiet: it is
+   * never shown its old self.
+   */
+  isFormerSelf(id: string): boolean {
+    return id !== this.self.id && this.ownIds.has(id);
+  }
+
+  /**
+   * Whether `id` left the room while this client was in it. Media of theirs still on its way (the
+   * media server or another node not yet told) is theirs no more, and makes no tile.
+   */
+  hasLeft(id: string): boolean {
+    return this.departed.has(id);
+  }
+
+  /** The server's count less the former selves it still counts. */
+  private counted(count: number): number {
+    return Math.max(0, count - this.formerSelvesHere.size);
   }
 
   /** Whether this client hosts the room. */
@@ -106,8 +133,11 @@ export class RoomState {
     this.waitingRoom = !!ack.room.waitingRoom;
     this.password = !!ack.room.password;
     this.self = copy(ack.self);
-    this.people = ack.participants.map(copy);
     this.ownIds.add(ack.self.id);
+    this.formerSelvesHere = new Set(ack.participants.filter((p) => this.isFormerSelf(p.id)).map((p) => p.id));
+    this.people = ack.participants.filter((p) => !this.formerSelvesHere.has(p.id)).map(copy);
+    for (const p of this.people) this.departed.delete(p.id);
+    this.count = this.counted(ack.room.count);
     this.since = ack.callSince ?? null;
   }
 
@@ -123,7 +153,8 @@ export class RoomState {
 
   /** Takes in the room's list as a call:join answer gives it (everyone, with their call state). */
   replacePeople(people: readonly Participant[]): void {
-    this.people = people.map(copy);
+    this.people = people.filter((p) => !this.isFormerSelf(p.id)).map(copy);
+    for (const p of this.people) this.departed.delete(p.id);
     const me = this.find(this.self.id);
     if (me) this.self = copy(me);
   }
@@ -157,7 +188,10 @@ export class RoomState {
 
   /** Someone arrived. Returns false if they were already listed (their entry is updated). */
   joined(p: Participant, count: number): boolean {
-    this.count = count;
+    if (this.isFormerSelf(p.id)) this.formerSelvesHere.add(p.id);
+    this.count = this.counted(count);
+    if (this.isFormerSelf(p.id)) return false;
+    this.departed.delete(p.id);
     const known = this.find(p.id);
     if (known) {
       known.nickname = p.nickname;
@@ -170,7 +204,9 @@ export class RoomState {
 
   /** Someone left. Returns whom the list had, or null if it did not list them (nothing to say). */
   left(p: Participant, count: number): Participant | null {
-    this.count = count;
+    this.departed.add(p.id);
+    this.formerSelvesHere.delete(p.id);
+    this.count = this.counted(count);
     const i = this.people.findIndex((x) => x.id === p.id);
     if (i < 0) return null;
     return this.people.splice(i, 1)[0] ?? null;
@@ -182,8 +218,10 @@ export class RoomState {
    * their role, hand and mute did.
    */
   updated(p: Participant): { oldName: string | null; call: CallChange; meeting: MeetingChange } {
+    if (this.isFormerSelf(p.id)) return { oldName: null, call: null, meeting: { host: null, hand: null, muted: null } };
     const known = this.find(p.id);
     if (!known) {
+      this.departed.delete(p.id);
       const added = copy(p);
       this.people.push(added);
       const meeting = setMeeting({ id: p.id, nickname: p.nickname }, p);

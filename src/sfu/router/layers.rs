@@ -7,7 +7,9 @@ use std::time::Instant;
 use str0m::bwe::Bitrate;
 use str0m::media::{MediaKind, Mid, Rid};
 
-use super::{CallRouter, PAUSE_UNNEEDED_AFTER, RANK_VOICES_EVERY, RouterError, RouterOutput, VOICES_FORWARDED};
+use super::{
+    CallRouter, INITIAL_ESTIMATE, PAUSE_UNNEEDED_AFTER, RANK_VOICES_EVERY, RouterError, RouterOutput, VOICES_FORWARDED,
+};
 use crate::rooms::PersonId;
 use crate::sfu::allocator::{self, Demand};
 use crate::sfu::track::{Ceiling, Negotiation, Published, Wanted};
@@ -127,6 +129,8 @@ impl CallRouter {
             demands.push(Demand { layers: published.bitrates(), wanted, first, unsent });
         }
         let desired: u64 = demands.iter().map(|d| d.layers[d.wanted.min(d.layers.len() - 1)]).sum();
+        let age = now.saturating_duration_since(self.participants[at].joined);
+        let estimate = allocator::young_estimate(estimate, &demands, age, INITIAL_ESTIMATE);
         let allocation = allocator::allocate(estimate, &demands);
         let me = &mut self.participants[at];
         let applied = me.allocation.update(allocation, &demands, estimate, now).clone();

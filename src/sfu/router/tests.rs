@@ -800,7 +800,8 @@ fn a_picture_sent_again_after_a_pause_comes_first_when_only_one_fits() {
     let ann = call.join_with_layers(MediaKind::Video, &LAYERS);
     let bob = call.join_with_layers(MediaKind::Video, &[("l", 301), ("m", 1_501), ("h", 6_001)]);
     let receiver = call.join(MediaKind::Audio);
-    call.run(Duration::from_secs(2));
+    // Past a young connection's floor (every lowest layer), which would show both.
+    call.run(crate::sfu::allocator::YOUNG_FOR);
     let to = call.browsers[receiver].id;
     for from in [call.browsers[ann].id, call.browsers[bob].id] {
         call.router.show(to, from, Some(180), call.now).unwrap();
