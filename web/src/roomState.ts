@@ -188,9 +188,10 @@ export class RoomState {
 
   /** Someone arrived. Returns false if they were already listed (their entry is updated). */
   joined(p: Participant, count: number): boolean {
-    if (this.isFormerSelf(p.id)) this.formerSelvesHere.add(p.id);
+    const formerSelf = this.isFormerSelf(p.id);
+    if (formerSelf) this.formerSelvesHere.add(p.id);
     this.count = this.counted(count);
-    if (this.isFormerSelf(p.id)) return false;
+    if (formerSelf) return false;
     this.departed.delete(p.id);
     const known = this.find(p.id);
     if (known) {
