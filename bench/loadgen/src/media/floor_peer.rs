@@ -35,7 +35,7 @@ pub async fn run(
     udp.connect(shared.server).await?;
     let _ = joined.send(());
     let start = Instant::now();
-    let mut sends = Sends::new(start);
+    let mut sends = Sends::new(start, plan.index);
     let mut policer = plan.slow_kbps.map(|kbps| Policer::new(kbps, start));
     let mut layers: Vec<u8> = Vec::new();
     let mut partial: HashMap<(u32, u8), usize> = HashMap::new();

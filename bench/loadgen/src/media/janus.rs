@@ -34,12 +34,14 @@ pub fn start(bin: &Path, address: IpAddr, cpu: Option<usize>, logs: &Path) -> Re
     std::fs::create_dir_all(dir.join("none"))?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let folder = |name: &str| dir.join(name).display().to_string();
+    // Janus's verbose level (4): a run where the VideoRoom refuses subscribers a stream it had
+    // announced (twice in some twenty steps, cause not found) leaves in its log what Janus saw.
     let files = [
         (
             "janus.jcfg",
             format!(
                 "general: {{\n  configs_folder = \"{}\"\n  plugins_folder = \"{}\"\n  transports_folder = \"{}\"\n  \
-                 events_folder = \"{none}\"\n  loggers_folder = \"{none}\"\n  debug_level = 3\n  session_timeout = 0\n}}\n\
+                 events_folder = \"{none}\"\n  loggers_folder = \"{none}\"\n  debug_level = 4\n  session_timeout = 0\n}}\n\
                  certificates: {{\n}}\nmedia: {{\n}}\n\
                  nat: {{\n  ice_enforce_list = \"{address}\"\n  ignore_mdns = true\n}}\n\
                  plugins: {{\n}}\ntransports: {{\n}}\nevents: {{\n}}\nloggers: {{\n}}\n",

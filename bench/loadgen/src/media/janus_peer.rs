@@ -99,10 +99,16 @@ fn note(push: Option<Value>) -> Result<()> {
     }
 }
 
-/// How often, and how far apart, a subscriber's join refused for a stream not yet listed is asked
-/// again.
-const JOIN_TRIES: usize = 10;
+/// How often, and how far apart, a subscriber's join refused for a feed or a stream not yet
+/// listed is asked again: on a loaded machine (the test command's smoke, debug builds) the
+/// VideoRoom listed a feed's streams more than 3 s after its `webrtcup`.
+const JOIN_TRIES: usize = 50;
 const JOIN_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Whether the VideoRoom refused a subscriber's join for a feed or a stream it does not list yet.
+fn not_listed_yet(refusal: &str) -> bool {
+    refusal.contains("No such mid") || refusal.contains("No such feed")
+}
 
 /// A subscriber handle for what `show` names, its connection handed to the peer, each
 /// camera's layer chosen by its tile's height.
@@ -128,12 +134,12 @@ async fn subscribe(
     let handle = janus.attach().await?;
     seen.borrow_mut().asked_ns = now_ns();
     let join = json!({ "request": "join", "ptype": "subscriber", "room": plan.room, "streams": streams });
-    // A feed's connection can be up (`webrtcup`) a moment before the VideoRoom lists its every
-    // stream: a join naming one of those is refused, and asked again.
+    // A feed's connection can be up (`webrtcup`) a while before the VideoRoom lists the feed and
+    // its every stream: a join naming one of those is refused, and asked again.
     let mut tries = 0;
     let (attached, offer) = loop {
         match janus.message(handle, join.clone(), None).await {
-            Err(e) if tries < JOIN_TRIES && e.to_string().contains("No such mid") => {
+            Err(e) if tries < JOIN_TRIES && not_listed_yet(&e.to_string()) => {
                 tries += 1;
                 tokio::time::sleep(JOIN_AGAIN_AFTER).await;
             }

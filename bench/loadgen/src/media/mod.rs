@@ -4,7 +4,7 @@
 //! (`floor_peer.rs`, a plain UDP relay), one server after the other on the same core, the
 //! generator on another; what they saw and what each server cost (`report.rs`).
 //!
-//!   noom-bench media [--smoke] [--servers noom,janus,floor] [--scenarios grid,rooms-of-4,webinar,slow-tenth]
+//!   noom-bench media [--smoke] [--servers noom,janus,floor] [--scenarios grid,rooms-of-4,webinar,slow-tenth,capacity]
 
 mod encoded;
 mod floor_peer;
@@ -32,7 +32,7 @@ use crate::client::now_ns;
 use crate::servers::{self, Kind, Server};
 use encoded::Encoded;
 use participant::{Plan, Shared, Show};
-use scenarios::{Name, Scenario, layer_for};
+use scenarios::{CAPACITY_LABEL, CAPACITY_SIZES, Name, Scenario, layer_for};
 use stats::{Outcome, Seen, Window};
 
 #[derive(clap::Args)]
@@ -43,11 +43,11 @@ pub struct Args {
     /// Servers, comma-separated, in the order they run: noom, janus, floor.
     #[arg(long, value_delimiter = ',', default_value = "noom,janus,floor")]
     servers: Vec<String>,
-    /// Scenarios, comma-separated: grid, rooms-of-4, webinar, slow-tenth.
-    #[arg(long, value_delimiter = ',', default_value = "grid,rooms-of-4,webinar,slow-tenth")]
+    /// Scenarios, comma-separated: grid, rooms-of-4, webinar, slow-tenth, capacity.
+    #[arg(long, value_delimiter = ',', default_value = "grid,rooms-of-4,webinar,slow-tenth,capacity")]
     scenarios: Vec<String>,
     /// How many participants each scenario has, as a share of its full size (1: a room of 50,
-    /// ten rooms of 4, 1 speaker + 99 listeners, a room of 20).
+    /// ten rooms of 4, 1 speaker + 99 listeners, a room of 20, rooms of 12 to 32 for capacity).
     #[arg(long)]
     scale: Option<f64>,
     /// Seconds measured in each scenario, after the call settled.
@@ -100,16 +100,36 @@ pub async fn run(args: Args) -> Result<bool> {
     let cpu = args.cores.server();
     let logs = args.out.join("logs");
     let mut outcomes = Vec::new();
+    let servers = args
+        .servers
+        .iter()
+        .map(|server| match server.as_str() {
+            "noom" => Ok(Kind::Noom),
+            "janus" => Ok(Kind::Janus),
+            "floor" => Ok(Kind::Floor),
+            other => bail!("no server {other:?} (noom, janus, floor)"),
+        })
+        .collect::<Result<Vec<_>>>()?;
     for name in &args.scenarios {
         let name = Name::parse(name).with_context(|| format!("no scenario {name:?}"))?;
+        if name == Name::Capacity {
+            // A server at a time, each up its steps until one is not carried. The floor is left
+            // out: it carries whatever the generator can send.
+            for &server in servers.iter().filter(|&&s| s != Kind::Floor) {
+                for scenario in sized(name, scale) {
+                    let outcome = run_one(server, &scenario, &args, &media, cpu, &logs, seconds).await?;
+                    eprintln!("{}", report::line(&outcome));
+                    let (carried, generator_bound) = (outcome.carried(), outcome.generator_bound());
+                    outcomes.push(outcome);
+                    if !carried || generator_bound {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
         for scenario in sized(name, scale) {
-            for server in &args.servers {
-                let server = match server.as_str() {
-                    "noom" => Kind::Noom,
-                    "janus" => Kind::Janus,
-                    "floor" => Kind::Floor,
-                    other => bail!("no server {other:?} (noom, janus, floor)"),
-                };
+            for &server in &servers {
                 let outcome = run_one(server, &scenario, &args, &media, cpu, &logs, seconds).await?;
                 eprintln!("{}", report::line(&outcome));
                 outcomes.push(outcome);
@@ -139,6 +159,11 @@ fn sized(name: Name, scale: f64) -> Vec<Scenario> {
         Name::SlowTenth => {
             let size = at_least(20.0, 10);
             vec![one(1, size, None), one(1, size, Some(1_000))]
+        }
+        Name::Capacity => {
+            let mut sizes: Vec<usize> = CAPACITY_SIZES.iter().map(|&n| at_least(n as f64, 3)).collect();
+            sizes.dedup();
+            sizes.into_iter().map(|size| one(1, size, None)).collect()
         }
     }
 }
@@ -325,6 +350,7 @@ fn label(s: &Scenario) -> String {
             Some(kbps) => format!("slow tenth: room of {}, a tenth at {kbps} kbit/s", s.room_size),
             None => format!("slow tenth: room of {}, no slow link", s.room_size),
         },
+        Name::Capacity => format!("{CAPACITY_LABEL}{}", s.room_size),
     }
 }
 

@@ -32,7 +32,14 @@ pub struct Sends {
 }
 
 impl Sends {
-    pub fn new(start: Instant) -> Self {
+    /// The `index`th participant's sends, from `now`. Each camera starts at its own place within
+    /// a frame's interval, as cameras that are not synchronised do: started together, every
+    /// publisher's frame would reach the server at the same instant, 30 times a second, a burst
+    /// no real call makes.
+    pub fn new(now: Instant, index: u32) -> Self {
+        // The golden ratio's fraction spreads any number of participants evenly.
+        let phase = (index as f64 * 0.618_033_988_7).fract();
+        let start = now + Duration::from_secs_f64(phase / VIDEO_FPS as f64);
         Sends { start, audio_n: 0, video_n: 0, at: [0; 3], layer: 0 }
     }
 
@@ -112,5 +119,29 @@ impl Policer {
         }
         self.tokens -= size as f64;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cameras_start_spread_over_a_frame_interval() {
+        let now = Instant::now();
+        let interval = Duration::from_secs(1) / VIDEO_FPS;
+        let mut starts: Vec<Duration> = (0..12).map(|i| Sends::new(now, i).next() - now).collect();
+        assert!(starts.iter().all(|s| *s < interval), "{starts:?}");
+        starts.sort();
+        let closest = starts.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+        assert!(closest > interval / 24, "twelve cameras at least a 24th of an interval apart: {starts:?}");
+    }
+
+    #[test]
+    fn nothing_is_due_before_the_camera_starts() {
+        let now = Instant::now();
+        let mut sends = Sends::new(now, 1);
+        assert!(sends.due(now).is_none());
+        assert!(matches!(sends.due(sends.next()), Some(Due::Audio { n: 0 })));
     }
 }

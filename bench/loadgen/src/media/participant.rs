@@ -123,7 +123,7 @@ impl Peer {
     pub async fn new(plan: Plan, shared: &Shared, seen: Rc<RefCell<Seen>>) -> Result<Peer> {
         let udp = udp_socket(shared.address).await?;
         let local = udp.local_addr()?;
-        let start = Instant::now();
+        let (start, index) = (Instant::now(), plan.index);
         Ok(Peer {
             policer: plan.slow_kbps.map(|kbps| Policer::new(kbps, start)),
             plan,
@@ -133,7 +133,7 @@ impl Peer {
             local,
             media: shared.media.clone(),
             seen,
-            sends: Sends::new(start),
+            sends: Sends::new(start, index),
             active: LAYERS.iter().map(|l| l.rid.to_string()).collect(),
             nacks: HashMap::new(),
         })

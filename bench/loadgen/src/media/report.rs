@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use super::scenarios::{CAPACITY_LABEL, CARRIED_LOSS_UNDER, CARRIED_P99_UNDER_MS};
 use super::stats::{Outcome, Summary};
 
 /// One line for the terminal, as each outcome comes.
@@ -15,7 +16,7 @@ pub fn line(o: &Outcome) -> String {
         o.server,
         o.scenario,
         o.streams(),
-        o.server_cpu_s.map_or("?".into(), |c| format!("{:.0}", c * 1000.0 / o.seconds)),
+        o.server_cpu_ms_per_s().map_or("?".into(), |c| format!("{c:.0}")),
         o.cpu_ms_per_stream().map_or("?".into(), |c| format!("{c:.3}")),
         o.all.loss_percent,
         o.all.video_latency_ms.p50,
@@ -40,7 +41,7 @@ fn row(md: &mut String, who: &str, o: &Outcome, s: &Summary) {
         s.participants,
         s.video_streams + s.audio_streams,
         s.megabits_per_s,
-        o.server_cpu_s.map_or("?".into(), |c| format!("{:.0}", c * 1000.0 / o.seconds)),
+        o.server_cpu_ms_per_s().map_or("?".into(), |c| format!("{c:.0}")),
         o.cpu_ms_per_stream().map_or("?".into(), |c| format!("{c:.3}")),
         o.kb_per_participant.map_or("?".into(), |k| match o.kb_growth_per_participant {
             Some(growth) => format!("{k:.0} ({growth:+.0})"),
@@ -66,9 +67,10 @@ pub fn markdown(command: &str, smoke: bool, outcomes: &[Outcome]) -> String {
     let mut md = String::new();
     let _ =
         writeln!(md, "Media benchmark: `{command}`{}\n", if smoke { " (smoke: its figures mean nothing)" } else { "" });
-    let mut scenarios: Vec<&str> = outcomes.iter().map(|o| o.scenario.as_str()).collect();
-    scenarios.dedup();
-    for scenario in scenarios {
+    capacity(&mut md, outcomes);
+    // The capacity sweep runs each server's steps in turn, so a step's name comes back after
+    // the other steps'.
+    for scenario in first_seen(outcomes.iter().map(|o| o.scenario.as_str())) {
         let _ = writeln!(md, "### {scenario}\n");
         md.push_str(
             "| server | subscribers | streams | Mbit/s | server CPU ms/s | ms/s per stream | KB per participant (growth in the window) | loss % (all / worst) | withheld % | NACKs | video latency ms p50 / p99 / max | audio ms p50 / p99 | first video ms p50 / max | keyframe requests | generator CPU ms/s |\n",
@@ -89,6 +91,69 @@ pub fn markdown(command: &str, smoke: bool, outcomes: &[Outcome]) -> String {
     md
 }
 
+/// Each name once, in the order it first came.
+fn first_seen<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for name in names {
+        if !seen.contains(&name) {
+            seen.push(name);
+        }
+    }
+    seen
+}
+
+/// The capacity sweep's answer: for each server, the largest room it carried within the goals,
+/// and the step where it stopped.
+fn capacity(md: &mut String, outcomes: &[Outcome]) {
+    let steps: Vec<&Outcome> = outcomes.iter().filter(|o| o.scenario.starts_with(CAPACITY_LABEL)).collect();
+    if steps.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "### Streams per core\n\nRooms of growing size, everyone showing everyone at 360 px, each on a fresh server pinned to one core, until a step misses loss under {CARRIED_LOSS_UNDER}% or video p99 under {CARRIED_P99_UNDER_MS} ms (or the generator is at its limit).\n"
+    );
+    md.push_str(
+        "| server | carried: largest room | streams | server CPU ms/s | loss % | video p99 ms | stopped at |\n",
+    );
+    md.push_str("|---|---|---|---|---|---|---|\n");
+    let mut carried_streams = Vec::new();
+    for server in first_seen(steps.iter().map(|o| o.server.as_str())) {
+        let of_server: Vec<&&Outcome> = steps.iter().filter(|o| o.server == server).collect();
+        let best = of_server.iter().filter(|o| o.carried()).max_by_key(|o| o.streams());
+        let stop = of_server.last().filter(|o| !o.carried() || o.generator_bound());
+        let stopped = match stop {
+            Some(o) if o.generator_bound() => format!("{}: the generator's limit", o.participants),
+            Some(o) => format!("{}: {}", o.participants, o.why_not_carried().unwrap_or_default()),
+            None => "not stopped (largest step carried)".into(),
+        };
+        match best {
+            Some(o) => {
+                carried_streams.push((server, o.streams()));
+                let _ = writeln!(
+                    md,
+                    "| {server} | {} | {} | {} | {:.2} | {:.1} | {stopped} |",
+                    o.participants,
+                    o.streams(),
+                    o.server_cpu_ms_per_s().map_or("?".into(), |c| format!("{c:.0}")),
+                    o.all.loss_percent,
+                    o.all.video_latency_ms.p99,
+                );
+            }
+            None => {
+                let _ = writeln!(md, "| {server} | none | 0 | | | | {stopped} |");
+            }
+        }
+    }
+    let streams_of = |name: &str| carried_streams.iter().find(|(s, _)| *s == name).map(|(_, n)| *n);
+    if let (Some(noom), Some(janus)) = (streams_of("Noom"), streams_of("Janus"))
+        && janus > 0
+    {
+        let _ = writeln!(md, "\nNoom carried {:.2} times the streams Janus did.", noom as f64 / janus as f64);
+    }
+    md.push('\n');
+}
+
 fn colour(server: &str) -> &'static str {
     match server {
         "Noom" => "#1565c0",
@@ -104,7 +169,7 @@ pub fn svg(outcomes: &[Outcome]) -> String {
         let mut p: Vec<(f64, f64)> = outcomes
             .iter()
             .filter(|o| o.server == server)
-            .filter_map(|o| Some((o.streams() as f64, o.server_cpu_s? * 1000.0 / o.seconds)))
+            .filter_map(|o| Some((o.streams() as f64, o.server_cpu_ms_per_s()?)))
             .collect();
         p.sort_by(|a, b| a.0.total_cmp(&b.0));
         p
@@ -138,15 +203,84 @@ pub fn svg(outcomes: &[Outcome]) -> String {
         let _ = write!(svg, r#"<text x="{}" y="{}" text-anchor="middle">{vx:.0}</text>"#, x(vx), h - pad + 16.0);
         let _ = write!(svg, r#"<text x="{}" y="{}" text-anchor="end">{vy:.0}</text>"#, pad - 6.0, y(vy) + 4.0);
     }
-    // One point per scenario: they are different calls, so no line joins them.
+    // One point per scenario; only the capacity sweep's steps, rooms of one kind growing, are
+    // joined by a line.
     for (i, server) in servers.iter().enumerate() {
         let p = points(server);
         let c = colour(server);
+        let steps: Vec<String> = outcomes
+            .iter()
+            .filter(|o| o.server == *server && o.scenario.starts_with(CAPACITY_LABEL))
+            .filter_map(|o| Some(format!("{:.1},{:.1}", x(o.streams() as f64), y(o.server_cpu_ms_per_s()?))))
+            .collect();
+        if steps.len() > 1 {
+            let _ =
+                write!(svg, r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="1.5"/>"#, steps.join(" "));
+        }
         for (a, b) in &p {
             let _ = write!(svg, r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{c}"/>"#, x(*a), y(*b));
         }
         let _ = write!(svg, r#"<text x="{}" y="{}" fill="{c}">{server}</text>"#, pad + 12.0, pad + 16.0 * i as f64);
     }
+    if outcomes.iter().any(|o| o.scenario.starts_with(CAPACITY_LABEL)) {
+        let _ = write!(
+            svg,
+            r#"<text x="{}" y="{}" text-anchor="end" fill="dimgray">a line joins the steps of the capacity sweep</text>"#,
+            w - pad,
+            pad - 20.0
+        );
+    }
     svg.push_str("</svg>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::stats::Percentiles;
+
+    fn step(server: &str, room: usize, streams: usize, p99: f64, generator_cpu_s: f64) -> Outcome {
+        let all = Summary {
+            participants: room,
+            video_streams: streams,
+            video_latency_ms: Percentiles { p50: 1.0, p99, max: p99 },
+            ..Summary::default()
+        };
+        Outcome {
+            server: server.into(),
+            scenario: format!("{CAPACITY_LABEL}{room}"),
+            participants: room,
+            seconds: 10.0,
+            all,
+            others: None,
+            slow: None,
+            server_cpu_s: Some(5.0),
+            server_rss_kb: None,
+            kb_per_participant: None,
+            kb_growth_per_participant: None,
+            generator_cpu_s,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Each server's largest room within the goals, where it stopped and why, and the ratio.
+    #[test]
+    fn the_capacity_table_gives_each_servers_largest_room_carried_and_the_ratio() {
+        let outcomes = [
+            step("Noom", 12, 168, 4.0, 3.0),
+            step("Noom", 16, 288, 6.0, 4.0),
+            step("Noom", 20, 440, 9.5, 9.5),
+            step("Janus", 12, 168, 15.0, 3.0),
+            step("Janus", 16, 288, 25.0, 4.0),
+        ];
+        let md = markdown("noom-bench media", false, &outcomes);
+        assert!(md.contains("| Noom | 20 | 440 | 500 | 0.00 | 9.5 | 20: the generator's limit |"), "{md}");
+        assert!(md.contains("| Janus | 12 | 168 | 500 | 0.00 | 15.0 | 16: p99 25.0 ms |"), "{md}");
+        assert!(md.contains("Noom carried 2.62 times the streams Janus did."), "{md}");
+        // Each step's table once, with both servers' rows.
+        for room in [12, 16, 20] {
+            assert_eq!(md.matches(&format!("### {CAPACITY_LABEL}{room}\n")).count(), 1, "{md}");
+        }
+        assert!(md.contains("| Janus | 12 | 168 |") && md.contains("| Noom | 12 | 168 |"), "{md}");
+    }
 }

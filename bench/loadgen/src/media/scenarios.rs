@@ -12,11 +12,14 @@ pub enum Name {
     Webinar,
     /// A room where every tenth subscriber is behind a slow link.
     SlowTenth,
+    /// Rooms of growing size, everyone showing everyone at the middle layer, until the server
+    /// no longer holds the goals' loss and latency: the streams one core carries.
+    Capacity,
 }
 
 impl Name {
     pub fn parse(s: &str) -> Option<Name> {
-        [Name::Grid, Name::SmallRooms, Name::Webinar, Name::SlowTenth].into_iter().find(|n| n.id() == s)
+        [Name::Grid, Name::SmallRooms, Name::Webinar, Name::SlowTenth, Name::Capacity].into_iter().find(|n| n.id() == s)
     }
 
     pub fn id(self) -> &'static str {
@@ -25,6 +28,7 @@ impl Name {
             Name::SmallRooms => "rooms-of-4",
             Name::Webinar => "webinar",
             Name::SlowTenth => "slow-tenth",
+            Name::Capacity => "capacity",
         }
     }
 }
@@ -67,7 +71,7 @@ impl Scenario {
         let others = (1..n).map(|step| (at + step) % n);
         match self.name {
             Name::SmallRooms => others.map(|o| (o, HIGH)).collect(),
-            Name::SlowTenth => others.map(|o| (o, MIDDLE)).collect(),
+            Name::SlowTenth | Name::Capacity => others.map(|o| (o, MIDDLE)).collect(),
             Name::Webinar => {
                 if at == SPEAKER {
                     Vec::new()
@@ -92,6 +96,19 @@ impl Scenario {
         if self.room_size > ALL_VOICES_UP_TO { publishers.take(LOUDEST).collect() } else { publishers.collect() }
     }
 }
+
+/// What a step of the capacity sweep must hold to count as carried (the media server's goals,
+/// `docs/benchmarks.md`): frames lost under 0.5% and video's p99 added latency under 20 ms, with
+/// every participant seeing video and none failing.
+pub const CARRIED_LOSS_UNDER: f64 = 0.5;
+pub const CARRIED_P99_UNDER_MS: f64 = 20.0;
+/// A step where the generator spent this share of its core or more measured the generator too:
+/// the sweep stops there, and the server carried at least that step.
+pub const GENERATOR_BOUND_AT: f64 = 0.9;
+/// How a step of the sweep is labelled in the report, before its room's size.
+pub const CAPACITY_LABEL: &str = "capacity: room of ";
+/// The room sizes of the sweep, at full scale: one room of each, in turn, each on a fresh server.
+pub const CAPACITY_SIZES: [usize; 6] = [12, 16, 20, 24, 28, 32];
 
 /// The simulcast layer a tile of this height gets: the smallest at least as tall, else the top.
 pub fn layer_for(height: u32) -> u8 {

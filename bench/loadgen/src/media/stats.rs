@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
+use super::scenarios::{CARRIED_LOSS_UNDER, CARRIED_P99_UNDER_MS, GENERATOR_BOUND_AT};
 use super::stamp::{AUDIO, Stamp};
 
 /// The measuring window, in this process's nanoseconds: only frames received inside it count
@@ -217,10 +218,43 @@ impl Outcome {
         self.all.video_streams + self.all.audio_streams
     }
 
+    /// The server's CPU over the window, in milliseconds of CPU per second (1,000: one core).
+    pub fn server_cpu_ms_per_s(&self) -> Option<f64> {
+        Some(self.server_cpu_s? * 1000.0 / self.seconds)
+    }
+
     /// The server's CPU per forwarded stream, in milliseconds of CPU per second.
     pub fn cpu_ms_per_stream(&self) -> Option<f64> {
         let streams = self.streams();
-        (streams > 0).then_some(self.server_cpu_s? * 1000.0 / self.seconds / streams as f64)
+        (streams > 0).then_some(self.server_cpu_ms_per_s()? / streams as f64)
+    }
+
+    /// Whether the server carried the call within the goals' loss and latency, everyone seeing
+    /// video and nobody failing.
+    pub fn carried(&self) -> bool {
+        self.why_not_carried().is_none()
+    }
+
+    /// What the server missed of carrying the call, first thing first.
+    pub fn why_not_carried(&self) -> Option<String> {
+        let s = &self.all;
+        if !self.errors.is_empty() || s.disconnected > 0 {
+            Some("participants failed".into())
+        } else if s.without_video > 0 {
+            Some(format!("{} without video", s.without_video))
+        } else if s.loss_percent >= CARRIED_LOSS_UNDER {
+            Some(format!("loss {:.2}%", s.loss_percent))
+        } else if s.video_latency_ms.p99 >= CARRIED_P99_UNDER_MS {
+            Some(format!("p99 {:.1} ms", s.video_latency_ms.p99))
+        } else {
+            None
+        }
+    }
+
+    /// Whether the generator was at its own limit: the figures then say as much of it as of the
+    /// server.
+    pub fn generator_bound(&self) -> bool {
+        self.generator_cpu_s >= GENERATOR_BOUND_AT * self.seconds
     }
 }
 
