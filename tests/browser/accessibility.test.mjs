@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useServer } from "../support/server.mjs";
-import { assertNoPageErrors, enterRoom, eventually, expectInLobby, expectVisible, messages, useBrowser } from "../support/browser.mjs";
+import { assertNoPageErrors, enterRoom, eventually, expectInLobby, expectVisible, messages, sendMessage, useBrowser } from "../support/browser.mjs";
 import { seriousViolations } from "../support/axe.mjs";
 import { joinCall, openCallUser } from "../support/rtc.mjs";
 
@@ -32,6 +32,11 @@ for (const { name, ...options } of SIZES) {
       await expectNothingSerious(page, "the lobby");
       await enterRoom(page, { nickname: "Ann", room });
       await expectNothingSerious(page, "the room");
+      // A chat long enough to scroll: its log must be reachable by keyboard to be scrolled.
+      for (let i = 1; i <= 8; i++) await sendMessage(other.page, `${i}: ${"a line long enough to wrap, ".repeat(6)}`);
+      await eventually(async () => assert.equal((await messages(page)).length, 8, "Ann got every message"));
+      assert.ok(await page.locator("#chat-log").evaluate((log) => log.scrollHeight > log.clientHeight), "the chat log scrolls");
+      await expectNothingSerious(page, "the room with a long chat");
       await page.locator("#call-open").click();
       await expectVisible(page.locator("#call-preview"));
       await expectNothingSerious(page, "the preview");

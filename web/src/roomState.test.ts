@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ChatMessage, JoinAck, Participant } from "./protocol";
-import { callChange, DEFAULT_CALL_LIMIT, RoomState, sameMedia } from "./roomState";
+import { callChange, DEFAULT_CALL_LIMIT, DEPARTED_KEPT, RoomState, sameMedia } from "./roomState";
 
 function ack(): JoinAck {
   return {
@@ -79,6 +79,20 @@ describe("RoomState", () => {
     expect(s.hasLeft("me")).toBe(false);
     s.joined({ id: "a", nickname: "Ann" }, 2);
     expect(s.hasLeft("a")).toBe(false);
+  });
+
+  it("remembers only the latest departures, however many leave", () => {
+    const s = new RoomState(ack());
+    for (let i = 0; i < DEPARTED_KEPT + 10; i++) s.left({ id: `p${i}`, nickname: "Ann" }, 1);
+    expect(s.hasLeft("p0")).toBe(false);
+    expect(s.hasLeft("p9")).toBe(false);
+    expect(s.hasLeft("p10")).toBe(true);
+    expect(s.hasLeft(`p${DEPARTED_KEPT + 9}`)).toBe(true);
+    // Leaving again makes a departure the latest.
+    s.left({ id: "p10", nickname: "Ann" }, 1);
+    s.left({ id: "late", nickname: "Bo" }, 1);
+    expect(s.hasLeft("p10")).toBe(true);
+    expect(s.hasLeft("p11")).toBe(false);
   });
 
   it("takes a departure it never listed as nothing to tell, but keeps the server's count", () => {

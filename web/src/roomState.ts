@@ -8,6 +8,10 @@ import type { ChatMessage, JoinAck, Media, Participant } from "./protocol";
 /** The call size limit the protocol documents, for a server whose join answer does not say. */
 export const DEFAULT_CALL_LIMIT = 6;
 
+/** How many departures a page remembers. Media still on its way comes within seconds of the
+ * departure; a page in a busy room all day must not hold every id it saw leave. */
+export const DEPARTED_KEPT = 256;
+
 /** How an update changed someone's place in the call. */
 export type CallChange = "joined" | "left" | "media" | null;
 
@@ -75,7 +79,8 @@ export class RoomState {
   private ownIds = new Set<string>();
   /** Former selves the server still lists, until it says they left. */
   private formerSelvesHere = new Set<string>();
-  /** Those who left while this client was here, until they come back (on the same connection). */
+  /** Those who left while this client was here, until they come back (on the same connection);
+   * the latest `DEPARTED_KEPT` of them, oldest first. */
   private departed = new Set<string>();
 
   constructor(ack: JoinAck) {
@@ -205,7 +210,12 @@ export class RoomState {
 
   /** Someone left. Returns whom the list had, or null if it did not list them (nothing to say). */
   left(p: Participant, count: number): Participant | null {
+    this.departed.delete(p.id);
     this.departed.add(p.id);
+    for (const oldest of this.departed) {
+      if (this.departed.size <= DEPARTED_KEPT) break;
+      this.departed.delete(oldest);
+    }
     this.formerSelvesHere.delete(p.id);
     this.count = this.counted(count);
     const i = this.people.findIndex((x) => x.id === p.id);

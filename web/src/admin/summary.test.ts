@@ -89,6 +89,13 @@ describe("media through the media server", () => {
     expect(mediaTexts({ ...media, published })[0]?.params?.layers).toBe("q 180p 150 kbit/s · h 360p 480 kbit/s · f –");
   });
 
+  it("shows a layer the browser stopped sending with the height it last had and a dash", () => {
+    const published = media.published.map((t) =>
+      t.kind === "video" ? { ...t, layers: t.layers.map((l) => (l.rid === "f" ? { ...l, bitrate: null } : l)) } : t,
+    );
+    expect(mediaTexts({ ...media, published })[0]?.params?.layers).toBe("q 180p 150 kbit/s · h 360p 480 kbit/s · f 720p –");
+  });
+
   it("reads rates as people do, and a rate not known yet as a dash", () => {
     expect(rate(null)).toBe("–");
     expect(rate(999_499)).toBe("999 kbit/s");
