@@ -6,16 +6,15 @@
 //   as in call.test.mjs (no STUN server, nothing tries the internet).
 // - Three of them, on both nodes, go through one node's media server: every page sends its media
 //   to that node's port, and decodes everyone else's from it.
-// - Three nodes behind nginx, a page on each, the call on the first page's node: that node is
-//   killed, and within 5 s the people of the other two see each other again through one live
-//   node's media server, and the page that was on the killed node comes back through nginx as a
-//   newcomer, never shown its old self; or it shuts down, handing the call over first, and no picture stops for more than
-//   2 s.
+// - Three nodes behind nginx, a page on each, in one call (see support/failover.mjs): the node of
+//   the page that came through nginx is killed or shut down. The people of the other two see each
+//   other again through a live node (one node carrying the call), or never lose each other (calls
+//   spanning nodes); a node shut down hands its call over before it stops; the page that was on
+//   it comes back through nginx as a newcomer, never shown its old self. How long each picture
+//   stopped is printed; `bench/failover.mjs` holds those figures against the goals.
 // - With `--cascade`, each page's media goes through its own node, and the nodes forward each other
 //   the tracks: one watched by two pages of the other node crosses once (the relay counters and
-//   the pages' own figures show it), and a node killed brings its page back within 5 s while
-//   the others (on the two other nodes) never stop seeing each other; Redis restarting stops no
-//   picture.
+//   the pages' own figures show it); Redis restarting stops no picture.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../support/server.mjs";
@@ -30,7 +29,7 @@ import {
   sendMessage,
   useBrowser,
 } from "../support/browser.mjs";
-import { startNginx } from "../support/nginx.mjs";
+import { FAILOVERS, failover } from "../support/failover.mjs";
 import { waitForRedisStatus } from "../support/cluster.mjs";
 import { decodingSince, expectVideoFrom, metric, watchDecoding } from "../support/sfu.mjs";
 import {
@@ -42,9 +41,9 @@ import {
   expectTilesConnected,
   expectTilesPlaying,
   joinCall,
+  joinInTurn,
   liveConnections,
   openCallUser,
-  ownId,
   selectedPairs,
   tile,
   tiles,
@@ -132,25 +131,11 @@ test("Alice on node A and Bob on node B: a call across nodes, each decoding the 
   }
 });
 
-/**
- * Opens a page for each `[name, node]` in turn, in `room`, in its call; each goes into `users` as
- * it opens (for the caller to close), with its `name` and call `id`.
- */
-async function joinInTurn(users, room, people) {
-  for (const [name, node] of people) {
-    const user = await openCallUser(browser, node.url);
-    users.push(user);
-    user.name = name;
-    await enterRoom(user.page, { nickname: name, room });
-    user.id = await joinCall(user.page);
-  }
-}
-
 test("Ann on node A, Ben and Cai on node B: a call of three through A's media server, the first to join being on A", { timeout: 180_000 }, async () => {
   const room = "three across two nodes";
   const users = [];
   try {
-    await joinInTurn(users, room, [["Ann", nodeA], ["Ben", nodeB], ["Cai", nodeB]]);
+    await joinInTurn(browser, users, room, [["Ann", nodeA], ["Ben", nodeB], ["Cai", nodeB]]);
     for (const user of users) {
       await expectVideoFrom(user.page, users.filter((u) => u !== user).map((u) => u.id), user.name);
     }
@@ -172,139 +157,19 @@ test("Ann on node A, Ben and Cai on node B: a call of three through A's media se
   }
 });
 
-/**
- * Three nodes behind nginx, each a media server, and a call of three: Ann's page comes through
- * nginx (which sends this machine's address to one node: that node carries the call, Ann being
- * first in it, unless calls span nodes), Ben's and Cai's straight from the two other nodes, one
- * each. Calls of two go through the server too: what is watched is which server carries the call.
- */
-async function callOfThreeBehindNginx(users, room, { cascade = false } = {}) {
-  const args = ["--stun-urls", "", "--media-address", "127.0.0.1", "--pairs", "server", "--redis-url", redis.url];
-  if (cascade) args.push("--cascade");
-  const nodes = [await startServer({ args }), await startServer({ args }), await startServer({ args })];
-  const proxy = await startNginx({ backends: nodes.map((n) => n.port) });
-  const stop = async () => {
-    for (const user of users) await user.close();
-    await proxy.close();
-    for (const node of nodes) await node.stop();
-  };
-  try {
-    await joinInTurn(users, room, [["Ann", proxy]]);
-    const served = (await proxy.accessLog()).find((e) => e.uri === "/")?.upstream;
-    const carrier = nodes.find((n) => served === `127.0.0.1:${n.port}`);
-    assert.ok(carrier, `nginx served Ann's page from one of the nodes: ${served}`);
-    const survivors = nodes.filter((n) => n !== carrier);
-    await joinInTurn(users, room, [["Ben", survivors[0]], ["Cai", survivors[1]]]);
-    const own = { Ann: carrier, Ben: survivors[0], Cai: survivors[1] };
-    for (const user of users) {
-      await expectVideoFrom(user.page, users.filter((u) => u !== user).map((u) => u.id), user.name);
-      const [pair] = await selectedPairs(user.page);
-      const node = cascade ? own[user.name] : carrier;
-      assert.equal(pair.pair?.remote?.port, node.port, `${user.name}'s media goes to ${cascade ? "its own node" : "Ann's node first"}`);
-    }
-    return { carrier, survivors, stop };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+/** Runs `FAILOVERS[way]` and prints how long each picture stopped. */
+async function nodeGoes(t, way) {
+  const { stayed, back } = await failover(browser, redis, FAILOVERS[way]);
+  for (const { who, ms } of stayed) t.diagnostic(`${who}: no frame for ${ms} ms at most`);
+  t.diagnostic(`Ann decoded Ben and Cai again, and they decoded Ann back: ${back.join(", ")} ms after her node went`);
 }
 
-/**
- * Since `watchDecoding` on every page: the longest wait for a frame of each of `pairs`
- * (`[viewer, viewed]`), once each viewer has one connection, to one of `nodes`, and has decoded
- * the other for a moment.
- */
-async function longestWaits(pairs, nodes, what) {
-  for (const [viewer] of pairs) {
-    await eventually(async () => {
-      const ports = (await selectedPairs(viewer.page)).map((p) => p.pair?.remote?.port);
-      assert.equal(ports.length, 1, `${viewer.name}'s one connection: ${ports}`);
-      assert.ok(nodes.some((n) => n.port === ports[0]), `${viewer.name}'s connection goes to a node left: ${ports}`);
-    }, { timeout: CALL_TIMEOUT });
-  }
-  for (const [viewer, viewed] of pairs) await expectVideoFrom(viewer.page, [viewed.id], `${viewer.name}, ${what}`);
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  const waits = [];
-  for (const [viewer, viewed] of pairs) {
-    const seen = (await decodingSince(viewer.page))[viewed.id];
-    assert.ok(seen, `${viewer.name} decoded ${viewed.name}`);
-    waits.push({ who: `${viewer.name} of ${viewed.name}`, ms: seen.longest });
-  }
-  return waits;
-}
-
-/**
- * From now on, records whether the page ever shows `id` (the page's own id until its node goes)
- * as someone else: a tile or an entry in the list of people that is not its own.
- */
-function watchFormerSelf(page, id) {
-  return page.evaluate((id) => {
-    window.__formerSelfSeen = [];
-    const look = () => {
-      for (const el of document.querySelectorAll(`#tiles .tile[data-id="${id}"]:not([data-self]), .person[data-id="${id}"]:not(.self)`)) {
-        window.__formerSelfSeen.push(el.className);
-      }
-    };
-    new MutationObserver(look).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-id", "data-self", "class"] });
-  }, id);
-}
-
-/**
- * Ann comes back through nginx, on a node left, as a newcomer: her page joins the room and the
- * call again by itself. Ms from `since` until she decodes Ben and Cai again and they decode her.
- */
-async function annBack(t, [ann, ben, cai], nodes, since) {
-  const newId = await eventually(async () => {
-    const id = await ownId(ann.page);
-    assert.ok(id && id !== ann.id, `Ann is in the call again: ${id}`);
-    return id;
-  }, { timeout: CALL_TIMEOUT });
-  const back = { ...ann, id: newId };
-  const waits = await longestWaits([[back, ben], [back, cai]], nodes, "Ann back");
-  for (const viewer of [ben, cai]) await expectVideoFrom(viewer.page, [newId], `${viewer.name}, seeing Ann back`);
-  const times = waits.map((w) => w.ms);
-  for (const viewer of [ben, cai]) times.push((await decodingSince(viewer.page))[newId].first - since);
-  t.diagnostic(`Ann decoded Ben and Cai again, and they decoded Ann back: ${times.join(", ")} ms after her node went`);
-  await expectTiles(ben.page, [ben.id, cai.id, newId], { who: "Ben" });
-  return Math.max(...times);
-}
-
-/**
- * The node carrying a call of three goes (`how` does it, from the handle of that node): the two
- * pages on the other node go at most `bound` ms without a frame of each other, and the page that
- * was on it is back through nginx (its media within `annBound` ms, if given).
- */
-async function nodeGoes(t, room, how, { bound, annBound, cascade }) {
-  const users = [];
-  const { carrier, survivors, stop } = await callOfThreeBehindNginx(users, room, { cascade });
-  try {
-    const [, ben, cai] = users;
-    for (const user of users) await watchDecoding(user.page);
-    await watchFormerSelf(users[0].page, users[0].id);
-    const since = Date.now();
-    await how(carrier);
-    for (const { who, ms } of await longestWaits([[ben, cai], [cai, ben]], survivors, "after Ann's node went")) {
-      t.diagnostic(`${who}: no frame for ${ms} ms at most`);
-      assert.ok(ms <= bound, `${who}: no frame for ${ms} ms, more than ${bound} ms`);
-    }
-    const annTook = await annBack(t, users, survivors, since);
-    if (annBound) assert.ok(annTook <= annBound, `Ann's media back within ${annBound} ms, not ${annTook} ms`);
-    assert.deepEqual(await users[0].page.evaluate(() => window.__formerSelfSeen), [], "Ann's page never shows her old self beside her");
-    for (const user of users) assertNoPageErrors(user, user.name);
-  } finally {
-    await stop();
-  }
-}
-
-test("three nodes behind nginx, the node carrying a call killed: within 5 s the others, on the two other nodes, see each other again through a live node, and the page that was on it comes back through nginx", { timeout: 180_000 }, async (t) => {
-  await nodeGoes(t, "a node killed", (carrier) => carrier.proc.kill("SIGKILL"), { bound: 5000, annBound: 5000 });
+test("three nodes behind nginx, the node carrying a call killed: the others, on the two other nodes, see each other again through a live node, and the page that was on it comes back through nginx", { timeout: 180_000 }, async (t) => {
+  await nodeGoes(t, "killed");
 });
 
-test("three nodes behind nginx, the node carrying a call shut down: it hands the call to a live node first, and no picture stops for more than 2 s", { timeout: 180_000 }, async (t) => {
-  await nodeGoes(t, "a node shut down", async (carrier) => {
-    await carrier.stop();
-    assert.notEqual(carrier.proc.signalCode, "SIGKILL", "Ann's node stopped on SIGTERM by itself");
-  }, { bound: 2000 });
+test("three nodes behind nginx, the node carrying a call shut down: the others, on the two other nodes, see each other again through a live node, and the page that was on it comes back through nginx", { timeout: 180_000 }, async (t) => {
+  await nodeGoes(t, "shut-down");
 });
 
 /**
@@ -331,7 +196,7 @@ test("calls spanning nodes (--cascade): Ann on A, Ben and Cai on B, Dan on C, ea
   const nodes = { A: await startServer({ args }), B: await startServer({ args }), C: await startServer({ args }) };
   const users = [];
   try {
-    await joinInTurn(users, "a call spanning nodes", [["Ann", nodes.A], ["Ben", nodes.B], ["Cai", nodes.B], ["Dan", nodes.C]]);
+    await joinInTurn(browser, users, "a call spanning nodes", [["Ann", nodes.A], ["Ben", nodes.B], ["Cai", nodes.B], ["Dan", nodes.C]]);
     const [ann, ben, cai, dan] = users;
     for (const user of users) {
       await expectVideoFrom(user.page, users.filter((u) => u !== user).map((u) => u.id), user.name);
@@ -370,15 +235,12 @@ test("calls spanning nodes (--cascade): Ann on A, Ben and Cai on B, Dan on C, ea
   }
 });
 
-test("calls spanning nodes (--cascade), three behind nginx: a node killed takes only its page's media, which is back within 5 s through another node; the others, on the two other nodes, never stop seeing each other", { timeout: 180_000 }, async (t) => {
-  await nodeGoes(t, "a node of a cascade killed", (carrier) => carrier.proc.kill("SIGKILL"), { bound: 2000, annBound: 5000, cascade: true });
+test("calls spanning nodes (--cascade), three behind nginx: a node killed takes only its page's media, which comes back through another node; the others, on the two other nodes, keep their connections and never stop seeing each other", { timeout: 180_000 }, async (t) => {
+  await nodeGoes(t, "cascade-killed");
 });
 
-test("calls spanning nodes (--cascade), three behind nginx: a node shut down takes only its page's media, which comes back through another node; the others' pictures never stop for more than 2 s", { timeout: 180_000 }, async (t) => {
-  await nodeGoes(t, "a node of a cascade shut down", async (carrier) => {
-    await carrier.stop();
-    assert.notEqual(carrier.proc.signalCode, "SIGKILL", "Ann's node stopped on SIGTERM by itself");
-  }, { bound: 2000, annBound: 5000, cascade: true });
+test("calls spanning nodes (--cascade), three behind nginx: a node shut down takes only its page's media, which comes back through another node; the others keep their connections", { timeout: 180_000 }, async (t) => {
+  await nodeGoes(t, "cascade-shut-down");
 });
 
 test("calls spanning nodes (--cascade): Redis restarted in the middle of a call stops no picture, and a newcomer after it sees everyone", { timeout: 180_000 }, async (t) => {
@@ -387,7 +249,7 @@ test("calls spanning nodes (--cascade): Redis restarted in the middle of a call 
   const users = [];
   try {
     const room = "a cascade through a Redis restart";
-    await joinInTurn(users, room, [["Ann", nodes[0]], ["Ben", nodes[1]]]);
+    await joinInTurn(browser, users, room, [["Ann", nodes[0]], ["Ben", nodes[1]]]);
     const [ann, ben] = users;
     for (const [viewer, viewed] of [[ann, ben], [ben, ann]]) await expectVideoFrom(viewer.page, [viewed.id], viewer.name);
     for (const user of users) await watchDecoding(user.page);
@@ -402,7 +264,7 @@ test("calls spanning nodes (--cascade): Redis restarted in the middle of a call 
       t.diagnostic(`${viewer.name} of ${viewed.name}: no frame for ${seen?.longest} ms at most`);
       assert.ok(seen && seen.longest <= 1000, `${viewer.name} kept decoding ${viewed.name}: ${JSON.stringify(seen)}`);
     }
-    await joinInTurn(users, room, [["Cai", nodes[1]]]);
+    await joinInTurn(browser, users, room, [["Cai", nodes[1]]]);
     await expectVideoFrom(users[2].page, [ann.id, ben.id], "Cai, after the restart");
     await expectVideoFrom(ann.page, [users[2].id], "Ann, of Cai");
     for (const user of users) assertNoPageErrors(user, user.name);

@@ -167,9 +167,13 @@ test("a mesh call of three goes through the built-in TURN server when browsers m
     const ids = await joinAll(browser, server.url, ["Uma", "Vic", "Wes"], "relayed mesh", users);
     for (const user of users) {
       for (const other of Object.values(ids).filter((id) => id !== ids[user.name])) await expectFramesFrom(user, other);
-      const pairs = (await selectedPairs(user.page)).filter(({ pair }) => pair?.state === "succeeded");
-      assert.equal(pairs.length, 2, `${user.name} has a path to each of the two others: ${JSON.stringify(pairs)}`);
-      assert.ok(pairs.every(({ pair }) => pair.local.type === "relay"), `all through the relay: ${JSON.stringify(pairs)}`);
+      // Frames can flow before a connection's stats report its selected pair as succeeded.
+      await eventually(async () => {
+        const all = await selectedPairs(user.page);
+        const pairs = all.filter(({ pair }) => pair?.state === "succeeded");
+        assert.equal(pairs.length, 2, `${user.name} has a path to each of the two others: ${JSON.stringify(all)}`);
+        assert.ok(pairs.every(({ pair }) => pair.local.type === "relay"), `all through the relay: ${JSON.stringify(pairs)}`);
+      }, { timeout: CALL_TIMEOUT, interval: 500 });
     }
   } finally {
     for (const user of users) await user.close();

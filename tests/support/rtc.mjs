@@ -6,7 +6,7 @@
 // `navigator.mediaDevices.getUserMedia` / `getDisplayMedia` in the page, which the app cannot
 // tell from the real ones.
 import assert from "node:assert/strict";
-import { eventually, expectVisible, openUser, TIMEOUT } from "./browser.mjs";
+import { enterRoom, eventually, expectVisible, openUser, TIMEOUT } from "./browser.mjs";
 
 /** How long a call may take to connect and carry media before a test fails. */
 export const CALL_TIMEOUT = 30_000;
@@ -389,6 +389,20 @@ export async function joinCall(page, { mic, camera } = {}) {
   await expectVisible(page.locator("#call"), "the call should show");
   await expectVisible(page.locator("#tiles .tile[data-self]"), "the own tile should show");
   return ownId(page);
+}
+
+/**
+ * Opens a page of `browser` for each `[name, server]` in turn, in `room`, in its call; each goes
+ * into `users` as it opens (for the caller to close), with its `name` and call `id`.
+ */
+export async function joinInTurn(browser, users, room, people) {
+  for (const [name, server] of people) {
+    const user = await openCallUser(browser, server.url);
+    users.push(user);
+    user.name = name;
+    await enterRoom(user.page, { nickname: name, room });
+    user.id = await joinCall(user.page);
+  }
 }
 
 /** Leaves the call with its Leave button and waits until the call view and its tiles are gone. */
