@@ -23,9 +23,8 @@
 // call of --users people held for 10 s: the server's CPU time per second and its resident memory
 // per participant. It is a measurement, not a test: it exits non-zero only if a call did not
 // connect at all (that run is left out of the figures and counted as failed).
-import { spawn, execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -33,6 +32,7 @@ import { enterRoom, eventually, expectVisible, launchBrowser } from "../tests/su
 import { makeNetwork } from "../tests/support/network.mjs";
 import { builtInTurn } from "../tests/support/turn.mjs";
 import { clickMark, expectDecoding, joinCall, liveConnections, openCallUser } from "../tests/support/rtc.mjs";
+import { machine, machineLine, ms, quantile } from "./figures.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -201,32 +201,6 @@ async function measure(browser, server, size, run, walled) {
 // ---------------------------------------------------------------------------------------------
 // Figures
 
-function quantile(values, q) {
-  const sorted = [...values].sort((a, b) => a - b);
-  // Nearest rank: the smallest value with at least q of the values at or below it.
-  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)];
-}
-
-const ms = (v) => (v === undefined ? "–" : `${Math.round(v)} ms`);
-
-function machine(browserVersion) {
-  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
-  const model = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim() ?? os.cpus()[0]?.model ?? "unknown";
-  let commit = "unknown";
-  try {
-    commit = execFileSync("git", ["-C", root, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
-  } catch {}
-  return {
-    cores: os.cpus().length,
-    cpu: model,
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    kernel: os.release(),
-    chromium: browserVersion,
-    node: process.version,
-    commit,
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 
 /**
@@ -327,7 +301,7 @@ try {
     console.log(JSON.stringify(report, null, 2));
   } else {
     const m = report.machine;
-    console.log(`Machine: ${m.cores} cores, ${m.cpu}, ${m.memoryGiB} GiB, Linux ${m.kernel}; Chromium ${m.chromium}; Node ${m.node}; Noom ${m.commit}`);
+    console.log(machineLine(m));
     console.log(`Command: node bench/call-setup.mjs --runs ${runs} --users ${largest} --calls ${ways.join(",")} --networks ${networks.join(",")}${opts.bin === path.join(root, "target/release/noom") ? "" : ` --bin ${path.relative(root, opts.bin)}`}`);
     console.log("");
     console.log("| people in the call | calls | newcomer's network | runs | first peer's video, median | p90 | everyone's video, median | p90 | server CPU per run (mean) |");
