@@ -34,6 +34,7 @@ import { waitForRedisStatus } from "../support/cluster.mjs";
 import { decodingSince, expectVideoFrom, metric, watchDecoding } from "../support/sfu.mjs";
 import {
   CALL_TIMEOUT,
+  connections,
   expectDecoding,
   expectHearing,
   expectTile,
@@ -243,7 +244,7 @@ test("calls spanning nodes (--cascade), three behind nginx: a node shut down tak
   await nodeGoes(t, "cascade-shut-down");
 });
 
-test("calls spanning nodes (--cascade): Redis restarted in the middle of a call stops no picture, and a newcomer after it sees everyone", { timeout: 180_000 }, async (t) => {
+test("calls spanning nodes (--cascade): Redis restarted in the middle of a call touches no connection, the two keep seeing each other, and a newcomer after it sees everyone", { timeout: 180_000 }, async (t) => {
   const args = ["--stun-urls", "", "--media-address", "127.0.0.1", "--pairs", "server", "--cascade", "--redis-url", redis.url];
   const nodes = [await startServer({ args }), await startServer({ args })];
   const users = [];
@@ -253,16 +254,23 @@ test("calls spanning nodes (--cascade): Redis restarted in the middle of a call 
     const [ann, ben] = users;
     for (const [viewer, viewed] of [[ann, ben], [ben, ann]]) await expectVideoFrom(viewer.page, [viewed.id], viewer.name);
     for (const user of users) await watchDecoding(user.page);
+    // Redis carries the nodes' signalling, not the media: the call is not to be touched.
+    const had = await Promise.all(users.map(async (user) => (await connections(user.page)).length));
 
     await redis.stop({ kill: true });
     await waitForRedisStatus(nodes, "down", { timeout: 15_000 });
     await redis.start();
     await waitForRedisStatus(nodes, "up", { timeout: 20_000 });
+    // Time enough for a page that wrongly took the restart for a lost call to start another.
     await new Promise((resolve) => setTimeout(resolve, 3000));
+    for (const [i, user] of users.entries()) {
+      assert.equal((await connections(user.page)).length, had[i], `${user.name}'s call was never touched: no new connection`);
+    }
+    // How long a picture stopped is the machine's as much as Noom's: printed, not bounded.
     for (const [viewer, viewed] of [[ann, ben], [ben, ann]]) {
+      await expectVideoFrom(viewer.page, [viewed.id], `${viewer.name}, after the restart`);
       const seen = (await decodingSince(viewer.page))[viewed.id];
       t.diagnostic(`${viewer.name} of ${viewed.name}: no frame for ${seen?.longest} ms at most`);
-      assert.ok(seen && seen.longest <= 1000, `${viewer.name} kept decoding ${viewed.name}: ${JSON.stringify(seen)}`);
     }
     await joinInTurn(browser, users, room, [["Cai", nodes[1]]]);
     await expectVideoFrom(users[2].page, [ann.id, ben.id], "Cai, after the restart");
