@@ -21,7 +21,10 @@
 // opens the preview, waits until it shows the camera, and clicks "Join now". Reported:
 // median and 90th percentile over the runs, and the server's CPU time per run. Then, each way, a
 // call of --users people held for 10 s: the server's CPU time per second and its resident memory
-// per participant. It is a measurement, not a test: it exits non-zero only if a call did not
+// per participant. And, through the media server, a call of two moving as a third joins and leaves
+// (two talk browser to browser; a third moves everyone to the server; the third leaving moves the
+// two back): the longest either of the two went without a decoded frame of the other, each way,
+// against the goal of 2 s. It is a measurement, not a test: it exits non-zero only if a call did not
 // connect at all (that run is left out of the figures and counted as failed).
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -31,7 +34,8 @@ import { parseArgs } from "node:util";
 import { enterRoom, eventually, expectVisible, launchBrowser } from "../tests/support/browser.mjs";
 import { makeNetwork } from "../tests/support/network.mjs";
 import { builtInTurn } from "../tests/support/turn.mjs";
-import { clickMark, expectDecoding, joinCall, liveConnections, openCallUser } from "../tests/support/rtc.mjs";
+import { clickMark, expectDecoding, expectPaths, joinCall, leaveCall, liveConnections, openCallUser } from "../tests/support/rtc.mjs";
+import { decodingSince, watchDecoding } from "../tests/support/sfu.mjs";
 import { machine, machineLine, ms, quantile } from "./figures.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -59,6 +63,9 @@ if (!networks.length || networks.some((n) => n !== "open" && n !== "no-udp")) th
 if (networks.includes("no-udp") && process.getuid?.() !== 0) throw new Error("--networks no-udp needs root (a network namespace)");
 /** How long the held call is watched. */
 const HOLD_MS = 10_000;
+
+/** The longest a picture may stop as a call moves between browser to browser and the server. */
+const MOVE_GOAL_MS = 2000;
 
 /** How long one call may take to connect before the benchmark gives up. */
 const CONNECT_TIMEOUT = 60_000;
@@ -198,6 +205,57 @@ async function measure(browser, server, size, run, walled) {
   }
 }
 
+/**
+ * Two in a call through the media server talk browser to browser; a third joins, which moves
+ * everyone to the server, then leaves, which moves the two back. The longest either of the two
+ * went without a decoded frame of the other: as the third joined, and as the third left.
+ */
+async function move(browser, server, run) {
+  const room = `bench move #${run} ${Date.now()}`;
+  const port = Number(new URL(server.url).port);
+  const users = [];
+  const join = async (name) => {
+    const user = await openCallUser(browser, server.url);
+    users.push(user);
+    await enterRoom(user.page, { nickname: name, room });
+    user.id = await joinCall(user.page);
+    return user;
+  };
+  const timeout = CONNECT_TIMEOUT;
+  /** Waits until both decode each other, then for `settled`; the longest wait for a frame since. */
+  const longestWait = async (pair, settled) => {
+    await settled();
+    let longest = 0;
+    for (const [viewer, viewed] of [pair, [...pair].reverse()]) {
+      const seen = (await decodingSince(viewer.page))[viewed.id];
+      if (!seen) throw new Error("one of the two stopped decoding the other");
+      longest = Math.max(longest, seen.longest);
+    }
+    return longest;
+  };
+  try {
+    const pair = [await join("Ann"), await join("Bob")];
+    for (const user of pair) await expectPaths(user.page, port, { server: 1, direct: 1 }, { timeout });
+    for (const user of pair) await expectDecoding(user.page, 1, { timeout });
+    for (const user of pair) await watchDecoding(user.page);
+    const cat = await join("Cat");
+    const joined = await longestWait(pair, async () => {
+      for (const user of pair) await expectPaths(user.page, port, { server: 1, direct: 0 }, { timeout });
+      for (const user of pair) await expectDecoding(user.page, 2, { timeout });
+    });
+    for (const user of pair) await watchDecoding(user.page);
+    await leaveCall(cat.page);
+    const left = await longestWait(pair, async () => {
+      for (const user of pair) await expectPaths(user.page, port, { server: 1, direct: 1 }, { timeout });
+      // Long enough for the server's media to have stopped, had the direct path not taken over.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    });
+    return { joined, left };
+  } finally {
+    for (const user of users) await user.close();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Figures
 
@@ -242,6 +300,7 @@ if (network) {
 }
 const results = [];
 const held = [];
+const moves = { samples: [], failures: [] };
 const startCpu = Object.fromEntries(ways.map((w) => [w, cpuMs(servers[w].proc.pid)]));
 const startMemory = Object.fromEntries(ways.map((w) => [w, memoryKiB(servers[w].proc.pid)]));
 try {
@@ -287,6 +346,17 @@ try {
       held.push({ way, size: largest, failed: true });
     }
   }
+  // The server's connection stands by beside the direct path only where calls go through it.
+  for (let run = 1; servers.sfu && run <= runs; run++) {
+    try {
+      const sample = await move(browser, servers.sfu, run);
+      moves.samples.push(sample);
+      process.stderr.write(`a call of two moving, run ${run}/${runs}: longest without a frame ${ms(sample.joined)} as a third joined, ${ms(sample.left)} as the third left\n`);
+    } catch (error) {
+      moves.failures.push(String(error.message ?? error).split("\n")[0]);
+      process.stderr.write(`a call of two moving, run ${run}/${runs}: FAILED\n${error.message ?? error}\n`);
+    }
+  }
   const report = {
     machine: machine(browser.version()),
     servers: Object.fromEntries(ways.map((w) => {
@@ -295,6 +365,7 @@ try {
     })),
     results,
     held,
+    moves: { ...moves, goalMs: MOVE_GOAL_MS },
   };
 
   if (opts.json) {
@@ -320,6 +391,19 @@ try {
       if (h.failed) console.log(`| ${h.way} | failed | failed |`);
       else console.log(`| ${h.way} | ${ms(h.cpuMsPerSecond)} | ${(h.rssKiBPerParticipant / 1024).toFixed(2)} MiB |`);
     }
+    if (servers.sfu) {
+      console.log("");
+      console.log("A call of two through the media server, talking browser to browser, as a third joins (everyone moves to the server) and leaves (the two move back):");
+      console.log("");
+      console.log("| the call moves | runs | longest either went without a frame of the other, median | max | goal | runs within the goal |");
+      console.log("|---|---|---|---|---|---|");
+      const runsCell = moves.failures.length ? `${moves.samples.length} (${moves.failures.length} failed)` : `${moves.samples.length}`;
+      for (const [key, what] of [["joined", "to the server, as a third joins"], ["left", "back, as the third leaves"]]) {
+        const waits = moves.samples.map((m) => m[key]);
+        const within = waits.filter((w) => w <= MOVE_GOAL_MS).length;
+        console.log(`| ${what} | ${runsCell} | ${ms(quantile(waits, 0.5))} | ${ms(waits.length ? Math.max(...waits) : undefined)} | ${ms(MOVE_GOAL_MS)} | ${within} of ${waits.length} |`);
+      }
+    }
     console.log("");
     const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`;
     for (const [w, srv] of Object.entries(report.servers)) {
@@ -327,7 +411,7 @@ try {
     }
   }
   // A call that never connected is a bug, not a figure: say so with the exit status.
-  if (results.some((r) => r.failures.length) || held.some((h) => h.failed)) process.exitCode = 1;
+  if (results.some((r) => r.failures.length) || held.some((h) => h.failed) || moves.failures.length) process.exitCode = 1;
 } finally {
   await browser.close();
   await walled?.close();

@@ -263,6 +263,23 @@ export function selectedPairs(page) {
   });
 }
 
+/** The page's connected paths: `server`, to the media server's port `port`; `direct`, to another browser. */
+export async function paths(page, port) {
+  const out = { server: 0, direct: 0 };
+  for (const { pair } of await selectedPairs(page)) {
+    if (pair?.state !== "succeeded") continue;
+    if (pair.remote?.port === port) out.server++;
+    else out.direct++;
+  }
+  return out;
+}
+
+/** Waits until the page's connected paths (see `paths`) are `expected`; on failure, says its
+ * connections. */
+export function expectPaths(page, port, expected, { who = "page", timeout = CALL_TIMEOUT } = {}) {
+  return explained(page, who, () => eventually(async () => assert.deepEqual(await paths(page, port), expected, `${who}'s connected paths`), { timeout, interval: 250 }));
+}
+
 /** Every local track the page captured, `{ kind, label, readyState, source }`. */
 export function localTracks(page) {
   return page.evaluate(() =>
@@ -306,6 +323,30 @@ export function tiles(page) {
       };
     }),
   );
+}
+
+/**
+ * Starts recording, in the page, each label other than "connected" that a tile's connection
+ * takes: what the tile then says ("Connecting…", "Failed"). `tileLabelsSince` reads the record.
+ */
+export function watchTileLabels(page) {
+  return page.evaluate(() => {
+    window.__tileLabels?.observer.disconnect();
+    const record = { seen: {} };
+    record.observer = new MutationObserver((changes) => {
+      for (const change of changes) {
+        const label = change.target.getAttribute("data-connection");
+        if (label && label !== "connected") (record.seen[change.target.dataset.id] ??= []).push(label);
+      }
+    });
+    record.observer.observe(document.querySelector("#tiles"), { subtree: true, attributes: true, attributeFilter: ["data-connection"] });
+    window.__tileLabels = record;
+  });
+}
+
+/** Since `watchTileLabels`: per person id, the labels other than "connected" their tile took. */
+export function tileLabelsSince(page) {
+  return page.evaluate(() => window.__tileLabels?.seen ?? {});
 }
 
 /** A tile, by the socket id of its participant. */
