@@ -25,7 +25,7 @@
 // (two talk browser to browser; a third moves everyone to the server; the third leaving moves the
 // two back): the longest either of the two went without a decoded frame of the other, each way,
 // against the goal of 2 s. It is a measurement, not a test: it exits non-zero only if a call did not
-// connect at all (that run is left out of the figures and counted as failed).
+// connect, or did not move, at all (that run is left out of the figures and counted as failed).
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -222,7 +222,8 @@ async function move(browser, server, run) {
     return user;
   };
   const timeout = CONNECT_TIMEOUT;
-  /** Waits until both decode each other, then for `settled`; the longest wait for a frame since. */
+  /** Waits for `settled`; then the longest either of the two went without a frame of the other,
+   * since `watchDecoding`. */
   const longestWait = async (pair, settled) => {
     await settled();
     let longest = 0;
