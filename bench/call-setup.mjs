@@ -34,7 +34,7 @@ import { parseArgs } from "node:util";
 import { enterRoom, eventually, expectVisible, launchBrowser } from "../tests/support/browser.mjs";
 import { makeNetwork } from "../tests/support/network.mjs";
 import { builtInTurn } from "../tests/support/turn.mjs";
-import { clickMark, expectDecoding, expectPaths, joinCall, leaveCall, liveConnections, openCallUser } from "../tests/support/rtc.mjs";
+import { clickMark, expectDecoding, expectPaths, joinCall, joinInTurn, leaveCall, liveConnections, openCallUser } from "../tests/support/rtc.mjs";
 import { decodingSince, watchDecoding } from "../tests/support/sfu.mjs";
 import { machine, machineLine, ms, quantile } from "./figures.mjs";
 
@@ -214,13 +214,6 @@ async function move(browser, server, run) {
   const room = `bench move #${run} ${Date.now()}`;
   const port = Number(new URL(server.url).port);
   const users = [];
-  const join = async (name) => {
-    const user = await openCallUser(browser, server.url);
-    users.push(user);
-    await enterRoom(user.page, { nickname: name, room });
-    user.id = await joinCall(user.page);
-    return user;
-  };
   const timeout = CONNECT_TIMEOUT;
   /** Waits for `settled`; then the longest either of the two went without a frame of the other,
    * since `watchDecoding`. */
@@ -235,11 +228,13 @@ async function move(browser, server, run) {
     return longest;
   };
   try {
-    const pair = [await join("Ann"), await join("Bob")];
+    await joinInTurn(browser, users, room, [["Ann", server], ["Bob", server]]);
+    const pair = [...users];
     for (const user of pair) await expectPaths(user.page, port, { server: 1, direct: 1 }, { timeout });
     for (const user of pair) await expectDecoding(user.page, 1, { timeout });
     for (const user of pair) await watchDecoding(user.page);
-    const cat = await join("Cat");
+    await joinInTurn(browser, users, room, [["Cat", server]]);
+    const cat = users[2];
     const joined = await longestWait(pair, async () => {
       for (const user of pair) await expectPaths(user.page, port, { server: 1, direct: 0 }, { timeout });
       for (const user of pair) await expectDecoding(user.page, 2, { timeout });

@@ -6,16 +6,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useServer } from "../support/server.mjs";
-import { assertNoPageErrors, enterRoom, eventually, useBrowser } from "../support/browser.mjs";
+import { assertNoPageErrors, eventually, useBrowser } from "../support/browser.mjs";
 import { decodingSince, expectVideoFrom, longestFrameGaps, watchDecoding, watchFrames } from "../support/sfu.mjs";
 import {
   CALL_TIMEOUT,
   describeConnections,
   expectPaths as expectPathsTo,
   explain,
-  joinCall,
+  joinInTurn,
   leaveCall,
-  openCallUser,
   tileLabelsSince,
   watchTileLabels,
 } from "../support/rtc.mjs";
@@ -92,10 +91,9 @@ test("two people talk browser to browser; a third moves the call to the media se
   try {
     const ids = {};
     const join = async (name) => {
-      const user = await openCallUser(browser, server.url);
-      users.push(user);
-      await enterRoom(user.page, { nickname: name, room: "a call of two" });
-      ids[name] = await joinCall(user.page);
+      await joinInTurn(browser, users, "a call of two", [[name, server]]);
+      const user = users.at(-1);
+      ids[name] = user.id;
       return user;
     };
     const ann = await join("Ann");
