@@ -5,7 +5,9 @@
 //! the connection's first byte, [`MAGIC`], tells it from HTTP, TLS and browsers' media), and
 //! proves itself with the key advertised alongside, which only nodes of the cluster hear. Either
 //! node dials when it has something for the other and no connection; should both dial at once,
-//! the connection dialed by the node whose name sorts first is kept, by both.
+//! the connection dialed by the node whose name sorts first is kept, by both. What went over the
+//! other may be lost with it: each new connection is told to the media server ([`FromNode::Up`]),
+//! whose calls then tell the node again what they had told it.
 //!
 //! Media is dropped, as the network would drop it, when a connection falls behind; control
 //! messages never are (they are few, and each changes what the other node does).
@@ -117,8 +119,8 @@ impl Cascade {
     pub fn forget(self: &Arc<Self>, node: &str) {
         self.directory.lock().remove(node);
         self.traffic.lock().remove(node);
-        let link = self.links.lock().remove(node);
-        if let Some(link) = link {
+        let mut links = self.links.lock();
+        if let Some(link) = links.remove(node) {
             link.closing.notify_one();
             let _ = self.events.send(FromNode::Down(Arc::from(node)));
         }
@@ -276,9 +278,12 @@ impl Cascade {
             if let Some(replaced) = links.insert(node.clone(), link) {
                 replaced.closing.notify_one();
             }
+            // Told under the lock, so that the media server hears of connections coming and
+            // going in the order they did (an old one's end after the new one's start would
+            // stop the tracks the new one carries).
+            let _ = self.events.send(FromNode::Up(node.clone()));
         }
         tracing::info!(%node, "media server connection to the node up");
-        let _ = self.events.send(FromNode::Up(node.clone()));
         let (reader, writer) = tokio::io::split(stream);
         let writing = tokio::spawn(write(writer, control_queue, media_queue));
         tokio::select! {
@@ -286,17 +291,12 @@ impl Cascade {
             () = closing.notified() => {}
         }
         writing.abort();
-        let mine = {
-            let mut links = self.links.lock();
-            let mine = links.get(&node).is_some_and(|link| link.id == id);
-            if mine {
-                links.remove(&node);
-            }
-            mine
-        };
-        if mine {
+        let mut links = self.links.lock();
+        if links.get(&node).is_some_and(|link| link.id == id) {
+            links.remove(&node);
+            let _ = self.events.send(FromNode::Down(node.clone()));
+            drop(links);
             tracing::warn!(%node, "media server connection to the node lost");
-            let _ = self.events.send(FromNode::Down(node));
         }
     }
 
@@ -466,6 +466,30 @@ mod tests {
         assert!(b.send_control("a", left("y")));
         assert!(matches!(next(&mut b_events).await, FromNode::Frame(_, Frame::Control(c)) if c == left("x")));
         assert!(matches!(next(&mut a_events).await, FromNode::Frame(_, Frame::Control(c)) if c == left("y")));
+    }
+
+    /// Whatever the order the two connections come up and go in, each node hears last that its
+    /// connection to the other is up: the calls then tell the other what they need again, and
+    /// nothing told ends the connection kept.
+    #[tokio::test]
+    async fn two_nodes_dialing_each_other_at_once_each_hear_last_that_the_connection_is_up() {
+        for _ in 0..20 {
+            let (a, mut a_events, a_at) = node("a").await;
+            let (b, mut b_events, b_at) = node("b").await;
+            a.heard("b", b_at);
+            b.heard("a", a_at);
+            a.ensure("b");
+            b.ensure("a");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert_eq!((a.connections(), b.connections()), (1, 1));
+            for events in [&mut a_events, &mut b_events] {
+                let mut last = None;
+                while let Ok(event) = events.try_recv() {
+                    last = Some(event);
+                }
+                assert!(matches!(last, Some(FromNode::Up(_))), "the last event is the connection up: {last:?}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -580,6 +580,7 @@ impl CallTask {
                 if self.peers.contains(&node) {
                     self.tell_tracks(&node, true);
                 }
+                self.router.node_connected(&node, now);
             }
             Command::NodeDown(node) => self.router.node_left(&node, now),
             Command::FromNode(node, control) => self.heard_from(node, control, now),

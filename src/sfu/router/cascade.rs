@@ -111,6 +111,22 @@ impl CallRouter {
         }
     }
 
+    /// A new connection to `node` is up: what went over the one before may have been lost with
+    /// it (when two nodes dial each other at once, one of the two connections is closed), so
+    /// `node` is told again the layers of its tracks needed here.
+    pub fn node_connected(&mut self, node: &str, now: Instant) {
+        for r in self.remote.iter().filter(|r| &*r.node == node) {
+            for track in &r.published {
+                if let Some(layers) = &track.asked {
+                    let message = ToNode::Want { owner: r.owner, mid: track.mid, layers: layers.clone() };
+                    self.outputs.push_back(RouterOutput::ToNode { to: r.node.clone(), message });
+                }
+            }
+        }
+        self.ask_nodes_for_layers(now);
+        self.drive(Vec::new(), now);
+    }
+
     /// The nodes whose people publish here now.
     pub fn remote_nodes(&self) -> Vec<Arc<str>> {
         let mut nodes: Vec<Arc<str>> = self.remote.iter().map(|r| r.node.clone()).collect();

@@ -1065,6 +1065,35 @@ fn when_a_node_leaves_its_tracks_stop_and_nothing_more_is_sent_to_it() {
 }
 
 #[test]
+fn what_a_node_asked_over_a_connection_lost_is_asked_again_over_the_next() {
+    let mut nodes = TwoNodes::new();
+    nodes.a.join(MediaKind::Video);
+    let viewer = nodes.b.join(MediaKind::Audio);
+    nodes.run(Duration::from_secs(2));
+    assert_eq!(nodes.b.tracks_heard(viewer, 20), 1, "the viewer on b gets the camera on a");
+
+    // Two connections at once, and a's end of the one closed seen as the connection lost: a
+    // stops relaying to b, which was told nothing.
+    let now = nodes.a.now;
+    nodes.a.router.node_left("b", now);
+    nodes.run(Duration::from_secs(1));
+    nodes.crossed.clear();
+    nodes.run(Duration::from_secs(1));
+    assert!(nodes.crossed.is_empty(), "nothing crosses while a holds b gone");
+
+    // The connection kept comes up at both.
+    nodes.a.tracks_changed = true;
+    nodes.b.tracks_changed = true;
+    for (call, other) in [(&mut nodes.a, "b"), (&mut nodes.b, "a")] {
+        call.router.node_connected(other, call.now);
+    }
+    nodes.run(Duration::from_secs(1));
+    let before = nodes.b.counts(viewer);
+    nodes.run(Duration::from_secs(1));
+    assert_eq!(nodes.b.tracks_going_on(viewer, &before, 40), 1, "the viewer gets the camera again");
+}
+
+#[test]
 fn a_call_spanning_nodes_counts_everyone_in_it_for_the_loudest_voices_rule() {
     let mut nodes = TwoNodes::new();
     for call in [&mut nodes.a, &mut nodes.b] {
