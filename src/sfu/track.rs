@@ -112,9 +112,22 @@ pub(super) struct Receiving {
     pub(super) rewriter: Rewriter,
     /// Of video: how long its packets are kept to be sent again ([`RESEND_WINDOWS`]).
     pub(super) resend_window: Duration,
-    /// Where its packets go in the receiver's connection, once open: the send stream and the
-    /// payload type the receiver agreed to for the codec.
-    pub(super) sending: Option<(Ssrc, Pt)>,
+    /// Where its packets go in the receiver's connection, once open.
+    pub(super) sending: Option<SendStream>,
+    /// When a packet was last written to it (or it opened).
+    pub(super) last_written: Option<Instant>,
+    /// Its send stream is out of str0m while it carries nothing (`router::idle`).
+    pub(super) set_aside: bool,
+}
+
+/// A receiver's send stream for one track, in its connection.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SendStream {
+    pub(super) ssrc: Ssrc,
+    /// Its resends' stream (video).
+    pub(super) rtx: Option<Ssrc>,
+    /// The payload type the receiver agreed to for the track's codec.
+    pub(super) pt: Pt,
 }
 
 /// What a receiver's bandwidth allows of one track.
@@ -382,6 +395,18 @@ impl Receiving {
             rewriter: Rewriter::new(if track.kind == MediaKind::Video { VIDEO_FRAME_TICKS } else { 0 }),
             resend_window: RESEND_WINDOW_LONGEST,
             sending: None,
+            last_written: None,
+            set_aside: false,
+        }
+    }
+
+    /// Whether the receiver's next offer changes this track: it is to be offered (video only
+    /// once the receiver shows it) or stopped.
+    pub(super) fn changes_next_offer(&self) -> bool {
+        match self.state {
+            Negotiation::ToOffer => !(self.kind == MediaKind::Video && self.wanted == Wanted::Paused),
+            Negotiation::ToStop(_) => true,
+            Negotiation::Silent | Negotiation::Offered(_) | Negotiation::Open(_) | Negotiation::Stopping(_) => false,
         }
     }
 

@@ -244,6 +244,12 @@ test("the data saver: audio only receives no video and still hears everyone; bac
     for (const id of [ids.Sol, ids.Tae]) await expectTile(page, id, { video: "off" }, { who: "Uma, on audio only" });
     await expectVideoStopped(page, { who: "Uma, on audio only" });
     await expectHearing(page, 2, { who: "Uma, on audio only" });
+    // And stays so, long enough for the server to take the idle video out of her connection:
+    // it comes back below, on the streams she had.
+    const decoded = async () => (await inboundVideo(page)).reduce((sum, v) => sum + v.framesDecoded, 0);
+    const stopped = await decoded();
+    await page.waitForTimeout(4000);
+    assert.equal(await decoded(), stopped, "Uma, on audio only, decodes no video a while later");
     // Remembered, and undone as easily.
     assert.equal(await page.evaluate(() => localStorage.getItem("noom.othersVideo")), "none");
     await page.locator("#call-settings").click();

@@ -103,7 +103,7 @@ impl CallRouter {
     /// for good, and visits each for every packet its connection sends.
     fn shown_changed(&mut self, at: usize, now: Instant) {
         self.allocate(at, now);
-        self.offer_if_needed(at);
+        self.offer_if_needed(at, now);
         self.ask_nodes_for_layers(now);
     }
 

@@ -16,7 +16,8 @@
 //! and before that by str0m's own check (the ICE user name of a STUN request).
 //!
 //! Here: the connections, their negotiation and forwarding. Beside it: `layers` (which layers
-//! each receiver gets, which publishers need not send, which voices go in a large call),
+//! each receiver gets, which publishers need not send, which voices go in a large call), `idle`
+//! (send streams out of str0m while they carry nothing),
 //! `cascade` (people of other nodes, whose tracks their nodes relay, and what this router relays
 //! them), `stats` (what the admin panel shows), `tests` (the router against str0m peers).
 
@@ -28,9 +29,9 @@ use std::time::{Duration, Instant};
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid};
 use str0m::net::{Protocol, Receive, TcpType};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, StreamTx, Vp8Descriptor, Vp8Patch};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, StreamTx, Vp8Descriptor, Vp8Patch};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 
 use super::allocator::Hysteresis;
@@ -38,7 +39,7 @@ use super::relay::Packet;
 use super::rewrite::{Numbers, Rewritten};
 use super::speakers::Speakers;
 pub use super::track::KEYFRAME_REQUEST_EVERY;
-use super::track::{Negotiation, Published, RateMeter, Receiving, Sent, Take, Wanted, vp8_keyframe_height};
+use super::track::{Negotiation, Published, RateMeter, Receiving, SendStream, Sent, Take, Wanted, vp8_keyframe_height};
 use crate::metrics::COUNTERS;
 use crate::rooms::PersonId;
 
@@ -379,6 +380,7 @@ impl CallRouter {
         let pending = me.pending.take().ok_or(RouterError::NoOfferPending)?;
         self.negotiating = true;
         let me = &mut self.participants[at];
+        idle::take_all_back(&mut me.rtc, &mut me.receiving, now);
         if let Err(e) = me.rtc.sdp_api().accept_answer(pending, answer) {
             // The offer is void: what it carried is offered again, in the next one.
             for track in &mut me.receiving {
@@ -397,6 +399,7 @@ impl CallRouter {
             Negotiation::Offered(mid) => {
                 track.state = Negotiation::Open(mid);
                 track.sending = send_stream(rtc, mid, track.kind, track.resend_window);
+                track.last_written = Some(now);
                 opened.push((track.from, track.from_mid, track.current, track.wanted.clone()));
                 true
             }
@@ -528,6 +531,7 @@ impl CallRouter {
             }
             self.pause_unneeded_layers(now);
             self.ask_nodes_for_layers(now);
+            self.set_aside_idle_streams(now);
         }
         for p in &mut self.participants {
             if !p.connected && now.duration_since(p.joined) >= CONNECT_WITHIN {
@@ -618,7 +622,7 @@ impl CallRouter {
         // What was published or has gone may concern anyone.
         if std::mem::take(&mut self.negotiating) {
             for at in 0..self.participants.len() {
-                self.offer_if_needed(at);
+                self.offer_if_needed(at, now);
             }
         }
         if let Some(speakers) = self.speakers.update(now) {
@@ -671,8 +675,8 @@ impl CallRouter {
                         .rtt
                         .filter(|_| track.kind == MediaKind::Video)
                         .and_then(|rtt| track.resend_window_for(rtt));
-                    if let (Some(window), Some((ssrc, _))) = (window, track.sending) {
-                        if let Some(stream) = me.rtc.direct_api().stream_tx(&ssrc) {
+                    if let (Some(window), Some(sending)) = (window, track.sending) {
+                        if let Some(stream) = me.rtc.direct_api().stream_tx(&sending.ssrc) {
                             keep_for_resends(stream, window);
                         }
                         track.resend_window = window;
@@ -828,7 +832,7 @@ impl CallRouter {
                 if track.from != from || track.from_mid != mid {
                     continue;
                 }
-                let (Negotiation::Open(_), Some((ssrc, pt))) = (track.state, track.sending) else { continue };
+                let (Negotiation::Open(_), Some(sending)) = (track.state, track.sending) else { continue };
                 if left_out {
                     track.rewriter.skip();
                     continue;
@@ -844,10 +848,12 @@ impl CallRouter {
                     }
                 }
                 let Some(numbers) = track.rewriter.rewrite(numbers) else { continue };
+                idle::take_back(&mut p.rtc, track, now);
+                track.last_written = Some(now);
                 let mut direct = p.rtc.direct_api();
-                let Some(stream) = direct.stream_tx(&ssrc) else { continue };
+                let Some(stream) = direct.stream_tx(&sending.ssrc) else { continue };
                 let mut write =
-                    RtpWrite::new(pt, numbers.sequence.into(), numbers.time, arrived, packet.payload.clone())
+                    RtpWrite::new(sending.pt, numbers.sequence.into(), numbers.time, arrived, packet.payload.clone())
                         .marker(packet.marker)
                         .ext_vals(ext_vals.clone())
                         .nackable(video);
@@ -920,16 +926,20 @@ impl CallRouter {
     /// Offers a participant the tracks that came or went, unless an offer of the router's still
     /// awaits its answer. A newcomer is offered the tracks already there at once, without waiting
     /// for its connection: the round trip of the offer overlaps ICE and DTLS.
-    fn offer_if_needed(&mut self, at: usize) {
+    fn offer_if_needed(&mut self, at: usize, now: Instant) {
         let me = &mut self.participants[at];
         if me.pending.is_some() {
             return;
         }
+        if !me.receiving.iter().any(Receiving::changes_next_offer) {
+            return;
+        }
+        idle::take_all_back(&mut me.rtc, &mut me.receiving, now);
         let mut api = me.rtc.sdp_api();
         for track in &mut me.receiving {
             match track.state {
                 // Video it does not show is offered once it does (see `shown_changed`).
-                Negotiation::ToOffer if track.kind == MediaKind::Video && track.wanted == Wanted::Paused => {}
+                Negotiation::ToOffer if !track.changes_next_offer() => {}
                 Negotiation::ToOffer => {
                     // The browser tells whose a track is by its stream, and which by its id.
                     let stream = track.from.to_string();
@@ -980,15 +990,20 @@ fn vp8_patch(descriptor: Vp8Descriptor, numbers: &Rewritten) -> Option<Vp8Patch>
     patch.build().ok()
 }
 
-/// The stream a receiver's track is sent on in its connection, made unpaced (and of video, its
-/// packets kept for `resend_window`), and the payload type the receiver agreed to for the track's
-/// codec.
-fn send_stream(rtc: &mut Rtc, mid: Mid, kind: MediaKind, resend_window: Duration) -> Option<(Ssrc, Pt)> {
+/// The stream a receiver's track is sent on in its connection, configured, and the payload type
+/// the receiver agreed to for the track's codec.
+fn send_stream(rtc: &mut Rtc, mid: Mid, kind: MediaKind, resend_window: Duration) -> Option<SendStream> {
     let codec = if kind == MediaKind::Audio { Codec::Opus } else { Codec::Vp8 };
     let agreed = rtc.media(mid)?.remote_pts().to_vec();
     let pt = rtc.codec_config().find(|p| p.spec().codec == codec && agreed.contains(&p.pt()))?.pt();
     let mut direct = rtc.direct_api();
     let stream = direct.stream_tx_by_mid(mid, None)?;
+    configure_send_stream(stream, kind, resend_window);
+    Some(SendStream { ssrc: stream.ssrc(), rtx: stream.rtx(), pt })
+}
+
+/// Makes a receiver's send stream unpaced, and of video, keeps its packets for `resend_window`.
+fn configure_send_stream(stream: &mut StreamTx, kind: MediaKind, resend_window: Duration) {
     // Forwarded as it arrives, as Jitsi Videobridge and mediasoup do: the publisher's browser
     // paced it already, and the allocator keeps what is sent under the estimate. str0m's pacer,
     // at 1.1 times the estimate, held a receiver's frames behind one another: a p99 of 23 ms in
@@ -997,7 +1012,6 @@ fn send_stream(rtc: &mut Rtc, mid: Mid, kind: MediaKind, resend_window: Duration
     if kind == MediaKind::Video {
         keep_for_resends(stream, resend_window);
     }
-    Some((stream.ssrc(), pt))
 }
 
 /// A video stream sent keeps its packets for `window`, to answer NACKs from (str0m empties what
@@ -1007,6 +1021,7 @@ fn keep_for_resends(stream: &mut StreamTx, window: Duration) {
 }
 
 mod cascade;
+mod idle;
 mod layers;
 mod stats;
 #[cfg(test)]

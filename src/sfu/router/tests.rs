@@ -2,6 +2,7 @@
 //! ICE, DTLS, SRTP and RTP between them and the router, and time that passes only when the
 //! test says.
 
+use super::idle::SET_ASIDE_AFTER;
 use super::*;
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaTime, Simulcast, SimulcastLayer};
@@ -492,6 +493,73 @@ fn in_a_large_call_only_the_loudest_voices_are_forwarded() {
     let before = small.counts(0);
     small.run(Duration::from_secs(1));
     assert_eq!(small.tracks_going_on(0, &before, 20), 3, "every other voice, speaking or not");
+}
+
+/// Of the send streams open in `at`'s connection, how many are out of str0m now, and how many
+/// there are.
+fn set_aside(call: &mut Call, at: usize) -> (usize, usize) {
+    let id = call.browsers[at].id;
+    let me = call.router.participants.iter_mut().find(|p| p.id == id).unwrap();
+    let open: Vec<_> = me.receiving.iter().filter_map(|t| t.sending).collect();
+    let out = open.iter().filter(|s| me.rtc.direct_api().stream_tx(&s.ssrc).is_none()).count();
+    (out, open.len())
+}
+
+#[test]
+fn a_voice_left_out_for_a_while_is_out_of_the_listeners_connection_and_comes_back_where_it_stopped() {
+    let mut call = Call::new();
+    call.router = CallRouter::new(addresses()).without_bandwidth_estimation().with_all_voices_up_to(4);
+    for _ in 0..6 {
+        call.join(MediaKind::Audio);
+    }
+    call.browsers[1].level = -20;
+    call.browsers[3].level = -10;
+    call.run(SET_ASIDE_AFTER + Duration::from_secs(2));
+    assert_eq!(set_aside(&mut call, 0), (3, 5), "of five voices, the three silent ones are out");
+    let ssrcs = |call: &Call| {
+        let me = &call.router.participants[0];
+        me.receiving.iter().map(|t| t.sending.map(|s| (s.ssrc, s.rtx))).collect::<Vec<_>>()
+    };
+    let before = ssrcs(&call);
+
+    // One of the two falls silent long enough to be set aside, then speaks again.
+    call.browsers[3].level = -127;
+    call.run(SET_ASIDE_AFTER + Duration::from_secs(2));
+    assert_eq!(set_aside(&mut call, 0), (4, 5));
+    call.browsers[3].level = -5;
+    let heard = call.counts(0);
+    call.run(Duration::from_secs(1));
+    assert_eq!(set_aside(&mut call, 0).0, 3, "back as soon as it speaks");
+    assert_eq!(call.tracks_going_on(0, &heard, 20), 2, "the listener hears both who speak");
+    assert_eq!(ssrcs(&call), before, "each voice on the stream it had");
+    let heard = &call.browsers[0].heard;
+    assert!(heard.values().all(|frames| frames.iter().skip(1).all(|h| h.contiguous)), "no gap in any voice's numbers");
+}
+
+#[test]
+fn video_a_viewer_stops_showing_is_out_of_its_connection_until_shown_again_from_a_keyframe() {
+    let mut call = Call::new();
+    let camera = call.join_with_layers(MediaKind::Video, &LAYERS);
+    let viewer = call.join(MediaKind::Audio);
+    call.run(Duration::from_secs(1));
+    let (from, (from_mid, _)) = (call.browsers[camera].id, call.browsers[camera].sends.unwrap());
+    let to = call.browsers[viewer].id;
+    assert_eq!(set_aside(&mut call, viewer), (0, 1));
+
+    call.router.set_wanted(to, from, from_mid, Wanted::Paused, call.now).unwrap();
+    call.run(SET_ASIDE_AFTER + Duration::from_secs(2));
+    assert_eq!(set_aside(&mut call, viewer), (1, 1), "the camera no tile shows is out");
+    // The camera's browser is not: its viewer's voice goes on.
+    assert_eq!(set_aside(&mut call, camera), (0, 1));
+
+    call.router.set_wanted(to, from, from_mid, Wanted::Layer(Rid::from("m")), call.now).unwrap();
+    let before = call.counts(viewer);
+    call.run(Duration::from_secs(1));
+    assert_eq!(set_aside(&mut call, viewer), (0, 1));
+    assert_eq!(call.tracks_going_on(viewer, &before, 20), 1, "the viewer sees the camera again");
+    let frames = call.browsers[viewer].heard.values().find(|f| f.iter().any(|h| h.size == 1_500)).unwrap();
+    let back = frames.iter().position(|h| h.size == 1_500).unwrap();
+    assert!(frames[back].keyframe && frames[back].contiguous, "from a keyframe, numbered on: {:?}", frames[back]);
 }
 
 #[test]
