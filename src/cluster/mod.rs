@@ -34,7 +34,7 @@ pub const PREFIX: &str = "noom";
 /// The version of what nodes say to each other (the ops, the keys, the adapter's messages): it
 /// moves with any change to them, and the CHANGELOG says so. Nodes of another version are not
 /// heard: a cluster runs one version (docs/operating.md, "Upgrading").
-pub const PROTOCOL: u32 = 3;
+pub const PROTOCOL: u32 = 4;
 /// How often a node says it is alive: six times within [`MEDIA_NODE_TIMEOUT`], so that only a
 /// node stalled or dead, never a heartbeat late on a busy machine, is judged quiet.
 pub const HEARTBEAT: Duration = Duration::from_millis(250);
@@ -169,6 +169,11 @@ pub struct RoomPresence {
     pub unlisted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<Media>,
+    /// Of someone in the call: when it began, as the sending node knows it (milliseconds since
+    /// the epoch), so that a node that hears of the call from this snapshot shows the call's age,
+    /// not the snapshot's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_since: Option<u64>,
     #[serde(default)]
     pub host: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -278,7 +283,8 @@ mod tests {
                     rooms: vec![RoomPresence {
                         name: "r".into(),
                         unlisted: false,
-                        call: None,
+                        call: Some(Media { audio: true, video: true, screen: false }),
+                        call_since: Some(1_700_000_000_000),
                         host: true,
                         hand: Some(5),
                         muted: true,

@@ -182,6 +182,10 @@ impl Replica for Hub {
                             name: room.to_string(),
                             unlisted: rooms.is_unlisted(room),
                             call: member.as_ref().and_then(|m| m.call),
+                            call_since: member
+                                .as_ref()
+                                .filter(|m| m.call.is_some())
+                                .and_then(|_| rooms.call_since(room)),
                             host: member.as_ref().is_some_and(|m| m.host),
                             hand: member.as_ref().and_then(|m| m.hand),
                             muted: member.as_ref().is_some_and(|m| m.muted),
@@ -346,6 +350,9 @@ impl Hub {
                     let before = r.member(person.id, &presence.name).and_then(|m| m.call);
                     if before != presence.call {
                         self.set_call_here(r, told, person.id, &presence.name, presence.call);
+                    }
+                    if let Some(since) = presence.call_since {
+                        r.call_began_by(&presence.name, since);
                     }
                     self.meeting_as_told(r, told, person.id, presence);
                 }

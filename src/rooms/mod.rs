@@ -545,6 +545,14 @@ impl Rooms {
 
     /// How many people are in a room's call.
     /// When the room's call began, while one is going.
+    /// Another node says the room's call began at `since` (milliseconds since the epoch): earlier
+    /// than this node heard of it, it is taken. Nothing while nobody is in the call.
+    pub fn call_began_by(&mut self, room: &str, since: u64) {
+        if let Some(r) = self.rooms.get_mut(room).filter(|r| !r.call.is_empty()) {
+            r.call_since = r.call_since.min(since);
+        }
+    }
+
     pub fn call_since(&self, room: &str) -> Option<u64> {
         self.rooms.get(room).filter(|r| !r.call.is_empty()).map(|r| r.call_since)
     }
@@ -997,8 +1005,13 @@ mod tests {
         rooms.join_call(ids[1], "r", Media::default(), true, 5_000).unwrap();
         rooms.join_call(ids[0], "r", Media { audio: true, ..Media::default() }, true, 9_000).unwrap();
         assert_eq!(rooms.call_since("r"), Some(1_000), "the first to join began it");
+        rooms.call_began_by("r", 3_000);
+        assert_eq!(rooms.call_since("r"), Some(1_000), "another node's later word changes nothing");
+        rooms.call_began_by("r", 500);
+        assert_eq!(rooms.call_since("r"), Some(500), "an earlier one is taken");
+        rooms.call_began_by("nowhere", 1);
         rooms.leave_call(ids[0], "r").unwrap();
-        assert_eq!(rooms.call_since("r"), Some(1_000), "it goes on while anyone is in it");
+        assert_eq!(rooms.call_since("r"), Some(500), "it goes on while anyone is in it");
         rooms.leave(ids[1], "r").unwrap();
         assert_eq!(rooms.call_since("r"), None);
         rooms.join_call(ids[0], "r", Media::default(), true, 20_000).unwrap();

@@ -4,12 +4,13 @@
 // whose media server carries a call killed (the call's people on other nodes are told to connect
 // again within 5 s, and a live node carries the call) or stopped with SIGTERM (its calls handed to
 // the live node with most of their people, at once), a node stopped with SIGTERM (its users leave
-// at once), Redis restarted in the middle of a call (the call keeps its node), and Redis itself
-// stopping and coming back (each node keeps serving its own users, then the nodes
-// resynchronise). Each test starts its own Redis and nodes.
+// at once), Redis restarted in the middle of a call (the call keeps its node), a node started
+// while a call goes on (it shows the call's age, not its own), and Redis itself stopping and
+// coming back (each node keeps serving its own users, then the nodes resynchronise). Each test
+// starts its own Redis and nodes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { alive, expectDirectory, expectRoomList, healthz, waitForRedisStatus, waitUntil, withCluster } from "../support/cluster.mjs";
+import { alive, expectDirectory, expectRoomList, healthz, startNode, waitForRedisStatus, waitUntil, withCluster } from "../support/cluster.mjs";
 import { ack, ackArgs, connectNoom, disconnect, disconnectAll, noomClient, participant, received, roomName,
   seedClient, waitFor, connect } from "../support/clients.mjs";
 import { AUDIO_OFFER, mediaPortOf } from "../support/signals.mjs";
@@ -320,6 +321,25 @@ test("a node stopped with SIGTERM tells the others at once", { timeout: 60000 },
     await expectDirectory(lobbyA, { rooms: [{ name: room, count: 2, inCall: 0 }], total: 1 }, { timeout: soon() });
     t.diagnostic(`C's users were gone ${Date.now() - stoppedAt} ms after SIGTERM`);
     assert.ok(alive(a) && alive(b), "A and B still run");
+  });
+});
+
+test("a node started while a call goes on tells whoever enters there since when the call has been going, not since the node heard of it", { timeout: 60000 }, async () => {
+  await withCluster(1, { args: ARGS, cleanup: disconnectAll }, async ({ redis, nodes }) => {
+    const [a] = nodes;
+    const room = roomName("late-clock");
+    const { socket: alice } = await noomAt(a, "Alice", room);
+    const before = Date.now();
+    assert.equal((await ack(alice, "call:join", { room }))?.error, undefined);
+    const after = Date.now();
+    // The call is some seconds old when B comes up and hears of it from A's snapshot.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const b = await startNode(redis.url, { args: ARGS, label: "B" });
+    nodes.push(b);
+    await waitForRedisStatus([b], "up", { timeout: CROSS });
+    await expectDirectory(await lobbyAt(b), { rooms: [{ name: room, count: 1, inCall: 1 }], total: 1 }, { timeout: CROSS });
+    const { joined } = await noomAt(b, "Dee", room);
+    assert.ok(joined.callSince >= before && joined.callSince <= after, `the call began when Alice joined it (${before} to ${after}), B says ${joined.callSince}`);
   });
 });
 
