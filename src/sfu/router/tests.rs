@@ -678,8 +678,19 @@ fn sent_video_is_kept_for_resends_as_long_as_the_receivers_round_trip_needs() {
         let video = me.receiving.iter().find(|t| t.kind == MediaKind::Video && t.sending.is_some());
         video.map(|t| t.resend_window)
     };
-    // Its receiver reports came within the call's first two seconds; the round trip here is nothing.
-    assert_eq!(window(&call), Some(Duration::from_millis(250)), "a second before the first report (track.rs)");
+    // The receiver's reports give the round trip (nothing, here) within the call's first seconds:
+    // str0m spaces them at random around a second, so the first may come after the second.
+    for _ in 0..30 {
+        if window(&call) == Some(Duration::from_millis(250)) {
+            break;
+        }
+        call.run(Duration::from_millis(100));
+    }
+    assert_eq!(
+        window(&call),
+        Some(Duration::from_millis(250)),
+        "the shortest, once the round trip is known (track.rs)"
+    );
     let before = call.counts(viewer);
     call.run(Duration::from_secs(3));
     assert_eq!(window(&call), Some(Duration::from_millis(250)));
