@@ -108,7 +108,7 @@ pub const GENERATOR_BOUND_AT: f64 = 0.9;
 /// How a step of the sweep is labelled in the report, before its room's size.
 pub const CAPACITY_LABEL: &str = "capacity: room of ";
 /// The room sizes of the sweep, at full scale: one room of each, in turn, each on a fresh server.
-pub const CAPACITY_SIZES: [usize; 6] = [12, 16, 20, 24, 28, 32];
+pub const CAPACITY_SIZES: [usize; 10] = [12, 14, 16, 18, 20, 22, 24, 26, 28, 32];
 
 /// The simulcast layer a tile of this height gets: the smallest at least as tall, else the top.
 pub fn layer_for(height: u32) -> u8 {
