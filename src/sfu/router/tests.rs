@@ -106,6 +106,17 @@ impl Call {
         call
     }
 
+    /// A call of `n` browsers each publishing audio, past the size where every voice goes: only
+    /// the loudest are forwarded (from 5 people on).
+    fn past_all_voices(n: usize) -> Self {
+        let mut call = Self::new();
+        call.router = CallRouter::new(addresses()).without_bandwidth_estimation().with_all_voices_up_to(4);
+        for _ in 0..n {
+            call.join(MediaKind::Audio);
+        }
+        call
+    }
+
     /// A browser joins, publishing one track of `kind`.
     fn join(&mut self, kind: MediaKind) -> usize {
         self.join_with_layers(kind, &[])
@@ -457,11 +468,7 @@ fn someone_whose_network_dies_is_gone_within_15_seconds_and_the_others_carry_on(
 
 #[test]
 fn in_a_large_call_only_the_loudest_voices_are_forwarded() {
-    let mut call = Call::new();
-    call.router = CallRouter::new(addresses()).without_bandwidth_estimation().with_all_voices_up_to(4);
-    for _ in 0..6 {
-        call.join(MediaKind::Audio);
-    }
+    let mut call = Call::past_all_voices(6);
     // Everyone sends audio; two of them speak.
     call.browsers[1].level = -20;
     call.browsers[2].level = -30;
@@ -507,11 +514,7 @@ fn set_aside(call: &mut Call, at: usize) -> (usize, usize) {
 
 #[test]
 fn a_voice_left_out_for_a_while_is_out_of_the_listeners_connection_and_comes_back_where_it_stopped() {
-    let mut call = Call::new();
-    call.router = CallRouter::new(addresses()).without_bandwidth_estimation().with_all_voices_up_to(4);
-    for _ in 0..6 {
-        call.join(MediaKind::Audio);
-    }
+    let mut call = Call::past_all_voices(6);
     call.browsers[1].level = -20;
     call.browsers[3].level = -10;
     call.run(SET_ASIDE_AFTER + Duration::from_secs(2));
@@ -538,10 +541,7 @@ fn a_voice_left_out_for_a_while_is_out_of_the_listeners_connection_and_comes_bac
 
 #[test]
 fn video_a_viewer_stops_showing_is_out_of_its_connection_until_shown_again_from_a_keyframe() {
-    let mut call = Call::new();
-    let camera = call.join_with_layers(MediaKind::Video, &LAYERS);
-    let viewer = call.join(MediaKind::Audio);
-    call.run(Duration::from_secs(1));
+    let (mut call, camera, viewer) = Call::camera_and_viewer();
     let (from, (from_mid, _)) = (call.browsers[camera].id, call.browsers[camera].sends.unwrap());
     let to = call.browsers[viewer].id;
     assert_eq!(set_aside(&mut call, viewer), (0, 1));
