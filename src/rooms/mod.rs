@@ -543,18 +543,17 @@ impl Rooms {
         r.members.iter().filter_map(|id| self.member(*id, room)).collect()
     }
 
-    /// How many people are in a room's call.
     /// When the room's call began, while one is going.
+    pub fn call_since(&self, room: &str) -> Option<u64> {
+        self.rooms.get(room).filter(|r| !r.call.is_empty()).map(|r| r.call_since)
+    }
+
     /// Another node says the room's call began at `since` (milliseconds since the epoch): earlier
     /// than this node heard of it, it is taken. Nothing while nobody is in the call.
     pub fn call_began_by(&mut self, room: &str, since: u64) {
         if let Some(r) = self.rooms.get_mut(room).filter(|r| !r.call.is_empty()) {
             r.call_since = r.call_since.min(since);
         }
-    }
-
-    pub fn call_since(&self, room: &str) -> Option<u64> {
-        self.rooms.get(room).filter(|r| !r.call.is_empty()).map(|r| r.call_since)
     }
 
     pub fn call_len(&self, room: &str) -> usize {
